@@ -1,0 +1,399 @@
+//! The edge's in-memory view of the config pushed by the control plane.
+//!
+//! This module is the boundary between wire types (`gatehouse_proto`) and the
+//! domain types the request path uses. A [`ConfigView`] is immutable: applying
+//! a delta builds a new view, which the edge swaps in atomically, so a request
+//! always sees one consistent version and never waits on a lock.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use gatehouse_proto::config::v1 as pb;
+use http::{HeaderName, HeaderValue};
+use sha2::{Digest, Sha256};
+
+/// SHA-256 of a gateway token, the key the edge looks tokens up by.
+pub type TokenHash = [u8; 32];
+
+/// Hashes a presented gateway token the same way the control plane stores it.
+pub fn hash_token(token: &str) -> TokenHash {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// How the edge authenticates to an upstream server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamAuth {
+    /// No upstream credential.
+    None,
+    /// Static headers from the credential store.
+    Headers,
+    /// An auth type this edge does not know yet (newer control plane).
+    Unsupported(String),
+}
+
+/// A registered upstream MCP server.
+#[derive(Debug)]
+pub struct UpstreamServer {
+    pub id: String,
+    pub org_id: String,
+    pub slug: String,
+    pub name: String,
+    /// Upstream MCP endpoint.
+    pub url: url::Url,
+    pub auth: UpstreamAuth,
+    /// Static headers to inject, already validated as HTTP headers.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Free-form JSON kept for later capabilities (raw text, parsed on demand).
+    pub advanced_config_json: String,
+}
+
+/// A workspace (team).
+#[derive(Debug)]
+pub struct Workspace {
+    pub id: String,
+    pub org_id: String,
+    pub slug: String,
+    pub name: String,
+}
+
+/// Tool rules of one server provisioned to one workspace.
+#[derive(Debug, Default)]
+pub struct ToolRules {
+    /// Globs; empty means every tool is allowed (subject to `deny`).
+    pub allow: Vec<String>,
+    /// Globs; a match here always wins.
+    pub deny: Vec<String>,
+}
+
+/// What a valid gateway token grants.
+#[derive(Debug)]
+pub struct TokenGrant {
+    pub id: String,
+    pub org_id: String,
+    pub user: String,
+    pub workspace_id: String,
+    pub scopes: Vec<String>,
+    /// Server slugs; empty means every server provisioned to the workspace.
+    pub server_permissions: Vec<String>,
+    /// Tool-name globs; empty means every tool.
+    pub tool_permissions: Vec<String>,
+    /// Unix seconds; `None` never expires.
+    pub expires_at: Option<i64>,
+}
+
+impl TokenGrant {
+    /// Whether the token has expired at `now_unix` (seconds).
+    pub fn is_expired(&self, now_unix: i64) -> bool {
+        self.expires_at.is_some_and(|exp| now_unix >= exp)
+    }
+
+    /// Whether the token's server permissions include `slug`.
+    pub fn allows_server(&self, slug: &str) -> bool {
+        self.server_permissions.is_empty() || self.server_permissions.iter().any(|s| s == slug)
+    }
+}
+
+/// Why a delta could not be applied; the edge resubscribes for a snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("delta starts at version {from} but the edge serves version {have}")]
+    VersionGap { from: u64, have: u64 },
+    #[error("delta to version {to} does not move past version {have}")]
+    NotNewer { to: u64, have: u64 },
+}
+
+/// One consistent version of the config, indexed for the request path.
+#[derive(Debug, Default)]
+pub struct ConfigView {
+    version: u64,
+    // Wire-form source of truth, keyed by id: deltas apply here and snapshots
+    // are re-encoded from here for the local cache.
+    servers: HashMap<String, pb::Server>,
+    workspaces: HashMap<String, pb::Workspace>,
+    provisions: HashMap<(String, String), pb::Provision>,
+    tokens: HashMap<String, pb::GatewayToken>,
+    settings: pb::EdgeSettings,
+    // Derived indexes used by requests.
+    token_index: HashMap<TokenHash, Arc<TokenGrant>>,
+    server_index: HashMap<(String, String), Arc<UpstreamServer>>,
+    workspace_index: HashMap<String, Arc<Workspace>>,
+    rules_index: HashMap<(String, String), Arc<ToolRules>>,
+    session_key: Option<[u8; 32]>,
+}
+
+impl ConfigView {
+    /// Builds a view from a full snapshot.
+    pub fn from_snapshot(snapshot: pb::Snapshot) -> Self {
+        let state = snapshot.state.unwrap_or_default();
+        let mut view = ConfigView {
+            version: snapshot.version,
+            servers: state.servers.into_iter().map(|s| (s.id.clone(), s)).collect(),
+            workspaces: state.workspaces.into_iter().map(|w| (w.id.clone(), w)).collect(),
+            provisions: state
+                .provisions
+                .into_iter()
+                .map(|p| ((p.workspace_id.clone(), p.server_id.clone()), p))
+                .collect(),
+            tokens: state.tokens.into_iter().map(|t| (t.id.clone(), t)).collect(),
+            settings: state.settings.unwrap_or_default(),
+            ..Default::default()
+        };
+        view.reindex();
+        view
+    }
+
+    /// Returns a new view with `delta` applied, or why it can't be.
+    pub fn apply(&self, delta: pb::Delta) -> Result<ConfigView, ApplyError> {
+        if delta.from_version != self.version {
+            return Err(ApplyError::VersionGap { from: delta.from_version, have: self.version });
+        }
+        if delta.version <= self.version {
+            return Err(ApplyError::NotNewer { to: delta.version, have: self.version });
+        }
+        let mut next = ConfigView {
+            version: delta.version,
+            servers: self.servers.clone(),
+            workspaces: self.workspaces.clone(),
+            provisions: self.provisions.clone(),
+            tokens: self.tokens.clone(),
+            settings: self.settings.clone(),
+            ..Default::default()
+        };
+        use pb::change::Kind;
+        for change in delta.changes {
+            match change.kind {
+                Some(Kind::UpsertServer(s)) => {
+                    next.servers.insert(s.id.clone(), s);
+                }
+                Some(Kind::DeleteServer(id)) => {
+                    next.servers.remove(&id);
+                }
+                Some(Kind::UpsertWorkspace(w)) => {
+                    next.workspaces.insert(w.id.clone(), w);
+                }
+                Some(Kind::DeleteWorkspace(id)) => {
+                    next.workspaces.remove(&id);
+                }
+                Some(Kind::UpsertProvision(p)) => {
+                    next.provisions.insert((p.workspace_id.clone(), p.server_id.clone()), p);
+                }
+                Some(Kind::DeleteProvision(k)) => {
+                    next.provisions.remove(&(k.workspace_id, k.server_id));
+                }
+                Some(Kind::UpsertToken(t)) => {
+                    next.tokens.insert(t.id.clone(), t);
+                }
+                Some(Kind::DeleteToken(id)) => {
+                    next.tokens.remove(&id);
+                }
+                Some(Kind::Settings(s)) => next.settings = s,
+                None => {}
+            }
+        }
+        next.reindex();
+        Ok(next)
+    }
+
+    /// Re-encodes the view as a snapshot (for the edge's local cache).
+    pub fn to_snapshot(&self) -> pb::Snapshot {
+        pb::Snapshot {
+            version: self.version,
+            state: Some(pb::ConfigState {
+                servers: self.servers.values().cloned().collect(),
+                workspaces: self.workspaces.values().cloned().collect(),
+                provisions: self.provisions.values().cloned().collect(),
+                tokens: self.tokens.values().cloned().collect(),
+                settings: Some(self.settings.clone()),
+            }),
+        }
+    }
+
+    /// The config version this view holds (0 = nothing loaded).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Looks up a gateway token by the SHA-256 of its text.
+    pub fn token(&self, hash: &TokenHash) -> Option<&Arc<TokenGrant>> {
+        self.token_index.get(hash)
+    }
+
+    /// Looks up a server by organisation and slug.
+    pub fn server(&self, org_id: &str, slug: &str) -> Option<&Arc<UpstreamServer>> {
+        self.server_index.get(&(org_id.to_owned(), slug.to_owned()))
+    }
+
+    /// Looks up a workspace by id.
+    pub fn workspace(&self, id: &str) -> Option<&Arc<Workspace>> {
+        self.workspace_index.get(id)
+    }
+
+    /// Tool rules if `server_id` is provisioned to `workspace_id`, else `None`.
+    pub fn provision(&self, workspace_id: &str, server_id: &str) -> Option<&Arc<ToolRules>> {
+        self.rules_index.get(&(workspace_id.to_owned(), server_id.to_owned()))
+    }
+
+    /// Key binding MCP session ids to callers, once the control plane sent one.
+    pub fn session_key(&self) -> Option<&[u8; 32]> {
+        self.session_key.as_ref()
+    }
+
+    /// Counts of each kind of entry, for logs and readiness output.
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        (self.servers.len(), self.workspaces.len(), self.provisions.len(), self.tokens.len())
+    }
+
+    fn reindex(&mut self) {
+        self.server_index = self
+            .servers
+            .values()
+            .filter_map(|s| match server_from_wire(s) {
+                Ok(server) => Some(((s.org_id.clone(), s.slug.clone()), Arc::new(server))),
+                Err(reason) => {
+                    tracing::warn!(server = %s.slug, %reason, "skipping invalid server from control plane");
+                    None
+                }
+            })
+            .collect();
+        self.workspace_index = self
+            .workspaces
+            .values()
+            .map(|w| {
+                let ws = Workspace {
+                    id: w.id.clone(),
+                    org_id: w.org_id.clone(),
+                    slug: w.slug.clone(),
+                    name: w.name.clone(),
+                };
+                (w.id.clone(), Arc::new(ws))
+            })
+            .collect();
+        self.rules_index = self
+            .provisions
+            .iter()
+            .map(|(k, p)| {
+                let rules = ToolRules { allow: p.tool_allow.clone(), deny: p.tool_deny.clone() };
+                (k.clone(), Arc::new(rules))
+            })
+            .collect();
+        self.token_index = self
+            .tokens
+            .values()
+            .filter_map(|t| {
+                let hash: TokenHash = t.token_hash.as_slice().try_into().ok()?;
+                let grant = TokenGrant {
+                    id: t.id.clone(),
+                    org_id: t.org_id.clone(),
+                    user: t.user.clone(),
+                    workspace_id: t.workspace_id.clone(),
+                    scopes: t.scopes.clone(),
+                    server_permissions: t.server_permissions.clone(),
+                    tool_permissions: t.tool_permissions.clone(),
+                    expires_at: (t.expires_at != 0).then_some(t.expires_at),
+                };
+                Some((hash, Arc::new(grant)))
+            })
+            .collect();
+        self.session_key = self.settings.session_binding_key.as_slice().try_into().ok();
+    }
+}
+
+fn server_from_wire(s: &pb::Server) -> Result<UpstreamServer, String> {
+    let url = url::Url::parse(&s.url).map_err(|e| format!("invalid url: {e}"))?;
+    let auth = match s.auth_type.as_str() {
+        "none" => UpstreamAuth::None,
+        "headers" => UpstreamAuth::Headers,
+        other => UpstreamAuth::Unsupported(other.to_owned()),
+    };
+    let mut headers = Vec::with_capacity(s.headers.len());
+    for (name, value) in &s.headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))?;
+        // The value is a secret: never echo it in the error.
+        let mut value = HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
+        value.set_sensitive(true);
+        headers.push((name, value));
+    }
+    Ok(UpstreamServer {
+        id: s.id.clone(),
+        org_id: s.org_id.clone(),
+        slug: s.slug.clone(),
+        name: s.name.clone(),
+        url,
+        auth,
+        headers,
+        advanced_config_json: s.advanced_config_json.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(id: &str, secret: &str) -> pb::GatewayToken {
+        pb::GatewayToken {
+            id: id.into(),
+            org_id: "org".into(),
+            token_hash: hash_token(secret).to_vec(),
+            user: "alice".into(),
+            workspace_id: "ws".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn delta_upserts_and_deletes_tokens() {
+        let snap = pb::Snapshot {
+            version: 3,
+            state: Some(pb::ConfigState { tokens: vec![token("t1", "a")], ..Default::default() }),
+        };
+        let v3 = ConfigView::from_snapshot(snap);
+        assert!(v3.token(&hash_token("a")).is_some());
+        let delta = pb::Delta {
+            from_version: 3,
+            version: 4,
+            changes: vec![
+                pb::Change { kind: Some(pb::change::Kind::DeleteToken("t1".into())) },
+                pb::Change { kind: Some(pb::change::Kind::UpsertToken(token("t2", "b"))) },
+            ],
+        };
+        let v4 = v3.apply(delta).unwrap();
+        assert_eq!(v4.version(), 4);
+        assert!(v4.token(&hash_token("a")).is_none());
+        assert_eq!(v4.token(&hash_token("b")).unwrap().id, "t2");
+        // The old view is untouched: requests in flight keep a consistent version.
+        assert!(v3.token(&hash_token("a")).is_some());
+    }
+
+    #[test]
+    fn delta_with_gap_is_refused() {
+        let v = ConfigView::from_snapshot(pb::Snapshot { version: 5, state: None });
+        let err = v.apply(pb::Delta { from_version: 4, version: 6, changes: vec![] }).unwrap_err();
+        assert!(matches!(err, ApplyError::VersionGap { from: 4, have: 5 }));
+    }
+
+    #[test]
+    fn invalid_server_header_value_is_skipped_without_leaking_it() {
+        let s = pb::Server {
+            id: "s".into(),
+            org_id: "o".into(),
+            slug: "x".into(),
+            url: "http://127.0.0.1:1/mcp".into(),
+            auth_type: "headers".into(),
+            headers: [("authorization".to_string(), "bad\nvalue-secret".to_string())].into(),
+            ..Default::default()
+        };
+        let err = server_from_wire(&s).unwrap_err();
+        assert!(!err.contains("secret"));
+    }
+
+    #[test]
+    fn snapshot_round_trips() {
+        let snap = pb::Snapshot {
+            version: 9,
+            state: Some(pb::ConfigState { tokens: vec![token("t1", "a")], ..Default::default() }),
+        };
+        let again = ConfigView::from_snapshot(ConfigView::from_snapshot(snap).to_snapshot());
+        assert_eq!(again.version(), 9);
+        assert!(again.token(&hash_token("a")).is_some());
+    }
+}

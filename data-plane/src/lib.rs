@@ -1,0 +1,4 @@
+//! Gatehouse edge (data plane).
+
+pub mod config_view;
+pub mod state;

@@ -1,0 +1,52 @@
+//! State shared by the edge's config client and its request path.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::config_view::ConfigView;
+
+/// The config the edge currently serves plus its connection status.
+///
+/// Requests call [`EdgeState::config`] once and use that one immutable view
+/// for their whole life; the config client swaps in new views atomically.
+#[derive(Debug, Default)]
+pub struct EdgeState {
+    config: ArcSwap<ConfigView>,
+    loaded: AtomicBool,
+    connected: AtomicBool,
+}
+
+impl EdgeState {
+    /// An edge with no config yet (not ready).
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The config to use for one request.
+    pub fn config(&self) -> Arc<ConfigView> {
+        self.config.load_full()
+    }
+
+    /// Installs a new config version; the edge is ready from then on.
+    pub fn install(&self, view: ConfigView) {
+        self.config.store(Arc::new(view));
+        self.loaded.store(true, Ordering::Release);
+    }
+
+    /// Whether a config (from the control plane or the local cache) is loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    /// Whether the config stream to the control plane is currently up.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// Records whether the config stream is up.
+    pub fn set_connected(&self, up: bool) {
+        self.connected.store(up, Ordering::Release);
+    }
+}

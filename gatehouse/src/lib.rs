@@ -1,0 +1,1 @@
+//! The gatehouse binary as a library: CLI, telemetry and dev-mode wiring.

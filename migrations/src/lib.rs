@@ -1,0 +1,1 @@
+//! Database schema migrations for the Gatehouse control plane.
