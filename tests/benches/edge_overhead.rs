@@ -1,1 +1,119 @@
-fn main() {}
+//! Edge overhead benchmark: the same MCP `tools/call` sent straight to an
+//! upstream server and through a Gatehouse edge, reported as latency
+//! percentiles and throughput, and as edge/direct ratios.
+//!
+//! Run: `cargo bench -p gatehouse-tests --bench edge_overhead`
+//! (`GATEHOUSE_BENCH_REQUESTS`, `GATEHOUSE_BENCH_CONCURRENCY` to tune).
+
+use std::time::{Duration, Instant};
+
+use gatehouse_tests::upstream::{McpUpstream, SessionMode};
+use gatehouse_tests::TestStack;
+
+const CALL: &str = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}"#;
+
+struct Target {
+    name: &'static str,
+    url: String,
+    token: Option<String>,
+}
+
+struct Stats {
+    p50: Duration,
+    p99: Duration,
+    rps: f64,
+}
+
+async fn call(client: &reqwest::Client, target: &Target) {
+    let mut req = client
+        .post(&target.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(CALL);
+    if let Some(token) = &target.token {
+        req = req.bearer_auth(token);
+    }
+    let resp = req.send().await.expect("request sent");
+    assert!(resp.status().is_success(), "{} answered {}", target.name, resp.status());
+    let body = resp.bytes().await.expect("body read");
+    assert!(memchr(&body, b"hello"), "{} returned an unexpected body", target.name);
+}
+
+fn memchr(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Sequential calls for latency percentiles.
+async fn latency(client: &reqwest::Client, target: &Target, n: usize) -> (Duration, Duration) {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        call(client, target).await;
+        samples.push(start.elapsed());
+    }
+    samples.sort();
+    (samples[n / 2], samples[(n * 99 / 100).min(n - 1)])
+}
+
+/// `concurrency` workers sharing `n` calls, for throughput.
+async fn throughput(client: &reqwest::Client, target: &Target, n: usize, concurrency: usize) -> f64 {
+    let start = Instant::now();
+    let per_worker = n / concurrency;
+    let workers = (0..concurrency).map(|_| async {
+        for _ in 0..per_worker {
+            call(client, target).await;
+        }
+    });
+    futures::future::join_all(workers).await;
+    (per_worker * concurrency) as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn measure(client: &reqwest::Client, target: &Target, n: usize, concurrency: usize) -> Stats {
+    // Warm up connection pools on both hops.
+    for _ in 0..50 {
+        call(client, target).await;
+    }
+    let (p50, p99) = latency(client, target, n).await;
+    let rps = throughput(client, target, n, concurrency).await;
+    Stats { p50, p99, rps }
+}
+
+fn env_usize(key: &str, default: usize) -> usize {
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; accept and ignore harness flags.
+    let n = env_usize("GATEHOUSE_BENCH_REQUESTS", 2000);
+    let concurrency = env_usize("GATEHOUSE_BENCH_CONCURRENCY", 16);
+
+    let stack = TestStack::start().await;
+    let upstream = McpUpstream::start(SessionMode::Stateless).await;
+    let admin = stack.cp.admin();
+    admin.create_workspace("bench").await;
+    admin.create_server("echo", &upstream.url, &[("x-upstream-key", "bench-secret")]).await;
+    // A deny rule makes the edge evaluate tool policy on every call, as in production.
+    admin.provision("bench", "echo", &[], &["delete_*"]).await;
+    let token = admin.mint_token("bench@example.com", "bench").await.token;
+    stack.sync().await;
+
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency * 2).build().unwrap();
+    let direct = Target { name: "direct", url: upstream.url.clone(), token: None };
+    let edge = Target { name: "edge", url: stack.edge.mcp_url("echo"), token: Some(token) };
+
+    let d = measure(&client, &direct, n, concurrency).await;
+    let e = measure(&client, &edge, n, concurrency).await;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!("edge overhead: {n} tools/call requests, throughput with {concurrency} concurrent clients");
+    println!("{:<8} {:>10} {:>10} {:>12}", "", "p50 ms", "p99 ms", "req/s");
+    println!("{:<8} {:>10.3} {:>10.3} {:>12.0}", "direct", ms(d.p50), ms(d.p99), d.rps);
+    println!("{:<8} {:>10.3} {:>10.3} {:>12.0}", "edge", ms(e.p50), ms(e.p99), e.rps);
+    println!(
+        "ratio    p50 x{:.2}   p99 x{:.2}   throughput x{:.2}   (added p50 {:.3} ms)",
+        ms(e.p50) / ms(d.p50),
+        ms(e.p99) / ms(d.p99),
+        e.rps / d.rps,
+        ms(e.p50) - ms(d.p50)
+    );
+}

@@ -34,3 +34,31 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A control plane on a fresh SQLite database with one edge subscribed to it,
+/// and log capture installed.
+pub struct TestStack {
+    /// The control plane.
+    pub cp: control_plane::TestControlPlane,
+    /// One edge, ready.
+    pub edge: edge::TestEdge,
+    /// Everything this test process logged.
+    pub logs: Option<logs::LogCapture>,
+}
+
+impl TestStack {
+    /// Starts a control plane (SQLite) and one edge, and waits until the edge is ready.
+    pub async fn start() -> Self {
+        let logs = logs::capture();
+        let cp = control_plane::TestControlPlane::start(db::TestDb::sqlite().await).await;
+        let edge = edge::TestEdge::start(&cp.grpc_url, &cp.node_token).await;
+        edge.wait_ready().await;
+        Self { cp, edge, logs }
+    }
+
+    /// Waits until the edge serves the control plane's current config version.
+    pub async fn sync(&self) {
+        let version = self.cp.admin().config_version().await;
+        self.edge.wait_for_version(version).await;
+    }
+}

@@ -1,1 +1,188 @@
-//! placeholder, being written
+//! Real upstream MCP servers for tests, built with the official Rust SDK
+//! (rmcp) and served over Streamable HTTP on 127.0.0.1:0.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{ProgressNotificationParam, RequestMetaObject, ServerCapabilities, ServerConfig};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{schemars, tool, tool_handler, tool_router, ErrorData, Peer, RoleServer, ServerHandler};
+use tokio_util::sync::CancellationToken;
+
+/// How the upstream handles sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionMode {
+    /// Classic sessions: `initialize` returns an `Mcp-Session-Id`.
+    Stateful,
+    /// No sessions: every request stands alone (as in the 2026-07-28 revision).
+    Stateless,
+}
+
+/// Every tool call the upstream received: (tool name, selected request headers).
+#[derive(Debug, Default, Clone)]
+pub struct CallLog(Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>);
+
+impl CallLog {
+    /// How many times `tool` was called.
+    pub fn count(&self, tool: &str) -> usize {
+        self.0.lock().unwrap().iter().filter(|(t, _)| t == tool).count()
+    }
+
+    /// Headers of the most recent call to `tool`.
+    pub fn last_headers(&self, tool: &str) -> Option<BTreeMap<String, String>> {
+        self.0.lock().unwrap().iter().rev().find(|(t, _)| t == tool).map(|(_, h)| h.clone())
+    }
+
+    fn record(&self, tool: &str, parts: &http::request::Parts) {
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        self.0.lock().unwrap().push((tool.to_owned(), headers));
+    }
+}
+
+/// Arguments of `echo`.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct EchoArgs {
+    /// Text to send back.
+    pub text: String,
+}
+
+/// Arguments of `add`.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct AddArgs {
+    /// Left operand.
+    pub a: i64,
+    /// Right operand.
+    pub b: i64,
+}
+
+/// Arguments of `slow_progress`.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct ProgressArgs {
+    /// Number of progress notifications to send.
+    pub steps: u32,
+    /// Pause between notifications, in milliseconds.
+    pub delay_ms: u64,
+}
+
+/// The test server's tools: `echo`, `add`, `whoami`, `slow_progress`, `delete_everything`.
+#[derive(Clone)]
+pub struct TestTools {
+    calls: CallLog,
+    #[allow(dead_code)]
+    tool_router: ToolRouter<Self>,
+}
+
+#[tool_router]
+impl TestTools {
+    /// Creates the tool set, recording calls in `calls`.
+    pub fn new(calls: CallLog) -> Self {
+        Self { calls, tool_router: Self::tool_router() }
+    }
+
+    #[tool(description = "Echo the text back")]
+    async fn echo(&self, Extension(parts): Extension<http::request::Parts>, Parameters(args): Parameters<EchoArgs>) -> String {
+        self.calls.record("echo", &parts);
+        args.text
+    }
+
+    #[tool(description = "Add two integers")]
+    async fn add(&self, Extension(parts): Extension<http::request::Parts>, Parameters(args): Parameters<AddArgs>) -> String {
+        self.calls.record("add", &parts);
+        (args.a + args.b).to_string()
+    }
+
+    #[tool(description = "Return the HTTP request headers the server received, as JSON")]
+    async fn whoami(&self, Extension(parts): Extension<http::request::Parts>) -> String {
+        self.calls.record("whoami", &parts);
+        let headers: BTreeMap<String, String> = parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        serde_json::to_string(&headers).unwrap()
+    }
+
+    #[tool(description = "Send `steps` progress notifications, `delay_ms` apart, then finish")]
+    async fn slow_progress(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+        meta: RequestMetaObject,
+        client: Peer<RoleServer>,
+        Parameters(args): Parameters<ProgressArgs>,
+    ) -> Result<String, ErrorData> {
+        self.calls.record("slow_progress", &parts);
+        let token = meta.get_progress_token().ok_or_else(|| ErrorData::invalid_params("a progress token is required", None))?;
+        for step in 1..=args.steps {
+            client
+                .notify_progress(
+                    ProgressNotificationParam::new(token.clone(), f64::from(step))
+                        .with_total(f64::from(args.steps))
+                        .with_message(format!("step {step}")),
+                )
+                .await
+                .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+            tokio::time::sleep(Duration::from_millis(args.delay_ms)).await;
+        }
+        Ok(format!("done after {} steps", args.steps))
+    }
+
+    #[tool(description = "A dangerous tool that policies should deny")]
+    async fn delete_everything(&self, Extension(parts): Extension<http::request::Parts>) -> String {
+        self.calls.record("delete_everything", &parts);
+        "everything deleted".to_owned()
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for TestTools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_instructions("Gatehouse test server")
+    }
+}
+
+/// A running upstream MCP server; stops when dropped.
+pub struct McpUpstream {
+    /// The MCP endpoint, `http://127.0.0.1:<port>/mcp`.
+    pub url: String,
+    /// Every tool call it received.
+    pub calls: CallLog,
+    cancel: CancellationToken,
+}
+
+impl McpUpstream {
+    /// Starts a server with the [`TestTools`] on a fresh port.
+    pub async fn start(mode: SessionMode) -> Self {
+        let calls = CallLog::default();
+        let cancel = CancellationToken::new();
+        let config = StreamableHttpServerConfig::default()
+            .with_legacy_session_mode(mode == SessionMode::Stateful)
+            .with_sse_keep_alive(None)
+            .with_cancellation_token(cancel.child_token());
+        let tools = TestTools::new(calls.clone());
+        let service: StreamableHttpService<TestTools, LocalSessionManager> =
+            StreamableHttpService::new(move || Ok(tools.clone()), Default::default(), config);
+        let router = axum::Router::new().nest_service("/mcp", service);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await;
+        });
+        Self { url: format!("http://{addr}/mcp"), calls, cancel }
+    }
+}
+
+impl Drop for McpUpstream {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}

@@ -1,0 +1,78 @@
+//! Starting each role: parse config from the environment map, bind the
+//! sockets, then hand them to the role's library `run` function.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Default admin API address.
+pub const DEFAULT_API_ADDR: &str = "127.0.0.1:8080";
+/// Default config-stream (gRPC) address.
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
+/// Default edge (MCP proxy) address.
+pub const DEFAULT_EDGE_ADDR: &str = "127.0.0.1:8787";
+
+/// Reads a socket address from `key`, or `default` when unset.
+pub fn addr(env: &BTreeMap<String, String>, key: &str, default: &str) -> anyhow::Result<SocketAddr> {
+    let raw = env.get(key).map(String::as_str).filter(|v| !v.is_empty()).unwrap_or(default);
+    raw.parse().with_context(|| format!("{key} must be a socket address like {default}, got {raw:?}"))
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("binding the {what} on {addr}"))
+}
+
+/// Runs the control plane until `shutdown` completes.
+pub async fn control_plane(
+    env: &BTreeMap<String, String>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let config = gatehouse_control_plane::ControlPlaneConfig::from_env(env)?;
+    config.validate()?;
+    let api = bind(addr(env, "GATEHOUSE_API_ADDR", DEFAULT_API_ADDR)?, "admin API").await?;
+    let grpc = bind(addr(env, "GATEHOUSE_GRPC_ADDR", DEFAULT_GRPC_ADDR)?, "config stream").await?;
+    tracing::info!(api = %api.local_addr()?, grpc = %grpc.local_addr()?, "control plane listening");
+    gatehouse_control_plane::run(config, gatehouse_control_plane::Listeners { api, grpc }, shutdown).await
+}
+
+/// Runs an edge until `shutdown` completes.
+pub async fn edge(
+    env: &BTreeMap<String, String>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let config = gatehouse_data_plane::EdgeConfig::from_env(env)?;
+    config.validate()?;
+    let listener = bind(addr(env, "GATEHOUSE_EDGE_ADDR", DEFAULT_EDGE_ADDR)?, "edge").await?;
+    tracing::info!(addr = %listener.local_addr()?, control_plane = %config.control_plane_url, "edge listening");
+    gatehouse_data_plane::run(config, listener, shutdown).await
+}
+
+/// Completes on Ctrl-C or SIGTERM, cancelling `token`.
+pub async fn shutdown_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+        _ = token.cancelled() => {}
+    }
+    tracing::info!("shutting down");
+    token.cancel();
+}

@@ -1,0 +1,152 @@
+//! Logging and tracing set-up: `tracing` to stdout, W3C trace-context
+//! propagation, and OTLP/HTTP span export when an endpoint is configured.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
+
+/// How log lines are written to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Telemetry settings, read from the environment once at start.
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    /// `service.name` reported with every span.
+    pub service_name: String,
+    /// `RUST_LOG`-style filter; defaults to `info`.
+    pub log_filter: String,
+    /// `GATEHOUSE_LOG_FORMAT`: `text` (default) or `json`.
+    pub log_format: LogFormat,
+    /// Full OTLP/HTTP traces URL, from `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
+    /// or `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`; `None` disables export.
+    pub otlp_traces_endpoint: Option<String>,
+}
+
+impl TelemetryConfig {
+    /// Reads telemetry settings from an environment map.
+    pub fn from_env(service_name: &str, env: &BTreeMap<String, String>) -> anyhow::Result<Self> {
+        let log_format = match env.get("GATEHOUSE_LOG_FORMAT").map(String::as_str) {
+            None | Some("") | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => anyhow::bail!("GATEHOUSE_LOG_FORMAT must be `text` or `json`, got {other:?}"),
+        };
+        let non_empty = |k: &str| env.get(k).filter(|v| !v.trim().is_empty()).cloned();
+        let otlp_traces_endpoint = non_empty("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| {
+            non_empty("OTEL_EXPORTER_OTLP_ENDPOINT").map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
+        });
+        if let Some(url) = &otlp_traces_endpoint {
+            url::Url::parse(url).with_context(|| format!("invalid OTLP endpoint {url:?}"))?;
+        }
+        Ok(Self {
+            service_name: non_empty("OTEL_SERVICE_NAME").unwrap_or_else(|| service_name.to_owned()),
+            log_filter: non_empty("RUST_LOG").unwrap_or_else(|| "info".to_owned()),
+            log_format,
+            otlp_traces_endpoint,
+        })
+    }
+}
+
+/// Keeps the tracer provider alive; flushes pending spans when dropped.
+pub struct TelemetryGuard {
+    provider: SdkTracerProvider,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Err(err) = self.provider.shutdown() {
+            eprintln!("telemetry shutdown failed: {err}");
+        }
+    }
+}
+
+/// Installs the global subscriber, propagator and tracer provider.
+///
+/// Spans always get real trace ids (so `traceparent` is propagated upstream
+/// even without a collector); they are exported only when an endpoint is set.
+pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
+    let provider = install_tracer_provider(config)?;
+    let tracer = provider.tracer("gatehouse");
+
+    let filter = EnvFilter::try_new(&config.log_filter)
+        .with_context(|| format!("invalid RUST_LOG filter {:?}", config.log_filter))?;
+    let fmt = match config.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().flatten_event(true).boxed(),
+    };
+    // The OpenTelemetry layer sees every span (not just those the log filter
+    // keeps) so trace context propagates whatever the log level.
+    tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .try_init()
+        .context("installing the tracing subscriber")?;
+    if let Some(endpoint) = &config.otlp_traces_endpoint {
+        tracing::info!(%endpoint, "exporting traces over otlp/http");
+    }
+    Ok(TelemetryGuard { provider })
+}
+
+/// Installs the W3C trace-context propagator and a global tracer provider
+/// (exporting over OTLP/HTTP when configured) and returns the provider.
+///
+/// [`init`] uses it; test harnesses that install their own subscriber call it
+/// to get the same propagation behaviour.
+pub fn install_tracer_provider(config: &TelemetryConfig) -> anyhow::Result<SdkTracerProvider> {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let resource = Resource::builder().with_service_name(config.service_name.clone()).build();
+    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    if let Some(endpoint) = &config.otlp_traces_endpoint {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(endpoint.clone())
+            .build()
+            .context("building the OTLP span exporter")?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    Ok(provider)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn otlp_endpoint_gets_the_traces_path() {
+        let c = TelemetryConfig::from_env("x", &env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/")])).unwrap();
+        assert_eq!(c.otlp_traces_endpoint.as_deref(), Some("http://c:4318/v1/traces"));
+        let c = TelemetryConfig::from_env(
+            "x",
+            &env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t/x")]),
+        )
+        .unwrap();
+        assert_eq!(c.otlp_traces_endpoint.as_deref(), Some("http://t/x"));
+        assert!(TelemetryConfig::from_env("x", &env(&[])).unwrap().otlp_traces_endpoint.is_none());
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_named() {
+        let err = TelemetryConfig::from_env("x", &env(&[("GATEHOUSE_LOG_FORMAT", "yaml")])).unwrap_err();
+        assert!(err.to_string().contains("GATEHOUSE_LOG_FORMAT"));
+        assert!(TelemetryConfig::from_env("x", &env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url")])).is_err());
+    }
+}
