@@ -76,8 +76,10 @@ impl MasterKey {
     }
 
     /// The key as standard base64, e.g. to write a generated key file.
-    pub fn to_base64(&self) -> SecretString {
-        SecretString::from(BASE64.encode(self.bytes.expose_secret()))
+    ///
+    /// This exposes the key: only write it somewhere private, never log it.
+    pub fn to_base64(&self) -> String {
+        BASE64.encode(self.bytes.expose_secret())
     }
 
     /// The key id: the first 8 bytes of SHA-256 of the key, as hex.
@@ -165,7 +167,11 @@ impl Keyring {
     pub fn rewrap(&self, record: &SealedRecord, aad: &[u8]) -> Result<SealedRecord, CredentialError> {
         let dek = self.unwrap_key(record, aad)?;
         let wrapped_key = self.wrap(&dek, aad)?;
-        Ok(SealedRecord { key_id: self.primary.id.clone(), wrapped_key, ciphertext: record.ciphertext.clone() })
+        Ok(SealedRecord {
+            key_id: self.primary.id.clone(),
+            wrapped_key,
+            ciphertext: record.ciphertext.clone(),
+        })
     }
 
     fn wrap(&self, dek: &[u8; KEY_LEN], aad: &[u8]) -> Result<Vec<u8>, CredentialError> {
@@ -294,7 +300,7 @@ mod tests {
         let key = MasterKey::from_bytes(&[7u8; 32]);
         assert_eq!(key.id().len(), 16);
         assert_eq!(key.id(), hex::encode(&Sha256::digest([7u8; 32])[..8]));
-        let again = MasterKey::from_base64(key.to_base64().expose_secret()).unwrap();
+        let again = MasterKey::from_base64(&key.to_base64()).unwrap();
         assert_eq!(again.id(), key.id());
         assert!(MasterKey::from_base64("c2hvcnQ=").is_err());
         assert!(MasterKey::from_base64("not base64!").is_err());

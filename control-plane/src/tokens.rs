@@ -135,7 +135,8 @@ pub fn parse_expires_in(value: Option<&str>) -> Result<Lifetime, ExpiresInError>
     if text == "never" {
         return Ok(Lifetime::Never);
     }
-    let split = text.len().checked_sub(1).filter(|&i| text.is_char_boundary(i)).ok_or(ExpiresInError::Format)?;
+    let split =
+        text.len().checked_sub(1).filter(|&i| text.is_char_boundary(i)).ok_or(ExpiresInError::Format)?;
     let (digits, unit) = text.split_at(split);
     if digits.is_empty() || digits.len() > 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ExpiresInError::Format);

@@ -31,7 +31,11 @@ pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
 
 /// Resolves the caller's token: missing → `MissingToken`, unknown → `InvalidToken`,
 /// expired at `now_unix` → `ExpiredToken`.
-pub fn authenticate(view: &ConfigView, headers: &HeaderMap, now_unix: i64) -> Result<Arc<TokenGrant>, EdgeError> {
+pub fn authenticate(
+    view: &ConfigView,
+    headers: &HeaderMap,
+    now_unix: i64,
+) -> Result<Arc<TokenGrant>, EdgeError> {
     let token = presented_token(headers).ok_or(EdgeError::MissingToken)?;
     let grant = view.token(&hash_token(token)).ok_or(EdgeError::InvalidToken)?;
     if grant.is_expired(now_unix) {
@@ -104,7 +108,10 @@ mod tests {
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        pairs.iter().map(|(k, v)| (http::HeaderName::from_static(k), HeaderValue::from_str(v).unwrap())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (http::HeaderName::from_static(k), HeaderValue::from_str(v).unwrap()))
+            .collect()
     }
 
     #[test]
@@ -114,7 +121,10 @@ mod tests {
         assert_eq!(presented_token(&headers(&[("x-api-key", "k")])), Some("k"));
         assert_eq!(presented_token(&headers(&[("authorization", "Basic Zm9v")])), None);
         assert_eq!(presented_token(&headers(&[("authorization", "Bearer ")])), None);
-        assert_eq!(presented_token(&headers(&[("authorization", "Bearer a"), ("x-api-key", "b")])), Some("a"));
+        assert_eq!(
+            presented_token(&headers(&[("authorization", "Bearer a"), ("x-api-key", "b")])),
+            Some("a")
+        );
         assert_eq!(presented_token(&HeaderMap::new()), None);
     }
 

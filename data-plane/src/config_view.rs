@@ -115,9 +115,11 @@ pub struct ConfigView {
     settings: pb::EdgeSettings,
     // Derived indexes used by requests.
     token_index: HashMap<TokenHash, Arc<TokenGrant>>,
-    server_index: HashMap<(String, String), Arc<UpstreamServer>>,
+    // org id → slug → server; nested so lookups borrow `&str` and never allocate.
+    server_index: HashMap<String, HashMap<String, Arc<UpstreamServer>>>,
     workspace_index: HashMap<String, Arc<Workspace>>,
-    rules_index: HashMap<(String, String), Arc<ToolRules>>,
+    // workspace id → server id → rules.
+    rules_index: HashMap<String, HashMap<String, Arc<ToolRules>>>,
     session_key: Option<[u8; 32]>,
 }
 
@@ -220,7 +222,7 @@ impl ConfigView {
 
     /// Looks up a server by organisation and slug.
     pub fn server(&self, org_id: &str, slug: &str) -> Option<&Arc<UpstreamServer>> {
-        self.server_index.get(&(org_id.to_owned(), slug.to_owned()))
+        self.server_index.get(org_id)?.get(slug)
     }
 
     /// Looks up a workspace by id.
@@ -230,7 +232,7 @@ impl ConfigView {
 
     /// Tool rules if `server_id` is provisioned to `workspace_id`, else `None`.
     pub fn provision(&self, workspace_id: &str, server_id: &str) -> Option<&Arc<ToolRules>> {
-        self.rules_index.get(&(workspace_id.to_owned(), server_id.to_owned()))
+        self.rules_index.get(workspace_id)?.get(server_id)
     }
 
     /// Key binding MCP session ids to callers, once the control plane sent one.
@@ -244,17 +246,18 @@ impl ConfigView {
     }
 
     fn reindex(&mut self) {
-        self.server_index = self
-            .servers
-            .values()
-            .filter_map(|s| match server_from_wire(s) {
-                Ok(server) => Some(((s.org_id.clone(), s.slug.clone()), Arc::new(server))),
+        self.server_index = HashMap::new();
+        for s in self.servers.values() {
+            match server_from_wire(s) {
+                Ok(server) => {
+                    let by_slug = self.server_index.entry(s.org_id.clone()).or_default();
+                    by_slug.insert(s.slug.clone(), Arc::new(server));
+                }
                 Err(reason) => {
                     tracing::warn!(server = %s.slug, %reason, "skipping invalid server from control plane");
-                    None
                 }
-            })
-            .collect();
+            }
+        }
         self.workspace_index = self
             .workspaces
             .values()
@@ -268,14 +271,12 @@ impl ConfigView {
                 (w.id.clone(), Arc::new(ws))
             })
             .collect();
-        self.rules_index = self
-            .provisions
-            .iter()
-            .map(|(k, p)| {
-                let rules = ToolRules { allow: p.tool_allow.clone(), deny: p.tool_deny.clone() };
-                (k.clone(), Arc::new(rules))
-            })
-            .collect();
+        self.rules_index = HashMap::new();
+        for ((workspace_id, server_id), p) in &self.provisions {
+            let rules = ToolRules { allow: p.tool_allow.clone(), deny: p.tool_deny.clone() };
+            let by_server = self.rules_index.entry(workspace_id.clone()).or_default();
+            by_server.insert(server_id.clone(), Arc::new(rules));
+        }
         self.token_index = self
             .tokens
             .values()
@@ -307,9 +308,11 @@ fn server_from_wire(s: &pb::Server) -> Result<UpstreamServer, String> {
     };
     let mut headers = Vec::with_capacity(s.headers.len());
     for (name, value) in &s.headers {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))?;
+        let name =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))?;
         // The value is a secret: never echo it in the error.
-        let mut value = HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
+        let mut value =
+            HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
         value.set_sensitive(true);
         headers.push((name, value));
     }

@@ -35,7 +35,7 @@ const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 #[derive(Debug, Default, Deserialize)]
 pub struct Peek<'a> {
     /// The method; `None` for responses.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     pub method: Option<Cow<'a, str>>,
     /// The request id as written; `None` for notifications (or `"id": null`).
     #[serde(borrow, default)]
@@ -134,6 +134,37 @@ pub fn peek(body: &[u8]) -> Result<Peek<'_>, PeekError> {
     })
 }
 
+/// Visitor methods for every JSON value kind that holds nothing the peek wants
+/// (null, booleans, numbers, arrays), each producing `$value`.
+macro_rules! ignore_other_values {
+    ($value:expr) => {
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok($value)
+        }
+    };
+}
+
 impl<'de: 'a, 'a> Deserialize<'de> for PeekParams<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(ParamsVisitor)
@@ -144,6 +175,9 @@ struct ParamsVisitor;
 
 impl<'de> Visitor<'de> for ParamsVisitor {
     type Value = PeekParams<'de>;
+
+    // Positional params are valid JSON-RPC but never MCP: they carry no name.
+    ignore_other_values!(PeekParams::default());
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("JSON-RPC params")
@@ -157,8 +191,7 @@ impl<'de> Visitor<'de> for ParamsVisitor {
                 "name" => set_once(&mut params.name, map.next_value()?, "name")?,
                 "uri" => set_once(&mut params.uri, map.next_value()?, "uri")?,
                 "_meta" => {
-                    let Meta(version) = map.next_value()?;
-                    if version.is_some() {
+                    if let Meta(Some(version)) = map.next_value()? {
                         set_once(&mut params.protocol_version, version, META_PROTOCOL_VERSION)?;
                     }
                 }
@@ -168,32 +201,6 @@ impl<'de> Visitor<'de> for ParamsVisitor {
             }
         }
         Ok(params)
-    }
-
-    // Positional params are valid JSON-RPC but never MCP: they carry no name.
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(PeekParams::default())
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(PeekParams::default())
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(PeekParams::default())
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(PeekParams::default())
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(PeekParams::default())
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(PeekParams::default())
     }
 
     fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
@@ -207,6 +214,13 @@ fn set_once<'a, E: de::Error>(slot: &mut Option<Field<'a>>, value: Field<'a>, ke
     }
     *slot = Some(value);
     Ok(())
+}
+
+/// A string borrowed from the input unless it had escapes.
+///
+/// (Serde's derive only borrows a bare `Cow<str>`, not one inside an `Option`.)
+fn borrowed_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    deserializer.deserialize_str(StrVisitor).map(Some)
 }
 
 /// A map key, borrowed when it has no escapes.
@@ -251,6 +265,8 @@ struct FieldVisitor;
 impl<'de> Visitor<'de> for FieldVisitor {
     type Value = Field<'de>;
 
+    ignore_other_values!(Field::NotString);
+
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
@@ -267,33 +283,8 @@ impl<'de> Visitor<'de> for FieldVisitor {
         Ok(Field::Str(Cow::Owned(v)))
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Field::NotString)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Field::NotString)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Field::NotString)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Field::NotString)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Field::NotString)
-    }
-
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Field::NotString)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(Field::NotString)
     }
 }
@@ -312,6 +303,8 @@ struct MetaVisitor;
 impl<'de> Visitor<'de> for MetaVisitor {
     type Value = Meta<'de>;
 
+    ignore_other_values!(Meta(None));
+
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a _meta object")
     }
@@ -326,31 +319,6 @@ impl<'de> Visitor<'de> for MetaVisitor {
             }
         }
         Ok(Meta(version))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Meta(None))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Meta(None))
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Meta(None))
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Meta(None))
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Meta(None))
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Meta(None))
     }
 
     fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
@@ -402,20 +370,6 @@ pub fn error_body(id: Option<&RawValue>, code: i32, message: &str, data: &ErrorD
     serde_json::to_vec(&envelope).unwrap_or_default()
 }
 
-/// Whether two JSON-RPC ids are the same id, however each side wrote it.
-///
-/// Ids are compared by value: `"a"` equals `"\u0061"`, and `1` equals `1.0`.
-pub fn ids_match(a: &RawValue, b: &RawValue) -> bool {
-    if a.get() == b.get() {
-        return true;
-    }
-    match (serde_json::from_str::<serde_json::Value>(a.get()), serde_json::from_str(b.get())) {
-        (Ok(serde_json::Value::Number(x)), Ok(serde_json::Value::Number(y))) => x.as_f64() == y.as_f64(),
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,7 +395,8 @@ mod tests {
 
     #[test]
     fn fields_in_any_order_with_whitespace() {
-        let body = b" \r\n\t{ \"params\" : { \"name\" : \"t\" } , \"id\" : null , \"method\" : \"tools/call\" } ";
+        let body =
+            b" \r\n\t{ \"params\" : { \"name\" : \"t\" } , \"id\" : null , \"method\" : \"tools/call\" } ";
         let p = peek(body).unwrap();
         assert_eq!(p.method(), Some("tools/call"));
         assert_eq!(p.name(), Some("t"));
@@ -502,21 +457,12 @@ mod tests {
     fn error_body_echoes_id_or_null() {
         let data = ErrorData { reason: "tool_denied", source: ErrorSource::Gateway, retryable: false };
         let id = RawValue::from_string("\"x\"".into()).unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&error_body(Some(&id), -32602, "no", &data)).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&error_body(Some(&id), -32602, "no", &data)).unwrap();
         assert_eq!(v["id"], "x");
         assert_eq!(v["error"]["data"]["source"], "gateway");
         let v: serde_json::Value = serde_json::from_slice(&error_body(None, -1, "no", &data)).unwrap();
         assert!(v["id"].is_null());
-    }
-
-    #[test]
-    fn ids_match_by_value() {
-        let raw = |s: &str| RawValue::from_string(s.to_owned()).unwrap();
-        assert!(ids_match(&raw("1"), &raw("1")));
-        assert!(ids_match(&raw("1"), &raw("1.0")));
-        assert!(ids_match(&raw("\"a\""), &raw("\"\\u0061\"")));
-        assert!(!ids_match(&raw("1"), &raw("\"1\"")));
-        assert!(!ids_match(&raw("1"), &raw("2")));
     }
 
     proptest::proptest! {

@@ -1,4 +1,111 @@
-//! Gatehouse edge (data plane).
+//! Gatehouse edge (data plane): authenticates MCP clients, applies tool
+//! policy and proxies to upstream servers, from config pushed by the control plane.
+//!
+//! [`run`] wires it together: local cache → config client → HTTP server.
 
+pub mod auth;
+pub mod config;
+pub mod config_cache;
+pub mod config_client;
 pub mod config_view;
+pub mod error;
+pub mod jsonrpc;
+pub mod policy;
+pub mod proxy;
+pub mod server;
 pub mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{ConfigError, EdgeConfig};
+pub use state::EdgeState;
+
+use config_cache::ConfigCache;
+use config_client::ConfigClient;
+
+/// How long shutdown waits for the last config to reach the local cache.
+const CACHE_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs an edge on `listener` until `shutdown` completes.
+pub async fn run(
+    config: EdgeConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_with_state(config, EdgeState::new(), listener, shutdown).await
+}
+
+/// Like [`run`], with the caller holding the [`EdgeState`] (to observe the served config).
+pub async fn run_with_state(
+    config: EdgeConfig,
+    state: Arc<EdgeState>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    config.validate()?;
+    let addr = listener.local_addr().context("reading the edge listener address")?;
+    let cache = config.cache_path.clone().map(|path| ConfigCache::new(path, &config.node_token));
+    if let Some(cache) = &cache {
+        load_cache(cache, &state).await;
+    }
+    let client = ConfigClient::new(&config, state.clone())?;
+    let proxy = proxy::ProxyState::new(state.clone(), config.proxy.clone()).context("building the proxy")?;
+    let app = server::router(state.clone(), proxy::router(proxy));
+
+    let writer = cache.map(|cache| config_cache::spawn_writer(cache, client.subscribe()));
+    let stop_client = CancellationToken::new();
+    let client = tokio::spawn(client.run(stop_client.clone()));
+    tracing::info!(
+        %addr,
+        node_id = %config.node_id,
+        control_plane = %config.control_plane_url,
+        config_version = state.config().version(),
+        "edge serving"
+    );
+
+    server::serve(listener, app, shutdown, server::SHUTDOWN_GRACE).await;
+
+    stop_client.cancel();
+    if let Err(err) = client.await {
+        tracing::error!(%err, "config client task failed");
+    }
+    // The client owned the update channel: the writer now flushes the last config and ends.
+    if let Some(writer) = writer {
+        match tokio::time::timeout(CACHE_FLUSH_TIMEOUT, writer).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(%err, "config cache writer failed"),
+            Err(_) => tracing::warn!("config cache writer did not finish in time"),
+        }
+    }
+    tracing::info!(%addr, "edge stopped");
+    Ok(())
+}
+
+/// Installs the cached config, if any, so the edge serves before the control plane answers.
+async fn load_cache(cache: &ConfigCache, state: &EdgeState) {
+    let path = cache.path().display();
+    match cache.load().await {
+        Ok(Some(view)) => {
+            let version = view.version();
+            let (servers, workspaces, provisions, tokens) = view.counts();
+            state.install(view);
+            tracing::info!(
+                version,
+                servers,
+                workspaces,
+                provisions,
+                tokens,
+                %path,
+                "config loaded from the local cache"
+            );
+        }
+        Ok(None) => tracing::info!(%path, "no local config cache yet"),
+        Err(err) => tracing::warn!(%path, %err, "ignoring the local config cache"),
+    }
+}

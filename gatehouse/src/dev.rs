@@ -25,7 +25,8 @@ pub struct DevLayout {
 /// Fills in dev defaults for every setting the caller left unset, creating
 /// the data directory, a master key file and a node token file (0600) as needed.
 pub fn prepare(env: &mut BTreeMap<String, String>) -> anyhow::Result<DevLayout> {
-    let data_dir = PathBuf::from(env.get("GATEHOUSE_DATA_DIR").filter(|v| !v.is_empty()).map_or(".gatehouse", |v| v));
+    let data_dir =
+        PathBuf::from(env.get("GATEHOUSE_DATA_DIR").filter(|v| !v.is_empty()).map_or(".gatehouse", |v| v));
     create_private_dir(&data_dir)?;
     let data_dir = data_dir.canonicalize().with_context(|| format!("resolving {}", data_dir.display()))?;
 
@@ -153,15 +154,23 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt as _;
             assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
-            assert_eq!(std::fs::metadata(dir.path().join("node-token")).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(dir.path().join("node-token")).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let node_token = env["GATEHOUSE_NODE_TOKEN"].clone();
         assert!(node_token.starts_with("ghn_"));
         assert!(env["GATEHOUSE_DATABASE_URL"].starts_with("sqlite://"));
 
-        let mut again = BTreeMap::from([("GATEHOUSE_DATA_DIR".to_string(), dir.path().display().to_string())]);
+        let mut again =
+            BTreeMap::from([("GATEHOUSE_DATA_DIR".to_string(), dir.path().display().to_string())]);
         prepare(&mut again).unwrap();
-        assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key, "the master key must never be regenerated");
+        assert_eq!(
+            std::fs::read_to_string(&key_file).unwrap(),
+            key,
+            "the master key must never be regenerated"
+        );
         assert_eq!(again["GATEHOUSE_NODE_TOKEN"], node_token);
     }
 

@@ -46,7 +46,8 @@ impl TelemetryConfig {
         };
         let non_empty = |k: &str| env.get(k).filter(|v| !v.trim().is_empty()).cloned();
         let otlp_traces_endpoint = non_empty("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| {
-            non_empty("OTEL_EXPORTER_OTLP_ENDPOINT").map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
+            non_empty("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
         });
         if let Some(url) = &otlp_traces_endpoint {
             url::Url::parse(url).with_context(|| format!("invalid OTLP endpoint {url:?}"))?;
@@ -132,11 +133,15 @@ mod tests {
 
     #[test]
     fn otlp_endpoint_gets_the_traces_path() {
-        let c = TelemetryConfig::from_env("x", &env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/")])).unwrap();
+        let c = TelemetryConfig::from_env("x", &env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/")]))
+            .unwrap();
         assert_eq!(c.otlp_traces_endpoint.as_deref(), Some("http://c:4318/v1/traces"));
         let c = TelemetryConfig::from_env(
             "x",
-            &env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t/x")]),
+            &env(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t/x"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.otlp_traces_endpoint.as_deref(), Some("http://t/x"));
@@ -147,6 +152,8 @@ mod tests {
     fn bad_values_are_refused_with_the_variable_named() {
         let err = TelemetryConfig::from_env("x", &env(&[("GATEHOUSE_LOG_FORMAT", "yaml")])).unwrap_err();
         assert!(err.to_string().contains("GATEHOUSE_LOG_FORMAT"));
-        assert!(TelemetryConfig::from_env("x", &env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url")])).is_err());
+        assert!(
+            TelemetryConfig::from_env("x", &env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url")])).is_err()
+        );
     }
 }

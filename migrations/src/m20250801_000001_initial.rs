@@ -124,7 +124,12 @@ impl MigrationTrait for Migration {
                         Workspaces::Table,
                         Workspaces::Id,
                     ))
-                    .foreign_key(&mut cascade_fk(Provisions::Table, Provisions::ServerId, Servers::Table, Servers::Id))
+                    .foreign_key(&mut cascade_fk(
+                        Provisions::Table,
+                        Provisions::ServerId,
+                        Servers::Table,
+                        Servers::Id,
+                    ))
                     .to_owned(),
             )
             .await?;

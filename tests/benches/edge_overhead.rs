@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use gatehouse_tests::upstream::{McpUpstream, SessionMode};
 use gatehouse_tests::TestStack;
 
-const CALL: &str = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}"#;
+const CALL: &str =
+    r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}"#;
 
 struct Target {
     name: &'static str,

@@ -1,1 +1,395 @@
-//! placeholder, being written
+//! A real control plane (admin API + config stream) in-process on port 0,
+//! with a typed admin client.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_control_plane::store::Store;
+use gatehouse_control_plane::{ControlPlaneConfig, Keyring, Listeners, MasterKey};
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::db::TestDb;
+
+/// How long start and stop may take before the harness panics.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The secrets a control plane was started with, kept across restarts.
+#[derive(Clone)]
+struct Secrets {
+    master_key: MasterKey,
+    admin_token: String,
+    node_token: String,
+}
+
+impl Secrets {
+    fn generate() -> Self {
+        Self {
+            master_key: MasterKey::generate(),
+            admin_token: format!("admin-{}", uuid::Uuid::new_v4().simple()),
+            node_token: format!("node-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+}
+
+/// A running control plane.
+pub struct TestControlPlane {
+    /// Base URL of the admin API, e.g. `http://127.0.0.1:41234`.
+    pub api_url: String,
+    /// URL of the config stream for edges, e.g. `http://127.0.0.1:41235`.
+    pub grpc_url: String,
+    /// Admin token accepted by the API.
+    pub admin_token: String,
+    /// Node token edges must present.
+    pub node_token: String,
+    /// The master key sealing secrets (edges never need it).
+    pub master_key: MasterKey,
+    api_addr: SocketAddr,
+    grpc_addr: SocketAddr,
+    // Shared with replicas started from this control plane.
+    db: Arc<TestDb>,
+    secrets: Secrets,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// A stopped control plane that can start again on the same ports and database.
+pub struct StoppedControlPlane {
+    db: Arc<TestDb>,
+    secrets: Secrets,
+    api_addr: SocketAddr,
+    grpc_addr: SocketAddr,
+}
+
+impl TestControlPlane {
+    /// Starts a control plane on `db` with fresh keys and tokens, on `127.0.0.1:0`.
+    pub async fn start(db: TestDb) -> Self {
+        let api = TcpListener::bind("127.0.0.1:0").await.expect("binding the api port");
+        let grpc = TcpListener::bind("127.0.0.1:0").await.expect("binding the grpc port");
+        Self::launch(Arc::new(db), Secrets::generate(), Listeners { api, grpc }).await
+    }
+
+    /// Starts a second replica on the same database, keys and tokens, on new ports
+    /// (as a second control-plane pod on the same PostgreSQL would run).
+    pub async fn start_replica(&self) -> TestControlPlane {
+        let api = TcpListener::bind("127.0.0.1:0").await.expect("binding the api port");
+        let grpc = TcpListener::bind("127.0.0.1:0").await.expect("binding the grpc port");
+        Self::launch(self.db.clone(), self.secrets.clone(), Listeners { api, grpc }).await
+    }
+
+    async fn launch(db: Arc<TestDb>, secrets: Secrets, listeners: Listeners) -> Self {
+        let api_addr = listeners.api.local_addr().expect("api address");
+        let grpc_addr = listeners.grpc.local_addr().expect("grpc address");
+        let mut config = ControlPlaneConfig::new(
+            db.url(),
+            Keyring::new(secrets.master_key.clone(), vec![]),
+            vec![SecretString::from(secrets.node_token.clone())],
+        );
+        config.admin_token = Some(SecretString::from(secrets.admin_token.clone()));
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let task = tokio::spawn(gatehouse_control_plane::run(config, listeners, async move {
+            let _ = stop.await;
+        }));
+        let cp = TestControlPlane {
+            api_url: format!("http://{api_addr}"),
+            grpc_url: format!("http://{grpc_addr}"),
+            admin_token: secrets.admin_token.clone(),
+            node_token: secrets.node_token.clone(),
+            master_key: secrets.master_key.clone(),
+            api_addr,
+            grpc_addr,
+            db,
+            secrets,
+            shutdown,
+            task,
+        };
+        cp.wait_healthy().await;
+        cp
+    }
+
+    async fn wait_healthy(&self) {
+        let client = reqwest::Client::new();
+        let url = format!("{}/healthz", self.api_url);
+        let deadline = tokio::time::Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if self.task.is_finished() {
+                panic!("control plane exited during start-up (see its logs)");
+            }
+            if let Ok(r) = client.get(&url).timeout(Duration::from_secs(2)).send().await {
+                if r.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("control plane not healthy after {STARTUP_TIMEOUT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A client for the admin API authenticated with the admin token.
+    pub fn admin(&self) -> AdminClient {
+        AdminClient::new(&self.api_url, Some(&self.admin_token))
+    }
+
+    /// The database this control plane uses.
+    pub fn db(&self) -> &TestDb {
+        &self.db
+    }
+
+    /// A second store handle on the same database and keys (for direct inspection).
+    pub async fn store(&self) -> Store {
+        Store::connect(&self.db.url(), Keyring::new(self.master_key.clone(), vec![]))
+            .await
+            .expect("connecting a second store")
+    }
+
+    /// Shuts down gracefully (panics if that hangs or `run` failed) and keeps db, keys and ports.
+    pub async fn stop(self) -> StoppedControlPlane {
+        let _ = self.shutdown.send(());
+        let result = tokio::time::timeout(SHUTDOWN_TIMEOUT, self.task)
+            .await
+            .unwrap_or_else(|_| panic!("control plane did not shut down within {SHUTDOWN_TIMEOUT:?}"))
+            .expect("control plane task panicked");
+        if let Err(e) = result {
+            panic!("control plane failed: {e:#}");
+        }
+        StoppedControlPlane {
+            db: self.db,
+            secrets: self.secrets,
+            api_addr: self.api_addr,
+            grpc_addr: self.grpc_addr,
+        }
+    }
+}
+
+impl StoppedControlPlane {
+    /// Starts again with the same database, keys, tokens and ports (edges reconnect to the same address).
+    pub async fn start_again(self) -> TestControlPlane {
+        let api = bind_again(self.api_addr).await;
+        let grpc = bind_again(self.grpc_addr).await;
+        TestControlPlane::launch(self.db, self.secrets, Listeners { api, grpc }).await
+    }
+
+    /// The database, e.g. to inspect it while stopped.
+    pub fn db(&self) -> &TestDb {
+        &self.db
+    }
+}
+
+async fn bind_again(addr: SocketAddr) -> TcpListener {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(l) => return l,
+            Err(e) if tokio::time::Instant::now() > deadline => panic!("rebinding {addr}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// A minted or rotated gateway token.
+#[derive(Debug, Clone)]
+pub struct MintedToken {
+    /// Token id.
+    pub id: String,
+    /// Token text (shown once by the API).
+    pub token: String,
+    /// The whole response body.
+    pub body: Value,
+}
+
+/// Typed helpers over the admin API. Helpers panic with the response body on an
+/// unexpected status; use [`AdminClient::request`] to test error responses.
+#[derive(Clone)]
+pub struct AdminClient {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl AdminClient {
+    /// A client for `base` (e.g. `http://127.0.0.1:1234`) sending `token` as bearer, if any.
+    pub fn new(base: &str, token: Option<&str>) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.map(str::to_owned),
+        }
+    }
+
+    /// The same client with another token (or none).
+    pub fn with_token(&self, token: Option<&str>) -> Self {
+        Self { token: token.map(str::to_owned), ..self.clone() }
+    }
+
+    /// Sends a request with an optional JSON body; returns the status and the JSON body
+    /// (`Value::Null` when empty). Panics if a non-empty body is not JSON.
+    pub async fn request(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("admin api request");
+        let status = resp.status();
+        let text = resp.text().await.expect("admin api response body");
+        if text.is_empty() {
+            return (status, Value::Null);
+        }
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("non-JSON response ({status}): {e}: {text}"));
+        (status, value)
+    }
+
+    /// Sends raw bytes with an optional content type; returns status, headers and body text.
+    pub async fn request_raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, String) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).body(body);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(ct) = content_type {
+            req = req.header(reqwest::header::CONTENT_TYPE, ct);
+        }
+        let resp = req.send().await.expect("admin api request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        (status, headers, resp.text().await.expect("admin api response body"))
+    }
+
+    async fn expect(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        expected: &[StatusCode],
+    ) -> Value {
+        let (status, value) = self.request(method.clone(), path, body).await;
+        assert!(expected.contains(&status), "{method} {path}: expected {expected:?}, got {status}: {value}");
+        value
+    }
+
+    /// `POST /v1/workspaces` with `slug` as slug and name.
+    pub async fn create_workspace(&self, slug: &str) -> Value {
+        self.expect(
+            Method::POST,
+            "/v1/workspaces",
+            Some(json!({"slug": slug, "name": slug})),
+            &[StatusCode::CREATED],
+        )
+        .await
+    }
+
+    /// `POST /v1/servers`: auth type `headers` when headers are given, else `none`.
+    pub async fn create_server(&self, slug: &str, url: &str, headers: &[(&str, &str)]) -> Value {
+        let headers: serde_json::Map<String, Value> =
+            headers.iter().map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned()))).collect();
+        let auth_type = if headers.is_empty() { "none" } else { "headers" };
+        self.create_server_json(json!({
+            "slug": slug, "name": slug, "url": url, "auth_type": auth_type, "headers": headers,
+        }))
+        .await
+    }
+
+    /// `POST /v1/servers` with an arbitrary body; expects 201.
+    pub async fn create_server_json(&self, body: Value) -> Value {
+        self.expect(Method::POST, "/v1/servers", Some(body), &[StatusCode::CREATED]).await
+    }
+
+    /// `PATCH /v1/servers/{slug}`; expects 200.
+    pub async fn update_server(&self, slug: &str, body: Value) -> Value {
+        self.expect(Method::PATCH, &format!("/v1/servers/{slug}"), Some(body), &[StatusCode::OK]).await
+    }
+
+    /// `DELETE /v1/servers/{slug}`; expects 204.
+    pub async fn delete_server(&self, slug: &str) {
+        self.expect(Method::DELETE, &format!("/v1/servers/{slug}"), None, &[StatusCode::NO_CONTENT]).await;
+    }
+
+    /// `PUT /v1/workspaces/{ws}/servers/{slug}` with tool globs; expects 200 or 201.
+    pub async fn provision(&self, ws: &str, slug: &str, allow: &[&str], deny: &[&str]) -> Value {
+        self.expect(
+            Method::PUT,
+            &format!("/v1/workspaces/{ws}/servers/{slug}"),
+            Some(json!({"tools": {"allow": allow, "deny": deny}})),
+            &[StatusCode::OK, StatusCode::CREATED],
+        )
+        .await
+    }
+
+    /// `DELETE /v1/workspaces/{ws}/servers/{slug}`; expects 204.
+    pub async fn unprovision(&self, ws: &str, slug: &str) {
+        self.expect(
+            Method::DELETE,
+            &format!("/v1/workspaces/{ws}/servers/{slug}"),
+            None,
+            &[StatusCode::NO_CONTENT],
+        )
+        .await;
+    }
+
+    /// `POST /v1/auth/tokens` for `user` in workspace `team`, default permissions and expiry.
+    pub async fn mint_token(&self, user: &str, team: &str) -> MintedToken {
+        self.mint_token_json(json!({"user": user, "team": team})).await
+    }
+
+    /// `POST /v1/auth/tokens` with an arbitrary body; expects 201.
+    pub async fn mint_token_json(&self, body: Value) -> MintedToken {
+        let body = self.expect(Method::POST, "/v1/auth/tokens", Some(body), &[StatusCode::CREATED]).await;
+        minted(body)
+    }
+
+    /// `DELETE /v1/auth/tokens/{id}`; expects 204.
+    pub async fn revoke(&self, id: &str) {
+        self.expect(Method::DELETE, &format!("/v1/auth/tokens/{id}"), None, &[StatusCode::NO_CONTENT]).await;
+    }
+
+    /// `POST /v1/auth/tokens/{id}/rotate`; expects 200.
+    pub async fn rotate(&self, id: &str) -> MintedToken {
+        let body =
+            self.expect(Method::POST, &format!("/v1/auth/tokens/{id}/rotate"), None, &[StatusCode::OK]).await;
+        minted(body)
+    }
+
+    /// `GET /v1/auth/tokens`.
+    pub async fn tokens(&self) -> Value {
+        self.expect(Method::GET, "/v1/auth/tokens", None, &[StatusCode::OK]).await
+    }
+
+    /// `GET /v1/edges`.
+    pub async fn edges(&self) -> Value {
+        self.expect(Method::GET, "/v1/edges", None, &[StatusCode::OK]).await
+    }
+
+    /// The current config version, from `GET /v1/edges`.
+    pub async fn config_version(&self) -> u64 {
+        self.edges().await["config_version"].as_u64().expect("config_version")
+    }
+}
+
+fn minted(body: Value) -> MintedToken {
+    MintedToken {
+        id: body["id"].as_str().expect("token id").to_owned(),
+        token: body["token"].as_str().expect("token text").to_owned(),
+        body,
+    }
+}
+
+/// The base64 master key, e.g. to write a key file for a binary under test.
+pub fn master_key_base64(key: &MasterKey) -> String {
+    key.to_base64()
+}

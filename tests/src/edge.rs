@@ -1,1 +1,202 @@
-//! placeholder, being written
+//! A real edge, in-process on 127.0.0.1:0, subscribed to a control plane.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_data_plane::config_cache::ConfigCache;
+use gatehouse_data_plane::{EdgeConfig, EdgeState};
+use secrecy::SecretString;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::eventually;
+
+/// How long the harness waits for readiness or a config version.
+const WAIT: Duration = Duration::from_secs(10);
+/// Reconnect cap for test edges, so a restarted control plane is found quickly.
+const RECONNECT_MAX: Duration = Duration::from_secs(1);
+
+/// An edge's encrypted config cache file; keeps its temporary directory alive.
+#[derive(Debug, Clone)]
+pub struct EdgeCache {
+    path: PathBuf,
+    _dir: Option<Arc<TempDir>>,
+}
+
+impl EdgeCache {
+    /// A cache file in a fresh temporary directory (the file doesn't exist yet).
+    pub fn temporary() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory for the edge cache");
+        Self { path: dir.path().join("edge-config.bin"), _dir: Some(Arc::new(dir)) }
+    }
+
+    /// The cache file's path.
+    pub fn path(&self) -> PathBuf {
+        self.path.clone()
+    }
+}
+
+impl From<PathBuf> for EdgeCache {
+    fn from(path: PathBuf) -> Self {
+        Self { path, _dir: None }
+    }
+}
+
+/// What `GET /readyz` answered.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: String,
+    /// The served config version (0 when none).
+    pub config_version: u64,
+    /// Whether the config stream to the control plane is up.
+    pub connected: bool,
+}
+
+impl Readiness {
+    /// Whether the edge reported itself ready.
+    pub fn is_ready(&self) -> bool {
+        self.status == "ready"
+    }
+}
+
+/// A running edge; stops when dropped (or with [`TestEdge::stop`]).
+pub struct TestEdge {
+    /// Base URL, `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// The address the edge listens on.
+    pub addr: SocketAddr,
+    /// The edge's shared state (served config, connection status).
+    pub state: Arc<EdgeState>,
+    /// The node id the edge reports to the control plane.
+    pub node_id: String,
+    cache: EdgeCache,
+    node_token: SecretString,
+    http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestEdge {
+    /// Starts an edge with its cache file in its own temporary directory.
+    pub async fn start(grpc_url: &str, node_token: &str) -> TestEdge {
+        Self::start_with_cache(grpc_url, node_token, EdgeCache::temporary()).await
+    }
+
+    /// Starts an edge using `cache` (a path, or the [`EdgeCache`] a stopped edge returned).
+    pub async fn start_with_cache(grpc_url: &str, node_token: &str, cache: impl Into<EdgeCache>) -> TestEdge {
+        let cache = cache.into();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the edge listener");
+        let addr = listener.local_addr().unwrap();
+        let node_id = format!("test-edge-{}", addr.port());
+        let env: BTreeMap<String, String> = [
+            ("GATEHOUSE_CONTROL_PLANE_URL", grpc_url.to_owned()),
+            ("GATEHOUSE_NODE_TOKEN", node_token.to_owned()),
+            ("GATEHOUSE_NODE_ID", node_id.clone()),
+            ("GATEHOUSE_EDGE_CACHE", cache.path().display().to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let mut config = EdgeConfig::from_env(&env).expect("edge config");
+        config.reconnect_max = RECONNECT_MAX;
+        config.validate().expect("valid edge config");
+
+        let state = EdgeState::new();
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let task =
+            tokio::spawn(gatehouse_data_plane::run_with_state(config, state.clone(), listener, async {
+                let _ = stop.await;
+            }));
+        TestEdge {
+            url: format!("http://{addr}"),
+            addr,
+            state,
+            node_id,
+            cache,
+            node_token: SecretString::from(node_token.to_owned()),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap(),
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
+    }
+
+    /// The MCP endpoint of server `slug`.
+    pub fn mcp_url(&self, slug: &str) -> String {
+        format!("{}/mcp/{slug}", self.url)
+    }
+
+    /// The edge's encrypted config cache file.
+    pub fn cache_path(&self) -> PathBuf {
+        self.cache.path()
+    }
+
+    /// What `GET /readyz` says now; `None` if the edge doesn't answer.
+    pub async fn readiness(&self) -> Option<Readiness> {
+        let response = self.http.get(format!("{}/readyz", self.url)).send().await.ok()?;
+        response.json().await.ok()
+    }
+
+    /// Waits (bounded) until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
+        eventually(WAIT, "the edge to become ready", || async {
+            self.readiness().await.filter(Readiness::is_ready).map(|_| ())
+        })
+        .await
+    }
+
+    /// The config version `/readyz` reports (0 when not ready).
+    pub async fn config_version(&self) -> u64 {
+        self.readiness().await.expect("the edge answers /readyz").config_version
+    }
+
+    /// Waits (bounded) until the edge serves at least version `at_least`.
+    pub async fn wait_for_version(&self, at_least: u64) {
+        let what = format!("the edge to serve config version {at_least}");
+        eventually(WAIT, &what, || async {
+            self.readiness().await.filter(|r| r.config_version >= at_least).map(|_| ())
+        })
+        .await
+    }
+
+    /// The version in the cache file, decrypted with the node token; `None` while there is none.
+    ///
+    /// The cache is written in the background shortly after each install, so wait
+    /// with [`TestEdge::wait_for_cached_version`] before reading the file.
+    pub async fn cached_version(&self) -> Option<u64> {
+        let cache = ConfigCache::new(self.cache.path(), &self.node_token);
+        cache.load().await.ok().flatten().map(|view| view.version())
+    }
+
+    /// Waits (bounded) until the cache file holds at least version `at_least`.
+    pub async fn wait_for_cached_version(&self, at_least: u64) {
+        let what = format!("the edge cache to hold config version {at_least}");
+        eventually(WAIT, &what, || async {
+            self.cached_version().await.filter(|v| *v >= at_least).map(|_| ())
+        })
+        .await
+    }
+
+    /// Shuts the edge down (which flushes its cache) and returns the cache file.
+    pub async fn stop(mut self) -> EdgeCache {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let task = self.task.take().expect("the edge task");
+        let result = tokio::time::timeout(WAIT, task).await.expect("the edge stops in time");
+        result.expect("the edge task did not panic").expect("the edge ran without error");
+        self.cache.clone()
+    }
+}
+
+impl Drop for TestEdge {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}

@@ -25,7 +25,8 @@ impl LogCapture {
     }
 }
 
-struct CaptureWriter(Arc<Mutex<Vec<u8>>>);
+/// Appends log output to the shared buffer.
+pub struct CaptureWriter(Arc<Mutex<Vec<u8>>>);
 
 impl Write for CaptureWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -52,7 +53,9 @@ pub fn capture() -> Option<LogCapture> {
         .get_or_init(|| {
             let capture = LogCapture::default();
             // The same propagation set-up as the binary, so `traceparent` flows upstream.
-            let config = gatehouse::telemetry::TelemetryConfig::from_env("gatehouse-test", &Default::default()).ok()?;
+            let config =
+                gatehouse::telemetry::TelemetryConfig::from_env("gatehouse-test", &Default::default())
+                    .ok()?;
             let provider = gatehouse::telemetry::install_tracer_provider(&config).ok()?;
             let filter = EnvFilter::new("trace,h2=info,hyper=info,hyper_util=info,tower=info,rustls=info");
             let fmt = tracing_subscriber::fmt::layer().with_writer(capture.clone()).with_ansi(false);

@@ -89,13 +89,21 @@ impl TestTools {
     }
 
     #[tool(description = "Echo the text back")]
-    async fn echo(&self, Extension(parts): Extension<http::request::Parts>, Parameters(args): Parameters<EchoArgs>) -> String {
+    async fn echo(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+        Parameters(args): Parameters<EchoArgs>,
+    ) -> String {
         self.calls.record("echo", &parts);
         args.text
     }
 
     #[tool(description = "Add two integers")]
-    async fn add(&self, Extension(parts): Extension<http::request::Parts>, Parameters(args): Parameters<AddArgs>) -> String {
+    async fn add(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+        Parameters(args): Parameters<AddArgs>,
+    ) -> String {
         self.calls.record("add", &parts);
         (args.a + args.b).to_string()
     }
@@ -120,7 +128,9 @@ impl TestTools {
         Parameters(args): Parameters<ProgressArgs>,
     ) -> Result<String, ErrorData> {
         self.calls.record("slow_progress", &parts);
-        let token = meta.get_progress_token().ok_or_else(|| ErrorData::invalid_params("a progress token is required", None))?;
+        let token = meta
+            .get_progress_token()
+            .ok_or_else(|| ErrorData::invalid_params("a progress token is required", None))?;
         for step in 1..=args.steps {
             client
                 .notify_progress(
@@ -145,7 +155,8 @@ impl TestTools {
 #[tool_handler]
 impl ServerHandler for TestTools {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_instructions("Gatehouse test server")
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_instructions("Gatehouse test server")
     }
 }
 

@@ -45,8 +45,9 @@ async fn connect(
     version: ProtocolVersion,
 ) -> (RunningService<RoleClient, RecordingClient>, RecordingClient) {
     let handler = RecordingClient::new(version);
-    let transport =
-        StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(url).auth_header(token));
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(url).auth_header(token),
+    );
     let client = handler.clone().serve(transport).await.expect("mcp client connects through the edge");
     (client, handler)
 }
@@ -78,7 +79,10 @@ async fn lists_filters_and_denies(version: ProtocolVersion, mode: SessionMode) {
     assert_eq!(names, ["add", "echo", "slow_progress", "whoami"], "denied tool filtered from tools/list");
 
     let sum = client
-        .call_tool(CallToolRequestParams::new("add").with_arguments(json!({"a": 2, "b": 40}).as_object().unwrap().clone()))
+        .call_tool(
+            CallToolRequestParams::new("add")
+                .with_arguments(json!({"a": 2, "b": 40}).as_object().unwrap().clone()),
+        )
         .await
         .unwrap();
     assert_eq!(text_of(&sum), "42");
@@ -114,7 +118,9 @@ async fn long_tool_call_streams_progress_before_the_result() {
     let (client, handler) = connect(&stack.edge.mcp_url("slow"), &token, ProtocolVersion::V_2025_11_25).await;
 
     let args = json!({"steps": 5, "delay_ms": 200}).as_object().unwrap().clone();
-    let request = ClientRequest::CallToolRequest(Request::new(CallToolRequestParams::new("slow_progress").with_arguments(args)));
+    let request = ClientRequest::CallToolRequest(Request::new(
+        CallToolRequestParams::new("slow_progress").with_arguments(args),
+    ));
     let handle = client.send_cancellable_request(request, PeerRequestOptions::no_options()).await.unwrap();
     let response = handle.await_response().await.unwrap();
     let done = Instant::now();
@@ -144,10 +150,16 @@ async fn upstream_sees_injected_credentials_not_the_callers() {
     let result = client.call_tool(CallToolRequestParams::new("whoami")).await.unwrap();
     let headers: serde_json::Value = serde_json::from_str(&text_of(&result)).unwrap();
     assert_eq!(headers["x-upstream-key"], "upstream-secret-value-123");
-    assert!(headers.get("authorization").is_none(), "the gateway token must not reach the upstream: {headers}");
+    assert!(
+        headers.get("authorization").is_none(),
+        "the gateway token must not reach the upstream: {headers}"
+    );
     assert!(!headers.to_string().contains(&token));
     let upstream_authority = upstream.url.trim_start_matches("http://").trim_end_matches("/mcp");
     assert_eq!(headers["host"], upstream_authority, "upstream Host is the upstream's own");
-    assert!(headers["traceparent"].as_str().is_some_and(|t| t.starts_with("00-")), "traceparent propagated: {headers}");
+    assert!(
+        headers["traceparent"].as_str().is_some_and(|t| t.starts_with("00-")),
+        "traceparent propagated: {headers}"
+    );
     client.cancel().await.unwrap();
 }

@@ -1,0 +1,34 @@
+//! Liveness and the console page.
+
+use axum::extract::State;
+use axum::response::Html;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{ApiError, AppState};
+
+/// Health response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` when the database answers.
+    pub status: &'static str,
+}
+
+/// Reports healthy once the database answers a ping.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, body = Health), (status = 503, body = super::ErrorBody)))]
+pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    match state.store.ping().await {
+        Ok(()) => Ok(Json(Health { status: "ok" })),
+        Err(error) => {
+            tracing::warn!(%error, "health check: database ping failed");
+            Err(ApiError::Unavailable)
+        }
+    }
+}
+
+/// The admin console (placeholder page).
+pub(crate) async fn console() -> Html<&'static str> {
+    Html(include_str!("../../../web/index.html"))
+}

@@ -1,0 +1,232 @@
+//! `/v1/servers`: register, list, get, update and delete upstream MCP servers.
+//!
+//! Header values are write-only: responses list header names, never values.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+use utoipa::ToSchema;
+
+use super::json::ApiJson;
+use super::{ApiError, AppState, ErrorBody};
+use crate::store::{NewServer, Server, ServerPatch};
+use crate::validation::{self, FieldError};
+
+/// Body of `POST /v1/servers`. Debug output redacts header values.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateServer {
+    /// `^[a-z0-9][a-z0-9-]{0,62}$`, unique in the org, immutable.
+    pub slug: String,
+    /// Display name (defaults to the slug).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Absolute http(s) URL of the upstream MCP endpoint.
+    pub url: String,
+    /// `none` or `headers`; defaults to `headers` when headers are given, else `none`.
+    #[serde(default)]
+    pub auth_type: Option<String>,
+    /// Static headers injected upstream; values are sealed and never returned.
+    #[serde(default)]
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub headers: BTreeMap<String, SecretString>,
+    /// Free-form JSON object kept for later capabilities.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub advanced_config: Option<serde_json::Value>,
+    /// Provision this server to every workspace created from now on.
+    #[serde(default)]
+    pub auto_provision: bool,
+}
+
+/// Body of `PATCH /v1/servers/{slug}`; omitted fields are unchanged.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateServer {
+    /// Must equal the current slug if given (slugs are immutable).
+    #[serde(default)]
+    pub slug: Option<String>,
+    /// New display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New upstream URL.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// New auth type; switching to `none` clears the headers.
+    #[serde(default)]
+    pub auth_type: Option<String>,
+    /// Replaces the whole header set.
+    #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    pub headers: Option<BTreeMap<String, SecretString>>,
+    /// Replaces the advanced config (a JSON object).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub advanced_config: Option<serde_json::Value>,
+    /// New auto-provision flag.
+    #[serde(default)]
+    pub auto_provision: Option<bool>,
+}
+
+/// A registered server. Only header names are shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerView {
+    /// Stable id.
+    pub id: String,
+    /// Slug.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Upstream MCP endpoint.
+    pub url: String,
+    /// `none` or `headers`.
+    pub auth_type: String,
+    /// Names of the static headers (values are write-only).
+    pub headers: Vec<String>,
+    /// Free-form JSON object.
+    #[schema(value_type = Object)]
+    pub advanced_config: serde_json::Value,
+    /// Provisioned to every new workspace.
+    pub auto_provision: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Server> for ServerView {
+    fn from(s: Server) -> Self {
+        Self {
+            id: s.id,
+            slug: s.slug,
+            name: s.name,
+            url: s.url,
+            auth_type: s.auth_type,
+            headers: s.header_names,
+            advanced_config: s.advanced_config,
+            auto_provision: s.auto_provision,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// Servers list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerList {
+    /// Servers by slug.
+    pub servers: Vec<ServerView>,
+}
+
+/// Registers an upstream MCP server.
+#[utoipa::path(post, path = "/v1/servers", tag = "servers", request_body = CreateServer, security(("admin_token" = [])),
+    responses((status = 201, body = ServerView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+#[instrument(skip_all, fields(slug = %body.slug))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateServer>,
+) -> Result<(StatusCode, Json<ServerView>), ApiError> {
+    validation::slug("slug", &body.slug)?;
+    let name = validation::name("name", body.name.as_deref().unwrap_or(&body.slug))?;
+    let url = validation::upstream_url("url", &body.url)?;
+    let headers = validation::upstream_headers(&body.headers)?;
+    let auth_type =
+        body.auth_type.unwrap_or_else(|| if headers.is_empty() { "none" } else { "headers" }.to_owned());
+    validation::auth_type("auth_type", &auth_type)?;
+    let advanced_config = body.advanced_config.unwrap_or_else(|| serde_json::json!({}));
+    validation::advanced_config("advanced_config", &advanced_config)?;
+    let new = NewServer {
+        slug: body.slug,
+        name,
+        url,
+        auth_type,
+        headers,
+        advanced_config,
+        auto_provision: body.auto_provision,
+    };
+    let created = state.store.create_server(&state.org_id, new).await?;
+    state.publish().await;
+    tracing::info!(version = created.version, "server registered");
+    Ok((StatusCode::CREATED, Json(created.value.into())))
+}
+
+/// Lists servers.
+#[utoipa::path(get, path = "/v1/servers", tag = "servers", security(("admin_token" = [])),
+    responses((status = 200, body = ServerList), (status = 401, body = ErrorBody)))]
+pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<ServerList>, ApiError> {
+    let servers = state.store.list_servers(&state.org_id).await?;
+    Ok(Json(ServerList { servers: servers.into_iter().map(Into::into).collect() }))
+}
+
+/// Gets one server.
+#[utoipa::path(get, path = "/v1/servers/{slug}", tag = "servers", security(("admin_token" = [])),
+    params(("slug" = String, Path, description = "Server slug")),
+    responses((status = 200, body = ServerView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<Json<ServerView>, ApiError> {
+    Ok(Json(state.store.get_server(&state.org_id, &slug).await?.into()))
+}
+
+/// Updates a server; `headers` replaces the whole set.
+#[utoipa::path(patch, path = "/v1/servers/{slug}", tag = "servers", request_body = UpdateServer,
+    security(("admin_token" = [])), params(("slug" = String, Path, description = "Server slug")),
+    responses((status = 200, body = ServerView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+#[instrument(skip(state, body))]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    ApiJson(body): ApiJson<UpdateServer>,
+) -> Result<Json<ServerView>, ApiError> {
+    if body.slug.as_ref().is_some_and(|s| *s != slug) {
+        return Err(FieldError::new("slug", "is immutable; create a new server instead").into());
+    }
+    let patch = ServerPatch {
+        name: body.name.as_deref().map(|n| validation::name("name", n)).transpose()?,
+        url: body.url.as_deref().map(|u| validation::upstream_url("url", u)).transpose()?,
+        auth_type: match body.auth_type {
+            Some(a) => {
+                validation::auth_type("auth_type", &a)?;
+                Some(a)
+            }
+            None => None,
+        },
+        headers: body.headers.as_ref().map(validation::upstream_headers).transpose()?,
+        advanced_config: match body.advanced_config {
+            Some(c) => {
+                validation::advanced_config("advanced_config", &c)?;
+                Some(c)
+            }
+            None => None,
+        },
+        auto_provision: body.auto_provision,
+    };
+    let updated = state.store.update_server(&state.org_id, &slug, patch).await?;
+    state.publish().await;
+    tracing::info!(version = updated.version, "server updated");
+    Ok(Json(updated.value.into()))
+}
+
+/// Deletes a server and every provision of it.
+#[utoipa::path(delete, path = "/v1/servers/{slug}", tag = "servers", security(("admin_token" = [])),
+    params(("slug" = String, Path, description = "Server slug")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[instrument(skip(state))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let deleted = state.store.delete_server(&state.org_id, &slug).await?;
+    state.publish().await;
+    tracing::info!(version = deleted.version, "server deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

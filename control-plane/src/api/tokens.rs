@@ -1,0 +1,213 @@
+//! `/v1/auth/tokens`: mint, list, revoke and rotate gateway tokens.
+//!
+//! The token text is returned once (mint, rotate) and never stored or listed.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+use utoipa::{IntoParams, ToSchema};
+
+use super::json::{ApiJson, ApiQuery};
+use super::{ApiError, AppState, ErrorBody};
+use crate::store::{NewToken, TokenFilter, TokenRecord};
+use crate::tokens::{self, ExpiresInError};
+use crate::validation::{self, FieldError};
+
+/// Body of `POST /v1/auth/tokens`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MintToken {
+    /// Who the token is for (1-256 characters).
+    pub user: String,
+    /// Slug of the workspace the token belongs to.
+    pub team: String,
+    /// Free-form scopes.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// What the token may reach.
+    #[serde(default)]
+    pub permissions: Permissions,
+    /// `<n>s|m|h|d|w` or `never`; default `30d`.
+    #[serde(default, rename = "expiresIn", alias = "expires_in")]
+    pub expires_in: Option<String>,
+}
+
+/// What a token may reach.
+#[derive(Debug, Default, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Permissions {
+    /// Server slugs (empty = every server provisioned to the workspace).
+    #[serde(default)]
+    pub servers: Vec<String>,
+    /// Tool-name globs (empty = every tool).
+    #[serde(default)]
+    pub tools: Vec<String>,
+}
+
+/// A gateway token as listed: never the secret, only a hint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    /// Stable id (kept across rotation).
+    pub id: String,
+    /// `gth_abcd…wxyz`: first 8 and last 4 characters.
+    pub token_hint: String,
+    /// Who the token is for.
+    pub user: String,
+    /// Workspace slug.
+    pub team: String,
+    /// Free-form scopes.
+    pub scopes: Vec<String>,
+    /// What the token may reach.
+    pub permissions: Permissions,
+    /// Expiry (`null` = never).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// When the current secret was issued (creation or last rotation).
+    pub issued_at: DateTime<Utc>,
+    /// Revocation time (`null` = not revoked).
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// `active`, `expired` or `revoked`.
+    pub status: &'static str,
+}
+
+impl From<TokenRecord> for TokenView {
+    fn from(t: TokenRecord) -> Self {
+        let status = if t.revoked_at.is_some() {
+            "revoked"
+        } else if t.expires_at.is_some_and(|e| e <= Utc::now()) {
+            "expired"
+        } else {
+            "active"
+        };
+        Self {
+            id: t.id,
+            token_hint: t.token_hint,
+            user: t.user,
+            team: t.team,
+            scopes: t.scopes,
+            permissions: Permissions { servers: t.server_permissions, tools: t.tool_permissions },
+            expires_at: t.expires_at,
+            created_at: t.created_at,
+            issued_at: t.issued_at,
+            revoked_at: t.revoked_at,
+            status,
+        }
+    }
+}
+
+/// A newly minted or rotated token: the only response that carries the token text.
+#[derive(Serialize, ToSchema)]
+pub struct IssuedToken {
+    /// The token text. Shown once; store it now.
+    pub token: String,
+    /// The token's details.
+    #[serde(flatten)]
+    pub details: TokenView,
+}
+
+/// Tokens list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenList {
+    /// Tokens, newest first (revoked ones included).
+    pub tokens: Vec<TokenView>,
+}
+
+/// Filters of `GET /v1/auth/tokens`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TokenQuery {
+    /// Workspace slug.
+    pub team: Option<String>,
+    /// Exact user.
+    pub user: Option<String>,
+}
+
+/// Mints a gateway token; the response carries the token text, once.
+#[utoipa::path(post, path = "/v1/auth/tokens", tag = "tokens", request_body = MintToken, security(("admin_token" = [])),
+    responses((status = 201, body = IssuedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[instrument(skip_all, fields(team = %body.team))]
+pub(crate) async fn mint(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<MintToken>,
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
+    validation::user("user", &body.user)?;
+    validation::slug("team", &body.team)?;
+    validation::scopes("scopes", &body.scopes)?;
+    for (i, slug) in body.permissions.servers.iter().enumerate() {
+        validation::slug(&format!("permissions.servers[{i}]"), slug)?;
+    }
+    validation::tool_globs("permissions.tools", &body.permissions.tools)?;
+    let lifetime = tokens::parse_expires_in(body.expires_in.as_deref()).map_err(expires_in_error)?;
+
+    let generated = tokens::generate();
+    let new = NewToken {
+        team: body.team,
+        user: body.user,
+        scopes: body.scopes,
+        server_permissions: body.permissions.servers,
+        tool_permissions: body.permissions.tools,
+        lifetime,
+        hash: generated.hash,
+        hint: generated.hint,
+    };
+    let created = state.store.create_token(&state.org_id, new).await?;
+    state.publish().await;
+    tracing::info!(version = created.version, token_id = %created.value.id, "gateway token minted");
+    let issued =
+        IssuedToken { token: generated.token.expose_secret().to_owned(), details: created.value.into() };
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// Lists gateway tokens (never their text), optionally by team and user.
+#[utoipa::path(get, path = "/v1/auth/tokens", tag = "tokens", params(TokenQuery), security(("admin_token" = [])),
+    responses((status = 200, body = TokenList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<TokenQuery>,
+) -> Result<Json<TokenList>, ApiError> {
+    let filter = TokenFilter { team: query.team, user: query.user };
+    let tokens = state.store.list_tokens(&state.org_id, &filter).await?;
+    Ok(Json(TokenList { tokens: tokens.into_iter().map(Into::into).collect() }))
+}
+
+/// Revokes a token: it stops working at once and stays listed with `revoked_at`.
+#[utoipa::path(delete, path = "/v1/auth/tokens/{id}", tag = "tokens", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Token id")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[instrument(skip(state))]
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let revoked = state.store.revoke_token(&state.org_id, &id).await?;
+    state.publish().await;
+    tracing::info!(version = revoked.version, "gateway token revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Issues a new secret for the same token id; the old secret stops working at once.
+#[utoipa::path(post, path = "/v1/auth/tokens/{id}/rotate", tag = "tokens", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Token id")),
+    responses((status = 200, body = IssuedToken), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+#[instrument(skip(state))]
+pub(crate) async fn rotate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<IssuedToken>, ApiError> {
+    let generated = tokens::generate();
+    let rotated = state.store.rotate_token(&state.org_id, &id, generated.hash, generated.hint).await?;
+    state.publish().await;
+    tracing::info!(version = rotated.version, "gateway token rotated");
+    Ok(Json(IssuedToken { token: generated.token.expose_secret().to_owned(), details: rotated.value.into() }))
+}
+
+fn expires_in_error(e: ExpiresInError) -> ApiError {
+    FieldError::new("expiresIn", e.to_string()).into()
+}

@@ -1,0 +1,294 @@
+//! Control-plane configuration: read from an environment map in one place,
+//! validated once.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::credentials::{Keyring, MasterKey};
+
+/// Database URL used when `GATEHOUSE_DATABASE_URL` is not set.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://gatehouse.db?mode=rwc";
+/// Shortest admin or node token accepted, so weak secrets are refused at start.
+pub const MIN_SECRET_LEN: usize = 16;
+
+const VAR_DATABASE_URL: &str = "GATEHOUSE_DATABASE_URL";
+const VAR_MASTER_KEY: &str = "GATEHOUSE_MASTER_KEY";
+const VAR_MASTER_KEY_FILE: &str = "GATEHOUSE_MASTER_KEY_FILE";
+const VAR_MASTER_KEY_PREVIOUS: &str = "GATEHOUSE_MASTER_KEY_PREVIOUS";
+const VAR_ADMIN_TOKEN: &str = "GATEHOUSE_ADMIN_TOKEN";
+const VAR_ADMIN_TOKEN_FILE: &str = "GATEHOUSE_ADMIN_TOKEN_FILE";
+const VAR_NODE_TOKEN: &str = "GATEHOUSE_NODE_TOKEN";
+
+/// A configuration problem, naming the variable (or setting) at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    /// The environment variable or setting.
+    pub var: &'static str,
+    /// What is wrong (never contains a secret).
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, message: impl Into<String>) -> Self {
+        Self { var, message: message.into() }
+    }
+}
+
+/// Everything the control plane needs to start.
+#[derive(Clone, Debug)]
+pub struct ControlPlaneConfig {
+    /// `sqlite://path?mode=rwc` or `postgres://…`.
+    pub database_url: String,
+    /// Master keys sealing upstream secrets and settings.
+    pub keyring: Keyring,
+    /// Bootstrap admin token; when `None` one is generated on first start.
+    pub admin_token: Option<SecretString>,
+    /// Where a generated admin token is written (mode 0600).
+    pub admin_token_file: Option<PathBuf>,
+    /// Tokens edges present on the config stream.
+    pub node_tokens: Vec<SecretString>,
+    /// How often the config version is polled for changes made by other replicas.
+    pub version_poll_interval: Duration,
+    /// How long a disconnected edge stays listed by `GET /v1/edges`.
+    pub edge_retention: Duration,
+}
+
+impl ControlPlaneConfig {
+    /// A config with default knobs.
+    pub fn new(database_url: impl Into<String>, keyring: Keyring, node_tokens: Vec<SecretString>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            keyring,
+            admin_token: None,
+            admin_token_file: None,
+            node_tokens,
+            version_poll_interval: Duration::from_secs(1),
+            edge_retention: Duration::from_secs(3600),
+        }
+    }
+
+    /// Reads the config from environment variables (passed in as a map) and validates it.
+    ///
+    /// `GATEHOUSE_DATABASE_URL` (default `sqlite://gatehouse.db?mode=rwc`),
+    /// `GATEHOUSE_MASTER_KEY` or `GATEHOUSE_MASTER_KEY_FILE` (exactly one),
+    /// `GATEHOUSE_MASTER_KEY_PREVIOUS` (comma-separated), `GATEHOUSE_ADMIN_TOKEN`,
+    /// `GATEHOUSE_ADMIN_TOKEN_FILE`, `GATEHOUSE_NODE_TOKEN` (comma-separated).
+    /// Empty values count as unset.
+    pub fn from_env(env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |var: &str| env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty());
+
+        let database_url = get(VAR_DATABASE_URL).unwrap_or(DEFAULT_DATABASE_URL).to_owned();
+
+        let primary = match (get(VAR_MASTER_KEY), get(VAR_MASTER_KEY_FILE)) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    VAR_MASTER_KEY,
+                    format!("set either {VAR_MASTER_KEY} or {VAR_MASTER_KEY_FILE}, not both"),
+                ))
+            }
+            (Some(text), None) => parse_key(VAR_MASTER_KEY, text)?,
+            (None, Some(path)) => read_key_file(Path::new(path))?,
+            (None, None) => {
+                return Err(ConfigError::new(
+                    VAR_MASTER_KEY,
+                    format!("a master key is required: set {VAR_MASTER_KEY} or {VAR_MASTER_KEY_FILE} to base64 of 32 random bytes"),
+                ))
+            }
+        };
+        let previous = split_list(get(VAR_MASTER_KEY_PREVIOUS))
+            .map(|k| parse_key(VAR_MASTER_KEY_PREVIOUS, k))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let mut config = Self::new(
+            database_url,
+            Keyring::new(primary, previous),
+            split_list(get(VAR_NODE_TOKEN)).map(SecretString::from).collect(),
+        );
+        config.admin_token = get(VAR_ADMIN_TOKEN).map(SecretString::from);
+        config.admin_token_file = get(VAR_ADMIN_TOKEN_FILE).map(PathBuf::from);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the values are usable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database_url.as_str();
+        let supported = ["sqlite:", "postgres://", "postgresql://"].iter().any(|p| url.starts_with(p));
+        if !supported {
+            return Err(ConfigError::new(
+                VAR_DATABASE_URL,
+                "must start with sqlite: (e.g. sqlite://gatehouse.db?mode=rwc) or postgres://",
+            ));
+        }
+        if let Some(token) = &self.admin_token {
+            check_secret(VAR_ADMIN_TOKEN, token)?;
+        }
+        if self.node_tokens.is_empty() {
+            return Err(ConfigError::new(
+                VAR_NODE_TOKEN,
+                "at least one node token is required for edges to connect",
+            ));
+        }
+        for token in &self.node_tokens {
+            check_secret(VAR_NODE_TOKEN, token)?;
+        }
+        if self.version_poll_interval.is_zero() {
+            return Err(ConfigError::new("version_poll_interval", "must be greater than zero"));
+        }
+        Ok(())
+    }
+}
+
+fn split_list(value: Option<&str>) -> impl Iterator<Item = &str> {
+    value.into_iter().flat_map(|v| v.split(',')).map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn check_secret(var: &'static str, token: &SecretString) -> Result<(), ConfigError> {
+    let text = token.expose_secret();
+    if text.len() < MIN_SECRET_LEN {
+        return Err(ConfigError::new(var, format!("tokens must be at least {MIN_SECRET_LEN} characters")));
+    }
+    if !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConfigError::new(var, "tokens must be visible ASCII without spaces"));
+    }
+    Ok(())
+}
+
+fn parse_key(var: &'static str, text: &str) -> Result<MasterKey, ConfigError> {
+    MasterKey::from_base64(text).map_err(|_| ConfigError::new(var, "must be base64 of exactly 32 bytes"))
+}
+
+/// Reads a base64 key file, refusing one that group or others can read.
+fn read_key_file(path: &Path) -> Result<MasterKey, ConfigError> {
+    let var = VAR_MASTER_KEY_FILE;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ConfigError::new(var, format!("cannot read {}: {e}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(ConfigError::new(
+                var,
+                format!(
+                    "{} is accessible by group or others (mode {mode:04o}); restrict it with `chmod 600 {}`",
+                    path.display(),
+                    path.display()
+                ),
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(var, format!("cannot read {}: {e}", path.display())))?,
+    );
+    MasterKey::from_base64(&text).map_err(|_| {
+        ConfigError::new(var, format!("{} must contain base64 of exactly 32 bytes", path.display()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn key() -> String {
+        MasterKey::generate().to_base64()
+    }
+
+    #[test]
+    fn minimal_env_uses_defaults() {
+        let k = key();
+        let c = ControlPlaneConfig::from_env(&env(&[
+            (VAR_MASTER_KEY, &k),
+            (VAR_NODE_TOKEN, "node-token-aaaaaaaaaaaa, node-token-bbbbbbbbbbbb"),
+        ]))
+        .unwrap();
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.node_tokens.len(), 2);
+        assert!(c.admin_token.is_none());
+        assert_eq!(c.keyring.primary().id(), MasterKey::from_base64(&k).unwrap().id());
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let k = key();
+        let err =
+            ControlPlaneConfig::from_env(&env(&[(VAR_NODE_TOKEN, "node-token-aaaaaaaaaaaa")])).unwrap_err();
+        assert_eq!(err.var, VAR_MASTER_KEY);
+        let err = ControlPlaneConfig::from_env(&env(&[(VAR_MASTER_KEY, "short"), (VAR_NODE_TOKEN, "x")]))
+            .unwrap_err();
+        assert_eq!(err.var, VAR_MASTER_KEY);
+        let err = ControlPlaneConfig::from_env(&env(&[(VAR_MASTER_KEY, &k)])).unwrap_err();
+        assert_eq!(err.var, VAR_NODE_TOKEN);
+        let err = ControlPlaneConfig::from_env(&env(&[(VAR_MASTER_KEY, &k), (VAR_NODE_TOKEN, "short")]))
+            .unwrap_err();
+        assert_eq!(err.var, VAR_NODE_TOKEN);
+        let err = ControlPlaneConfig::from_env(&env(&[
+            (VAR_MASTER_KEY, &k),
+            (VAR_NODE_TOKEN, "node-token-aaaaaaaaaaaa"),
+            (VAR_DATABASE_URL, "mysql://x"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.var, VAR_DATABASE_URL);
+        let err = ControlPlaneConfig::from_env(&env(&[
+            (VAR_MASTER_KEY, &k),
+            (VAR_MASTER_KEY_PREVIOUS, "nope"),
+            (VAR_NODE_TOKEN, "node-token-aaaaaaaaaaaa"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.var, VAR_MASTER_KEY_PREVIOUS);
+        assert!(!err.to_string().contains(&k));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn key_file_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let k = key();
+        std::fs::write(&path, format!("{k}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let vars = env(&[
+            (VAR_MASTER_KEY_FILE, path.to_str().unwrap()),
+            (VAR_NODE_TOKEN, "node-token-aaaaaaaaaaaa"),
+        ]);
+        let err = ControlPlaneConfig::from_env(&vars).unwrap_err();
+        assert_eq!(err.var, VAR_MASTER_KEY_FILE);
+        assert!(err.message.contains("chmod 600"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let c = ControlPlaneConfig::from_env(&vars).unwrap();
+        assert_eq!(c.keyring.primary().id(), MasterKey::from_base64(&k).unwrap().id());
+        let both = env(&[
+            (VAR_MASTER_KEY_FILE, path.to_str().unwrap()),
+            (VAR_MASTER_KEY, &k),
+            (VAR_NODE_TOKEN, "node-token-aaaaaaaaaaaa"),
+        ]);
+        assert!(ControlPlaneConfig::from_env(&both).is_err());
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let k = key();
+        let c = ControlPlaneConfig::from_env(&env(&[
+            (VAR_MASTER_KEY, &k),
+            (VAR_ADMIN_TOKEN, "admin-token-cccccccccccc"),
+            (VAR_NODE_TOKEN, "node-token-aaaaaaaaaaaa"),
+        ]))
+        .unwrap();
+        let text = format!("{c:?}");
+        assert!(!text.contains(&k));
+        assert!(!text.contains("admin-token-cccccccccccc"));
+        assert!(!text.contains("node-token-aaaaaaaaaaaa"));
+    }
+}

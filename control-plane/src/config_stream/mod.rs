@@ -1,0 +1,11 @@
+//! Config distribution to edges: the [`Publisher`] turns committed state into
+//! versioned deltas, the [`ConfigService`] streams them to authenticated
+//! edges, and the [`EdgeRegistry`] remembers what each edge acknowledged.
+
+mod edges;
+mod publisher;
+mod service;
+
+pub use edges::{EdgeRegistry, EdgeStatus};
+pub use publisher::Publisher;
+pub use service::ConfigService;

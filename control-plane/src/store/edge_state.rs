@@ -1,0 +1,60 @@
+//! The edge-facing state, read at one version in one transaction.
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::entities::{gateway_token, server, setting, workspace};
+use super::provisions::load_provisions;
+use super::servers::{decrypted_headers, server_from};
+use super::settings::{open_session_key, SESSION_BINDING_KEY};
+use super::tokens::{token_from, workspace_slugs};
+use super::workspaces::workspace_from;
+use super::{now, read_version, EdgeServer, EdgeState, EdgeToken, Store, StoreError};
+
+impl Store {
+    /// Loads the version and everything the edges need, consistently, with
+    /// header values decrypted. Revoked and expired tokens are left out.
+    pub async fn load_edge_state(&self) -> Result<EdgeState, StoreError> {
+        let txn = self.begin_read().await?;
+        let version = read_version(&txn).await?;
+
+        let mut headers = decrypted_headers(&txn, &self.keyring).await?;
+        let servers = server::Entity::find()
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|row| {
+                let headers = headers.remove(&row.id).unwrap_or_default();
+                let server = server_from(row, headers.keys().cloned().collect())?;
+                Ok(EdgeServer { server, headers })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+
+        let workspaces = workspace::Entity::find().all(&txn).await?.into_iter().map(workspace_from).collect();
+        let provisions = load_provisions(&txn, None, None).await?;
+
+        let slugs = workspace_slugs(&txn, None).await?;
+        let at = now();
+        let mut tokens = Vec::new();
+        for row in
+            gateway_token::Entity::find().filter(gateway_token::Column::RevokedAt.is_null()).all(&txn).await?
+        {
+            if row.expires_at.is_some_and(|exp| exp <= at) {
+                continue;
+            }
+            let hash: [u8; 32] = row
+                .token_hash
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("gateway token hash length".into()))?;
+            let team = slugs.get(&row.workspace_id).cloned().unwrap_or_default();
+            tokens.push(EdgeToken { record: token_from(row, team)?, hash });
+        }
+
+        let session_binding_key = match setting::Entity::find_by_id(SESSION_BINDING_KEY).one(&txn).await? {
+            Some(row) => Some(open_session_key(&self.keyring, row)?),
+            None => None,
+        };
+        txn.commit().await?;
+        Ok(EdgeState { version, servers, workspaces, provisions, tokens, session_binding_key })
+    }
+}

@@ -1,0 +1,248 @@
+//! Domain types the store takes and returns (entities never leave the store).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use secrecy::{SecretBox, SecretString};
+
+use crate::tokens::Lifetime;
+
+/// An organisation (tenant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    /// Stable id.
+    pub id: String,
+    /// Unique slug (`default` for the org created at start).
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A workspace (team) inside an org.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    /// Stable id.
+    pub id: String,
+    /// Owning org.
+    pub org_id: String,
+    /// Slug, unique within the org.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Input to create a workspace (already validated).
+#[derive(Debug, Clone)]
+pub struct NewWorkspace {
+    /// Slug, unique within the org.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A registered upstream server, as shown to admins (header names only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Server {
+    /// Stable id.
+    pub id: String,
+    /// Owning org.
+    pub org_id: String,
+    /// Slug, unique within the org, immutable.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Upstream MCP endpoint.
+    pub url: String,
+    /// `none` | `headers` (later more).
+    pub auth_type: String,
+    /// Names of the static headers; the values are sealed and write-only.
+    pub header_names: Vec<String>,
+    /// Free-form JSON object kept for later capabilities.
+    pub advanced_config: serde_json::Value,
+    /// Whether new workspaces get this server provisioned automatically.
+    pub auto_provision: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Input to register a server (already validated).
+#[derive(Debug, Clone)]
+pub struct NewServer {
+    /// Slug, unique within the org.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Upstream MCP endpoint.
+    pub url: String,
+    /// `none` | `headers`.
+    pub auth_type: String,
+    /// Static headers (lower-case names); values are sealed before storage.
+    pub headers: BTreeMap<String, SecretString>,
+    /// JSON object.
+    pub advanced_config: serde_json::Value,
+    /// Provision to every new workspace.
+    pub auto_provision: bool,
+}
+
+/// A partial update of a server; `None` leaves the field unchanged.
+#[derive(Debug, Clone, Default)]
+pub struct ServerPatch {
+    /// New display name.
+    pub name: Option<String>,
+    /// New upstream URL.
+    pub url: Option<String>,
+    /// New auth type.
+    pub auth_type: Option<String>,
+    /// Replaces the whole header set.
+    pub headers: Option<BTreeMap<String, SecretString>>,
+    /// Replaces the advanced config.
+    pub advanced_config: Option<serde_json::Value>,
+    /// New auto-provision flag.
+    pub auto_provision: Option<bool>,
+}
+
+/// Tool globs of one provision; empty `allow` allows every tool not denied.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ToolRules {
+    /// Globs a tool must match (empty = all).
+    pub allow: Vec<String>,
+    /// Globs that always deny.
+    pub deny: Vec<String>,
+}
+
+/// A server provisioned to a workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provision {
+    /// Workspace id.
+    pub workspace_id: String,
+    /// Workspace slug.
+    pub workspace_slug: String,
+    /// Server id.
+    pub server_id: String,
+    /// Server slug.
+    pub server_slug: String,
+    /// Tool globs.
+    pub tools: ToolRules,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Input to mint a gateway token (already validated, except references).
+#[derive(Clone)]
+pub struct NewToken {
+    /// Workspace slug (`team` in the API); must exist.
+    pub team: String,
+    /// Who the token is for.
+    pub user: String,
+    /// Free-form scopes.
+    pub scopes: Vec<String>,
+    /// Server slugs the token may reach (empty = all provisioned); each must exist.
+    pub server_permissions: Vec<String>,
+    /// Tool globs the token may call (empty = all).
+    pub tool_permissions: Vec<String>,
+    /// How long the token lives.
+    pub lifetime: Lifetime,
+    /// SHA-256 of the token text.
+    pub hash: [u8; 32],
+    /// Non-secret hint.
+    pub hint: String,
+}
+
+impl fmt::Debug for NewToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewToken")
+            .field("team", &self.team)
+            .field("user", &self.user)
+            .field("hint", &self.hint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A gateway token as listed (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Stable id (kept across rotation).
+    pub id: String,
+    /// Owning org.
+    pub org_id: String,
+    /// Workspace id.
+    pub workspace_id: String,
+    /// Workspace slug.
+    pub team: String,
+    /// Who the token is for.
+    pub user: String,
+    /// Non-secret hint of the current secret.
+    pub token_hint: String,
+    /// Free-form scopes.
+    pub scopes: Vec<String>,
+    /// Server slugs (empty = all provisioned).
+    pub server_permissions: Vec<String>,
+    /// Tool globs (empty = all).
+    pub tool_permissions: Vec<String>,
+    /// Expiry; `None` never expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// When the current secret was issued.
+    pub issued_at: DateTime<Utc>,
+    /// Revocation time, kept for audit.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Filters for listing tokens.
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    /// Workspace slug.
+    pub team: Option<String>,
+    /// Exact user.
+    pub user: Option<String>,
+}
+
+/// A server as the edge needs it: with decrypted header values.
+pub struct EdgeServer {
+    /// The admin-facing fields.
+    pub server: Server,
+    /// Decrypted static headers, by lower-case name.
+    pub headers: BTreeMap<String, SecretString>,
+}
+
+/// A live gateway token as the edge needs it.
+#[derive(Debug, Clone)]
+pub struct EdgeToken {
+    /// The token's fields.
+    pub record: TokenRecord,
+    /// SHA-256 of the token text.
+    pub hash: [u8; 32],
+}
+
+/// Everything the edges need, read in one transaction at one version.
+pub struct EdgeState {
+    /// Config version this state is at.
+    pub version: u64,
+    /// All servers.
+    pub servers: Vec<EdgeServer>,
+    /// All workspaces.
+    pub workspaces: Vec<Workspace>,
+    /// All provisions.
+    pub provisions: Vec<Provision>,
+    /// Non-revoked, non-expired tokens.
+    pub tokens: Vec<EdgeToken>,
+    /// 32-byte key binding MCP session ids to callers.
+    pub session_binding_key: Option<SecretBox<[u8; 32]>>,
+}
+
+/// The result of a committed mutation and the config version it produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    /// What the mutation returned.
+    pub value: T,
+    /// The config version the mutation committed at.
+    pub version: u64,
+}

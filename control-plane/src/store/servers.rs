@@ -1,0 +1,253 @@
+//! Upstream servers and their sealed static headers.
+
+use std::collections::BTreeMap;
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::entities::{provision, server, server_header};
+use super::{from_json_text, new_id, now, NewServer, Server, ServerPatch, Store, StoreError, Versioned};
+use crate::credentials::{Keyring, SealedRecord};
+use crate::validation::FieldError;
+
+/// AAD binding a sealed header value to its server and header name.
+pub(super) fn header_aad(server_id: &str, name: &str) -> Vec<u8> {
+    format!("server:{server_id}:header:{name}").into_bytes()
+}
+
+impl Store {
+    /// Registers a server; header values are sealed before they are written.
+    pub async fn create_server(&self, org_id: &str, new: NewServer) -> Result<Versioned<Server>, StoreError> {
+        check_auth(&new.auth_type, &new.headers)?;
+        let (txn, version) = self.begin_write().await?;
+        if find_server(&txn, org_id, &new.slug).await?.is_some() {
+            return Err(duplicate(&new.slug));
+        }
+        let at = now();
+        let row = server::Model {
+            id: new_id(),
+            org_id: org_id.to_owned(),
+            slug: new.slug,
+            name: new.name,
+            url: new.url,
+            auth_type: new.auth_type,
+            advanced_config: super::to_json_text(&new.advanced_config),
+            auto_provision: new.auto_provision,
+            created_at: at,
+            updated_at: at,
+        };
+        server::Entity::insert(server::ActiveModel::from(row.clone()))
+            .exec_without_returning(&txn)
+            .await
+            .map_err(|e| {
+                StoreError::unique_or_db(e, "slug", format!("server {:?} already exists", row.slug))
+            })?;
+        write_headers(&txn, &self.keyring, &row.id, &new.headers).await?;
+        txn.commit().await?;
+        let names = new.headers.keys().cloned().collect();
+        Ok(Versioned { value: server_from(row, names)?, version })
+    }
+
+    /// All servers of the org, by slug.
+    pub async fn list_servers(&self, org_id: &str) -> Result<Vec<Server>, StoreError> {
+        let rows = server::Entity::find()
+            .filter(server::Column::OrgId.eq(org_id))
+            .order_by_asc(server::Column::Slug)
+            .all(&self.db)
+            .await?;
+        let mut names = header_names(&self.db, rows.iter().map(|r| r.id.clone()).collect()).await?;
+        rows.into_iter()
+            .map(|r| {
+                let n = names.remove(&r.id).unwrap_or_default();
+                server_from(r, n)
+            })
+            .collect()
+    }
+
+    /// The server with `slug`.
+    pub async fn get_server(&self, org_id: &str, slug: &str) -> Result<Server, StoreError> {
+        let row = find_server(&self.db, org_id, slug).await?.ok_or(StoreError::NotFound("server"))?;
+        let mut names = header_names(&self.db, vec![row.id.clone()]).await?;
+        let n = names.remove(&row.id).unwrap_or_default();
+        server_from(row, n)
+    }
+
+    /// Applies a partial update; `headers` replaces the whole set. The slug never changes.
+    ///
+    /// Switching `auth_type` to `none` without sending `headers` clears the headers.
+    pub async fn update_server(
+        &self,
+        org_id: &str,
+        slug: &str,
+        patch: ServerPatch,
+    ) -> Result<Versioned<Server>, StoreError> {
+        let (txn, version) = self.begin_write().await?;
+        let current = find_server(&txn, org_id, slug).await?.ok_or(StoreError::NotFound("server"))?;
+        let current_names =
+            header_names(&txn, vec![current.id.clone()]).await?.remove(&current.id).unwrap_or_default();
+
+        let auth_type = patch.auth_type.clone().unwrap_or_else(|| current.auth_type.clone());
+        let headers = match (&patch.headers, auth_type.as_str()) {
+            (Some(h), _) => Some(h.clone()),
+            (None, "none") if !current_names.is_empty() => Some(BTreeMap::new()),
+            (None, _) => None,
+        };
+        match &headers {
+            Some(h) => check_auth(&auth_type, h)?,
+            None => check_auth_names(&auth_type, current_names.len())?,
+        }
+
+        let mut row = current.clone();
+        if let Some(name) = patch.name {
+            row.name = name;
+        }
+        if let Some(url) = patch.url {
+            row.url = url;
+        }
+        row.auth_type = auth_type;
+        if let Some(config) = &patch.advanced_config {
+            row.advanced_config = super::to_json_text(config);
+        }
+        if let Some(flag) = patch.auto_provision {
+            row.auto_provision = flag;
+        }
+        row.updated_at = now();
+        server::Entity::update(server::ActiveModel::from(row.clone()).reset_all()).exec(&txn).await?;
+
+        let names = match &headers {
+            Some(h) => {
+                server_header::Entity::delete_many()
+                    .filter(server_header::Column::ServerId.eq(&row.id))
+                    .exec(&txn)
+                    .await?;
+                write_headers(&txn, &self.keyring, &row.id, h).await?;
+                h.keys().cloned().collect()
+            }
+            None => current_names,
+        };
+        txn.commit().await?;
+        Ok(Versioned { value: server_from(row, names)?, version })
+    }
+
+    /// Deletes a server with its headers and every provision of it.
+    pub async fn delete_server(&self, org_id: &str, slug: &str) -> Result<Versioned<()>, StoreError> {
+        let (txn, version) = self.begin_write().await?;
+        let row = find_server(&txn, org_id, slug).await?.ok_or(StoreError::NotFound("server"))?;
+        provision::Entity::delete_many().filter(provision::Column::ServerId.eq(&row.id)).exec(&txn).await?;
+        server_header::Entity::delete_many()
+            .filter(server_header::Column::ServerId.eq(&row.id))
+            .exec(&txn)
+            .await?;
+        server::Entity::delete_by_id(row.id).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(Versioned { value: (), version })
+    }
+}
+
+/// `none` takes no headers; `headers` needs at least one.
+fn check_auth(auth_type: &str, headers: &BTreeMap<String, SecretString>) -> Result<(), FieldError> {
+    check_auth_names(auth_type, headers.len())
+}
+
+fn check_auth_names(auth_type: &str, count: usize) -> Result<(), FieldError> {
+    match (auth_type, count) {
+        ("none", n) if n > 0 => Err(FieldError::new(
+            "headers",
+            "must be empty when auth_type is \"none\" (use auth_type \"headers\")",
+        )),
+        ("headers", 0) => {
+            Err(FieldError::new("headers", "needs at least one header when auth_type is \"headers\""))
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn write_headers(
+    conn: &impl ConnectionTrait,
+    keyring: &Keyring,
+    server_id: &str,
+    headers: &BTreeMap<String, SecretString>,
+) -> Result<(), StoreError> {
+    for (name, value) in headers {
+        let sealed = keyring.seal(value.expose_secret().as_bytes(), &header_aad(server_id, name))?;
+        server_header::Entity::insert(server_header::ActiveModel {
+            server_id: Set(server_id.to_owned()),
+            name: Set(name.clone()),
+            key_id: Set(sealed.key_id),
+            wrapped_key: Set(sealed.wrapped_key),
+            ciphertext: Set(sealed.ciphertext),
+        })
+        .exec_without_returning(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Header names per server id, sorted.
+async fn header_names(
+    conn: &impl ConnectionTrait,
+    server_ids: Vec<String>,
+) -> Result<BTreeMap<String, Vec<String>>, StoreError> {
+    if server_ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let rows = server_header::Entity::find()
+        .filter(server_header::Column::ServerId.is_in(server_ids))
+        .order_by_asc(server_header::Column::Name)
+        .all(conn)
+        .await?;
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in rows {
+        out.entry(r.server_id).or_default().push(r.name);
+    }
+    Ok(out)
+}
+
+/// Decrypts every header of every server, by server id.
+pub(super) async fn decrypted_headers(
+    conn: &impl ConnectionTrait,
+    keyring: &Keyring,
+) -> Result<BTreeMap<String, BTreeMap<String, SecretString>>, StoreError> {
+    let rows = server_header::Entity::find().all(conn).await?;
+    let mut out: BTreeMap<String, BTreeMap<String, SecretString>> = BTreeMap::new();
+    for r in rows {
+        let sealed = SealedRecord { key_id: r.key_id, wrapped_key: r.wrapped_key, ciphertext: r.ciphertext };
+        let value = keyring.unseal_string(&sealed, &header_aad(&r.server_id, &r.name))?;
+        out.entry(r.server_id).or_default().insert(r.name, value);
+    }
+    Ok(out)
+}
+
+pub(super) async fn find_server(
+    conn: &impl ConnectionTrait,
+    org_id: &str,
+    slug: &str,
+) -> Result<Option<server::Model>, StoreError> {
+    Ok(server::Entity::find()
+        .filter(server::Column::OrgId.eq(org_id))
+        .filter(server::Column::Slug.eq(slug))
+        .one(conn)
+        .await?)
+}
+
+pub(super) fn server_from(m: server::Model, header_names: Vec<String>) -> Result<Server, StoreError> {
+    Ok(Server {
+        advanced_config: from_json_text("servers.advanced_config", &m.advanced_config)?,
+        id: m.id,
+        org_id: m.org_id,
+        slug: m.slug,
+        name: m.name,
+        url: m.url,
+        auth_type: m.auth_type,
+        header_names,
+        auto_provision: m.auto_provision,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+fn duplicate(slug: &str) -> StoreError {
+    StoreError::Conflict { field: Some("slug"), message: format!("server {slug:?} already exists") }
+}

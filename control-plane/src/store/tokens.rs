@@ -1,0 +1,194 @@
+//! Gateway tokens: minting, listing, revocation and rotation. Only hashes are stored.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+};
+
+use super::entities::{gateway_token, workspace};
+use super::servers::find_server;
+use super::workspaces::find_workspace;
+use super::{
+    from_json_text, new_id, now, to_json_text, NewToken, Store, StoreError, TokenFilter, TokenRecord,
+    Versioned,
+};
+use crate::validation::FieldError;
+
+impl Store {
+    /// Stores a new gateway token. `team` and every server slug must exist in the org.
+    pub async fn create_token(
+        &self,
+        org_id: &str,
+        new: NewToken,
+    ) -> Result<Versioned<TokenRecord>, StoreError> {
+        let (txn, version) = self.begin_write().await?;
+        let ws = find_workspace(&txn, org_id, &new.team)
+            .await?
+            .ok_or_else(|| FieldError::new("team", format!("unknown workspace {:?}", new.team)))?;
+        for (i, slug) in new.server_permissions.iter().enumerate() {
+            if find_server(&txn, org_id, slug).await?.is_none() {
+                return Err(FieldError::new(
+                    format!("permissions.servers[{i}]"),
+                    format!("unknown server {slug:?}"),
+                )
+                .into());
+            }
+        }
+        let at = now();
+        let row = gateway_token::Model {
+            id: new_id(),
+            org_id: org_id.to_owned(),
+            workspace_id: ws.id,
+            user_name: new.user,
+            token_hash: new.hash.to_vec(),
+            token_hint: new.hint,
+            scopes: to_json_text(&new.scopes),
+            server_permissions: to_json_text(&new.server_permissions),
+            tool_permissions: to_json_text(&new.tool_permissions),
+            expires_at: new.lifetime.expires_at(at),
+            created_at: at,
+            issued_at: at,
+            revoked_at: None,
+        };
+        gateway_token::Entity::insert(gateway_token::ActiveModel::from(row.clone()))
+            .exec_without_returning(&txn)
+            .await
+            .map_err(|e| StoreError::unique_or_db(e, "token", "token collision, retry".into()))?;
+        txn.commit().await?;
+        Ok(Versioned { value: token_from(row, ws.slug)?, version })
+    }
+
+    /// Tokens of the org (revoked ones included, for audit), newest first.
+    pub async fn list_tokens(
+        &self,
+        org_id: &str,
+        filter: &TokenFilter,
+    ) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut query = gateway_token::Entity::find().filter(gateway_token::Column::OrgId.eq(org_id));
+        if let Some(team) = &filter.team {
+            let Some(ws) = find_workspace(&self.db, org_id, team).await? else {
+                return Ok(Vec::new());
+            };
+            query = query.filter(gateway_token::Column::WorkspaceId.eq(ws.id));
+        }
+        if let Some(user) = &filter.user {
+            query = query.filter(gateway_token::Column::UserName.eq(user));
+        }
+        let rows = query.order_by_desc(gateway_token::Column::CreatedAt).all(&self.db).await?;
+        let slugs = workspace_slugs(&self.db, Some(org_id)).await?;
+        rows.into_iter()
+            .map(|r| {
+                let team = slugs.get(&r.workspace_id).cloned().unwrap_or_default();
+                token_from(r, team)
+            })
+            .collect()
+    }
+
+    /// One token by id.
+    pub async fn get_token(&self, org_id: &str, id: &str) -> Result<TokenRecord, StoreError> {
+        let row = find_token(&self.db, org_id, id).await?.ok_or(StoreError::NotFound("token"))?;
+        let team =
+            workspace::Entity::find_by_id(row.workspace_id.clone()).one(&self.db).await?.map(|w| w.slug);
+        token_from(row, team.unwrap_or_default())
+    }
+
+    /// Revokes a token: it stays listed with `revoked_at` but leaves the edge config.
+    /// Revoking a revoked token changes nothing.
+    pub async fn revoke_token(&self, org_id: &str, id: &str) -> Result<Versioned<TokenRecord>, StoreError> {
+        let (txn, version) = self.begin_write().await?;
+        let row = find_token(&txn, org_id, id).await?.ok_or(StoreError::NotFound("token"))?;
+        let team = workspace::Entity::find_by_id(row.workspace_id.clone()).one(&txn).await?.map(|w| w.slug);
+        if row.revoked_at.is_some() {
+            txn.rollback().await?;
+            let version = self.config_version().await?;
+            return Ok(Versioned { value: token_from(row, team.unwrap_or_default())?, version });
+        }
+        let revoked_at = now();
+        gateway_token::Entity::update(gateway_token::ActiveModel {
+            id: Set(row.id.clone()),
+            revoked_at: Set(Some(revoked_at)),
+            ..Default::default()
+        })
+        .exec(&txn)
+        .await?;
+        txn.commit().await?;
+        let record = gateway_token::Model { revoked_at: Some(revoked_at), ..row };
+        Ok(Versioned { value: token_from(record, team.unwrap_or_default())?, version })
+    }
+
+    /// Replaces a token's secret, keeping its id, grants and lifetime; the old secret stops working.
+    pub async fn rotate_token(
+        &self,
+        org_id: &str,
+        id: &str,
+        hash: [u8; 32],
+        hint: String,
+    ) -> Result<Versioned<TokenRecord>, StoreError> {
+        let (txn, version) = self.begin_write().await?;
+        let row = find_token(&txn, org_id, id).await?.ok_or(StoreError::NotFound("token"))?;
+        if row.revoked_at.is_some() {
+            return Err(StoreError::Conflict {
+                field: None,
+                message: "a revoked token cannot be rotated".into(),
+            });
+        }
+        let team = workspace::Entity::find_by_id(row.workspace_id.clone()).one(&txn).await?.map(|w| w.slug);
+        let at = now();
+        // The new secret lives as long as the old one did when it was issued.
+        let expires_at: Option<DateTime<Utc>> = row.expires_at.map(|exp| at + (exp - row.issued_at));
+        let updated = gateway_token::Model {
+            token_hash: hash.to_vec(),
+            token_hint: hint,
+            issued_at: at,
+            expires_at,
+            ..row
+        };
+        gateway_token::Entity::update(gateway_token::ActiveModel::from(updated.clone()).reset_all())
+            .exec(&txn)
+            .await
+            .map_err(|e| StoreError::unique_or_db(e, "token", "token collision, retry".into()))?;
+        txn.commit().await?;
+        Ok(Versioned { value: token_from(updated, team.unwrap_or_default())?, version })
+    }
+}
+
+async fn find_token(
+    conn: &impl ConnectionTrait,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<gateway_token::Model>, StoreError> {
+    Ok(gateway_token::Entity::find_by_id(id.to_owned())
+        .filter(gateway_token::Column::OrgId.eq(org_id))
+        .one(conn)
+        .await?)
+}
+
+/// Workspace slug by id (optionally of one org).
+pub(super) async fn workspace_slugs(
+    conn: &impl ConnectionTrait,
+    org_id: Option<&str>,
+) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+    let mut query = workspace::Entity::find();
+    if let Some(org_id) = org_id {
+        query = query.filter(workspace::Column::OrgId.eq(org_id));
+    }
+    Ok(query.all(conn).await?.into_iter().map(|w| (w.id, w.slug)).collect())
+}
+
+pub(super) fn token_from(m: gateway_token::Model, team: String) -> Result<TokenRecord, StoreError> {
+    Ok(TokenRecord {
+        scopes: from_json_text("gateway_tokens.scopes", &m.scopes)?,
+        server_permissions: from_json_text("gateway_tokens.server_permissions", &m.server_permissions)?,
+        tool_permissions: from_json_text("gateway_tokens.tool_permissions", &m.tool_permissions)?,
+        id: m.id,
+        org_id: m.org_id,
+        workspace_id: m.workspace_id,
+        team,
+        user: m.user_name,
+        token_hint: m.token_hint,
+        expires_at: m.expires_at,
+        created_at: m.created_at,
+        issued_at: m.issued_at,
+        revoked_at: m.revoked_at,
+    })
+}

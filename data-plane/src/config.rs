@@ -1,0 +1,225 @@
+//! The edge's start-up settings, read once from the environment and validated.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::proxy::{ProxyConfigError, ProxySettings};
+
+/// Control plane config-stream URL used when `GATEHOUSE_CONTROL_PLANE_URL` is unset.
+pub const DEFAULT_CONTROL_PLANE_URL: &str = "http://127.0.0.1:50051";
+/// First reconnect delay after the config stream drops.
+pub const DEFAULT_RECONNECT_MIN: Duration = Duration::from_millis(100);
+/// Longest reconnect delay while the control plane stays unreachable.
+pub const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+const CONTROL_PLANE_URL: &str = "GATEHOUSE_CONTROL_PLANE_URL";
+const NODE_TOKEN: &str = "GATEHOUSE_NODE_TOKEN";
+const NODE_ID: &str = "GATEHOUSE_NODE_ID";
+const EDGE_CACHE: &str = "GATEHOUSE_EDGE_CACHE";
+/// Set by Kubernetes and most container runtimes to the pod or container name.
+const HOSTNAME: &str = "HOSTNAME";
+const MAX_NODE_ID_LEN: usize = 253;
+
+/// Why the edge config is unusable; each message names the setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required environment variable is unset or empty.
+    #[error("{var} is required: {what}")]
+    Missing { var: &'static str, what: &'static str },
+    /// A setting has a value the edge can't use.
+    #[error("{setting} is invalid: {reason}")]
+    Invalid { setting: &'static str, reason: String },
+    /// A request-path setting is invalid.
+    #[error(transparent)]
+    Proxy(#[from] ProxyConfigError),
+}
+
+/// Everything the edge needs to start.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    /// gRPC URL of the control plane's config stream (`http://` or `https://`).
+    pub control_plane_url: String,
+    /// Token the edge authenticates with; also keys the local cache encryption.
+    pub node_token: SecretString,
+    /// Stable name of this edge in the control plane's edge list.
+    pub node_id: String,
+    /// Where to keep the encrypted copy of the served config; `None` disables it.
+    pub cache_path: Option<PathBuf>,
+    /// First reconnect delay.
+    pub reconnect_min: Duration,
+    /// Reconnect delay cap.
+    pub reconnect_max: Duration,
+    /// Request-path settings (timeouts, limits).
+    pub proxy: ProxySettings,
+}
+
+impl EdgeConfig {
+    /// An edge config with defaults for everything but the node token.
+    pub fn new(node_token: SecretString) -> Self {
+        Self {
+            control_plane_url: DEFAULT_CONTROL_PLANE_URL.to_owned(),
+            node_token,
+            node_id: random_node_id(),
+            cache_path: None,
+            reconnect_min: DEFAULT_RECONNECT_MIN,
+            reconnect_max: DEFAULT_RECONNECT_MAX,
+            proxy: ProxySettings::default(),
+        }
+    }
+
+    /// Reads `GATEHOUSE_CONTROL_PLANE_URL`, `GATEHOUSE_NODE_TOKEN` (required),
+    /// `GATEHOUSE_NODE_ID` (default: `HOSTNAME`, else random), `GATEHOUSE_EDGE_CACHE`
+    /// and the proxy settings from `env`.
+    pub fn from_env(env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |key: &str| env.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let node_token = get(NODE_TOKEN).ok_or(ConfigError::Missing {
+            var: NODE_TOKEN,
+            what: "the node token the control plane issued for edges",
+        })?;
+        let proxy = ProxySettings::from_env(env)?;
+        Ok(Self {
+            control_plane_url: get(CONTROL_PLANE_URL).unwrap_or(DEFAULT_CONTROL_PLANE_URL).to_owned(),
+            node_token: SecretString::from(node_token.to_owned()),
+            node_id: get(NODE_ID).or_else(|| get(HOSTNAME)).map_or_else(random_node_id, str::to_owned),
+            cache_path: get(EDGE_CACHE).map(PathBuf::from),
+            reconnect_min: DEFAULT_RECONNECT_MIN,
+            reconnect_max: DEFAULT_RECONNECT_MAX,
+            proxy,
+        })
+    }
+
+    /// Checks every setting, so a bad value fails at start-up and not on first use.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |setting, reason: &str| ConfigError::Invalid { setting, reason: reason.to_owned() };
+
+        let url = url::Url::parse(&self.control_plane_url).map_err(|e| {
+            invalid(CONTROL_PLANE_URL, &format!("{e} (expected e.g. {DEFAULT_CONTROL_PLANE_URL})"))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid(CONTROL_PLANE_URL, "scheme must be http or https"));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(invalid(CONTROL_PLANE_URL, "a host is required"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid(
+                CONTROL_PLANE_URL,
+                "credentials belong in GATEHOUSE_NODE_TOKEN, not the url",
+            ));
+        }
+
+        let token = self.node_token.expose_secret();
+        if token.is_empty() {
+            return Err(ConfigError::Missing { var: NODE_TOKEN, what: "the node token must not be empty" });
+        }
+        // The value itself is never echoed: it is a credential.
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid(NODE_TOKEN, "must be printable ASCII without spaces"));
+        }
+
+        if self.node_id.is_empty() {
+            return Err(invalid(NODE_ID, "must not be empty"));
+        }
+        if self.node_id.len() > MAX_NODE_ID_LEN || self.node_id.chars().any(char::is_control) {
+            return Err(invalid(NODE_ID, "must be at most 253 characters without control characters"));
+        }
+
+        if let Some(path) = &self.cache_path {
+            if path.file_name().is_none() {
+                return Err(invalid(EDGE_CACHE, "must be a file path, not a directory"));
+            }
+        }
+
+        if self.reconnect_min.is_zero() {
+            return Err(invalid("reconnect_min", "must be greater than zero"));
+        }
+        if self.reconnect_min > self.reconnect_max {
+            return Err(invalid("reconnect_max", "must not be less than reconnect_min"));
+        }
+        Ok(())
+    }
+}
+
+fn random_node_id() -> String {
+    format!("edge-{:08x}", rand::random::<u32>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_apply_with_only_a_token() {
+        let config = EdgeConfig::from_env(&env(&[(NODE_TOKEN, "gnt_abc")])).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.control_plane_url, DEFAULT_CONTROL_PLANE_URL);
+        assert_eq!(config.node_token.expose_secret(), "gnt_abc");
+        assert!(config.node_id.starts_with("edge-"));
+        assert_eq!(config.cache_path, None);
+        assert_eq!(
+            (config.reconnect_min, config.reconnect_max),
+            (DEFAULT_RECONNECT_MIN, DEFAULT_RECONNECT_MAX)
+        );
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let config = EdgeConfig::from_env(&env(&[
+            (CONTROL_PLANE_URL, "https://cp.internal:443"),
+            (NODE_TOKEN, " gnt_abc\n"),
+            (NODE_ID, "edge-eu-1"),
+            (HOSTNAME, "pod-7"),
+            (EDGE_CACHE, "/var/lib/gatehouse/edge.bin"),
+        ]))
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.control_plane_url, "https://cp.internal:443");
+        assert_eq!(config.node_token.expose_secret(), "gnt_abc", "surrounding whitespace is trimmed");
+        assert_eq!(config.node_id, "edge-eu-1");
+        assert_eq!(config.cache_path, Some(PathBuf::from("/var/lib/gatehouse/edge.bin")));
+    }
+
+    #[test]
+    fn node_id_falls_back_to_hostname() {
+        let config = EdgeConfig::from_env(&env(&[(NODE_TOKEN, "t"), (HOSTNAME, "pod-7")])).unwrap();
+        assert_eq!(config.node_id, "pod-7");
+    }
+
+    #[test]
+    fn missing_token_names_the_variable() {
+        for env in [env(&[]), env(&[(NODE_TOKEN, "  ")])] {
+            let err = EdgeConfig::from_env(&env).unwrap_err().to_string();
+            assert!(err.contains(NODE_TOKEN), "{err}");
+        }
+    }
+
+    #[test]
+    fn invalid_values_name_the_setting_without_echoing_secrets() {
+        let base = EdgeConfig::from_env(&env(&[(NODE_TOKEN, "t")])).unwrap();
+        let cases: Vec<(EdgeConfig, &str)> = vec![
+            (EdgeConfig { control_plane_url: "cp:50051".into(), ..base.clone() }, CONTROL_PLANE_URL),
+            (EdgeConfig { control_plane_url: "ftp://cp:21".into(), ..base.clone() }, CONTROL_PLANE_URL),
+            (EdgeConfig { control_plane_url: "not a url".into(), ..base.clone() }, CONTROL_PLANE_URL),
+            (EdgeConfig { control_plane_url: "http://u:p@cp:1".into(), ..base.clone() }, CONTROL_PLANE_URL),
+            (EdgeConfig { node_token: SecretString::from("has space-s3cr3t"), ..base.clone() }, NODE_TOKEN),
+            (EdgeConfig { node_token: SecretString::from(""), ..base.clone() }, NODE_TOKEN),
+            (EdgeConfig { node_id: String::new(), ..base.clone() }, NODE_ID),
+            (EdgeConfig { node_id: "a\nb".into(), ..base.clone() }, NODE_ID),
+            (EdgeConfig { cache_path: Some(PathBuf::from("/")), ..base.clone() }, EDGE_CACHE),
+            (EdgeConfig { reconnect_min: Duration::ZERO, ..base.clone() }, "reconnect_min"),
+            (EdgeConfig { reconnect_max: Duration::from_millis(1), ..base.clone() }, "reconnect_max"),
+        ];
+        for (config, setting) in cases {
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(setting), "{err:?} should name {setting}");
+            assert!(!err.contains("s3cr3t"), "{err:?} leaks the token");
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! The edge's encrypted on-disk copy of the config it serves.
+//!
+//! The cache lets an edge restart and serve while the control plane is down.
+//! It holds upstream secrets (static headers), so it is sealed with
+//! AES-256-GCM under a key derived from the node token; a file written for one
+//! node token can't be read with another.
+//!
+//! File format, version 1:
+//!
+//! ```text
+//! "GHEC" | 0x01 | nonce (12 bytes) | AES-256-GCM(protobuf Snapshot) with its 16-byte tag
+//! ```
+//!
+//! The 5-byte header is authenticated as associated data. Files are replaced
+//! atomically (temporary file in the same directory, fsync, rename) and are
+//! readable by the owner only.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use gatehouse_proto::config::v1 as pb;
+use hkdf::Hkdf;
+use prost::Message as _;
+use rand::RngCore as _;
+use secrecy::{ExposeSecret as _, SecretString};
+use sha2::Sha256;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use zeroize::Zeroizing;
+
+use crate::config_view::ConfigView;
+
+const MAGIC: &[u8; 4] = b"GHEC";
+const FORMAT_V1: u8 = 1;
+const HEADER_LEN: usize = MAGIC.len() + 1;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+const HKDF_INFO: &[u8] = b"gatehouse edge config cache v1";
+
+/// Why the cache could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The file system refused a read or write.
+    #[error("cannot access {}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
+    /// The file does not start with the cache header.
+    #[error("not a gatehouse config cache file")]
+    NotACache,
+    /// The file was written by a newer (or unknown) format.
+    #[error("unsupported config cache format version {0}")]
+    UnsupportedFormat(u8),
+    /// Wrong node token, or the file was modified.
+    #[error("cannot decrypt the config cache (different node token, or the file was modified)")]
+    Decrypt,
+    /// Encryption failed (only possible for absurdly large configs).
+    #[error("cannot encrypt the config cache")]
+    Encrypt,
+    /// The decrypted bytes are not a snapshot.
+    #[error("decrypted config cache is not a valid snapshot: {0}")]
+    Decode(#[from] prost::DecodeError),
+    /// The blocking task doing the work panicked or was cancelled.
+    #[error("config cache task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// The AES-256-GCM key protecting the cache, derived from the node token.
+pub struct CacheKey(Zeroizing<[u8; 32]>);
+
+impl CacheKey {
+    /// Derives the key with HKDF-SHA256 from the node token.
+    pub fn derive(node_token: &SecretString) -> Self {
+        let hkdf = Hkdf::<Sha256>::new(None, node_token.expose_secret().as_bytes());
+        let mut key = Zeroizing::new([0u8; 32]);
+        // 32 bytes is far below HKDF-SHA256's 8160-byte output limit.
+        hkdf.expand(HKDF_INFO, key.as_mut()).expect("32 bytes is a valid HKDF-SHA256 output length");
+        Self(key)
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(self.0.as_ref().into())
+    }
+}
+
+impl fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CacheKey(..)")
+    }
+}
+
+/// Encrypts `snapshot` into the cache file format.
+pub fn seal(key: &CacheKey, snapshot: &pb::Snapshot) -> Result<Vec<u8>, CacheError> {
+    let plaintext = Zeroizing::new(snapshot.encode_to_vec());
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let header = header();
+    let ciphertext = key
+        .cipher()
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plaintext, aad: &header })
+        .map_err(|_| CacheError::Encrypt)?;
+    let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + ciphertext.len());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ciphertext);
+    Ok(out)
+}
+
+/// Decrypts and decodes a cache file's bytes.
+pub fn open(key: &CacheKey, bytes: &[u8]) -> Result<pb::Snapshot, CacheError> {
+    if bytes.len() < HEADER_LEN || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(CacheError::NotACache);
+    }
+    let format = bytes[MAGIC.len()];
+    if format != FORMAT_V1 {
+        return Err(CacheError::UnsupportedFormat(format));
+    }
+    let rest = &bytes[HEADER_LEN..];
+    if rest.len() < NONCE_LEN + TAG_LEN {
+        return Err(CacheError::Decrypt);
+    }
+    let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+    let plaintext = key
+        .cipher()
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: &bytes[..HEADER_LEN] })
+        .map(Zeroizing::new)
+        .map_err(|_| CacheError::Decrypt)?;
+    Ok(pb::Snapshot::decode(plaintext.as_slice())?)
+}
+
+fn header() -> [u8; HEADER_LEN] {
+    let mut header = [0u8; HEADER_LEN];
+    header[..MAGIC.len()].copy_from_slice(MAGIC);
+    header[MAGIC.len()] = FORMAT_V1;
+    header
+}
+
+/// The cache file of one edge: where it lives and the key sealing it.
+#[derive(Debug, Clone)]
+pub struct ConfigCache {
+    path: PathBuf,
+    key: Arc<CacheKey>,
+}
+
+impl ConfigCache {
+    /// A cache at `path`, sealed with a key derived from `node_token`.
+    pub fn new(path: PathBuf, node_token: &SecretString) -> Self {
+        Self { path, key: Arc::new(CacheKey::derive(node_token)) }
+    }
+
+    /// The cache file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the cached config; `Ok(None)` when there is no cache file yet.
+    pub async fn load(&self) -> Result<Option<ConfigView>, CacheError> {
+        let cache = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let bytes = match fs::read(&cache.path) {
+                Ok(bytes) => bytes,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(error) => return Err(CacheError::Io { path: cache.path.clone(), error }),
+            };
+            let snapshot = open(&cache.key, &bytes)?;
+            Ok(Some(ConfigView::from_snapshot(snapshot)))
+        })
+        .await?
+    }
+
+    /// Encrypts `view` and atomically replaces the cache file with it.
+    pub async fn store(&self, view: Arc<ConfigView>) -> Result<(), CacheError> {
+        let cache = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let sealed = seal(&cache.key, &view.to_snapshot())?;
+            write_atomically(&cache.path, &sealed)
+                .map_err(|error| CacheError::Io { path: cache.path.clone(), error })
+        })
+        .await?
+    }
+}
+
+/// Spawns the task that persists every config sent on `updates`.
+///
+/// Writes happen off the request path; a burst of updates coalesces into one
+/// write of the latest view. The task writes the last unseen view and ends
+/// once every sender is dropped.
+pub fn spawn_writer(cache: ConfigCache, mut updates: watch::Receiver<Arc<ConfigView>>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while updates.changed().await.is_ok() {
+            let view = updates.borrow_and_update().clone();
+            let version = view.version();
+            match cache.store(view).await {
+                Ok(()) => tracing::debug!(version, path = %cache.path().display(), "config cache written"),
+                Err(err) => {
+                    tracing::warn!(version, path = %cache.path().display(), %err, "cannot write the config cache")
+                }
+            }
+        }
+    })
+}
+
+/// Replaces `path` with `bytes` so a reader sees the old or the new file, never a torn one.
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "cache path has no file name"))?;
+    create_private_dir(dir)?;
+    let tmp = dir.join(format!(".{}.{:016x}.tmp", name.to_string_lossy(), rand::random::<u64>()));
+    let written = (|| {
+        let mut file = create_private_file(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, path)?;
+        sync_dir(dir);
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
+}
+
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+}
+
+#[cfg(not(unix))]
+fn create_private_file(path: &Path) -> io::Result<fs::File> {
+    fs::OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)
+}
+
+/// Makes the rename durable; best effort, as not every platform can open a directory.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(dir) = fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "Bearer upstream-secret-4f2a9c";
+
+    fn token(text: &str) -> SecretString {
+        SecretString::from(text.to_owned())
+    }
+
+    fn snapshot(version: u64) -> pb::Snapshot {
+        let server = pb::Server {
+            id: "srv".into(),
+            org_id: "org".into(),
+            slug: "github".into(),
+            url: "http://127.0.0.1:9/mcp".into(),
+            auth_type: "headers".into(),
+            headers: [("authorization".to_owned(), SECRET.to_owned())].into(),
+            ..Default::default()
+        };
+        pb::Snapshot { version, state: Some(pb::ConfigState { servers: vec![server], ..Default::default() }) }
+    }
+
+    #[test]
+    fn seal_then_open_round_trips() {
+        let key = CacheKey::derive(&token("node-token-a"));
+        let sealed = seal(&key, &snapshot(7)).unwrap();
+        assert_eq!(open(&key, &sealed).unwrap(), snapshot(7));
+    }
+
+    #[test]
+    fn sealed_bytes_hide_the_secret_and_use_fresh_nonces() {
+        let key = CacheKey::derive(&token("node-token-a"));
+        let a = seal(&key, &snapshot(7)).unwrap();
+        let b = seal(&key, &snapshot(7)).unwrap();
+        assert_ne!(a, b, "each write uses a fresh nonce");
+        for sealed in [&a, &b] {
+            assert!(!sealed.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
+            assert_eq!(&sealed[..HEADER_LEN], b"GHEC\x01");
+        }
+    }
+
+    #[test]
+    fn wrong_node_token_cannot_open() {
+        let sealed = seal(&CacheKey::derive(&token("node-token-a")), &snapshot(7)).unwrap();
+        let err = open(&CacheKey::derive(&token("node-token-b")), &sealed).unwrap_err();
+        assert!(matches!(err, CacheError::Decrypt), "{err}");
+    }
+
+    #[test]
+    fn corruption_is_detected() {
+        let key = CacheKey::derive(&token("node-token-a"));
+        let sealed = seal(&key, &snapshot(7)).unwrap();
+
+        let mut flipped = sealed.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert!(matches!(open(&key, &flipped), Err(CacheError::Decrypt)));
+
+        let mut newer = sealed.clone();
+        newer[MAGIC.len()] = 2;
+        assert!(matches!(open(&key, &newer), Err(CacheError::UnsupportedFormat(2))));
+
+        assert!(matches!(open(&key, &sealed[..HEADER_LEN + 3]), Err(CacheError::Decrypt)));
+        assert!(matches!(open(&key, b"GHE"), Err(CacheError::NotACache)));
+        assert!(matches!(open(&key, b"{\"version\": 7}"), Err(CacheError::NotACache)));
+    }
+
+    #[tokio::test]
+    async fn store_then_load_round_trips_with_private_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested").join("edge-config.bin");
+        let cache = ConfigCache::new(path.clone(), &token("node-token-a"));
+        assert!(cache.load().await.unwrap().is_none(), "no file yet");
+
+        cache.store(Arc::new(ConfigView::from_snapshot(snapshot(3)))).await.unwrap();
+        cache.store(Arc::new(ConfigView::from_snapshot(snapshot(4)))).await.unwrap();
+        let view = cache.load().await.unwrap().unwrap();
+        assert_eq!(view.version(), 4);
+        assert!(view.server("org", "github").is_some());
+
+        let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "temporary files are renamed away");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[tokio::test]
+    async fn unreadable_files_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge-config.bin");
+        fs::write(&path, b"definitely not a cache").unwrap();
+        let cache = ConfigCache::new(path.clone(), &token("node-token-a"));
+        assert!(matches!(cache.load().await, Err(CacheError::NotACache)));
+
+        ConfigCache::new(path.clone(), &token("node-token-b"))
+            .store(Arc::new(ConfigView::from_snapshot(snapshot(3))))
+            .await
+            .unwrap();
+        assert!(matches!(cache.load().await, Err(CacheError::Decrypt)));
+    }
+
+    #[tokio::test]
+    async fn writer_coalesces_and_flushes_the_last_view_on_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ConfigCache::new(dir.path().join("edge-config.bin"), &token("node-token-a"));
+        let (tx, rx) = watch::channel(Arc::new(ConfigView::default()));
+        let writer = spawn_writer(cache.clone(), rx);
+        for version in 1..=20 {
+            tx.send_replace(Arc::new(ConfigView::from_snapshot(snapshot(version))));
+        }
+        drop(tx);
+        writer.await.unwrap();
+        assert_eq!(cache.load().await.unwrap().unwrap().version(), 20);
+    }
+}

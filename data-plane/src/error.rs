@@ -1,0 +1,269 @@
+//! `EdgeError`: every way the edge answers a request itself, mapped once to an
+//! HTTP status and a JSON-RPC error body.
+//!
+//! Messages are what the client reads, so they never carry header values,
+//! tokens, upstream URLs or upstream error text; details go to the logs.
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, StatusCode};
+use serde_json::value::RawValue;
+
+use crate::jsonrpc::{self, ErrorData, ErrorSource};
+
+/// A request the edge answers itself instead of (or after) asking the upstream.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    /// No config loaded yet (neither from the control plane nor the cache).
+    #[error("gateway is not ready")]
+    NotReady,
+    /// No gateway token presented.
+    #[error("missing gateway token")]
+    MissingToken,
+    /// The token is not known.
+    #[error("invalid gateway token")]
+    InvalidToken,
+    /// The token has expired.
+    #[error("gateway token expired")]
+    ExpiredToken,
+    /// No server with that slug in the token's org.
+    #[error("server not found")]
+    ServerNotFound,
+    /// The server is not provisioned to the token's workspace.
+    #[error("server is not provisioned to this workspace")]
+    ServerNotProvisioned,
+    /// The token's server permissions exclude the server.
+    #[error("token is not permitted to use this server")]
+    ServerNotPermitted,
+    /// Not POST, GET or DELETE.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The request body is larger than the configured limit.
+    #[error("request body exceeds {limit} bytes")]
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The request body could not be read from the client.
+    #[error("failed to read request body")]
+    BodyRead,
+    /// The body is not JSON.
+    #[error("parse error")]
+    Parse,
+    /// The body is a JSON array.
+    #[error("batch requests are not supported")]
+    Batch,
+    /// JSON, but not an acceptable JSON-RPC request.
+    #[error("invalid request")]
+    InvalidRequest,
+    /// An MCP 2026-07-28 mirrored header disagrees with the body, or is malformed.
+    #[error("{header} header does not match the request body")]
+    HeaderMismatch {
+        /// The header name as the spec spells it.
+        header: &'static str,
+    },
+    /// A `tools/call` without a string `params.name`.
+    #[error("tools/call requires a string params.name")]
+    MissingToolName,
+    /// The tool policy denies the tool.
+    #[error("tool '{tool}' is not permitted")]
+    ToolDenied {
+        /// The tool the client asked for.
+        tool: String,
+    },
+    /// The presented `Mcp-Session-Id` is not bound to this caller (or not ours).
+    #[error("session not found")]
+    SessionNotFound,
+    /// The server uses an upstream auth type this edge does not implement.
+    #[error("upstream auth type is not supported by this gateway")]
+    UpstreamAuthUnsupported,
+    /// Could not connect to the upstream.
+    #[error("upstream server is unavailable")]
+    UpstreamUnavailable,
+    /// The upstream did not send response headers in time.
+    #[error("upstream server timed out")]
+    UpstreamTimeout,
+    /// The upstream answered 401/403 to the gateway's credentials.
+    #[error("upstream rejected the gateway's credentials")]
+    UpstreamRejectedCredentials,
+    /// The upstream exchange failed after connecting.
+    #[error("upstream request failed")]
+    UpstreamFailed,
+    /// A response the edge must filter was not valid JSON-RPC.
+    #[error("upstream sent an invalid response")]
+    UpstreamInvalidResponse,
+    /// A response the edge must filter exceeded the buffering limit.
+    #[error("upstream response is too large to filter")]
+    UpstreamResponseTooLarge,
+}
+
+impl EdgeError {
+    /// HTTP status of the answer.
+    pub fn status(&self) -> StatusCode {
+        use EdgeError::*;
+        match self {
+            NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            MissingToken | InvalidToken | ExpiredToken => StatusCode::UNAUTHORIZED,
+            ServerNotFound | SessionNotFound => StatusCode::NOT_FOUND,
+            ServerNotProvisioned | ServerNotPermitted => StatusCode::FORBIDDEN,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyRead | Parse | Batch | InvalidRequest | HeaderMismatch { .. } => StatusCode::BAD_REQUEST,
+            // JSON-RPC-level refusals of a well-formed request travel in a 200, like an upstream's would.
+            MissingToolName | ToolDenied { .. } => StatusCode::OK,
+            UpstreamAuthUnsupported
+            | UpstreamUnavailable
+            | UpstreamRejectedCredentials
+            | UpstreamFailed
+            | UpstreamInvalidResponse
+            | UpstreamResponseTooLarge => StatusCode::BAD_GATEWAY,
+            UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// JSON-RPC error code.
+    pub fn code(&self) -> i32 {
+        use EdgeError::*;
+        match self {
+            Parse => jsonrpc::PARSE_ERROR,
+            Batch | InvalidRequest | BodyTooLarge { .. } | BodyRead => jsonrpc::INVALID_REQUEST,
+            MissingToolName | ToolDenied { .. } => jsonrpc::INVALID_PARAMS,
+            HeaderMismatch { .. } => jsonrpc::HEADER_MISMATCH,
+            SessionNotFound => jsonrpc::SESSION_NOT_FOUND,
+            _ => jsonrpc::SERVER_ERROR,
+        }
+    }
+
+    /// Machine-readable reason for `error.data.reason` and logs.
+    pub fn reason(&self) -> &'static str {
+        use EdgeError::*;
+        match self {
+            NotReady => "not_ready",
+            MissingToken => "missing_token",
+            InvalidToken => "invalid_token",
+            ExpiredToken => "token_expired",
+            ServerNotFound => "server_not_found",
+            ServerNotProvisioned => "server_not_provisioned",
+            ServerNotPermitted => "server_not_permitted",
+            MethodNotAllowed => "method_not_allowed",
+            BodyTooLarge { .. } => "body_too_large",
+            BodyRead => "body_read_failed",
+            Parse => "parse_error",
+            Batch => "batch_not_supported",
+            InvalidRequest => "invalid_request",
+            HeaderMismatch { .. } => "header_mismatch",
+            MissingToolName => "invalid_params",
+            ToolDenied { .. } => "tool_denied",
+            SessionNotFound => "session_not_found",
+            UpstreamAuthUnsupported => "upstream_auth_unsupported",
+            UpstreamUnavailable => "upstream_unavailable",
+            UpstreamTimeout => "upstream_timeout",
+            UpstreamRejectedCredentials => "upstream_credentials_rejected",
+            UpstreamFailed => "upstream_failed",
+            UpstreamInvalidResponse => "upstream_invalid_response",
+            UpstreamResponseTooLarge => "upstream_response_too_large",
+        }
+    }
+
+    /// Who is at fault.
+    pub fn source(&self) -> ErrorSource {
+        use EdgeError::*;
+        match self {
+            NotReady | ToolDenied { .. } | UpstreamAuthUnsupported => ErrorSource::Gateway,
+            UpstreamUnavailable
+            | UpstreamTimeout
+            | UpstreamRejectedCredentials
+            | UpstreamFailed
+            | UpstreamInvalidResponse
+            | UpstreamResponseTooLarge => ErrorSource::Upstream,
+            _ => ErrorSource::Client,
+        }
+    }
+
+    /// Whether the same request may succeed if retried.
+    pub fn retryable(&self) -> bool {
+        use EdgeError::*;
+        matches!(self, NotReady | UpstreamUnavailable | UpstreamTimeout | UpstreamFailed)
+    }
+
+    /// The full answer, echoing the request `id` (or `null` when unknown).
+    pub fn to_response(&self, id: Option<&RawValue>) -> Response {
+        let data = ErrorData { reason: self.reason(), source: self.source(), retryable: self.retryable() };
+        let body = jsonrpc::error_body(id, self.code(), &self.to_string(), &data);
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        match self {
+            EdgeError::MissingToken => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="gatehouse""#));
+            }
+            EdgeError::InvalidToken | EdgeError::ExpiredToken => {
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="gatehouse", error="invalid_token""#),
+                );
+            }
+            EdgeError::MethodNotAllowed => {
+                headers.insert(ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+            }
+            EdgeError::NotReady => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl IntoResponse for EdgeError {
+    fn into_response(self) -> Response {
+        self.to_response(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body(response: Response) -> serde_json::Value {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn tool_denied_is_a_jsonrpc_error_in_a_200() {
+        let id = RawValue::from_string("42".into()).unwrap();
+        let response = EdgeError::ToolDenied { tool: "drop".into() }.to_response(Some(&id));
+        assert_eq!(response.status(), StatusCode::OK);
+        let v = body(response).await;
+        assert_eq!(
+            v,
+            serde_json::json!({"jsonrpc":"2.0","id":42,"error":{"code":-32602,"message":"tool 'drop' is not permitted",
+                "data":{"reason":"tool_denied","source":"gateway","retryable":false}}})
+        );
+    }
+
+    #[tokio::test]
+    async fn unauthenticated_carries_www_authenticate() {
+        let r = EdgeError::MissingToken.into_response();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.headers()[WWW_AUTHENTICATE], r#"Bearer realm="gatehouse""#);
+        let r = EdgeError::InvalidToken.into_response();
+        assert!(r.headers()[WWW_AUTHENTICATE].to_str().unwrap().contains(r#"error="invalid_token""#));
+        assert!(body(r).await["id"].is_null());
+    }
+
+    #[test]
+    fn upstream_failures_say_where_and_whether_to_retry() {
+        assert_eq!(EdgeError::UpstreamUnavailable.status(), StatusCode::BAD_GATEWAY);
+        assert!(EdgeError::UpstreamUnavailable.retryable());
+        assert_eq!(EdgeError::UpstreamTimeout.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert!(!EdgeError::UpstreamRejectedCredentials.retryable());
+        assert!(!EdgeError::UpstreamAuthUnsupported.retryable());
+        assert_eq!(EdgeError::UpstreamAuthUnsupported.source(), ErrorSource::Gateway);
+        assert_eq!(EdgeError::BodyTooLarge { limit: 1 }.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}

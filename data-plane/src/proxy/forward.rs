@@ -1,0 +1,234 @@
+//! The request path: decide from memory, then hand the request to the upstream.
+//!
+//! Order (ARCHITECTURE.md "Edge request order"): method (405) → config loaded
+//! (503) → token (401) → server in the token's org (404) → provisioned and
+//! permitted (403) → body size (413) → JSON-RPC peek (400) → mirrored headers
+//! (400) → tool policy (JSON-RPC error, never forwarded) → session binding
+//! (404) → upstream auth type (502) → upstream.
+
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::response::Response;
+use bytes::Bytes;
+use http::header::CONTENT_LENGTH;
+use http::{HeaderMap, Method};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use serde_json::value::RawValue;
+use tracing::{Instrument as _, Span};
+
+use super::headers::{self, MCP_SESSION_ID};
+use super::session::{SessionBinder, SessionBinding};
+use super::tools_filter::ToolsListFilter;
+use super::{request_metadata, response, trace, Inner, ProxyState};
+use crate::auth;
+use crate::config_view::{UpstreamAuth, UpstreamServer};
+use crate::error::EdgeError;
+use crate::jsonrpc::{self, PeekError};
+use crate::policy::ToolPolicy;
+
+/// An error answer plus the request id to echo, once known.
+struct Rejection {
+    error: EdgeError,
+    id: Option<Box<RawValue>>,
+}
+
+impl From<EdgeError> for Rejection {
+    fn from(error: EdgeError) -> Self {
+        Self { error, id: None }
+    }
+}
+
+/// Axum handler for every method on `/mcp/{slug}`.
+pub(super) async fn handle(
+    State(state): State<ProxyState>,
+    Path(slug): Path<String>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let span = trace::request_span(request.method(), &slug);
+    trace::set_remote_parent(&span, request.headers());
+    async move {
+        let span = Span::current();
+        let (response, reason) = match forward(&state.inner, &slug, request, &span).await {
+            Ok(response) => (response, None),
+            Err(Rejection { error, id }) => (error.to_response(id.as_deref()), Some(error.reason())),
+        };
+        let status = response.status().as_u16();
+        let latency_ms = started.elapsed().as_millis() as u64;
+        // Latency is to the response head: streamed bodies may stay open for hours.
+        tracing::info!(http.status_code = status, latency_ms, error.reason = reason, "mcp request completed");
+        // Recorded after the log line so text logs don't show them twice; the OTel span gets them.
+        span.record("http.status_code", status);
+        span.record("latency_ms", latency_ms);
+        if let Some(reason) = reason {
+            span.record("error.reason", reason);
+        }
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+async fn forward(inner: &Inner, slug: &str, request: Request, span: &Span) -> Result<Response, Rejection> {
+    let is_post = match *request.method() {
+        Method::POST => true,
+        Method::GET | Method::DELETE => false,
+        _ => return Err(EdgeError::MethodNotAllowed.into()),
+    };
+    if !inner.edge.is_loaded() {
+        return Err(EdgeError::NotReady.into());
+    }
+    // The one config load of this request: every decision below uses this view.
+    let view = inner.edge.config();
+    let grant = auth::authenticate(&view, request.headers(), now_unix())?;
+    let route = auth::authorize(&view, &grant, slug)?;
+    span.record("workspace", grant.workspace_id.as_str());
+    span.record("user", grant.user.as_str());
+
+    let (parts, body) = request.into_parts();
+    let policy = ToolPolicy::new(route.rules.clone(), grant.clone());
+    let body = if is_post {
+        read_body(body, &parts.headers, inner.settings.max_request_body_bytes).await?
+    } else {
+        if !span.is_disabled() {
+            span.record("otel.name", format!("{} {slug}", parts.method));
+        }
+        // MCP GET and DELETE carry no body; never forward one.
+        Bytes::new()
+    };
+    let (id, filter) =
+        if is_post { check_message(&body, &parts.headers, slug, &policy, span)? } else { (None, None) };
+    let reject = |error: EdgeError| Rejection { error, id: id.map(ToOwned::to_owned) };
+
+    let key = view.session_key();
+    if key.is_none() && !inner.warned_no_session_key.load(Ordering::Relaxed) {
+        inner.warned_no_session_key.store(true, Ordering::Relaxed);
+        tracing::warn!("config has no session binding key; mcp session ids pass through unbound");
+    }
+    let binding = SessionBinding {
+        org: &grant.org_id,
+        user: &grant.user,
+        workspace: &grant.workspace_id,
+        server: &route.server.id,
+    };
+    let sessions = SessionBinder { key, binding };
+    let upstream_session = match parts.headers.get(MCP_SESSION_ID) {
+        Some(presented) => Some(sessions.inbound(presented).map_err(|e| {
+            tracing::info!(reason = %e, "refusing mcp session id");
+            reject(EdgeError::SessionNotFound)
+        })?),
+        None => None,
+    };
+
+    let server = &route.server;
+    if let UpstreamAuth::Unsupported(kind) = &server.auth {
+        tracing::warn!(auth_type = %kind, "server uses an upstream auth type this edge does not support");
+        return Err(reject(EdgeError::UpstreamAuthUnsupported));
+    }
+    let mut upstream_headers = headers::forwarded_request_headers(&parts.headers);
+    if let Some(session) = upstream_session {
+        upstream_headers.insert(MCP_SESSION_ID, session);
+    }
+    trace::inject_context(span, &mut upstream_headers);
+    headers::inject_static_headers(&mut upstream_headers, &server.headers);
+
+    // A refcount bump: `id` still borrows the original buffer.
+    let body = is_post.then(|| body.clone());
+    let upstream = send(inner, server, parts.method, upstream_headers, body).await.map_err(reject)?;
+    span.record("upstream.status", upstream.status().as_u16());
+    let timeout = inner.settings.upstream_response_timeout;
+    response::client_response(upstream, filter, &sessions, timeout).await.map_err(reject)
+}
+
+/// Peeks at a POSTed message and applies the JSON-RPC checks; returns the
+/// request id and, for a restricted `tools/list`, the filter for its response.
+fn check_message<'b>(
+    body: &'b [u8],
+    headers: &HeaderMap,
+    slug: &str,
+    policy: &ToolPolicy,
+    span: &Span,
+) -> Result<(Option<&'b RawValue>, Option<ToolsListFilter>), Rejection> {
+    let peek = jsonrpc::peek(body).map_err(|e| match e {
+        PeekError::Parse => EdgeError::Parse,
+        PeekError::Batch => EdgeError::Batch,
+        PeekError::Invalid => EdgeError::InvalidRequest,
+    })?;
+    let reject = |error: EdgeError| Rejection { error, id: peek.id.map(ToOwned::to_owned) };
+    let method = peek.method().unwrap_or("");
+    if !method.is_empty() && !span.is_disabled() {
+        span.record("mcp.method", method);
+        span.record("otel.name", format!("{method} {slug}"));
+    }
+    request_metadata::validate(headers, &peek).map_err(reject)?;
+    match method {
+        "tools/call" => {
+            let tool = peek.name().ok_or_else(|| reject(EdgeError::MissingToolName))?;
+            span.record("mcp.tool", tool);
+            if !policy.is_unrestricted() && !policy.allows(tool) {
+                return Err(reject(EdgeError::ToolDenied { tool: tool.to_owned() }));
+            }
+            Ok((peek.id, None))
+        }
+        "tools/list" if !policy.is_unrestricted() => {
+            Ok((peek.id, Some(ToolsListFilter::new(policy.clone(), peek.id))))
+        }
+        _ => Ok((peek.id, None)),
+    }
+}
+
+/// Reads the request body, refusing more than `limit` bytes.
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, EdgeError> {
+    let declared =
+        headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(EdgeError::BodyTooLarge { limit });
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(EdgeError::BodyTooLarge { limit }),
+        Err(_) => Err(EdgeError::BodyRead),
+    }
+}
+
+/// Sends the request, waiting at most the response timeout for the response head.
+async fn send(
+    inner: &Inner,
+    server: &UpstreamServer,
+    method: Method,
+    headers: HeaderMap,
+    body: Option<Bytes>,
+) -> Result<reqwest::Response, EdgeError> {
+    let mut request = inner.client.request(method, server.url.clone()).headers(headers);
+    if let Some(body) = body {
+        // The original bytes, never re-serialised.
+        request = request.body(body);
+    }
+    let timeout = inner.settings.upstream_response_timeout;
+    match tokio::time::timeout(timeout, request.send()).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(error)) => {
+            // Never log the URL: it may carry a credential in its query.
+            let error = error.without_url();
+            tracing::warn!(error = ?error, "upstream request failed");
+            Err(if error.is_connect() {
+                EdgeError::UpstreamUnavailable
+            } else if error.is_timeout() {
+                EdgeError::UpstreamTimeout
+            } else {
+                EdgeError::UpstreamFailed
+            })
+        }
+        Err(_) => {
+            tracing::warn!(timeout_ms = timeout.as_millis() as u64, "upstream response headers timed out");
+            Err(EdgeError::UpstreamTimeout)
+        }
+    }
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}

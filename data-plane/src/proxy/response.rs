@@ -1,0 +1,129 @@
+//! Turning the upstream's response into the client's.
+//!
+//! Bodies stream through chunk by chunk. The only body ever touched is a
+//! successful `tools/list` response for a restricted caller: an SSE stream
+//! goes through the streaming filter, anything else is buffered (bounded),
+//! filtered and re-serialised.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use futures::{StreamExt as _, TryStreamExt as _};
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue, StatusCode};
+
+use super::headers::{self, MCP_SESSION_ID};
+use super::session::SessionBinder;
+use super::sse::{self, MAX_EVENT_BYTES};
+use super::tools_filter::ToolsListFilter;
+use crate::error::EdgeError;
+
+/// Largest JSON `tools/list` response buffered for filtering.
+const MAX_FILTERED_RESPONSE_BYTES: usize = MAX_EVENT_BYTES;
+
+/// Builds the client's response; `filter` is set for a restricted `tools/list`.
+///
+/// `read_timeout` bounds buffering a body that must be filtered (a stream is
+/// never timed out).
+pub(super) async fn client_response(
+    upstream: reqwest::Response,
+    filter: Option<ToolsListFilter>,
+    sessions: &SessionBinder<'_>,
+    read_timeout: Duration,
+) -> Result<Response, EdgeError> {
+    let status = upstream.status();
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        // Passing this on would tell the client its own gateway token is bad.
+        tracing::warn!(upstream.status = status.as_u16(), "upstream rejected the gateway's credentials");
+        return Err(EdgeError::UpstreamRejectedCredentials);
+    }
+    // Error bodies are passed on as they are; only a successful list is filtered.
+    let filter = filter.filter(|_| status.is_success());
+    let is_sse = content_type_is(upstream.headers(), "text/event-stream");
+
+    let mut response_headers = headers::client_response_headers(upstream.headers(), filter.is_some());
+    if let Some(upstream_id) = upstream.headers().get(MCP_SESSION_ID) {
+        response_headers.insert(MCP_SESSION_ID, sessions.outbound(upstream_id));
+    }
+    if is_sse && !response_headers.contains_key("x-accel-buffering") {
+        // Tell reverse proxies in front of the edge not to buffer the stream.
+        response_headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    }
+
+    let body = match filter {
+        None => Body::from_stream(upstream.bytes_stream().map_err(reqwest::Error::without_url)),
+        Some(filter) if is_sse => {
+            let stream = upstream.bytes_stream().map_err(reqwest::Error::without_url).boxed();
+            Body::from_stream(sse::filter_tools_list(stream, filter))
+        }
+        Some(filter) => {
+            let bytes = tokio::time::timeout(read_timeout, read_bounded(upstream))
+                .await
+                .map_err(|_| EdgeError::UpstreamTimeout)??;
+            filtered_json(bytes, &filter)?
+        }
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = response_headers;
+    Ok(response)
+}
+
+/// Filters a buffered JSON `tools/list` response; fails closed on anything unparseable.
+fn filtered_json(bytes: Bytes, filter: &ToolsListFilter) -> Result<Body, EdgeError> {
+    match filter.rewrite(&bytes) {
+        Ok(Some(filtered)) => Ok(Body::from(filtered)),
+        Ok(None) => Ok(Body::from(bytes)),
+        // An empty body holds no tools.
+        Err(_) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(Body::from(bytes)),
+        Err(error) => {
+            tracing::warn!(%error, "tools/list response to filter is not json");
+            Err(EdgeError::UpstreamInvalidResponse)
+        }
+    }
+}
+
+/// Buffers an upstream body that must be rewritten, up to a bound.
+async fn read_bounded(response: reqwest::Response) -> Result<Bytes, EdgeError> {
+    if response.content_length().is_some_and(|n| n > MAX_FILTERED_RESPONSE_BYTES as u64) {
+        return Err(EdgeError::UpstreamResponseTooLarge);
+    }
+    let mut buf = BytesMut::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            tracing::warn!(error = ?e.without_url(), "reading upstream tools/list response failed");
+            EdgeError::UpstreamFailed
+        })?;
+        if buf.len() + chunk.len() > MAX_FILTERED_RESPONSE_BYTES {
+            return Err(EdgeError::UpstreamResponseTooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// Whether the `Content-Type` (parameters ignored) is `essence`.
+fn content_type_is(headers: &HeaderMap, essence: &str) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(essence))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_essence() {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("Text/Event-Stream; charset=utf-8"));
+        assert!(content_type_is(&h, "text/event-stream"));
+        assert!(!content_type_is(&h, "application/json"));
+        assert!(!content_type_is(&HeaderMap::new(), "text/event-stream"));
+    }
+}

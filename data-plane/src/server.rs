@@ -1,0 +1,204 @@
+//! The edge's HTTP server: health and readiness routes, the accept loop and
+//! bounded graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use serde::Serialize;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+
+use crate::state::EdgeState;
+
+/// How long in-flight requests (including long-lived streams) get to finish on shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Slow clients must send their request headers within this time.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause after an accept error (e.g. out of file descriptors) before trying again.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Body of `GET /readyz`.
+#[derive(Debug, Serialize)]
+struct Readiness {
+    status: &'static str,
+    config_version: u64,
+    connected: bool,
+}
+
+/// `/healthz` and `/readyz`, with every other path going to `proxy`.
+pub fn router(state: Arc<EdgeState>, proxy: Router) -> Router {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(state).merge(proxy)
+}
+
+/// Liveness: the process is up and serving HTTP.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Readiness: a config (from the control plane or the local cache) is loaded.
+async fn readyz(State(state): State<Arc<EdgeState>>) -> (StatusCode, Json<Readiness>) {
+    let connected = state.is_connected();
+    if state.is_loaded() {
+        let config_version = state.config().version();
+        (StatusCode::OK, Json(Readiness { status: "ready", config_version, connected }))
+    } else {
+        let body = Readiness { status: "not_ready", config_version: 0, connected };
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then drains.
+///
+/// After the signal no new connections are accepted and open ones are asked
+/// to finish; whatever is still open after `grace` (an SSE stream, a stuck
+/// upstream) is closed, so shutdown never waits on a client.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) {
+    let drain = CancellationToken::new();
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    connections.spawn(serve_connection(stream, peer, app.clone(), drain.clone()));
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "cannot accept a connection");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                }
+            },
+            // Reap finished connections so the set doesn't grow with every client.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    drain.cancel();
+    tracing::info!(open_connections = connections.len(), "draining connections");
+    let drained =
+        tokio::time::timeout(grace, async { while connections.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(
+            open_connections = connections.len(),
+            grace_ms = grace.as_millis() as u64,
+            "closing connections still open after the grace period"
+        );
+        connections.shutdown().await;
+    }
+}
+
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, app: Router, drain: CancellationToken) {
+    if let Err(err) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, %err, "cannot set TCP_NODELAY");
+    }
+    // Handlers may ask for the caller's address, as with axum's `into_make_service_with_connect_info`.
+    let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        app.clone().oneshot(request)
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = drain.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(err) = result {
+        tracing::debug!(%peer, %err, "connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config_view::ConfigView;
+    use gatehouse_proto::config::v1 as pb;
+
+    async fn get_json(app: &Router, path: &str) -> (StatusCode, serde_json::Value) {
+        let request = http::Request::get(path).body(axum::body::Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn readiness_follows_the_loaded_config() {
+        let state = EdgeState::new();
+        let app = router(state.clone(), Router::new());
+
+        let (status, body) = get_json(&app, "/healthz").await;
+        assert_eq!((status, body), (StatusCode::OK, serde_json::json!({ "status": "ok" })));
+
+        let (status, body) = get_json(&app, "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body,
+            serde_json::json!({ "status": "not_ready", "config_version": 0, "connected": false })
+        );
+
+        state.install(ConfigView::from_snapshot(pb::Snapshot { version: 12, state: None }));
+        state.set_connected(true);
+        let (status, body) = get_json(&app, "/readyz").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, serde_json::json!({ "status": "ready", "config_version": 12, "connected": true }));
+    }
+
+    #[tokio::test]
+    async fn shutdown_closes_streams_that_outlive_the_grace_period() {
+        let never_ending = Router::new().route(
+            "/stream",
+            get(|| async {
+                let stream = futures::stream::pending::<Result<bytes::Bytes, std::io::Error>>();
+                axum::body::Body::from_stream(stream)
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(serve(
+            listener,
+            never_ending,
+            stop.clone().cancelled_owned(),
+            Duration::from_millis(200),
+        ));
+
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        stream.write_all(b"GET /stream HTTP/1.1\r\nhost: edge\r\n\r\n").await.unwrap();
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("serve returns after the grace period")
+            .unwrap();
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "the open stream is closed by the server");
+        assert!(TcpStream::connect(addr).await.is_err(), "no longer accepting");
+    }
+}

@@ -1,0 +1,399 @@
+//! The storage suite: the same test bodies against SQLite and, when
+//! `GATEHOUSE_TEST_DATABASE_URL` is set, PostgreSQL.
+
+use std::collections::BTreeMap;
+
+use gatehouse_control_plane::store::{
+    NewServer, NewToken, NewWorkspace, ServerPatch, Store, StoreError, TokenFilter, ToolRules,
+};
+use gatehouse_control_plane::tokens::{self, Lifetime};
+use gatehouse_control_plane::{Keyring, MasterKey};
+use gatehouse_tests::db::TestDb;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+async fn open(db: &TestDb, keyring: Keyring) -> (Store, String) {
+    let store = Store::connect(&db.url(), keyring).await.expect("connect and migrate");
+    let org = store.ensure_org("default", "Default").await.expect("default org");
+    (store, org.id)
+}
+
+async fn store(db: &TestDb) -> (Store, String) {
+    open(db, Keyring::new(MasterKey::generate(), vec![])).await
+}
+
+fn workspace(slug: &str) -> NewWorkspace {
+    NewWorkspace { slug: slug.into(), name: format!("Workspace {slug}") }
+}
+
+fn server(slug: &str, headers: &[(&str, &str)]) -> NewServer {
+    let headers: BTreeMap<String, SecretString> =
+        headers.iter().map(|(k, v)| ((*k).to_owned(), SecretString::from(*v))).collect();
+    NewServer {
+        slug: slug.into(),
+        name: slug.into(),
+        url: format!("https://{slug}.example.com/mcp"),
+        auth_type: if headers.is_empty() { "none" } else { "headers" }.into(),
+        headers,
+        advanced_config: json!({"timeout_ms": 1000}),
+        auto_provision: false,
+    }
+}
+
+fn new_token(team: &str, servers: &[&str]) -> (NewToken, String) {
+    let generated = tokens::generate();
+    let token = NewToken {
+        team: team.into(),
+        user: "alice@example.com".into(),
+        scopes: vec!["mcp".into()],
+        server_permissions: servers.iter().map(|s| (*s).to_owned()).collect(),
+        tool_permissions: vec!["get_*".into()],
+        lifetime: Lifetime::For(chrono::Duration::days(1)),
+        hash: generated.hash,
+        hint: generated.hint,
+    };
+    (token, generated.token.expose_secret().to_owned())
+}
+
+#[tokio::test]
+async fn storage_workspace_and_server_crud() {
+    for db in TestDb::all().await {
+        let (store, org) = store(&db).await;
+        let backend = db.backend();
+
+        let ws = store.create_workspace(&org, workspace("team-a")).await.unwrap().value.0;
+        assert_eq!(ws.slug, "team-a");
+        assert_eq!(store.get_workspace(&org, "team-a").await.unwrap(), ws, "{backend}");
+        assert_eq!(store.list_workspaces(&org).await.unwrap(), vec![ws.clone()]);
+
+        let created = store
+            .create_server(&org, server("github", &[("authorization", "Bearer x"), ("x-org", "1")]))
+            .await
+            .unwrap();
+        let s = created.value;
+        assert_eq!(s.header_names, vec!["authorization", "x-org"]);
+        assert_eq!(s.advanced_config, json!({"timeout_ms": 1000}));
+        assert_eq!(store.get_server(&org, "github").await.unwrap(), s, "{backend}");
+
+        let patch = ServerPatch {
+            name: Some("GitHub".into()),
+            url: Some("https://api.github.example/mcp".into()),
+            headers: Some(BTreeMap::from([("x-api-key".to_owned(), SecretString::from("k"))])),
+            auto_provision: Some(true),
+            ..Default::default()
+        };
+        let updated = store.update_server(&org, "github", patch).await.unwrap().value;
+        assert_eq!(updated.name, "GitHub");
+        assert_eq!(updated.url, "https://api.github.example/mcp");
+        assert_eq!(updated.header_names, vec!["x-api-key"]);
+        assert!(updated.auto_provision);
+        assert_eq!(updated.created_at, s.created_at);
+        assert_eq!(store.list_servers(&org).await.unwrap(), vec![updated.clone()], "{backend}");
+
+        // Switching to auth_type none clears the headers.
+        let none = ServerPatch { auth_type: Some("none".into()), ..Default::default() };
+        let cleared = store.update_server(&org, "github", none).await.unwrap().value;
+        assert!(cleared.header_names.is_empty());
+        let state = store.load_edge_state().await.unwrap();
+        assert!(state.servers[0].headers.is_empty());
+
+        store.delete_server(&org, "github").await.unwrap();
+        assert!(matches!(store.get_server(&org, "github").await, Err(StoreError::NotFound("server"))));
+        store.delete_workspace(&org, "team-a").await.unwrap();
+        assert!(matches!(store.get_workspace(&org, "team-a").await, Err(StoreError::NotFound("workspace"))));
+        assert!(matches!(store.delete_workspace(&org, "team-a").await, Err(StoreError::NotFound(_))));
+    }
+}
+
+#[tokio::test]
+async fn storage_duplicate_slugs_conflict() {
+    for db in TestDb::all().await {
+        let (store, org) = store(&db).await;
+        store.create_workspace(&org, workspace("dup")).await.unwrap();
+        let before = store.config_version().await.unwrap();
+        let err = store.create_workspace(&org, workspace("dup")).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { field: Some("slug"), .. }), "{}: {err:?}", db.backend());
+        store.create_server(&org, server("dup", &[])).await.unwrap();
+        let err = store.create_server(&org, server("dup", &[])).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { field: Some("slug"), .. }), "{err:?}");
+        assert_eq!(store.config_version().await.unwrap(), before + 1, "only the successful create bumped");
+
+        // Same slug in another org is fine.
+        let other = store.ensure_org("other", "Other").await.unwrap();
+        store.create_workspace(&other.id, workspace("dup")).await.unwrap();
+        assert_eq!(store.list_workspaces(&org).await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn storage_deleting_a_server_cascades_to_provisions() {
+    for db in TestDb::all().await {
+        let (store, org) = store(&db).await;
+        store.create_workspace(&org, workspace("w1")).await.unwrap();
+        store.create_workspace(&org, workspace("w2")).await.unwrap();
+        store.create_server(&org, server("s1", &[("x-key", "v")])).await.unwrap();
+        store.create_server(&org, server("s2", &[])).await.unwrap();
+        let rules = ToolRules { allow: vec!["get_*".into()], deny: vec!["get_secret".into()] };
+        let (p, created) = store.provision(&org, "w1", "s1", rules.clone()).await.unwrap().value;
+        assert!(created);
+        assert_eq!(p.tools, rules);
+        // Idempotent upsert.
+        let (again, created) = store.provision(&org, "w1", "s1", ToolRules::default()).await.unwrap().value;
+        assert!(!created);
+        assert_eq!(again.tools, ToolRules::default());
+        assert_eq!(again.created_at, p.created_at);
+        store.provision(&org, "w2", "s1", ToolRules::default()).await.unwrap();
+        store.provision(&org, "w1", "s2", ToolRules::default()).await.unwrap();
+
+        store.delete_server(&org, "s1").await.unwrap();
+        let w1: Vec<_> = store
+            .workspace_provisions(&org, "w1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.server_slug)
+            .collect();
+        assert_eq!(w1, vec!["s2"], "{}", db.backend());
+        assert!(store.workspace_provisions(&org, "w2").await.unwrap().is_empty());
+        let state = store.load_edge_state().await.unwrap();
+        assert_eq!(state.provisions.len(), 1);
+
+        // Deleting the workspace takes its provisions and tokens with it.
+        let (token, _) = new_token("w1", &[]);
+        store.create_token(&org, token).await.unwrap();
+        store.delete_workspace(&org, "w1").await.unwrap();
+        let state = store.load_edge_state().await.unwrap();
+        assert!(state.provisions.is_empty());
+        assert!(state.tokens.is_empty());
+        assert!(store.list_tokens(&org, &TokenFilter::default()).await.unwrap().is_empty());
+
+        assert!(matches!(store.unprovision(&org, "w2", "s2").await, Err(StoreError::NotFound("provision"))));
+    }
+}
+
+#[tokio::test]
+async fn storage_auto_provision_on_workspace_create() {
+    for db in TestDb::all().await {
+        let (store, org) = store(&db).await;
+        let mut auto = server("auto", &[]);
+        auto.auto_provision = true;
+        store.create_server(&org, auto).await.unwrap();
+        store.create_server(&org, server("manual", &[])).await.unwrap();
+        let before = store.config_version().await.unwrap();
+        let created = store.create_workspace(&org, workspace("fresh")).await.unwrap();
+        assert_eq!(created.version, before + 1, "workspace and its provisions commit as one version");
+        let slugs: Vec<_> = created.value.1.iter().map(|p| p.server_slug.clone()).collect();
+        assert_eq!(slugs, vec!["auto"], "{}", db.backend());
+        let stored: Vec<_> = store
+            .workspace_provisions(&org, "fresh")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.server_slug)
+            .collect();
+        assert_eq!(stored, vec!["auto"]);
+    }
+}
+
+#[tokio::test]
+async fn storage_every_mutation_bumps_the_version_once() {
+    for db in TestDb::all().await {
+        let (store, org) = store(&db).await;
+        let mut expected = store.config_version().await.unwrap();
+        let mut check = |version: u64| {
+            expected += 1;
+            assert_eq!(version, expected, "{}", db.backend());
+        };
+        check(store.create_workspace(&org, workspace("w")).await.unwrap().version);
+        check(store.create_server(&org, server("s", &[("x-a", "1")])).await.unwrap().version);
+        check(store.update_server(&org, "s", ServerPatch::default()).await.unwrap().version);
+        check(store.provision(&org, "w", "s", ToolRules::default()).await.unwrap().version);
+        let (token, _) = new_token("w", &["s"]);
+        let minted = store.create_token(&org, token).await.unwrap();
+        check(minted.version);
+        let fresh = tokens::generate();
+        check(store.rotate_token(&org, &minted.value.id, fresh.hash, fresh.hint).await.unwrap().version);
+        check(store.revoke_token(&org, &minted.value.id).await.unwrap().version);
+        check(store.unprovision(&org, "w", "s").await.unwrap().version);
+        check(store.delete_server(&org, "s").await.unwrap().version);
+        check(store.delete_workspace(&org, "w").await.unwrap().version);
+        assert_eq!(store.config_version().await.unwrap(), expected);
+        assert_eq!(store.load_edge_state().await.unwrap().version, expected);
+    }
+}
+
+#[tokio::test]
+async fn storage_concurrent_mutations_get_distinct_versions() {
+    for db in TestDb::all().await {
+        let (store, org) = store(&db).await;
+        let before = store.config_version().await.unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let (store, org) = (store.clone(), org.clone());
+                tokio::spawn(async move { store.create_workspace(&org, workspace(&format!("c{i}"))).await })
+            })
+            .collect();
+        let mut versions = Vec::new();
+        for t in tasks {
+            versions.push(t.await.unwrap().expect("concurrent create").version);
+        }
+        versions.sort_unstable();
+        assert_eq!(versions, (before + 1..=before + 8).collect::<Vec<_>>(), "{}", db.backend());
+        assert_eq!(store.list_workspaces(&org).await.unwrap().len(), 8);
+    }
+}
+
+#[tokio::test]
+async fn storage_failed_mutations_leave_nothing_behind() {
+    for db in TestDb::all().await {
+        let (store, org) = store(&db).await;
+        store.create_workspace(&org, workspace("w")).await.unwrap();
+        store.create_server(&org, server("s", &[("x-key", "v1")])).await.unwrap();
+        let before_version = store.config_version().await.unwrap();
+        let before_server = store.get_server(&org, "s").await.unwrap();
+
+        // Unknown server in the permissions: no token, no version bump.
+        let (token, _) = new_token("w", &["s", "nope"]);
+        let err = store.create_token(&org, token).await.unwrap_err();
+        assert!(matches!(&err, StoreError::Invalid(e) if e.field == "permissions.servers[1]"), "{err:?}");
+        let (token, _) = new_token("missing", &[]);
+        let err = store.create_token(&org, token).await.unwrap_err();
+        assert!(matches!(&err, StoreError::Invalid(e) if e.field == "team"), "{err:?}");
+
+        // An inconsistent patch changes nothing, not even the fields that were fine.
+        let patch = ServerPatch {
+            name: Some("renamed".into()),
+            auth_type: Some("none".into()),
+            headers: Some(BTreeMap::from([("x-key".to_owned(), SecretString::from("v2"))])),
+            ..Default::default()
+        };
+        let err = store.update_server(&org, "s", patch).await.unwrap_err();
+        assert!(matches!(&err, StoreError::Invalid(e) if e.field == "headers"), "{err:?}");
+
+        // Provisioning to an unknown workspace.
+        assert!(matches!(
+            store.provision(&org, "nope", "s", ToolRules::default()).await,
+            Err(StoreError::NotFound("workspace"))
+        ));
+
+        assert!(
+            store.list_tokens(&org, &TokenFilter::default()).await.unwrap().is_empty(),
+            "{}",
+            db.backend()
+        );
+        assert_eq!(store.get_server(&org, "s").await.unwrap(), before_server);
+        assert_eq!(store.config_version().await.unwrap(), before_version);
+        let state = store.load_edge_state().await.unwrap();
+        assert_eq!(state.servers[0].headers["x-key"].expose_secret(), "v1");
+    }
+}
+
+#[tokio::test]
+async fn storage_tokens_revoke_and_rotate() {
+    for db in TestDb::all().await {
+        let (store, org) = store(&db).await;
+        store.create_workspace(&org, workspace("w")).await.unwrap();
+        let (token, text) = new_token("w", &[]);
+        let minted = store.create_token(&org, token).await.unwrap().value;
+        assert_eq!(minted.team, "w");
+        let lifetime = minted.expires_at.unwrap() - minted.issued_at;
+
+        let state = store.load_edge_state().await.unwrap();
+        assert_eq!(state.tokens.len(), 1);
+        assert_eq!(state.tokens[0].hash, tokens::hash(&text));
+
+        let fresh = tokens::generate();
+        let rotated =
+            store.rotate_token(&org, &minted.id, fresh.hash, fresh.hint.clone()).await.unwrap().value;
+        assert_eq!(rotated.id, minted.id);
+        assert_eq!(rotated.token_hint, fresh.hint);
+        assert_eq!(rotated.expires_at.unwrap() - rotated.issued_at, lifetime, "rotation keeps the lifetime");
+        let state = store.load_edge_state().await.unwrap();
+        assert_eq!(state.tokens[0].hash, fresh.hash, "{}", db.backend());
+
+        let revoked = store.revoke_token(&org, &minted.id).await.unwrap();
+        assert!(revoked.value.revoked_at.is_some());
+        assert!(store.load_edge_state().await.unwrap().tokens.is_empty());
+        let listed =
+            store.list_tokens(&org, &TokenFilter { team: Some("w".into()), user: None }).await.unwrap();
+        assert_eq!(listed.len(), 1, "revoked tokens stay listed");
+        assert!(listed[0].revoked_at.is_some());
+        // Revoking again changes nothing; rotating a revoked token conflicts.
+        let again = store.revoke_token(&org, &minted.id).await.unwrap();
+        assert_eq!(again.version, revoked.version);
+        let other = tokens::generate();
+        assert!(matches!(
+            store.rotate_token(&org, &minted.id, other.hash, other.hint).await,
+            Err(StoreError::Conflict { .. })
+        ));
+        assert!(store
+            .list_tokens(&org, &TokenFilter { team: None, user: Some("bob".into()) })
+            .await
+            .unwrap()
+            .is_empty());
+
+        // Expired tokens are not sent to edges.
+        let (mut short, _) = new_token("w", &[]);
+        short.lifetime = Lifetime::For(chrono::Duration::seconds(-1));
+        store.create_token(&org, short).await.unwrap();
+        assert!(store.load_edge_state().await.unwrap().tokens.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn storage_master_key_rotation_rewraps_secrets() {
+    for db in TestDb::all().await {
+        let old = MasterKey::generate();
+        let (store, org) = open(&db, Keyring::new(old.clone(), vec![])).await;
+        store.create_server(&org, server("s", &[("authorization", "Bearer rotated-secret")])).await.unwrap();
+        store.ensure_session_binding_key().await.unwrap();
+        let session_key =
+            store.load_edge_state().await.unwrap().session_binding_key.unwrap().expose_secret().to_vec();
+        store.close().await.unwrap();
+
+        // A keyring without the old key cannot open the records.
+        let new = MasterKey::generate();
+        let (stranger, _) = open(&db, Keyring::new(new.clone(), vec![])).await;
+        assert!(stranger.rewrap_secrets().await.is_err(), "{}", db.backend());
+        stranger.close().await.unwrap();
+
+        let (rotating, _) = open(&db, Keyring::new(new.clone(), vec![old])).await;
+        assert_eq!(rotating.rewrap_secrets().await.unwrap(), 2);
+        assert_eq!(rotating.rewrap_secrets().await.unwrap(), 0);
+        rotating.close().await.unwrap();
+
+        let (rotated, _) = open(&db, Keyring::new(new, vec![])).await;
+        let state = rotated.load_edge_state().await.unwrap();
+        assert_eq!(state.servers[0].headers["authorization"].expose_secret(), "Bearer rotated-secret");
+        assert_eq!(state.session_binding_key.unwrap().expose_secret().to_vec(), session_key);
+    }
+}
+
+#[tokio::test]
+async fn storage_secrets_never_hit_the_sqlite_file_in_plaintext() {
+    let db = TestDb::sqlite().await;
+    let (store, org) = store(&db).await;
+    let header_value = "Bearer PLAINTEXT-HEADER-7f3a9c";
+    store.create_workspace(&org, workspace("w")).await.unwrap();
+    store.create_server(&org, server("s", &[("authorization", header_value)])).await.unwrap();
+    let (token, text) = new_token("w", &[]);
+    store.create_token(&org, token).await.unwrap();
+    store.ensure_session_binding_key().await.unwrap();
+    let state = store.load_edge_state().await.unwrap();
+    assert_eq!(state.servers[0].headers["authorization"].expose_secret(), header_value);
+    let session_key = state.session_binding_key.unwrap().expose_secret().to_vec();
+
+    let path = db.sqlite_path().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let wal = path.with_file_name(format!("{}-wal", path.file_name().unwrap().to_string_lossy()));
+    if let Ok(more) = std::fs::read(&wal) {
+        bytes.extend(more);
+    }
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(contains(b"authorization"), "sanity: header names are stored in clear");
+    assert!(!contains(header_value.as_bytes()), "header value found in plaintext");
+    assert!(!contains(b"PLAINTEXT-HEADER"), "part of the header value found in plaintext");
+    assert!(!contains(text.as_bytes()), "token text found in the database");
+    assert!(!contains(&session_key), "session key found in plaintext");
+    assert!(contains(&tokens::hash(&text)), "sanity: the token hash is stored");
+}
