@@ -23,9 +23,12 @@ pub enum SessionMode {
     Stateless,
 }
 
-/// Every tool call the upstream received: (tool name, selected request headers).
+/// One tool call: the tool's name and the HTTP request headers it came with.
+type RecordedCall = (String, BTreeMap<String, String>);
+
+/// Every tool call the upstream received.
 #[derive(Debug, Default, Clone)]
-pub struct CallLog(Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>);
+pub struct CallLog(Arc<Mutex<Vec<RecordedCall>>>);
 
 impl CallLog {
     /// How many times `tool` was called.
@@ -39,13 +42,16 @@ impl CallLog {
     }
 
     fn record(&self, tool: &str, parts: &http::request::Parts) {
-        let headers = parts
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect();
-        self.0.lock().unwrap().push((tool.to_owned(), headers));
+        self.0.lock().unwrap().push((tool.to_owned(), header_map(parts)));
     }
+}
+
+fn header_map(parts: &http::request::Parts) -> BTreeMap<String, String> {
+    parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect()
 }
 
 /// Arguments of `echo`.
@@ -111,12 +117,7 @@ impl TestTools {
     #[tool(description = "Return the HTTP request headers the server received, as JSON")]
     async fn whoami(&self, Extension(parts): Extension<http::request::Parts>) -> String {
         self.calls.record("whoami", &parts);
-        let headers: BTreeMap<String, String> = parts
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect();
-        serde_json::to_string(&headers).unwrap()
+        serde_json::to_string(&header_map(&parts)).unwrap()
     }
 
     #[tool(description = "Send `steps` progress notifications, `delay_ms` apart, then finish")]

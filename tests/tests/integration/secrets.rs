@@ -83,6 +83,8 @@ async fn no_secret_reaches_logs_responses_the_database_or_the_edge_cache() {
         }
     }
 
+    // The cache is written in the background: wait until it holds this version.
+    stack.edge.wait_for_cached_version(stack.cp.admin().config_version().await).await;
     let cache = std::fs::read(stack.edge.cache_path()).expect("the edge persisted its config");
     assert!(
         !cache.windows(HEADER_SECRET.len()).any(|w| w == HEADER_SECRET.as_bytes()),
