@@ -56,6 +56,17 @@ pub struct Workspace {
     pub name: String,
 }
 
+/// An organisation (tenant) and its edge-wide settings.
+#[derive(Debug)]
+pub struct Org {
+    pub id: String,
+    pub slug: String,
+    /// Org-wide bring-your-own-JWT validation (raw JSON object; empty = none).
+    pub jwt_validation_json: String,
+    /// The org's own IdP endpoints for protected resource metadata (raw JSON; empty = none).
+    pub external_auth_config_json: String,
+}
+
 /// Tool rules of one server provisioned to one workspace.
 #[derive(Debug, Default)]
 pub struct ToolRules {
@@ -108,12 +119,14 @@ pub struct ConfigView {
     version: u64,
     // Wire-form source of truth, keyed by id: deltas apply here and snapshots
     // are re-encoded from here for the local cache.
+    orgs: HashMap<String, pb::Org>,
     servers: HashMap<String, pb::Server>,
     workspaces: HashMap<String, pb::Workspace>,
     provisions: HashMap<(String, String), pb::Provision>,
     tokens: HashMap<String, pb::GatewayToken>,
     settings: pb::EdgeSettings,
     // Derived indexes used by requests.
+    org_index: HashMap<String, Arc<Org>>,
     token_index: HashMap<TokenHash, Arc<TokenGrant>>,
     // org id → slug → server; nested so lookups borrow `&str` and never allocate.
     server_index: HashMap<String, HashMap<String, Arc<UpstreamServer>>>,
@@ -129,6 +142,7 @@ impl ConfigView {
         let state = snapshot.state.unwrap_or_default();
         let mut view = ConfigView {
             version: snapshot.version,
+            orgs: state.orgs.into_iter().map(|o| (o.id.clone(), o)).collect(),
             servers: state.servers.into_iter().map(|s| (s.id.clone(), s)).collect(),
             workspaces: state.workspaces.into_iter().map(|w| (w.id.clone(), w)).collect(),
             provisions: state
@@ -154,6 +168,7 @@ impl ConfigView {
         }
         let mut next = ConfigView {
             version: delta.version,
+            orgs: self.orgs.clone(),
             servers: self.servers.clone(),
             workspaces: self.workspaces.clone(),
             provisions: self.provisions.clone(),
@@ -189,6 +204,12 @@ impl ConfigView {
                     next.tokens.remove(&id);
                 }
                 Some(Kind::Settings(s)) => next.settings = s,
+                Some(Kind::UpsertOrg(o)) => {
+                    next.orgs.insert(o.id.clone(), o);
+                }
+                Some(Kind::DeleteOrg(id)) => {
+                    next.orgs.remove(&id);
+                }
                 None => {}
             }
         }
@@ -206,6 +227,7 @@ impl ConfigView {
                 provisions: self.provisions.values().cloned().collect(),
                 tokens: self.tokens.values().cloned().collect(),
                 settings: Some(self.settings.clone()),
+                orgs: self.orgs.values().cloned().collect(),
             }),
         }
     }
@@ -223,6 +245,16 @@ impl ConfigView {
     /// Looks up a server by organisation and slug.
     pub fn server(&self, org_id: &str, slug: &str) -> Option<&Arc<UpstreamServer>> {
         self.server_index.get(org_id)?.get(slug)
+    }
+
+    /// Looks up an organisation by id.
+    pub fn org(&self, id: &str) -> Option<&Arc<Org>> {
+        self.org_index.get(id)
+    }
+
+    /// The edge-wide settings pushed by the control plane.
+    pub fn settings(&self) -> &pb::EdgeSettings {
+        &self.settings
     }
 
     /// Looks up a workspace by id.
@@ -246,6 +278,19 @@ impl ConfigView {
     }
 
     fn reindex(&mut self) {
+        self.org_index = self
+            .orgs
+            .values()
+            .map(|o| {
+                let org = Org {
+                    id: o.id.clone(),
+                    slug: o.slug.clone(),
+                    jwt_validation_json: o.jwt_validation_json.clone(),
+                    external_auth_config_json: o.external_auth_config_json.clone(),
+                };
+                (o.id.clone(), Arc::new(org))
+            })
+            .collect();
         self.server_index = HashMap::new();
         for s in self.servers.values() {
             match server_from_wire(s) {

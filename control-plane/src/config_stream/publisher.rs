@@ -21,6 +21,7 @@ const BROADCAST_CAPACITY: usize = 1024;
 /// The edge-facing state in wire form, keyed for diffing.
 #[derive(Debug, Default, Clone, PartialEq)]
 struct WireState {
+    orgs: BTreeMap<String, pb::Org>,
     servers: BTreeMap<String, pb::Server>,
     workspaces: BTreeMap<String, pb::Workspace>,
     provisions: BTreeMap<(String, String), pb::Provision>,
@@ -139,6 +140,7 @@ fn to_wire(state: EdgeState) -> WireState {
                 auth_type: server.auth_type,
                 headers,
                 advanced_config_json: server.advanced_config.to_string(),
+                oauth: None,
             };
             (server.id, wire)
         })
@@ -189,8 +191,14 @@ fn to_wire(state: EdgeState) -> WireState {
             .session_binding_key
             .map(|k| k.expose_secret().to_vec())
             .unwrap_or_default(),
+        ..Default::default()
     };
-    WireState { servers, workspaces, provisions, tokens, settings }
+    let orgs = state
+        .orgs
+        .into_iter()
+        .map(|o| (o.id.clone(), pb::Org { id: o.id, slug: o.slug, ..Default::default() }))
+        .collect();
+    WireState { orgs, servers, workspaces, provisions, tokens, settings }
 }
 
 fn to_state(w: &WireState) -> pb::ConfigState {
@@ -200,6 +208,7 @@ fn to_state(w: &WireState) -> pb::ConfigState {
         provisions: w.provisions.values().cloned().collect(),
         tokens: w.tokens.values().cloned().collect(),
         settings: Some(w.settings.clone()),
+        orgs: w.orgs.values().cloned().collect(),
     }
 }
 
@@ -208,6 +217,7 @@ fn to_state(w: &WireState) -> pb::ConfigState {
 fn diff(old: &WireState, new: &WireState) -> Vec<pb::Change> {
     let mut upserts = Vec::new();
     let mut deletes = Vec::new();
+    diff_map(&old.orgs, &new.orgs, Kind::UpsertOrg, Kind::DeleteOrg, &mut upserts, &mut deletes);
     diff_map(
         &old.workspaces,
         &new.workspaces,
@@ -282,7 +292,7 @@ mod tests {
             vec![
                 Kind::UpsertWorkspace(ws("a", "A2")),
                 Kind::UpsertWorkspace(ws("c", "C")),
-                Kind::Settings(pb::EdgeSettings { session_binding_key: vec![1; 32] }),
+                Kind::Settings(pb::EdgeSettings { session_binding_key: vec![1; 32], ..Default::default() }),
                 Kind::DeleteProvision(pb::ProvisionKey { workspace_id: "b".into(), server_id: "s".into() }),
                 Kind::DeleteWorkspace("b".into()),
             ]

@@ -2,13 +2,13 @@
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use super::entities::{gateway_token, server, setting, workspace};
+use super::entities::{gateway_token, org, server, setting, workspace};
 use super::provisions::load_provisions;
 use super::servers::{decrypted_headers, server_from};
 use super::settings::{open_session_key, SESSION_BINDING_KEY};
 use super::tokens::{token_from, workspace_slugs};
 use super::workspaces::workspace_from;
-use super::{now, read_version, EdgeServer, EdgeState, EdgeToken, Store, StoreError};
+use super::{now, read_version, EdgeServer, EdgeState, EdgeToken, Org, Store, StoreError};
 
 impl Store {
     /// Loads the version and everything the edges need, consistently, with
@@ -29,6 +29,12 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
 
+        let orgs = org::Entity::find()
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|r| Org { id: r.id, slug: r.slug, name: r.name })
+            .collect();
         let workspaces = workspace::Entity::find().all(&txn).await?.into_iter().map(workspace_from).collect();
         let provisions = load_provisions(&txn, None, None).await?;
 
@@ -55,6 +61,6 @@ impl Store {
             None => None,
         };
         txn.commit().await?;
-        Ok(EdgeState { version, servers, workspaces, provisions, tokens, session_binding_key })
+        Ok(EdgeState { version, orgs, servers, workspaces, provisions, tokens, session_binding_key })
     }
 }

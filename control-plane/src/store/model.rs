@@ -226,6 +226,8 @@ pub struct EdgeToken {
 pub struct EdgeState {
     /// Config version this state is at.
     pub version: u64,
+    /// All organisations.
+    pub orgs: Vec<Org>,
     /// All servers.
     pub servers: Vec<EdgeServer>,
     /// All workspaces.

@@ -184,6 +184,7 @@ fn server(id: &str, org: &str, slug: &str, url: String, auth: &str, headers: &[(
         auth_type: auth.into(),
         headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         advanced_config_json: "{}".into(),
+        oauth: None,
     }
 }
 
@@ -283,7 +284,9 @@ impl Gateway {
                 ],
                 settings: Some(pb::EdgeSettings {
                     session_binding_key: session_key.map(|k| k.to_vec()).unwrap_or_default(),
+                    ..Default::default()
                 }),
+                orgs: vec![],
             }),
         };
         let edge = EdgeState::new();
