@@ -2,6 +2,7 @@
 //! propagation, and OTLP/HTTP span export when an endpoint is configured.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
 
 use anyhow::Context as _;
 use opentelemetry::trace::TracerProvider as _;
@@ -85,7 +86,10 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
     let filter = EnvFilter::try_new(&config.log_filter)
         .with_context(|| format!("invalid RUST_LOG filter {:?}", config.log_filter))?;
     let fmt = match config.log_format {
-        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
+        // Colour only for a terminal: escape codes would garble files and log shippers.
+        LogFormat::Text => {
+            tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal()).boxed()
+        }
         LogFormat::Json => tracing_subscriber::fmt::layer().json().flatten_event(true).boxed(),
     };
     // The OpenTelemetry layer sees every span (not just those the log filter
