@@ -21,6 +21,17 @@ const VAR_MASTER_KEY_PREVIOUS: &str = "GATEHOUSE_MASTER_KEY_PREVIOUS";
 const VAR_ADMIN_TOKEN: &str = "GATEHOUSE_ADMIN_TOKEN";
 const VAR_ADMIN_TOKEN_FILE: &str = "GATEHOUSE_ADMIN_TOKEN_FILE";
 const VAR_NODE_TOKEN: &str = "GATEHOUSE_NODE_TOKEN";
+const VAR_PUBLIC_URL: &str = "GATEHOUSE_PUBLIC_URL";
+const VAR_ALLOW_LOOPBACK_UPSTREAMS: &str = "GATEHOUSE_ALLOW_LOOPBACK_UPSTREAMS";
+// Gatehouse's own OAuth authorization server.
+const VAR_EDGE_PUBLIC_URL: &str = "GATEHOUSE_EDGE_PUBLIC_URL";
+const VAR_OAUTH_ACCESS_TOKEN_TTL: &str = "GATEHOUSE_OAUTH_ACCESS_TOKEN_TTL_SECS";
+const VAR_OAUTH_REFRESH_TOKEN_TTL: &str = "GATEHOUSE_OAUTH_REFRESH_TOKEN_TTL_SECS";
+// SSO console sessions.
+const VAR_SESSION_TTL: &str = "GATEHOUSE_SESSION_TTL_SECS";
+const VAR_SESSION_IDLE_TIMEOUT: &str = "GATEHOUSE_SESSION_IDLE_TIMEOUT_SECS";
+/// Edge public base URL used when `GATEHOUSE_EDGE_PUBLIC_URL` is not set.
+pub const DEFAULT_EDGE_PUBLIC_URL: &str = "http://127.0.0.1:8787";
 
 /// A configuration problem, naming the variable (or setting) at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +66,21 @@ pub struct ControlPlaneConfig {
     pub version_poll_interval: Duration,
     /// How long a disconnected edge stays listed by `GET /v1/edges`.
     pub edge_retention: Duration,
+    /// Externally visible base URL of the control plane (authorization links,
+    /// OAuth callbacks); `None` = `http://<api listen address>`.
+    pub public_url: Option<String>,
+    /// Lets upstream OAuth discovery reach loopback addresses (`gatehouse dev`, tests).
+    pub allow_loopback_upstreams: bool,
+    /// Externally visible base URL of the edges; OAuth resources are `{this}/mcp/{slug}`.
+    pub edge_public_url: String,
+    /// Lifetime of access tokens issued by the OAuth authorization server.
+    pub oauth_access_token_ttl: Duration,
+    /// Lifetime of refresh tokens issued by the OAuth authorization server.
+    pub oauth_refresh_token_ttl: Duration,
+    /// Absolute lifetime of an SSO console session.
+    pub session_ttl: Duration,
+    /// An SSO session unused this long expires.
+    pub session_idle_timeout: Duration,
 }
 
 impl ControlPlaneConfig {
@@ -68,6 +94,13 @@ impl ControlPlaneConfig {
             node_tokens,
             version_poll_interval: Duration::from_secs(1),
             edge_retention: Duration::from_secs(3600),
+            public_url: None,
+            allow_loopback_upstreams: false,
+            edge_public_url: DEFAULT_EDGE_PUBLIC_URL.to_owned(),
+            oauth_access_token_ttl: Duration::from_secs(600),
+            oauth_refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            session_ttl: Duration::from_secs(12 * 3600),
+            session_idle_timeout: Duration::from_secs(3600),
         }
     }
 
@@ -76,7 +109,9 @@ impl ControlPlaneConfig {
     /// `GATEHOUSE_DATABASE_URL` (default `sqlite://gatehouse.db?mode=rwc`),
     /// `GATEHOUSE_MASTER_KEY` or `GATEHOUSE_MASTER_KEY_FILE` (exactly one),
     /// `GATEHOUSE_MASTER_KEY_PREVIOUS` (comma-separated), `GATEHOUSE_ADMIN_TOKEN`,
-    /// `GATEHOUSE_ADMIN_TOKEN_FILE`, `GATEHOUSE_NODE_TOKEN` (comma-separated).
+    /// `GATEHOUSE_ADMIN_TOKEN_FILE`, `GATEHOUSE_NODE_TOKEN` (comma-separated),
+    /// `GATEHOUSE_PUBLIC_URL` (default `http://<api address>`),
+    /// `GATEHOUSE_ALLOW_LOOPBACK_UPSTREAMS` (`true`/`false`, default `false`).
     /// Empty values count as unset.
     pub fn from_env(env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
         let get = |var: &str| env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty());
@@ -110,6 +145,29 @@ impl ControlPlaneConfig {
         );
         config.admin_token = get(VAR_ADMIN_TOKEN).map(SecretString::from);
         config.admin_token_file = get(VAR_ADMIN_TOKEN_FILE).map(PathBuf::from);
+        config.public_url = get(VAR_PUBLIC_URL).map(|u| u.trim_end_matches('/').to_owned());
+        config.allow_loopback_upstreams = match get(VAR_ALLOW_LOOPBACK_UPSTREAMS) {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => true,
+            Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => false,
+            Some(_) => return Err(ConfigError::new(VAR_ALLOW_LOOPBACK_UPSTREAMS, "must be true or false")),
+        };
+        if let Some(url) = get(VAR_EDGE_PUBLIC_URL) {
+            config.edge_public_url = url.trim_end_matches('/').to_owned();
+        }
+        if let Some(secs) = get(VAR_OAUTH_ACCESS_TOKEN_TTL) {
+            config.oauth_access_token_ttl = parse_secs(VAR_OAUTH_ACCESS_TOKEN_TTL, secs, 60, 3600)?;
+        }
+        if let Some(secs) = get(VAR_OAUTH_REFRESH_TOKEN_TTL) {
+            config.oauth_refresh_token_ttl =
+                parse_secs(VAR_OAUTH_REFRESH_TOKEN_TTL, secs, 300, 365 * 24 * 3600)?;
+        }
+        if let Some(secs) = get(VAR_SESSION_TTL) {
+            config.session_ttl = parse_secs(VAR_SESSION_TTL, secs, 60, 30 * 24 * 3600)?;
+        }
+        if let Some(secs) = get(VAR_SESSION_IDLE_TIMEOUT) {
+            config.session_idle_timeout = parse_secs(VAR_SESSION_IDLE_TIMEOUT, secs, 60, 30 * 24 * 3600)?;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -136,6 +194,21 @@ impl ControlPlaneConfig {
         for token in &self.node_tokens {
             check_secret(VAR_NODE_TOKEN, token)?;
         }
+        if let Some(url) = &self.public_url {
+            let parsed = url::Url::parse(url)
+                .map_err(|_| ConfigError::new(VAR_PUBLIC_URL, "must be an absolute http or https URL"))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                return Err(ConfigError::new(VAR_PUBLIC_URL, "must be an absolute http or https URL"));
+            }
+        }
+        let edge = url::Url::parse(&self.edge_public_url)
+            .map_err(|_| ConfigError::new(VAR_EDGE_PUBLIC_URL, "must be an absolute http or https URL"))?;
+        if !matches!(edge.scheme(), "http" | "https") || edge.host_str().is_none() || edge.query().is_some() {
+            return Err(ConfigError::new(
+                VAR_EDGE_PUBLIC_URL,
+                "must be an absolute http or https URL without a query",
+            ));
+        }
         if self.version_poll_interval.is_zero() {
             return Err(ConfigError::new("version_poll_interval", "must be greater than zero"));
         }
@@ -145,6 +218,14 @@ impl ControlPlaneConfig {
 
 fn split_list(value: Option<&str>) -> impl Iterator<Item = &str> {
     value.into_iter().flat_map(|v| v.split(',')).map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Parses a whole number of seconds within `min..=max`.
+fn parse_secs(var: &'static str, text: &str, min: u64, max: u64) -> Result<Duration, ConfigError> {
+    match text.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Duration::from_secs(n)),
+        _ => Err(ConfigError::new(var, format!("must be a whole number of seconds between {min} and {max}"))),
+    }
 }
 
 fn check_secret(var: &'static str, token: &SecretString) -> Result<(), ConfigError> {
@@ -275,6 +356,75 @@ mod tests {
             (VAR_NODE_TOKEN, "node-token-aaaaaaaaaaaa"),
         ]);
         assert!(ControlPlaneConfig::from_env(&both).is_err());
+    }
+
+    #[test]
+    fn session_lifetimes_are_read_and_bounded() {
+        let k = key();
+        let base = [(VAR_MASTER_KEY, k.as_str()), (VAR_NODE_TOKEN, "node-token-aaaaaaaaaaaa")];
+        let c = ControlPlaneConfig::from_env(&env(&base)).unwrap();
+        assert_eq!(
+            (c.session_ttl, c.session_idle_timeout),
+            (Duration::from_secs(43200), Duration::from_secs(3600))
+        );
+        let mut vars = env(&base);
+        vars.insert(VAR_SESSION_TTL.into(), "7200".into());
+        vars.insert(VAR_SESSION_IDLE_TIMEOUT.into(), "600".into());
+        let c = ControlPlaneConfig::from_env(&vars).unwrap();
+        assert_eq!(
+            (c.session_ttl, c.session_idle_timeout),
+            (Duration::from_secs(7200), Duration::from_secs(600))
+        );
+        vars.insert(VAR_SESSION_IDLE_TIMEOUT.into(), "5".into());
+        assert_eq!(ControlPlaneConfig::from_env(&vars).unwrap_err().var, VAR_SESSION_IDLE_TIMEOUT);
+    }
+
+    #[test]
+    fn public_url_and_loopback_upstreams() {
+        let k = key();
+        let base = [(VAR_MASTER_KEY, k.as_str()), (VAR_NODE_TOKEN, "node-token-aaaaaaaaaaaa")];
+        let c = ControlPlaneConfig::from_env(&env(&base)).unwrap();
+        assert_eq!(c.public_url, None);
+        assert!(!c.allow_loopback_upstreams);
+        let mut vars = env(&base);
+        vars.insert(VAR_PUBLIC_URL.into(), "https://gatehouse.example.com/".into());
+        vars.insert(VAR_ALLOW_LOOPBACK_UPSTREAMS.into(), "true".into());
+        let c = ControlPlaneConfig::from_env(&vars).unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://gatehouse.example.com"));
+        assert!(c.allow_loopback_upstreams);
+        vars.insert(VAR_ALLOW_LOOPBACK_UPSTREAMS.into(), "yes please".into());
+        assert_eq!(ControlPlaneConfig::from_env(&vars).unwrap_err().var, VAR_ALLOW_LOOPBACK_UPSTREAMS);
+        vars.insert(VAR_ALLOW_LOOPBACK_UPSTREAMS.into(), "false".into());
+        vars.insert(VAR_PUBLIC_URL.into(), "gatehouse.example.com".into());
+        assert_eq!(ControlPlaneConfig::from_env(&vars).unwrap_err().var, VAR_PUBLIC_URL);
+    }
+
+    #[test]
+    fn oauth_server_settings_are_read_and_validated() {
+        let k = key();
+        let base = [(VAR_MASTER_KEY, k.as_str()), (VAR_NODE_TOKEN, "node-token-aaaaaaaaaaaa")];
+        let c = ControlPlaneConfig::from_env(&env(&base)).unwrap();
+        assert_eq!(c.edge_public_url, DEFAULT_EDGE_PUBLIC_URL);
+        assert_eq!(c.oauth_access_token_ttl, Duration::from_secs(600));
+        let mut vars = base.to_vec();
+        vars.extend([
+            (VAR_EDGE_PUBLIC_URL, "https://mcp.example.com/"),
+            (VAR_OAUTH_ACCESS_TOKEN_TTL, "300"),
+            (VAR_OAUTH_REFRESH_TOKEN_TTL, "86400"),
+        ]);
+        let c = ControlPlaneConfig::from_env(&env(&vars)).unwrap();
+        assert_eq!(c.edge_public_url, "https://mcp.example.com");
+        assert_eq!(c.oauth_access_token_ttl, Duration::from_secs(300));
+        assert_eq!(c.oauth_refresh_token_ttl, Duration::from_secs(86400));
+        for (var, bad) in [
+            (VAR_EDGE_PUBLIC_URL, "ftp://x"),
+            (VAR_OAUTH_ACCESS_TOKEN_TTL, "10"),
+            (VAR_OAUTH_REFRESH_TOKEN_TTL, "soon"),
+        ] {
+            let mut vars = base.to_vec();
+            vars.push((var, bad));
+            assert_eq!(ControlPlaneConfig::from_env(&env(&vars)).unwrap_err().var, var);
+        }
     }
 
     #[test]

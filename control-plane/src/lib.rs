@@ -8,8 +8,11 @@ pub mod bootstrap;
 pub mod config;
 pub mod config_stream;
 pub mod credentials;
+pub mod oauth_server;
+pub mod sso;
 pub mod store;
 pub mod tokens;
+pub mod upstream_oauth;
 pub mod validation;
 
 use std::future::{Future, IntoFuture};
@@ -17,6 +20,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use gatehouse_proto::config::v1::config_distribution_server::ConfigDistributionServer;
+use gatehouse_proto::config::v1::credential_broker_server::CredentialBrokerServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -49,6 +53,29 @@ pub async fn run(
         .await
         .context("connecting to the database and migrating the schema")?;
     let boot = bootstrap::bootstrap(&store, &config).await?;
+    if store.ensure_token_cache_key().await.context("creating the upstream token-cache key")? {
+        tracing::info!("generated the upstream token-cache key");
+    }
+    let rewrapped =
+        store.rewrap_upstream_oauth_secrets().await.context("re-wrapping upstream oauth secrets")?;
+    if rewrapped > 0 {
+        tracing::info!(rewrapped, "re-wrapped upstream oauth secrets under the primary master key");
+    }
+    let oauth_server = oauth_server::AuthServer::start(
+        store.clone(),
+        oauth_server::AuthServerSettings {
+            issuer: config.public_url.clone().unwrap_or_else(|| match listeners.api.local_addr() {
+                Ok(addr) => format!("http://{addr}"),
+                Err(_) => "http://127.0.0.1".to_owned(),
+            }),
+            edge_public_url: config.edge_public_url.clone(),
+            access_token_ttl: config.oauth_access_token_ttl,
+            refresh_token_ttl: config.oauth_refresh_token_ttl,
+            allow_loopback_metadata: config.allow_loopback_upstreams,
+        },
+    )
+    .await
+    .context("starting the oauth authorization server")?;
     let publisher = Arc::new(Publisher::load(store.clone()).await.context("loading the edge config")?);
     let edges = Arc::new(EdgeRegistry::new(config.edge_retention));
 
@@ -64,13 +91,27 @@ pub async fn run(
         }
     });
     let poller = tokio::spawn(publisher.clone().poll(config.version_poll_interval, cancel.clone()));
+    tokio::spawn(sso::purge_expired(store.clone(), cancel.clone()));
 
+    let upstream = upstream_oauth::UpstreamOAuth::new(
+        store.clone(),
+        upstream_oauth::ssrf::SsrfPolicy { allow_loopback: config.allow_loopback_upstreams },
+        config.public_url.clone().unwrap_or_else(|| match api_addr_for_sso(&listeners) {
+            Some(addr) => format!("http://{addr}"),
+            None => "http://127.0.0.1".to_owned(),
+        }),
+        publisher.clone(),
+    );
+    tokio::spawn(upstream.clone().retry_unresolved(upstream_oauth::RESOLVE_RETRY_INTERVAL, cancel.clone()));
     let state = api::AppState {
         store: store.clone(),
         org_id: boot.org.id.as_str().into(),
         admin_token_hashes: boot.admin_token_hashes.into(),
         publisher: publisher.clone(),
         edges: edges.clone(),
+        sso: sso_context(&store, &config, api_addr_for_sso(&listeners))?,
+        upstream_oauth: upstream.clone(),
+        oauth_server,
     };
     let api_addr = listeners.api.local_addr().ok();
     let grpc_addr = listeners.grpc.local_addr().ok();
@@ -83,6 +124,10 @@ pub async fn run(
     let grpc = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .add_service(ConfigDistributionServer::new(service))
+        .add_service(CredentialBrokerServer::new(upstream_oauth::broker_service::BrokerService::new(
+            upstream.clone(),
+            config.node_tokens.iter().map(tokens::hash_secret).collect(),
+        )))
         .serve_with_incoming_shutdown(
             TcpListenerStream::new(listeners.grpc),
             cancel.clone().cancelled_owned(),
@@ -104,4 +149,29 @@ pub async fn run(
     store.close().await.context("closing the database")?;
     tracing::info!("control plane stopped");
     served.map(|_| ())
+}
+
+/// The API's local address, the public URL's default.
+fn api_addr_for_sso(listeners: &Listeners) -> Option<std::net::SocketAddr> {
+    listeners.api.local_addr().ok()
+}
+
+/// SSO settings from the config: the public URL (default `http://<api addr>`)
+/// decides cookie security; session lifetimes and loopback issuers come from the config.
+fn sso_context(
+    store: &Store,
+    config: &ControlPlaneConfig,
+    api_addr: Option<std::net::SocketAddr>,
+) -> anyhow::Result<sso::SsoContext> {
+    let public = match (&config.public_url, api_addr) {
+        (Some(url), _) => url.clone(),
+        (None, Some(addr)) => format!("http://{addr}"),
+        (None, None) => "http://127.0.0.1".to_owned(),
+    };
+    let public_url = url::Url::parse(&public).context("parsing the public url")?;
+    let mut settings = sso::SsoSettings::new(public_url);
+    settings.session_ttl = config.session_ttl;
+    settings.session_idle_timeout = config.session_idle_timeout;
+    settings.allow_loopback_issuers = config.allow_loopback_upstreams;
+    sso::SsoContext::new(store.clone(), settings)
 }

@@ -24,7 +24,7 @@ impl FieldError {
 }
 
 /// The auth types this control plane accepts for upstream servers.
-pub const AUTH_TYPES: &[&str] = &["none", "headers"];
+pub const AUTH_TYPES: &[&str] = &["none", "headers", "oauth2", "client_credentials"];
 const MAX_NAME_LEN: usize = 200;
 const MAX_URL_LEN: usize = 2048;
 const MAX_HEADERS: usize = 32;
@@ -210,13 +210,14 @@ pub fn user(field: &str, value: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// `advanced_config` must be a JSON object.
+/// `advanced_config` must be a JSON object; its identity keys (`jwt_validation`,
+/// `user_identity_forwarding`, `forward_headers`) must compile exactly as the edge will.
 pub fn advanced_config(field: &str, value: &serde_json::Value) -> Result<(), FieldError> {
-    if value.is_object() {
-        Ok(())
-    } else {
-        Err(FieldError::new(field, "must be a JSON object"))
+    if !value.is_object() {
+        return Err(FieldError::new(field, "must be a JSON object"));
     }
+    gatehouse_data_plane::identity::advanced::validate_advanced_config(field, value)
+        .map_err(|e| FieldError::new(e.field, e.message))
 }
 
 /// A field-name fragment safe to echo: printable ASCII, at most 64 characters.

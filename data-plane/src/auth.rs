@@ -1,18 +1,35 @@
-//! Gateway token extraction and in-memory lookup.
+//! Caller authentication and server authorisation for `/mcp/{slug}`.
 //!
-//! Everything here is decided from one [`ConfigView`]: a SHA-256 of the
-//! presented token and a few hash-map lookups. No database, no network.
+//! Gateway tokens are a SHA-256 and a hash-map lookup in one [`ConfigView`].
+//! Other credentials (Gatehouse access tokens, bring-your-own JWTs, opaque
+//! tokens for introspection) are verified by [`crate::identity`]; every one of
+//! them ends up as a [`Caller`], which is what authorisation works on.
 
 use std::sync::Arc;
 
 use http::header::AUTHORIZATION;
 use http::HeaderMap;
+use secrecy::SecretString;
 
 use crate::config_view::{hash_token, ConfigView, TokenGrant, ToolRules, UpstreamServer};
 use crate::error::EdgeError;
+use crate::identity::gatehouse_jwt::looks_like_jwt;
+use crate::identity::{Caller, IdentityError, IdentityRuntime};
 
 /// Header carrying a gateway token for clients that can't set `Authorization`.
 pub const X_API_KEY: &str = "x-api-key";
+
+/// The `Authorization: Bearer` credential (scheme case-insensitive), if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|t| !t.is_empty())
+}
 
 /// The gateway token presented with a request, if any.
 ///
@@ -20,18 +37,14 @@ pub const X_API_KEY: &str = "x-api-key";
 /// `X-API-Key: <token>`. An `Authorization` header with another scheme is not
 /// a gateway token and is ignored.
 pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
-    let bearer = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
-        let (scheme, token) = v.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-    });
-    bearer
+    bearer(headers)
         .or_else(|| headers.get(X_API_KEY).and_then(|v| v.to_str().ok()).map(str::trim))
         .filter(|t| !t.is_empty())
 }
 
-/// Resolves the caller's token: missing → `MissingToken`, unknown → `InvalidToken`,
+/// Resolves a gateway token: missing → `MissingToken`, unknown → `InvalidToken`,
 /// expired at `now_unix` → `ExpiredToken`.
-pub fn authenticate(
+pub fn authenticate_gateway_token(
     view: &ConfigView,
     headers: &HeaderMap,
     now_unix: i64,
@@ -44,6 +57,78 @@ pub fn authenticate(
     Ok(Arc::clone(grant))
 }
 
+fn identity_error(e: IdentityError) -> EdgeError {
+    tracing::info!(reason = %e, "credential refused");
+    match e {
+        IdentityError::Invalid(_) => EdgeError::InvalidToken,
+        IdentityError::Expired => EdgeError::ExpiredToken,
+        IdentityError::Unavailable => EdgeError::IdentityProviderUnavailable,
+    }
+}
+
+/// Authenticates the caller of `/mcp/{slug}` whose exact resource URL is `resource`.
+///
+/// Order: a known gateway token; a JWT whose issuer is Gatehouse's (verified
+/// offline, audience = `resource`); the `jwt_validation` of the servers named
+/// `slug` (the server's own, else its org's). Anything presented but not
+/// accepted is 401 and never reaches an upstream.
+pub async fn authenticate(
+    view: &ConfigView,
+    runtime: &IdentityRuntime,
+    headers: &HeaderMap,
+    slug: &str,
+    resource: &str,
+    now_unix: i64,
+) -> Result<Caller, EdgeError> {
+    let token = presented_token(headers);
+    if let Some(grant) = token.and_then(|t| view.token(&hash_token(t))) {
+        if grant.is_expired(now_unix) {
+            return Err(EdgeError::ExpiredToken);
+        }
+        return Ok(Caller::from_grant(Arc::clone(grant)));
+    }
+    if let (Some(jwt), Some(keys)) = (bearer(headers), view.gatehouse_keys()) {
+        if looks_like_jwt(jwt) && keys.claims_issuer(jwt) {
+            let mut caller = keys.verify(jwt, resource).map_err(identity_error)?;
+            caller.presented = Some(SecretString::from(jwt.to_owned()));
+            return Ok(caller);
+        }
+    }
+    let mut failure = None;
+    for server in view.servers_with_slug(slug) {
+        let configured = server.identity.jwt.as_ref().or_else(|| view.org(&server.org_id)?.jwt.as_ref());
+        let validator = match configured {
+            None => continue,
+            Some(Err(_)) => {
+                failure.get_or_insert(IdentityError::Invalid("jwt_validation is misconfigured"));
+                continue;
+            }
+            Some(Ok(validator)) => validator,
+        };
+        let Some(raw) = validator.extract(headers) else { continue };
+        match validator.verify(runtime, raw, now_unix).await {
+            Ok((claims, source)) => {
+                let org_id = server.org_id.as_str();
+                let mut caller = validator
+                    .caller(org_id, claims, source, |ws| {
+                        view.workspace_id_by_slug(org_id, ws).map(str::to_owned)
+                    })
+                    .map_err(identity_error)?;
+                caller.presented = Some(SecretString::from(raw.to_owned()));
+                return Ok(caller);
+            }
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    match (failure, token) {
+        (Some(e), _) => Err(identity_error(e)),
+        (None, Some(_)) => Err(EdgeError::InvalidToken),
+        (None, None) => Err(EdgeError::MissingToken),
+    }
+}
+
 /// What an authorised request may reach: the server and its tool rules in the caller's workspace.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -51,16 +136,26 @@ pub struct Route {
     pub server: Arc<UpstreamServer>,
     /// The provision's tool rules.
     pub rules: Arc<ToolRules>,
+    /// The caller's workspace the server is provisioned to.
+    pub workspace_id: String,
+    /// The caller's permissions as the tool policy evaluates them.
+    pub grant: Arc<TokenGrant>,
 }
 
-/// Finds `slug` in the token's org (404) and checks the caller may reach it (403).
-pub fn authorize(view: &ConfigView, grant: &TokenGrant, slug: &str) -> Result<Route, EdgeError> {
-    let server = view.server(&grant.org_id, slug).ok_or(EdgeError::ServerNotFound)?;
-    let rules = view.provision(&grant.workspace_id, &server.id).ok_or(EdgeError::ServerNotProvisioned)?;
-    if !grant.allows_server(slug) {
+/// Finds `slug` in the caller's org (404) and checks the caller may reach it (403):
+/// the first of the caller's workspaces with the server provisioned supplies the tool rules.
+pub fn authorize(view: &ConfigView, caller: &Caller, slug: &str) -> Result<Route, EdgeError> {
+    let server = view.server(&caller.org_id, slug).ok_or(EdgeError::ServerNotFound)?;
+    let (workspace_id, rules) = caller
+        .workspace_ids
+        .iter()
+        .find_map(|ws| view.provision(ws, &server.id).map(|rules| (ws.clone(), Arc::clone(rules))))
+        .ok_or(EdgeError::ServerNotProvisioned)?;
+    if !caller.allows_server(slug) {
         return Err(EdgeError::ServerNotPermitted);
     }
-    Ok(Route { server: Arc::clone(server), rules: Arc::clone(rules) })
+    let grant = caller.policy_grant(&workspace_id);
+    Ok(Route { server: Arc::clone(server), rules, workspace_id, grant })
 }
 
 #[cfg(test)]
@@ -131,7 +226,7 @@ mod tests {
     #[test]
     fn authentication_outcomes() {
         let v = view();
-        let auth = |h: &[(&'static str, &str)]| authenticate(&v, &headers(h), 1_000);
+        let auth = |h: &[(&'static str, &str)]| authenticate_gateway_token(&v, &headers(h), 1_000);
         assert!(matches!(auth(&[]), Err(EdgeError::MissingToken)));
         assert!(matches!(auth(&[("authorization", "Bearer nope")]), Err(EdgeError::InvalidToken)));
         assert!(matches!(auth(&[("authorization", "Bearer old")]), Err(EdgeError::ExpiredToken)));
@@ -141,10 +236,25 @@ mod tests {
     #[test]
     fn authorization_outcomes() {
         let v = view();
-        let grant = |secret: &str| v.token(&hash_token(secret)).unwrap().clone();
+        let grant = |secret: &str| Caller::from_grant(v.token(&hash_token(secret)).unwrap().clone());
         assert!(matches!(authorize(&v, &grant("good"), "nope"), Err(EdgeError::ServerNotFound)));
         assert!(matches!(authorize(&v, &grant("good"), "jira"), Err(EdgeError::ServerNotProvisioned)));
         assert!(matches!(authorize(&v, &grant("narrow"), "github"), Err(EdgeError::ServerNotPermitted)));
         assert_eq!(authorize(&v, &grant("good"), "github").unwrap().server.id, "s1");
+    }
+
+    #[test]
+    fn any_of_the_callers_workspaces_may_have_the_server() {
+        let v = view();
+        let mut caller = Caller::from_grant(v.token(&hash_token("good")).unwrap().clone());
+        caller.grant = None;
+        caller.workspace_ids = vec!["elsewhere".into()];
+        assert!(matches!(authorize(&v, &caller, "github"), Err(EdgeError::ServerNotProvisioned)));
+        caller.workspace_ids = vec!["elsewhere".into(), "ws".into()];
+        let route = authorize(&v, &caller, "github").unwrap();
+        assert_eq!(route.workspace_id, "ws");
+        assert_eq!(route.grant.workspace_id, "ws");
+        caller.workspace_ids.clear();
+        assert!(matches!(authorize(&v, &caller, "github"), Err(EdgeError::ServerNotProvisioned)));
     }
 }

@@ -35,6 +35,9 @@ pub enum ConfigError {
     /// A request-path setting is invalid.
     #[error(transparent)]
     Proxy(#[from] ProxyConfigError),
+    /// An upstream credential broker setting (Redis, refresh skew) is invalid.
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::CredentialSettingsError),
 }
 
 /// Everything the edge needs to start.
@@ -54,6 +57,8 @@ pub struct EdgeConfig {
     pub reconnect_max: Duration,
     /// Request-path settings (timeouts, limits).
     pub proxy: ProxySettings,
+    /// Upstream token cache and refresh settings (`GATEHOUSE_REDIS_URL`, …).
+    pub credentials: crate::credentials::CredentialSettings,
 }
 
 impl EdgeConfig {
@@ -67,6 +72,7 @@ impl EdgeConfig {
             reconnect_min: DEFAULT_RECONNECT_MIN,
             reconnect_max: DEFAULT_RECONNECT_MAX,
             proxy: ProxySettings::default(),
+            credentials: crate::credentials::CredentialSettings::default(),
         }
     }
 
@@ -80,6 +86,7 @@ impl EdgeConfig {
             what: "the node token the control plane issued for edges",
         })?;
         let proxy = ProxySettings::from_env(env)?;
+        let credentials = crate::credentials::CredentialSettings::from_env(env)?;
         Ok(Self {
             control_plane_url: get(CONTROL_PLANE_URL).unwrap_or(DEFAULT_CONTROL_PLANE_URL).to_owned(),
             node_token: SecretString::from(node_token.to_owned()),
@@ -88,6 +95,7 @@ impl EdgeConfig {
             reconnect_min: DEFAULT_RECONNECT_MIN,
             reconnect_max: DEFAULT_RECONNECT_MAX,
             proxy,
+            credentials,
         })
     }
 
@@ -139,6 +147,7 @@ impl EdgeConfig {
         if self.reconnect_min > self.reconnect_max {
             return Err(invalid("reconnect_max", "must not be less than reconnect_min"));
         }
+        self.credentials.validate()?;
         Ok(())
     }
 }

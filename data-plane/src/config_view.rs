@@ -27,6 +27,10 @@ pub enum UpstreamAuth {
     None,
     /// Static headers from the credential store.
     Headers,
+    /// Per-user OAuth tokens from the credential broker (issue 3).
+    OAuth2,
+    /// A shared client-credentials token from the credential broker (issue 3).
+    ClientCredentials,
     /// An auth type this edge does not know yet (newer control plane).
     Unsupported(String),
 }
@@ -45,6 +49,10 @@ pub struct UpstreamServer {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Free-form JSON kept for later capabilities (raw text, parsed on demand).
     pub advanced_config_json: String,
+    /// Identity settings compiled from `advanced_config` (jwt_validation, forwarding).
+    pub identity: Arc<crate::identity::advanced::ServerIdentity>,
+    /// Upstream OAuth client settings (auth types `oauth2` and `client_credentials`).
+    pub oauth: Option<crate::credentials::UpstreamOAuthClient>,
 }
 
 /// A workspace (team).
@@ -65,6 +73,8 @@ pub struct Org {
     pub jwt_validation_json: String,
     /// The org's own IdP endpoints for protected resource metadata (raw JSON; empty = none).
     pub external_auth_config_json: String,
+    /// Org-wide `jwt_validation`, compiled: `Err` = configured but invalid (every JWT refused).
+    pub jwt: Option<Result<Arc<crate::identity::byo_jwt::JwtValidator>, String>>,
 }
 
 /// Tool rules of one server provisioned to one workspace.
@@ -134,6 +144,9 @@ pub struct ConfigView {
     // workspace id → server id → rules.
     rules_index: HashMap<String, HashMap<String, Arc<ToolRules>>>,
     session_key: Option<[u8; 32]>,
+    // Identity material parsed once per version from `settings`.
+    gatehouse_keys: Option<Arc<crate::identity::gatehouse_jwt::GatehouseKeys>>,
+    identity_signer: Option<Arc<crate::identity::identity_jwt::IdentitySigner>>,
 }
 
 impl ConfigView {
@@ -257,6 +270,29 @@ impl ConfigView {
         &self.settings
     }
 
+    /// Servers with `slug` in any org (for credentials that don't name an org), ordered by org id.
+    pub fn servers_with_slug(&self, slug: &str) -> Vec<&Arc<UpstreamServer>> {
+        let mut found: Vec<&Arc<UpstreamServer>> =
+            self.server_index.values().filter_map(|by_slug| by_slug.get(slug)).collect();
+        found.sort_by(|a, b| a.org_id.cmp(&b.org_id));
+        found
+    }
+
+    /// The id of the workspace `slug` in `org_id`.
+    pub fn workspace_id_by_slug(&self, org_id: &str, slug: &str) -> Option<&str> {
+        self.workspaces.values().find(|w| w.org_id == org_id && w.slug == slug).map(|w| w.id.as_str())
+    }
+
+    /// Verification keys of Gatehouse-issued access tokens, when the AS is configured.
+    pub fn gatehouse_keys(&self) -> Option<&Arc<crate::identity::gatehouse_jwt::GatehouseKeys>> {
+        self.gatehouse_keys.as_ref()
+    }
+
+    /// The key `X-User-JWT` assertions are signed with, when configured.
+    pub fn identity_signer(&self) -> Option<&Arc<crate::identity::identity_jwt::IdentitySigner>> {
+        self.identity_signer.as_ref()
+    }
+
     /// Looks up a workspace by id.
     pub fn workspace(&self, id: &str) -> Option<&Arc<Workspace>> {
         self.workspace_index.get(id)
@@ -287,6 +323,7 @@ impl ConfigView {
                     slug: o.slug.clone(),
                     jwt_validation_json: o.jwt_validation_json.clone(),
                     external_auth_config_json: o.external_auth_config_json.clone(),
+                    jwt: org_jwt_validation(o),
                 };
                 (o.id.clone(), Arc::new(org))
             })
@@ -341,7 +378,37 @@ impl ConfigView {
             })
             .collect();
         self.session_key = self.settings.session_binding_key.as_slice().try_into().ok();
+        self.gatehouse_keys = crate::identity::gatehouse_jwt::GatehouseKeys::from_settings(
+            &self.settings.issuer,
+            &self.settings.jwks_json,
+        )
+        .map(Arc::new);
+        self.identity_signer = match self.settings.identity_signing_jwk.trim() {
+            "" => None,
+            jwk => match crate::identity::identity_jwt::IdentitySigner::from_jwk(jwk) {
+                Ok(signer) => Some(Arc::new(signer)),
+                Err(reason) => {
+                    tracing::warn!(%reason, "ignoring the identity signing key from the control plane");
+                    None
+                }
+            },
+        };
     }
+}
+
+/// Compiles an org's `jwt_validation_json` (empty = none).
+fn org_jwt_validation(o: &pb::Org) -> Option<Result<Arc<crate::identity::byo_jwt::JwtValidator>, String>> {
+    let raw = o.jwt_validation_json.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    let compiled = serde_json::from_str::<serde_json::Value>(raw)
+        .map_err(|e| e.to_string())
+        .and_then(|v| crate::identity::byo_jwt::JwtValidator::from_value(&v, None).map_err(|e| e.message));
+    if let Err(reason) = &compiled {
+        tracing::warn!(org = %o.slug, %reason, "invalid org jwt_validation; refusing jwts for this org");
+    }
+    Some(compiled.map(Arc::new))
 }
 
 fn server_from_wire(s: &pb::Server) -> Result<UpstreamServer, String> {
@@ -349,10 +416,18 @@ fn server_from_wire(s: &pb::Server) -> Result<UpstreamServer, String> {
     let auth = match s.auth_type.as_str() {
         "none" => UpstreamAuth::None,
         "headers" => UpstreamAuth::Headers,
+        "oauth2" => UpstreamAuth::OAuth2,
+        "client_credentials" => UpstreamAuth::ClientCredentials,
         other => UpstreamAuth::Unsupported(other.to_owned()),
     };
     let mut headers = Vec::with_capacity(s.headers.len());
+    let mut introspect_secret = None;
     for (name, value) in &s.headers {
+        // Sealed like the other static headers, but for the edge only: never sent upstream.
+        if name.eq_ignore_ascii_case(crate::identity::advanced::INTROSPECTION_SECRET_HEADER) {
+            introspect_secret = Some(secrecy::SecretString::from(value.clone()));
+            continue;
+        }
         let name =
             HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))?;
         // The value is a secret: never echo it in the error.
@@ -370,6 +445,12 @@ fn server_from_wire(s: &pb::Server) -> Result<UpstreamServer, String> {
         auth,
         headers,
         advanced_config_json: s.advanced_config_json.clone(),
+        identity: Arc::new(crate::identity::advanced::ServerIdentity::from_advanced_config(
+            &s.slug,
+            &s.advanced_config_json,
+            introspect_secret,
+        )),
+        oauth: s.oauth.as_ref().map(crate::credentials::UpstreamOAuthClient::from_wire),
     })
 }
 

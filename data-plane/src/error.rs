@@ -27,6 +27,10 @@ pub enum EdgeError {
     /// The token has expired.
     #[error("gateway token expired")]
     ExpiredToken,
+    /// The identity provider needed to verify the credential (JWKS or
+    /// introspection endpoint) could not be reached.
+    #[error("identity provider is unavailable")]
+    IdentityProviderUnavailable,
     /// No server with that slug in the token's org.
     #[error("server not found")]
     ServerNotFound,
@@ -96,6 +100,27 @@ pub enum EdgeError {
     /// A response the edge must filter exceeded the buffering limit.
     #[error("upstream response is too large to filter")]
     UpstreamResponseTooLarge,
+    // Upstream credential broker (issue 3).
+    /// The caller must authorize the upstream server first (MCP URL elicitation, -32042).
+    #[error("authorization of the upstream server is required")]
+    UpstreamAuthorizationRequired {
+        /// Where the user authorizes.
+        link: crate::credentials::AuthorizationLink,
+        /// The server's display name, for the elicitation message.
+        server_name: String,
+    },
+    /// The server's upstream OAuth discovery or registration has not finished.
+    #[error("upstream OAuth not configured yet")]
+    UpstreamOAuthNotConfigured,
+    /// No upstream credential could be obtained right now (control plane or refresh wait).
+    #[error("upstream credential is temporarily unavailable")]
+    UpstreamCredentialUnavailable,
+    /// The upstream authorization server failed to issue a token.
+    #[error("upstream authorization server failed")]
+    UpstreamTokenEndpointFailed,
+    /// The upstream authorization server refused the gateway's OAuth client.
+    #[error("upstream authorization server refused the gateway's client")]
+    UpstreamTokenRefused,
 }
 
 impl EdgeError {
@@ -103,7 +128,7 @@ impl EdgeError {
     pub fn status(&self) -> StatusCode {
         use EdgeError::*;
         match self {
-            NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            NotReady | IdentityProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             MissingToken | InvalidToken | ExpiredToken => StatusCode::UNAUTHORIZED,
             ServerNotFound | SessionNotFound => StatusCode::NOT_FOUND,
             ServerNotProvisioned | ServerNotPermitted => StatusCode::FORBIDDEN,
@@ -119,6 +144,11 @@ impl EdgeError {
             | UpstreamInvalidResponse
             | UpstreamResponseTooLarge => StatusCode::BAD_GATEWAY,
             UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamAuthorizationRequired { .. } => StatusCode::OK,
+            UpstreamOAuthNotConfigured | UpstreamTokenEndpointFailed | UpstreamTokenRefused => {
+                StatusCode::BAD_GATEWAY
+            }
+            UpstreamCredentialUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -131,6 +161,7 @@ impl EdgeError {
             MissingToolName | ToolDenied { .. } => jsonrpc::INVALID_PARAMS,
             HeaderMismatch { .. } => jsonrpc::HEADER_MISMATCH,
             SessionNotFound => jsonrpc::SESSION_NOT_FOUND,
+            UpstreamAuthorizationRequired { .. } => crate::credentials::elicitation::URL_ELICITATION_REQUIRED,
             _ => jsonrpc::SERVER_ERROR,
         }
     }
@@ -143,6 +174,7 @@ impl EdgeError {
             MissingToken => "missing_token",
             InvalidToken => "invalid_token",
             ExpiredToken => "token_expired",
+            IdentityProviderUnavailable => "identity_provider_unavailable",
             ServerNotFound => "server_not_found",
             ServerNotProvisioned => "server_not_provisioned",
             ServerNotPermitted => "server_not_permitted",
@@ -163,6 +195,11 @@ impl EdgeError {
             UpstreamFailed => "upstream_failed",
             UpstreamInvalidResponse => "upstream_invalid_response",
             UpstreamResponseTooLarge => "upstream_response_too_large",
+            UpstreamAuthorizationRequired { .. } => "authorization_required",
+            UpstreamOAuthNotConfigured => "upstream_oauth_not_configured",
+            UpstreamCredentialUnavailable => "upstream_credential_unavailable",
+            UpstreamTokenEndpointFailed => "upstream_token_endpoint_failed",
+            UpstreamTokenRefused => "upstream_token_refused",
         }
     }
 
@@ -170,13 +207,19 @@ impl EdgeError {
     pub fn source(&self) -> ErrorSource {
         use EdgeError::*;
         match self {
-            NotReady | ToolDenied { .. } | UpstreamAuthUnsupported => ErrorSource::Gateway,
+            NotReady | ToolDenied { .. } | UpstreamAuthUnsupported | IdentityProviderUnavailable => {
+                ErrorSource::Gateway
+            }
             UpstreamUnavailable
             | UpstreamTimeout
             | UpstreamRejectedCredentials
             | UpstreamFailed
             | UpstreamInvalidResponse
             | UpstreamResponseTooLarge => ErrorSource::Upstream,
+            UpstreamTokenEndpointFailed | UpstreamTokenRefused => ErrorSource::Upstream,
+            UpstreamAuthorizationRequired { .. }
+            | UpstreamOAuthNotConfigured
+            | UpstreamCredentialUnavailable => ErrorSource::Gateway,
             _ => ErrorSource::Client,
         }
     }
@@ -184,11 +227,29 @@ impl EdgeError {
     /// Whether the same request may succeed if retried.
     pub fn retryable(&self) -> bool {
         use EdgeError::*;
-        matches!(self, NotReady | UpstreamUnavailable | UpstreamTimeout | UpstreamFailed)
+        if matches!(
+            self,
+            UpstreamAuthorizationRequired { .. }
+                | UpstreamOAuthNotConfigured
+                | UpstreamCredentialUnavailable
+                | UpstreamTokenEndpointFailed
+        ) {
+            return true;
+        }
+        matches!(
+            self,
+            NotReady | UpstreamUnavailable | UpstreamTimeout | UpstreamFailed | IdentityProviderUnavailable
+        )
     }
 
     /// The full answer, echoing the request `id` (or `null` when unknown).
     pub fn to_response(&self, id: Option<&RawValue>) -> Response {
+        if let EdgeError::UpstreamAuthorizationRequired { link, server_name } = self {
+            let body = crate::credentials::elicitation::error_body(id, link, server_name);
+            let mut response = Response::new(Body::from(body));
+            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            return response;
+        }
         let data = ErrorData { reason: self.reason(), source: self.source(), retryable: self.retryable() };
         let body = jsonrpc::error_body(id, self.code(), &self.to_string(), &data);
         let mut response = Response::new(Body::from(body));

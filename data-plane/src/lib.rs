@@ -8,7 +8,9 @@ pub mod config;
 pub mod config_cache;
 pub mod config_client;
 pub mod config_view;
+pub mod credentials;
 pub mod error;
+pub mod identity;
 pub mod jsonrpc;
 pub mod policy;
 pub mod proxy;
@@ -56,7 +58,20 @@ pub async fn run_with_state(
     }
     let client = ConfigClient::new(&config, state.clone())?;
     let proxy = proxy::ProxyState::new(state.clone(), config.proxy.clone()).context("building the proxy")?;
-    let app = server::router(state.clone(), proxy::router(proxy));
+    // Upstream credential broker (issue 3): token cache (Redis or memory) + control plane client.
+    let token_cache = credentials::EdgeTokenCache::from_settings(&config.credentials)
+        .context("configuring the upstream token cache (GATEHOUSE_REDIS_URL)")?;
+    tracing::info!(token_cache = token_cache.status().backend, "upstream token cache configured");
+    let broker_client =
+        credentials::ControlPlaneClient::new(&config).context("building the credential broker client")?;
+    let broker = credentials::CredentialBroker::new(
+        state.clone(),
+        token_cache,
+        broker_client,
+        config.credentials.refresh_skew,
+    );
+    let proxy = proxy.with_credential_broker(broker.clone());
+    let app = server::router(state.clone(), proxy::router(proxy)).layer(axum::Extension(broker));
 
     let writer = cache.map(|cache| config_cache::spawn_writer(cache, client.subscribe()));
     let stop_client = CancellationToken::new();

@@ -35,6 +35,14 @@ struct Readiness {
     status: &'static str,
     config_version: u64,
     connected: bool,
+    /// Upstream token cache backend: `redis`, `memory` or `memory (redis unavailable)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_cache: Option<&'static str>,
+    /// Redis failures served from memory, and outages (counters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_cache_redis_failures: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_cache_redis_outages: Option<u64>,
 }
 
 /// `/healthz` and `/readyz`, with every other path going to `proxy`.
@@ -48,13 +56,30 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 /// Readiness: a config (from the control plane or the local cache) is loaded.
-async fn readyz(State(state): State<Arc<EdgeState>>) -> (StatusCode, Json<Readiness>) {
+async fn readyz(
+    State(state): State<Arc<EdgeState>>,
+    broker: Option<axum::Extension<Arc<crate::credentials::CredentialBroker>>>,
+) -> (StatusCode, Json<Readiness>) {
     let connected = state.is_connected();
+    // A Redis outage does not make the edge unready: it serves from memory (and says so).
+    let cache = broker.map(|b| b.cache_status());
+    let (token_cache, token_cache_redis_failures, token_cache_redis_outages) = match cache {
+        Some(c) => (Some(c.backend), Some(c.redis_failures), Some(c.redis_outages)),
+        None => (None, None, None),
+    };
+    let mut body = Readiness {
+        status: "ready",
+        config_version: 0,
+        connected,
+        token_cache,
+        token_cache_redis_failures,
+        token_cache_redis_outages,
+    };
     if state.is_loaded() {
-        let config_version = state.config().version();
-        (StatusCode::OK, Json(Readiness { status: "ready", config_version, connected }))
+        body.config_version = state.config().version();
+        (StatusCode::OK, Json(body))
     } else {
-        let body = Readiness { status: "not_ready", config_version: 0, connected };
+        body.status = "not_ready";
         (StatusCode::SERVICE_UNAVAILABLE, Json(body))
     }
 }

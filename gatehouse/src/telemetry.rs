@@ -152,6 +152,52 @@ mod tests {
         assert!(TelemetryConfig::from_env("x", &env(&[])).unwrap().otlp_traces_endpoint.is_none());
     }
 
+    /// Spans reach a real OTLP/HTTP receiver when an endpoint is configured.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn spans_are_exported_over_otlp_http_when_an_endpoint_is_set() {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::SubscriberExt as _;
+
+        type Exports = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+        let received: Exports = Arc::default();
+        let sink = received.clone();
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                sink.lock().unwrap().push((ct, body.to_vec()));
+                ""
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let config = TelemetryConfig::from_env(
+            "gatehouse-otlp-test",
+            &env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{addr}"))]),
+        )
+        .unwrap();
+        let provider = install_tracer_provider(&config).unwrap();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("t")));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("mcp.request", server = "github");
+            span.in_scope(|| tracing::info!("inside"));
+        });
+        // The batch exporter flushes on its own thread with a blocking client.
+        let flushed = tokio::task::spawn_blocking(move || provider.force_flush()).await.unwrap();
+        flushed.unwrap();
+
+        let got = received.lock().unwrap().clone();
+        assert_eq!(got.len(), 1, "one export request");
+        let (content_type, body) = &got[0];
+        assert_eq!(content_type, "application/x-protobuf");
+        let contains = |needle: &str| body.windows(needle.len()).any(|w| w == needle.as_bytes());
+        assert!(contains("mcp.request"), "the span is in the export");
+        assert!(contains("gatehouse-otlp-test"), "service.name is in the export");
+    }
+
     #[test]
     fn bad_values_are_refused_with_the_variable_named() {
         let err = TelemetryConfig::from_env("x", &env(&[("GATEHOUSE_LOG_FORMAT", "yaml")])).unwrap_err();

@@ -7,6 +7,10 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20250801_000001_initial;
+mod m20261122_000001_upstream_oauth;
+mod m20261122_000002_sso_users;
+mod m20261122_000003_oauth_server;
+mod m20261122_000004_org_auth_settings;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -14,6 +18,12 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20250801_000001_initial::Migration)]
+        vec![
+            Box::new(m20250801_000001_initial::Migration),
+            Box::new(m20261122_000001_upstream_oauth::Migration),
+            Box::new(m20261122_000002_sso_users::Migration),
+            Box::new(m20261122_000003_oauth_server::Migration),
+            Box::new(m20261122_000004_org_auth_settings::Migration),
+        ]
     }
 }

@@ -26,7 +26,12 @@ struct Secrets {
     master_key: MasterKey,
     admin_token: String,
     node_token: String,
+    /// Adjusts the config before every start (replicas and restarts too).
+    configure: Option<ConfigureFn>,
 }
+
+/// A hook that adjusts the control-plane config before it starts.
+pub type ConfigureFn = Arc<dyn Fn(&mut ControlPlaneConfig) + Send + Sync>;
 
 impl Secrets {
     fn generate() -> Self {
@@ -34,6 +39,7 @@ impl Secrets {
             master_key: MasterKey::generate(),
             admin_token: format!("admin-{}", uuid::Uuid::new_v4().simple()),
             node_token: format!("node-{}", uuid::Uuid::new_v4().simple()),
+            configure: None,
         }
     }
 }
@@ -75,6 +81,18 @@ impl TestControlPlane {
         Self::launch(Arc::new(db), Secrets::generate(), Listeners { api, grpc }).await
     }
 
+    /// Starts a control plane like [`Self::start`], letting `configure` adjust the config first
+    /// (kept for replicas and restarts).
+    pub async fn start_with(
+        db: TestDb,
+        configure: impl Fn(&mut ControlPlaneConfig) + Send + Sync + 'static,
+    ) -> Self {
+        let api = TcpListener::bind("127.0.0.1:0").await.expect("binding the api port");
+        let grpc = TcpListener::bind("127.0.0.1:0").await.expect("binding the grpc port");
+        let secrets = Secrets { configure: Some(Arc::new(configure)), ..Secrets::generate() };
+        Self::launch(Arc::new(db), secrets, Listeners { api, grpc }).await
+    }
+
     /// Starts a second replica on the same database, keys and tokens, on new ports
     /// (as a second control-plane pod on the same PostgreSQL would run).
     pub async fn start_replica(&self) -> TestControlPlane {
@@ -92,6 +110,11 @@ impl TestControlPlane {
             vec![SecretString::from(secrets.node_token.clone())],
         );
         config.admin_token = Some(SecretString::from(secrets.admin_token.clone()));
+        // Every test upstream and authorization server listens on 127.0.0.1 (as `gatehouse dev`).
+        config.allow_loopback_upstreams = true;
+        if let Some(configure) = &secrets.configure {
+            configure(&mut config);
+        }
         let (shutdown, stop) = oneshot::channel::<()>();
         let task = tokio::spawn(gatehouse_control_plane::run(config, listeners, async move {
             let _ = stop.await;
@@ -392,4 +415,112 @@ fn minted(body: Value) -> MintedToken {
 /// The base64 master key, e.g. to write a key file for a binary under test.
 pub fn master_key_base64(key: &MasterKey) -> String {
     key.to_base64()
+}
+
+/// A browser for SSO tests: keeps cookies (reqwest's cookie store) and never
+/// follows redirects, so each hop of a login can be inspected.
+pub struct SsoBrowser {
+    /// The cookie-keeping client.
+    pub http: reqwest::Client,
+    /// The control plane's base URL.
+    pub base: String,
+}
+
+impl TestControlPlane {
+    /// A fresh [`SsoBrowser`] for this control plane (no cookies yet).
+    pub fn sso_browser(&self) -> SsoBrowser {
+        SsoBrowser::new(&self.api_url)
+    }
+}
+
+impl SsoBrowser {
+    /// A browser for the control plane at `base`.
+    pub fn new(base: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("reqwest client");
+        Self { http, base: base.trim_end_matches('/').to_owned() }
+    }
+
+    /// `GET /auth/sso/{org}/login[?return_to=…]`, not followed.
+    pub async fn sso_start_login(&self, org_slug: &str, return_to: Option<&str>) -> reqwest::Response {
+        let mut url =
+            url::Url::parse(&format!("{}/auth/sso/{org_slug}/login", self.base)).expect("login url");
+        if let Some(r) = return_to {
+            url.query_pairs_mut().append_pair("return_to", r);
+        }
+        self.http.get(url).send().await.expect("GET login")
+    }
+
+    /// Starts a login and drives the provider headlessly as `login_hint` (a user's `sub`);
+    /// returns the callback URL (with `code`, `state`, `iss`) without visiting it.
+    pub async fn sso_authorize(&self, org_slug: &str, return_to: Option<&str>, login_hint: &str) -> url::Url {
+        let start = self.sso_start_login(org_slug, return_to).await;
+        assert_eq!(
+            start.status(),
+            StatusCode::FOUND,
+            "login did not redirect: {}",
+            start.text().await.unwrap_or_default()
+        );
+        let location =
+            start.headers()[reqwest::header::LOCATION].to_str().expect("ascii location").to_owned();
+        let mut authorize = url::Url::parse(&location).expect("absolute authorization url");
+        authorize.query_pairs_mut().append_pair("login_hint", login_hint);
+        crate::oidc::authorize_headless(&crate::oidc::no_redirect_client(), authorize.as_str()).await
+    }
+
+    /// Visits a callback URL (not followed).
+    pub async fn sso_callback(&self, callback: &url::Url) -> reqwest::Response {
+        self.http.get(callback.clone()).send().await.expect("GET callback")
+    }
+
+    /// A full login as `login_hint`; panics unless the callback redirects (302) with a session.
+    pub async fn sso_login(&self, org_slug: &str, login_hint: &str) -> reqwest::Response {
+        let callback = self.sso_authorize(org_slug, None, login_hint).await;
+        let resp = self.sso_callback(&callback).await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::FOUND,
+            "callback failed: {}",
+            resp.text().await.unwrap_or_default()
+        );
+        resp
+    }
+
+    /// `GET /v1/me` with the session cookie.
+    pub async fn sso_me(&self) -> (StatusCode, Value) {
+        self.sso_request(Method::GET, "/v1/me", None, None).await
+    }
+
+    /// A request with the session cookie and, when given, `X-CSRF-Token`.
+    pub async fn sso_request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        csrf: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = csrf {
+            req = req.header("x-csrf-token", token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("sso request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+impl AdminClient {
+    /// `POST /v1/sso/providers` (expects 201).
+    pub async fn sso_create_provider(&self, body: Value) -> Value {
+        let (status, v) = self.request(Method::POST, "/v1/sso/providers", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "create sso provider: {v}");
+        v
+    }
 }

@@ -89,6 +89,16 @@ impl TestEdge {
 
     /// Starts an edge using `cache` (a path, or the [`EdgeCache`] a stopped edge returned).
     pub async fn start_with_cache(grpc_url: &str, node_token: &str, cache: impl Into<EdgeCache>) -> TestEdge {
+        Self::start_with_env(grpc_url, node_token, cache, &[]).await
+    }
+
+    /// Starts an edge with extra environment variables (e.g. `GATEHOUSE_REDIS_URL`).
+    pub async fn start_with_env(
+        grpc_url: &str,
+        node_token: &str,
+        cache: impl Into<EdgeCache>,
+        extra_env: &[(&str, &str)],
+    ) -> TestEdge {
         let cache = cache.into();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the edge listener");
         let addr = listener.local_addr().unwrap();
@@ -101,6 +111,7 @@ impl TestEdge {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
+        .chain(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
         .collect();
         let mut config = EdgeConfig::from_env(&env).expect("edge config");
         config.reconnect_max = RECONNECT_MAX;

@@ -4,12 +4,16 @@
 //! - [`control_plane`]: a real control plane (admin API + config stream) with a typed admin client.
 //! - [`edge`]: a real edge subscribed to a control plane.
 //! - [`upstream`]: real upstream MCP servers (rmcp) and a raw HTTP upstream that records requests.
+//! - [`oidc`]: a real OpenID Provider / OAuth authorization server (oidc-provider, Node).
+//! - [`protected_upstream`]: an upstream MCP server that requires OAuth access tokens.
 //! - [`logs`]: captures everything the process logs, to assert secrets never appear.
 
 pub mod control_plane;
 pub mod db;
 pub mod edge;
 pub mod logs;
+pub mod oidc;
+pub mod protected_upstream;
 pub mod upstream;
 
 use std::future::Future;

@@ -6,11 +6,13 @@
 //! ask the publisher to push the change to the edges.
 
 mod auth;
+mod connections;
 mod edges;
 mod error;
 mod health;
-mod json;
+pub(crate) mod json;
 mod openapi;
+mod org_settings;
 mod provisions;
 mod servers;
 mod tokens;
@@ -27,6 +29,7 @@ pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use openapi::ApiDoc;
 
 use crate::config_stream::{EdgeRegistry, Publisher};
+use crate::sso;
 use crate::store::Store;
 
 /// Shared state of the admin API.
@@ -38,6 +41,18 @@ pub(crate) struct AppState {
     pub admin_token_hashes: Arc<[[u8; 32]]>,
     pub publisher: Arc<Publisher>,
     pub edges: Arc<EdgeRegistry>,
+    /// SSO providers, logins and sessions.
+    pub sso: crate::sso::SsoContext,
+    /// Upstream OAuth client machinery (connections, resolution on server changes).
+    pub upstream_oauth: crate::upstream_oauth::UpstreamOAuth,
+    /// Gatehouse's own OAuth authorization server for MCP clients.
+    pub oauth_server: Arc<crate::oauth_server::AuthServer>,
+}
+
+impl axum::extract::FromRef<AppState> for crate::sso::SsoContext {
+    fn from_ref(state: &AppState) -> Self {
+        state.sso.clone()
+    }
 }
 
 impl AppState {
@@ -65,16 +80,41 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/auth/tokens", post(tokens::mint).get(tokens::list))
         .route("/v1/auth/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/v1/auth/tokens/{id}/rotate", post(tokens::rotate))
+        .route("/v1/org", get(org_settings::get).patch(org_settings::update))
         .route("/v1/edges", get(edges::list))
+        .route("/v1/connections", get(connections::list))
+        .route("/v1/connections/{id}", axum::routing::delete(connections::delete))
+        .route("/v1/sso/providers", post(sso::api::create_provider).get(sso::api::list_providers))
+        .route(
+            "/v1/sso/providers/{id}",
+            get(sso::api::get_provider).patch(sso::api::update_provider).delete(sso::api::delete_provider),
+        )
+        // Gatehouse's own OAuth authorization server: machine clients and key rotation.
+        .route(
+            "/v1/oauth/clients",
+            post(crate::oauth_server::admin::create_client).get(crate::oauth_server::admin::list_clients),
+        )
+        .route("/v1/oauth/clients/{id}", axum::routing::delete(crate::oauth_server::admin::delete_client))
+        .route("/v1/oauth/signing-keys/rotate", post(crate::oauth_server::admin::rotate_signing_key))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
 
     Router::new()
         .route("/", get(health::console))
         .route("/healthz", get(health::healthz))
         .route("/v1/openapi.json", get(openapi::document))
+        // SSO: login, callback, logout and the session caller (no admin auth).
+        .route(sso::LOGIN_PATH, get(sso::login))
+        .route(sso::CALLBACK_PATH, get(sso::callback))
+        .route(sso::LOGOUT_PATH, post(sso::api::logout))
+        .route("/v1/me", get(sso::api::me))
         .merge(admin)
+        .merge(crate::oauth_server::routes())
+        .merge(crate::upstream_oauth::routes::router(state.upstream_oauth.clone()))
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(TraceLayer::new_for_http())
+        // Spans name the path, never the query: SSO callbacks carry one-time codes and state there.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
+            tracing::debug_span!("request", method = %req.method(), path = req.uri().path(), version = ?req.version())
+        }))
         .with_state(state)
 }

@@ -4,7 +4,10 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{edges, health, provisions, servers, tokens, workspaces};
+use crate::oauth_server::admin as oauth_admin;
+use crate::sso::api as sso_api;
+
+use super::{connections, edges, health, org_settings, provisions, servers, tokens, workspaces};
 
 /// The admin API's OpenAPI document.
 #[derive(OpenApi)]
@@ -17,8 +20,14 @@ use super::{edges, health, provisions, servers, tokens, workspaces};
         servers::create, servers::list, servers::get, servers::update, servers::delete,
         tokens::mint, tokens::list, tokens::revoke, tokens::rotate,
         edges::list,
+        org_settings::get, org_settings::update,
+        connections::list, connections::delete,
+        sso_api::create_provider, sso_api::list_providers, sso_api::get_provider, sso_api::update_provider,
+        sso_api::delete_provider, sso_api::me, sso_api::logout,
+        oauth_admin::create_client, oauth_admin::list_clients, oauth_admin::delete_client,
+        oauth_admin::rotate_signing_key,
     ),
-    modifiers(&AdminTokenScheme),
+    modifiers(&AdminTokenScheme, &SessionScheme),
 )]
 pub struct ApiDoc;
 
@@ -29,6 +38,20 @@ impl Modify for AdminTokenScheme {
         let components = openapi.components.get_or_insert_with(Default::default);
         components
             .add_security_scheme("admin_token", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// SSO console sessions: the session cookie (`__Host-gatehouse_session` over https).
+struct SessionScheme;
+
+impl Modify for SessionScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("__Host-gatehouse_session"))),
+        );
     }
 }
 

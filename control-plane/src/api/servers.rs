@@ -15,7 +15,9 @@ use utoipa::ToSchema;
 
 use super::json::ApiJson;
 use super::{ApiError, AppState, ErrorBody};
+use crate::store::oauth_clients::{preset_key, OAuthClientRecord};
 use crate::store::{NewServer, Server, ServerPatch};
+use crate::upstream_oauth::overrides as oauth_overrides;
 use crate::validation::{self, FieldError};
 
 /// Body of `POST /v1/servers`. Debug output redacts header values.
@@ -29,7 +31,7 @@ pub struct CreateServer {
     pub name: Option<String>,
     /// Absolute http(s) URL of the upstream MCP endpoint.
     pub url: String,
-    /// `none` or `headers`; defaults to `headers` when headers are given, else `none`.
+    /// `none`, `headers`, `oauth2` or `client_credentials`; defaults to `headers` when headers are given, else `none`.
     #[serde(default)]
     pub auth_type: Option<String>,
     /// Static headers injected upstream; values are sealed and never returned.
@@ -85,7 +87,7 @@ pub struct ServerView {
     pub name: String,
     /// Upstream MCP endpoint.
     pub url: String,
-    /// `none` or `headers`.
+    /// `none`, `headers`, `oauth2` or `client_credentials`.
     pub auth_type: String,
     /// Names of the static headers (values are write-only).
     pub headers: Vec<String>,
@@ -140,8 +142,16 @@ pub(crate) async fn create(
     let auth_type =
         body.auth_type.unwrap_or_else(|| if headers.is_empty() { "none" } else { "headers" }.to_owned());
     validation::auth_type("auth_type", &auth_type)?;
-    let advanced_config = body.advanced_config.unwrap_or_else(|| serde_json::json!({}));
+    let mut advanced_config = body.advanced_config.unwrap_or_else(|| serde_json::json!({}));
     validation::advanced_config("advanced_config", &advanced_config)?;
+    let client_secret = oauth_overrides::take_secret(&auth_type, &mut advanced_config)?;
+    if matches!(client_secret, oauth_overrides::SecretChange::Keep) {
+        return Err(FieldError::new(
+            "advanced_config.oauth_metadata.client_secret",
+            "must be the secret itself",
+        )
+        .into());
+    }
     let new = NewServer {
         slug: body.slug,
         name,
@@ -152,6 +162,8 @@ pub(crate) async fn create(
         auto_provision: body.auto_provision,
     };
     let created = state.store.create_server(&state.org_id, new).await?;
+    store_client_secret(&state, &created.value.id, client_secret).await?;
+    state.upstream_oauth.server_changed(created.value.clone()).await;
     state.publish().await;
     tracing::info!(version = created.version, "server registered");
     Ok((StatusCode::CREATED, Json(created.value.into())))
@@ -190,6 +202,16 @@ pub(crate) async fn update(
     if body.slug.as_ref().is_some_and(|s| *s != slug) {
         return Err(FieldError::new("slug", "is immutable; create a new server instead").into());
     }
+    let mut advanced_config = body.advanced_config;
+    let mut client_secret = None;
+    if let Some(config) = advanced_config.as_mut() {
+        validation::advanced_config("advanced_config", config)?;
+        let auth_type = match &body.auth_type {
+            Some(a) => a.clone(),
+            None => state.store.get_server(&state.org_id, &slug).await?.auth_type,
+        };
+        client_secret = Some(oauth_overrides::take_secret(&auth_type, config)?);
+    }
     let patch = ServerPatch {
         name: body.name.as_deref().map(|n| validation::name("name", n)).transpose()?,
         url: body.url.as_deref().map(|u| validation::upstream_url("url", u)).transpose()?,
@@ -201,16 +223,14 @@ pub(crate) async fn update(
             None => None,
         },
         headers: body.headers.as_ref().map(validation::upstream_headers).transpose()?,
-        advanced_config: match body.advanced_config {
-            Some(c) => {
-                validation::advanced_config("advanced_config", &c)?;
-                Some(c)
-            }
-            None => None,
-        },
+        advanced_config,
         auto_provision: body.auto_provision,
     };
     let updated = state.store.update_server(&state.org_id, &slug, patch).await?;
+    if let Some(change) = client_secret {
+        store_client_secret(&state, &updated.value.id, change).await?;
+    }
+    state.upstream_oauth.server_changed(updated.value.clone()).await;
     state.publish().await;
     tracing::info!(version = updated.version, "server updated");
     Ok(Json(updated.value.into()))
@@ -225,8 +245,36 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(slug): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let server = state.store.get_server(&state.org_id, &slug).await?;
     let deleted = state.store.delete_server(&state.org_id, &slug).await?;
+    state.store.delete_server_oauth_clients(&server.id).await?;
+    state.store.delete_server_grants(&server.id).await?;
     state.publish().await;
     tracing::info!(version = deleted.version, "server deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Seals (or removes) the admin-supplied upstream OAuth client secret of a server.
+async fn store_client_secret(
+    state: &AppState,
+    server_id: &str,
+    change: oauth_overrides::SecretChange,
+) -> Result<(), ApiError> {
+    match change {
+        oauth_overrides::SecretChange::Keep => Ok(()),
+        oauth_overrides::SecretChange::Clear => {
+            Ok(state.store.delete_oauth_client(&preset_key(server_id)).await?)
+        }
+        oauth_overrides::SecretChange::Set(secret) => Ok(state
+            .store
+            .put_oauth_client(&OAuthClientRecord {
+                key: preset_key(server_id),
+                issuer: String::new(),
+                client_id: String::new(),
+                auth_method: String::new(),
+                metadata: serde_json::json!({}),
+                client_secret: Some(secret),
+            })
+            .await?),
+    }
 }

@@ -8,4 +8,5 @@ mod service;
 
 pub use edges::{EdgeRegistry, EdgeStatus};
 pub use publisher::Publisher;
+pub(crate) use service::check_node_token;
 pub use service::ConfigService;

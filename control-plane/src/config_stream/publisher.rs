@@ -140,7 +140,7 @@ fn to_wire(state: EdgeState) -> WireState {
                 auth_type: server.auth_type,
                 headers,
                 advanced_config_json: server.advanced_config.to_string(),
-                oauth: None,
+                oauth: state.upstream_oauth.servers.get(&server.id).map(upstream_oauth_wire),
             };
             (server.id, wire)
         })
@@ -191,14 +191,44 @@ fn to_wire(state: EdgeState) -> WireState {
             .session_binding_key
             .map(|k| k.expose_secret().to_vec())
             .unwrap_or_default(),
-        ..Default::default()
+        // Gatehouse's own OAuth authorization server.
+        issuer: state.oauth_server.issuer,
+        jwks_json: state.oauth_server.jwks_json,
+        identity_signing_jwk: state
+            .oauth_server
+            .identity_signing_jwk
+            .map(|k| k.expose_secret().to_owned())
+            .unwrap_or_default(),
+        edge_public_base_url: state.oauth_server.edge_public_base_url,
+        control_plane_public_url: state.oauth_server.control_plane_public_url,
+        token_cache_key: state
+            .upstream_oauth
+            .token_cache_key
+            .as_ref()
+            .map(|k| k.expose_secret().to_vec())
+            .unwrap_or_default(),
     };
     let orgs = state
         .orgs
         .into_iter()
-        .map(|o| (o.id.clone(), pb::Org { id: o.id, slug: o.slug, ..Default::default() }))
+        .map(|o| {
+            let auth = state.org_auth.get(&o.id).cloned().unwrap_or_default();
+            let json = |v: Option<serde_json::Value>| v.map(|v| v.to_string()).unwrap_or_default();
+            let org = pb::Org {
+                id: o.id.clone(),
+                slug: o.slug,
+                jwt_validation_json: json(auth.jwt_validation),
+                external_auth_config_json: json(auth.external_auth_config),
+            };
+            (o.id, org)
+        })
         .collect();
     WireState { orgs, servers, workspaces, provisions, tokens, settings }
+}
+
+/// `Server.oauth` of a resolved upstream OAuth client.
+fn upstream_oauth_wire(record: &crate::store::oauth_clients::OAuthClientRecord) -> pb::UpstreamOAuth {
+    crate::upstream_oauth::edge_config::to_wire(record)
 }
 
 fn to_state(w: &WireState) -> pb::ConfigState {

@@ -52,23 +52,30 @@ impl ConfigService {
     }
 
     fn authenticate(&self, metadata: &tonic::metadata::MetadataMap) -> Result<(), Status> {
-        let presented = metadata
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .ok_or_else(|| Status::unauthenticated("missing node token"))?;
-        let hash = crate::tokens::hash(presented);
-        // Check every configured token so timing does not reveal which one matched.
-        let matched = self
-            .node_token_hashes
-            .iter()
-            .fold(subtle::Choice::from(0), |acc, known| acc | known.ct_eq(&hash));
-        if bool::from(matched) {
-            Ok(())
-        } else {
-            Err(Status::unauthenticated("invalid node token"))
-        }
+        check_node_token(&self.node_token_hashes, metadata)
+    }
+}
+
+/// Checks the `authorization: Bearer <node token>` metadata against the known
+/// node-token hashes (shared by every edge-facing gRPC service).
+pub(crate) fn check_node_token(
+    node_token_hashes: &[[u8; 32]],
+    metadata: &tonic::metadata::MetadataMap,
+) -> Result<(), Status> {
+    let presented = metadata
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .ok_or_else(|| Status::unauthenticated("missing node token"))?;
+    let hash = crate::tokens::hash(presented);
+    // Check every configured token so timing does not reveal which one matched.
+    let matched =
+        node_token_hashes.iter().fold(subtle::Choice::from(0), |acc, known| acc | known.ct_eq(&hash));
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(Status::unauthenticated("invalid node token"))
     }
 }
 

@@ -29,12 +29,12 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
 
-        let orgs = org::Entity::find()
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(|r| Org { id: r.id, slug: r.slug, name: r.name })
-            .collect();
+        let org_rows = org::Entity::find().all(&txn).await?;
+        let org_auth = org_rows
+            .iter()
+            .map(|r| Ok((r.id.clone(), super::orgs::org_auth_from(r)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let orgs = org_rows.into_iter().map(|r| Org { id: r.id, slug: r.slug, name: r.name }).collect();
         let workspaces = workspace::Entity::find().all(&txn).await?.into_iter().map(workspace_from).collect();
         let provisions = load_provisions(&txn, None, None).await?;
 
@@ -60,7 +60,20 @@ impl Store {
             Some(row) => Some(open_session_key(&self.keyring, row)?),
             None => None,
         };
+        let oauth_server = super::as_keys::load_as_edge_settings(&txn, &self.keyring).await?;
+        let upstream_oauth = super::oauth_clients::load_upstream_oauth_edge(&txn, &self.keyring).await?;
         txn.commit().await?;
-        Ok(EdgeState { version, orgs, servers, workspaces, provisions, tokens, session_binding_key })
+        Ok(EdgeState {
+            version,
+            orgs,
+            servers,
+            workspaces,
+            provisions,
+            tokens,
+            session_binding_key,
+            oauth_server,
+            upstream_oauth,
+            org_auth,
+        })
     }
 }

@@ -11,11 +11,27 @@ pub mod model;
 mod admin_tokens;
 mod edge_state;
 mod orgs;
+pub use orgs::{OrgAuthPatch, OrgAuthSettings};
 mod provisions;
 mod servers;
 mod settings;
 mod tokens;
 mod workspaces;
+
+pub mod authorization_links;
+pub mod grants;
+pub mod oauth_clients;
+
+// SSO: users and memberships, sessions, providers and pending logins.
+mod sessions;
+mod sso_providers;
+mod users;
+
+// Gatehouse's own OAuth authorization server.
+mod as_clients;
+mod as_grants;
+mod as_keys;
+mod as_model;
 
 use std::time::Duration;
 
@@ -33,7 +49,13 @@ use crate::credentials::{CredentialError, Keyring};
 use crate::validation::FieldError;
 use entities::config_version;
 
+pub use as_grants::AsResourceServer;
+pub use as_keys::{AS_CONTROL_PLANE_PUBLIC_URL, AS_EDGE_PUBLIC_BASE_URL, AS_ISSUER};
+pub use as_model::*;
 pub use model::*;
+pub use sessions::{NewSession, PendingLogin};
+pub use sso_providers::{NewSsoProvider, SsoProvider, SsoProviderPatch};
+pub use users::{User, UserLogin};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

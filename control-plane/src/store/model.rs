@@ -238,6 +238,12 @@ pub struct EdgeState {
     pub tokens: Vec<EdgeToken>,
     /// 32-byte key binding MCP session ids to callers.
     pub session_binding_key: Option<SecretBox<[u8; 32]>>,
+    /// Issuer, public URLs, JWKS and identity key of the OAuth authorization server.
+    pub oauth_server: super::AsEdgeSettings,
+    /// Upstream OAuth: resolved per-server clients and the token-cache key.
+    pub upstream_oauth: super::oauth_clients::UpstreamOAuthEdge,
+    /// Edge authentication settings by org id.
+    pub org_auth: std::collections::BTreeMap<String, super::orgs::OrgAuthSettings>,
 }
 
 /// The result of a committed mutation and the config version it produced.

@@ -1,9 +1,39 @@
 //! Organisations.
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::Value;
 
 use super::entities::org;
-use super::{new_id, now, Org, Store, StoreError};
+use super::{new_id, now, Org, Store, StoreError, Versioned};
+
+/// An org's edge authentication settings (JSON as validated by the API; no secrets).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrgAuthSettings {
+    /// Org-wide bring-your-own-JWT validation (same shape as a server's `jwt_validation`).
+    pub jwt_validation: Option<Value>,
+    /// The org's own authorization server, advertised instead of Gatehouse's.
+    pub external_auth_config: Option<Value>,
+}
+
+/// A change to [`OrgAuthSettings`]: `None` = unchanged, `Some(None)` = cleared.
+#[derive(Debug, Clone, Default)]
+pub struct OrgAuthPatch {
+    /// New `jwt_validation`.
+    pub jwt_validation: Option<Option<Value>>,
+    /// New `external_auth_config`.
+    pub external_auth_config: Option<Option<Value>>,
+}
+
+/// The settings stored on an org row.
+pub(crate) fn org_auth_from(row: &org::Model) -> Result<OrgAuthSettings, StoreError> {
+    let parse = |column: &str, text: &Option<String>| -> Result<Option<Value>, StoreError> {
+        text.as_deref().map(|t| super::from_json_text(column, t)).transpose()
+    };
+    Ok(OrgAuthSettings {
+        jwt_validation: parse("orgs.jwt_validation", &row.jwt_validation)?,
+        external_auth_config: parse("orgs.external_auth_config", &row.external_auth_config)?,
+    })
+}
 
 impl Store {
     /// Returns the org with `slug`, creating it if missing (safe to race with other replicas).
@@ -16,6 +46,8 @@ impl Store {
             slug: Set(slug.to_owned()),
             name: Set(name.to_owned()),
             created_at: Set(now()),
+            jwt_validation: Set(None),
+            external_auth_config: Set(None),
         };
         match org::Entity::insert(row).exec_without_returning(&self.db).await {
             Ok(_) => {}
@@ -24,6 +56,32 @@ impl Store {
             Err(e) => return Err(e.into()),
         }
         self.org_by_slug(slug).await?.ok_or(StoreError::NotFound("org"))
+    }
+
+    /// The edge authentication settings of `org_id`.
+    pub async fn org_auth_settings(&self, org_id: &str) -> Result<OrgAuthSettings, StoreError> {
+        let row = org::Entity::find_by_id(org_id).one(&self.db).await?.ok_or(StoreError::NotFound("org"))?;
+        org_auth_from(&row)
+    }
+
+    /// Changes the edge authentication settings of `org_id` (bumps the config version).
+    pub async fn update_org_auth_settings(
+        &self,
+        org_id: &str,
+        patch: OrgAuthPatch,
+    ) -> Result<Versioned<OrgAuthSettings>, StoreError> {
+        let (txn, version) = self.begin_write().await?;
+        let row = org::Entity::find_by_id(org_id).one(&txn).await?.ok_or(StoreError::NotFound("org"))?;
+        let mut active: org::ActiveModel = row.into();
+        if let Some(v) = patch.jwt_validation {
+            active.jwt_validation = Set(v.as_ref().map(super::to_json_text));
+        }
+        if let Some(v) = patch.external_auth_config {
+            active.external_auth_config = Set(v.as_ref().map(super::to_json_text));
+        }
+        let row = active.update(&txn).await?;
+        txn.commit().await?;
+        Ok(Versioned { value: org_auth_from(&row)?, version })
     }
 
     /// The org with `slug`, if any.

@@ -89,6 +89,8 @@ impl Store {
                 .await?;
             rewrapped += 1;
         }
+        // Signing keys of the OAuth authorization server.
+        rewrapped += super::as_keys::rewrap_as_signing_keys(&self.db, &self.keyring).await?;
         Ok(rewrapped)
     }
 }

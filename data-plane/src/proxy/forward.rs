@@ -22,10 +22,11 @@ use tracing::{Instrument as _, Span};
 use super::headers::{self, MCP_SESSION_ID};
 use super::session::{SessionBinder, SessionBinding};
 use super::tools_filter::ToolsListFilter;
-use super::{request_metadata, response, trace, Inner, ProxyState};
+use super::{request_metadata, response, trace, upstream_auth, Inner, ProxyState};
 use crate::auth;
 use crate::config_view::{UpstreamAuth, UpstreamServer};
 use crate::error::EdgeError;
+use crate::identity::{self, prm};
 use crate::jsonrpc::{self, PeekError};
 use crate::policy::ToolPolicy;
 
@@ -48,13 +49,28 @@ pub(super) async fn handle(
     request: Request,
 ) -> Response {
     let started = Instant::now();
+    // Kept for the 401 challenge, which must name this request's resource metadata URL.
+    let host = request.headers().get(http::header::HOST).cloned();
     let span = trace::request_span(request.method(), &slug);
     trace::set_remote_parent(&span, request.headers());
     async move {
         let span = Span::current();
         let (response, reason) = match forward(&state.inner, &slug, request, &span).await {
             Ok(response) => (response, None),
-            Err(Rejection { error, id }) => (error.to_response(id.as_deref()), Some(error.reason())),
+            Err(Rejection { error, id }) => {
+                let mut response = error.to_response(id.as_deref());
+                if response.status() == http::StatusCode::UNAUTHORIZED {
+                    let mut headers = HeaderMap::new();
+                    if let Some(host) = host {
+                        headers.insert(http::header::HOST, host);
+                    }
+                    let view = state.inner.edge.config();
+                    let base =
+                        prm::public_base(state.inner.settings.public_base_url.as_ref(), &view, &headers);
+                    prm::add_challenge(&mut response, &prm::metadata_url(&base, &slug), Some(&error));
+                }
+                (response, Some(error.reason()))
+            }
         };
         let status = response.status().as_u16();
         let latency_ms = started.elapsed().as_millis() as u64;
@@ -83,13 +99,16 @@ async fn forward(inner: &Inner, slug: &str, request: Request, span: &Span) -> Re
     }
     // The one config load of this request: every decision below uses this view.
     let view = inner.edge.config();
-    let grant = auth::authenticate(&view, request.headers(), now_unix())?;
-    let route = auth::authorize(&view, &grant, slug)?;
-    span.record("workspace", grant.workspace_id.as_str());
-    span.record("user", grant.user.as_str());
+    let base = prm::public_base(inner.settings.public_base_url.as_ref(), &view, request.headers());
+    let now = now_unix();
+    let resource = prm::resource_url(&base, slug);
+    let caller = auth::authenticate(&view, &inner.identity, request.headers(), slug, &resource, now).await?;
+    let route = auth::authorize(&view, &caller, slug)?;
+    span.record("workspace", route.workspace_id.as_str());
+    span.record("user", caller.user.as_str());
 
     let (parts, body) = request.into_parts();
-    let policy = ToolPolicy::new(route.rules.clone(), grant.clone());
+    let policy = ToolPolicy::new(route.rules.clone(), route.grant.clone());
     let body = if is_post {
         read_body(body, &parts.headers, inner.settings.max_request_body_bytes).await?
     } else {
@@ -109,9 +128,9 @@ async fn forward(inner: &Inner, slug: &str, request: Request, span: &Span) -> Re
         tracing::warn!("config has no session binding key; mcp session ids pass through unbound");
     }
     let binding = SessionBinding {
-        org: &grant.org_id,
-        user: &grant.user,
-        workspace: &grant.workspace_id,
+        org: &caller.org_id,
+        user: &caller.user,
+        workspace: &route.workspace_id,
         server: &route.server.id,
     };
     let sessions = SessionBinder { key, binding };
@@ -129,15 +148,34 @@ async fn forward(inner: &Inner, slug: &str, request: Request, span: &Span) -> Re
         return Err(reject(EdgeError::UpstreamAuthUnsupported));
     }
     let mut upstream_headers = headers::forwarded_request_headers(&parts.headers);
+    // Admin-chosen client headers: the lowest priority of everything injected below.
+    identity::forward_client_headers(&server.identity, &view, server, &parts.headers, &mut upstream_headers);
     if let Some(session) = upstream_session {
         upstream_headers.insert(MCP_SESSION_ID, session);
     }
     trace::inject_context(span, &mut upstream_headers);
     headers::inject_static_headers(&mut upstream_headers, &server.headers);
+    // Upstream credential (issue 3): above static headers, below identity headers.
+    let who = upstream_auth::CallerRef { org: &caller.org_id, user: &caller.user };
+    let credential = upstream_auth::credential(inner, &who, server).await.map_err(reject)?;
+    upstream_auth::inject(&mut upstream_headers, credential.as_ref());
+
+    // Identity headers go last and win (docs/edge.md, "Header priority").
+    identity::inject_identity_headers(
+        &inner.identity,
+        &view,
+        server,
+        &caller,
+        &route,
+        &mut upstream_headers,
+        now,
+    );
 
     // A refcount bump: `id` still borrows the original buffer.
     let body = is_post.then(|| body.clone());
-    let upstream = send(inner, server, parts.method, upstream_headers, body).await.map_err(reject)?;
+    let upstream = upstream_auth::send(inner, &who, server, parts.method, upstream_headers, body, credential)
+        .await
+        .map_err(reject)?;
     span.record("upstream.status", upstream.status().as_u16());
     let timeout = inner.settings.upstream_response_timeout;
     response::client_response(upstream, filter, &sessions, timeout).await.map_err(reject)
@@ -195,7 +233,7 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
 }
 
 /// Sends the request, waiting at most the response timeout for the response head.
-async fn send(
+pub(super) async fn send(
     inner: &Inner,
     server: &UpstreamServer,
     method: Method,

@@ -15,6 +15,7 @@ pub mod session;
 pub mod sse;
 pub mod tools_filter;
 pub mod trace;
+mod upstream_auth;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
@@ -41,7 +42,8 @@ pub struct ProxySettings {
     /// Time allowed until the upstream's response headers (default 60 s); bodies
     /// have no total timeout because SSE streams are long-lived.
     pub upstream_response_timeout: Duration,
-    /// The edge's public URL, for features that must advertise it (unused yet).
+    /// The edge's public URL, advertised in protected resource metadata and
+    /// used as the audience base of Gatehouse access tokens.
     pub public_base_url: Option<url::Url>,
 }
 
@@ -125,6 +127,10 @@ struct Inner {
     settings: ProxySettings,
     /// Whether the "no session key" warning has been logged.
     warned_no_session_key: AtomicBool,
+    /// Upstream OAuth credentials (issue 3); `None` = OAuth servers are unsupported.
+    broker: Option<Arc<crate::credentials::CredentialBroker>>,
+    /// Identity verification state shared across config versions.
+    identity: crate::identity::IdentityRuntime,
 }
 
 impl ProxyState {
@@ -137,14 +143,50 @@ impl ProxyState {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(ProxyConfigError::Client)?;
-        let inner = Inner { edge, client, settings, warned_no_session_key: AtomicBool::new(false) };
+        let identity = crate::identity::IdentityRuntime::new().map_err(ProxyConfigError::Client)?;
+        let inner = Inner {
+            edge,
+            client,
+            settings,
+            warned_no_session_key: AtomicBool::new(false),
+            identity,
+            broker: None,
+        };
         Ok(Self { inner: Arc::new(inner) })
     }
 }
 
+impl ProxyState {
+    /// Uses `broker` for `oauth2` and `client_credentials` servers (call right after [`ProxyState::new`]).
+    pub fn with_credential_broker(mut self, broker: Arc<crate::credentials::CredentialBroker>) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.broker = Some(broker),
+            None => tracing::error!("credential broker set on a shared proxy state; ignored"),
+        }
+        self
+    }
+
+    /// The edge state (served config).
+    pub(crate) fn edge_state(&self) -> &Arc<EdgeState> {
+        &self.inner.edge
+    }
+
+    /// The configured public base URL of the edge, if any.
+    pub(crate) fn public_base_url(&self) -> Option<&url::Url> {
+        self.inner.settings.public_base_url.as_ref()
+    }
+}
+
 /// The MCP routes: POST, GET and DELETE on `/mcp/{slug}`; other methods get a JSON 405.
+/// Also serves RFC 9728 protected resource metadata for every `/mcp/{slug}`.
 pub fn router(state: ProxyState) -> Router {
-    Router::new().route("/mcp/{slug}", any(forward::handle)).with_state(state)
+    Router::new()
+        .route("/mcp/{slug}", any(forward::handle))
+        .route(
+            "/.well-known/oauth-protected-resource/mcp/{slug}",
+            axum::routing::get(crate::identity::prm::handler),
+        )
+        .with_state(state)
 }
 
 #[cfg(test)]

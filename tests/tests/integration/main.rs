@@ -4,7 +4,14 @@
 mod admin_api;
 mod config_stream_cp;
 mod config_stream_edge;
+mod conformance;
+mod identity_edge;
 mod mcp_e2e;
+mod oauth_server;
+mod oidc_harness;
 mod proxy;
 mod secrets;
+mod sso;
 mod storage;
+mod upstream_oauth_cp;
+mod upstream_oauth_edge;

@@ -349,7 +349,11 @@ async fn missing_unknown_or_expired_token_is_401_with_www_authenticate() {
     let gw = Gateway::start().await;
     let r = gw.request(Method::POST, "alpha").body(list(1)).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(r.headers()["www-authenticate"], r#"Bearer realm="gatehouse""#);
+    let metadata = format!("{}/.well-known/oauth-protected-resource/mcp/alpha", gw.base);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        format!(r#"Bearer realm="gatehouse", resource_metadata="{metadata}""#).as_str()
+    );
     let body = json_of(r).await;
     assert_eq!(body["id"], Value::Null);
     assert_eq!(body["error"]["data"], json!({"reason":"missing_token","source":"client","retryable":false}));
@@ -357,7 +361,11 @@ async fn missing_unknown_or_expired_token_is_401_with_www_authenticate() {
     for (token, reason) in [("gth_nope", "invalid_token"), (EXPIRED, "token_expired")] {
         let r = gw.request(Method::POST, "alpha").bearer_auth(token).body(list(1)).send().await.unwrap();
         assert_eq!(r.status(), 401);
-        assert_eq!(r.headers()["www-authenticate"], r#"Bearer realm="gatehouse", error="invalid_token""#);
+        assert_eq!(
+            r.headers()["www-authenticate"],
+            format!(r#"Bearer realm="gatehouse", resource_metadata="{metadata}", error="invalid_token""#)
+                .as_str()
+        );
         assert_eq!(json_of(r).await["error"]["data"]["reason"], reason);
     }
     assert_eq!(gw.upstream.count(), 0);

@@ -10,3 +10,21 @@ pub mod server;
 pub mod server_header;
 pub mod setting;
 pub mod workspace;
+// SSO (users, sessions, providers).
+pub mod membership;
+pub mod session;
+pub mod sso_login_state;
+pub mod sso_provider;
+pub mod upstream_authorization_link;
+pub mod upstream_grant;
+pub mod upstream_oauth_client;
+pub mod upstream_pending_authorization;
+pub mod user;
+// Gatehouse's own OAuth authorization server.
+pub mod as_auth_code;
+pub mod as_client;
+pub mod as_consent;
+pub mod as_pending_request;
+pub mod as_refresh_token;
+pub mod as_setting;
+pub mod as_signing_key;

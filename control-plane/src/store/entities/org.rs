@@ -12,6 +12,10 @@ pub struct Model {
     pub slug: String,
     pub name: String,
     pub created_at: DateTimeUtc,
+    /// Org-wide `jwt_validation` JSON (NULL = none).
+    pub jwt_validation: Option<String>,
+    /// `external_auth_config` JSON (NULL = Gatehouse's authorization server).
+    pub external_auth_config: Option<String>,
 }
 
 /// No navigated relations; the store joins by id.

@@ -1,0 +1,109 @@
+//! `/v1/connections`: users' upstream OAuth grants (never the tokens), and
+//! disconnecting them (revoked at the upstream AS when it supports RFC 7009).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiError, AppState, ErrorBody};
+use crate::store::grants::Grant;
+use crate::validation;
+
+/// Query of `GET /v1/connections`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionsQuery {
+    /// Only this user's connections (default: everyone in the org).
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+/// A user's connection to an upstream OAuth server.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionView {
+    /// Connection (grant) id.
+    pub id: String,
+    /// The Gatehouse user.
+    pub user: String,
+    /// Upstream server id.
+    pub server_id: String,
+    /// Upstream server slug (empty if the server is gone).
+    pub server: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// `active` | `dead` (re-authorization needed).
+    pub status: String,
+    /// When the user connected.
+    pub created_at: DateTime<Utc>,
+    /// Last token change (authorization or refresh).
+    pub refreshed_at: DateTime<Utc>,
+    /// When the current access token expires, if known.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Connections list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionList {
+    /// Connections, oldest first.
+    pub connections: Vec<ConnectionView>,
+}
+
+fn view(grant: Grant, server: String) -> ConnectionView {
+    ConnectionView {
+        id: grant.id,
+        user: grant.user,
+        server_id: grant.server_id,
+        server,
+        scopes: grant.scopes,
+        status: grant.status,
+        created_at: grant.created_at,
+        refreshed_at: grant.refreshed_at,
+        expires_at: (grant.access_expires_at > 0)
+            .then(|| Utc.timestamp_opt(grant.access_expires_at, 0).single())
+            .flatten(),
+    }
+}
+
+/// Lists upstream connections of the org, or of one user.
+#[utoipa::path(get, path = "/v1/connections", tag = "connections", params(ConnectionsQuery),
+    security(("admin_token" = [])),
+    responses((status = 200, body = ConnectionList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ConnectionsQuery>,
+) -> Result<Json<ConnectionList>, ApiError> {
+    if let Some(user) = &query.user {
+        validation::user("user", user)?;
+    }
+    let grants = state.store.list_grants(&state.org_id, query.user.as_deref()).await?;
+    let slugs: std::collections::HashMap<String, String> =
+        state.store.list_servers(&state.org_id).await?.into_iter().map(|s| (s.id, s.slug)).collect();
+    let connections = grants
+        .into_iter()
+        .map(|g| {
+            let slug = slugs.get(&g.server_id).cloned().unwrap_or_default();
+            view(g, slug)
+        })
+        .collect();
+    Ok(Json(ConnectionList { connections }))
+}
+
+/// Disconnects: deletes the grant and revokes it at the upstream AS (best effort).
+#[utoipa::path(delete, path = "/v1/connections/{id}", tag = "connections", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Connection id")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[instrument(skip(state))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let grant = state.store.delete_grant(&state.org_id, &id).await?;
+    tracing::info!(server_id = %grant.server_id, user = %grant.user, "upstream connection deleted");
+    let ctx = state.upstream_oauth.clone();
+    tokio::spawn(async move { crate::upstream_oauth::revoke_grant(&ctx, grant).await });
+    Ok(StatusCode::NO_CONTENT)
+}

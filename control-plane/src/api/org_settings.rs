@@ -1,0 +1,86 @@
+//! `GET`/`PATCH /v1/org`: the org's edge authentication settings
+//! (`jwt_validation`, `external_auth_config`), validated with the edge's own parser.
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Deserializer, Serialize};
+use tracing::instrument;
+use utoipa::ToSchema;
+
+use super::json::ApiJson;
+use super::{ApiError, AppState, ErrorBody};
+use crate::store::{OrgAuthPatch, OrgAuthSettings};
+use crate::validation::FieldError;
+use gatehouse_data_plane::identity::advanced::{validate_org_jwt_validation, ExternalAuthConfig};
+
+/// The org's edge authentication settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrgSettingsView {
+    /// Org-wide bring-your-own-JWT validation (see docs/edge.md); null = none.
+    #[schema(value_type = Object)]
+    pub jwt_validation: Option<serde_json::Value>,
+    /// The org's own authorization server (`{issuer, scopes_supported}`); null = Gatehouse's.
+    #[schema(value_type = Object)]
+    pub external_auth_config: Option<serde_json::Value>,
+}
+
+impl From<OrgAuthSettings> for OrgSettingsView {
+    fn from(s: OrgAuthSettings) -> Self {
+        Self { jwt_validation: s.jwt_validation, external_auth_config: s.external_auth_config }
+    }
+}
+
+/// A change to the settings: an absent field is unchanged, `null` clears it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrgSettings {
+    /// New org-wide `jwt_validation`, or null.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Object)]
+    pub jwt_validation: Option<serde_json::Value>,
+    /// New `external_auth_config`, or null.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Object)]
+    pub external_auth_config: Option<serde_json::Value>,
+}
+
+/// Keeps an explicit `null` as `Some(Null)` so it can clear a setting.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
+
+/// `Some(None)` for null, `Some(Some(v))` for a value.
+fn change(value: Option<serde_json::Value>) -> Option<Option<serde_json::Value>> {
+    value.map(|v| (!v.is_null()).then_some(v))
+}
+
+/// Gets the org's edge authentication settings.
+#[utoipa::path(get, path = "/v1/org", tag = "org", security(("admin_token" = [])),
+    responses((status = 200, body = OrgSettingsView), (status = 401, body = ErrorBody)))]
+pub(crate) async fn get(State(state): State<AppState>) -> Result<Json<OrgSettingsView>, ApiError> {
+    Ok(Json(state.store.org_auth_settings(&state.org_id).await?.into()))
+}
+
+/// Changes the org's edge authentication settings and pushes them to the edges.
+#[utoipa::path(patch, path = "/v1/org", tag = "org", request_body = UpdateOrgSettings, security(("admin_token" = [])),
+    responses((status = 200, body = OrgSettingsView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[instrument(skip_all)]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<UpdateOrgSettings>,
+) -> Result<Json<OrgSettingsView>, ApiError> {
+    let jwt_validation = change(body.jwt_validation);
+    if let Some(Some(v)) = &jwt_validation {
+        validate_org_jwt_validation("jwt_validation", v).map_err(|e| FieldError::new(e.field, e.message))?;
+    }
+    let external_auth_config = change(body.external_auth_config);
+    if let Some(Some(v)) = &external_auth_config {
+        ExternalAuthConfig::from_value("external_auth_config", v)
+            .map_err(|e| FieldError::new(e.field, e.message))?;
+    }
+    let patch = OrgAuthPatch { jwt_validation, external_auth_config };
+    let updated = state.store.update_org_auth_settings(&state.org_id, patch).await?;
+    state.publish().await;
+    tracing::info!(version = updated.version, "org auth settings updated");
+    Ok(Json(updated.value.into()))
+}

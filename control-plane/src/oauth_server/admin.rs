@@ -1,0 +1,156 @@
+//! Admin API of the authorization server: machine clients (client
+//! credentials) under `/v1/oauth/clients` and signing-key rotation.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+use utoipa::ToSchema;
+
+use super::{secrets, SCOPES_SUPPORTED};
+use crate::api::json::ApiJson;
+use crate::api::{ApiError, AppState, ErrorBody};
+use crate::store::{AsClient, AsClientKind, KeyPurpose};
+use crate::validation::{self, FieldError};
+
+/// Body of `POST /v1/oauth/clients`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMachineClient {
+    /// Display name of the machine identity.
+    pub name: String,
+    /// Workspace slug the machine identity acts in.
+    pub workspace: String,
+    /// Scopes it may get (default `["mcp"]`).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// A machine client as listed (never the secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MachineClientView {
+    /// `client_id`; also the `sub` of its tokens.
+    pub client_id: String,
+    /// Display name.
+    pub name: String,
+    /// Workspace id.
+    pub workspace_id: String,
+    /// Scopes it may get.
+    pub scopes: Vec<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A created machine client with its secret, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedMachineClient {
+    /// The client secret. Shown once; store it now.
+    pub client_secret: String,
+    /// The client's details.
+    #[serde(flatten)]
+    pub client: MachineClientView,
+}
+
+/// Machine clients.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MachineClientList {
+    /// Clients, oldest first.
+    pub clients: Vec<MachineClientView>,
+}
+
+/// The newly active signing key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedKey {
+    /// Key id of the new active key.
+    pub kid: String,
+}
+
+fn view(client: AsClient) -> MachineClientView {
+    MachineClientView {
+        client_id: client.client_id,
+        name: client.name,
+        workspace_id: client.workspace_id.unwrap_or_default(),
+        scopes: client.scopes,
+        created_at: client.created_at,
+    }
+}
+
+/// Creates a machine client for the client credentials grant; the secret is returned once.
+#[utoipa::path(post, path = "/v1/oauth/clients", tag = "oauth", request_body = CreateMachineClient, security(("admin_token" = [])),
+    responses((status = 201, body = IssuedMachineClient), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[instrument(skip_all, fields(workspace = %body.workspace))]
+pub(crate) async fn create_client(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateMachineClient>,
+) -> Result<(StatusCode, Json<IssuedMachineClient>), ApiError> {
+    let name = validation::name("name", &body.name)?;
+    validation::slug("workspace", &body.workspace)?;
+    let mut scopes = if body.scopes.is_empty() { vec!["mcp".to_owned()] } else { body.scopes };
+    scopes.sort();
+    scopes.dedup();
+    if let Some(bad) = scopes.iter().find(|s| !SCOPES_SUPPORTED.contains(&s.as_str())) {
+        return Err(FieldError::new(
+            "scopes",
+            format!("unknown scope {bad:?}; supported: {}", SCOPES_SUPPORTED.join(", ")),
+        )
+        .into());
+    }
+    let workspace = state.store.get_workspace(&state.org_id, &body.workspace).await?;
+    let secret = secrets::generate("ghcs_");
+    let client = AsClient {
+        client_id: format!("ghm_{}", uuid::Uuid::new_v4().simple()),
+        kind: AsClientKind::Machine,
+        name,
+        redirect_uris: Vec::new(),
+        grant_types: vec!["client_credentials".to_owned()],
+        auth_method: "client_secret_basic".to_owned(),
+        secret_hash: Some(secrets::digest(secret.expose_secret())),
+        logo_uri: None,
+        scopes,
+        org_id: Some(state.org_id.to_string()),
+        workspace_id: Some(workspace.id),
+        created_at: chrono::Utc::now(),
+    };
+    state.oauth_server.store.insert_as_client(&client).await?;
+    tracing::info!(client_id = %client.client_id, "created machine oauth client");
+    Ok((
+        StatusCode::CREATED,
+        Json(IssuedMachineClient { client_secret: secret.expose_secret().to_owned(), client: view(client) }),
+    ))
+}
+
+/// Lists the org's machine clients.
+#[utoipa::path(get, path = "/v1/oauth/clients", tag = "oauth", security(("admin_token" = [])),
+    responses((status = 200, body = MachineClientList), (status = 401, body = ErrorBody)))]
+pub(crate) async fn list_clients(State(state): State<AppState>) -> Result<Json<MachineClientList>, ApiError> {
+    let clients = state.oauth_server.store.list_as_machine_clients(&state.org_id).await?;
+    Ok(Json(MachineClientList { clients: clients.into_iter().map(view).collect() }))
+}
+
+/// Deletes a machine client; its tokens stop being renewable at once.
+#[utoipa::path(delete, path = "/v1/oauth/clients/{id}", tag = "oauth", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "client_id")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(crate) async fn delete_client(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.oauth_server.store.delete_as_machine_client(&state.org_id, &id).await?;
+    tracing::info!(client_id = %id, "deleted machine oauth client");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Rotates the access-token signing key; the old key stays in the JWKS until its tokens expire.
+#[utoipa::path(post, path = "/v1/oauth/signing-keys/rotate", tag = "oauth", security(("admin_token" = [])),
+    responses((status = 200, body = RotatedKey), (status = 401, body = ErrorBody)))]
+pub(crate) async fn rotate_signing_key(State(state): State<AppState>) -> Result<Json<RotatedKey>, ApiError> {
+    let kid = state.oauth_server.rotate_key(KeyPurpose::AccessToken).await.map_err(|error| {
+        tracing::error!(%error, "rotating the signing key failed");
+        ApiError::Internal
+    })?;
+    state.publish().await;
+    Ok(Json(RotatedKey { kid }))
+}

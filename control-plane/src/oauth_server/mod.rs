@@ -1,0 +1,143 @@
+//! Gatehouse as the OAuth 2.1 authorization server for MCP clients.
+//!
+//! RFC 8414 metadata, Dynamic Client Registration (RFC 7591), Client ID
+//! Metadata Documents, authorization code + PKCE S256 with a consent screen
+//! (login through the org's SSO), refresh-token rotation with reuse
+//! detection, client credentials for machine identities and revocation
+//! (RFC 7009). Access tokens are ES256 JWTs audience-bound to the MCP
+//! resource (RFC 8707) and verified by the edges against the JWKS the config
+//! stream carries; signing keys are sealed in the credential store.
+
+pub mod admin;
+mod authorize;
+mod cimd;
+mod clients;
+mod error;
+pub mod jwt;
+pub mod keys;
+mod metadata;
+mod pages;
+mod registration;
+mod resource;
+mod revoke;
+mod secrets;
+mod token;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::api::AppState;
+use crate::store::{
+    KeyPurpose, Store, StoreError, AS_CONTROL_PLANE_PUBLIC_URL, AS_EDGE_PUBLIC_BASE_URL, AS_ISSUER,
+};
+
+pub use error::OAuthError;
+
+/// Scopes the server knows; an omitted scope means [`DEFAULT_SCOPE`].
+pub const SCOPES_SUPPORTED: &[&str] = &["mcp", "offline_access"];
+/// Scope granted when a request names none.
+pub const DEFAULT_SCOPE: &str = "mcp";
+/// How long an authorization code is valid.
+pub const CODE_TTL: Duration = Duration::from_secs(60);
+/// How long a consent screen may wait for the user's decision.
+pub const CONSENT_TTL: Duration = Duration::from_secs(600);
+
+/// Settings of the authorization server, derived once from the control-plane config.
+#[derive(Debug, Clone)]
+pub struct AuthServerSettings {
+    /// Issuer (`iss`): the control plane's public base URL, without a trailing slash.
+    pub issuer: String,
+    /// The edges' public base URL; resources are `{edge_public_url}/mcp/{slug}`.
+    pub edge_public_url: String,
+    /// Access-token lifetime.
+    pub access_token_ttl: Duration,
+    /// Refresh-token lifetime.
+    pub refresh_token_ttl: Duration,
+    /// Allow `http://` loopback client metadata documents (dev and tests only).
+    pub allow_loopback_metadata: bool,
+}
+
+/// The authorization server's state, shared by its handlers.
+pub struct AuthServer {
+    store: Store,
+    settings: AuthServerSettings,
+    cimd: cimd::MetadataCache,
+}
+
+impl std::fmt::Debug for AuthServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthServer").field("issuer", &self.settings.issuer).finish_non_exhaustive()
+    }
+}
+
+/// Start-up of the authorization server failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A key could not be generated.
+    #[error(transparent)]
+    Key(#[from] keys::KeyError),
+}
+
+impl AuthServer {
+    /// Records the issuer and public URLs for the edges and makes sure both
+    /// signing keys (access tokens, identity assertions) exist.
+    pub async fn start(store: Store, settings: AuthServerSettings) -> Result<Arc<Self>, StartError> {
+        store
+            .set_as_settings(&[
+                (AS_ISSUER, &settings.issuer),
+                (AS_EDGE_PUBLIC_BASE_URL, &settings.edge_public_url),
+                (AS_CONTROL_PLANE_PUBLIC_URL, &settings.issuer),
+            ])
+            .await?;
+        for purpose in [KeyPurpose::AccessToken, KeyPurpose::Identity] {
+            if store.active_as_signing_key(purpose).await?.is_none()
+                && store.ensure_as_signing_key(keys::generate(purpose)?).await?
+            {
+                tracing::info!(purpose = purpose.as_str(), "generated oauth signing key");
+            }
+        }
+        let cimd = cimd::MetadataCache::new(settings.allow_loopback_metadata);
+        Ok(Arc::new(Self { store, settings, cimd }))
+    }
+
+    /// The issuer.
+    pub fn issuer(&self) -> &str {
+        &self.settings.issuer
+    }
+
+    /// Makes a new key active for `purpose`; the old one stays in the JWKS
+    /// until every token it signed has expired. Returns the new `kid`.
+    pub async fn rotate_key(&self, purpose: KeyPurpose) -> Result<String, StartError> {
+        let key = keys::generate(purpose)?;
+        let kid = key.kid.clone();
+        // Keep a retired key published for twice the token lifetime (plus clock skew).
+        let keep = chrono::Duration::from_std(self.settings.access_token_ttl * 2 + Duration::from_secs(300))
+            .unwrap_or_else(|_| chrono::Duration::hours(1));
+        self.store.rotate_as_signing_key(key, chrono::Utc::now() - keep).await?;
+        tracing::info!(purpose = purpose.as_str(), kid = %kid, "rotated oauth signing key");
+        Ok(kid)
+    }
+}
+
+/// The public routes: metadata, JWKS, registration, authorization, token and revocation.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/oauth-authorization-server", get(metadata::authorization_server))
+        .route(
+            "/.well-known/oauth-authorization-server/{*issuer_path}",
+            get(metadata::authorization_server_at),
+        )
+        .route("/.well-known/openid-configuration", get(metadata::authorization_server))
+        .route("/oauth/jwks.json", get(metadata::jwks))
+        .route("/oauth/register", post(registration::register))
+        .route("/oauth/authorize", get(authorize::authorize))
+        .route("/oauth/authorize/decision", post(authorize::decision))
+        .route("/oauth/token", post(token::token))
+        .route("/oauth/revoke", post(revoke::revoke))
+}

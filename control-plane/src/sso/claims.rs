@@ -1,0 +1,259 @@
+//! Claim mappings: which ID-token claims name the user, and which claim
+//! values grant the `admin` role or membership of a workspace.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::validation::FieldError;
+
+/// The org-level role of a user who is not an admin.
+pub const ROLE_MEMBER: &str = "member";
+/// The org-level role allowed to use the admin API.
+pub const ROLE_ADMIN: &str = "admin";
+/// Every role a mapping may grant.
+pub const ROLES: &[&str] = &[ROLE_ADMIN, ROLE_MEMBER];
+
+const MAX_MAPPINGS: usize = 256;
+const MAX_CLAIM_LEN: usize = 256;
+
+/// How a provider's claims map onto Gatehouse users, roles and workspaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimMappings {
+    /// Claim holding the stable user id (default `sub`).
+    pub user_claim: String,
+    /// Claim holding the email address (default `email`).
+    pub email_claim: String,
+    /// Claim holding the display name (default `name`).
+    pub name_claim: String,
+    /// Claim holding group names (default per provider kind, e.g. `groups`).
+    pub groups_claim: Option<String>,
+    /// A user whose `claim` equals (or, for arrays, contains) `value` gets `role`.
+    pub role_mappings: Vec<RoleMapping>,
+    /// A user whose `claim` equals (or contains) `value` is a member of `workspace` (slug).
+    pub workspace_mappings: Vec<WorkspaceMapping>,
+}
+
+/// Claim value → role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleMapping {
+    /// Claim name, e.g. `groups`.
+    pub claim: String,
+    /// Value to match exactly.
+    pub value: String,
+    /// `admin` or `member`.
+    pub role: String,
+}
+
+/// Claim value → workspace membership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceMapping {
+    /// Claim name, e.g. `groups`.
+    pub claim: String,
+    /// Value to match exactly.
+    pub value: String,
+    /// Workspace slug.
+    pub workspace: String,
+}
+
+/// The user as the claims describe them, before it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedIdentity {
+    /// Stable subject (value of `user_claim`).
+    pub subject: String,
+    /// Email (may be empty when the provider sends none).
+    pub email: String,
+    /// Display name (falls back to the email, then the subject).
+    pub name: String,
+    /// `admin` or `member`.
+    pub role: String,
+    /// Slugs of the workspaces the claims grant.
+    pub workspace_slugs: Vec<String>,
+}
+
+/// Why claims could not be mapped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the id token has no usable {0:?} claim")]
+pub struct MissingClaim(pub String);
+
+impl ClaimMappings {
+    /// The default mappings for a provider kind (everything else comes from discovery).
+    pub fn preset(kind: super::ProviderKind) -> Self {
+        use super::ProviderKind;
+        let groups = match kind {
+            ProviderKind::Okta | ProviderKind::Entra | ProviderKind::Oidc => Some("groups"),
+            // Auth0 has no standard groups claim; Google Workspace sends `hd` for the domain.
+            ProviderKind::Auth0 | ProviderKind::Google => None,
+        };
+        Self {
+            user_claim: "sub".into(),
+            email_claim: if kind == ProviderKind::Entra {
+                "preferred_username".into()
+            } else {
+                "email".into()
+            },
+            name_claim: "name".into(),
+            groups_claim: groups.map(str::to_owned),
+            role_mappings: Vec::new(),
+            workspace_mappings: Vec::new(),
+        }
+    }
+
+    /// Checks names, roles and workspace slugs; errors name the field under `claim_mappings`.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let f = |name: &str| format!("claim_mappings.{name}");
+        for (name, value) in [
+            ("user_claim", &self.user_claim),
+            ("email_claim", &self.email_claim),
+            ("name_claim", &self.name_claim),
+        ] {
+            claim_name(&f(name), value)?;
+        }
+        if let Some(groups) = &self.groups_claim {
+            claim_name(&f("groups_claim"), groups)?;
+        }
+        if self.role_mappings.len() > MAX_MAPPINGS || self.workspace_mappings.len() > MAX_MAPPINGS {
+            return Err(FieldError::new(f("role_mappings"), format!("at most {MAX_MAPPINGS} mappings")));
+        }
+        for (i, m) in self.role_mappings.iter().enumerate() {
+            claim_name(&f(&format!("role_mappings[{i}].claim")), &m.claim)?;
+            if m.value.is_empty() || m.value.len() > MAX_CLAIM_LEN {
+                return Err(FieldError::new(f(&format!("role_mappings[{i}].value")), "must be 1-256 bytes"));
+            }
+            if !ROLES.contains(&m.role.as_str()) {
+                return Err(FieldError::new(
+                    f(&format!("role_mappings[{i}].role")),
+                    format!("must be one of {}", ROLES.join(", ")),
+                ));
+            }
+        }
+        for (i, m) in self.workspace_mappings.iter().enumerate() {
+            claim_name(&f(&format!("workspace_mappings[{i}].claim")), &m.claim)?;
+            if m.value.is_empty() || m.value.len() > MAX_CLAIM_LEN {
+                return Err(FieldError::new(
+                    f(&format!("workspace_mappings[{i}].value")),
+                    "must be 1-256 bytes",
+                ));
+            }
+            crate::validation::slug(&f(&format!("workspace_mappings[{i}].workspace")), &m.workspace)?;
+        }
+        Ok(())
+    }
+
+    /// Maps verified ID-token claims to an identity, role and workspace slugs.
+    pub fn map(&self, claims: &Map<String, Value>) -> Result<MappedIdentity, MissingClaim> {
+        let subject = string_claim(claims, &self.user_claim)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| MissingClaim(self.user_claim.clone()))?;
+        let email = string_claim(claims, &self.email_claim).unwrap_or_default();
+        let name = string_claim(claims, &self.name_claim).filter(|s| !s.is_empty()).unwrap_or_else(|| {
+            if email.is_empty() {
+                subject.clone()
+            } else {
+                email.clone()
+            }
+        });
+        let role =
+            if self.role_mappings.iter().any(|m| m.role == ROLE_ADMIN && matches(claims, &m.claim, &m.value))
+            {
+                ROLE_ADMIN
+            } else {
+                ROLE_MEMBER
+            };
+        let mut workspace_slugs: Vec<String> = self
+            .workspace_mappings
+            .iter()
+            .filter(|m| matches(claims, &m.claim, &m.value))
+            .map(|m| m.workspace.clone())
+            .collect();
+        workspace_slugs.sort();
+        workspace_slugs.dedup();
+        Ok(MappedIdentity { subject, email, name, role: role.to_owned(), workspace_slugs })
+    }
+}
+
+fn claim_name(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.is_empty() || value.len() > MAX_CLAIM_LEN || value.chars().any(char::is_control) {
+        return Err(FieldError::new(field, "must be a claim name of 1-256 visible characters"));
+    }
+    Ok(())
+}
+
+/// A string claim; numbers are accepted as their decimal text (some IdPs send numeric ids).
+fn string_claim(claims: &Map<String, Value>, name: &str) -> Option<String> {
+    match claims.get(name)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The claim equals `value`, or is an array with an element equal to it.
+fn matches(claims: &Map<String, Value>, claim: &str, value: &str) -> bool {
+    let is = |v: &Value| match v {
+        Value::String(s) => s == value,
+        Value::Bool(b) => b.to_string() == value,
+        Value::Number(n) => n.to_string() == value,
+        _ => false,
+    };
+    match claims.get(claim) {
+        Some(Value::Array(items)) => items.iter().any(is),
+        Some(other) => is(other),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::sso::ProviderKind;
+
+    fn claims(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn maps_roles_and_workspaces_from_arrays_and_strings() {
+        let mut m = ClaimMappings::preset(ProviderKind::Oidc);
+        m.role_mappings.push(RoleMapping {
+            claim: "groups".into(),
+            value: "ops".into(),
+            role: "admin".into(),
+        });
+        m.workspace_mappings.push(WorkspaceMapping {
+            claim: "dept".into(),
+            value: "eng".into(),
+            workspace: "platform".into(),
+        });
+        let admin = m
+            .map(&claims(json!({"sub": "u1", "email": "a@x", "groups": ["dev", "ops"], "dept": "eng"})))
+            .unwrap();
+        assert_eq!(admin.role, "admin");
+        assert_eq!(admin.workspace_slugs, vec!["platform".to_owned()]);
+        assert_eq!(admin.name, "a@x");
+        let member = m.map(&claims(json!({"sub": "u2", "groups": "dev"}))).unwrap();
+        assert_eq!(member.role, "member");
+        assert!(member.workspace_slugs.is_empty());
+        assert_eq!(member.name, "u2");
+        assert!(m.map(&claims(json!({"email": "a@x"}))).is_err());
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut m = ClaimMappings::preset(ProviderKind::Okta);
+        m.role_mappings.push(RoleMapping { claim: "groups".into(), value: "x".into(), role: "owner".into() });
+        assert_eq!(m.validate().unwrap_err().field, "claim_mappings.role_mappings[0].role");
+        let mut m = ClaimMappings::preset(ProviderKind::Okta);
+        m.workspace_mappings.push(WorkspaceMapping {
+            claim: "g".into(),
+            value: "x".into(),
+            workspace: "Bad Slug".into(),
+        });
+        assert_eq!(m.validate().unwrap_err().field, "claim_mappings.workspace_mappings[0].workspace");
+    }
+}

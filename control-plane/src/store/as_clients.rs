@@ -1,0 +1,94 @@
+//! OAuth clients of the authorization server: dynamically registered and machine identities.
+
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use super::entities::{as_client, as_consent, as_refresh_token};
+use super::{from_json_text, now, to_json_text, AsClient, AsClientKind, Store, StoreError};
+
+impl Store {
+    /// Registers a client (its secret, if any, is already hashed).
+    pub async fn insert_as_client(&self, client: &AsClient) -> Result<(), StoreError> {
+        as_client::Entity::insert(as_client::ActiveModel {
+            client_id: Set(client.client_id.clone()),
+            kind: Set(client.kind.as_str().to_owned()),
+            name: Set(client.name.clone()),
+            redirect_uris: Set(to_json_text(&client.redirect_uris)),
+            grant_types: Set(to_json_text(&client.grant_types)),
+            auth_method: Set(client.auth_method.clone()),
+            secret_hash: Set(client.secret_hash.clone()),
+            logo_uri: Set(client.logo_uri.clone()),
+            scopes: Set(to_json_text(&client.scopes)),
+            org_id: Set(client.org_id.clone()),
+            workspace_id: Set(client.workspace_id.clone()),
+            created_at: Set(client.created_at),
+        })
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(|e| StoreError::unique_or_db(e, "client_id", "client_id already registered".into()))?;
+        Ok(())
+    }
+
+    /// The client with `client_id`, if registered.
+    pub async fn get_as_client(&self, client_id: &str) -> Result<Option<AsClient>, StoreError> {
+        as_client::Entity::find_by_id(client_id).one(&self.db).await?.map(client_from).transpose()
+    }
+
+    /// The org's machine clients, oldest first.
+    pub async fn list_as_machine_clients(&self, org_id: &str) -> Result<Vec<AsClient>, StoreError> {
+        as_client::Entity::find()
+            .filter(as_client::Column::OrgId.eq(org_id))
+            .filter(as_client::Column::Kind.eq(AsClientKind::Machine.as_str()))
+            .order_by_asc(as_client::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(client_from)
+            .collect()
+    }
+
+    /// Deletes one of the org's machine clients, with its consents and refresh tokens.
+    pub async fn delete_as_machine_client(&self, org_id: &str, client_id: &str) -> Result<(), StoreError> {
+        let deleted = as_client::Entity::delete_many()
+            .filter(as_client::Column::ClientId.eq(client_id))
+            .filter(as_client::Column::OrgId.eq(org_id))
+            .filter(as_client::Column::Kind.eq(AsClientKind::Machine.as_str()))
+            .exec(&self.db)
+            .await?;
+        if deleted.rows_affected == 0 {
+            return Err(StoreError::NotFound("oauth client"));
+        }
+        as_consent::Entity::delete_many()
+            .filter(as_consent::Column::ClientId.eq(client_id))
+            .exec(&self.db)
+            .await?;
+        as_refresh_token::Entity::update_many()
+            .col_expr(as_refresh_token::Column::RevokedAt, Some(now()).into())
+            .filter(as_refresh_token::Column::ClientId.eq(client_id))
+            .filter(as_refresh_token::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+fn client_from(row: as_client::Model) -> Result<AsClient, StoreError> {
+    let kind = match row.kind.as_str() {
+        "machine" => AsClientKind::Machine,
+        "dynamic" => AsClientKind::Dynamic,
+        other => return Err(StoreError::Corrupt(format!("as_clients.kind: unknown {other:?}"))),
+    };
+    Ok(AsClient {
+        redirect_uris: from_json_text("as_clients.redirect_uris", &row.redirect_uris)?,
+        grant_types: from_json_text("as_clients.grant_types", &row.grant_types)?,
+        scopes: from_json_text("as_clients.scopes", &row.scopes)?,
+        client_id: row.client_id,
+        kind,
+        name: row.name,
+        auth_method: row.auth_method,
+        secret_hash: row.secret_hash,
+        logo_uri: row.logo_uri,
+        org_id: row.org_id,
+        workspace_id: row.workspace_id,
+        created_at: row.created_at,
+    })
+}

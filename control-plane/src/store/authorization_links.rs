@@ -1,0 +1,209 @@
+//! Single-use authorization links (stored by hash) and pending authorizations
+//! at upstream authorization servers (stored by state hash, secrets sealed).
+//!
+//! Both are consumed with one conditional UPDATE, so each is used at most once
+//! even with several control-plane replicas.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::entities::{upstream_authorization_link, upstream_pending_authorization};
+use super::{from_json_text, now, to_json_text, Store, StoreError};
+use crate::credentials::SealedRecord;
+
+pub(super) fn pending_aad(state_hash: &str) -> Vec<u8> {
+    format!("upstream_pending_authorization:{state_hash}").into_bytes()
+}
+
+/// Who a link or pending authorization is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationSubject {
+    /// Org.
+    pub org_id: String,
+    /// Gatehouse user.
+    pub user: String,
+    /// Upstream server id.
+    pub server_id: String,
+    /// Scopes requested (step-up), possibly empty.
+    pub scopes: Vec<String>,
+}
+
+/// Why a link or state could not be consumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConsumeError {
+    /// No such link or state.
+    #[error("unknown")]
+    Unknown,
+    /// Already used once.
+    #[error("already used")]
+    Used,
+    /// Past its expiry.
+    #[error("expired")]
+    Expired,
+}
+
+/// The secret half of a pending authorization.
+#[derive(Clone)]
+pub struct PendingSecrets {
+    /// PKCE code verifier.
+    pub code_verifier: SecretString,
+    /// The redirect URI sent on the authorization request.
+    pub redirect_uri: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SealedPending {
+    code_verifier: String,
+    redirect_uri: String,
+}
+
+impl Store {
+    /// Stores a link under the hash of its opaque id.
+    pub async fn create_authorization_link(
+        &self,
+        id_hash: &str,
+        subject: &AuthorizationSubject,
+        elicitation_id: &str,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        upstream_authorization_link::Entity::insert(upstream_authorization_link::ActiveModel {
+            id_hash: Set(id_hash.to_owned()),
+            org_id: Set(subject.org_id.clone()),
+            user_name: Set(subject.user.clone()),
+            server_id: Set(subject.server_id.clone()),
+            scopes: Set(to_json_text(&subject.scopes)),
+            elicitation_id: Set(elicitation_id.to_owned()),
+            expires_at_ms: Set(expires_at_ms),
+            used_at_ms: Set(None),
+            created_at: Set(now()),
+        })
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks the link used iff it is unused and unexpired; returns its subject.
+    pub async fn consume_authorization_link(
+        &self,
+        id_hash: &str,
+        now_ms: i64,
+    ) -> Result<Result<AuthorizationSubject, ConsumeError>, StoreError> {
+        use upstream_authorization_link::{Column, Entity};
+        let updated = Entity::update_many()
+            .col_expr(Column::UsedAtMs, Expr::value(now_ms))
+            .filter(Column::IdHash.eq(id_hash))
+            .filter(Column::UsedAtMs.is_null())
+            .filter(Column::ExpiresAtMs.gt(now_ms))
+            .exec(&self.db)
+            .await?;
+        let Some(row) = Entity::find_by_id(id_hash).one(&self.db).await? else {
+            return Ok(Err(ConsumeError::Unknown));
+        };
+        if updated.rows_affected != 1 {
+            return Ok(Err(if row.used_at_ms.is_some() && row.expires_at_ms > now_ms {
+                ConsumeError::Used
+            } else {
+                ConsumeError::Expired
+            }));
+        }
+        Ok(Ok(AuthorizationSubject {
+            scopes: from_json_text("upstream_authorization_links.scopes", &row.scopes)?,
+            org_id: row.org_id,
+            user: row.user_name,
+            server_id: row.server_id,
+        }))
+    }
+
+    /// Deletes links and pending authorizations that expired before `before_ms`.
+    pub async fn purge_authorizations(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let links = upstream_authorization_link::Entity::delete_many()
+            .filter(upstream_authorization_link::Column::ExpiresAtMs.lt(before_ms))
+            .exec(&self.db)
+            .await?;
+        let pending = upstream_pending_authorization::Entity::delete_many()
+            .filter(upstream_pending_authorization::Column::ExpiresAtMs.lt(before_ms))
+            .exec(&self.db)
+            .await?;
+        Ok(links.rows_affected + pending.rows_affected)
+    }
+
+    /// Stores a pending authorization under the hash of its `state`.
+    pub async fn create_pending_authorization(
+        &self,
+        state_hash: &str,
+        subject: &AuthorizationSubject,
+        secrets: &PendingSecrets,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let plain = SealedPending {
+            code_verifier: secrets.code_verifier.expose_secret().to_owned(),
+            redirect_uri: secrets.redirect_uri.clone(),
+        };
+        let bytes = Zeroizing::new(serde_json::to_vec(&plain).expect("serialising plain data cannot fail"));
+        let sealed = self.keyring.seal(&bytes, &pending_aad(state_hash))?;
+        upstream_pending_authorization::Entity::insert(upstream_pending_authorization::ActiveModel {
+            state_hash: Set(state_hash.to_owned()),
+            org_id: Set(subject.org_id.clone()),
+            user_name: Set(subject.user.clone()),
+            server_id: Set(subject.server_id.clone()),
+            scopes: Set(to_json_text(&subject.scopes)),
+            key_id: Set(sealed.key_id),
+            wrapped_key: Set(sealed.wrapped_key),
+            ciphertext: Set(sealed.ciphertext),
+            expires_at_ms: Set(expires_at_ms),
+            used_at_ms: Set(None),
+            created_at: Set(now()),
+        })
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks the pending authorization used iff it is unused and unexpired;
+    /// returns its subject and secrets.
+    pub async fn consume_pending_authorization(
+        &self,
+        state_hash: &str,
+        now_ms: i64,
+    ) -> Result<Result<(AuthorizationSubject, PendingSecrets), ConsumeError>, StoreError> {
+        use upstream_pending_authorization::{Column, Entity};
+        let updated = Entity::update_many()
+            .col_expr(Column::UsedAtMs, Expr::value(now_ms))
+            .filter(Column::StateHash.eq(state_hash))
+            .filter(Column::UsedAtMs.is_null())
+            .filter(Column::ExpiresAtMs.gt(now_ms))
+            .exec(&self.db)
+            .await?;
+        let Some(row) = Entity::find_by_id(state_hash).one(&self.db).await? else {
+            return Ok(Err(ConsumeError::Unknown));
+        };
+        if updated.rows_affected != 1 {
+            return Ok(Err(if row.used_at_ms.is_some() && row.expires_at_ms > now_ms {
+                ConsumeError::Used
+            } else {
+                ConsumeError::Expired
+            }));
+        }
+        let sealed =
+            SealedRecord { key_id: row.key_id, wrapped_key: row.wrapped_key, ciphertext: row.ciphertext };
+        let bytes = self.keyring.unseal(&sealed, &pending_aad(state_hash))?;
+        let plain: SealedPending = serde_json::from_slice(&bytes)
+            .map_err(|e| StoreError::Corrupt(format!("upstream_pending_authorizations: {e}")))?;
+        let subject = AuthorizationSubject {
+            scopes: from_json_text("upstream_pending_authorizations.scopes", &row.scopes)?,
+            org_id: row.org_id,
+            user: row.user_name,
+            server_id: row.server_id,
+        };
+        Ok(Ok((
+            subject,
+            PendingSecrets {
+                code_verifier: SecretString::from(plain.code_verifier),
+                redirect_uri: plain.redirect_uri,
+            },
+        )))
+    }
+}

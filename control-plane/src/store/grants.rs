@@ -1,0 +1,361 @@
+//! Per-user upstream grants: tokens sealed as one record, a version bumped on
+//! every change, and a refresh lease taken by compare-and-swap in SQL so that
+//! exactly one edge (across every control-plane replica) refreshes a grant.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::entities::upstream_grant;
+use super::{from_json_text, new_id, now, to_json_text, Store, StoreError};
+use crate::credentials::SealedRecord;
+
+/// Status of a usable grant.
+pub const GRANT_ACTIVE: &str = "active";
+/// Status of a grant the upstream rejected (invalid_grant).
+pub const GRANT_DEAD: &str = "dead";
+
+pub(super) fn grant_aad(id: &str) -> Vec<u8> {
+    format!("upstream_grant:{id}").into_bytes()
+}
+
+/// Upstream tokens of a grant (sealed together at rest).
+#[derive(Clone)]
+pub struct GrantTokens {
+    /// The access token.
+    pub access_token: SecretString,
+    /// The refresh token, if the AS issued one.
+    pub refresh_token: Option<SecretString>,
+}
+
+impl std::fmt::Debug for GrantTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrantTokens")
+            .field("refresh_token", &self.refresh_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct SealedTokens {
+    access_token: String,
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+/// A user's grant for one upstream server.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// Stable id.
+    pub id: String,
+    /// Owning org.
+    pub org_id: String,
+    /// The Gatehouse user it belongs to.
+    pub user: String,
+    /// The upstream server.
+    pub server_id: String,
+    /// `active` | `dead`.
+    pub status: String,
+    /// Bumped on every change.
+    pub version: u64,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Unix seconds; 0 = unknown.
+    pub access_expires_at: i64,
+    /// When the user connected.
+    pub created_at: DateTime<Utc>,
+    /// Last token change.
+    pub refreshed_at: DateTime<Utc>,
+    /// The tokens.
+    pub tokens: GrantTokens,
+}
+
+/// Fresh tokens from a token endpoint.
+#[derive(Debug, Clone)]
+pub struct NewTokens {
+    /// The tokens (a `None` refresh token keeps the stored one on refresh).
+    pub tokens: GrantTokens,
+    /// Unix seconds; 0 = unknown.
+    pub access_expires_at: i64,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+}
+
+/// Outcome of asking for a refresh lease.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// Whether the caller holds the lease.
+    pub granted: bool,
+    /// Fencing token to present on commit (0 when not granted).
+    pub fencing_token: u64,
+    /// Unix milliseconds the lease ends (0 when not granted).
+    pub lease_until_ms: i64,
+    /// The grant as it is now.
+    pub current: Option<Grant>,
+}
+
+impl Store {
+    /// Stores tokens for (org, user, server) after an authorization: creates the
+    /// grant or replaces its tokens, reactivates it and bumps its version.
+    pub async fn store_grant(
+        &self,
+        org_id: &str,
+        user: &str,
+        server_id: &str,
+        new: NewTokens,
+    ) -> Result<Grant, StoreError> {
+        let txn = self.db.begin().await?;
+        let existing = upstream_grant::Entity::find()
+            .filter(upstream_grant::Column::OrgId.eq(org_id))
+            .filter(upstream_grant::Column::UserName.eq(user))
+            .filter(upstream_grant::Column::ServerId.eq(server_id))
+            .one(&txn)
+            .await?;
+        let at = now();
+        let id = existing.as_ref().map_or_else(new_id, |e| e.id.clone());
+        let sealed = self.seal_tokens(&id, &new.tokens)?;
+        let model = upstream_grant::ActiveModel {
+            id: Set(id.clone()),
+            org_id: Set(org_id.to_owned()),
+            user_name: Set(user.to_owned()),
+            server_id: Set(server_id.to_owned()),
+            status: Set(GRANT_ACTIVE.to_owned()),
+            version: Set(existing.as_ref().map_or(1, |e| e.version + 1)),
+            scopes: Set(to_json_text(&new.scopes)),
+            key_id: Set(sealed.key_id),
+            wrapped_key: Set(sealed.wrapped_key),
+            ciphertext: Set(sealed.ciphertext),
+            access_expires_at: Set(new.access_expires_at),
+            lease_holder: Set(None),
+            lease_until_ms: Set(None),
+            fencing: Set(existing.as_ref().map_or(0, |e| e.fencing)),
+            created_at: Set(existing.as_ref().map_or(at, |e| e.created_at)),
+            refreshed_at: Set(at),
+        };
+        if existing.is_some() {
+            upstream_grant::Entity::update(model).exec(&txn).await?;
+        } else {
+            upstream_grant::Entity::insert(model).exec_without_returning(&txn).await?;
+        }
+        txn.commit().await?;
+        self.grant(&id).await?.ok_or(StoreError::NotFound("grant"))
+    }
+
+    /// The grant of (org, user, server).
+    pub async fn find_grant(
+        &self,
+        org_id: &str,
+        user: &str,
+        server_id: &str,
+    ) -> Result<Option<Grant>, StoreError> {
+        let row = upstream_grant::Entity::find()
+            .filter(upstream_grant::Column::OrgId.eq(org_id))
+            .filter(upstream_grant::Column::UserName.eq(user))
+            .filter(upstream_grant::Column::ServerId.eq(server_id))
+            .one(&self.db)
+            .await?;
+        row.map(|r| self.grant_from(r)).transpose()
+    }
+
+    /// The grant with `id`.
+    pub async fn grant(&self, id: &str) -> Result<Option<Grant>, StoreError> {
+        let row = upstream_grant::Entity::find_by_id(id).one(&self.db).await?;
+        row.map(|r| self.grant_from(r)).transpose()
+    }
+
+    /// The grants of an org, optionally of one user, oldest first.
+    pub async fn list_grants(&self, org_id: &str, user: Option<&str>) -> Result<Vec<Grant>, StoreError> {
+        let mut query = upstream_grant::Entity::find().filter(upstream_grant::Column::OrgId.eq(org_id));
+        if let Some(user) = user {
+            query = query.filter(upstream_grant::Column::UserName.eq(user));
+        }
+        let rows = query.order_by_asc(upstream_grant::Column::CreatedAt).all(&self.db).await?;
+        rows.into_iter().map(|r| self.grant_from(r)).collect()
+    }
+
+    /// Deletes the grant `id` of the org and returns it.
+    pub async fn delete_grant(&self, org_id: &str, id: &str) -> Result<Grant, StoreError> {
+        let row = upstream_grant::Entity::find_by_id(id)
+            .filter(upstream_grant::Column::OrgId.eq(org_id))
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::NotFound("connection"))?;
+        let grant = self.grant_from(row)?;
+        upstream_grant::Entity::delete_by_id(id).exec(&self.db).await?;
+        Ok(grant)
+    }
+
+    /// Deletes every grant of a server (the server was deleted). Returns how many.
+    pub async fn delete_server_grants(&self, server_id: &str) -> Result<u64, StoreError> {
+        let deleted = upstream_grant::Entity::delete_many()
+            .filter(upstream_grant::Column::ServerId.eq(server_id))
+            .exec(&self.db)
+            .await?;
+        Ok(deleted.rows_affected)
+    }
+
+    /// Takes the refresh lease of grant `id` at `version` for `holder` iff no
+    /// live lease exists (one conditional UPDATE, so it holds across replicas).
+    pub async fn acquire_refresh_lease(
+        &self,
+        id: &str,
+        version: u64,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Lease, StoreError> {
+        let until = now_ms + lease_ms;
+        let updated = upstream_grant::Entity::update_many()
+            .col_expr(upstream_grant::Column::LeaseHolder, Expr::value(holder))
+            .col_expr(upstream_grant::Column::LeaseUntilMs, Expr::value(until))
+            .col_expr(upstream_grant::Column::Fencing, Expr::col(upstream_grant::Column::Fencing).add(1))
+            .filter(upstream_grant::Column::Id.eq(id))
+            .filter(upstream_grant::Column::Version.eq(to_i64(version)))
+            .filter(upstream_grant::Column::Status.eq(GRANT_ACTIVE))
+            .filter(
+                Condition::any()
+                    .add(upstream_grant::Column::LeaseUntilMs.is_null())
+                    .add(upstream_grant::Column::LeaseUntilMs.lt(now_ms)),
+            )
+            .exec(&self.db)
+            .await?;
+        let current = self.grant_row(id).await?;
+        let granted = updated.rows_affected == 1;
+        let (fencing_token, lease_until_ms) = match (&current, granted) {
+            (Some(row), true) => (u64::try_from(row.fencing).unwrap_or(0), until),
+            _ => (0, 0),
+        };
+        Ok(Lease {
+            granted,
+            fencing_token,
+            lease_until_ms,
+            current: current.map(|r| self.grant_from(r)).transpose()?,
+        })
+    }
+
+    /// Stores refreshed tokens iff the grant is still at `expected_version` and
+    /// `fencing_token` holds its lease; bumps the version and releases the lease.
+    /// A `None` refresh token keeps the stored one.
+    pub async fn commit_refresh(
+        &self,
+        id: &str,
+        expected_version: u64,
+        fencing_token: u64,
+        new: NewTokens,
+    ) -> Result<Grant, StoreError> {
+        let stale = || StoreError::Conflict {
+            field: Some("expected_version"),
+            message: "the grant moved on or the lease is no longer held".into(),
+        };
+        let txn = self.db.begin().await?;
+        let row =
+            upstream_grant::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::NotFound("grant"))?;
+        if row.version != to_i64(expected_version)
+            || row.fencing != to_i64(fencing_token)
+            || row.lease_holder.is_none()
+        {
+            return Err(stale());
+        }
+        let old = self.open_tokens(&row)?;
+        let tokens = GrantTokens {
+            access_token: new.tokens.access_token,
+            refresh_token: new.tokens.refresh_token.or(old.refresh_token),
+        };
+        let sealed = self.seal_tokens(id, &tokens)?;
+        let scopes = if new.scopes.is_empty() { row.scopes.clone() } else { to_json_text(&new.scopes) };
+        let updated = upstream_grant::Entity::update_many()
+            .col_expr(upstream_grant::Column::KeyId, Expr::value(sealed.key_id))
+            .col_expr(upstream_grant::Column::WrappedKey, Expr::value(sealed.wrapped_key))
+            .col_expr(upstream_grant::Column::Ciphertext, Expr::value(sealed.ciphertext))
+            .col_expr(upstream_grant::Column::AccessExpiresAt, Expr::value(new.access_expires_at))
+            .col_expr(upstream_grant::Column::Scopes, Expr::value(scopes))
+            .col_expr(upstream_grant::Column::Version, Expr::col(upstream_grant::Column::Version).add(1))
+            .col_expr(upstream_grant::Column::LeaseHolder, Expr::value(Option::<String>::None))
+            .col_expr(upstream_grant::Column::LeaseUntilMs, Expr::value(Option::<i64>::None))
+            .col_expr(upstream_grant::Column::RefreshedAt, Expr::value(now()))
+            .filter(upstream_grant::Column::Id.eq(id))
+            .filter(upstream_grant::Column::Version.eq(row.version))
+            .filter(upstream_grant::Column::Fencing.eq(row.fencing))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected != 1 {
+            return Err(stale());
+        }
+        txn.commit().await?;
+        self.grant(id).await?.ok_or(StoreError::NotFound("grant"))
+    }
+
+    /// Marks the grant dead iff it is still at `expected_version` (0 = any);
+    /// returns the grant as it is afterwards.
+    pub async fn mark_grant_dead(
+        &self,
+        id: &str,
+        expected_version: u64,
+    ) -> Result<Option<Grant>, StoreError> {
+        let mut update = upstream_grant::Entity::update_many()
+            .col_expr(upstream_grant::Column::Status, Expr::value(GRANT_DEAD))
+            .col_expr(upstream_grant::Column::Version, Expr::col(upstream_grant::Column::Version).add(1))
+            .col_expr(upstream_grant::Column::LeaseHolder, Expr::value(Option::<String>::None))
+            .col_expr(upstream_grant::Column::LeaseUntilMs, Expr::value(Option::<i64>::None))
+            .filter(upstream_grant::Column::Id.eq(id))
+            .filter(upstream_grant::Column::Status.eq(GRANT_ACTIVE));
+        if expected_version != 0 {
+            update = update.filter(upstream_grant::Column::Version.eq(to_i64(expected_version)));
+        }
+        update.exec(&self.db).await?;
+        self.grant(id).await
+    }
+
+    async fn grant_row(&self, id: &str) -> Result<Option<upstream_grant::Model>, StoreError> {
+        Ok(upstream_grant::Entity::find_by_id(id).one(&self.db).await?)
+    }
+
+    fn seal_tokens(&self, id: &str, tokens: &GrantTokens) -> Result<SealedRecord, StoreError> {
+        let plain = SealedTokens {
+            access_token: tokens.access_token.expose_secret().to_owned(),
+            refresh_token: tokens.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()),
+        };
+        let bytes = Zeroizing::new(serde_json::to_vec(&plain).expect("serialising tokens cannot fail"));
+        Ok(self.keyring.seal(&bytes, &grant_aad(id))?)
+    }
+
+    fn open_tokens(&self, row: &upstream_grant::Model) -> Result<GrantTokens, StoreError> {
+        let sealed = SealedRecord {
+            key_id: row.key_id.clone(),
+            wrapped_key: row.wrapped_key.clone(),
+            ciphertext: row.ciphertext.clone(),
+        };
+        let bytes = self.keyring.unseal(&sealed, &grant_aad(&row.id))?;
+        let plain: SealedTokens = serde_json::from_slice(&bytes)
+            .map_err(|e| StoreError::Corrupt(format!("upstream_grants tokens: {e}")))?;
+        Ok(GrantTokens {
+            access_token: SecretString::from(plain.access_token),
+            refresh_token: plain.refresh_token.map(SecretString::from),
+        })
+    }
+
+    fn grant_from(&self, row: upstream_grant::Model) -> Result<Grant, StoreError> {
+        let tokens = self.open_tokens(&row)?;
+        Ok(Grant {
+            scopes: from_json_text("upstream_grants.scopes", &row.scopes)?,
+            version: u64::try_from(row.version)
+                .map_err(|_| StoreError::Corrupt("negative grant version".into()))?,
+            id: row.id,
+            org_id: row.org_id,
+            user: row.user_name,
+            server_id: row.server_id,
+            status: row.status,
+            access_expires_at: row.access_expires_at,
+            created_at: row.created_at,
+            refreshed_at: row.refreshed_at,
+            tokens,
+        })
+    }
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,206 @@
+//! The tonic `CredentialBroker` service: edges read grants, take a refresh
+//! lease (SQL compare-and-swap, so it holds across control-plane replicas),
+//! commit refreshed tokens (rotated refresh token stored before the edge uses
+//! the new access token), mark grants dead, and ask for authorization links.
+//! Authenticated with the node token like `ConfigDistribution`.
+
+use std::time::Duration;
+
+use gatehouse_proto::config::v1 as pb;
+use gatehouse_proto::config::v1::credential_broker_server::CredentialBroker;
+use secrecy::{ExposeSecret, SecretString};
+use tonic::{Request, Response, Status};
+
+use super::authorize;
+use super::{now_ms, OAuthError, UpstreamOAuth};
+use crate::config_stream::check_node_token;
+use crate::store::authorization_links::AuthorizationSubject;
+use crate::store::grants::{Grant, GrantTokens, NewTokens};
+use crate::store::StoreError;
+
+/// How long a refresh lease lasts.
+pub const LEASE_DURATION: Duration = Duration::from_secs(10);
+const MAX_FIELD_LEN: usize = 1024;
+const MAX_TOKEN_LEN: usize = 64 * 1024;
+
+/// Serves `CredentialBroker` to authenticated edges.
+#[derive(Clone)]
+pub struct BrokerService {
+    ctx: UpstreamOAuth,
+    node_token_hashes: std::sync::Arc<[[u8; 32]]>,
+}
+
+impl std::fmt::Debug for BrokerService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerService").finish_non_exhaustive()
+    }
+}
+
+impl BrokerService {
+    /// A service accepting the node tokens whose SHA-256 is in `node_token_hashes`.
+    pub fn new(ctx: UpstreamOAuth, node_token_hashes: Vec<[u8; 32]>) -> Self {
+        Self { ctx, node_token_hashes: node_token_hashes.into() }
+    }
+
+    fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        check_node_token(&self.node_token_hashes, request.metadata())
+    }
+}
+
+fn field(name: &str, value: &str) -> Result<(), Status> {
+    if value.is_empty() || value.len() > MAX_FIELD_LEN {
+        return Err(Status::invalid_argument(format!("{name} must be 1-{MAX_FIELD_LEN} bytes")));
+    }
+    Ok(())
+}
+
+fn store_status(error: StoreError) -> Status {
+    match error {
+        StoreError::NotFound(what) => Status::not_found(format!("{what} not found")),
+        StoreError::Conflict { message, .. } => Status::aborted(message),
+        StoreError::Invalid(e) => Status::invalid_argument(e.to_string()),
+        other => {
+            tracing::error!(error = %other, "credential broker store failure");
+            Status::internal("internal error")
+        }
+    }
+}
+
+fn oauth_status(error: OAuthError) -> Status {
+    match error {
+        OAuthError::Store(e) => store_status(e),
+        OAuthError::ServerNotFound => Status::not_found("server not found"),
+        OAuthError::NotOAuth => Status::failed_precondition("the server does not use auth_type oauth2"),
+        other => {
+            tracing::warn!(error = %other, "credential broker request failed");
+            Status::unavailable(other.to_string())
+        }
+    }
+}
+
+/// The wire form of a grant (tokens decrypted for the authenticated edge).
+fn to_wire(grant: Grant) -> pb::Grant {
+    pb::Grant {
+        id: grant.id,
+        version: grant.version,
+        access_token: grant.tokens.access_token.expose_secret().to_owned(),
+        access_expires_at: grant.access_expires_at,
+        refresh_token: grant.tokens.refresh_token.map(|t| t.expose_secret().to_owned()).unwrap_or_default(),
+        scopes: grant.scopes,
+        status: grant.status,
+    }
+}
+
+#[tonic::async_trait]
+impl CredentialBroker for BrokerService {
+    async fn get_grant(
+        &self,
+        request: Request<pb::GrantRequest>,
+    ) -> Result<Response<pb::GrantResponse>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        field("org_id", &r.org_id)?;
+        field("user", &r.user)?;
+        field("server_id", &r.server_id)?;
+        let grant =
+            self.ctx.store().find_grant(&r.org_id, &r.user, &r.server_id).await.map_err(store_status)?;
+        Ok(Response::new(pb::GrantResponse { grant: grant.map(to_wire) }))
+    }
+
+    async fn acquire_refresh_lease(
+        &self,
+        request: Request<pb::LeaseRequest>,
+    ) -> Result<Response<pb::LeaseResponse>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        field("grant_id", &r.grant_id)?;
+        field("node_id", &r.node_id)?;
+        let lease_ms = i64::try_from(LEASE_DURATION.as_millis()).unwrap_or(i64::MAX);
+        let lease = self
+            .ctx
+            .store()
+            .acquire_refresh_lease(&r.grant_id, r.version, &r.node_id, now_ms(), lease_ms)
+            .await
+            .map_err(store_status)?;
+        let Some(current) = lease.current else {
+            return Err(Status::not_found("grant not found"));
+        };
+        tracing::debug!(grant_id = %r.grant_id, node_id = %r.node_id, granted = lease.granted, "refresh lease requested");
+        Ok(Response::new(pb::LeaseResponse {
+            granted: lease.granted,
+            fencing_token: lease.fencing_token,
+            lease_expires_at_ms: lease.lease_until_ms,
+            current: Some(to_wire(current)),
+        }))
+    }
+
+    async fn commit_refresh(
+        &self,
+        request: Request<pb::CommitRefreshRequest>,
+    ) -> Result<Response<pb::GrantResponse>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        field("grant_id", &r.grant_id)?;
+        if r.access_token.is_empty()
+            || r.access_token.len() > MAX_TOKEN_LEN
+            || r.refresh_token.len() > MAX_TOKEN_LEN
+        {
+            return Err(Status::invalid_argument("access_token must be 1-65536 bytes"));
+        }
+        let refresh_token = (!r.refresh_token.is_empty()).then(|| SecretString::from(r.refresh_token));
+        let new = NewTokens {
+            tokens: GrantTokens { access_token: SecretString::from(r.access_token), refresh_token },
+            access_expires_at: r.access_expires_at,
+            scopes: r.scopes,
+        };
+        let grant = self
+            .ctx
+            .store()
+            .commit_refresh(&r.grant_id, r.expected_version, r.fencing_token, new)
+            .await
+            .map_err(store_status)?;
+        tracing::info!(grant_id = %grant.id, version = grant.version, "upstream grant refreshed");
+        Ok(Response::new(pb::GrantResponse { grant: Some(to_wire(grant)) }))
+    }
+
+    async fn mark_grant_dead(
+        &self,
+        request: Request<pb::MarkGrantDeadRequest>,
+    ) -> Result<Response<pb::GrantResponse>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        field("grant_id", &r.grant_id)?;
+        let grant =
+            self.ctx.store().mark_grant_dead(&r.grant_id, r.expected_version).await.map_err(store_status)?;
+        let Some(grant) = grant else {
+            return Err(Status::not_found("grant not found"));
+        };
+        let reason: String = r.reason.chars().filter(|c| !c.is_control()).take(200).collect();
+        tracing::info!(grant_id = %grant.id, status = %grant.status, %reason, "upstream grant marked dead");
+        Ok(Response::new(pb::GrantResponse { grant: Some(to_wire(grant)) }))
+    }
+
+    async fn create_authorization_link(
+        &self,
+        request: Request<pb::AuthorizationLinkRequest>,
+    ) -> Result<Response<pb::AuthorizationLink>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        field("org_id", &r.org_id)?;
+        field("user", &r.user)?;
+        field("server_id", &r.server_id)?;
+        if r.scopes.len() > 64 || r.scopes.iter().any(|s| s.is_empty() || s.len() > 256 || s.contains(' ')) {
+            return Err(Status::invalid_argument(
+                "scopes must be at most 64 non-empty tokens without spaces",
+            ));
+        }
+        let subject =
+            AuthorizationSubject { org_id: r.org_id, user: r.user, server_id: r.server_id, scopes: r.scopes };
+        let link = authorize::create_link(&self.ctx, subject).await.map_err(oauth_status)?;
+        Ok(Response::new(pb::AuthorizationLink {
+            url: link.url,
+            elicitation_id: link.elicitation_id,
+            expires_at: link.expires_at,
+        }))
+    }
+}

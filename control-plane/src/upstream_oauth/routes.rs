@@ -1,0 +1,134 @@
+//! Browser-facing routes: the authorization link start, the upstream callback
+//! and Gatehouse's client metadata document. Errors are small HTML pages (JSON
+//! when the client asks for it) that never contain secrets.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::callback::{self, CallbackParams};
+use super::registration::client_metadata_document;
+use super::{authorize, OAuthError, UpstreamOAuth};
+use crate::store::authorization_links::ConsumeError;
+
+/// Prefix of authorization links (`{START_PATH}/{id}`).
+pub const START_PATH: &str = "/oauth/upstream/start";
+/// Where upstream authorization servers redirect back to.
+pub const CALLBACK_PATH: &str = "/oauth/upstream/callback";
+/// Gatehouse's Client ID Metadata Document.
+pub const CLIENT_METADATA_PATH: &str = "/oauth/client-metadata.json";
+
+/// The routes, with their own state, mergeable into any router.
+pub fn router<S: Clone + Send + Sync + 'static>(ctx: UpstreamOAuth) -> Router<S> {
+    Router::new()
+        .route(&format!("{START_PATH}/{{id}}"), get(start))
+        .route(CALLBACK_PATH, get(complete))
+        .route(CLIENT_METADATA_PATH, get(client_metadata))
+        .with_state(ctx)
+}
+
+async fn start(State(ctx): State<UpstreamOAuth>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    match authorize::start(&ctx, &id).await {
+        // 302 Found, as an OAuth authorization redirect.
+        Ok(url) => (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response(),
+        Err(error) => error_page(&headers, &error),
+    }
+}
+
+async fn complete(
+    State(ctx): State<UpstreamOAuth>,
+    headers: HeaderMap,
+    Query(params): Query<CallbackParams>,
+) -> Response {
+    match callback::complete(&ctx, params).await {
+        Ok(_) => page(
+            &headers,
+            StatusCode::OK,
+            "connected",
+            "Connected. You can close this tab and return to your agent.",
+        ),
+        Err(error) => error_page(&headers, &error),
+    }
+}
+
+async fn client_metadata(State(ctx): State<UpstreamOAuth>) -> Response {
+    let document = client_metadata_document(&ctx.client_metadata_url(), &ctx.callback_url());
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(document)).into_response()
+}
+
+fn error_page(headers: &HeaderMap, error: &OAuthError) -> Response {
+    let (status, code, message) = match error {
+        OAuthError::Link(ConsumeError::Unknown) => {
+            (StatusCode::NOT_FOUND, "link_unknown", "This authorization link is not valid.".to_owned())
+        }
+        OAuthError::Link(ConsumeError::Used) => (
+            StatusCode::GONE,
+            "link_used",
+            "This authorization link was already used. Ask your agent for a new one.".to_owned(),
+        ),
+        OAuthError::Link(ConsumeError::Expired) => (
+            StatusCode::GONE,
+            "link_expired",
+            "This authorization link has expired. Ask your agent for a new one.".to_owned(),
+        ),
+        OAuthError::State(_) | OAuthError::BadCallback(_) => (
+            StatusCode::BAD_REQUEST,
+            "invalid_state",
+            "This authorization response is not valid, already used or expired. Start again from your agent."
+                .to_owned(),
+        ),
+        OAuthError::IssuerMismatch => (
+            StatusCode::BAD_REQUEST,
+            "issuer_mismatch",
+            "The authorization response came from an unexpected issuer and was refused.".to_owned(),
+        ),
+        OAuthError::Denied(e) => {
+            (StatusCode::FORBIDDEN, "access_denied", format!("The authorization was not granted ({e})."))
+        }
+        OAuthError::ServerNotFound | OAuthError::NotOAuth => (
+            StatusCode::NOT_FOUND,
+            "server_unknown",
+            "This server no longer uses OAuth or no longer exists.".into(),
+        ),
+        OAuthError::Store(_) => {
+            tracing::error!(%error, "upstream oauth store failure");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong. Try again later.".into())
+        }
+        other => {
+            tracing::warn!(error = %other, "upstream oauth failed");
+            (
+                StatusCode::BAD_GATEWAY,
+                "upstream_oauth_failed",
+                format!("Connecting the server failed: {other}."),
+            )
+        }
+    };
+    page(headers, status, code, &message)
+}
+
+fn page(headers: &HeaderMap, status: StatusCode, code: &str, message: &str) -> Response {
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    if wants_json {
+        let body = if status.is_success() {
+            serde_json::json!({"status": code, "message": message})
+        } else {
+            serde_json::json!({"error": {"code": code, "message": message}})
+        };
+        return (status, Json(body)).into_response();
+    }
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Gatehouse</title></head>\
+         <body style=\"font-family:sans-serif;max-width:36em;margin:4em auto\"><h1>Gatehouse</h1><p>{}</p></body></html>",
+        escape(message)
+    );
+    (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}

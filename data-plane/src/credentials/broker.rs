@@ -1,0 +1,565 @@
+//! `CredentialBroker`: the upstream credential for one request.
+//!
+//! * `oauth2` (per user): cache → `GetGrant` → refresh under the control
+//!   plane's lease (one refresh per grant across all edges; the rotated
+//!   refresh token is committed before the new access token is used).
+//! * `client_credentials` (shared): cache → token endpoint under a short
+//!   Redis lock (one fetch per server across edges).
+//!
+//! Inside one edge, concurrent misses for the same key share one fetch
+//! ([`SingleFlight`]). Tokens within the skew of their expiry are not used;
+//! tokens within twice the skew are refreshed in the background while still
+//! being used.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use rand::RngCore as _;
+use secrecy::{ExposeSecret as _, SecretString};
+use sha2::{Digest as _, Sha256};
+
+use super::cache::{CacheStatus, EdgeTokenCache};
+use super::control_plane::{ControlPlaneClient, Grant, Lease, Refreshed};
+use super::error::BrokerError;
+use super::oauth_client::UpstreamOAuthClient;
+use super::sealing::{CachedToken, TokenSealer};
+use super::single_flight::SingleFlight;
+use super::throttle::Throttle;
+use super::token_endpoint::{self, IssuedTokens, TokenEndpointError};
+use crate::config_view::{UpstreamAuth, UpstreamServer};
+use crate::state::EdgeState;
+
+/// Longest a request waits for another edge's refresh or fetch.
+const WAIT_FOR_OTHERS: Duration = Duration::from_secs(15);
+const POLL_MIN: Duration = Duration::from_millis(25);
+const POLL_MAX: Duration = Duration::from_millis(400);
+/// Lifetime of the cross-edge client-credentials fetch lock.
+const FETCH_LOCK_TTL: Duration = Duration::from_secs(15);
+/// Cache lifetime of a token whose expiry the AS did not say.
+const UNKNOWN_EXPIRY_TTL: Duration = Duration::from_secs(300);
+/// One step-up prompt per (user, server, scopes) in this window.
+const STEP_UP_WINDOW: Duration = Duration::from_secs(600);
+/// One background refresh attempt per token in this window.
+const PROACTIVE_WINDOW: Duration = Duration::from_secs(5);
+
+/// The credential to send upstream as `Authorization: Bearer`.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    token: SecretString,
+}
+
+impl Credential {
+    /// The bearer token.
+    pub fn token(&self) -> &SecretString {
+        &self.token
+    }
+
+    /// `Bearer <token>`, marked sensitive; `None` if the token is not header-safe.
+    pub fn authorization(&self) -> Option<http::HeaderValue> {
+        let mut value =
+            http::HeaderValue::from_str(&format!("Bearer {}", self.token.expose_secret())).ok()?;
+        value.set_sensitive(true);
+        Some(value)
+    }
+}
+
+/// Which token a fetch may settle for.
+#[derive(Clone)]
+enum Want {
+    /// Any token not within the skew of its expiry.
+    Usable,
+    /// A token not within the proactive-refresh window (background refresh).
+    Fresh,
+    /// A usable token other than this one (the upstream rejected it).
+    NotThis(SecretString),
+}
+
+impl Want {
+    fn accepts(&self, token: &str, expires_at: i64, now: i64, skew: i64) -> bool {
+        if token.is_empty() || !usable(expires_at, now, skew) {
+            return false;
+        }
+        match self {
+            Want::Usable => true,
+            Want::Fresh => !refresh_due(expires_at, now, skew),
+            Want::NotThis(rejected) => rejected.expose_secret() != token,
+        }
+    }
+
+    fn flight_suffix(&self) -> &'static str {
+        match self {
+            Want::Usable => "",
+            Want::Fresh | Want::NotThis(_) => "#refresh",
+        }
+    }
+}
+
+/// Whether a token expiring at `expires_at` may be used at `now` (0 = unknown expiry).
+fn usable(expires_at: i64, now: i64, skew: i64) -> bool {
+    expires_at == 0 || expires_at - skew > now
+}
+
+/// Whether a token should be replaced in the background.
+fn refresh_due(expires_at: i64, now: i64, skew: i64) -> bool {
+    expires_at != 0 && expires_at - 2 * skew <= now
+}
+
+/// How long a token may stay cached: until `skew` before its expiry.
+fn cache_ttl(expires_at: i64, now: i64, skew: i64) -> Duration {
+    if expires_at == 0 {
+        return UNKNOWN_EXPIRY_TTL;
+    }
+    Duration::from_secs(u64::try_from(expires_at - skew - now).unwrap_or(0))
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+fn now_unix_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Short, stable, non-reversible id of arbitrary parts (length-prefixed so parts can't collide).
+fn digest(parts: &[&str]) -> String {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&hash.finalize()[..18])
+}
+
+fn user_key(org: &str, user: &str, server_id: &str) -> String {
+    format!("tok:u:{server_id}:{}", digest(&[org, user]))
+}
+
+fn shared_key(server_id: &str, client: &UpstreamOAuthClient) -> String {
+    let endpoint = client.token_endpoint.as_ref().map_or("", url::Url::as_str);
+    let scopes = client.scopes.join(" ");
+    format!("tok:cc:{server_id}:{}", digest(&[endpoint, &client.client_id, &scopes, &client.resource]))
+}
+
+/// Produces upstream credentials for `oauth2` and `client_credentials` servers.
+#[derive(Debug)]
+pub struct CredentialBroker {
+    edge: Arc<EdgeState>,
+    cache: EdgeTokenCache,
+    control_plane: ControlPlaneClient,
+    http: reqwest::Client,
+    skew: i64,
+    flights: SingleFlight<Credential>,
+    step_ups: Throttle,
+    proactive: Throttle,
+    /// Seals tokens while the control plane has not sent a `token_cache_key`.
+    fallback_sealer: TokenSealer,
+}
+
+impl CredentialBroker {
+    /// A broker reading keys from `edge`'s config, caching in `cache`.
+    pub fn new(
+        edge: Arc<EdgeState>,
+        cache: EdgeTokenCache,
+        control_plane: ControlPlaneClient,
+        refresh_skew: Duration,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            edge,
+            cache,
+            control_plane,
+            http: token_endpoint::http_client(),
+            skew: refresh_skew.as_secs() as i64,
+            flights: SingleFlight::default(),
+            step_ups: Throttle::new(STEP_UP_WINDOW),
+            proactive: Throttle::new(PROACTIVE_WINDOW),
+            fallback_sealer: TokenSealer::ephemeral(),
+        })
+    }
+
+    /// Token cache backend and failure counters (for `/readyz`).
+    pub fn cache_status(&self) -> CacheStatus {
+        self.cache.status()
+    }
+
+    /// The credential for `user` of `org` calling `server`; `None` for servers
+    /// that don't use OAuth.
+    pub async fn upstream_credential(
+        self: &Arc<Self>,
+        org: &str,
+        user: &str,
+        server: &Arc<UpstreamServer>,
+    ) -> Result<Option<Credential>, BrokerError> {
+        self.credential(org, user, server, Want::Usable).await
+    }
+
+    /// A replacement for `rejected`, which the upstream answered 401 to.
+    pub async fn replace_rejected(
+        self: &Arc<Self>,
+        org: &str,
+        user: &str,
+        server: &Arc<UpstreamServer>,
+        rejected: &Credential,
+    ) -> Result<Option<Credential>, BrokerError> {
+        self.credential(org, user, server, Want::NotThis(rejected.token.clone())).await
+    }
+
+    /// After a 403 `insufficient_scope`: the link asking for `scopes`, unless
+    /// this (user, server, scopes) was already prompted recently (loop guard).
+    pub async fn step_up(
+        self: &Arc<Self>,
+        org: &str,
+        user: &str,
+        server: &Arc<UpstreamServer>,
+        mut scopes: Vec<String>,
+    ) -> Option<BrokerError> {
+        if server.auth != UpstreamAuth::OAuth2 {
+            return None;
+        }
+        scopes.sort();
+        scopes.dedup();
+        // The cached token lacks the scope: once the user re-authorizes, the new grant must be fetched.
+        self.cache.delete(&user_key(org, user, &server.id)).await;
+        let throttle_key = format!("{}:{}", server.id, digest(&[org, user, &scopes.join(" ")]));
+        if !self.step_ups.allow(&throttle_key) {
+            tracing::info!(server = %server.slug, "step-up already requested recently, not prompting again");
+            return None;
+        }
+        tracing::info!(server = %server.slug, scopes = %scopes.join(" "), "upstream asks for more scopes, requesting step-up");
+        Some(match self.control_plane.authorization_link(org, user, &server.id, scopes).await {
+            Ok(link) => BrokerError::AuthorizationRequired(link),
+            Err(err) => err,
+        })
+    }
+
+    async fn credential(
+        self: &Arc<Self>,
+        org: &str,
+        user: &str,
+        server: &Arc<UpstreamServer>,
+        want: Want,
+    ) -> Result<Option<Credential>, BrokerError> {
+        // A per-user grant can be used (or authorized) before the edge has the
+        // client settings; they are only needed to refresh.
+        let client = server.oauth.as_ref().filter(|c| c.is_usable()).cloned();
+        let key = match (&server.auth, &client) {
+            (UpstreamAuth::OAuth2, _) => user_key(org, user, &server.id),
+            (UpstreamAuth::ClientCredentials, Some(client)) => shared_key(&server.id, client),
+            (UpstreamAuth::ClientCredentials, None) => return Err(BrokerError::NotConfigured),
+            _ => return Ok(None),
+        };
+        if let Want::Usable = want {
+            if let Some(cached) = self.cached(&key).await {
+                let now = now_unix();
+                let token = cached.access_token.expose_secret();
+                if want.accepts(token, cached.expires_at, now, self.skew) {
+                    if refresh_due(cached.expires_at, now, self.skew) && self.proactive.allow(&key) {
+                        self.spawn_proactive_refresh(org, user, server);
+                    }
+                    return Ok(Some(Credential { token: cached.access_token }));
+                }
+            }
+        }
+        let flight_key = format!("{key}{}", want.flight_suffix());
+        let this = self.clone();
+        let (org, user, server) = (org.to_owned(), user.to_owned(), server.clone());
+        let work = async move {
+            match server.auth {
+                UpstreamAuth::OAuth2 => {
+                    this.fetch_user(&org, &user, &server, client.as_ref(), &key, want).await
+                }
+                _ => match &client {
+                    Some(client) => this.fetch_shared(client, &key, want).await,
+                    None => Err(BrokerError::NotConfigured),
+                },
+            }
+        };
+        self.flights.run(flight_key, work).await.map(Some)
+    }
+
+    fn spawn_proactive_refresh(self: &Arc<Self>, org: &str, user: &str, server: &Arc<UpstreamServer>) {
+        let this = self.clone();
+        let (org, user, server) = (org.to_owned(), user.to_owned(), server.clone());
+        tokio::spawn(async move {
+            if let Err(err) = this.credential(&org, &user, &server, Want::Fresh).await {
+                tracing::info!(server = %server.slug, %err, "background token refresh failed");
+            }
+        });
+    }
+
+    fn sealer(&self) -> Option<TokenSealer> {
+        TokenSealer::new(&self.edge.config().settings().token_cache_key)
+    }
+
+    async fn cached(&self, key: &str) -> Option<CachedToken> {
+        let sealed = self.cache.get(key).await?;
+        match self.sealer() {
+            Some(sealer) => sealer.open(key, &sealed),
+            None => self.fallback_sealer.open(key, &sealed),
+        }
+    }
+
+    async fn store(&self, key: &str, token: &CachedToken) {
+        let ttl = cache_ttl(token.expires_at, now_unix(), self.skew);
+        let sealed = match self.sealer() {
+            Some(sealer) => sealer.seal(key, token),
+            None => self.fallback_sealer.seal(key, token),
+        };
+        self.cache.set(key, sealed, ttl).await;
+    }
+
+    async fn authorization_required(&self, org: &str, user: &str, server: &UpstreamServer) -> BrokerError {
+        match self.control_plane.authorization_link(org, user, &server.id, Vec::new()).await {
+            Ok(link) => BrokerError::AuthorizationRequired(link),
+            Err(err) => err,
+        }
+    }
+
+    async fn use_grant(&self, key: &str, grant: &Grant) -> Credential {
+        let token = CachedToken {
+            access_token: grant.access_token.clone(),
+            expires_at: grant.access_expires_at,
+            grant_id: grant.id.clone(),
+            grant_version: grant.version,
+        };
+        self.store(key, &token).await;
+        Credential { token: grant.access_token.clone() }
+    }
+
+    async fn fetch_user(
+        &self,
+        org: &str,
+        user: &str,
+        server: &UpstreamServer,
+        client: Option<&UpstreamOAuthClient>,
+        key: &str,
+        want: Want,
+    ) -> Result<Credential, BrokerError> {
+        let grant = self.control_plane.get_grant(org, user, &server.id).await?;
+        let Some(mut grant) = grant.filter(|g| !g.dead) else {
+            return Err(self.authorization_required(org, user, server).await);
+        };
+        if want.accepts(grant.access_token.expose_secret(), grant.access_expires_at, now_unix(), self.skew) {
+            return Ok(self.use_grant(key, &grant).await);
+        }
+        if grant.refresh_token.expose_secret().is_empty() {
+            return Err(self.authorization_required(org, user, server).await);
+        }
+        let client = client.ok_or(BrokerError::NotConfigured)?;
+        let deadline = tokio::time::Instant::now() + WAIT_FOR_OTHERS;
+        loop {
+            let (expires_at_ms, current) =
+                match self.control_plane.acquire_refresh_lease(&grant.id, grant.version).await? {
+                    Lease::Granted { fencing_token } => {
+                        return self
+                            .refresh_as_leader(org, user, server, client, key, &grant, fencing_token)
+                            .await;
+                    }
+                    Lease::Held { expires_at_ms, current } => (expires_at_ms, current),
+                };
+            // Someone else refreshes: wait for their result rather than burning the refresh token.
+            let mut pause = POLL_MIN;
+            let mut latest = current;
+            loop {
+                match latest.take() {
+                    Some(g) if g.dead => return Err(self.authorization_required(org, user, server).await),
+                    Some(g) if g.version > grant.version => {
+                        if want.accepts(
+                            g.access_token.expose_secret(),
+                            g.access_expires_at,
+                            now_unix(),
+                            self.skew,
+                        ) {
+                            return Ok(self.use_grant(key, &g).await);
+                        }
+                        // Moved on but still not usable: refresh from the new version.
+                        grant = g;
+                        break;
+                    }
+                    _ => {}
+                }
+                if now_unix_ms() >= expires_at_ms {
+                    break; // the holder's lease lapsed: ask again
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!(grant_id = %grant.id, "gave up waiting for another edge's token refresh");
+                    return Err(BrokerError::RefreshTimeout);
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(POLL_MAX);
+                if let Some(cached) = self.cached(key).await {
+                    let fresh = cached.grant_id == grant.id && cached.grant_version > grant.version;
+                    let token = cached.access_token.expose_secret();
+                    if fresh && want.accepts(token, cached.expires_at, now_unix(), self.skew) {
+                        return Ok(Credential { token: cached.access_token });
+                    }
+                }
+                match self.control_plane.get_grant(org, user, &server.id).await? {
+                    None => return Err(self.authorization_required(org, user, server).await),
+                    Some(g) => latest = Some(g),
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BrokerError::RefreshTimeout);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn refresh_as_leader(
+        &self,
+        org: &str,
+        user: &str,
+        server: &UpstreamServer,
+        client: &UpstreamOAuthClient,
+        key: &str,
+        grant: &Grant,
+        fencing_token: u64,
+    ) -> Result<Credential, BrokerError> {
+        tracing::info!(server = %server.slug, grant_id = %grant.id, version = grant.version, "refreshing upstream access token");
+        let issued = match token_endpoint::refresh(&self.http, client, &grant.refresh_token).await {
+            Ok(issued) => issued,
+            Err(TokenEndpointError::InvalidGrant) => {
+                tracing::info!(server = %server.slug, grant_id = %grant.id, "upstream rejected the refresh token, marking the grant dead");
+                self.control_plane.mark_grant_dead(grant, "invalid_grant").await?;
+                self.cache.delete(key).await;
+                return Err(self.authorization_required(org, user, server).await);
+            }
+            Err(err) => return Err(token_error(err, &server.slug)),
+        };
+        let expires_at = expires_at(&issued);
+        let scopes = issued.scope.as_deref().map(|s| s.split_ascii_whitespace().map(str::to_owned).collect());
+        // The rotated refresh token is stored before the new access token is used or cached:
+        // if the commit fails, the token is not used.
+        let refreshed = Refreshed {
+            access_token: &issued.access_token,
+            access_expires_at: expires_at,
+            refresh_token: issued.refresh_token.as_ref(),
+            scopes: scopes.unwrap_or_default(),
+        };
+        let stored = self.control_plane.commit_refresh(grant, fencing_token, refreshed).await.inspect_err(|_| {
+            tracing::error!(grant_id = %grant.id, "cannot commit the refreshed grant; the new token is discarded");
+        })?;
+        let version = stored.map_or(grant.version + 1, |g| g.version);
+        let token = CachedToken {
+            access_token: issued.access_token.clone(),
+            expires_at,
+            grant_id: grant.id.clone(),
+            grant_version: version,
+        };
+        self.store(key, &token).await;
+        Ok(Credential { token: issued.access_token })
+    }
+
+    async fn fetch_shared(
+        &self,
+        client: &UpstreamOAuthClient,
+        key: &str,
+        want: Want,
+    ) -> Result<Credential, BrokerError> {
+        let lock = format!("lock:{key}");
+        let mut owner = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut owner);
+        let owner = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(owner);
+        let deadline = tokio::time::Instant::now() + WAIT_FOR_OTHERS;
+        let mut pause = POLL_MIN;
+        loop {
+            if let Some(cached) = self.cached(key).await {
+                if want.accepts(cached.access_token.expose_secret(), cached.expires_at, now_unix(), self.skew)
+                {
+                    return Ok(Credential { token: cached.access_token });
+                }
+            }
+            if self.cache.try_lock(&lock, &owner, FETCH_LOCK_TTL).await {
+                let result = self.fetch_shared_locked(client, key).await;
+                self.cache.unlock(&lock, &owner).await;
+                return result;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BrokerError::RefreshTimeout);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(POLL_MAX);
+        }
+    }
+
+    async fn fetch_shared_locked(
+        &self,
+        client: &UpstreamOAuthClient,
+        key: &str,
+    ) -> Result<Credential, BrokerError> {
+        tracing::info!(issuer = %client.issuer, "fetching a client credentials token");
+        let issued = token_endpoint::client_credentials(&self.http, client)
+            .await
+            .map_err(|err| token_error(err, &client.issuer))?;
+        let token = CachedToken {
+            access_token: issued.access_token.clone(),
+            expires_at: expires_at(&issued),
+            grant_id: String::new(),
+            grant_version: 0,
+        };
+        self.store(key, &token).await;
+        Ok(Credential { token: issued.access_token })
+    }
+}
+
+fn expires_at(issued: &IssuedTokens) -> i64 {
+    issued.expires_in.map_or(0, |secs| now_unix().saturating_add(i64::try_from(secs).unwrap_or(i64::MAX / 2)))
+}
+
+fn token_error(err: TokenEndpointError, target: &str) -> BrokerError {
+    tracing::warn!(%err, target, "upstream token endpoint failed");
+    match err {
+        TokenEndpointError::Refused(code) => BrokerError::TokenRefused(code),
+        TokenEndpointError::InvalidGrant => BrokerError::TokenRefused("invalid_grant".to_owned()),
+        TokenEndpointError::NotConfigured => BrokerError::NotConfigured,
+        other => BrokerError::TokenEndpoint(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usability_and_ttl_follow_the_skew() {
+        let (now, skew) = (1_000, 30);
+        assert!(usable(now + 31, now, skew));
+        assert!(!usable(now + 30, now, skew), "within the skew is treated as expired");
+        assert!(usable(0, now, skew), "unknown expiry is used until rejected");
+        assert!(!refresh_due(now + 61, now, skew));
+        assert!(refresh_due(now + 60, now, skew));
+        assert!(!refresh_due(0, now, skew));
+        assert_eq!(cache_ttl(now + 100, now, skew), Duration::from_secs(70));
+        assert_eq!(cache_ttl(now + 10, now, skew), Duration::ZERO);
+        assert_eq!(cache_ttl(0, now, skew), UNKNOWN_EXPIRY_TTL);
+    }
+
+    #[test]
+    fn wants_settle_for_the_right_tokens() {
+        let (now, skew) = (1_000, 30);
+        assert!(Want::Usable.accepts("a", now + 45, now, skew));
+        assert!(!Want::Fresh.accepts("a", now + 45, now, skew), "due for refresh");
+        assert!(Want::Fresh.accepts("a", now + 3600, now, skew));
+        let rejected = Want::NotThis(SecretString::from("a".to_owned()));
+        assert!(!rejected.accepts("a", now + 3600, now, skew));
+        assert!(rejected.accepts("b", now + 3600, now, skew));
+        assert!(!Want::Usable.accepts("", now + 3600, now, skew));
+    }
+
+    #[test]
+    fn cache_keys_separate_users_and_client_settings() {
+        assert_ne!(user_key("o", "ab", "s"), user_key("o", "a", "s"));
+        assert_ne!(user_key("o:a", "b", "s"), user_key("o", "a:b", "s"), "length-prefixed, no collisions");
+        assert!(!user_key("o", "alice@example.com", "s").contains("alice"), "no user names in Redis keys");
+        let mut client = UpstreamOAuthClient::from_wire(&gatehouse_proto::config::v1::UpstreamOAuth {
+            token_endpoint: "https://as/token".into(),
+            client_id: "c".into(),
+            ready: true,
+            ..Default::default()
+        });
+        let before = shared_key("s", &client);
+        client.scopes = vec!["admin".into()];
+        assert_ne!(before, shared_key("s", &client));
+    }
+}

@@ -1,0 +1,128 @@
+//! [`Caller`]: who is making a request, however they proved it.
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+
+use crate::config_view::TokenGrant;
+
+/// How the caller proved its identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthSource {
+    /// A Gatehouse gateway token (`gth_…`).
+    GatewayToken,
+    /// An access token issued by Gatehouse's own authorization server.
+    GatehouseJwt,
+    /// A JWT from the org's own IdP, verified against a JWKS (`jwt_validation`).
+    ExternalJwt,
+    /// An opaque token accepted by an RFC 7662 introspection endpoint.
+    Introspection,
+}
+
+impl AuthSource {
+    /// Stable name for logs and the `X-User-Claims` `auth` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthSource::GatewayToken => "gateway_token",
+            AuthSource::GatehouseJwt => "gatehouse_jwt",
+            AuthSource::ExternalJwt => "external_jwt",
+            AuthSource::Introspection => "introspection",
+        }
+    }
+}
+
+/// An authenticated caller, independent of how it authenticated.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The organisation the caller belongs to.
+    pub org_id: String,
+    /// Stable user id (gateway token `user`, JWT `sub` or the configured user claim).
+    pub user: String,
+    /// E-mail address, when known.
+    pub email: Option<String>,
+    /// Display name, when known.
+    pub name: Option<String>,
+    /// Workspaces the caller acts in (exactly one for gateway tokens).
+    pub workspace_ids: Vec<String>,
+    /// Roles from the identity provider.
+    pub roles: Vec<String>,
+    /// OAuth scopes or token scopes.
+    pub scopes: Vec<String>,
+    /// Tool-name globs the caller may call; empty = every tool.
+    pub tool_permissions: Vec<String>,
+    /// Server slugs the caller may reach; empty = every provisioned server.
+    pub server_permissions: Vec<String>,
+    /// Verified claims of a JWT or introspection answer (empty for gateway tokens).
+    pub claims: Map<String, Value>,
+    /// How the caller authenticated.
+    pub source: AuthSource,
+    /// Unix seconds at which the credential stops being valid, when known.
+    pub expires_at: Option<i64>,
+    /// The credential as presented, kept only for explicit `bearer` passthrough.
+    pub presented: Option<SecretString>,
+    /// The gateway token grant, for gateway-token callers.
+    pub grant: Option<Arc<TokenGrant>>,
+}
+
+impl Caller {
+    /// A caller authenticated by a gateway token.
+    pub fn from_grant(grant: Arc<TokenGrant>) -> Self {
+        Self {
+            org_id: grant.org_id.clone(),
+            user: grant.user.clone(),
+            email: None,
+            name: None,
+            workspace_ids: vec![grant.workspace_id.clone()],
+            roles: Vec::new(),
+            scopes: grant.scopes.clone(),
+            tool_permissions: grant.tool_permissions.clone(),
+            server_permissions: grant.server_permissions.clone(),
+            claims: Map::new(),
+            source: AuthSource::GatewayToken,
+            expires_at: grant.expires_at,
+            presented: None,
+            grant: Some(grant),
+        }
+    }
+
+    /// Whether the caller's server permissions include `slug`.
+    pub fn allows_server(&self, slug: &str) -> bool {
+        self.server_permissions.is_empty() || self.server_permissions.iter().any(|s| s == slug)
+    }
+
+    /// The permission record the tool policy evaluates, for `workspace_id`.
+    pub fn policy_grant(&self, workspace_id: &str) -> Arc<TokenGrant> {
+        if let Some(grant) = &self.grant {
+            return Arc::clone(grant);
+        }
+        Arc::new(TokenGrant {
+            id: String::new(),
+            org_id: self.org_id.clone(),
+            user: self.user.clone(),
+            workspace_id: workspace_id.to_owned(),
+            scopes: self.scopes.clone(),
+            server_permissions: self.server_permissions.clone(),
+            tool_permissions: self.tool_permissions.clone(),
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// Reads a claim as a list of strings: a JSON array of strings or a space-separated string.
+pub fn string_list(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Reads a claim as a string (numbers are rendered).
+pub fn string_claim(claims: &Map<String, Value>, name: &str) -> Option<String> {
+    match claims.get(name)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}

@@ -1,0 +1,102 @@
+//! Access tokens issued by Gatehouse's own authorization server: ES256 JWTs
+//! verified offline against `EdgeSettings.jwks_json`, audience-bound to the
+//! exact resource URL (`{edge public base}/mcp/{slug}`, RFC 8707).
+
+use jsonwebtoken::{Algorithm, Validation};
+use serde_json::{Map, Value};
+
+use super::caller::{string_claim, string_list, AuthSource, Caller};
+use super::jwks::KeySet;
+use super::IdentityError;
+
+/// Leeway on `exp`/`nbf` for Gatehouse tokens (seconds).
+const LEEWAY_SECS: u64 = 30;
+
+/// Gatehouse's issuer and its token-verification keys, parsed once per config version.
+#[derive(Debug)]
+pub struct GatehouseKeys {
+    issuer: String,
+    keys: KeySet,
+}
+
+impl GatehouseKeys {
+    /// Keys from the pushed settings; `None` when the AS is not configured.
+    pub fn from_settings(issuer: &str, jwks_json: &str) -> Option<Self> {
+        if issuer.is_empty() || jwks_json.trim().is_empty() {
+            return None;
+        }
+        match KeySet::parse(jwks_json) {
+            Ok(keys) => Some(Self { issuer: issuer.to_owned(), keys }),
+            Err(reason) => {
+                tracing::warn!(%reason, "ignoring the gatehouse jwks from the control plane");
+                None
+            }
+        }
+    }
+
+    /// The issuer tokens must carry.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Whether `token` claims (unverified) to come from this issuer.
+    pub fn claims_issuer(&self, token: &str) -> bool {
+        unverified_issuer(token).is_some_and(|iss| iss == self.issuer)
+    }
+
+    /// Verifies a Gatehouse access token for `resource` and returns its caller.
+    pub fn verify(&self, token: &str, resource: &str) -> Result<Caller, IdentityError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| IdentityError::Invalid("malformed jwt"))?;
+        if header.alg != Algorithm::ES256 {
+            return Err(IdentityError::Invalid("algorithm not allowed"));
+        }
+        let key =
+            self.keys.get(header.kid.as_deref()).ok_or(IdentityError::Invalid("unknown signing key"))?;
+        if !key.accepts(header.alg) {
+            return Err(IdentityError::Invalid("algorithm does not match the key"));
+        }
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[resource]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation)
+            .map_err(super::jwt_error)?
+            .claims;
+        caller(claims)
+    }
+}
+
+fn caller(claims: Map<String, Value>) -> Result<Caller, IdentityError> {
+    let org_id = string_claim(&claims, "org").ok_or(IdentityError::Invalid("org claim missing"))?;
+    let user = string_claim(&claims, "sub").ok_or(IdentityError::Invalid("sub claim missing"))?;
+    Ok(Caller {
+        org_id,
+        user,
+        email: string_claim(&claims, "email"),
+        name: string_claim(&claims, "name"),
+        workspace_ids: string_list(claims.get("ws")),
+        roles: string_list(claims.get("roles")),
+        scopes: string_list(claims.get("scope")),
+        tool_permissions: Vec::new(),
+        server_permissions: Vec::new(),
+        expires_at: claims.get("exp").and_then(Value::as_i64),
+        claims,
+        source: AuthSource::GatehouseJwt,
+        presented: None,
+        grant: None,
+    })
+}
+
+/// The `iss` of a JWT, read without verifying it (only to pick a verifier).
+pub fn unverified_issuer(token: &str) -> Option<String> {
+    let claims: Map<String, Value> = jsonwebtoken::dangerous::insecure_decode_claims(token).ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
+}
+
+/// Whether `token` has the shape of a JWS compact serialisation.
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}

@@ -1,0 +1,109 @@
+//! RFC 9728 Protected Resource Metadata for every `/mcp/{slug}` at the
+//! path-inserted well-known URL, and the `WWW-Authenticate` challenge that
+//! points MCP clients at it.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http::header::{CACHE_CONTROL, HOST, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde::Serialize;
+
+use super::advanced::ExternalAuthConfig;
+use crate::config_view::ConfigView;
+use crate::error::EdgeError;
+use crate::proxy::ProxyState;
+
+/// Path prefix of the metadata documents.
+pub const WELL_KNOWN_PREFIX: &str = "/.well-known/oauth-protected-resource";
+
+/// The externally visible base URL (no trailing slash): the edge's configured
+/// public URL, else the control plane's `edge_public_base_url`, else the request's Host.
+pub fn public_base(configured: Option<&url::Url>, view: &ConfigView, headers: &HeaderMap) -> String {
+    if let Some(url) = configured {
+        return url.as_str().trim_end_matches('/').to_owned();
+    }
+    let pushed = view.settings().edge_public_base_url.trim();
+    if !pushed.is_empty() {
+        return pushed.trim_end_matches('/').to_owned();
+    }
+    // Only characters a host[:port] can hold, so the value is safe inside a quoted header.
+    let host = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+/// The resource URL of `slug` (the audience of Gatehouse access tokens).
+pub fn resource_url(base: &str, slug: &str) -> String {
+    format!("{base}/mcp/{slug}")
+}
+
+/// The metadata URL of `slug`.
+pub fn metadata_url(base: &str, slug: &str) -> String {
+    format!("{base}{WELL_KNOWN_PREFIX}/mcp/{slug}")
+}
+
+/// Replaces the challenge of a 401 with one carrying `resource_metadata`.
+pub fn add_challenge(response: &mut Response, metadata: &str, error: Option<&EdgeError>) {
+    let mut challenge = format!(r#"Bearer realm="gatehouse", resource_metadata="{metadata}""#);
+    if matches!(error, Some(EdgeError::InvalidToken | EdgeError::ExpiredToken)) {
+        challenge.push_str(r#", error="invalid_token""#);
+    }
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(WWW_AUTHENTICATE, value);
+    }
+}
+
+/// RFC 9728 document.
+#[derive(Debug, Serialize)]
+struct Metadata {
+    resource: String,
+    authorization_servers: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    scopes_supported: Vec<String>,
+    bearer_methods_supported: [&'static str; 1],
+    resource_name: String,
+}
+
+/// `GET /.well-known/oauth-protected-resource/mcp/{slug}`.
+pub(crate) async fn handler(
+    State(state): State<ProxyState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let edge = state.edge_state();
+    if !edge.is_loaded() {
+        return EdgeError::NotReady.into_response();
+    }
+    let view = edge.config();
+    let Some(server) = view.servers_with_slug(&slug).into_iter().next() else {
+        return EdgeError::ServerNotFound.into_response();
+    };
+    let base = public_base(state.public_base_url(), &view, &headers);
+    let external = view
+        .org(&server.org_id)
+        .map(|o| o.external_auth_config_json.trim())
+        .filter(|raw| !raw.is_empty())
+        .and_then(|raw| serde_json::from_str(raw).ok())
+        .and_then(|v| ExternalAuthConfig::from_value("external_auth_config", &v).ok());
+    let (authorization_servers, scopes_supported) = match external {
+        Some(ext) => (vec![ext.issuer], ext.scopes_supported),
+        None => {
+            let issuer = view.settings().issuer.trim();
+            ((!issuer.is_empty()).then(|| issuer.to_owned()).into_iter().collect(), Vec::new())
+        }
+    };
+    let body = Metadata {
+        resource: resource_url(&base, &slug),
+        authorization_servers,
+        scopes_supported,
+        bearer_methods_supported: ["header"],
+        resource_name: server.name.clone(),
+    };
+    let mut response = (StatusCode::OK, Json(body)).into_response();
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("max-age=300"));
+    response
+}

@@ -1,0 +1,469 @@
+//! Upstream OAuth, edge side: the credential broker against the real control
+//! plane, real edges, a real OpenID provider and a protected MCP upstream —
+//! URL elicitation (-32042), one refresh across edges, per-user isolation,
+//! invalid_grant, client credentials, Redis outages and sealed cache values.
+//!
+//! Edges share the Redis in `GATEHOUSE_TEST_REDIS_URL` (a fresh key prefix
+//! per test) when it is set, else each caches in process memory.
+
+use std::time::Duration;
+
+use gatehouse_control_plane::store::grants::{GrantTokens, NewTokens};
+use gatehouse_proto::config::v1 as pb;
+use gatehouse_proto::config::v1::credential_broker_client::CredentialBrokerClient;
+use gatehouse_tests::control_plane::TestControlPlane;
+use gatehouse_tests::db::TestDb;
+use gatehouse_tests::edge::{EdgeCache, TestEdge};
+use gatehouse_tests::eventually;
+use gatehouse_tests::oidc::{
+    authorize_headless, no_redirect_client, OidcClient, OidcConfig, OidcUser, TestOidcProvider,
+};
+use gatehouse_tests::protected_upstream::{ProtectedOptions, ProtectedUpstream};
+use reqwest::{StatusCode, Url};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(5);
+const SLUG: &str = "linear";
+const ALICE: &str = "alice@example.com";
+const BOB: &str = "bob@example.com";
+
+fn call(tool: &str) -> String {
+    json!({"jsonrpc": "2.0", "id": "call-1", "method": "tools/call", "params": {"name": tool, "arguments": {}}})
+        .to_string()
+}
+
+/// A call whose result does not echo the request headers (`whoami` does, and the test upstream logs it).
+fn call_add() -> String {
+    json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 2, "b": 40}}})
+        .to_string()
+}
+
+/// A Redis URL and fresh key prefix shared by this test's edges, when CI provides Redis.
+fn test_redis() -> Option<(String, String)> {
+    let url = std::env::var("GATEHOUSE_TEST_REDIS_URL").ok().filter(|u| !u.is_empty())?;
+    Some((url, format!("gatehouse-test:{}:", uuid::Uuid::new_v4().simple())))
+}
+
+struct Fixture {
+    op: TestOidcProvider,
+    upstream: ProtectedUpstream,
+    cp: TestControlPlane,
+    edges: Vec<TestEdge>,
+    server_id: String,
+    org_id: String,
+    alice: String,
+    bob: String,
+    redis: Option<(String, String)>,
+}
+
+impl Fixture {
+    /// An OP with users alice and bob, a protected upstream, a control plane with
+    /// `SLUG` registered as `auth_type`, and `edges` edges.
+    async fn start(edges: usize, options: ProtectedOptions) -> Self {
+        Self::start_with(edges, options, OidcConfig::new(), json!({"auth_type": "oauth2"}), None).await
+    }
+
+    /// One oauth2 edge with extra edge environment.
+    async fn start_with_env(op: OidcConfig, extra_env: &[(&str, &str)]) -> Self {
+        Self::build(1, ProtectedOptions::default(), op, json!({"auth_type": "oauth2"}), None, extra_env).await
+    }
+
+    async fn start_with(
+        edges: usize,
+        options: ProtectedOptions,
+        op: OidcConfig,
+        server: Value,
+        redis_override: Option<&str>,
+    ) -> Self {
+        Self::build(edges, options, op, server, redis_override, &[]).await
+    }
+
+    async fn build(
+        edges: usize,
+        options: ProtectedOptions,
+        op: OidcConfig,
+        server: Value,
+        redis_override: Option<&str>,
+        extra_env: &[(&str, &str)],
+    ) -> Self {
+        let op = TestOidcProvider::start(
+            op.user(OidcUser::new("alice").email("alice@example.com"))
+                .user(OidcUser::new("bob").email("bob@example.com"))
+                .default_user("alice")
+                // mcp:admin is never requested up front: only a step-up asks for it.
+                .resource_scopes(&["mcp:read", "mcp:write", "mcp:admin"]),
+        )
+        .await;
+        let upstream = ProtectedUpstream::start(&op, options).await;
+        let cp = TestControlPlane::start(TestDb::sqlite().await).await;
+        let admin = cp.admin();
+        admin.create_workspace("platform").await;
+        let mut body = json!({"slug": SLUG, "url": upstream.url});
+        for (k, v) in server.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let created = admin.create_server_json(body).await;
+        let server_id = created["id"].as_str().expect("server id").to_owned();
+        admin.provision("platform", SLUG, &[], &[]).await;
+        let alice = admin.mint_token(ALICE, "platform").await.token;
+        let bob = admin.mint_token(BOB, "platform").await.token;
+        let org_id = cp.store().await.org_by_slug("default").await.unwrap().expect("default org").id;
+
+        let redis = test_redis();
+        let mut env: Vec<(&str, String)> = Vec::new();
+        match (redis_override, &redis) {
+            (Some(url), _) => env.push(("GATEHOUSE_REDIS_URL", url.to_owned())),
+            (None, Some((url, prefix))) => {
+                env.push(("GATEHOUSE_REDIS_URL", url.clone()));
+                env.push(("GATEHOUSE_REDIS_KEY_PREFIX", prefix.clone()));
+            }
+            (None, None) => {}
+        }
+        let env: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (*k, v.as_str())).chain(extra_env.iter().copied()).collect();
+        let mut started = Vec::new();
+        for _ in 0..edges {
+            let edge =
+                TestEdge::start_with_env(&cp.grpc_url, &cp.node_token, EdgeCache::temporary(), &env).await;
+            edge.wait_ready().await;
+            started.push(edge);
+        }
+        let fixture = Self { op, upstream, cp, edges: started, server_id, org_id, alice, bob, redis };
+        fixture.wait_oauth_ready().await;
+        fixture
+    }
+
+    /// Waits until every edge has the server's resolved OAuth client settings.
+    async fn wait_oauth_ready(&self) {
+        for edge in &self.edges {
+            eventually(WAIT, "upstream oauth settings on the edge", || async {
+                let view = edge.state.config();
+                let server = view.server(&self.org_id, SLUG)?;
+                server.oauth.as_ref().filter(|o| o.is_usable()).map(|_| ())
+            })
+            .await;
+        }
+    }
+
+    async fn post(&self, edge: usize, token: &str, body: String) -> (StatusCode, String) {
+        let response = reqwest::Client::new()
+            .post(self.edges[edge].mcp_url(SLUG))
+            .bearer_auth(token)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("edge answers");
+        (response.status(), response.text().await.unwrap_or_default())
+    }
+
+    /// A `tools/call` through `edge` that must be answered with -32042; returns the elicitation.
+    async fn expect_elicitation(&self, edge: usize, token: &str, tool: &str) -> Value {
+        let (status, body) = self.post(edge, token, call(tool)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let body: Value =
+            serde_json::from_str(&body).unwrap_or_else(|_| panic!("JSON-RPC error expected: {body}"));
+        assert_eq!(body["id"], "call-1", "the request id is echoed: {body}");
+        assert_eq!(body["error"]["code"], -32042, "{body}");
+        let elicitation = body["error"]["data"]["elicitations"][0].clone();
+        assert_eq!(elicitation["mode"], "url", "{body}");
+        assert!(!elicitation["elicitationId"].as_str().unwrap_or_default().is_empty(), "{body}");
+        assert!(elicitation["message"].as_str().unwrap().starts_with("Authorize"), "{body}");
+        elicitation
+    }
+
+    /// A `tools/call` through `edge` that must succeed at the upstream.
+    async fn expect_success(&self, edge: usize, token: &str, tool: &str) {
+        let (status, body) = self.post(edge, token, call(tool)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(!body.contains("\"error\""), "{body}");
+    }
+
+    /// Opens the elicitation URL as OP user `sub` (headless login and consent) and finishes the callback.
+    async fn authorize_as(&self, elicitation: &Value, sub: &str) {
+        let http = no_redirect_client();
+        let link = elicitation["url"].as_str().unwrap();
+        let response = http.get(link).send().await.unwrap();
+        let location =
+            response.headers().get("location").expect("the link redirects to the AS").to_str().unwrap();
+        let mut authorize = Url::parse(link).unwrap().join(location).unwrap();
+        authorize.query_pairs_mut().append_pair("login_hint", sub);
+        let callback = authorize_headless(&http, authorize.as_str()).await;
+        let response = http.get(callback).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "the callback stores the grant");
+    }
+
+    async fn broker(&self) -> CredentialBrokerClient<tonic::transport::Channel> {
+        CredentialBrokerClient::connect(self.cp.grpc_url.clone()).await.expect("connect grpc")
+    }
+
+    async fn grant(&self, user: &str) -> Option<pb::Grant> {
+        let mut request = tonic::Request::new(pb::GrantRequest {
+            org_id: self.org_id.clone(),
+            user: user.to_owned(),
+            server_id: self.server_id.clone(),
+        });
+        let auth = format!("Bearer {}", self.cp.node_token).parse().unwrap();
+        request.metadata_mut().insert("authorization", auth);
+        self.broker().await.get_grant(request).await.expect("get grant").into_inner().grant
+    }
+
+    /// Replaces `user`'s access token with an expired one, keeping the refresh token.
+    async fn expire_access_token(&self, user: &str) -> pb::Grant {
+        let grant = self.grant(user).await.expect("grant");
+        let tokens = GrantTokens {
+            access_token: SecretString::from("expired-access-token"),
+            refresh_token: Some(SecretString::from(grant.refresh_token.clone())),
+        };
+        let new = NewTokens { tokens, access_expires_at: 1, scopes: grant.scopes.clone() };
+        self.cp.store().await.store_grant(&self.org_id, user, &self.server_id, new).await.unwrap();
+        self.grant(user).await.expect("grant")
+    }
+
+    async fn authorize_user(&self, token: &str, sub: &str) {
+        let elicitation = self.expect_elicitation(0, token, "whoami").await;
+        self.authorize_as(&elicitation, sub).await;
+    }
+}
+
+#[tokio::test]
+async fn first_call_elicits_authorization_then_the_call_runs_with_the_users_token() {
+    let f = Fixture::start(1, ProtectedOptions::default()).await;
+    let elicitation = f.expect_elicitation(0, &f.alice, "whoami").await;
+    assert!(elicitation["url"].as_str().unwrap().starts_with(&f.cp.api_url), "{elicitation}");
+    assert_eq!(f.upstream.log.accepted().len(), 0, "nothing reached the upstream");
+
+    f.authorize_as(&elicitation, "alice").await;
+    f.expect_success(0, &f.alice, "whoami").await;
+    let seen = f.upstream.log.last_accepted().expect("the upstream accepted a token");
+    assert_eq!(seen.sub, "alice");
+    let grant = f.grant(ALICE).await.unwrap();
+    assert_eq!(seen.token, grant.access_token, "the upstream got alice's grant token");
+    assert_eq!(f.upstream.calls.count("whoami"), 1);
+
+    // Cached: the next call needs nothing from the AS.
+    let before = f.op.stats().await;
+    f.expect_success(0, &f.alice, "whoami").await;
+    assert_eq!(f.op.stats().await.token_requests, before.token_requests);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_calls_on_three_edges_refresh_an_expired_token_exactly_once() {
+    let logs = gatehouse_tests::logs::capture();
+    let f = Fixture::start(3, ProtectedOptions::default()).await;
+    f.authorize_user(&f.alice, "alice").await;
+    let seeded = f.expire_access_token(ALICE).await;
+    f.op.reset_stats().await;
+
+    let calls = (0..50).map(|i| {
+        let f = &f;
+        async move { f.post(i % 3, &f.alice, call_add()).await }
+    });
+    for (status, body) in futures::future::join_all(calls).await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(!body.contains("\"error\""), "{body}");
+    }
+    let stats = f.op.stats().await;
+    assert_eq!(stats.refresh_requests, 1, "exactly one refresh at the AS: {stats:?}");
+    assert_eq!(f.upstream.calls.count("add"), 50);
+
+    let grant = f.grant(ALICE).await.unwrap();
+    assert!(grant.version > seeded.version, "the refresh was committed");
+    assert_ne!(grant.refresh_token, seeded.refresh_token, "the rotated refresh token was stored");
+    assert_ne!(grant.access_token, "expired-access-token");
+    let tokens: std::collections::BTreeSet<String> =
+        f.upstream.log.accepted().into_iter().map(|t| t.token).collect();
+    assert_eq!(tokens.len(), 1, "every call used the one refreshed token");
+    assert!(tokens.contains(&grant.access_token));
+
+    // No token, old or new, reached a log line.
+    if let Some(logs) = logs {
+        let text = logs.text();
+        assert!(text.contains("refreshing upstream access token"), "the capture saw the refresh");
+        for secret in [&seeded.refresh_token, &grant.refresh_token, &grant.access_token] {
+            if let Some(at) = text.find(secret.as_str()) {
+                let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+                let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+                panic!(
+                    "a token was logged: {}",
+                    &text[line_start..line_end].replace(secret.as_str(), "<TOKEN>")
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_users_on_the_same_server_never_see_each_others_tokens() {
+    let f = Fixture::start(2, ProtectedOptions::default()).await;
+    f.authorize_user(&f.alice, "alice").await;
+    f.authorize_user(&f.bob, "bob").await;
+    let alice = f.grant(ALICE).await.unwrap().access_token;
+    let bob = f.grant(BOB).await.unwrap().access_token;
+    assert_ne!(alice, bob);
+    for round in 0..3 {
+        for (token, sub, expected) in [(&f.alice, "alice", &alice), (&f.bob, "bob", &bob)] {
+            f.expect_success(round % 2, token, "whoami").await;
+            let seen = f.upstream.log.last_accepted().unwrap();
+            assert_eq!((seen.sub.as_str(), &seen.token), (sub, expected), "round {round}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_grant_is_marked_dead_and_elicits_authorization_again() {
+    let f = Fixture::start(1, ProtectedOptions::default()).await;
+    f.authorize_user(&f.alice, "alice").await;
+    assert!(f.op.revoke_grants("alice").await >= 1);
+    f.expire_access_token(ALICE).await;
+
+    let elicitation = f.expect_elicitation(0, &f.alice, "whoami").await;
+    assert_eq!(f.grant(ALICE).await.unwrap().status, "dead", "invalid_grant marks the grant dead");
+    assert_eq!(f.op.stats().await.token_errors.get("invalid_grant").copied(), Some(1));
+
+    // Authorizing again brings the user back.
+    f.authorize_as(&elicitation, "alice").await;
+    f.expect_success(0, &f.alice, "whoami").await;
+    assert_eq!(f.upstream.log.last_accepted().unwrap().sub, "alice");
+}
+
+#[tokio::test]
+async fn client_credentials_server_shares_one_cached_token() {
+    let secret = format!("cc-secret-{}", uuid::Uuid::new_v4().simple());
+    let op = OidcConfig::new()
+        .registration(false)
+        .client(OidcClient::confidential("gatehouse-cc", &secret).grant_types(&["client_credentials"]));
+    let server = json!({"auth_type": "client_credentials", "advanced_config": {"oauth_metadata": {
+        "client_id": "gatehouse-cc", "client_secret": secret}}});
+    let f = Fixture::start_with(2, ProtectedOptions::default(), op, server, None).await;
+
+    for (edge, token) in [(0, &f.alice), (1, &f.bob), (0, &f.bob), (1, &f.alice)] {
+        f.expect_success(edge, token, "whoami").await;
+        assert_eq!(f.upstream.log.last_accepted().unwrap().sub, "gatehouse-cc");
+    }
+    let fetches = f.op.stats().await.token_requests("client_credentials");
+    let expected = if f.redis.is_some() { 1 } else { 2 };
+    assert_eq!(fetches, expected, "one fetch per cache (shared Redis, else per edge)");
+}
+
+#[tokio::test]
+async fn unreachable_redis_falls_back_to_process_memory() {
+    let f = Fixture::start_with(
+        1,
+        ProtectedOptions::default(),
+        OidcConfig::new(),
+        json!({"auth_type": "oauth2"}),
+        Some("redis://127.0.0.1:1"),
+    )
+    .await;
+    f.authorize_user(&f.alice, "alice").await;
+    f.expect_success(0, &f.alice, "whoami").await;
+    f.expect_success(0, &f.alice, "whoami").await;
+    let readiness: Value =
+        reqwest::get(format!("{}/readyz", f.edges[0].url)).await.unwrap().json().await.unwrap();
+    assert_eq!(readiness["status"], "ready");
+    assert_eq!(readiness["token_cache"], "memory (redis unavailable)", "{readiness}");
+    assert!(readiness["token_cache_redis_failures"].as_u64().unwrap() >= 1, "{readiness}");
+}
+
+#[tokio::test]
+async fn cached_tokens_in_redis_are_sealed() {
+    let f = Fixture::start(1, ProtectedOptions::default()).await;
+    let Some((url, prefix)) = f.redis.clone() else {
+        // Without Redis the cache is process memory: there is nothing external to inspect.
+        return;
+    };
+    f.authorize_user(&f.alice, "alice").await;
+    f.expect_success(0, &f.alice, "whoami").await;
+    let token = f.grant(ALICE).await.unwrap().access_token;
+
+    let client = redis::Client::open(url).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut connection).await.unwrap();
+    assert!(!keys.is_empty(), "the edge cached the token in Redis");
+    for key in &keys {
+        assert!(!key.contains("alice"), "no user names in keys: {key}");
+        let value: Vec<u8> = redis::cmd("GET").arg(key).query_async(&mut connection).await.unwrap();
+        assert!(!value.windows(token.len()).any(|w| w == token.as_bytes()), "plaintext token under {key}");
+    }
+    let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut connection).await.unwrap();
+}
+
+#[tokio::test]
+async fn insufficient_scope_steps_up_once_with_the_extra_scope() {
+    let f = Fixture::start(1, ProtectedOptions::default().tool_scope("add", "mcp:admin")).await;
+    f.authorize_user(&f.alice, "alice").await;
+    assert!(!f.grant(ALICE).await.unwrap().scopes.iter().any(|s| s == "mcp:admin"));
+    f.expect_success(0, &f.alice, "whoami").await;
+
+    let elicitation = f.expect_elicitation(0, &f.alice, "add").await;
+    assert_eq!(f.upstream.log.forbidden(), 1);
+    // The same step-up is not prompted again right away (loop guard): the refusal is reported instead.
+    let (status, body) = f.post(0, &f.alice, call("add")).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(body.contains("upstream_credentials_rejected") && !body.contains("-32042"), "{body}");
+
+    // The link asks for the extra scope; authorizing it makes the call work.
+    let http = no_redirect_client();
+    let link = elicitation["url"].as_str().unwrap();
+    let response = http.get(link).send().await.unwrap();
+    let location =
+        response.headers().get("location").expect("redirect to the AS").to_str().unwrap().to_owned();
+    let authorize = Url::parse(link).unwrap().join(&location).unwrap();
+    let scope = authorize.query_pairs().find(|(k, _)| k == "scope").map(|(_, v)| v.into_owned()).unwrap();
+    assert!(scope.split(' ').any(|s| s == "mcp:admin"), "{scope}");
+    let callback = authorize_headless(&http, authorize.as_str()).await;
+    assert_eq!(http.get(callback).send().await.unwrap().status(), StatusCode::OK);
+    f.expect_success(0, &f.alice, "add").await;
+    assert!(f.upstream.log.last_accepted().unwrap().scope.split(' ').any(|s| s == "mcp:admin"));
+}
+
+#[tokio::test]
+async fn a_token_the_upstream_rejects_is_refreshed_and_the_call_retried_once() {
+    let f = Fixture::start(1, ProtectedOptions::default()).await;
+    f.authorize_user(&f.alice, "alice").await;
+    // The grant claims a valid token the upstream does not accept (e.g. revoked upstream).
+    let grant = f.grant(ALICE).await.unwrap();
+    let tokens = GrantTokens {
+        access_token: SecretString::from("not-a-valid-token"),
+        refresh_token: Some(SecretString::from(grant.refresh_token.clone())),
+    };
+    let expires = chrono::Utc::now().timestamp() + 3600;
+    let new = NewTokens { tokens, access_expires_at: expires, scopes: grant.scopes.clone() };
+    f.cp.store().await.store_grant(&f.org_id, ALICE, &f.server_id, new).await.unwrap();
+    f.op.reset_stats().await;
+    // Discovery by the control plane already met a 401.
+    let unauthorized = f.upstream.log.unauthorized();
+
+    f.expect_success(0, &f.alice, "whoami").await;
+    assert_eq!(f.upstream.log.unauthorized(), unauthorized + 1, "one 401, then the retry succeeded");
+    assert_eq!(f.op.stats().await.refresh_requests, 1);
+    let refreshed = f.grant(ALICE).await.unwrap();
+    assert_eq!(f.upstream.log.last_accepted().unwrap().token, refreshed.access_token);
+}
+
+#[tokio::test]
+async fn a_token_near_expiry_is_refreshed_in_the_background_while_still_used() {
+    // 60 s tokens with a 40 s skew: usable for 20 s, due for refresh at once.
+    let f = Fixture::start_with_env(
+        OidcConfig::new().access_token_ttl(Duration::from_secs(60)),
+        &[("GATEHOUSE_TOKEN_REFRESH_SKEW_SECS", "40")],
+    )
+    .await;
+    f.authorize_user(&f.alice, "alice").await;
+    let first = f.grant(ALICE).await.unwrap();
+    f.op.reset_stats().await;
+
+    f.expect_success(0, &f.alice, "whoami").await; // cached from the grant
+    f.expect_success(0, &f.alice, "whoami").await; // cache hit, due: background refresh
+    assert_eq!(f.upstream.log.last_accepted().unwrap().token, first.access_token, "still used meanwhile");
+    eventually(WAIT, "the background refresh to be committed", || async {
+        let grant = f.grant(ALICE).await?;
+        (grant.version > first.version).then_some(())
+    })
+    .await;
+    assert_eq!(f.op.stats().await.refresh_requests, 1);
+}
