@@ -19,7 +19,7 @@ use tokio::process::{Child, ChildStdin, Command};
 use url::Url;
 
 /// How long the harness waits for the node process to print its JSON line.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
+const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most redirects [`authorize_headless`] follows before giving up.
 const MAX_REDIRECTS: usize = 20;
 /// An install lock older than this was left by a killed process.
