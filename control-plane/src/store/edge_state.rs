@@ -2,10 +2,10 @@
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use super::entities::{gateway_token, org, server, setting, workspace};
+use super::entities::{gateway_token, org, server, workspace};
 use super::provisions::load_provisions;
 use super::servers::{decrypted_headers, server_from};
-use super::settings::{open_session_key, SESSION_BINDING_KEY};
+use super::settings::{load_random_key, SESSION_BINDING_KEY};
 use super::tokens::{token_from, workspace_slugs};
 use super::workspaces::workspace_from;
 use super::{now, read_version, EdgeServer, EdgeState, EdgeToken, Org, Store, StoreError};
@@ -56,10 +56,7 @@ impl Store {
             tokens.push(EdgeToken { record: token_from(row, team)?, hash });
         }
 
-        let session_binding_key = match setting::Entity::find_by_id(SESSION_BINDING_KEY).one(&txn).await? {
-            Some(row) => Some(open_session_key(&self.keyring, row)?),
-            None => None,
-        };
+        let session_binding_key = load_random_key(&txn, &self.keyring, SESSION_BINDING_KEY).await?;
         let oauth_server = super::as_keys::load_as_edge_settings(&txn, &self.keyring).await?;
         let upstream_oauth = super::oauth_clients::load_upstream_oauth_edge(&txn, &self.keyring).await?;
         txn.commit().await?;

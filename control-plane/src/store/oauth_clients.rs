@@ -4,16 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use rand::rngs::OsRng;
-use rand::RngCore;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
-use zeroize::Zeroizing;
 
-use super::entities::{setting, upstream_oauth_client};
-use super::settings::setting_aad;
+use super::entities::upstream_oauth_client;
+use super::settings::load_random_key;
 use super::{from_json_text, now, to_json_text, Store, StoreError};
-use crate::credentials::{CredentialError, Keyring, SealedRecord};
+use crate::credentials::{Keyring, SealedRecord};
 
 /// Name of the setting holding the 32-byte key edges encrypt cached upstream tokens with.
 pub const TOKEN_CACHE_KEY: &str = "token_cache_key";
@@ -78,19 +75,8 @@ pub(super) async fn load_upstream_oauth_edge(
         let id = record.key.trim_start_matches("server:").to_owned();
         servers.insert(id, record);
     }
-    let token_cache_key = match setting::Entity::find_by_id(TOKEN_CACHE_KEY).one(conn).await? {
-        Some(row) => Some(open_cache_key(keyring, row)?),
-        None => None,
-    };
+    let token_cache_key = load_random_key(conn, keyring, TOKEN_CACHE_KEY).await?;
     Ok(UpstreamOAuthEdge { servers, token_cache_key })
-}
-
-fn open_cache_key(keyring: &Keyring, row: setting::Model) -> Result<SecretBox<[u8; 32]>, StoreError> {
-    let sealed =
-        SealedRecord { key_id: row.key_id, wrapped_key: row.wrapped_key, ciphertext: row.ciphertext };
-    let bytes = keyring.unseal(&sealed, &setting_aad(TOKEN_CACHE_KEY))?;
-    let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| CredentialError::Malformed)?;
-    Ok(SecretBox::new(Box::new(key)))
 }
 
 fn client_from(
@@ -178,28 +164,7 @@ impl Store {
 
     /// Generates and stores the token-cache key unless it exists. Returns whether it was created.
     pub async fn ensure_token_cache_key(&self) -> Result<bool, StoreError> {
-        if setting::Entity::find_by_id(TOKEN_CACHE_KEY).one(&self.db).await?.is_some() {
-            return Ok(false);
-        }
-        let (txn, _version) = self.begin_write().await?;
-        if setting::Entity::find_by_id(TOKEN_CACHE_KEY).one(&txn).await?.is_some() {
-            txn.rollback().await?;
-            return Ok(false);
-        }
-        let mut key = Zeroizing::new([0u8; 32]);
-        OsRng.fill_bytes(key.as_mut());
-        let sealed = self.keyring.seal(key.as_ref(), &setting_aad(TOKEN_CACHE_KEY))?;
-        setting::Entity::insert(setting::ActiveModel {
-            name: Set(TOKEN_CACHE_KEY.to_owned()),
-            key_id: Set(sealed.key_id),
-            wrapped_key: Set(sealed.wrapped_key),
-            ciphertext: Set(sealed.ciphertext),
-            created_at: Set(now()),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        txn.commit().await?;
-        Ok(true)
+        self.ensure_random_key(TOKEN_CACHE_KEY).await
     }
 }
 

@@ -2,7 +2,7 @@
 
 use rand::rngs::OsRng;
 use rand::RngCore;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use secrecy::SecretBox;
 use zeroize::Zeroizing;
 
@@ -22,20 +22,26 @@ pub(super) fn setting_aad(name: &str) -> Vec<u8> {
 impl Store {
     /// Generates and stores the session-binding key unless it exists. Returns whether it was created.
     pub async fn ensure_session_binding_key(&self) -> Result<bool, StoreError> {
-        if setting::Entity::find_by_id(SESSION_BINDING_KEY).one(&self.db).await?.is_some() {
+        self.ensure_random_key(SESSION_BINDING_KEY).await
+    }
+
+    /// Generates and stores a random 32-byte key as the sealed setting `name`,
+    /// unless it exists. Returns whether it was created.
+    pub(super) async fn ensure_random_key(&self, name: &str) -> Result<bool, StoreError> {
+        if setting::Entity::find_by_id(name).one(&self.db).await?.is_some() {
             return Ok(false);
         }
         let (txn, _version) = self.begin_write().await?;
         // Re-check under the write lock: another replica may have won the race.
-        if setting::Entity::find_by_id(SESSION_BINDING_KEY).one(&txn).await?.is_some() {
+        if setting::Entity::find_by_id(name).one(&txn).await?.is_some() {
             txn.rollback().await?;
             return Ok(false);
         }
         let mut key = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(key.as_mut());
-        let sealed = self.keyring.seal(key.as_ref(), &setting_aad(SESSION_BINDING_KEY))?;
+        let sealed = self.keyring.seal(key.as_ref(), &setting_aad(name))?;
         setting::Entity::insert(setting::ActiveModel {
-            name: Set(SESSION_BINDING_KEY.to_owned()),
+            name: Set(name.to_owned()),
             key_id: Set(sealed.key_id),
             wrapped_key: Set(sealed.wrapped_key),
             ciphertext: Set(sealed.ciphertext),
@@ -95,14 +101,18 @@ impl Store {
     }
 }
 
-/// Opens the session-binding key row.
-pub(super) fn open_session_key(
+/// Loads and unseals the random 32-byte key stored as setting `name`, if any.
+pub(super) async fn load_random_key(
+    conn: &impl ConnectionTrait,
     keyring: &Keyring,
-    row: setting::Model,
-) -> Result<SecretBox<[u8; 32]>, StoreError> {
+    name: &str,
+) -> Result<Option<SecretBox<[u8; 32]>>, StoreError> {
+    let Some(row) = setting::Entity::find_by_id(name).one(conn).await? else {
+        return Ok(None);
+    };
     let sealed =
         SealedRecord { key_id: row.key_id, wrapped_key: row.wrapped_key, ciphertext: row.ciphertext };
-    let bytes = keyring.unseal(&sealed, &setting_aad(SESSION_BINDING_KEY))?;
+    let bytes = keyring.unseal(&sealed, &setting_aad(name))?;
     let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| CredentialError::Malformed)?;
-    Ok(SecretBox::new(Box::new(key)))
+    Ok(Some(SecretBox::new(Box::new(key))))
 }
