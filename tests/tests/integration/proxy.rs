@@ -778,3 +778,89 @@ async fn trace_context_reaches_the_upstream() {
         }
     }
 }
+
+/// An upstream that answers every request with SSE headers and then sends
+/// nothing, reporting on `closed` when the edge hangs up its connection.
+async fn idle_sse_upstream() -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<()>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (closed_tx, closed) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let closed_tx = closed_tx.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = socket.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                }
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+                socket.write_all(head.as_bytes()).await.unwrap();
+                // Idle: nothing more is written. EOF (or a reset) means the edge let go.
+                loop {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+                let _ = closed_tx.send(());
+            });
+        }
+    });
+    (addr, closed)
+}
+
+#[tokio::test]
+async fn a_client_leaving_an_idle_stream_closes_the_upstream_stream() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (upstream, mut closed) = idle_sse_upstream().await;
+    let snapshot = pb::Snapshot {
+        version: 1,
+        state: Some(pb::ConfigState {
+            servers: vec![server("s-idle", "org1", "idle", format!("http://{upstream}/mcp"), "none", &[])],
+            workspaces: vec![pb::Workspace {
+                id: "ws1".into(),
+                org_id: "org1".into(),
+                slug: "team".into(),
+                name: "Team".into(),
+            }],
+            provisions: vec![provision("s-idle", &[], &[])],
+            tokens: vec![token("t-good", GOOD, "alice", &[], 0)],
+            settings: None,
+            orgs: vec![],
+        }),
+    };
+    let edge = EdgeState::new();
+    edge.install(ConfigView::from_snapshot(snapshot));
+    let state = ProxyState::new(edge, ProxySettings::default()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The edge's own accept loop, not axum::serve: what it does with a vanished client is under test.
+    tokio::spawn(gatehouse_data_plane::server::serve(
+        listener,
+        proxy::router(state),
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /mcp/idle HTTP/1.1\r\nhost: edge\r\naccept: text/event-stream\r\nauthorization: Bearer {GOOD}\r\n\r\n"
+    );
+    client.write_all(request.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    client.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    assert!(closed.try_recv().is_err(), "the upstream stream is open while the client is");
+    drop(client);
+    tokio::time::timeout(Duration::from_secs(10), closed.recv())
+        .await
+        .expect("the edge closes the upstream stream once its client has gone")
+        .unwrap();
+}
