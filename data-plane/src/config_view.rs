@@ -5,7 +5,7 @@
 //! a delta builds a new view, which the edge swaps in atomically, so a request
 //! always sees one consistent version and never waits on a lock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use gatehouse_proto::config::v1 as pb;
@@ -135,6 +135,8 @@ pub struct ConfigView {
     provisions: HashMap<(String, String), pb::Provision>,
     tokens: HashMap<String, pb::GatewayToken>,
     settings: pb::EdgeSettings,
+    // Ids of recently disconnected upstream grants (used as-is, no index).
+    revoked_grants: HashSet<String>,
     // Derived indexes used by requests.
     org_index: HashMap<String, Arc<Org>>,
     token_index: HashMap<TokenHash, Arc<TokenGrant>>,
@@ -165,6 +167,7 @@ impl ConfigView {
                 .collect(),
             tokens: state.tokens.into_iter().map(|t| (t.id.clone(), t)).collect(),
             settings: state.settings.unwrap_or_default(),
+            revoked_grants: state.revoked_grants.into_iter().collect(),
             ..Default::default()
         };
         view.reindex();
@@ -187,6 +190,7 @@ impl ConfigView {
             provisions: self.provisions.clone(),
             tokens: self.tokens.clone(),
             settings: self.settings.clone(),
+            revoked_grants: self.revoked_grants.clone(),
             ..Default::default()
         };
         use pb::change::Kind;
@@ -223,6 +227,12 @@ impl ConfigView {
                 Some(Kind::DeleteOrg(id)) => {
                     next.orgs.remove(&id);
                 }
+                Some(Kind::RevokeGrant(id)) => {
+                    next.revoked_grants.insert(id);
+                }
+                Some(Kind::ForgetRevokedGrant(id)) => {
+                    next.revoked_grants.remove(&id);
+                }
                 None => {}
             }
         }
@@ -241,6 +251,7 @@ impl ConfigView {
                 tokens: self.tokens.values().cloned().collect(),
                 settings: Some(self.settings.clone()),
                 orgs: self.orgs.values().cloned().collect(),
+                revoked_grants: self.revoked_grants.iter().cloned().collect(),
             }),
         }
     }
@@ -258,6 +269,12 @@ impl ConfigView {
     /// Looks up a server by organisation and slug.
     pub fn server(&self, org_id: &str, slug: &str) -> Option<&Arc<UpstreamServer>> {
         self.server_index.get(org_id)?.get(slug)
+    }
+
+    /// Whether the upstream grant `id` was disconnected recently: a token
+    /// cached for it must not be used.
+    pub fn is_grant_revoked(&self, id: &str) -> bool {
+        self.revoked_grants.contains(id)
     }
 
     /// Looks up an organisation by id.

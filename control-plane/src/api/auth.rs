@@ -1,18 +1,19 @@
-//! Admin authentication: either `Authorization: Bearer <admin token>`
-//! (compared by SHA-256 hash in constant time) or an SSO session of a user
-//! with the `admin` role in the org. Session callers must also pass the CSRF
+//! Admin API authentication: either `Authorization: Bearer <admin token>`
+//! (compared by SHA-256 hash in constant time) or an SSO session in the org:
+//! admin routes need the `admin` role, member routes (a user's own upstream
+//! connections) any member. Session callers must also pass the CSRF
 //! check on mutating requests; bearer callers need none (browsers never
 //! attach bearer tokens on their own).
 
 use axum::extract::{Request, State};
-use axum::http::{header, Method};
+use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
 use crate::sso::api::forbidden;
-use crate::sso::CurrentUser;
+use crate::sso::{AuthenticatedUser, CurrentUser};
 
 /// Why a caller may not use an admin route.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,39 @@ impl IntoResponse for AuthError {
     }
 }
 
+/// Who is calling an authenticated route; put in the request extensions.
+#[derive(Debug, Clone)]
+pub(crate) enum Principal {
+    /// A bearer admin token: the whole org.
+    AdminToken,
+    /// A signed-in person (admin or member).
+    Session(AuthenticatedUser),
+}
+
+impl Principal {
+    /// Whether the caller may act on anything in the org.
+    pub(crate) fn is_admin(&self) -> bool {
+        match self {
+            Principal::AdminToken => true,
+            Principal::Session(user) => user.is_admin(),
+        }
+    }
+
+    /// Whether `user` (a Gatehouse user name as grants and gateway tokens carry
+    /// it) is the caller: their user id, or their email (case-insensitive),
+    /// since gateway tokens usually name people by email. Admins own everything.
+    pub(crate) fn owns(&self, user: &str) -> bool {
+        match self {
+            Principal::AdminToken => true,
+            Principal::Session(me) => {
+                me.is_admin()
+                    || me.user_id == user
+                    || (!me.email.is_empty() && me.email.eq_ignore_ascii_case(user))
+            }
+        }
+    }
+}
+
 /// Rejects requests without a valid admin token or an admin session.
 ///
 /// A session caller's [`CurrentUser`] is put in the request extensions.
@@ -47,7 +81,43 @@ pub(crate) async fn require_admin(
     mut request: Request,
     next: Next,
 ) -> Result<Response, AuthError> {
-    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+    let path = request.uri().path().to_owned();
+    let principal = authenticate(&state, request.headers(), request.method(), &path).await?;
+    if let Principal::Session(user) = principal {
+        if !user.is_admin() {
+            tracing::info!(user_id = %user.user_id, path, "admin route refused to a member");
+            return Err(AuthError::Forbidden { code: "forbidden", message: "the admin role is required" });
+        }
+        request.extensions_mut().insert(CurrentUser(Some(user)));
+    }
+    Ok(next.run(request).await)
+}
+
+/// Rejects requests without a valid admin token or a session of any member
+/// of the org; the [`Principal`] goes into the request extensions so the
+/// handler can limit a member to their own records.
+pub(crate) async fn require_member(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, AuthError> {
+    let path = request.uri().path().to_owned();
+    let principal = authenticate(&state, request.headers(), request.method(), &path).await?;
+    request.extensions_mut().insert(principal);
+    Ok(next.run(request).await)
+}
+
+/// An admin token, or a session in this org (CSRF-checked on mutating requests).
+///
+/// Takes the request's parts, not the request: its body is not `Sync`, and this
+/// future holds them across awaits.
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &Method,
+    path: &str,
+) -> Result<Principal, AuthError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
         let presented = value.to_str().ok().and_then(bearer).ok_or(ApiError::Unauthorized)?;
         let hash = crate::tokens::hash(presented);
         // Compare against every known hash so timing does not reveal which matched.
@@ -56,31 +126,26 @@ pub(crate) async fn require_admin(
             .iter()
             .fold(subtle::Choice::from(0), |acc, known| acc | known.ct_eq(&hash));
         if bool::from(matched) {
-            return Ok(next.run(request).await);
+            return Ok(Principal::AdminToken);
         }
-        tracing::warn!(method = %request.method(), path = request.uri().path(), "admin request with an invalid token");
+        tracing::warn!(%method, path, "admin request with an invalid token");
         return Err(ApiError::Unauthorized.into());
     }
 
-    let session = state.sso.session_from_headers(request.headers()).await?.ok_or(ApiError::Unauthorized)?;
+    let session = state.sso.session_from_headers(headers).await?.ok_or(ApiError::Unauthorized)?;
     if session.user.org_id != *state.org_id {
         return Err(AuthError::Forbidden {
             code: "forbidden",
             message: "this session belongs to another organisation",
         });
     }
-    if !session.user.is_admin() {
-        tracing::info!(user_id = %session.user.user_id, path = request.uri().path(), "admin route refused to a member");
-        return Err(AuthError::Forbidden { code: "forbidden", message: "the admin role is required" });
-    }
-    if is_mutating(request.method()) {
-        if let Err(message) = state.sso.check_csrf(request.headers(), &session) {
-            tracing::warn!(user_id = %session.user.user_id, path = request.uri().path(), "csrf check failed");
+    if is_mutating(method) {
+        if let Err(message) = state.sso.check_csrf(headers, &session) {
+            tracing::warn!(user_id = %session.user.user_id, path, "csrf check failed");
             return Err(AuthError::Forbidden { code: "csrf_failed", message });
         }
     }
-    request.extensions_mut().insert(CurrentUser(Some(session.user)));
-    Ok(next.run(request).await)
+    Ok(Principal::Session(session.user))
 }
 
 /// Methods that change state (everything but GET, HEAD, OPTIONS, TRACE).

@@ -3,13 +3,16 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use utoipa::{IntoParams, ToSchema};
 
+use super::auth::Principal;
 use super::{ApiError, AppState, ErrorBody};
+use crate::sso::api::forbidden;
 use crate::store::grants::Grant;
 use crate::validation;
 
@@ -68,41 +71,60 @@ fn view(grant: Grant, server: String) -> ConnectionView {
     }
 }
 
-/// Lists upstream connections of the org, or of one user.
+/// Lists upstream connections of the org, or of one user. A member sees only their own.
 #[utoipa::path(get, path = "/v1/connections", tag = "connections", params(ConnectionsQuery),
-    security(("admin_token" = [])),
-    responses((status = 200, body = ConnectionList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    security(("admin_token" = []), ("session" = [])),
+    responses((status = 200, body = ConnectionList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Query(query): Query<ConnectionsQuery>,
-) -> Result<Json<ConnectionList>, ApiError> {
+) -> Result<Response, ApiError> {
     if let Some(user) = &query.user {
         validation::user("user", user)?;
+        if !principal.owns(user) {
+            return Ok(forbidden("forbidden", "members may only list their own connections"));
+        }
     }
     let grants = state.store.list_grants(&state.org_id, query.user.as_deref()).await?;
     let slugs: std::collections::HashMap<String, String> =
         state.store.list_servers(&state.org_id).await?.into_iter().map(|s| (s.id, s.slug)).collect();
     let connections = grants
         .into_iter()
+        .filter(|g| principal.owns(&g.user))
         .map(|g| {
             let slug = slugs.get(&g.server_id).cloned().unwrap_or_default();
             view(g, slug)
         })
         .collect();
-    Ok(Json(ConnectionList { connections }))
+    Ok(Json(ConnectionList { connections }).into_response())
 }
 
-/// Disconnects: deletes the grant and revokes it at the upstream AS (best effort).
-#[utoipa::path(delete, path = "/v1/connections/{id}", tag = "connections", security(("admin_token" = [])),
+/// Disconnects: deletes the grant and revokes it at the upstream AS (best
+/// effort). A member may disconnect only their own; anyone else's is 404.
+#[utoipa::path(delete, path = "/v1/connections/{id}", tag = "connections",
+    security(("admin_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Connection id")),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[instrument(skip(state))]
+#[instrument(skip(state, principal))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let grant = state.store.delete_grant(&state.org_id, &id).await?;
-    tracing::info!(server_id = %grant.server_id, user = %grant.user, "upstream connection deleted");
+    if !principal.is_admin() {
+        // Not found, rather than forbidden, so members can't probe other people's ids.
+        let grant = state.store.grant(&id).await?;
+        if !grant.is_some_and(|g| g.org_id == *state.org_id && principal.owns(&g.user)) {
+            return Err(ApiError::NotFound("connection"));
+        }
+    }
+    let deleted = state.store.delete_grant(&state.org_id, &id).await?;
+    // Edges drop cached access tokens of the grant once they see this version.
+    state.publish().await;
+    let grant = deleted.value;
+    tracing::info!(server_id = %grant.server_id, user = %grant.user, version = deleted.version, "upstream connection deleted");
     let ctx = state.upstream_oauth.clone();
     tokio::spawn(async move { crate::upstream_oauth::revoke_grant(&ctx, grant).await });
     Ok(StatusCode::NO_CONTENT)

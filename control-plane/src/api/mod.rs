@@ -82,8 +82,6 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/auth/tokens/{id}/rotate", post(tokens::rotate))
         .route("/v1/org", get(org_settings::get).patch(org_settings::update))
         .route("/v1/edges", get(edges::list))
-        .route("/v1/connections", get(connections::list))
-        .route("/v1/connections/{id}", axum::routing::delete(connections::delete))
         .route("/v1/sso/providers", post(sso::api::create_provider).get(sso::api::list_providers))
         .route(
             "/v1/sso/providers/{id}",
@@ -97,6 +95,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/oauth/clients/{id}", axum::routing::delete(crate::oauth_server::admin::delete_client))
         .route("/v1/oauth/signing-keys/rotate", post(crate::oauth_server::admin::rotate_signing_key))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
+    // Any member of the org: their own upstream connections (admins: everyone's).
+    let member = Router::new()
+        .route("/v1/connections", get(connections::list))
+        .route("/v1/connections/{id}", axum::routing::delete(connections::delete))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_member));
 
     Router::new()
         .route("/", get(health::console))
@@ -108,8 +111,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(sso::LOGOUT_PATH, post(sso::api::logout))
         .route("/v1/me", get(sso::api::me))
         .merge(admin)
+        .merge(member)
         .merge(crate::oauth_server::routes())
-        .merge(crate::upstream_oauth::routes::router(state.upstream_oauth.clone()))
+        .merge(crate::upstream_oauth::routes::router(state.upstream_oauth.clone(), state.sso.clone()))
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // Spans name the path, never the query: SSO callbacks carry one-time codes and state there.

@@ -27,6 +27,8 @@ struct WireState {
     provisions: BTreeMap<(String, String), pb::Provision>,
     tokens: BTreeMap<String, pb::GatewayToken>,
     settings: pb::EdgeSettings,
+    /// Tombstones of disconnected upstream grants, by grant id.
+    revoked_grants: BTreeMap<String, String>,
 }
 
 #[derive(Debug)]
@@ -223,7 +225,8 @@ fn to_wire(state: EdgeState) -> WireState {
             (o.id, org)
         })
         .collect();
-    WireState { orgs, servers, workspaces, provisions, tokens, settings }
+    let revoked_grants = state.revoked_grants.into_iter().map(|id| (id.clone(), id)).collect();
+    WireState { orgs, servers, workspaces, provisions, tokens, settings, revoked_grants }
 }
 
 /// `Server.oauth` of a resolved upstream OAuth client.
@@ -239,6 +242,7 @@ fn to_state(w: &WireState) -> pb::ConfigState {
         tokens: w.tokens.values().cloned().collect(),
         settings: Some(w.settings.clone()),
         orgs: w.orgs.values().cloned().collect(),
+        revoked_grants: w.revoked_grants.values().cloned().collect(),
     }
 }
 
@@ -266,6 +270,14 @@ fn diff(old: &WireState, new: &WireState) -> Vec<pb::Change> {
         &mut deletes,
     );
     diff_map(&old.tokens, &new.tokens, Kind::UpsertToken, Kind::DeleteToken, &mut upserts, &mut deletes);
+    diff_map(
+        &old.revoked_grants,
+        &new.revoked_grants,
+        Kind::RevokeGrant,
+        Kind::ForgetRevokedGrant,
+        &mut upserts,
+        &mut deletes,
+    );
     if old.settings != new.settings {
         upserts.push(Kind::Settings(new.settings.clone()));
     }

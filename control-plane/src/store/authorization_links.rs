@@ -85,6 +85,29 @@ impl Store {
         Ok(())
     }
 
+    /// The subject of the link iff it is unused and unexpired, without using it.
+    pub async fn peek_authorization_link(
+        &self,
+        id_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<AuthorizationSubject>, StoreError> {
+        use upstream_authorization_link::{Column, Entity};
+        let row = Entity::find_by_id(id_hash)
+            .filter(Column::UsedAtMs.is_null())
+            .filter(Column::ExpiresAtMs.gt(now_ms))
+            .one(&self.db)
+            .await?;
+        row.map(|row| {
+            Ok(AuthorizationSubject {
+                scopes: from_json_text("upstream_authorization_links.scopes", &row.scopes)?,
+                org_id: row.org_id,
+                user: row.user_name,
+                server_id: row.server_id,
+            })
+        })
+        .transpose()
+    }
+
     /// Marks the link used iff it is unused and unexpired; returns its subject.
     pub async fn consume_authorization_link(
         &self,

@@ -2,7 +2,7 @@
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use super::entities::{gateway_token, org, server, workspace};
+use super::entities::{gateway_token, org, server, upstream_grant_revocation, workspace};
 use super::provisions::load_provisions;
 use super::servers::{decrypted_headers, server_from};
 use super::settings::{load_random_key, SESSION_BINDING_KEY};
@@ -56,6 +56,17 @@ impl Store {
             tokens.push(EdgeToken { record: token_from(row, team)?, hash });
         }
 
+        let revoked_grants = upstream_grant_revocation::Entity::find()
+            .filter(
+                upstream_grant_revocation::Column::RevokedAt
+                    .gt(at - super::grants::GRANT_REVOCATION_RETENTION),
+            )
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|r| r.grant_id)
+            .collect();
+
         let session_binding_key = load_random_key(&txn, &self.keyring, SESSION_BINDING_KEY).await?;
         let oauth_server = super::as_keys::load_as_edge_settings(&txn, &self.keyring).await?;
         let upstream_oauth = super::oauth_clients::load_upstream_oauth_edge(&txn, &self.keyring).await?;
@@ -71,6 +82,7 @@ impl Store {
             oauth_server,
             upstream_oauth,
             org_auth,
+            revoked_grants,
         })
     }
 }

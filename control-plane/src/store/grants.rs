@@ -9,14 +9,19 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::entities::upstream_grant;
-use super::{from_json_text, new_id, now, to_json_text, Store, StoreError};
+use super::entities::{upstream_grant, upstream_grant_revocation};
+use super::{from_json_text, new_id, now, to_json_text, Store, StoreError, Versioned};
 use crate::credentials::SealedRecord;
 
 /// Status of a usable grant.
 pub const GRANT_ACTIVE: &str = "active";
 /// Status of a grant the upstream rejected (invalid_grant).
 pub const GRANT_DEAD: &str = "dead";
+
+/// How long the id of a deleted grant is published to edges. Edges cache an
+/// upstream access token for at most `MAX_CACHED_TOKEN_TTL` (data plane), so
+/// no cached token of a deleted grant outlives its tombstone.
+pub const GRANT_REVOCATION_RETENTION: chrono::TimeDelta = chrono::TimeDelta::hours(2);
 
 pub(super) fn grant_aad(id: &str) -> Vec<u8> {
     format!("upstream_grant:{id}").into_bytes()
@@ -176,16 +181,34 @@ impl Store {
         rows.into_iter().map(|r| self.grant_from(r)).collect()
     }
 
-    /// Deletes the grant `id` of the org and returns it.
-    pub async fn delete_grant(&self, org_id: &str, id: &str) -> Result<Grant, StoreError> {
+    /// Deletes the grant `id` of the org and returns it, with the config
+    /// version that publishes its revocation to the edges.
+    ///
+    /// One transaction: the version bump, the delete, a tombstone (so edges
+    /// drop access tokens of this grant they cached) and the pruning of
+    /// tombstones older than [`GRANT_REVOCATION_RETENTION`].
+    pub async fn delete_grant(&self, org_id: &str, id: &str) -> Result<Versioned<Grant>, StoreError> {
+        let (txn, version) = self.begin_write().await?;
         let row = upstream_grant::Entity::find_by_id(id)
             .filter(upstream_grant::Column::OrgId.eq(org_id))
-            .one(&self.db)
+            .one(&txn)
             .await?
             .ok_or(StoreError::NotFound("connection"))?;
         let grant = self.grant_from(row)?;
-        upstream_grant::Entity::delete_by_id(id).exec(&self.db).await?;
-        Ok(grant)
+        upstream_grant::Entity::delete_by_id(id).exec(&txn).await?;
+        let at = now();
+        upstream_grant_revocation::Entity::delete_many()
+            .filter(upstream_grant_revocation::Column::RevokedAt.lt(at - GRANT_REVOCATION_RETENTION))
+            .exec(&txn)
+            .await?;
+        let tombstone = upstream_grant_revocation::ActiveModel {
+            grant_id: Set(grant.id.clone()),
+            org_id: Set(org_id.to_owned()),
+            revoked_at: Set(at),
+        };
+        upstream_grant_revocation::Entity::insert(tombstone).exec_without_returning(&txn).await?;
+        txn.commit().await?;
+        Ok(Versioned { value: grant, version })
     }
 
     /// Deletes every grant of a server (the server was deleted). Returns how many.

@@ -244,6 +244,8 @@ pub struct EdgeState {
     pub upstream_oauth: super::oauth_clients::UpstreamOAuthEdge,
     /// Edge authentication settings by org id.
     pub org_auth: std::collections::BTreeMap<String, super::orgs::OrgAuthSettings>,
+    /// Ids of upstream grants deleted within the revocation retention.
+    pub revoked_grants: Vec<String>,
 }
 
 /// The result of a committed mutation and the config version it produced.

@@ -129,6 +129,25 @@ impl Store {
         Ok(user::Entity::find_by_id(user_id).one(&self.db).await?.map(user_from))
     }
 
+    /// The SSO user of `org_id` that the Gatehouse user name `name` denotes:
+    /// the user with that id, else the one with that email (case-insensitive).
+    /// Grants and gateway tokens name users this way.
+    pub async fn org_user_named(&self, org_id: &str, name: &str) -> Result<Option<User>, StoreError> {
+        let by_id =
+            user::Entity::find_by_id(name).filter(user::Column::OrgId.eq(org_id)).one(&self.db).await?;
+        if by_id.is_some() {
+            return Ok(by_id.map(user_from));
+        }
+        let lower = sea_orm::sea_query::Func::lower(sea_orm::sea_query::Expr::col(user::Column::Email));
+        let by_email = user::Entity::find()
+            .filter(user::Column::OrgId.eq(org_id))
+            .filter(sea_orm::sea_query::Expr::expr(lower).eq(name.to_lowercase()))
+            .order_by_asc(user::Column::CreatedAt)
+            .one(&self.db)
+            .await?;
+        Ok(by_email.map(user_from))
+    }
+
     /// The user with `user_id` as the rest of the control plane sees them (roles and workspaces).
     pub async fn authenticated_user(&self, user_id: &str) -> Result<Option<AuthenticatedUser>, StoreError> {
         authenticated_user(&self.db, user_id).await

@@ -2,15 +2,18 @@
 //! and Gatehouse's client metadata document. Errors are small HTML pages (JSON
 //! when the client asks for it) that never contain secrets.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
 use super::callback::{self, CallbackParams};
+use super::now_ms;
+use super::pkce::hash_hex;
 use super::registration::client_metadata_document;
 use super::{authorize, OAuthError, UpstreamOAuth};
+use crate::sso::{AuthenticatedUser, CurrentUser, SsoContext};
 use crate::store::authorization_links::ConsumeError;
 
 /// Prefix of authorization links (`{START_PATH}/{id}`).
@@ -20,20 +23,90 @@ pub const CALLBACK_PATH: &str = "/oauth/upstream/callback";
 /// Gatehouse's Client ID Metadata Document.
 pub const CLIENT_METADATA_PATH: &str = "/oauth/client-metadata.json";
 
+/// State of these routes: the broker, and SSO sessions for binding links to people.
+#[derive(Clone)]
+struct RoutesState {
+    ctx: UpstreamOAuth,
+    sso: SsoContext,
+}
+
+impl FromRef<RoutesState> for UpstreamOAuth {
+    fn from_ref(state: &RoutesState) -> Self {
+        state.ctx.clone()
+    }
+}
+
+impl FromRef<RoutesState> for SsoContext {
+    fn from_ref(state: &RoutesState) -> Self {
+        state.sso.clone()
+    }
+}
+
 /// The routes, with their own state, mergeable into any router.
-pub fn router<S: Clone + Send + Sync + 'static>(ctx: UpstreamOAuth) -> Router<S> {
+pub fn router<S: Clone + Send + Sync + 'static>(ctx: UpstreamOAuth, sso: SsoContext) -> Router<S> {
     Router::new()
         .route(&format!("{START_PATH}/{{id}}"), get(start))
         .route(CALLBACK_PATH, get(complete))
         .route(CLIENT_METADATA_PATH, get(client_metadata))
-        .with_state(ctx)
+        .with_state(RoutesState { ctx, sso })
 }
 
-async fn start(State(ctx): State<UpstreamOAuth>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+/// Opens an authorization link.
+///
+/// A link issued to a person Gatehouse knows from SSO (the link's user is an
+/// SSO user's id or email) only works in that person's browser session: with
+/// no session the browser is sent to log in first, with someone else's the
+/// link is refused, so a forwarded or phished link can't attach another
+/// person's upstream account to this user. Links of users SSO doesn't know
+/// (gateway-token names such as `ci-bot`) stay bearer links: single-use and
+/// short-lived.
+async fn start(
+    State(ctx): State<UpstreamOAuth>,
+    CurrentUser(me): CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    match link_owner_check(&ctx, me.as_ref(), &id).await {
+        Ok(None) => {}
+        Ok(Some(response)) => return response,
+        Err(error) => return error_page(&headers, &error),
+    }
     match authorize::start(&ctx, &id).await {
         // 302 Found, as an OAuth authorization redirect.
         Ok(url) => (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response(),
         Err(error) => error_page(&headers, &error),
+    }
+}
+
+/// `Some(response)` when the browser may not use link `id` as it is (yet).
+async fn link_owner_check(
+    ctx: &UpstreamOAuth,
+    me: Option<&AuthenticatedUser>,
+    id: &str,
+) -> Result<Option<Response>, OAuthError> {
+    let store = ctx.store();
+    // Unknown, used or expired links fall through to `authorize::start`, which says which.
+    let Some(subject) = store.peek_authorization_link(&hash_hex(id), now_ms()).await? else {
+        return Ok(None);
+    };
+    let Some(owner) = store.org_user_named(&subject.org_id, &subject.user).await? else {
+        return Ok(None);
+    };
+    match me {
+        Some(me) if me.user_id == owner.id => Ok(None),
+        Some(me) => {
+            tracing::warn!(user_id = %me.user_id, server_id = %subject.server_id, "authorization link opened by another user");
+            let body = "This authorization link was issued to another user. Sign in as that user, or ask your agent for a new link.";
+            Ok(Some(
+                (StatusCode::FORBIDDEN, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response(),
+            ))
+        }
+        None => {
+            let Some(org) = store.sso_org(&subject.org_id).await? else {
+                return Ok(None);
+            };
+            Ok(Some(crate::sso::login_redirect(&org.slug, &format!("{START_PATH}/{id}"))))
+        }
     }
 }
 

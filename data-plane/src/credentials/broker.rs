@@ -36,6 +36,10 @@ const POLL_MIN: Duration = Duration::from_millis(25);
 const POLL_MAX: Duration = Duration::from_millis(400);
 /// Lifetime of the cross-edge client-credentials fetch lock.
 const FETCH_LOCK_TTL: Duration = Duration::from_secs(15);
+/// Longest a token stays cached. The control plane publishes the ids of
+/// disconnected grants for two hours (`GRANT_REVOCATION_RETENTION`), longer
+/// than this, so a cached token of a disconnected grant is always recognised.
+pub const MAX_CACHED_TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// Cache lifetime of a token whose expiry the AS did not say.
 const UNKNOWN_EXPIRY_TTL: Duration = Duration::from_secs(300);
 /// One step-up prompt per (user, server, scopes) in this window.
@@ -105,12 +109,13 @@ fn refresh_due(expires_at: i64, now: i64, skew: i64) -> bool {
     expires_at != 0 && expires_at - 2 * skew <= now
 }
 
-/// How long a token may stay cached: until `skew` before its expiry.
+/// How long a token may stay cached: until `skew` before its expiry, and never
+/// longer than [`MAX_CACHED_TOKEN_TTL`].
 fn cache_ttl(expires_at: i64, now: i64, skew: i64) -> Duration {
     if expires_at == 0 {
         return UNKNOWN_EXPIRY_TTL;
     }
-    Duration::from_secs(u64::try_from(expires_at - skew - now).unwrap_or(0))
+    Duration::from_secs(u64::try_from(expires_at - skew - now).unwrap_or(0)).min(MAX_CACHED_TOKEN_TTL)
 }
 
 fn now_unix() -> i64 {
@@ -293,10 +298,17 @@ impl CredentialBroker {
 
     async fn cached(&self, key: &str) -> Option<CachedToken> {
         let sealed = self.cache.get(key).await?;
-        match self.sealer() {
+        let token = match self.sealer() {
             Some(sealer) => sealer.open(key, &sealed),
             None => self.fallback_sealer.open(key, &sealed),
+        }?;
+        if !token.grant_id.is_empty() && self.edge.config().is_grant_revoked(&token.grant_id) {
+            // The user (or an admin) disconnected this grant: the token must not be used again.
+            tracing::info!(grant_id = %token.grant_id, "dropping a cached token of a disconnected grant");
+            self.cache.delete(key).await;
+            return None;
         }
+        Some(token)
     }
 
     async fn store(&self, key: &str, token: &CachedToken) {
@@ -533,6 +545,7 @@ mod tests {
         assert_eq!(cache_ttl(now + 100, now, skew), Duration::from_secs(70));
         assert_eq!(cache_ttl(now + 10, now, skew), Duration::ZERO);
         assert_eq!(cache_ttl(0, now, skew), UNKNOWN_EXPIRY_TTL);
+        assert_eq!(cache_ttl(now + 86_400, now, skew), MAX_CACHED_TOKEN_TTL);
     }
 
     #[test]

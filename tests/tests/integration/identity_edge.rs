@@ -194,6 +194,7 @@ impl Edge {
                     ..Default::default()
                 }),
                 orgs,
+                revoked_grants: vec![],
             }),
         };
         let edge = EdgeState::new();

@@ -287,6 +287,7 @@ impl Gateway {
                     ..Default::default()
                 }),
                 orgs: vec![],
+                revoked_grants: vec![],
             }),
         };
         let edge = EdgeState::new();
@@ -834,6 +835,7 @@ async fn a_client_leaving_an_idle_stream_closes_the_upstream_stream() {
             tokens: vec![token("t-good", GOOD, "alice", &[], 0)],
             settings: None,
             orgs: vec![],
+            revoked_grants: vec![],
         }),
     };
     let edge = EdgeState::new();

@@ -495,3 +495,77 @@ async fn sso_callback_refuses_a_wrong_nonce_or_issuer() {
         assert_eq!(b.sso_me().await.0, StatusCode::UNAUTHORIZED);
     }
 }
+
+/// Grants are created through the store here: how a grant comes to be is the
+/// upstream OAuth tests' business; this tests who may see and disconnect it.
+async fn seed_grant(cp: &TestControlPlane, org_id: &str, user: &str, server_id: &str) -> String {
+    use gatehouse_control_plane::store::grants::{GrantTokens, NewTokens};
+    let tokens = GrantTokens {
+        access_token: secrecy::SecretString::from(format!("access-{user}")),
+        refresh_token: None,
+    };
+    let new = NewTokens { tokens, access_expires_at: 0, scopes: vec!["read".into()] };
+    cp.store().await.store_grant(org_id, user, server_id, new).await.unwrap().id
+}
+
+#[tokio::test]
+async fn sso_members_see_and_disconnect_only_their_own_connections() {
+    let cp = control_plane(TestDb::sqlite().await).await;
+    let op = provider(&[&cp]).await;
+    configure(&cp, &op).await;
+    let admin = cp.admin();
+    let server = admin
+        .create_server_json(
+            json!({"slug": "linear", "url": "https://mcp.linear.example/mcp", "auth_type": "oauth2"}),
+        )
+        .await;
+    let server_id = server["id"].as_str().unwrap();
+
+    let bob = cp.sso_browser();
+    bob.sso_login("default", "bob").await;
+    let (_, me) = bob.sso_me().await;
+    let (bob_id, csrf) = (me["user"]["id"].as_str().unwrap(), me["csrf_token"].as_str().unwrap());
+    let org_id = cp.store().await.org_by_slug("default").await.unwrap().unwrap().id;
+    // Bob's grants: one from an OAuth (SSO) login, one from a gateway token naming him by email.
+    let by_id = seed_grant(&cp, &org_id, bob_id, server_id).await;
+    let other_server = admin
+        .create_server_json(
+            json!({"slug": "github", "url": "https://mcp.github.example/mcp", "auth_type": "oauth2"}),
+        )
+        .await;
+    let by_email = seed_grant(&cp, &org_id, "Bob@Example.com", other_server["id"].as_str().unwrap()).await;
+    let alices = seed_grant(&cp, &org_id, "alice@example.com", server_id).await;
+
+    let (status, list) = bob.sso_request(Method::GET, "/v1/connections", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let mut ids: Vec<&str> =
+        list["connections"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    ids.sort();
+    let mut expected = vec![by_id.as_str(), by_email.as_str()];
+    expected.sort();
+    assert_eq!(ids, expected, "only bob's own connections: {list}");
+    assert!(!list.to_string().contains("access-"), "tokens never appear: {list}");
+
+    let (status, err) =
+        bob.sso_request(Method::GET, "/v1/connections?user=alice@example.com", None, None).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{err}");
+
+    // Someone else's connection is "not found"; CSRF applies; his own goes.
+    let (status, _) =
+        bob.sso_request(Method::DELETE, &format!("/v1/connections/{alices}"), None, Some(csrf)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = bob.sso_request(Method::DELETE, &format!("/v1/connections/{by_id}"), None, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a session needs the CSRF token to disconnect");
+    let (status, _) =
+        bob.sso_request(Method::DELETE, &format!("/v1/connections/{by_id}"), None, Some(csrf)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // The admin still sees everyone's (alice's and bob's by email), and bob's other route stays admin-only.
+    let (_, all) = admin.request(Method::GET, "/v1/connections", None).await;
+    assert_eq!(all["connections"].as_array().unwrap().len(), 2, "{all}");
+    let (status, _) = bob.sso_request(Method::GET, "/v1/auth/tokens", None, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) =
+        reqwest::get(format!("{}/v1/connections", cp.api_url)).await.map(|r| (r.status(), ())).unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

@@ -772,3 +772,67 @@ async fn client_credentials_without_a_client_registers_dynamically() {
     assert_eq!(status, StatusCode::OK, "{}", response.text().await.unwrap());
     cp.stop().await;
 }
+
+/// A link issued to a person SSO knows only works in that person's session;
+/// a link of a user SSO doesn't know stays a bearer link.
+#[tokio::test]
+async fn authorization_links_of_sso_users_need_their_session() {
+    use gatehouse_tests::oidc::OidcUser;
+    const SSO_CLIENT: &str = "gatehouse-console";
+    const SSO_SECRET: &str = "console-secret-2b7e";
+    let cp =
+        TestControlPlane::start_with(TestDb::sqlite().await, |c| c.allow_loopback_upstreams = true).await;
+    let op = start_op(
+        OidcConfig::new()
+            .client(
+                OidcClient::confidential(SSO_CLIENT, SSO_SECRET)
+                    .redirect_uri(&format!("{}/auth/sso/callback", cp.api_url)),
+            )
+            .user(OidcUser::new("alice").email("alice@example.com"))
+            .user(OidcUser::new("bob").email("bob@example.com")),
+    )
+    .await;
+    let upstream = ProtectedUpstream::start(&op, ProtectedOptions::default()).await;
+    let admin = cp.admin();
+    admin
+        .sso_create_provider(
+            json!({"name": "IdP", "issuer": op.issuer, "client_id": SSO_CLIENT, "client_secret": SSO_SECRET}),
+        )
+        .await;
+    let server =
+        admin.create_server_json(json!({"slug": "linear", "url": upstream.url, "auth_type": "oauth2"})).await;
+    let server_id = server["id"].as_str().unwrap();
+    let (alice, bob) = (cp.sso_browser(), cp.sso_browser());
+    alice.sso_login("default", "alice").await;
+    bob.sso_login("default", "bob").await;
+
+    // Issued to bob (by email, as a gateway token names him).
+    let link = create_link(&cp, "bob@example.com", server_id).await;
+    let path = Url::parse(&link.url).unwrap().path().to_owned();
+    let anonymous = no_redirect_client().get(&link.url).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::FOUND, "no session: log in first");
+    let location = anonymous.headers()["location"].to_str().unwrap();
+    let login = Url::parse("http://cp.invalid").unwrap().join(location).unwrap();
+    assert_eq!(login.path(), "/auth/sso/default/login");
+    assert_eq!(
+        login.query_pairs().find(|(k, _)| k == "return_to").unwrap().1,
+        path,
+        "and come back to the link"
+    );
+
+    let refused = alice.http.get(&link.url).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "someone else's session is refused");
+    assert!(refused.text().await.unwrap().contains("issued to another user"));
+
+    let accepted = bob.http.get(&link.url).send().await.unwrap();
+    assert_eq!(accepted.status(), StatusCode::FOUND, "bob's own session goes on to the upstream AS");
+    let to = accepted.headers()["location"].to_str().unwrap();
+    assert!(to.starts_with(&op.issuer), "{to}");
+    assert_eq!(bob.http.get(&link.url).send().await.unwrap().status(), StatusCode::GONE, "still single-use");
+
+    // A user SSO doesn't know (a CI bot's gateway token): the link is a bearer link.
+    let link = create_link(&cp, "ci-bot", server_id).await;
+    let response = no_redirect_client().get(&link.url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert!(response.headers()["location"].to_str().unwrap().starts_with(&op.issuer));
+}

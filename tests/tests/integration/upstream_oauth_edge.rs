@@ -19,7 +19,7 @@ use gatehouse_tests::oidc::{
     authorize_headless, no_redirect_client, OidcClient, OidcConfig, OidcUser, TestOidcProvider,
 };
 use gatehouse_tests::protected_upstream::{ProtectedOptions, ProtectedUpstream};
-use reqwest::{StatusCode, Url};
+use reqwest::{Method, StatusCode, Url};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
@@ -466,4 +466,39 @@ async fn a_token_near_expiry_is_refreshed_in_the_background_while_still_used() {
     })
     .await;
     assert_eq!(f.op.stats().await.refresh_requests, 1);
+}
+
+/// Disconnecting (`DELETE /v1/connections/{id}`) takes effect at once on every
+/// edge, even though they cached the user's access token (in Redis when CI has it).
+#[tokio::test]
+async fn a_disconnected_grant_stops_working_on_every_edge_at_once() {
+    let f = Fixture::start(2, ProtectedOptions::default()).await;
+    f.authorize_user(&f.alice, "alice").await;
+    f.authorize_user(&f.bob, "bob").await;
+    for edge in 0..2 {
+        f.expect_success(edge, &f.alice, "whoami").await;
+    }
+    let calls_before = f.upstream.calls.count("whoami");
+    let admin = f.cp.admin();
+    let (_, list) = admin.request(Method::GET, &format!("/v1/connections?user={ALICE}"), None).await;
+    let id = list["connections"][0]["id"].as_str().expect("alice's connection").to_owned();
+    let version = admin.config_version().await;
+
+    let (status, body) = admin.request(Method::DELETE, &format!("/v1/connections/{id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert!(admin.config_version().await > version, "the disconnect is a config change");
+    for edge in &f.edges {
+        eventually(WAIT, "the edge sees the disconnect", || async {
+            edge.state.config().is_grant_revoked(&id).then_some(())
+        })
+        .await;
+    }
+    for edge in 0..2 {
+        f.expect_elicitation(edge, &f.alice, "whoami").await;
+    }
+    assert_eq!(f.upstream.calls.count("whoami"), calls_before, "the old token was never used again");
+    // Bob's connection to the same server is untouched.
+    f.expect_success(1, &f.bob, "whoami").await;
+    let (status, _) = admin.request(Method::DELETE, &format!("/v1/connections/{id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a connection is deleted once");
 }
