@@ -99,8 +99,20 @@ impl TestEdge {
         cache: impl Into<EdgeCache>,
         extra_env: &[(&str, &str)],
     ) -> TestEdge {
-        let cache = cache.into();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the edge listener");
+        Self::start_on(listener, grpc_url, node_token, cache, extra_env).await
+    }
+
+    /// Starts an edge on an already-bound `listener`, so its URL can be known (e.g. as the
+    /// control plane's `edge_public_url`) before it runs.
+    pub async fn start_on(
+        listener: tokio::net::TcpListener,
+        grpc_url: &str,
+        node_token: &str,
+        cache: impl Into<EdgeCache>,
+        extra_env: &[(&str, &str)],
+    ) -> TestEdge {
+        let cache = cache.into();
         let addr = listener.local_addr().unwrap();
         let node_id = format!("test-edge-{}", addr.port());
         let env: BTreeMap<String, String> = [

@@ -1,17 +1,21 @@
 //! Test harness: starts the real Gatehouse stack in-process on port 0.
 //!
 //! - [`db`]: a fresh SQLite or PostgreSQL database per test.
+//! - [`conformance_suite`]: the official MCP conformance suite (Node 22, its checks).
 //! - [`control_plane`]: a real control plane (admin API + config stream) with a typed admin client.
 //! - [`edge`]: a real edge subscribed to a control plane.
 //! - [`upstream`]: real upstream MCP servers (rmcp) and a raw HTTP upstream that records requests.
 //! - [`oidc`]: a real OpenID Provider / OAuth authorization server (oidc-provider, Node).
 //! - [`protected_upstream`]: an upstream MCP server that requires OAuth access tokens.
 //! - [`logs`]: captures everything the process logs, to assert secrets never appear.
+//! - [`oauth_browser`]: Gatehouse's authorization server driven like a browser (SSO login, consent).
 
+pub mod conformance_suite;
 pub mod control_plane;
 pub mod db;
 pub mod edge;
 pub mod logs;
+pub mod oauth_browser;
 pub mod oidc;
 pub mod protected_upstream;
 pub mod upstream;
@@ -56,6 +60,23 @@ impl TestStack {
         let logs = logs::capture();
         let cp = control_plane::TestControlPlane::start(db::TestDb::sqlite().await).await;
         let edge = edge::TestEdge::start(&cp.grpc_url, &cp.node_token).await;
+        edge.wait_ready().await;
+        Self { cp, edge, logs }
+    }
+
+    /// Like [`Self::start`], but the edge's listener is bound first and its URL is the
+    /// control plane's `edge_public_url`, so the resources Gatehouse's authorization
+    /// server issues tokens for are this edge's real MCP URLs (`edge.mcp_url(slug)`).
+    pub async fn start_with_public_edge() -> Self {
+        let logs = logs::capture();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the edge listener");
+        let edge_url = format!("http://{}", listener.local_addr().expect("edge address"));
+        let cp = control_plane::TestControlPlane::start_with(db::TestDb::sqlite().await, move |c| {
+            c.edge_public_url = edge_url.clone();
+        })
+        .await;
+        let cache = edge::EdgeCache::temporary();
+        let edge = edge::TestEdge::start_on(listener, &cp.grpc_url, &cp.node_token, cache, &[]).await;
         edge.wait_ready().await;
         Self { cp, edge, logs }
     }

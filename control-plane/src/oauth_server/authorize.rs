@@ -3,6 +3,10 @@
 //! (remembered per user, client, resource and scope) and the redirect back
 //! with `code`, `state` and `iss` (RFC 9207).
 //!
+//! A request without `resource` (RFC 8707 §2 lets the server choose) logs in
+//! at the default org and the user picks one of their MCP servers on the
+//! consent screen; the code is bound to that pick.
+//!
 //! Errors follow RFC 6749 §4.1.2.1: once the client and redirect URI are
 //! trusted they are redirected back, otherwise an HTML page is shown.
 
@@ -64,21 +68,21 @@ impl AuthServer {
         response
     }
 
-    /// Issues a code for an approved request and redirects back with it.
-    async fn issue_code(&self, request: &AsPendingRequest) -> Result<Response, OAuthError> {
+    /// Issues a code for an approved request (audience `resource`) and redirects back with it.
+    async fn issue_code(&self, request: &AsPendingRequest, resource: &str) -> Result<Response, OAuthError> {
         let code = secrets::generate("ghac_");
         let grant = AsCodeGrant {
             family_id: uuid::Uuid::new_v4().to_string(),
             client_id: request.client_id.clone(),
             redirect_uri: request.redirect_uri.clone(),
             code_challenge: request.code_challenge.clone(),
-            resource: request.resource.clone(),
+            resource: resource.to_owned(),
             scope: request.scope.clone(),
             subject: request.subject.clone(),
             expires_at: chrono::Utc::now() + chrono::Duration::from_std(CODE_TTL).unwrap_or_default(),
         };
         self.store.insert_as_code(&secrets::digest(code.expose_secret()), &grant).await?;
-        tracing::info!(client_id = %request.client_id, user_id = %request.subject.sub, resource = %request.resource, "issued authorization code");
+        tracing::info!(client_id = %request.client_id, user_id = %request.subject.sub, resource, "issued authorization code");
         let mut params = vec![("code", code.expose_secret().to_owned())];
         if let Some(state) = &request.state {
             params.push(("state", state.clone()));
@@ -133,7 +137,7 @@ pub(crate) async fn authorize(
 ) -> Response {
     let server = state.oauth_server.clone();
     let raw = query.unwrap_or_default();
-    match authorize_inner(&server, user, &raw).await {
+    match authorize_inner(&server, &state.org_id, user, &raw).await {
         Ok(response) => response,
         Err(reject) => server.reject_response(reject),
     }
@@ -141,6 +145,7 @@ pub(crate) async fn authorize(
 
 async fn authorize_inner(
     server: &AuthServer,
+    default_org_id: &str,
     user: Option<AuthenticatedUser>,
     raw: &str,
 ) -> Result<Response, Reject> {
@@ -188,19 +193,28 @@ async fn authorize_inner(
         return Err(back(OAuthError::invalid_request("code_challenge must be a base64url SHA-256 digest")));
     }
     let scope = normalize_scope(get("scope"), SCOPES_SUPPORTED).map_err(back)?;
-    let resource = canonical(
-        get("resource")
-            .ok_or_else(|| back(OAuthError::new("invalid_target", "resource (RFC 8707) is required")))?,
-    )
-    .to_owned();
-    let candidates = server.resource_servers(&resource).await.map_err(back)?;
+    // RFC 8707 §2: without a resource the user picks one of their servers on the consent screen.
+    let resource = get("resource").map(|r| canonical(r).to_owned());
+    let candidates = match &resource {
+        Some(resource) => server.resource_servers(resource).await.map_err(back)?,
+        None => Vec::new(),
+    };
 
     let Some(user) = user else {
-        let org_slug = &candidates[0].org_slug;
-        return Ok(login_redirect(org_slug, &format!("/oauth/authorize?{raw}")));
+        let org_slug = match candidates.first() {
+            Some(candidate) => candidate.org_slug.clone(),
+            None => server.org_slug(default_org_id).await.map_err(back)?,
+        };
+        return Ok(login_redirect(&org_slug, &format!("/oauth/authorize?{raw}")));
     };
     let subject = subject_of(&user);
-    let target = server.authorize_resource(&resource, &subject).await.map_err(back)?;
+    let choice = match &resource {
+        Some(resource) => {
+            let target = server.authorize_resource(resource, &subject).await.map_err(back)?;
+            pages::ResourceChoice::Fixed { resource: resource.clone(), server_name: target.name }
+        }
+        None => pages::ResourceChoice::Pick(server.resource_choices(&subject).await.map_err(back)?),
+    };
 
     let request = AsPendingRequest {
         client_id: client.id.clone(),
@@ -212,12 +226,14 @@ async fn authorize_inner(
         subject,
     };
     let store = &server.store;
-    let remembered = store
-        .has_as_consent(&user.user_id, &client.id, &request.resource, &request.scope)
-        .await
-        .map_err(|e| back(OAuthError::from(e)))?;
-    if remembered {
-        return server.issue_code(&request).await.map_err(back);
+    if let Some(resource) = &request.resource {
+        let remembered = store
+            .has_as_consent(&user.user_id, &client.id, resource, &request.scope)
+            .await
+            .map_err(|e| back(OAuthError::from(e)))?;
+        if remembered {
+            return server.issue_code(&request, resource).await.map_err(back);
+        }
     }
 
     let request_id = secrets::generate("");
@@ -233,8 +249,7 @@ async fn authorize_inner(
         client_id: &client.id,
         logo_uri: client.logo_uri.as_deref(),
         redirect_host: redirect_host.as_deref().unwrap_or(redirect_uri),
-        resource: &request.resource,
-        server_name: &target.name,
+        resource: &choice,
         scope: &request.scope,
         user: shown_user,
         request_id: request_id.expose_secret(),
@@ -246,6 +261,9 @@ async fn authorize_inner(
 pub(crate) struct Decision {
     request_id: String,
     decision: String,
+    /// The server the user picked, when the client named no resource.
+    #[serde(default)]
+    resource: Option<String>,
 }
 
 /// `POST /oauth/authorize/decision`: the user's Approve / Deny.
@@ -294,12 +312,18 @@ pub(crate) async fn decision(
         return server.reject_response(back(OAuthError::new("access_denied", "the user denied the request")));
     }
     let result = async {
-        server.authorize_resource(&pending.resource, &pending.subject).await?;
+        // A resource the client named wins; only a resource-less request takes the user's pick.
+        let resource = match (&pending.resource, form.resource.as_deref().filter(|r| !r.is_empty())) {
+            (Some(named), _) => named.clone(),
+            (None, Some(picked)) => canonical(picked).to_owned(),
+            (None, None) => return Err(OAuthError::new("invalid_target", "no MCP server was chosen")),
+        };
+        server.authorize_resource(&resource, &pending.subject).await?;
         server
             .store
-            .remember_as_consent(&user.user_id, &pending.client_id, &pending.resource, &pending.scope)
+            .remember_as_consent(&user.user_id, &pending.client_id, &resource, &pending.scope)
             .await?;
-        server.issue_code(&pending).await
+        server.issue_code(&pending, &resource).await
     }
     .await;
     match result {

@@ -4,14 +4,21 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
+/// The MCP server a consent is for.
+pub(crate) enum ResourceChoice {
+    /// The client named the resource.
+    Fixed { resource: String, server_name: String },
+    /// The client named none: the user picks one of `(resource, server name)`.
+    Pick(Vec<(String, String)>),
+}
+
 /// What the consent screen shows.
 pub(crate) struct Consent<'a> {
     pub client_name: &'a str,
     pub client_id: &'a str,
     pub logo_uri: Option<&'a str>,
     pub redirect_host: &'a str,
-    pub resource: &'a str,
-    pub server_name: &'a str,
+    pub resource: &'a ResourceChoice,
     pub scope: &'a str,
     pub user: &'a str,
     pub request_id: &'a str,
@@ -41,17 +48,42 @@ pub(crate) fn consent(c: &Consent<'_>) -> Response {
         .map(|l| format!(r#"<img src="{}" alt="" width="48" height="48">"#, esc(l)))
         .unwrap_or_default();
     let scopes: String = c.scope.split(' ').map(|s| format!("<li><code>{}</code></li>", esc(s))).collect();
+    let (wants, target) = match c.resource {
+        ResourceChoice::Fixed { resource, server_name } => (
+            format!("wants to use the MCP server <strong>{}</strong>", esc(server_name)),
+            format!("<p>Resource: <code>{}</code></p>", esc(resource)),
+        ),
+        ResourceChoice::Pick(choices) => {
+            let options: String = choices
+                .iter()
+                .enumerate()
+                .map(|(i, (resource, name))| {
+                    format!(
+                        r#"<p><label><input type="radio" name="resource" value="{}"{}> {} (<code>{}</code>)</label></p>"#,
+                        esc(resource),
+                        if i == 0 { " checked" } else { "" },
+                        esc(name),
+                        esc(resource),
+                    )
+                })
+                .collect();
+            (
+                "wants to use one of your MCP servers".to_owned(),
+                format!("<fieldset><legend>MCP server</legend>{options}</fieldset>"),
+            )
+        }
+    };
     let body = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Authorize {name} · Gatehouse</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body><main>
 {logo}<h1>Authorize {name}</h1>
-<p><strong>{name}</strong> (<code>{client_id}</code>) wants to use the MCP server <strong>{server}</strong> as <strong>{user}</strong>.</p>
-<p>Resource: <code>{resource}</code></p>
+<p><strong>{name}</strong> (<code>{client_id}</code>) {wants} as <strong>{user}</strong>.</p>
+<form method="post" action="/oauth/authorize/decision">
+{target}
 <p>Scopes:</p><ul>{scopes}</ul>
 <p>You will be sent back to <strong>{host}</strong>.</p>
-<form method="post" action="/oauth/authorize/decision">
 <input type="hidden" name="request_id" value="{request_id}">
 <button type="submit" name="decision" value="approve">Approve</button>
 <button type="submit" name="decision" value="deny">Deny</button>
@@ -59,9 +91,7 @@ pub(crate) fn consent(c: &Consent<'_>) -> Response {
 </main></body></html>"#,
         name = esc(c.client_name),
         client_id = esc(c.client_id),
-        server = esc(c.server_name),
         user = esc(c.user),
-        resource = esc(c.resource),
         host = esc(c.redirect_host),
         request_id = esc(c.request_id),
     );

@@ -1,4 +1,5 @@
-//! RFC 8707 resources: `{edge public base}/mcp/{slug}` of a server the subject may reach.
+//! RFC 8707 resources: `{edge public base}/mcp/{slug}` of a server the subject may reach,
+//! and the servers a user may pick when a client names no resource.
 
 use super::{AuthServer, OAuthError};
 use crate::store::{AsResourceServer, AsSubject};
@@ -14,6 +15,33 @@ impl AuthServer {
         let rest = canonical(resource).strip_prefix(self.settings.edge_public_url.as_str())?;
         let slug = rest.strip_prefix("/mcp/")?;
         (!slug.is_empty() && !slug.contains(['/', '?', '#'])).then_some(slug)
+    }
+
+    /// The resource URL of server `slug`.
+    pub(crate) fn resource_url(&self, slug: &str) -> String {
+        format!("{}/mcp/{slug}", self.settings.edge_public_url)
+    }
+
+    /// What `subject` may pick from when the client named no resource:
+    /// `(resource, server name)` of every server provisioned to one of its workspaces.
+    pub(crate) async fn resource_choices(
+        &self,
+        subject: &AsSubject,
+    ) -> Result<Vec<(String, String)>, OAuthError> {
+        let servers = self.store.as_servers_provisioned_to(&subject.org, &subject.ws).await?;
+        if servers.is_empty() {
+            return Err(OAuthError::new(
+                "access_denied",
+                "none of your workspaces has an MCP server provisioned",
+            ));
+        }
+        Ok(servers.into_iter().map(|s| (self.resource_url(&s.slug), s.name)).collect())
+    }
+
+    /// The slug of `org_id`, where a user signs in when the request names no resource.
+    pub(crate) async fn org_slug(&self, org_id: &str) -> Result<String, OAuthError> {
+        let org = self.store.sso_org(org_id).await?;
+        org.map(|o| o.slug).ok_or_else(|| OAuthError::server_error(&"the default organisation is missing"))
     }
 
     /// The servers a resource may name (one per org with that slug); `invalid_target` if none.

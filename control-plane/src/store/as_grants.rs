@@ -4,7 +4,7 @@
 //! Every secret is looked up by its SHA-256 hex digest; the text never reaches the database.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 
 use super::entities::{
     as_auth_code, as_consent, as_pending_request, as_refresh_token, org, provision, server,
@@ -23,6 +23,8 @@ pub struct AsResourceServer {
     pub org_id: String,
     /// Owning org slug.
     pub org_slug: String,
+    /// Server slug (the resource is `{edge public base}/mcp/{slug}`).
+    pub slug: String,
     /// Display name.
     pub name: String,
 }
@@ -38,9 +40,55 @@ impl Store {
                 .await?
                 .map(|o| o.slug)
                 .unwrap_or_default();
-            out.push(AsResourceServer { server_id: row.id, org_id: row.org_id, org_slug, name: row.name });
+            out.push(AsResourceServer {
+                server_id: row.id,
+                org_id: row.org_id,
+                org_slug,
+                slug: row.slug,
+                name: row.name,
+            });
         }
         Ok(out)
+    }
+
+    /// Servers of `org_id` provisioned to any of `workspace_ids`, by slug: what a
+    /// user may pick when a client names no resource.
+    pub async fn as_servers_provisioned_to(
+        &self,
+        org_id: &str,
+        workspace_ids: &[String],
+    ) -> Result<Vec<AsResourceServer>, StoreError> {
+        if workspace_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let server_ids: Vec<String> = provision::Entity::find()
+            .filter(provision::Column::WorkspaceId.is_in(workspace_ids.iter().cloned()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|p| p.server_id)
+            .collect();
+        if server_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let org_slug =
+            org::Entity::find_by_id(org_id).one(&self.db).await?.map(|o| o.slug).unwrap_or_default();
+        let rows = server::Entity::find()
+            .filter(server::Column::OrgId.eq(org_id))
+            .filter(server::Column::Id.is_in(server_ids))
+            .order_by_asc(server::Column::Slug)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| AsResourceServer {
+                server_id: row.id,
+                org_id: row.org_id,
+                org_slug: org_slug.clone(),
+                slug: row.slug,
+                name: row.name,
+            })
+            .collect())
     }
 
     /// Whether `server_id` is provisioned to any of `workspace_ids`.

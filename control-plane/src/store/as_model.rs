@@ -151,8 +151,9 @@ pub struct AsPendingRequest {
     pub state: Option<String>,
     /// Granted scope (space-separated).
     pub scope: String,
-    /// Audience (RFC 8707 resource).
-    pub resource: String,
+    /// Audience (RFC 8707 resource); `None` when the client named none and
+    /// the user picks the server on the consent screen.
+    pub resource: Option<String>,
     /// Who is signing in.
     pub subject: AsSubject,
 }

@@ -5,6 +5,7 @@ mod admin_api;
 mod config_stream_cp;
 mod config_stream_edge;
 mod conformance;
+mod conformance_as;
 mod identity_edge;
 mod mcp_e2e;
 mod oauth_server;

@@ -5,8 +5,6 @@
 //! protection, revocation, resource binding, client credentials, key
 //! rotation, and no secret in the database or the logs.
 
-use std::collections::HashMap;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use std::sync::{Arc, Mutex};
@@ -15,7 +13,8 @@ use gatehouse_control_plane::ControlPlaneConfig;
 use gatehouse_tests::control_plane::{SsoBrowser, TestControlPlane};
 use gatehouse_tests::db::TestDb;
 use gatehouse_tests::edge::TestEdge;
-use gatehouse_tests::oidc::{OidcClient, OidcConfig, OidcUser, TestOidcProvider};
+use gatehouse_tests::oauth_browser::{location, query_of, start_org_sso};
+use gatehouse_tests::oidc::{OidcUser, TestOidcProvider};
 use gatehouse_tests::upstream::{McpUpstream, SessionMode};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
@@ -28,8 +27,6 @@ use rmcp::ServiceExt as _;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-const SSO_CLIENT_ID: &str = "gatehouse-console";
-const SSO_CLIENT_SECRET: &str = "console-secret-6d1f0a";
 /// The default edge public base URL: resources are `{EDGE}/mcp/{slug}`.
 const EDGE: &str = "http://127.0.0.1:8787";
 const REDIRECT: &str = "http://127.0.0.1:33333/callback";
@@ -58,27 +55,14 @@ async fn env_on(db: TestDb, configure: impl Fn(&mut ControlPlaneConfig) + Send +
     })
     .await;
     let env = env_without_sso(cp).await;
-    let op = TestOidcProvider::start(
-        OidcConfig::new()
-            .client(
-                OidcClient::confidential(SSO_CLIENT_ID, SSO_CLIENT_SECRET)
-                    .redirect_uri(&format!("{}/auth/sso/callback", env.cp.api_url)),
-            )
-            .user(OidcUser::new("alice").email("alice@example.com").name("Alice").groups(&["eng"]))
-            .user(OidcUser::new("mallory").email("mallory@example.com").name("Mallory").groups(&["sales"])),
+    let op = start_org_sso(
+        &env.cp,
+        vec![
+            OidcUser::new("alice").email("alice@example.com").name("Alice").groups(&["eng"]),
+            OidcUser::new("mallory").email("mallory@example.com").name("Mallory").groups(&["sales"]),
+        ],
     )
     .await;
-    env.cp
-        .admin()
-        .sso_create_provider(json!({
-            "name": "Test IdP", "issuer": op.issuer, "client_id": SSO_CLIENT_ID,
-            "client_secret": SSO_CLIENT_SECRET,
-            "claim_mappings": {
-                "groups_claim": "groups",
-                "workspace_mappings": [{"claim": "groups", "value": "eng", "workspace": "platform"}],
-            },
-        }))
-        .await;
     Env { _op: Some(op), ..env }
 }
 
@@ -95,6 +79,26 @@ async fn env_without_sso(cp: TestControlPlane) -> Env {
     Env { cp, _op: None, upstream, http }
 }
 
+/// The parameters of an authorization request for `client_id` to [`REDIRECT`] with
+/// `challenge` and `state`, plus `extra` (e.g. `resource`, `scope`).
+fn code_request<'a>(
+    client_id: &'a str,
+    challenge: &'a str,
+    state: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+        ("state", state),
+    ];
+    params.extend_from_slice(extra);
+    params
+}
+
 fn resource(slug: &str) -> String {
     format!("{EDGE}/mcp/{slug}")
 }
@@ -104,14 +108,6 @@ fn pkce() -> (String, String) {
     let verifier = format!("v{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
     let challenge = B64.encode(Sha256::digest(verifier.as_bytes()));
     (verifier, challenge)
-}
-
-fn location(resp: &reqwest::Response) -> String {
-    resp.headers().get(header::LOCATION).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
-}
-
-fn query_of(url: &str) -> HashMap<String, String> {
-    url::Url::parse(url).unwrap().query_pairs().into_owned().collect()
 }
 
 impl Env {
@@ -138,59 +134,24 @@ impl Env {
     ) -> reqwest::Response {
         let mut url = url::Url::parse(&format!("{}/oauth/authorize", self.cp.api_url)).unwrap();
         url.query_pairs_mut().extend_pairs(params);
-        self.follow(browser, login, url.as_str()).await
+        browser.oauth_authorize(login, url.as_str()).await
     }
 
-    /// Visits an authorization URL in `browser`, logging in through SSO as `login` when sent there.
-    async fn follow(&self, browser: &SsoBrowser, login: &str, url: &str) -> reqwest::Response {
-        let resp = browser.http.get(url).send().await.unwrap();
-        let loc = location(&resp);
-        if resp.status() != StatusCode::FOUND || !loc.starts_with("/auth/sso/") {
-            return resp;
-        }
-        let return_to = query_of(&format!("http://x{loc}"))["return_to"].clone();
-        let callback = browser.sso_authorize("default", Some(&return_to), login).await;
-        let back = browser.sso_callback(&callback).await;
-        assert_eq!(back.status(), StatusCode::FOUND);
-        let loc = location(&back);
-        assert!(loc.starts_with("/oauth/authorize?"), "back to the authorization request: {loc}");
-        browser.http.get(format!("{}{loc}", self.cp.api_url)).send().await.unwrap()
-    }
-
-    /// Answers a consent page; returns the redirect back to the client.
+    /// Answers a consent page (no resource pick); returns the redirect back to the client.
     async fn decide(
         &self,
         browser: &SsoBrowser,
         page: reqwest::Response,
         decision: &str,
     ) -> reqwest::Response {
-        assert_eq!(page.status(), StatusCode::OK, "a consent page");
-        assert_eq!(page.headers()[header::X_FRAME_OPTIONS], "DENY");
-        let html = page.text().await.unwrap();
-        let request_id =
-            html.split(r#"name="request_id" value=""#).nth(1).unwrap().split('"').next().unwrap();
-        browser
-            .http
-            .post(format!("{}/oauth/authorize/decision", self.cp.api_url))
-            .form(&[("request_id", request_id), ("decision", decision)])
-            .send()
-            .await
-            .unwrap()
+        let page = browser.oauth_consent(page).await;
+        browser.oauth_decide(&page, decision, None).await
     }
 
     /// A code for `client_id` as alice (consenting if asked); returns `(code, verifier)`.
     async fn code(&self, browser: &SsoBrowser, client_id: &str, res: &str) -> (String, String) {
         let (verifier, challenge) = pkce();
-        let params = [
-            ("response_type", "code"),
-            ("client_id", client_id),
-            ("redirect_uri", REDIRECT),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-            ("state", "st-123"),
-            ("scope", "mcp"),
-            ("resource", res),
-        ];
+        let params = code_request(client_id, &challenge, "st-123", &[("scope", "mcp"), ("resource", res)]);
         let mut resp = self.authorize(browser, "alice", &params).await;
         if resp.status() == StatusCode::OK {
             resp = self.decide(browser, resp, "approve").await;
@@ -356,15 +317,7 @@ async fn oauth_authorization_code_flow_through_sso_and_consent() {
     // Not logged in: SSO, then consent; deny goes back with access_denied.
     let (_, challenge) = pkce();
     let res = resource("tools");
-    let params = [
-        ("response_type", "code"),
-        ("client_id", client_id.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_challenge", challenge.as_str()),
-        ("code_challenge_method", "S256"),
-        ("state", "s1"),
-        ("resource", res.as_str()),
-    ];
+    let params = code_request(&client_id, &challenge, "s1", &[("resource", &res)]);
     let page = env.authorize(&browser, "alice", &params).await;
     let denied = env.decide(&browser, page, "deny").await;
     let q = query_of(&location(&denied));
@@ -498,15 +451,7 @@ async fn oauth_authorization_errors_redirect_or_show_a_page() {
     let browser = env.cp.sso_browser();
     let (_, challenge) = pkce();
     let res = resource("tools");
-    let base = vec![
-        ("response_type", "code"),
-        ("client_id", client_id.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_challenge", challenge.as_str()),
-        ("code_challenge_method", "S256"),
-        ("state", "s"),
-        ("resource", res.as_str()),
-    ];
+    let base = code_request(&client_id, &challenge, "s", &[("resource", &res)]);
     let with = |key: &'static str, value: Option<&'static str>| {
         let mut p: Vec<(&str, &str)> = base.iter().filter(|(k, _)| *k != key).cloned().collect();
         if let Some(v) = value {
@@ -528,7 +473,6 @@ async fn oauth_authorization_errors_redirect_or_show_a_page() {
         (with("code_challenge_method", Some("plain")), "invalid_request"),
         (with("response_type", Some("token")), "unsupported_response_type"),
         (with("resource", Some("http://127.0.0.1:8787/mcp/unknown")), "invalid_target"),
-        (with("resource", None), "invalid_target"),
         (with("scope", Some("admin")), "invalid_scope"),
     ] {
         let resp = env.authorize(&browser, "alice", &params).await;
@@ -565,6 +509,56 @@ async fn oauth_authorization_errors_redirect_or_show_a_page() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn oauth_request_without_resource_lets_the_user_pick_the_server() {
+    let env = env().await;
+    let client_id = env.register_public().await;
+    let browser = env.cp.sso_browser();
+    let (verifier, challenge) = pkce();
+    let params = code_request(&client_id, &challenge, "pick", &[]);
+
+    // RFC 8707 §2: no resource named; the consent screen offers alice's servers.
+    let page = browser.oauth_consent(env.authorize(&browser, "alice", &params).await).await;
+    assert_eq!(page.choices, vec![resource("other"), resource("tools")], "{}", page.html);
+    // A pick outside the offer (an unknown server) is refused back to the client.
+    let resp = browser.oauth_decide(&page, "approve", Some("http://127.0.0.1:8787/mcp/nope")).await;
+    assert_eq!(query_of(&location(&resp))["error"], "invalid_target");
+
+    // Picking one binds the code (and the token) to it.
+    let page = browser.oauth_consent(env.authorize(&browser, "alice", &params).await).await;
+    let resp = browser.oauth_decide(&page, "approve", Some(&resource("other"))).await;
+    let q = query_of(&location(&resp));
+    assert_eq!((q["state"].as_str(), q["iss"].as_str()), ("pick", env.cp.api_url.as_str()));
+    let (status, tokens) = env
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id.as_str()),
+            ("code", q["code"].as_str()),
+            ("code_verifier", verifier.as_str()),
+            ("redirect_uri", REDIRECT),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(
+        env.verify(tokens["access_token"].as_str().unwrap(), &resource("other")).await["aud"],
+        resource("other")
+    );
+
+    // Even with consent remembered for that server, a resource-less request asks again.
+    let again = env.authorize(&browser, "alice", &params).await;
+    assert_eq!(again.status(), StatusCode::OK, "the picker is shown again");
+    // An approval without a pick is refused.
+    let page = browser.oauth_consent(again).await;
+    let resp = browser.oauth_decide(&page, "approve", None).await;
+    assert_eq!(query_of(&location(&resp))["error"], "invalid_target");
+
+    // A user with no provisioned server is refused before any consent screen.
+    let mallory = env.cp.sso_browser();
+    let resp = env.authorize(&mallory, "mallory", &params).await;
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    assert_eq!(query_of(&location(&resp))["error"], "access_denied");
 }
 
 #[tokio::test]
@@ -657,15 +651,7 @@ async fn oauth_client_id_metadata_documents() {
     let browser = env.cp.sso_browser();
     let res = resource("tools");
     let (verifier, challenge) = pkce();
-    let params = [
-        ("response_type", "code"),
-        ("client_id", good.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_challenge", challenge.as_str()),
-        ("code_challenge_method", "S256"),
-        ("state", "m"),
-        ("resource", res.as_str()),
-    ];
+    let params = code_request(&good, &challenge, "m", &[("resource", &res)]);
     let page = env.authorize(&browser, "alice", &params).await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
@@ -762,7 +748,7 @@ async fn oauth_official_sdk_client_completes_the_flow_headlessly() {
 
     // The user signs in through SSO and approves; the SDK takes the redirect.
     let browser = env.cp.sso_browser();
-    let page = env.follow(&browser, "alice", &auth_url).await;
+    let page = browser.oauth_authorize("alice", &auth_url).await;
     let back = env.decide(&browser, page, "approve").await;
     let callback = location(&back);
     assert!(callback.starts_with(REDIRECT), "{callback}");
