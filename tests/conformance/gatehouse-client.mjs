@@ -11,6 +11,17 @@
 //   GATEHOUSE_ADMIN_URL, GATEHOUSE_ADMIN_TOKEN  the control plane's admin API
 //   GATEHOUSE_EDGE_URL                          the edge's base URL
 //   GATEHOUSE_WORKSPACE                         an existing workspace to provision into
+// and from the suite:
+//   MCP_CONFORMANCE_SCENARIO          the scenario name
+//   MCP_CONFORMANCE_PROTOCOL_VERSION  the wire revision the scenario server speaks
+//   MCP_CONFORMANCE_CONTEXT           JSON the scenario hands the client (e.g. the
+//                                     pre-registered client_id/client_secret an admin
+//                                     would have been given by the upstream's owner)
+//
+// The TypeScript SDK speaks up to 2025-11-25. For 2026-07-28 scenario servers
+// (stateless: no initialize, MCP-Protocol-Version and Mcp-Method/Mcp-Name headers
+// and `_meta` on every request) the wrapper sends those requests itself
+// (StatelessClient below); the edge forwards them as a client sent them.
 
 import { randomUUID } from 'node:crypto';
 
@@ -31,6 +42,11 @@ function env(name) {
 
 const serverUrl = process.argv.at(-1);
 const scenario = process.env.MCP_CONFORMANCE_SCENARIO ?? '';
+const protocolVersion = process.env.MCP_CONFORMANCE_PROTOCOL_VERSION ?? '2025-11-25';
+const context = JSON.parse(process.env.MCP_CONFORMANCE_CONTEXT ?? '{}');
+const CLIENT_INFO = { name: 'gatehouse-conformance-client', version: '1.0.0' };
+/** Revisions the SDK client speaks; anything newer is driven by StatelessClient. */
+const SDK_VERSIONS = new Set(['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25']);
 const adminUrl = env('GATEHOUSE_ADMIN_URL').replace(/\/$/, '');
 const adminToken = env('GATEHOUSE_ADMIN_TOKEN');
 const edgeUrl = env('GATEHOUSE_EDGE_URL').replace(/\/$/, '');
@@ -59,11 +75,108 @@ async function waitForEdge() {
   }
 }
 
-/** The server registration for this scenario: plain for protocol scenarios, OAuth for auth/*. */
+/**
+ * The server registration for this scenario, as an admin would enter it: plain for
+ * protocol scenarios, OAuth for auth/*; the client-credentials extension uses the
+ * machine-to-machine flow. Credentials the scenario says were registered out of
+ * band go where an admin puts them: `advanced_config.oauth_metadata`.
+ */
 function serverBody(slug) {
   const body = { slug, name: `conformance ${scenario}`, url: serverUrl, auth_type: 'none' };
   if (scenario.startsWith('auth/')) body.auth_type = 'oauth2';
+  if (scenario.startsWith('auth/client-credentials')) body.auth_type = 'client_credentials';
+  if (body.auth_type !== 'none' && context.client_id) {
+    const oauth_metadata = { client_id: context.client_id };
+    if (context.client_secret) oauth_metadata.client_secret = context.client_secret;
+    body.advanced_config = { oauth_metadata };
+  }
   return body;
+}
+
+/**
+ * A 2026-07-28 client over Streamable HTTP: every request is self-contained
+ * (`_meta` with protocol version, capabilities and client info; the
+ * MCP-Protocol-Version, Mcp-Method and Mcp-Name headers mirroring the body).
+ * Errors are thrown with `code`/`data` like the SDK's McpError.
+ */
+class StatelessClient {
+  constructor(url, token) {
+    this.url = url;
+    this.token = token;
+    this.nextId = 1;
+  }
+
+  async request(method, params = {}) {
+    const id = this.nextId++;
+    const _meta = {
+      ...params._meta,
+      'io.modelcontextprotocol/protocolVersion': protocolVersion,
+      'io.modelcontextprotocol/clientCapabilities': {},
+      'io.modelcontextprotocol/clientInfo': CLIENT_INFO,
+    };
+    const headers = {
+      authorization: `Bearer ${this.token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': protocolVersion,
+      'mcp-method': method,
+    };
+    const name = method === 'resources/read' ? params.uri : ['tools/call', 'prompts/get'].includes(method) ? params.name : undefined;
+    if (name !== undefined) headers['mcp-name'] = headerValue(name);
+    const resp = await fetch(this.url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ jsonrpc: '2.0', id, method, params: { ...params, _meta } }),
+    });
+    const text = await resp.text();
+    const message = parseResponse(resp.headers.get('content-type') ?? '', text, id);
+    if (message?.error) {
+      const err = new Error(`MCP error ${message.error.code}: ${message.error.message}`);
+      Object.assign(err, { code: message.error.code, data: message.error.data });
+      throw err;
+    }
+    if (!resp.ok || !message) throw new Error(`${method} answered ${resp.status}: ${text.slice(0, 500)}`);
+    return message.result;
+  }
+
+  listTools() {
+    return this.request('tools/list');
+  }
+
+  callTool(params) {
+    return this.request('tools/call', params);
+  }
+
+  async close() {}
+}
+
+/** A header value: as is when it is visible ASCII, else the spec's `=?base64?…?=` form. */
+function headerValue(value) {
+  return /^[\x20-\x7e]*$/.test(value) && value.trim() === value
+    ? value
+    : `=?base64?${Buffer.from(value, 'utf8').toString('base64')}?=`;
+}
+
+/** The JSON-RPC response with `id` from a JSON or SSE body. */
+function parseResponse(contentType, text, id) {
+  if (contentType.includes('text/event-stream')) {
+    for (const event of text.split(/\r?\n\r?\n/)) {
+      const data = event
+        .split(/\r?\n/)
+        .filter((line) => line.startsWith('data:'))
+        .map((line) => line.slice(5).trimStart())
+        .join('\n');
+      if (!data) continue;
+      const message = JSON.parse(data);
+      if (message.id === id && ('result' in message || 'error' in message)) return message;
+    }
+    return undefined;
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 async function main() {
@@ -76,20 +189,18 @@ async function main() {
   });
   await waitForEdge();
 
-  const client = await withAuthorization(async () => {
-    const fresh = new Client({ name: 'gatehouse-conformance-client', version: '1.0.0' });
-    const transport = new StreamableHTTPClientTransport(new URL(`${edgeUrl}/mcp/${slug}`), {
-      requestInit: { headers: { authorization: `Bearer ${token}` } },
-    });
-    try {
-      await fresh.connect(transport);
-    } catch (err) {
-      await fresh.close().catch(() => {});
-      throw err;
-    }
-    return fresh;
-  });
+  const endpoint = new URL(`${edgeUrl}/mcp/${slug}`);
+  const client = SDK_VERSIONS.has(protocolVersion)
+    ? await withAuthorization(() => connectSdkClient(endpoint, token))
+    : new StatelessClient(endpoint, token);
   const { tools } = await withAuthorization(() => client.listTools());
+  const echo = tools.find((t) => t.name === 'json_schema_echo');
+  if (echo) {
+    // Hands back the schema of the other tool exactly as it came through the edge
+    // (whose tools/list filtering must not alter any JSON Schema keyword).
+    const focal = tools.find((t) => t !== echo);
+    await client.callTool({ name: echo.name, arguments: { schema: focal.inputSchema } });
+  }
   if (scenario === 'tools_call' || scenario.startsWith('auth/')) {
     const add = tools.find((t) => t.name === 'add_numbers') ?? tools[0];
     if (add) {
@@ -101,12 +212,28 @@ async function main() {
   await Promise.race([client.close(), new Promise((resolve) => setTimeout(resolve, CLOSE_TIMEOUT_MS))]);
 }
 
+/** The SDK client, connected (initialize) to the edge. */
+async function connectSdkClient(endpoint, token) {
+  const client = new Client(CLIENT_INFO);
+  const transport = new StreamableHTTPClientTransport(endpoint, {
+    requestInit: { headers: { authorization: `Bearer ${token}` } },
+  });
+  try {
+    await client.connect(transport);
+  } catch (err) {
+    await client.close().catch(() => {});
+    throw err;
+  }
+  return client;
+}
+
 /**
  * Runs `step`; when the edge answers -32042 (URL elicitation: the user must
  * authorize Gatehouse at the upstream's AS), opens the authorization link like a
  * browser would (the suite's AS approves without interaction, redirecting to
- * Gatehouse's callback) and retries. Other errors are retried until the
- * deadline while the control plane finishes discovery and registration.
+ * Gatehouse's callback) and retries. Errors the edge marks `retryable` (e.g.
+ * the control plane is still resolving a client-credentials server) are
+ * retried until the deadline; anything else ends the run at once.
  */
 async function withAuthorization(step) {
   const deadline = Date.now() + SYNC_TIMEOUT_MS;
@@ -123,11 +250,23 @@ async function withAuthorization(step) {
         if (!resp.ok) throw new Error(`authorization link ended with ${resp.status}: ${await resp.text()}`);
         continue;
       }
-      if (!scenario.startsWith('auth/') || Date.now() > deadline) throw err;
+      if (!retryable(err) || Date.now() > deadline) throw err;
       if (!lastError) process.stderr.write(`gatehouse-client: retrying after: ${err}\n`);
       lastError = err;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  }
+}
+
+/** Whether the edge said this error may be retried (`error.data.retryable`). */
+function retryable(err) {
+  if (err?.data?.retryable !== undefined) return err.data.retryable === true;
+  // The SDK reports HTTP errors as text ending in the response body.
+  const body = /(\{.*\})\s*$/s.exec(String(err?.message ?? ''))?.[1];
+  try {
+    return JSON.parse(body).error?.data?.retryable === true;
+  } catch {
+    return false;
   }
 }
 

@@ -64,7 +64,7 @@ pub async fn start(ctx: &UpstreamOAuth, link_id: &str) -> Result<Url, OAuthError
         .await?
         .map_err(OAuthError::Link)?;
     let server = ctx.server(&subject.org_id, &subject.server_id).await?;
-    let resolved = resolve::resolve(ctx, &server).await?;
+    let resolved = resolve::resolve_current(ctx, &server).await?;
     let endpoint = resolved
         .endpoints
         .authorization_endpoint

@@ -42,9 +42,10 @@ pub async fn complete(ctx: &UpstreamOAuth, params: CallbackParams) -> Result<Gra
     let code = params.code.as_deref().ok_or(OAuthError::BadCallback("missing code"))?;
     let server = ctx.server(&subject.org_id, &subject.server_id).await?;
     let resolved = resolve::resolve(ctx, &server).await?;
-    let expected = resolved.issuer.trim_end_matches('/');
+    // RFC 9207 §2.4: a simple string comparison, no URL normalisation; a present
+    // `iss` is checked even when the AS did not advertise it.
     match params.iss.as_deref() {
-        Some(iss) if iss.trim_end_matches('/') != expected => return Err(OAuthError::IssuerMismatch),
+        Some(iss) if iss != resolved.issuer => return Err(OAuthError::IssuerMismatch),
         None if resolved.endpoints.iss_supported => return Err(OAuthError::IssuerMismatch),
         _ => {}
     }

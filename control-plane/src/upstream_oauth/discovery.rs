@@ -4,6 +4,11 @@
 //! well-known URL; authorization server metadata (RFC 8414, then OpenID
 //! discovery, with path variants); and, for servers without resource metadata,
 //! the 2025-03-26 fallback of an AS at the server's origin with default paths.
+//!
+//! Two identities are checked before anything is used: the metadata's
+//! `resource` must be the server URL or a parent of it (RFC 9728 §3.3; it is
+//! then sent verbatim as the RFC 8707 `resource`), and the AS metadata's
+//! `issuer` must be identical to the issuer it was discovered from (RFC 8414 §3.3).
 
 use reqwest::{header, Method, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -80,6 +85,9 @@ pub struct Challenge {
 pub struct Discovered {
     /// Authorization server metadata.
     pub metadata: AuthServerMetadata,
+    /// The resource identifier exactly as the protected resource metadata
+    /// published it (`None` for 2025-03-26 servers without that metadata).
+    pub resource: Option<String>,
     /// Scopes from the 401 challenge.
     pub challenge_scopes: Vec<String>,
     /// Scopes from the protected resource metadata.
@@ -146,6 +154,27 @@ pub fn canonical_resource(server_url: &Url) -> String {
     }
 }
 
+/// Whether protected resource metadata naming `resource` may be used for the
+/// MCP server at `server_url`: same scheme, host and port, and a path that is
+/// the server's path or a parent of it on a segment boundary. Anything else
+/// (another host, a sibling path) is metadata for a different resource, which
+/// RFC 9728 §3.3 forbids using.
+pub fn resource_allowed(server_url: &Url, resource: &str) -> bool {
+    let Ok(resource) = Url::parse(resource) else {
+        return false;
+    };
+    if resource.fragment().is_some()
+        || resource.scheme() != server_url.scheme()
+        || resource.host() != server_url.host()
+        || resource.port_or_known_default() != server_url.port_or_known_default()
+    {
+        return false;
+    }
+    let parent = resource.path().trim_end_matches('/');
+    let path = server_url.path();
+    path == parent || path.strip_prefix(parent).is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// `{origin}/.well-known/{name}{path}` (path insertion), or the root variant when `path` is empty.
 fn well_known(base: &Url, name: &str, path: &str) -> Option<Url> {
     let path = path.trim_end_matches('/');
@@ -154,7 +183,7 @@ fn well_known(base: &Url, name: &str, path: &str) -> Option<Url> {
 
 /// Runs discovery for the MCP server at `server_url`.
 pub async fn discover(http: &GuardedClient, server_url: &Url) -> Result<Discovered, OAuthError> {
-    let challenge = probe(http, server_url).await?;
+    let challenge = challenge(http, server_url).await?;
     let challenge_scopes = split_scopes(challenge.as_ref().and_then(|c| c.scope.as_deref()));
 
     let mut resource = None;
@@ -176,30 +205,52 @@ pub async fn discover(http: &GuardedClient, server_url: &Url) -> Result<Discover
         }
     }
 
-    let (metadata, resource_scopes) = match resource {
+    let (metadata, resource, resource_scopes) = match resource {
         Some(prm) => {
+            let published = prm
+                .resource
+                .ok_or_else(|| OAuthError::Discovery("protected resource metadata has no resource".into()))?;
+            if !resource_allowed(server_url, &published) {
+                return Err(OAuthError::ResourceMismatch { published, server_url: server_url.to_string() });
+            }
             let issuer = prm.authorization_servers.first().ok_or_else(|| {
                 OAuthError::Discovery("protected resource metadata lists no authorization_servers".into())
             })?;
-            let issuer = Url::parse(issuer)
-                .map_err(|_| OAuthError::Discovery("authorization server is not a URL".into()))?;
-            let metadata = auth_server_metadata(http, &issuer).await?.ok_or_else(|| {
+            let metadata = auth_server_metadata(http, issuer).await?.ok_or_else(|| {
                 OAuthError::Discovery(format!("no authorization server metadata found for {issuer}"))
             })?;
-            (metadata, prm.scopes_supported)
+            (metadata, Some(published), prm.scopes_supported)
         }
-        None => (legacy_metadata(http, server_url).await?, Vec::new()),
+        None => (legacy_metadata(http, server_url).await?, None, Vec::new()),
     };
-    Ok(Discovered { metadata, challenge_scopes, resource_scopes })
+    Ok(Discovered { metadata, resource, challenge_scopes, resource_scopes })
 }
 
-/// Sends an unauthenticated MCP `initialize` and returns the Bearer challenge of a 401.
-async fn probe(http: &GuardedClient, server_url: &Url) -> Result<Option<Challenge>, OAuthError> {
-    let body = serde_json::json!({
+/// The server's Bearer challenge: from an unauthenticated `initialize`, else
+/// (servers may let `initialize` through and challenge only what follows, as
+/// the MCP SDKs see it) from an unauthenticated `tools/list`.
+async fn challenge(http: &GuardedClient, server_url: &Url) -> Result<Option<Challenge>, OAuthError> {
+    if let Some(found) = probe(http, server_url, initialize_request()).await? {
+        return Ok(Some(found));
+    }
+    let tools_list = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
+    probe(http, server_url, tools_list).await
+}
+
+fn initialize_request() -> serde_json::Value {
+    serde_json::json!({
         "jsonrpc": "2.0", "id": 0, "method": "initialize",
         "params": {"protocolVersion": "2025-06-18", "capabilities": {},
             "clientInfo": {"name": "gatehouse-discovery", "version": env!("CARGO_PKG_VERSION")}}
-    });
+    })
+}
+
+/// Sends an unauthenticated MCP request and returns the Bearer challenge of a 401.
+async fn probe(
+    http: &GuardedClient,
+    server_url: &Url,
+    body: serde_json::Value,
+) -> Result<Option<Challenge>, OAuthError> {
     let response = http
         .request(Method::POST, server_url)?
         .header(header::ACCEPT, "application/json, text/event-stream")
@@ -219,10 +270,15 @@ async fn probe(http: &GuardedClient, server_url: &Url) -> Result<Option<Challeng
 }
 
 /// RFC 8414 then OpenID discovery for `issuer`, path-inserted variants first.
+/// The metadata's `issuer` must be identical to `issuer` (RFC 8414 §3.3: no
+/// normalisation, so a mix-up attacker's metadata can't pass as another AS's).
 pub async fn auth_server_metadata(
     http: &GuardedClient,
-    issuer: &Url,
+    issuer_id: &str,
 ) -> Result<Option<AuthServerMetadata>, OAuthError> {
+    let issuer = Url::parse(issuer_id)
+        .map_err(|_| OAuthError::Discovery("authorization server is not a URL".into()))?;
+    let issuer = &issuer;
     let path = issuer.path().trim_end_matches('/');
     let candidates: Vec<Option<Url>> = if path.is_empty() {
         vec![
@@ -241,16 +297,13 @@ pub async fn auth_server_metadata(
         ]
     };
     for url in candidates.into_iter().flatten() {
-        if let Some(mut found) = fetch_json::<AuthServerMetadata>(http, &url).await? {
-            let expected = issuer.as_str().trim_end_matches('/');
-            if found.issuer.trim_end_matches('/') != expected {
-                return Err(OAuthError::Discovery(format!(
-                    "authorization server metadata at {url} names issuer {:?}, expected {expected}",
-                    found.issuer
-                )));
-            }
-            if found.issuer.is_empty() {
-                found.issuer = expected.to_owned();
+        if let Some(found) = fetch_json::<AuthServerMetadata>(http, &url).await? {
+            if found.issuer != issuer_id {
+                return Err(OAuthError::IssuerMetadataMismatch {
+                    metadata_url: url.to_string(),
+                    issuer: found.issuer,
+                    expected: issuer_id.to_owned(),
+                });
             }
             return Ok(Some(found));
         }
@@ -263,12 +316,14 @@ pub async fn auth_server_metadata(
 async fn legacy_metadata(http: &GuardedClient, server_url: &Url) -> Result<AuthServerMetadata, OAuthError> {
     let origin =
         server_url.join("/").map_err(|_| OAuthError::Discovery("server URL has no origin".into()))?;
-    if let Some(found) = auth_server_metadata(http, &origin).await? {
+    // The issuer identifier of an origin has no trailing slash.
+    let issuer = origin.as_str().trim_end_matches('/').to_owned();
+    if let Some(found) = auth_server_metadata(http, &issuer).await? {
         return Ok(found);
     }
     let endpoint = |p: &str| origin.join(p).ok().map(|u| u.to_string());
     Ok(AuthServerMetadata {
-        issuer: origin.as_str().trim_end_matches('/').to_owned(),
+        issuer,
         authorization_endpoint: endpoint("/authorize"),
         token_endpoint: endpoint("/token"),
         registration_endpoint: endpoint("/register"),
@@ -327,6 +382,34 @@ mod tests {
         assert_eq!(c.scope.as_deref(), Some("a\"b"));
         assert_eq!(parse_challenge("Bearer").unwrap(), Challenge::default());
         assert!(parse_challenge("Basic realm=x").is_none());
+    }
+
+    #[test]
+    fn resource_metadata_must_name_the_server_or_a_parent() {
+        let server = Url::parse("https://mcp.example.com/tenant/mcp").unwrap();
+        for ok in [
+            "https://mcp.example.com/tenant/mcp",
+            "https://mcp.example.com/tenant/mcp/",
+            "https://mcp.example.com/tenant",
+            "https://mcp.example.com/",
+            "https://mcp.example.com",
+            "HTTPS://MCP.example.com:443/tenant",
+        ] {
+            assert!(resource_allowed(&server, ok), "{ok} should be allowed");
+        }
+        for refused in [
+            "https://evil.example.com/tenant/mcp",
+            "http://mcp.example.com/tenant/mcp",
+            "https://mcp.example.com:8443/tenant/mcp",
+            "https://mcp.example.com/tenant/mcp-other",
+            "https://mcp.example.com/ten",
+            "https://mcp.example.com/tenant/mcp/deeper",
+            "https://mcp.example.com/tenant/mcp#frag",
+            "not a url",
+            "",
+        ] {
+            assert!(!resource_allowed(&server, refused), "{refused} should be refused");
+        }
     }
 
     #[test]

@@ -43,6 +43,28 @@ pub enum OAuthError {
     /// Metadata could not be discovered.
     #[error("oauth discovery failed: {0}")]
     Discovery(String),
+    /// The protected resource metadata is for another resource (RFC 9728 §3.3).
+    #[error(
+        "the server's protected resource metadata names resource {published:?}, which is not {server_url} or a parent of it; refusing to use it"
+    )]
+    ResourceMismatch {
+        /// The `resource` the metadata published.
+        published: String,
+        /// The registered server URL.
+        server_url: String,
+    },
+    /// The AS metadata names another issuer than the one it was discovered for (RFC 8414 §3.3).
+    #[error(
+        "authorization server metadata at {metadata_url} names issuer {issuer:?}, not {expected:?}; refusing to use it"
+    )]
+    IssuerMetadataMismatch {
+        /// Where the metadata was fetched.
+        metadata_url: String,
+        /// The `issuer` it names.
+        issuer: String,
+        /// The issuer identifier it was discovered from.
+        expected: String,
+    },
     /// No client could be registered.
     #[error("oauth client registration failed: {0}")]
     Registration(String),

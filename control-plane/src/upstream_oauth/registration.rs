@@ -31,6 +31,7 @@ pub fn client_metadata_document(client_id: &str, redirect_uri: &str) -> serde_js
     serde_json::json!({
         "client_id": client_id,
         "client_name": CLIENT_NAME,
+        "application_type": "web",
         "redirect_uris": [redirect_uri],
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
@@ -115,6 +116,7 @@ async fn register(
     let body = if auth_type == "client_credentials" {
         serde_json::json!({
             "client_name": CLIENT_NAME,
+            "application_type": "web",
             "grant_types": ["client_credentials"],
             "response_types": [],
             "redirect_uris": [],
@@ -123,6 +125,8 @@ async fn register(
     } else {
         serde_json::json!({
             "client_name": CLIENT_NAME,
+            // SEP-837: Gatehouse is a server-side web application.
+            "application_type": "web",
             "redirect_uris": [ctx.callback_url()],
             "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"],

@@ -26,7 +26,8 @@ pub struct ResolvedEndpoints {
     /// Revocation endpoint, if advertised.
     #[serde(default)]
     pub revocation_endpoint: Option<String>,
-    /// RFC 8707 resource: the canonical MCP server URL.
+    /// RFC 8707 resource: exactly as the protected resource metadata published
+    /// it, else (no such metadata) the canonical MCP server URL.
     pub resource: String,
     /// Scopes to request (empty = omit `scope`).
     #[serde(default)]
@@ -92,6 +93,54 @@ pub async fn resolve(ctx: &UpstreamOAuth, server: &Server) -> Result<Resolved, O
     Ok(resolved)
 }
 
+/// Like [`resolve`], for the start of a user's authorization: a stored
+/// resolution is checked against fresh discovery first, and when the server
+/// now names another authorization server (or resource), Gatehouse forgets the
+/// old one, deletes the server's grants (they were issued by the old AS, and
+/// a client MUST NOT present one AS's credentials to another), registers with
+/// the new AS and publishes the change. Admin-pinned endpoints are not
+/// rediscovered; a discovery failure keeps the stored resolution.
+pub async fn resolve_current(ctx: &UpstreamOAuth, server: &Server) -> Result<Resolved, OAuthError> {
+    let Some(stored) = stored(ctx, server).await? else {
+        return resolve(ctx, server).await;
+    };
+    let overrides = OAuthOverrides::from_config(&server.advanced_config);
+    if overrides.issuer.is_some()
+        || overrides.authorization_endpoint.is_some()
+        || overrides.token_endpoint.is_some()
+    {
+        return Ok(stored);
+    }
+    let server_url =
+        Url::parse(&server.url).map_err(|_| OAuthError::Discovery("server URL is invalid".into()))?;
+    let discovered = match discovery::discover(ctx.http(), &server_url).await {
+        Ok(discovered) => discovered,
+        Err(error @ (OAuthError::ResourceMismatch { .. } | OAuthError::IssuerMetadataMismatch { .. })) => {
+            return Err(error)
+        }
+        Err(error) => {
+            tracing::info!(server_id = %server.id, %error, "rediscovery failed; keeping the resolved oauth setup");
+            return Ok(stored);
+        }
+    };
+    let resource = discovered.resource.unwrap_or_else(|| canonical_resource(&server_url));
+    if discovered.metadata.issuer == stored.issuer && resource == stored.endpoints.resource {
+        return Ok(stored);
+    }
+    tracing::warn!(
+        server_id = %server.id,
+        previous_issuer = %stored.issuer,
+        issuer = %discovered.metadata.issuer,
+        "upstream names another authorization server; re-registering and dropping grants from the previous one"
+    );
+    ctx.store().delete_oauth_client(&server_key(&server.id)).await?;
+    let dropped = ctx.store().delete_server_grants(&server.id).await?;
+    tracing::info!(server_id = %server.id, dropped, "grants from the previous authorization server deleted");
+    let resolved = resolve(ctx, server).await?;
+    ctx.publish().await;
+    Ok(resolved)
+}
+
 async fn stored(ctx: &UpstreamOAuth, server: &Server) -> Result<Option<Resolved>, OAuthError> {
     let Some(record) = ctx.store().oauth_client(&server_key(&server.id)).await? else {
         return Ok(None);
@@ -111,16 +160,20 @@ async fn resolve_fresh(ctx: &UpstreamOAuth, server: &Server) -> Result<Resolved,
     let has_endpoints =
         overrides.token_endpoint.is_some() && (!oauth2 || overrides.authorization_endpoint.is_some());
 
-    let (metadata, challenge_scopes, resource_scopes, discovered) = match discovery::discover(
+    let (metadata, resource, challenge_scopes, resource_scopes, discovered) = match discovery::discover(
         ctx.http(),
         &server_url,
     )
     .await
     {
-        Ok(d) => (d.metadata, d.challenge_scopes, d.resource_scopes, true),
+        Ok(d) => (d.metadata, d.resource, d.challenge_scopes, d.resource_scopes, true),
+        // Metadata for another resource or issuer is an attack or a misconfiguration, never a fallback.
+        Err(error @ (OAuthError::ResourceMismatch { .. } | OAuthError::IssuerMetadataMismatch { .. })) => {
+            return Err(error)
+        }
         Err(error) if has_endpoints => {
             tracing::info!(server_id = %server.id, %error, "discovery failed; using configured endpoints");
-            (AuthServerMetadata::default(), Vec::new(), Vec::new(), false)
+            (AuthServerMetadata::default(), None, Vec::new(), Vec::new(), false)
         }
         Err(error) => return Err(error),
     };
@@ -167,7 +220,7 @@ async fn resolve_fresh(ctx: &UpstreamOAuth, server: &Server) -> Result<Resolved,
                 .revocation_endpoint
                 .clone()
                 .or(metadata.revocation_endpoint.clone()),
-            resource: canonical_resource(&server_url),
+            resource: resource.unwrap_or_else(|| canonical_resource(&server_url)),
             scopes,
             iss_supported: metadata.authorization_response_iss_parameter_supported,
             authorization_params: overrides.authorization_params.clone().unwrap_or_default(),

@@ -157,6 +157,14 @@ fn error_page(headers: &HeaderMap, error: &OAuthError) -> Response {
             "issuer_mismatch",
             "The authorization response came from an unexpected issuer and was refused.".to_owned(),
         ),
+        OAuthError::ResourceMismatch { .. } | OAuthError::IssuerMetadataMismatch { .. } => {
+            tracing::warn!(%error, "upstream oauth metadata refused");
+            (
+                StatusCode::BAD_GATEWAY,
+                "upstream_metadata_refused",
+                format!("This server's OAuth metadata was refused, so it cannot be connected: {error}. Ask your administrator to check the server URL."),
+            )
+        }
         OAuthError::Denied(e) => {
             (StatusCode::FORBIDDEN, "access_denied", format!("The authorization was not granted ({e})."))
         }
