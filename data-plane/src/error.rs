@@ -31,6 +31,9 @@ pub enum EdgeError {
     /// introspection endpoint) could not be reached.
     #[error("identity provider is unavailable")]
     IdentityProviderUnavailable,
+    /// A valid Gatehouse access token without the scope `/mcp/{slug}` requires.
+    #[error("the access token lacks the required scope")]
+    InsufficientScope,
     /// No server with that slug in the token's org.
     #[error("server not found")]
     ServerNotFound,
@@ -131,7 +134,7 @@ impl EdgeError {
             NotReady | IdentityProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             MissingToken | InvalidToken | ExpiredToken => StatusCode::UNAUTHORIZED,
             ServerNotFound | SessionNotFound => StatusCode::NOT_FOUND,
-            ServerNotProvisioned | ServerNotPermitted => StatusCode::FORBIDDEN,
+            InsufficientScope | ServerNotProvisioned | ServerNotPermitted => StatusCode::FORBIDDEN,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             BodyRead | Parse | Batch | InvalidRequest | HeaderMismatch { .. } => StatusCode::BAD_REQUEST,
@@ -175,6 +178,7 @@ impl EdgeError {
             InvalidToken => "invalid_token",
             ExpiredToken => "token_expired",
             IdentityProviderUnavailable => "identity_provider_unavailable",
+            InsufficientScope => "insufficient_scope",
             ServerNotFound => "server_not_found",
             ServerNotProvisioned => "server_not_provisioned",
             ServerNotPermitted => "server_not_permitted",
@@ -264,6 +268,12 @@ impl EdgeError {
                 headers.insert(
                     WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Bearer realm="gatehouse", error="invalid_token""#),
+                );
+            }
+            EdgeError::InsufficientScope => {
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="gatehouse", error="insufficient_scope""#),
                 );
             }
             EdgeError::MethodNotAllowed => {

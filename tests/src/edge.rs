@@ -153,6 +153,18 @@ impl TestEdge {
         format!("{}/mcp/{slug}", self.url)
     }
 
+    /// `POST /mcp/{slug}` with a `tools/list` request and `Authorization: Bearer {token}`.
+    pub async fn list_tools(&self, slug: &str, token: &str) -> reqwest::Response {
+        self.http
+            .post(self.mcp_url(slug))
+            .bearer_auth(token)
+            .header(reqwest::header::ACCEPT, "application/json, text/event-stream")
+            .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+            .send()
+            .await
+            .expect("POST tools/list to the edge")
+    }
+
     /// The edge's encrypted config cache file.
     pub fn cache_path(&self) -> PathBuf {
         self.cache.path()

@@ -1,6 +1,7 @@
 //! Access tokens issued by Gatehouse's own authorization server: ES256 JWTs
 //! verified offline against `EdgeSettings.jwks_json`, audience-bound to the
-//! exact resource URL (`{edge public base}/mcp/{slug}`, RFC 8707).
+//! exact resource URL (`{edge public base}/mcp/{slug}`, RFC 8707) and
+//! carrying the [`MCP_SCOPE`] every `/mcp/{slug}` requires.
 
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
@@ -11,6 +12,17 @@ use super::IdentityError;
 
 /// Leeway on `exp`/`nbf` for Gatehouse tokens (seconds).
 const LEEWAY_SECS: u64 = 30;
+
+/// The scope a Gatehouse access token needs to use `/mcp/{slug}`: what the
+/// authorization server grants by default (its `DEFAULT_SCOPE`), advertised in
+/// the protected resource metadata and the `WWW-Authenticate` challenge.
+pub const MCP_SCOPE: &str = "mcp";
+
+/// Whether `caller` holds the scope its credential needs here: a Gatehouse
+/// access token must carry [`MCP_SCOPE`]; other credentials are not scoped by Gatehouse.
+pub fn has_required_scope(caller: &Caller) -> bool {
+    caller.source != AuthSource::GatehouseJwt || caller.scopes.iter().any(|s| s == MCP_SCOPE)
+}
 
 /// Gatehouse's issuer and its token-verification keys, parsed once per config version.
 #[derive(Debug)]

@@ -1,6 +1,12 @@
 //! RFC 9728 Protected Resource Metadata for every `/mcp/{slug}` at the
 //! path-inserted well-known URL, and the `WWW-Authenticate` challenge that
 //! points MCP clients at it.
+//!
+//! When Gatehouse's own authorization server is advertised, both name the
+//! scope its tokens need here ([`MCP_SCOPE`]): `scopes_supported` in the
+//! metadata and `scope` in the challenge (MCP scope selection strategy). An
+//! org's own authorization server advertises its configured `scopes_supported`
+//! and no challenge scope (Gatehouse does not know what it requires).
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -10,6 +16,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Serialize;
 
 use super::advanced::ExternalAuthConfig;
+use super::gatehouse_jwt::MCP_SCOPE;
 use crate::config_view::ConfigView;
 use crate::error::EdgeError;
 use crate::proxy::ProxyState;
@@ -46,11 +53,58 @@ pub fn metadata_url(base: &str, slug: &str) -> String {
     format!("{base}{WELL_KNOWN_PREFIX}/mcp/{slug}")
 }
 
-/// Replaces the challenge of a 401 with one carrying `resource_metadata`.
-pub fn add_challenge(response: &mut Response, metadata: &str, error: Option<&EdgeError>) {
+/// What `/mcp/{slug}` advertises to clients about getting a token.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Advertised {
+    /// `authorization_servers` (empty when none is configured).
+    pub authorization_servers: Vec<String>,
+    /// `scopes_supported` (omitted from the metadata when empty).
+    pub scopes_supported: Vec<String>,
+    /// The scope a token must carry, sent as the challenge's `scope`.
+    pub required_scope: Option<&'static str>,
+}
+
+impl Advertised {
+    /// What the first server named `slug` advertises: its org's own authorization
+    /// server when configured, else Gatehouse's (`None` for an unknown slug).
+    pub fn for_slug(view: &ConfigView, slug: &str) -> Option<Self> {
+        let server = view.servers_with_slug(slug).into_iter().next()?;
+        let external = view
+            .org(&server.org_id)
+            .map(|o| o.external_auth_config_json.trim())
+            .filter(|raw| !raw.is_empty())
+            .and_then(|raw| serde_json::from_str(raw).ok())
+            .and_then(|v| ExternalAuthConfig::from_value("external_auth_config", &v).ok());
+        if let Some(ext) = external {
+            return Some(Self {
+                authorization_servers: vec![ext.issuer],
+                scopes_supported: ext.scopes_supported,
+                required_scope: None,
+            });
+        }
+        let issuer = view.settings().issuer.trim();
+        if issuer.is_empty() {
+            return Some(Self::default());
+        }
+        Some(Self {
+            authorization_servers: vec![issuer.to_owned()],
+            scopes_supported: vec![MCP_SCOPE.to_owned()],
+            required_scope: Some(MCP_SCOPE),
+        })
+    }
+}
+
+/// Replaces the challenge of a 401 (or an `insufficient_scope` 403) with one
+/// carrying `resource_metadata` and, when one is required, `scope`.
+pub fn add_challenge(response: &mut Response, metadata: &str, error: &EdgeError, scope: Option<&str>) {
     let mut challenge = format!(r#"Bearer realm="gatehouse", resource_metadata="{metadata}""#);
-    if matches!(error, Some(EdgeError::InvalidToken | EdgeError::ExpiredToken)) {
-        challenge.push_str(r#", error="invalid_token""#);
+    match error {
+        EdgeError::InvalidToken | EdgeError::ExpiredToken => challenge.push_str(r#", error="invalid_token""#),
+        EdgeError::InsufficientScope => challenge.push_str(r#", error="insufficient_scope""#),
+        _ => {}
+    }
+    if let Some(scope) = scope {
+        challenge.push_str(&format!(r#", scope="{scope}""#));
     }
     if let Ok(value) = HeaderValue::from_str(&challenge) {
         response.headers_mut().insert(WWW_AUTHENTICATE, value);
@@ -83,23 +137,11 @@ pub(crate) async fn handler(
         return EdgeError::ServerNotFound.into_response();
     };
     let base = public_base(state.public_base_url(), &view, &headers);
-    let external = view
-        .org(&server.org_id)
-        .map(|o| o.external_auth_config_json.trim())
-        .filter(|raw| !raw.is_empty())
-        .and_then(|raw| serde_json::from_str(raw).ok())
-        .and_then(|v| ExternalAuthConfig::from_value("external_auth_config", &v).ok());
-    let (authorization_servers, scopes_supported) = match external {
-        Some(ext) => (vec![ext.issuer], ext.scopes_supported),
-        None => {
-            let issuer = view.settings().issuer.trim();
-            ((!issuer.is_empty()).then(|| issuer.to_owned()).into_iter().collect(), Vec::new())
-        }
-    };
+    let advertised = Advertised::for_slug(&view, &slug).unwrap_or_default();
     let body = Metadata {
         resource: resource_url(&base, &slug),
-        authorization_servers,
-        scopes_supported,
+        authorization_servers: advertised.authorization_servers,
+        scopes_supported: advertised.scopes_supported,
         bearer_methods_supported: ["header"],
         resource_name: server.name.clone(),
     };

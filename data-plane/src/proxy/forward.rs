@@ -1,7 +1,7 @@
 //! The request path: decide from memory, then hand the request to the upstream.
 //!
 //! Order (ARCHITECTURE.md "Edge request order"): method (405) → config loaded
-//! (503) → token (401) → server in the token's org (404) → provisioned and
+//! (503) → token (401) → token scope (403) → server in the token's org (404) → provisioned and
 //! permitted (403) → body size (413) → JSON-RPC peek (400) → mirrored headers
 //! (400) → tool policy (JSON-RPC error, never forwarded) → session binding
 //! (404) → upstream auth type (502) → upstream.
@@ -59,7 +59,9 @@ pub(super) async fn handle(
             Ok(response) => (response, None),
             Err(Rejection { error, id }) => {
                 let mut response = error.to_response(id.as_deref());
-                if response.status() == http::StatusCode::UNAUTHORIZED {
+                let challenged = response.status() == http::StatusCode::UNAUTHORIZED
+                    || matches!(error, EdgeError::InsufficientScope);
+                if challenged {
                     let mut headers = HeaderMap::new();
                     if let Some(host) = host {
                         headers.insert(http::header::HOST, host);
@@ -67,7 +69,8 @@ pub(super) async fn handle(
                     let view = state.inner.edge.config();
                     let base =
                         prm::public_base(state.inner.settings.public_base_url.as_ref(), &view, &headers);
-                    prm::add_challenge(&mut response, &prm::metadata_url(&base, &slug), Some(&error));
+                    let scope = prm::Advertised::for_slug(&view, &slug).and_then(|a| a.required_scope);
+                    prm::add_challenge(&mut response, &prm::metadata_url(&base, &slug), &error, scope);
                 }
                 (response, Some(error.reason()))
             }
@@ -103,6 +106,10 @@ async fn forward(inner: &Inner, slug: &str, request: Request, span: &Span) -> Re
     let now = now_unix();
     let resource = prm::resource_url(&base, slug);
     let caller = auth::authenticate(&view, &inner.identity, request.headers(), slug, &resource, now).await?;
+    if !identity::gatehouse_jwt::has_required_scope(&caller) {
+        tracing::info!(user = %caller.user, "gatehouse access token lacks the mcp scope");
+        return Err(EdgeError::InsufficientScope.into());
+    }
     let route = auth::authorize(&view, &caller, slug)?;
     span.record("workspace", route.workspace_id.as_str());
     span.record("user", caller.user.as_str());

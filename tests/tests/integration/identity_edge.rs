@@ -256,7 +256,7 @@ impl Edge {
 
 fn gatehouse_claims(edge: &Edge, slug: &str, ws: &[&str]) -> Value {
     json!({"iss":ISSUER,"aud":edge.resource(slug),"sub":"user-1","org":"org1","ws":ws,"email":"ada@example.com",
-        "name":"Ada","roles":["admin","dev"],"scope":"mcp:read","client_id":"vscode","jti":"j1",
+        "name":"Ada","roles":["admin","dev"],"scope":"mcp","client_id":"vscode","jti":"j1",
         "iat":now(),"exp":now()+300})
 }
 
@@ -291,6 +291,29 @@ async fn gatehouse_access_tokens_are_verified_offline_and_audience_bound() {
     edge.assert_refused("alpha", &forged, "signed by another key with the same kid").await;
     // Gateway tokens keep working exactly as before.
     assert_eq!(edge.call_bearer("alpha", GATEWAY_TOKEN).await.status(), StatusCode::OK);
+
+    // A valid token without the `mcp` scope is 403 insufficient_scope, naming the scope.
+    let before = edge.upstream.count();
+    for scope in [json!("offline_access"), json!("mcp:read mcpx"), Value::Null] {
+        let mut claims = gatehouse_claims(&edge, "alpha", &["ws1"]);
+        claims["scope"] = scope.clone();
+        let response = edge.call_bearer("alpha", &key.sign(&claims)).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{scope}");
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            format!(
+                r#"Bearer realm="gatehouse", resource_metadata="{}/.well-known/oauth-protected-resource/mcp/alpha", error="insufficient_scope", scope="mcp""#,
+                edge.base
+            )
+            .as_str()
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["data"]["reason"], "insufficient_scope");
+    }
+    assert_eq!(edge.upstream.count(), before, "never forwarded");
+    let mut wider = gatehouse_claims(&edge, "alpha", &["ws1"]);
+    wider["scope"] = json!("offline_access mcp");
+    assert_eq!(edge.call_bearer("alpha", &key.sign(&wider)).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -314,6 +337,7 @@ async fn protected_resource_metadata_and_challenges() {
         .unwrap();
     assert_eq!(prm["resource"], edge.resource("alpha"));
     assert_eq!(prm["authorization_servers"], json!([ISSUER]));
+    assert_eq!(prm["scopes_supported"], json!(["mcp"]), "the scope Gatehouse tokens need here");
     assert_eq!(prm["bearer_methods_supported"], json!(["header"]));
     let missing =
         edge.http.get(format!("{}/.well-known/oauth-protected-resource/mcp/nope", edge.base)).send().await;
@@ -323,7 +347,7 @@ async fn protected_resource_metadata_and_challenges() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         response.headers()["www-authenticate"],
-        format!(r#"Bearer realm="gatehouse", resource_metadata="{}/.well-known/oauth-protected-resource/mcp/alpha""#, edge.base)
+        format!(r#"Bearer realm="gatehouse", resource_metadata="{}/.well-known/oauth-protected-resource/mcp/alpha", scope="mcp""#, edge.base)
             .as_str()
     );
 
@@ -353,7 +377,7 @@ async fn protected_resource_metadata_and_challenges() {
     );
     // The audience is the public URL, not the address the edge happens to listen on.
     let claims = json!({"iss":ISSUER,"aud":"https://mcp.example.com/mcp/alpha","sub":"u","org":"org1","ws":["ws1"],
-        "exp":now()+60});
+        "scope":"mcp","exp":now()+60});
     assert_eq!(edge.call_bearer("alpha", &edge.gatehouse_key.sign(&claims)).await.status(), StatusCode::OK);
 }
 

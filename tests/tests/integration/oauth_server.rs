@@ -194,17 +194,14 @@ impl Env {
         .await
     }
 
+    /// `GET url` as JSON.
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> T {
+        self.http.get(url).send().await.unwrap().json().await.unwrap()
+    }
+
     /// Verifies an access token against the published JWKS; returns its claims.
     async fn verify(&self, token: &str, audience: &str) -> Value {
-        let jwks: JwkSet = self
-            .http
-            .get(format!("{}/oauth/jwks.json", self.cp.api_url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks: JwkSet = self.get_json(&format!("{}/oauth/jwks.json", self.cp.api_url)).await;
         let header = decode_header(token).unwrap();
         assert_eq!(header.alg, Algorithm::ES256);
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
@@ -223,7 +220,7 @@ async fn oauth_metadata_documents_and_jwks() {
     let env = env_without_sso(TestControlPlane::start(TestDb::sqlite().await).await).await;
     let base = &env.cp.api_url;
     for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
-        let doc: Value = env.http.get(format!("{base}{path}")).send().await.unwrap().json().await.unwrap();
+        let doc: Value = env.get_json(&format!("{base}{path}")).await;
         assert_eq!(doc["issuer"], base.as_str());
         assert_eq!(doc["authorization_endpoint"], format!("{base}/oauth/authorize"));
         assert_eq!(doc["token_endpoint"], format!("{base}/oauth/token"));
@@ -248,8 +245,7 @@ async fn oauth_metadata_documents_and_jwks() {
         env.http.get(format!("{base}/.well-known/oauth-authorization-server/tenant")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 
-    let jwks: Value =
-        env.http.get(format!("{base}/oauth/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = env.get_json(&format!("{base}/oauth/jwks.json")).await;
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2, "access-token and identity keys: {jwks}");
     for key in keys {
@@ -709,16 +705,46 @@ async fn oauth_access_token_reaches_the_upstream_through_the_edge() {
     client.cancel().await.unwrap();
 
     // The token is bound to its resource: another server refuses it.
+    let resp = edge.list_tools("other", &access).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let challenge = resp.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().to_owned();
+    assert!(challenge.ends_with(r#", error="invalid_token", scope="mcp""#), "{challenge}");
+
+    // The scope the edge asks for is one this AS issues, in the challenge and the PRM alike.
+    let prm: Value =
+        env.get_json(&format!("{}/.well-known/oauth-protected-resource/mcp/tools", edge.url)).await;
+    let metadata: Value =
+        env.get_json(&format!("{}/.well-known/oauth-authorization-server", env.cp.api_url)).await;
+    assert_eq!(prm["scopes_supported"], json!(["mcp"]));
+    let issued = metadata["scopes_supported"].as_array().unwrap();
+    assert!(issued.contains(&json!("mcp")), "{metadata}");
+
+    // A token the AS issued without `mcp` (a machine client limited to offline_access) is 403.
+    let (status, machine) = env
+        .cp
+        .admin()
+        .request(
+            Method::POST,
+            "/v1/oauth/clients",
+            Some(json!({"name": "narrow", "workspace": "platform", "scopes": ["offline_access"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{machine}");
     let resp = env
         .http
-        .post(edge.mcp_url("other"))
-        .bearer_auth(&access)
-        .header(header::ACCEPT, "application/json, text/event-stream")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .post(format!("{}/oauth/token", env.cp.api_url))
+        .basic_auth(machine["client_id"].as_str().unwrap(), machine["client_secret"].as_str())
+        .form(&[("grant_type", "client_credentials"), ("resource", res.as_str())])
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let narrow: Value = resp.json().await.unwrap();
+    assert_eq!(narrow["scope"], "offline_access");
+    let resp = edge.list_tools("tools", narrow["access_token"].as_str().unwrap()).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let challenge = resp.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+    assert!(challenge.ends_with(r#", error="insufficient_scope", scope="mcp""#), "{challenge}");
+    assert_eq!(env.upstream.calls.count("echo"), 1, "nothing more reached the upstream");
 }
 
 #[tokio::test]
