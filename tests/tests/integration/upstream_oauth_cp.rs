@@ -652,9 +652,15 @@ async fn snapshot(grpc_url: &str, node_token: &str) -> pb::ConfigState {
 /// An MCP server whose 401 names no resource metadata, but which serves it at
 /// the path-inserted well-known URL, pointing at `issuer`.
 async fn server_with_well_known_metadata(issuer: String) -> String {
+    server_with_resource_metadata(issuer, None).await
+}
+
+/// Like [`server_with_well_known_metadata`], its metadata naming `resource`
+/// (default: the server's own URL).
+async fn server_with_resource_metadata(issuer: String, resource: Option<&str>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let resource = format!("{base}/mcp");
+    let resource = resource.map_or_else(|| format!("{base}/mcp"), str::to_owned);
     let app = axum::Router::new()
         .route(
             "/mcp",
@@ -689,6 +695,25 @@ async fn discovery_falls_back_to_well_known_resource_metadata() {
     let scope = location.query_pairs().find(|(k, _)| k == "scope").map(|(_, v)| v.into_owned());
     assert_eq!(scope.as_deref(), Some("mcp:read"), "scopes_supported from the resource metadata");
     assert_eq!(op.stats().await.registrations, 1);
+    cp.stop().await;
+}
+
+#[tokio::test]
+async fn resource_metadata_for_another_resource_is_refused_before_authorization() {
+    let op = start_op(OidcConfig::new()).await;
+    let url = server_with_resource_metadata(op.issuer.clone(), Some("https://evil.example.com/mcp")).await;
+    let cp = TestControlPlane::start(TestDb::sqlite().await).await;
+    let server =
+        cp.admin().create_server_json(json!({"slug": "mismatch", "url": url, "auth_type": "oauth2"})).await;
+    let link = create_link(&cp, "ivan", server["id"].as_str().unwrap()).await;
+    let response =
+        no_redirect_client().get(&link.url).header("accept", "application/json").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY, "never redirected to the AS");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upstream_metadata_refused");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("https://evil.example.com/mcp") && message.contains(&url), "{message}");
+    assert_eq!(op.stats().await.registrations, 0, "nothing registered for a refused resource");
     cp.stop().await;
 }
 
