@@ -7,12 +7,14 @@
 //! - [`oidc`]: a real OpenID Provider / OAuth authorization server (oidc-provider, Node).
 //! - [`protected_upstream`]: an upstream MCP server that requires OAuth access tokens.
 //! - [`logs`]: captures everything the process logs, to assert secrets never appear.
+//! - [`pki`]: a throw-away CA with server and client certificates for TLS and mTLS tests.
 
 pub mod control_plane;
 pub mod db;
 pub mod edge;
 pub mod logs;
 pub mod oidc;
+pub mod pki;
 pub mod protected_upstream;
 pub mod upstream;
 

@@ -26,6 +26,7 @@ struct WireState {
     workspaces: BTreeMap<String, pb::Workspace>,
     provisions: BTreeMap<(String, String), pb::Provision>,
     tokens: BTreeMap<String, pb::GatewayToken>,
+    certificate_identities: BTreeMap<String, pb::CertificateIdentity>,
     settings: pb::EdgeSettings,
 }
 
@@ -186,6 +187,24 @@ fn to_wire(state: EdgeState) -> WireState {
             (r.id, wire)
         })
         .collect();
+    let certificate_identities = state
+        .certificate_identities
+        .into_iter()
+        .map(|c| {
+            let wire = pb::CertificateIdentity {
+                id: c.id.clone(),
+                org_id: c.org_id,
+                kind: c.kind.as_str().to_owned(),
+                value: c.value,
+                user: c.user,
+                workspace_id: c.workspace_id,
+                scopes: c.scopes,
+                server_permissions: c.server_permissions,
+                tool_permissions: c.tool_permissions,
+            };
+            (c.id, wire)
+        })
+        .collect();
     let settings = pb::EdgeSettings {
         session_binding_key: state
             .session_binding_key
@@ -223,7 +242,7 @@ fn to_wire(state: EdgeState) -> WireState {
             (o.id, org)
         })
         .collect();
-    WireState { orgs, servers, workspaces, provisions, tokens, settings }
+    WireState { orgs, servers, workspaces, provisions, tokens, certificate_identities, settings }
 }
 
 /// `Server.oauth` of a resolved upstream OAuth client.
@@ -239,6 +258,7 @@ fn to_state(w: &WireState) -> pb::ConfigState {
         tokens: w.tokens.values().cloned().collect(),
         settings: Some(w.settings.clone()),
         orgs: w.orgs.values().cloned().collect(),
+        certificate_identities: w.certificate_identities.values().cloned().collect(),
     }
 }
 
@@ -266,6 +286,14 @@ fn diff(old: &WireState, new: &WireState) -> Vec<pb::Change> {
         &mut deletes,
     );
     diff_map(&old.tokens, &new.tokens, Kind::UpsertToken, Kind::DeleteToken, &mut upserts, &mut deletes);
+    diff_map(
+        &old.certificate_identities,
+        &new.certificate_identities,
+        Kind::UpsertCertificateIdentity,
+        Kind::DeleteCertificateIdentity,
+        &mut upserts,
+        &mut deletes,
+    );
     if old.settings != new.settings {
         upserts.push(Kind::Settings(new.settings.clone()));
     }

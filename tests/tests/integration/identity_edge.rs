@@ -194,6 +194,7 @@ impl Edge {
                     ..Default::default()
                 }),
                 orgs,
+                ..Default::default()
             }),
         };
         let edge = EdgeState::new();

@@ -7,6 +7,7 @@ mod config_stream_edge;
 mod conformance;
 mod identity_edge;
 mod mcp_e2e;
+mod mtls;
 mod oauth_server;
 mod oidc_harness;
 mod proxy;

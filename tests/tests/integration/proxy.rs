@@ -286,7 +286,7 @@ impl Gateway {
                     session_binding_key: session_key.map(|k| k.to_vec()).unwrap_or_default(),
                     ..Default::default()
                 }),
-                orgs: vec![],
+                ..Default::default()
             }),
         };
         let edge = EdgeState::new();
@@ -832,8 +832,7 @@ async fn a_client_leaving_an_idle_stream_closes_the_upstream_stream() {
             }],
             provisions: vec![provision("s-idle", &[], &[])],
             tokens: vec![token("t-good", GOOD, "alice", &[], 0)],
-            settings: None,
-            orgs: vec![],
+            ..Default::default()
         }),
     };
     let edge = EdgeState::new();
@@ -845,6 +844,7 @@ async fn a_client_leaving_an_idle_stream_closes_the_upstream_stream() {
     tokio::spawn(gatehouse_data_plane::server::serve(
         listener,
         proxy::router(state),
+        None,
         std::future::pending(),
         Duration::from_secs(1),
     ));
