@@ -2,8 +2,10 @@
 //!
 //! Gateway tokens are a SHA-256 and a hash-map lookup in one [`ConfigView`].
 //! Other credentials (Gatehouse access tokens, bring-your-own JWTs, opaque
-//! tokens for introspection) are verified by [`crate::identity`]; every one of
-//! them ends up as a [`Caller`], which is what authorisation works on.
+//! tokens for introspection) are verified by [`crate::identity`]; a verified
+//! mTLS client certificate is looked up by name among the certificate
+//! identities. Every one of them ends up as a [`Caller`], which is what
+//! authorisation works on.
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use secrecy::SecretString;
 
 use crate::config_view::{hash_token, ConfigView, TokenGrant, ToolRules, UpstreamServer};
 use crate::error::EdgeError;
+use crate::identity::client_cert::ClientCertificate;
 use crate::identity::gatehouse_jwt::looks_like_jwt;
 use crate::identity::{Caller, IdentityError, IdentityRuntime};
 
@@ -66,20 +69,55 @@ fn identity_error(e: IdentityError) -> EdgeError {
     }
 }
 
+/// Authenticates a verified client certificate: the first of its names (in
+/// [`CertNameKind`](crate::identity::client_cert::CertNameKind) precedence) registered as a
+/// certificate identity. A certificate that maps to nothing is 401 `certificate_not_mapped`.
+pub fn authenticate_certificate(
+    view: &ConfigView,
+    cert: &ClientCertificate,
+    now_unix: i64,
+) -> Result<Caller, EdgeError> {
+    // The handshake checked validity, but a connection may outlive its certificate.
+    if now_unix >= cert.not_after() {
+        tracing::info!(subject = cert.subject(), "client certificate expired during the connection");
+        return Err(EdgeError::ExpiredToken);
+    }
+    let found =
+        cert.names().find_map(|(kind, name)| view.certificate_identity(kind, name).map(|g| (kind, g)));
+    let Some((kind, grant)) = found else {
+        tracing::info!(
+            subject = cert.subject(),
+            fingerprint = %cert.fingerprint_hex(),
+            "client certificate maps to no certificate identity"
+        );
+        return Err(EdgeError::CertificateNotMapped);
+    };
+    tracing::debug!(identity = %grant.id, matched = %kind, "caller authenticated by client certificate");
+    Ok(Caller::from_certificate(Arc::clone(grant), cert.not_after()))
+}
+
 /// Authenticates the caller of `/mcp/{slug}` whose exact resource URL is `resource`.
 ///
 /// Order: a known gateway token; a JWT whose issuer is Gatehouse's (verified
 /// offline, audience = `resource`); the `jwt_validation` of the servers named
 /// `slug` (the server's own, else its org's). Anything presented but not
-/// accepted is 401 and never reaches an upstream.
+/// accepted is 401 and never reaches an upstream. Only when no credential is
+/// presented at all does the connection's verified client certificate
+/// (`peer`) authenticate the caller: an explicit credential always wins.
 pub async fn authenticate(
     view: &ConfigView,
     runtime: &IdentityRuntime,
     headers: &HeaderMap,
+    peer: Option<&ClientCertificate>,
     slug: &str,
     resource: &str,
     now_unix: i64,
 ) -> Result<Caller, EdgeError> {
+    if let Some(cert) = peer {
+        if !presents_credential(view, slug, headers) {
+            return authenticate_certificate(view, cert, now_unix);
+        }
+    }
     let token = presented_token(headers);
     if let Some(grant) = token.and_then(|t| view.token(&hash_token(t))) {
         if grant.is_expired(now_unix) {
@@ -129,6 +167,20 @@ pub async fn authenticate(
     }
 }
 
+/// Whether the request carries an explicit credential: any `Authorization` header (even of
+/// a scheme the edge doesn't take, which is answered as before rather than silently replaced
+/// by the certificate), a gateway token in `X-API-Key`, or a token in the custom header a
+/// `jwt_validation` of a server named `slug` reads.
+fn presents_credential(view: &ConfigView, slug: &str, headers: &HeaderMap) -> bool {
+    if headers.contains_key(AUTHORIZATION) || presented_token(headers).is_some() {
+        return true;
+    }
+    view.servers_with_slug(slug).into_iter().any(|server| {
+        let configured = server.identity.jwt.as_ref().or_else(|| view.org(&server.org_id)?.jwt.as_ref());
+        matches!(configured, Some(Ok(validator)) if validator.extract(headers).is_some())
+    })
+}
+
 /// What an authorised request may reach: the server and its tool rules in the caller's workspace.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -161,6 +213,7 @@ pub fn authorize(view: &ConfigView, caller: &Caller, slug: &str) -> Result<Route
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::AuthSource;
     use gatehouse_proto::config::v1 as pb;
     use http::HeaderValue;
 
@@ -183,10 +236,31 @@ mod tests {
             auth_type: "none".into(),
             ..Default::default()
         };
+        // `byo` takes the org's own JWTs from a custom header.
+        let byo = pb::Server {
+            advanced_config_json: serde_json::json!({"jwt_validation": {
+                "jwks": {"keys": [ec_public_jwk()]}, "headerKey": "x-idp-token", "workspace": "ws",
+            }})
+            .to_string(),
+            ..server("s3", "byo")
+        };
+        let identity = |id: &str, kind: &str, value: &str, user: &str| pb::CertificateIdentity {
+            id: id.into(),
+            org_id: "org".into(),
+            kind: kind.into(),
+            value: value.into(),
+            user: user.into(),
+            workspace_id: "ws".into(),
+            ..Default::default()
+        };
         ConfigView::from_snapshot(pb::Snapshot {
             version: 1,
             state: Some(pb::ConfigState {
-                servers: vec![server("s1", "github"), server("s2", "jira")],
+                servers: vec![server("s1", "github"), server("s2", "jira"), byo],
+                certificate_identities: vec![
+                    identity("c1", "san_uri", "spiffe://acme/agent/ci", "ci-agent"),
+                    identity("c2", "subject_cn", "ci", "ci-by-cn"),
+                ],
                 provisions: vec![pb::Provision {
                     workspace_id: "ws".into(),
                     server_id: "s1".into(),
@@ -200,6 +274,15 @@ mod tests {
                 ..Default::default()
             }),
         })
+    }
+
+    /// A P-256 public key as a JWK.
+    fn ec_public_jwk() -> serde_json::Value {
+        use base64::Engine as _;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let point = key.public_key_raw(); // 0x04 || x || y
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        serde_json::json!({"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..65])})
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -231,6 +314,66 @@ mod tests {
         assert!(matches!(auth(&[("authorization", "Bearer nope")]), Err(EdgeError::InvalidToken)));
         assert!(matches!(auth(&[("authorization", "Bearer old")]), Err(EdgeError::ExpiredToken)));
         assert_eq!(auth(&[("x-api-key", "good")]).unwrap().id, "t1");
+    }
+
+    fn certificate(uri: Option<&str>, cn: &str, not_after_year: i32) -> ClientCertificate {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        if let Some(uri) = uri {
+            params.subject_alt_names.push(rcgen::SanType::URI(uri.try_into().unwrap()));
+        }
+        params.not_after = rcgen::date_time_ymd(not_after_year, 1, 1);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let der = params.self_signed(&key).unwrap().der().clone();
+        ClientCertificate::from_chain(vec![der]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_client_certificate_authenticates_only_without_an_explicit_credential() {
+        let v = view();
+        let runtime = IdentityRuntime::new().unwrap();
+        let now = 1_800_000_000; // 2027
+        let ci = certificate(Some("spiffe://acme/agent/ci"), "ci", 2030);
+        let auth = |h: Vec<(&'static str, &'static str)>, cert: ClientCertificate, slug: &'static str| {
+            let runtime = &runtime;
+            let v = &v;
+            async move {
+                let h = headers(&h);
+                authenticate(v, runtime, &h, Some(&cert), slug, "https://edge/mcp/x", now).await
+            }
+        };
+
+        let caller = auth(vec![], ci.clone(), "github").await.unwrap();
+        assert_eq!((caller.user.as_str(), caller.source), ("ci-agent", AuthSource::ClientCertificate));
+        assert_eq!(caller.expires_at, Some(ci.not_after()));
+        assert_eq!(authorize(&v, &caller, "github").unwrap().workspace_id, "ws");
+        // The SAN URI outranks the CN, which is also registered.
+        let by_cn = auth(vec![], certificate(None, "ci", 2030), "github").await.unwrap();
+        assert_eq!(by_cn.user, "ci-by-cn");
+
+        // Any explicit credential wins and is judged on its own.
+        let with_token = auth(vec![("x-api-key", "good")], ci.clone(), "github").await.unwrap();
+        assert_eq!(with_token.source, AuthSource::GatewayToken);
+        assert!(matches!(
+            auth(vec![("authorization", "Bearer unknown")], ci.clone(), "github").await,
+            Err(EdgeError::InvalidToken)
+        ));
+        assert!(matches!(
+            auth(vec![("authorization", "Basic Zm9v")], ci.clone(), "github").await,
+            Err(EdgeError::MissingToken)
+        ));
+        assert!(
+            auth(vec![("x-idp-token", "not-a-jwt")], ci.clone(), "byo").await.is_err(),
+            "a bring-your-own token in its custom header is not replaced by the certificate"
+        );
+        // The same header means nothing to a server that doesn't read it.
+        assert!(auth(vec![("x-idp-token", "not-a-jwt")], ci.clone(), "github").await.is_ok());
+
+        // Unmapped and expired (during a long connection) certificates are refused.
+        let unmapped = certificate(Some("spiffe://acme/agent/other"), "other", 2030);
+        assert!(matches!(auth(vec![], unmapped, "github").await, Err(EdgeError::CertificateNotMapped)));
+        let outlived = certificate(Some("spiffe://acme/agent/ci"), "ci", 2026);
+        assert!(matches!(auth(vec![], outlived, "github").await, Err(EdgeError::ExpiredToken)));
     }
 
     #[test]

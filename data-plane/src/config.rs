@@ -59,6 +59,8 @@ pub struct EdgeConfig {
     pub proxy: ProxySettings,
     /// Upstream token cache and refresh settings (`GATEHOUSE_REDIS_URL`, …).
     pub credentials: crate::credentials::CredentialSettings,
+    /// TLS (and client certificates) on the listener; `None` = plain HTTP.
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 impl EdgeConfig {
@@ -73,12 +75,13 @@ impl EdgeConfig {
             reconnect_max: DEFAULT_RECONNECT_MAX,
             proxy: ProxySettings::default(),
             credentials: crate::credentials::CredentialSettings::default(),
+            tls: None,
         }
     }
 
     /// Reads `GATEHOUSE_CONTROL_PLANE_URL`, `GATEHOUSE_NODE_TOKEN` (required),
-    /// `GATEHOUSE_NODE_ID` (default: `HOSTNAME`, else random), `GATEHOUSE_EDGE_CACHE`
-    /// and the proxy settings from `env`.
+    /// `GATEHOUSE_NODE_ID` (default: `HOSTNAME`, else random), `GATEHOUSE_EDGE_CACHE`,
+    /// the proxy settings and `GATEHOUSE_EDGE_TLS_*` from `env`.
     pub fn from_env(env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
         let get = |key: &str| env.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
         let node_token = get(NODE_TOKEN).ok_or(ConfigError::Missing {
@@ -87,6 +90,7 @@ impl EdgeConfig {
         })?;
         let proxy = ProxySettings::from_env(env)?;
         let credentials = crate::credentials::CredentialSettings::from_env(env)?;
+        let tls = crate::tls::TlsSettings::from_env(env)?;
         Ok(Self {
             control_plane_url: get(CONTROL_PLANE_URL).unwrap_or(DEFAULT_CONTROL_PLANE_URL).to_owned(),
             node_token: SecretString::from(node_token.to_owned()),
@@ -96,6 +100,7 @@ impl EdgeConfig {
             reconnect_max: DEFAULT_RECONNECT_MAX,
             proxy,
             credentials,
+            tls,
         })
     }
 
@@ -193,6 +198,23 @@ mod tests {
         assert_eq!(config.node_token.expose_secret(), "gnt_abc", "surrounding whitespace is trimmed");
         assert_eq!(config.node_id, "edge-eu-1");
         assert_eq!(config.cache_path, Some(PathBuf::from("/var/lib/gatehouse/edge.bin")));
+    }
+
+    #[test]
+    fn tls_settings_are_read_with_the_rest() {
+        let config = EdgeConfig::from_env(&env(&[
+            (NODE_TOKEN, "t"),
+            ("GATEHOUSE_EDGE_TLS_CERT", "/tls/tls.crt"),
+            ("GATEHOUSE_EDGE_TLS_KEY", "/tls/tls.key"),
+        ]))
+        .unwrap();
+        let tls = config.tls.expect("TLS settings");
+        assert_eq!(tls.client_auth, crate::tls::ClientAuth::None);
+        assert_eq!(EdgeConfig::from_env(&env(&[(NODE_TOKEN, "t")])).unwrap().tls, None);
+        let err = EdgeConfig::from_env(&env(&[(NODE_TOKEN, "t"), ("GATEHOUSE_EDGE_TLS_CERT", "/c")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("GATEHOUSE_EDGE_TLS_KEY"), "{err}");
     }
 
     #[test]

@@ -12,6 +12,8 @@ use gatehouse_proto::config::v1 as pb;
 use http::{HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 
+use crate::identity::client_cert::{self, CertNameKind};
+
 /// SHA-256 of a gateway token, the key the edge looks tokens up by.
 pub type TokenHash = [u8; 32];
 
@@ -134,12 +136,15 @@ pub struct ConfigView {
     workspaces: HashMap<String, pb::Workspace>,
     provisions: HashMap<(String, String), pb::Provision>,
     tokens: HashMap<String, pb::GatewayToken>,
+    certificate_identities: HashMap<String, pb::CertificateIdentity>,
     settings: pb::EdgeSettings,
     // Ids of recently disconnected upstream grants (used as-is, no index).
     revoked_grants: HashSet<String>,
     // Derived indexes used by requests.
     org_index: HashMap<String, Arc<Org>>,
     token_index: HashMap<TokenHash, Arc<TokenGrant>>,
+    // Per name kind (`CertNameKind::index`): normalised name → what the holder may do.
+    certificate_index: [HashMap<String, Arc<TokenGrant>>; 4],
     // org id → slug → server; nested so lookups borrow `&str` and never allocate.
     server_index: HashMap<String, HashMap<String, Arc<UpstreamServer>>>,
     workspace_index: HashMap<String, Arc<Workspace>>,
@@ -166,6 +171,11 @@ impl ConfigView {
                 .map(|p| ((p.workspace_id.clone(), p.server_id.clone()), p))
                 .collect(),
             tokens: state.tokens.into_iter().map(|t| (t.id.clone(), t)).collect(),
+            certificate_identities: state
+                .certificate_identities
+                .into_iter()
+                .map(|c| (c.id.clone(), c))
+                .collect(),
             settings: state.settings.unwrap_or_default(),
             revoked_grants: state.revoked_grants.into_iter().collect(),
             ..Default::default()
@@ -189,6 +199,7 @@ impl ConfigView {
             workspaces: self.workspaces.clone(),
             provisions: self.provisions.clone(),
             tokens: self.tokens.clone(),
+            certificate_identities: self.certificate_identities.clone(),
             settings: self.settings.clone(),
             revoked_grants: self.revoked_grants.clone(),
             ..Default::default()
@@ -233,6 +244,12 @@ impl ConfigView {
                 Some(Kind::ForgetRevokedGrant(id)) => {
                     next.revoked_grants.remove(&id);
                 }
+                Some(Kind::UpsertCertificateIdentity(c)) => {
+                    next.certificate_identities.insert(c.id.clone(), c);
+                }
+                Some(Kind::DeleteCertificateIdentity(id)) => {
+                    next.certificate_identities.remove(&id);
+                }
                 None => {}
             }
         }
@@ -252,6 +269,7 @@ impl ConfigView {
                 settings: Some(self.settings.clone()),
                 orgs: self.orgs.values().cloned().collect(),
                 revoked_grants: self.revoked_grants.iter().cloned().collect(),
+                certificate_identities: self.certificate_identities.values().cloned().collect(),
             }),
         }
     }
@@ -264,6 +282,12 @@ impl ConfigView {
     /// Looks up a gateway token by the SHA-256 of its text.
     pub fn token(&self, hash: &TokenHash) -> Option<&Arc<TokenGrant>> {
         self.token_index.get(hash)
+    }
+
+    /// The identity registered for a client certificate name (normalised, see
+    /// [`crate::identity::client_cert::normalize`]), if any.
+    pub fn certificate_identity(&self, kind: CertNameKind, name: &str) -> Option<&Arc<TokenGrant>> {
+        self.certificate_index[kind.index()].get(name)
     }
 
     /// Looks up a server by organisation and slug.
@@ -394,6 +418,25 @@ impl ConfigView {
                 Some((hash, Arc::new(grant)))
             })
             .collect();
+        self.certificate_index = Default::default();
+        for c in self.certificate_identities.values() {
+            let Some(kind) = CertNameKind::parse(&c.kind) else {
+                tracing::warn!(identity = %c.id, kind = %c.kind, "skipping certificate identity of unknown kind");
+                continue;
+            };
+            let grant = TokenGrant {
+                id: c.id.clone(),
+                org_id: c.org_id.clone(),
+                user: c.user.clone(),
+                workspace_id: c.workspace_id.clone(),
+                scopes: c.scopes.clone(),
+                server_permissions: c.server_permissions.clone(),
+                tool_permissions: c.tool_permissions.clone(),
+                expires_at: None,
+            };
+            let name = client_cert::normalize(kind, &c.value);
+            self.certificate_index[kind.index()].insert(name, Arc::new(grant));
+        }
         self.session_key = self.settings.session_binding_key.as_slice().try_into().ok();
         self.gatehouse_keys = crate::identity::gatehouse_jwt::GatehouseKeys::from_settings(
             &self.settings.issuer,
@@ -508,6 +551,60 @@ mod tests {
         assert_eq!(v4.token(&hash_token("b")).unwrap().id, "t2");
         // The old view is untouched: requests in flight keep a consistent version.
         assert!(v3.token(&hash_token("a")).is_some());
+    }
+
+    fn cert_identity(id: &str, kind: &str, value: &str) -> pb::CertificateIdentity {
+        pb::CertificateIdentity {
+            id: id.into(),
+            org_id: "org".into(),
+            kind: kind.into(),
+            value: value.into(),
+            user: "ci".into(),
+            workspace_id: "ws".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn certificate_identities_are_indexed_by_kind_and_follow_deltas() {
+        let snap = pb::Snapshot {
+            version: 1,
+            state: Some(pb::ConfigState {
+                certificate_identities: vec![
+                    cert_identity("c1", "san_uri", "spiffe://acme/agent/ci"),
+                    cert_identity("c2", "san_dns", "Agent.Example.com"),
+                    cert_identity("c3", "from_the_future", "x"),
+                ],
+                ..Default::default()
+            }),
+        };
+        let v1 = ConfigView::from_snapshot(snap);
+        let uri = v1.certificate_identity(CertNameKind::SanUri, "spiffe://acme/agent/ci").unwrap();
+        assert_eq!((uri.id.as_str(), uri.user.as_str(), uri.workspace_id.as_str()), ("c1", "ci", "ws"));
+        assert_eq!(v1.certificate_identity(CertNameKind::SanDns, "agent.example.com").unwrap().id, "c2");
+        assert!(v1.certificate_identity(CertNameKind::SubjectCn, "spiffe://acme/agent/ci").is_none());
+        assert!(v1.certificate_identity(CertNameKind::SanUri, "spiffe://acme/agent/CI").is_none());
+
+        let v2 = v1
+            .apply(pb::Delta {
+                from_version: 1,
+                version: 2,
+                changes: vec![
+                    pb::Change { kind: Some(pb::change::Kind::DeleteCertificateIdentity("c1".into())) },
+                    pb::Change {
+                        kind: Some(pb::change::Kind::UpsertCertificateIdentity(cert_identity(
+                            "c4",
+                            "subject_cn",
+                            "ci-agent",
+                        ))),
+                    },
+                ],
+            })
+            .unwrap();
+        assert!(v2.certificate_identity(CertNameKind::SanUri, "spiffe://acme/agent/ci").is_none());
+        assert_eq!(v2.certificate_identity(CertNameKind::SubjectCn, "ci-agent").unwrap().id, "c4");
+        let again = ConfigView::from_snapshot(v2.to_snapshot());
+        assert_eq!(again.certificate_identity(CertNameKind::SubjectCn, "ci-agent").unwrap().id, "c4");
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub enum EdgeError {
     /// The token has expired.
     #[error("gateway token expired")]
     ExpiredToken,
+    /// No credential but a verified client certificate that is registered as no
+    /// certificate identity.
+    #[error("client certificate is not registered as an identity")]
+    CertificateNotMapped,
     /// The identity provider needed to verify the credential (JWKS or
     /// introspection endpoint) could not be reached.
     #[error("identity provider is unavailable")]
@@ -132,7 +136,7 @@ impl EdgeError {
         use EdgeError::*;
         match self {
             NotReady | IdentityProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            MissingToken | InvalidToken | ExpiredToken => StatusCode::UNAUTHORIZED,
+            MissingToken | InvalidToken | ExpiredToken | CertificateNotMapped => StatusCode::UNAUTHORIZED,
             ServerNotFound | SessionNotFound => StatusCode::NOT_FOUND,
             InsufficientScope | ServerNotProvisioned | ServerNotPermitted => StatusCode::FORBIDDEN,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -177,6 +181,7 @@ impl EdgeError {
             MissingToken => "missing_token",
             InvalidToken => "invalid_token",
             ExpiredToken => "token_expired",
+            CertificateNotMapped => "certificate_not_mapped",
             IdentityProviderUnavailable => "identity_provider_unavailable",
             InsufficientScope => "insufficient_scope",
             ServerNotFound => "server_not_found",
@@ -261,7 +266,8 @@ impl EdgeError {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         match self {
-            EdgeError::MissingToken => {
+            // A client whose certificate maps to nothing may still present a token.
+            EdgeError::MissingToken | EdgeError::CertificateNotMapped => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="gatehouse""#));
             }
             EdgeError::InvalidToken | EdgeError::ExpiredToken => {

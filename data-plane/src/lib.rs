@@ -16,6 +16,7 @@ pub mod policy;
 pub mod proxy;
 pub mod server;
 pub mod state;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub async fn run_with_state(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.validate()?;
+    // Certificates and keys are read once, here: a bad file stops the edge before it serves.
+    let tls = config.tls.as_ref().map(tls::EdgeTls::load).transpose()?;
     let addr = listener.local_addr().context("reading the edge listener address")?;
     let cache = config.cache_path.clone().map(|path| ConfigCache::new(path, &config.node_token));
     if let Some(cache) = &cache {
@@ -81,10 +84,12 @@ pub async fn run_with_state(
         node_id = %config.node_id,
         control_plane = %config.control_plane_url,
         config_version = state.config().version(),
+        tls = tls.is_some(),
+        client_auth = tls.as_ref().map_or("none", |t| t.client_auth().as_str()),
         "edge serving"
     );
 
-    server::serve(listener, app, shutdown, server::SHUTDOWN_GRACE).await;
+    server::serve(listener, app, tls, shutdown, server::SHUTDOWN_GRACE).await;
 
     stop_client.cancel();
     if let Err(err) = client.await {

@@ -1,5 +1,5 @@
-//! The edge's HTTP server: health and readiness routes, the accept loop and
-//! bounded graceful shutdown.
+//! The edge's HTTP server: health and readiness routes, the accept loop (plain
+//! HTTP, or TLS with optional client certificates) and bounded graceful shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
 use crate::state::EdgeState;
+use crate::tls::{EdgeTls, TlsSession};
 
 /// How long in-flight requests (including long-lived streams) get to finish on shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -86,12 +87,15 @@ async fn readyz(
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains.
 ///
+/// With `tls`, every connection first completes a TLS handshake in its own
+/// task (never on the accept path), bounded by the handshake timeout.
 /// After the signal no new connections are accepted and open ones are asked
 /// to finish; whatever is still open after `grace` (an SSE stream, a stuck
 /// upstream) is closed, so shutdown never waits on a client.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    tls: Option<EdgeTls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) {
@@ -103,7 +107,7 @@ pub async fn serve(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    connections.spawn(serve_connection(stream, peer, app.clone(), drain.clone()));
+                    connections.spawn(serve_connection(stream, peer, app.clone(), tls.clone(), drain.clone()));
                 }
                 Err(err) => {
                     tracing::warn!(%err, "cannot accept a connection");
@@ -129,18 +133,49 @@ pub async fn serve(
     }
 }
 
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, app: Router, drain: CancellationToken) {
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    tls: Option<EdgeTls>,
+    drain: CancellationToken,
+) {
     if let Err(err) = stream.set_nodelay(true) {
         tracing::debug!(%peer, %err, "cannot set TCP_NODELAY");
     }
-    // Handlers may ask for the caller's address, as with axum's `into_make_service_with_connect_info`.
+    let Some(tls) = tls else {
+        return serve_http(TokioIo::new(stream), peer, app, None, drain).await;
+    };
+    let handshake = tokio::select! {
+        handshake = tls.handshake(stream, peer) => handshake,
+        () = drain.cancelled() => return,
+    };
+    if let Some((stream, session)) = handshake {
+        serve_http(TokioIo::new(stream), peer, app, Some(session), drain).await;
+    }
+}
+
+async fn serve_http<I>(
+    io: I,
+    peer: SocketAddr,
+    app: Router,
+    tls: Option<TlsSession>,
+    drain: CancellationToken,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    // Handlers may ask for the caller's address, as with axum's `into_make_service_with_connect_info`,
+    // and for the connection's verified client certificate.
     let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(tls) = &tls {
+            request.extensions_mut().insert(tls.clone());
+        }
         app.clone().oneshot(request)
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,
@@ -205,6 +240,7 @@ mod tests {
         let server = tokio::spawn(serve(
             listener,
             never_ending,
+            None,
             stop.clone().cancelled_owned(),
             Duration::from_millis(200),
         ));

@@ -101,8 +101,10 @@ pub async fn run(mut env: BTreeMap<String, String>) -> anyhow::Result<()> {
 fn print_banner(env: &BTreeMap<String, String>, layout: &DevLayout) {
     let api = env.get("GATEHOUSE_API_ADDR").map_or(roles::DEFAULT_API_ADDR, |v| v);
     let edge = env.get("GATEHOUSE_EDGE_ADDR").map_or(roles::DEFAULT_EDGE_ADDR, |v| v);
+    let scheme =
+        if env.get("GATEHOUSE_EDGE_TLS_CERT").is_some_and(|v| !v.is_empty()) { "https" } else { "http" };
     eprintln!(
-        "\ngatehouse dev\n  admin API   http://{api}  (token in {})\n  MCP edge    http://{edge}/mcp/<server-slug>\n  data        {}\n",
+        "\ngatehouse dev\n  admin API   http://{api}  (token in {})\n  MCP edge    {scheme}://{edge}/mcp/<server-slug>\n  data        {}\n",
         layout.admin_token_file.display(),
         layout.data_dir.display()
     );

@@ -44,10 +44,19 @@ pub async fn edge(
     env: &BTreeMap<String, String>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // `GATEHOUSE_EDGE_TLS_*` land in `config.tls`; `run` loads the certificate, key and client
+    // CA bundle before it accepts a connection, so bad TLS files stop the edge at start.
     let config = gatehouse_data_plane::EdgeConfig::from_env(env)?;
     config.validate()?;
     let listener = bind(addr(env, "GATEHOUSE_EDGE_ADDR", DEFAULT_EDGE_ADDR)?, "edge").await?;
-    tracing::info!(addr = %listener.local_addr()?, control_plane = %config.control_plane_url, "edge listening");
+    let client_auth = config.tls.as_ref().map(|t| t.client_auth.as_str());
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        control_plane = %config.control_plane_url,
+        scheme = if config.tls.is_some() { "https" } else { "http" },
+        client_auth = client_auth.unwrap_or("none"),
+        "edge listening"
+    );
     gatehouse_data_plane::run(config, listener, shutdown).await
 }
 
@@ -75,4 +84,45 @@ pub async fn shutdown_signal(token: CancellationToken) {
     }
     tracing::info!("shutting down");
     token.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn self_signed(name: &str) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap().self_signed(&key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    #[tokio::test]
+    async fn edge_with_unusable_tls_files_stops_at_start_naming_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, _) = self_signed("edge.test");
+        let (_, other_key) = self_signed("other.test");
+        let write = |name: &str, contents: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, contents).unwrap();
+            path.display().to_string()
+        };
+        let env: BTreeMap<String, String> = [
+            ("GATEHOUSE_NODE_TOKEN", "node-token".to_owned()),
+            ("GATEHOUSE_EDGE_ADDR", "127.0.0.1:0".to_owned()),
+            ("GATEHOUSE_EDGE_TLS_CERT", write("tls.crt", &cert)),
+            ("GATEHOUSE_EDGE_TLS_KEY", write("tls.key", &other_key)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let started =
+            tokio::time::timeout(std::time::Duration::from_secs(5), edge(&env, std::future::pending()));
+        let err = started.await.expect("the edge stops at once").unwrap_err();
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("GATEHOUSE_EDGE_TLS_KEY") && message.contains("does not match"),
+            "{message}"
+        );
+        assert!(!message.contains("PRIVATE KEY"), "{message}");
+    }
 }

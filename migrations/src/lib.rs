@@ -12,6 +12,7 @@ mod m20261122_000002_sso_users;
 mod m20261122_000003_oauth_server;
 mod m20261122_000004_org_auth_settings;
 mod m20261122_000005_grant_revocations;
+mod m20261122_000006_certificate_identities;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_oauth_server::Migration),
             Box::new(m20261122_000004_org_auth_settings::Migration),
             Box::new(m20261122_000005_grant_revocations::Migration),
+            Box::new(m20261122_000006_certificate_identities::Migration),
         ]
     }
 }

@@ -1,12 +1,16 @@
 //! Edge overhead benchmark: the same MCP `tools/call` sent straight to an
-//! upstream server and through a Gatehouse edge, reported as latency
-//! percentiles and throughput, and as edge/direct ratios.
+//! upstream server, through a Gatehouse edge (plain HTTP, gateway token) and
+//! through an edge with mTLS required (client certificate mapped to a
+//! certificate identity), reported as latency percentiles and throughput, and
+//! as ratios to the direct call. A last row pays a full TLS handshake per call.
 //!
 //! Run: `cargo bench -p gatehouse-tests --bench edge_overhead`
 //! (`GATEHOUSE_BENCH_REQUESTS`, `GATEHOUSE_BENCH_CONCURRENCY` to tune).
 
 use std::time::{Duration, Instant};
 
+use gatehouse_tests::edge::{EdgeTlsSetup, TestEdge};
+use gatehouse_tests::pki::{ClientNames, EdgeTlsFiles, TestCa};
 use gatehouse_tests::upstream::{McpUpstream, SessionMode};
 use gatehouse_tests::TestStack;
 
@@ -99,22 +103,53 @@ async fn main() {
     let token = admin.mint_token("bench@example.com", "bench").await.token;
     stack.sync().await;
 
+    // A second edge on the same control plane, with client certificates required.
+    let ca = TestCa::new("bench");
+    let agent = ca.client(&ClientNames::spiffe("spiffe://bench/agent"));
+    admin.register_certificate_identity("san_uri", "spiffe://bench/agent", "bench-agent", "bench").await;
+    let tls = EdgeTlsSetup {
+        server_ca_pem: ca.cert_pem(),
+        files: EdgeTlsFiles::write(&ca.server(), &ca.cert_pem()),
+        client_auth: "required",
+        harness_identity: Some(agent.clone()),
+    };
+    let mtls_edge = TestEdge::start_tls(&stack.cp.grpc_url, &stack.cp.node_token, tls, &[]).await;
+    mtls_edge.wait_for_version(admin.config_version().await).await;
+    stack.sync().await;
+
     let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency * 2).build().unwrap();
     let direct = Target { name: "direct", url: upstream.url.clone(), token: None };
     let edge = Target { name: "edge", url: stack.edge.mcp_url("echo"), token: Some(token) };
+    let mtls = Target { name: "mtls", url: mtls_edge.mcp_url("echo"), token: None };
+    let ca_cert = || reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).unwrap();
+    let mtls_client = |pool: usize, http1: bool| {
+        let builder = reqwest::Client::builder().pool_max_idle_per_host(pool);
+        let builder = if http1 { builder.http1_only() } else { builder };
+        builder.tls_certs_only([ca_cert()]).identity(agent.identity()).build().unwrap()
+    };
 
     let d = measure(&client, &direct, n, concurrency).await;
     let e = measure(&client, &edge, n, concurrency).await;
+    // ALPN picks HTTP/2 unless the client only speaks HTTP/1.1; both are measured.
+    let m2 = measure(&mtls_client(concurrency * 2, false), &mtls, n, concurrency).await;
+    let m1 = measure(&mtls_client(concurrency * 2, true), &mtls, n, concurrency).await;
+    // No idle connections kept: every call opens TCP and completes a TLS 1.3 handshake with a client certificate.
+    let h = measure(&mtls_client(0, true), &mtls, n / 4, concurrency).await;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("edge overhead: {n} tools/call requests, throughput with {concurrency} concurrent clients");
-    println!("{:<8} {:>10} {:>10} {:>12}", "", "p50 ms", "p99 ms", "req/s");
-    println!("{:<8} {:>10.3} {:>10.3} {:>12.0}", "direct", ms(d.p50), ms(d.p99), d.rps);
-    println!("{:<8} {:>10.3} {:>10.3} {:>12.0}", "edge", ms(e.p50), ms(e.p99), e.rps);
-    println!(
-        "ratio    p50 x{:.2}   p99 x{:.2}   throughput x{:.2}   (added p50 {:.3} ms)",
-        ms(e.p50) / ms(d.p50),
-        ms(e.p99) / ms(d.p99),
-        e.rps / d.rps,
-        ms(e.p50) - ms(d.p50)
-    );
+    println!("{:<16} {:>10} {:>10} {:>12}", "", "p50 ms", "p99 ms", "req/s");
+    let rows =
+        [("direct", &d), ("edge", &e), ("edge mtls h2", &m2), ("edge mtls h1", &m1), ("mtls new conn", &h)];
+    for (name, stats) in rows {
+        println!("{name:<16} {:>10.3} {:>10.3} {:>12.0}", ms(stats.p50), ms(stats.p99), stats.rps);
+    }
+    for (name, stats) in [("edge", &e), ("edge mtls h2", &m2), ("edge mtls h1", &m1)] {
+        println!(
+            "{name:<16} ratio p50 x{:.2}   p99 x{:.2}   throughput x{:.2}   (added p50 {:.3} ms)",
+            ms(stats.p50) / ms(d.p50),
+            ms(stats.p99) / ms(d.p99),
+            stats.rps / d.rps,
+            ms(stats.p50) - ms(d.p50)
+        );
+    }
 }

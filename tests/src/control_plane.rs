@@ -393,6 +393,28 @@ impl AdminClient {
         self.expect(Method::GET, "/v1/auth/tokens", None, &[StatusCode::OK]).await
     }
 
+    /// `POST /v1/auth/certificate-identities` binding `kind` `value` to `user` in `team`;
+    /// expects 201 and returns the identity's id.
+    pub async fn register_certificate_identity(
+        &self,
+        kind: &str,
+        value: &str,
+        user: &str,
+        team: &str,
+    ) -> String {
+        let body = json!({"kind": kind, "value": value, "user": user, "team": team});
+        let created = self
+            .expect(Method::POST, "/v1/auth/certificate-identities", Some(body), &[StatusCode::CREATED])
+            .await;
+        created["id"].as_str().expect("certificate identity id").to_owned()
+    }
+
+    /// `DELETE /v1/auth/certificate-identities/{id}`; expects 204.
+    pub async fn delete_certificate_identity(&self, id: &str) {
+        let path = format!("/v1/auth/certificate-identities/{id}");
+        self.expect(Method::DELETE, &path, None, &[StatusCode::NO_CONTENT]).await;
+    }
+
     /// `GET /v1/edges`.
     pub async fn edges(&self) -> Value {
         self.expect(Method::GET, "/v1/edges", None, &[StatusCode::OK]).await

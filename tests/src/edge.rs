@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::eventually;
+use crate::pki::{CertAndKey, EdgeTlsFiles};
 
 /// How long the harness waits for readiness or a config version.
 const WAIT: Duration = Duration::from_secs(10);
@@ -64,9 +65,36 @@ impl Readiness {
     }
 }
 
+/// TLS on a test edge's listener.
+pub struct EdgeTlsSetup {
+    /// PEM of the CA that signed the edge's server certificate (what clients trust).
+    pub server_ca_pem: String,
+    /// The certificate, key and client CA files the edge reads.
+    pub files: EdgeTlsFiles,
+    /// `GATEHOUSE_EDGE_TLS_CLIENT_AUTH`: `none`, `optional` or `required`.
+    pub client_auth: &'static str,
+    /// The certificate the harness itself presents (to reach `/readyz` when one is required).
+    pub harness_identity: Option<CertAndKey>,
+}
+
+impl EdgeTlsSetup {
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let path = |p: &PathBuf| p.display().to_string();
+        let mut env = vec![
+            ("GATEHOUSE_EDGE_TLS_CERT", path(&self.files.cert)),
+            ("GATEHOUSE_EDGE_TLS_KEY", path(&self.files.key)),
+            ("GATEHOUSE_EDGE_TLS_CLIENT_AUTH", self.client_auth.to_owned()),
+        ];
+        if self.client_auth != "none" {
+            env.push(("GATEHOUSE_EDGE_TLS_CLIENT_CA", path(&self.files.client_ca)));
+        }
+        env
+    }
+}
+
 /// A running edge; stops when dropped (or with [`TestEdge::stop`]).
 pub struct TestEdge {
-    /// Base URL, `http://127.0.0.1:<port>`.
+    /// Base URL, `http://127.0.0.1:<port>` (`https://` with TLS).
     pub url: String,
     /// The address the edge listens on.
     pub addr: SocketAddr,
@@ -77,6 +105,7 @@ pub struct TestEdge {
     cache: EdgeCache,
     node_token: SecretString,
     http: reqwest::Client,
+    tls: Option<EdgeTlsSetup>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -99,8 +128,29 @@ impl TestEdge {
         cache: impl Into<EdgeCache>,
         extra_env: &[(&str, &str)],
     ) -> TestEdge {
+        Self::start_inner(grpc_url, node_token, cache.into(), extra_env, None).await
+    }
+
+    /// Starts an edge serving TLS (and client certificates as `tls.client_auth` says),
+    /// with extra environment variables.
+    pub async fn start_tls(
+        grpc_url: &str,
+        node_token: &str,
+        tls: EdgeTlsSetup,
+        extra_env: &[(&str, &str)],
+    ) -> TestEdge {
+        Self::start_inner(grpc_url, node_token, EdgeCache::temporary(), extra_env, Some(tls)).await
+    }
+
+    async fn start_inner(
+        grpc_url: &str,
+        node_token: &str,
+        cache: EdgeCache,
+        extra_env: &[(&str, &str)],
+        tls: Option<EdgeTlsSetup>,
+    ) -> TestEdge {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the edge listener");
-        Self::start_on(listener, grpc_url, node_token, cache, extra_env).await
+        Self::start_listening(listener, grpc_url, node_token, cache, extra_env, tls).await
     }
 
     /// Starts an edge on an already-bound `listener`, so its URL can be known (e.g. as the
@@ -112,7 +162,17 @@ impl TestEdge {
         cache: impl Into<EdgeCache>,
         extra_env: &[(&str, &str)],
     ) -> TestEdge {
-        let cache = cache.into();
+        Self::start_listening(listener, grpc_url, node_token, cache.into(), extra_env, None).await
+    }
+
+    async fn start_listening(
+        listener: tokio::net::TcpListener,
+        grpc_url: &str,
+        node_token: &str,
+        cache: EdgeCache,
+        extra_env: &[(&str, &str)],
+        tls: Option<EdgeTlsSetup>,
+    ) -> TestEdge {
         let addr = listener.local_addr().unwrap();
         let node_id = format!("test-edge-{}", addr.port());
         let env: BTreeMap<String, String> = [
@@ -122,6 +182,7 @@ impl TestEdge {
             ("GATEHOUSE_EDGE_CACHE", cache.path().display().to_string()),
         ]
         .into_iter()
+        .chain(tls.iter().flat_map(EdgeTlsSetup::env))
         .map(|(k, v)| (k.to_owned(), v))
         .chain(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
         .collect();
@@ -135,17 +196,26 @@ impl TestEdge {
             tokio::spawn(gatehouse_data_plane::run_with_state(config, state.clone(), listener, async {
                 let _ = stop.await;
             }));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let http = client(tls.as_ref(), tls.as_ref().and_then(|t| t.harness_identity.as_ref()));
         TestEdge {
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             addr,
             state,
             node_id,
             cache,
             node_token: SecretString::from(node_token.to_owned()),
-            http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap(),
+            http,
+            tls,
             shutdown: Some(shutdown),
             task: Some(task),
         }
+    }
+
+    /// A client for this edge: trusting its server certificate when it serves TLS,
+    /// presenting `identity` as its client certificate when given.
+    pub fn client(&self, identity: Option<&CertAndKey>) -> reqwest::Client {
+        client(self.tls.as_ref(), identity)
     }
 
     /// The MCP endpoint of server `slug`.
@@ -226,6 +296,18 @@ impl TestEdge {
         result.expect("the edge task did not panic").expect("the edge ran without error");
         self.cache.clone()
     }
+}
+
+fn client(tls: Option<&EdgeTlsSetup>, identity: Option<&CertAndKey>) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(5));
+    if let Some(tls) = tls {
+        let ca = reqwest::Certificate::from_pem(tls.server_ca_pem.as_bytes()).expect("the edge's CA (PEM)");
+        builder = builder.tls_certs_only([ca]);
+    }
+    if let Some(identity) = identity {
+        builder = builder.identity(identity.identity());
+    }
+    builder.build().expect("an HTTP client for the edge")
 }
 
 impl Drop for TestEdge {

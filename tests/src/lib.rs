@@ -9,6 +9,7 @@
 //! - [`protected_upstream`]: an upstream MCP server that requires OAuth access tokens.
 //! - [`logs`]: captures everything the process logs, to assert secrets never appear.
 //! - [`oauth_browser`]: Gatehouse's authorization server driven like a browser (SSO login, consent).
+//! - [`pki`]: a throw-away CA with server and client certificates for TLS and mTLS tests.
 
 pub mod conformance_suite;
 pub mod control_plane;
@@ -17,6 +18,7 @@ pub mod edge;
 pub mod logs;
 pub mod oauth_browser;
 pub mod oidc;
+pub mod pki;
 pub mod protected_upstream;
 pub mod upstream;
 

@@ -1,11 +1,12 @@
-//! The admin REST API (axum): workspaces, servers, provisions, gateway tokens
-//! and edges under `/v1` (admin token required), plus `/healthz`,
+//! The admin REST API (axum): workspaces, servers, provisions, gateway tokens,
+//! certificate identities and edges under `/v1` (admin token required), plus `/healthz`,
 //! `/v1/openapi.json` and the console page at `/`.
 //!
 //! Handlers validate input, call one store mutation (one transaction), then
 //! ask the publisher to push the change to the edges.
 
 mod auth;
+mod certificate_identities;
 mod connections;
 mod edges;
 mod error;
@@ -80,6 +81,14 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/auth/tokens", post(tokens::mint).get(tokens::list))
         .route("/v1/auth/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/v1/auth/tokens/{id}/rotate", post(tokens::rotate))
+        .route(
+            "/v1/auth/certificate-identities",
+            post(certificate_identities::register).get(certificate_identities::list),
+        )
+        .route(
+            "/v1/auth/certificate-identities/{id}",
+            get(certificate_identities::get).delete(certificate_identities::delete),
+        )
         .route("/v1/org", get(org_settings::get).patch(org_settings::update))
         .route("/v1/edges", get(edges::list))
         .route("/v1/sso/providers", post(sso::api::create_provider).get(sso::api::list_providers))

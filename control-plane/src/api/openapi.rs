@@ -7,18 +7,22 @@ use utoipa::{Modify, OpenApi};
 use crate::oauth_server::admin as oauth_admin;
 use crate::sso::api as sso_api;
 
-use super::{connections, edges, health, org_settings, provisions, servers, tokens, workspaces};
+use super::{
+    certificate_identities, connections, edges, health, org_settings, provisions, servers, tokens, workspaces,
+};
 
 /// The admin API's OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Gatehouse admin API", description = "Manage workspaces, upstream MCP servers, provisions and gateway tokens."),
+    info(title = "Gatehouse admin API", description = "Manage workspaces, upstream MCP servers, provisions, gateway tokens and certificate identities."),
     paths(
         health::healthz,
         workspaces::create, workspaces::list, workspaces::get, workspaces::delete, workspaces::list_provisions,
         provisions::provision, provisions::unprovision,
         servers::create, servers::list, servers::get, servers::update, servers::delete,
         tokens::mint, tokens::list, tokens::revoke, tokens::rotate,
+        certificate_identities::register, certificate_identities::list, certificate_identities::get,
+        certificate_identities::delete,
         edges::list,
         org_settings::get, org_settings::update,
         connections::list, connections::delete,

@@ -136,13 +136,7 @@ pub(crate) async fn mint(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<MintToken>,
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
-    validation::user("user", &body.user)?;
-    validation::slug("team", &body.team)?;
-    validation::scopes("scopes", &body.scopes)?;
-    for (i, slug) in body.permissions.servers.iter().enumerate() {
-        validation::slug(&format!("permissions.servers[{i}]"), slug)?;
-    }
-    validation::tool_globs("permissions.tools", &body.permissions.tools)?;
+    validate_grant(&body.user, &body.team, &body.scopes, &body.permissions)?;
     let lifetime = tokens::parse_expires_in(body.expires_in.as_deref()).map_err(expires_in_error)?;
 
     let generated = tokens::generate();
@@ -206,6 +200,22 @@ pub(crate) async fn rotate(
     state.publish().await;
     tracing::info!(version = rotated.version, "gateway token rotated");
     Ok(Json(IssuedToken { token: generated.token.expose_secret().to_owned(), details: rotated.value.into() }))
+}
+
+/// Checks what a credential grants (`user`, `team`, `scopes`, `permissions`), naming the field at fault.
+pub(super) fn validate_grant(
+    user: &str,
+    team: &str,
+    scopes: &[String],
+    permissions: &Permissions,
+) -> Result<(), FieldError> {
+    validation::user("user", user)?;
+    validation::slug("team", team)?;
+    validation::scopes("scopes", scopes)?;
+    for (i, slug) in permissions.servers.iter().enumerate() {
+        validation::slug(&format!("permissions.servers[{i}]"), slug)?;
+    }
+    validation::tool_globs("permissions.tools", &permissions.tools)
 }
 
 fn expires_in_error(e: ExpiresInError) -> ApiError {

@@ -26,6 +26,7 @@ struct WireState {
     workspaces: BTreeMap<String, pb::Workspace>,
     provisions: BTreeMap<(String, String), pb::Provision>,
     tokens: BTreeMap<String, pb::GatewayToken>,
+    certificate_identities: BTreeMap<String, pb::CertificateIdentity>,
     settings: pb::EdgeSettings,
     /// Tombstones of disconnected upstream grants, by grant id.
     revoked_grants: BTreeMap<String, String>,
@@ -188,6 +189,24 @@ fn to_wire(state: EdgeState) -> WireState {
             (r.id, wire)
         })
         .collect();
+    let certificate_identities = state
+        .certificate_identities
+        .into_iter()
+        .map(|c| {
+            let wire = pb::CertificateIdentity {
+                id: c.id.clone(),
+                org_id: c.org_id,
+                kind: c.kind.as_str().to_owned(),
+                value: c.value,
+                user: c.user,
+                workspace_id: c.workspace_id,
+                scopes: c.scopes,
+                server_permissions: c.server_permissions,
+                tool_permissions: c.tool_permissions,
+            };
+            (c.id, wire)
+        })
+        .collect();
     let settings = pb::EdgeSettings {
         session_binding_key: state
             .session_binding_key
@@ -226,7 +245,16 @@ fn to_wire(state: EdgeState) -> WireState {
         })
         .collect();
     let revoked_grants = state.revoked_grants.into_iter().map(|id| (id.clone(), id)).collect();
-    WireState { orgs, servers, workspaces, provisions, tokens, settings, revoked_grants }
+    WireState {
+        orgs,
+        servers,
+        workspaces,
+        provisions,
+        tokens,
+        certificate_identities,
+        settings,
+        revoked_grants,
+    }
 }
 
 /// `Server.oauth` of a resolved upstream OAuth client.
@@ -243,6 +271,7 @@ fn to_state(w: &WireState) -> pb::ConfigState {
         settings: Some(w.settings.clone()),
         orgs: w.orgs.values().cloned().collect(),
         revoked_grants: w.revoked_grants.values().cloned().collect(),
+        certificate_identities: w.certificate_identities.values().cloned().collect(),
     }
 }
 
@@ -275,6 +304,14 @@ fn diff(old: &WireState, new: &WireState) -> Vec<pb::Change> {
         &new.revoked_grants,
         Kind::RevokeGrant,
         Kind::ForgetRevokedGrant,
+        &mut upserts,
+        &mut deletes,
+    );
+    diff_map(
+        &old.certificate_identities,
+        &new.certificate_identities,
+        Kind::UpsertCertificateIdentity,
+        Kind::DeleteCertificateIdentity,
         &mut upserts,
         &mut deletes,
     );

@@ -2,6 +2,7 @@
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
+use super::certificate_identities::load_certificate_identities;
 use super::entities::{gateway_token, org, server, upstream_grant_revocation, workspace};
 use super::provisions::load_provisions;
 use super::servers::{decrypted_headers, server_from};
@@ -67,6 +68,7 @@ impl Store {
             .map(|r| r.grant_id)
             .collect();
 
+        let certificate_identities = load_certificate_identities(&txn).await?;
         let session_binding_key = load_random_key(&txn, &self.keyring, SESSION_BINDING_KEY).await?;
         let oauth_server = super::as_keys::load_as_edge_settings(&txn, &self.keyring).await?;
         let upstream_oauth = super::oauth_clients::load_upstream_oauth_edge(&txn, &self.keyring).await?;
@@ -78,6 +80,7 @@ impl Store {
             workspaces,
             provisions,
             tokens,
+            certificate_identities,
             session_binding_key,
             oauth_server,
             upstream_oauth,

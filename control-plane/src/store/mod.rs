@@ -9,6 +9,7 @@ mod entities;
 pub mod model;
 
 mod admin_tokens;
+mod certificate_identities;
 mod edge_state;
 mod orgs;
 pub use orgs::{OrgAuthPatch, OrgAuthSettings};

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{SecretBox, SecretString};
 
 use crate::tokens::Lifetime;
+pub use gatehouse_data_plane::identity::client_cert::CertNameKind;
 
 /// An organisation (tenant).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,6 +206,52 @@ pub struct TokenFilter {
     pub user: Option<String>,
 }
 
+/// Input to register a certificate identity (already validated, except references).
+#[derive(Debug, Clone)]
+pub struct NewCertificateIdentity {
+    /// Workspace slug (`team` in the API); must exist.
+    pub team: String,
+    /// Which certificate name is matched.
+    pub kind: CertNameKind,
+    /// The name, normalised.
+    pub value: String,
+    /// Who the certificate holder is.
+    pub user: String,
+    /// Free-form scopes.
+    pub scopes: Vec<String>,
+    /// Server slugs the holder may reach (empty = all provisioned); each must exist.
+    pub server_permissions: Vec<String>,
+    /// Tool globs the holder may call (empty = all).
+    pub tool_permissions: Vec<String>,
+}
+
+/// A certificate identity: a client certificate name bound to a user and workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateIdentityRecord {
+    /// Stable id.
+    pub id: String,
+    /// Owning org.
+    pub org_id: String,
+    /// Workspace id.
+    pub workspace_id: String,
+    /// Workspace slug.
+    pub team: String,
+    /// Which certificate name is matched.
+    pub kind: CertNameKind,
+    /// The name, normalised.
+    pub value: String,
+    /// Who the certificate holder is.
+    pub user: String,
+    /// Free-form scopes.
+    pub scopes: Vec<String>,
+    /// Server slugs (empty = all provisioned).
+    pub server_permissions: Vec<String>,
+    /// Tool globs (empty = all).
+    pub tool_permissions: Vec<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
 /// A server as the edge needs it: with decrypted header values.
 pub struct EdgeServer {
     /// The admin-facing fields.
@@ -236,6 +283,8 @@ pub struct EdgeState {
     pub provisions: Vec<Provision>,
     /// Non-revoked, non-expired tokens.
     pub tokens: Vec<EdgeToken>,
+    /// Every certificate identity.
+    pub certificate_identities: Vec<CertificateIdentityRecord>,
     /// 32-byte key binding MCP session ids to callers.
     pub session_binding_key: Option<SecretBox<[u8; 32]>>,
     /// Issuer, public URLs, JWKS and identity key of the OAuth authorization server.

@@ -22,18 +22,8 @@ impl Store {
         new: NewToken,
     ) -> Result<Versioned<TokenRecord>, StoreError> {
         let (txn, version) = self.begin_write().await?;
-        let ws = find_workspace(&txn, org_id, &new.team)
-            .await?
-            .ok_or_else(|| FieldError::new("team", format!("unknown workspace {:?}", new.team)))?;
-        for (i, slug) in new.server_permissions.iter().enumerate() {
-            if find_server(&txn, org_id, slug).await?.is_none() {
-                return Err(FieldError::new(
-                    format!("permissions.servers[{i}]"),
-                    format!("unknown server {slug:?}"),
-                )
-                .into());
-            }
-        }
+        let ws = find_team(&txn, org_id, &new.team).await?;
+        check_server_permissions(&txn, org_id, &new.server_permissions).await?;
         let at = now();
         let row = gateway_token::Model {
             id: new_id(),
@@ -150,6 +140,35 @@ impl Store {
         txn.commit().await?;
         Ok(Versioned { value: token_from(updated, team.unwrap_or_default())?, version })
     }
+}
+
+/// The workspace `team` names, or a 400 on `team`.
+pub(super) async fn find_team(
+    conn: &impl ConnectionTrait,
+    org_id: &str,
+    team: &str,
+) -> Result<workspace::Model, StoreError> {
+    Ok(find_workspace(conn, org_id, team)
+        .await?
+        .ok_or_else(|| FieldError::new("team", format!("unknown workspace {team:?}")))?)
+}
+
+/// Every slug of `permissions.servers` names a server of the org, or a 400 naming the first that doesn't.
+pub(super) async fn check_server_permissions(
+    conn: &impl ConnectionTrait,
+    org_id: &str,
+    slugs: &[String],
+) -> Result<(), StoreError> {
+    for (i, slug) in slugs.iter().enumerate() {
+        if find_server(conn, org_id, slug).await?.is_none() {
+            return Err(FieldError::new(
+                format!("permissions.servers[{i}]"),
+                format!("unknown server {slug:?}"),
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 async fn find_token(

@@ -18,6 +18,8 @@ pub enum AuthSource {
     ExternalJwt,
     /// An opaque token accepted by an RFC 7662 introspection endpoint.
     Introspection,
+    /// A verified mTLS client certificate registered as a certificate identity.
+    ClientCertificate,
 }
 
 impl AuthSource {
@@ -28,6 +30,7 @@ impl AuthSource {
             AuthSource::GatehouseJwt => "gatehouse_jwt",
             AuthSource::ExternalJwt => "external_jwt",
             AuthSource::Introspection => "introspection",
+            AuthSource::ClientCertificate => "client_certificate",
         }
     }
 }
@@ -84,6 +87,15 @@ impl Caller {
             presented: None,
             grant: Some(grant),
         }
+    }
+
+    /// A caller authenticated by a client certificate that maps to the identity `grant`;
+    /// the credential lives until the certificate expires.
+    pub fn from_certificate(grant: Arc<TokenGrant>, not_after: i64) -> Self {
+        let mut caller = Self::from_grant(grant);
+        caller.source = AuthSource::ClientCertificate;
+        caller.expires_at = Some(not_after);
+        caller
     }
 
     /// Whether the caller's server permissions include `slug`.

@@ -4,6 +4,7 @@
 //! - [`caller`]: the [`Caller`] every request path decision works on.
 //! - [`gatehouse_jwt`]: access tokens of Gatehouse's own authorization server.
 //! - [`byo_jwt`]: the org's own JWTs (`jwt_validation`: JWKS or introspection).
+//! - [`client_cert`]: names of verified mTLS client certificates, matched to certificate identities.
 //! - [`prm`]: RFC 9728 protected resource metadata and the 401 challenge.
 //! - [`forwarding`]: identity headers, `X-User-Claims`, `X-User-JWT`, `forward_headers`.
 //!
@@ -13,6 +14,7 @@ pub mod advanced;
 pub mod byo_jwt;
 pub mod caller;
 pub mod claims_match;
+pub mod client_cert;
 pub mod forwarding;
 pub mod gatehouse_jwt;
 pub mod identity_jwt;

@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http::header::{CACHE_CONTROL, HOST, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 
 use super::advanced::ExternalAuthConfig;
@@ -24,9 +24,30 @@ use crate::proxy::ProxyState;
 /// Path prefix of the metadata documents.
 pub const WELL_KNOWN_PREFIX: &str = "/.well-known/oauth-protected-resource";
 
+/// Where a request was sent, as far as the edge itself can tell: whether the
+/// connection is TLS, and the `Host` header (or the HTTP/2 `:authority`).
+#[derive(Debug, Clone, Default)]
+pub struct RequestOrigin {
+    https: bool,
+    host: Option<HeaderValue>,
+}
+
+impl RequestOrigin {
+    /// The origin of `request`.
+    pub fn of<B>(request: &http::Request<B>) -> Self {
+        let host = request
+            .headers()
+            .get(HOST)
+            .cloned()
+            .or_else(|| request.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+        Self { https: request.extensions().get::<crate::tls::TlsSession>().is_some(), host }
+    }
+}
+
 /// The externally visible base URL (no trailing slash): the edge's configured
-/// public URL, else the control plane's `edge_public_base_url`, else the request's Host.
-pub fn public_base(configured: Option<&url::Url>, view: &ConfigView, headers: &HeaderMap) -> String {
+/// public URL, else the control plane's `edge_public_base_url`, else the
+/// request's Host with the connection's scheme.
+pub fn public_base(configured: Option<&url::Url>, view: &ConfigView, origin: &RequestOrigin) -> String {
     if let Some(url) = configured {
         return url.as_str().trim_end_matches('/').to_owned();
     }
@@ -35,12 +56,14 @@ pub fn public_base(configured: Option<&url::Url>, view: &ConfigView, headers: &H
         return pushed.trim_end_matches('/').to_owned();
     }
     // Only characters a host[:port] can hold, so the value is safe inside a quoted header.
-    let host = headers
-        .get(HOST)
+    let host = origin
+        .host
+        .as_ref()
         .and_then(|h| h.to_str().ok())
         .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
         .unwrap_or("localhost");
-    format!("http://{host}")
+    let scheme = if origin.https { "https" } else { "http" };
+    format!("{scheme}://{host}")
 }
 
 /// The resource URL of `slug` (the audience of Gatehouse access tokens).
@@ -126,7 +149,7 @@ struct Metadata {
 pub(crate) async fn handler(
     State(state): State<ProxyState>,
     Path(slug): Path<String>,
-    headers: HeaderMap,
+    request: axum::extract::Request,
 ) -> Response {
     let edge = state.edge_state();
     if !edge.is_loaded() {
@@ -136,7 +159,7 @@ pub(crate) async fn handler(
     let Some(server) = view.servers_with_slug(&slug).into_iter().next() else {
         return EdgeError::ServerNotFound.into_response();
     };
-    let base = public_base(state.public_base_url(), &view, &headers);
+    let base = public_base(state.public_base_url(), &view, &RequestOrigin::of(&request));
     let advertised = Advertised::for_slug(&view, &slug).unwrap_or_default();
     let body = Metadata {
         resource: resource_url(&base, &slug),
@@ -148,4 +171,48 @@ pub(crate) async fn handler(
     let mut response = (StatusCode::OK, Json(body)).into_response();
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("max-age=300"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_proto::config::v1 as pb;
+
+    fn request(host: Option<&str>, uri: &str, tls: bool) -> http::Request<()> {
+        let mut builder = http::Request::get(uri);
+        if let Some(host) = host {
+            builder = builder.header(HOST, host);
+        }
+        let mut request = builder.body(()).unwrap();
+        if tls {
+            request.extensions_mut().insert(crate::tls::TlsSession { client_certificate: None });
+        }
+        request
+    }
+
+    #[test]
+    fn the_base_falls_back_to_the_connection_scheme_and_host() {
+        let empty = ConfigView::default();
+        let base = |r: &http::Request<()>| public_base(None, &empty, &RequestOrigin::of(r));
+        assert_eq!(base(&request(Some("edge:8443"), "/mcp/x", true)), "https://edge:8443");
+        assert_eq!(base(&request(Some("edge"), "/mcp/x", false)), "http://edge");
+        // HTTP/2 carries the host as `:authority`, which hyper puts in the URI.
+        assert_eq!(base(&request(None, "https://h2.example:9443/mcp/x", true)), "https://h2.example:9443");
+        assert_eq!(base(&request(Some("bad\"host"), "/mcp/x", true)), "https://localhost");
+
+        let configured = url::Url::parse("https://mcp.example.com/").unwrap();
+        let origin = RequestOrigin::of(&request(Some("edge"), "/", false));
+        assert_eq!(public_base(Some(&configured), &empty, &origin), "https://mcp.example.com");
+        let pushed = ConfigView::from_snapshot(pb::Snapshot {
+            version: 1,
+            state: Some(pb::ConfigState {
+                settings: Some(pb::EdgeSettings {
+                    edge_public_base_url: "https://pushed.example/".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        });
+        assert_eq!(public_base(None, &pushed, &origin), "https://pushed.example");
+    }
 }

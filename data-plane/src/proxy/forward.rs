@@ -29,6 +29,7 @@ use crate::error::EdgeError;
 use crate::identity::{self, prm};
 use crate::jsonrpc::{self, PeekError};
 use crate::policy::ToolPolicy;
+use crate::tls::TlsSession;
 
 /// An error answer plus the request id to echo, once known.
 struct Rejection {
@@ -50,25 +51,21 @@ pub(super) async fn handle(
 ) -> Response {
     let started = Instant::now();
     // Kept for the 401 challenge, which must name this request's resource metadata URL.
-    let host = request.headers().get(http::header::HOST).cloned();
+    let origin = prm::RequestOrigin::of(&request);
     let span = trace::request_span(request.method(), &slug);
     trace::set_remote_parent(&span, request.headers());
     async move {
         let span = Span::current();
-        let (response, reason) = match forward(&state.inner, &slug, request, &span).await {
+        let (response, reason) = match forward(&state.inner, &slug, request, &origin, &span).await {
             Ok(response) => (response, None),
             Err(Rejection { error, id }) => {
                 let mut response = error.to_response(id.as_deref());
                 let challenged = response.status() == http::StatusCode::UNAUTHORIZED
                     || matches!(error, EdgeError::InsufficientScope);
                 if challenged {
-                    let mut headers = HeaderMap::new();
-                    if let Some(host) = host {
-                        headers.insert(http::header::HOST, host);
-                    }
                     let view = state.inner.edge.config();
                     let base =
-                        prm::public_base(state.inner.settings.public_base_url.as_ref(), &view, &headers);
+                        prm::public_base(state.inner.settings.public_base_url.as_ref(), &view, &origin);
                     let scope = prm::Advertised::for_slug(&view, &slug).and_then(|a| a.required_scope);
                     prm::add_challenge(&mut response, &prm::metadata_url(&base, &slug), &error, scope);
                 }
@@ -91,7 +88,13 @@ pub(super) async fn handle(
     .await
 }
 
-async fn forward(inner: &Inner, slug: &str, request: Request, span: &Span) -> Result<Response, Rejection> {
+async fn forward(
+    inner: &Inner,
+    slug: &str,
+    request: Request,
+    origin: &prm::RequestOrigin,
+    span: &Span,
+) -> Result<Response, Rejection> {
     let is_post = match *request.method() {
         Method::POST => true,
         Method::GET | Method::DELETE => false,
@@ -102,10 +105,12 @@ async fn forward(inner: &Inner, slug: &str, request: Request, span: &Span) -> Re
     }
     // The one config load of this request: every decision below uses this view.
     let view = inner.edge.config();
-    let base = prm::public_base(inner.settings.public_base_url.as_ref(), &view, request.headers());
+    let base = prm::public_base(inner.settings.public_base_url.as_ref(), &view, origin);
     let now = now_unix();
     let resource = prm::resource_url(&base, slug);
-    let caller = auth::authenticate(&view, &inner.identity, request.headers(), slug, &resource, now).await?;
+    let peer = request.extensions().get::<TlsSession>().and_then(|tls| tls.client_certificate.as_ref());
+    let caller =
+        auth::authenticate(&view, &inner.identity, request.headers(), peer, slug, &resource, now).await?;
     if !identity::gatehouse_jwt::has_required_scope(&caller) {
         tracing::info!(user = %caller.user, "gatehouse access token lacks the mcp scope");
         return Err(EdgeError::InsufficientScope.into());

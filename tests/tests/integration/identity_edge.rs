@@ -194,7 +194,7 @@ impl Edge {
                     ..Default::default()
                 }),
                 orgs,
-                revoked_grants: vec![],
+                ..Default::default()
             }),
         };
         let edge = EdgeState::new();

@@ -8,6 +8,7 @@ mod conformance;
 mod conformance_as;
 mod identity_edge;
 mod mcp_e2e;
+mod mtls;
 mod oauth_server;
 mod oidc_harness;
 mod proxy;

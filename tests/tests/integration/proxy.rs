@@ -287,7 +287,7 @@ impl Gateway {
                     ..Default::default()
                 }),
                 orgs: vec![],
-                revoked_grants: vec![],
+                ..Default::default()
             }),
         };
         let edge = EdgeState::new();
@@ -835,7 +835,7 @@ async fn a_client_leaving_an_idle_stream_closes_the_upstream_stream() {
             tokens: vec![token("t-good", GOOD, "alice", &[], 0)],
             settings: None,
             orgs: vec![],
-            revoked_grants: vec![],
+            ..Default::default()
         }),
     };
     let edge = EdgeState::new();
@@ -847,6 +847,7 @@ async fn a_client_leaving_an_idle_stream_closes_the_upstream_stream() {
     tokio::spawn(gatehouse_data_plane::server::serve(
         listener,
         proxy::router(state),
+        None,
         std::future::pending(),
         Duration::from_secs(1),
     ));

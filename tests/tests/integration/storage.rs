@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use gatehouse_control_plane::store::{
-    NewServer, NewToken, NewWorkspace, ServerPatch, Store, StoreError, TokenFilter, ToolRules,
+    CertNameKind, NewCertificateIdentity, NewServer, NewToken, NewWorkspace, ServerPatch, Store, StoreError,
+    TokenFilter, ToolRules,
 };
 use gatehouse_control_plane::tokens::{self, Lifetime};
 use gatehouse_control_plane::{Keyring, MasterKey};
@@ -396,4 +397,93 @@ async fn storage_secrets_never_hit_the_sqlite_file_in_plaintext() {
     assert!(!contains(text.as_bytes()), "token text found in the database");
     assert!(!contains(&session_key), "session key found in plaintext");
     assert!(contains(&tokens::hash(&text)), "sanity: the token hash is stored");
+}
+
+fn certificate_identity(team: &str, kind: CertNameKind, value: &str) -> NewCertificateIdentity {
+    NewCertificateIdentity {
+        team: team.into(),
+        kind,
+        value: value.into(),
+        user: "ci-agent".into(),
+        scopes: vec!["mcp".into()],
+        server_permissions: vec!["github".into()],
+        tool_permissions: vec!["get_*".into()],
+    }
+}
+
+#[tokio::test]
+async fn storage_certificate_identities_are_unique_per_name_and_follow_their_workspace() {
+    for db in TestDb::all().await {
+        let (store, org) = store(&db).await;
+        let backend = db.backend();
+        store.create_workspace(&org, workspace("eng")).await.unwrap();
+        store.create_server(&org, server("github", &[])).await.unwrap();
+        let spiffe = "spiffe://acme/agent/ci";
+
+        let before = store.config_version().await.unwrap();
+        let created = store
+            .create_certificate_identity(&org, certificate_identity("eng", CertNameKind::SanUri, spiffe))
+            .await;
+        let created = created.unwrap();
+        assert!(created.version > before, "{backend}: registering bumps the config version");
+        let record = created.value;
+        assert_eq!(
+            (record.team.as_str(), record.kind, record.value.as_str()),
+            ("eng", CertNameKind::SanUri, spiffe)
+        );
+        assert_eq!(record.server_permissions, vec!["github"]);
+        assert_eq!(store.get_certificate_identity(&org, &record.id).await.unwrap(), record, "{backend}");
+
+        // One caller per certificate name, whichever org asks.
+        let dup = store
+            .create_certificate_identity(&org, certificate_identity("eng", CertNameKind::SanUri, spiffe));
+        assert!(matches!(dup.await, Err(StoreError::Conflict { field: Some("value"), .. })), "{backend}");
+        let other = store.ensure_org("other", "Other").await.unwrap().id;
+        store.create_workspace(&other, workspace("ops")).await.unwrap();
+        let mut elsewhere = certificate_identity("ops", CertNameKind::SanUri, spiffe);
+        elsewhere.server_permissions.clear();
+        let err = store.create_certificate_identity(&other, elsewhere).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { field: Some("value"), .. }), "{backend}: {err:?}");
+        // The same text as another kind of name is another name.
+        let as_cn = store
+            .create_certificate_identity(&org, certificate_identity("eng", CertNameKind::SubjectCn, spiffe))
+            .await
+            .unwrap();
+
+        // References are checked like a gateway token's.
+        let err = store
+            .create_certificate_identity(
+                &org,
+                certificate_identity("nope", CertNameKind::SanDns, "a.example"),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(&err, StoreError::Invalid(e) if e.field == "team"), "{backend}: {err:?}");
+        let mut unknown_server = certificate_identity("eng", CertNameKind::SanDns, "a.example");
+        unknown_server.server_permissions = vec!["jira".into()];
+        let err = store.create_certificate_identity(&org, unknown_server).await.unwrap_err();
+        assert!(matches!(&err, StoreError::Invalid(e) if e.field == "permissions.servers[0]"), "{err:?}");
+
+        let edge = store.load_edge_state().await.unwrap();
+        assert_eq!(edge.certificate_identities.len(), 2, "{backend}");
+        assert_eq!(store.list_certificate_identities(&org).await.unwrap().len(), 2);
+        assert!(store.list_certificate_identities(&other).await.unwrap().is_empty(), "{backend}: per org");
+
+        store.delete_certificate_identity(&org, &as_cn.value.id).await.unwrap();
+        assert!(matches!(
+            store.get_certificate_identity(&org, &as_cn.value.id).await,
+            Err(StoreError::NotFound("certificate identity"))
+        ));
+        assert!(
+            matches!(
+                store.delete_certificate_identity(&other, &record.id).await,
+                Err(StoreError::NotFound(_))
+            ),
+            "{backend}: another org cannot delete it"
+        );
+        // Deleting the workspace takes its certificate identities with it.
+        store.delete_workspace(&org, "eng").await.unwrap();
+        assert!(store.list_certificate_identities(&org).await.unwrap().is_empty(), "{backend}");
+        assert!(store.load_edge_state().await.unwrap().certificate_identities.is_empty(), "{backend}");
+    }
 }

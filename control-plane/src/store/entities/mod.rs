@@ -2,6 +2,7 @@
 //! converts them to the domain types in [`super::model`].
 
 pub mod admin_token;
+pub mod certificate_identity;
 pub mod config_version;
 pub mod gateway_token;
 pub mod org;

@@ -1,0 +1,151 @@
+//! `/v1/auth/certificate-identities`: bind the name a client certificate carries
+//! (SAN URI such as a SPIFFE ID, SAN DNS, SAN e-mail or subject CN) to a user
+//! and workspace, like a gateway token without a secret.
+//!
+//! Which certificates are trusted at all is the edge's `GATEHOUSE_EDGE_TLS_CLIENT_CA`;
+//! a binding only says who the holder of a trusted certificate is.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use gatehouse_data_plane::identity::client_cert::{self, CertNameKind};
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+use utoipa::ToSchema;
+
+use super::json::ApiJson;
+use super::tokens::{validate_grant, Permissions};
+use super::{ApiError, AppState, ErrorBody};
+use crate::store::{CertificateIdentityRecord, NewCertificateIdentity};
+use crate::validation::FieldError;
+
+/// Body of `POST /v1/auth/certificate-identities`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterCertificateIdentity {
+    /// Which certificate name to match: `san_uri`, `san_dns`, `san_email` or `subject_cn`.
+    pub kind: String,
+    /// The name, matched exactly (DNS names and e-mail domains case-insensitively),
+    /// e.g. `spiffe://acme/agent/ci`.
+    pub value: String,
+    /// Who the certificate holder is (1-256 characters).
+    pub user: String,
+    /// Slug of the workspace the holder acts in.
+    pub team: String,
+    /// Free-form scopes.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// What the holder may reach.
+    #[serde(default)]
+    pub permissions: Permissions,
+}
+
+/// A certificate identity.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CertificateIdentityView {
+    /// Stable id.
+    pub id: String,
+    /// `san_uri`, `san_dns`, `san_email` or `subject_cn`.
+    pub kind: &'static str,
+    /// The name as the edge compares it (normalised).
+    pub value: String,
+    /// Who the certificate holder is.
+    pub user: String,
+    /// Workspace slug.
+    pub team: String,
+    /// Free-form scopes.
+    pub scopes: Vec<String>,
+    /// What the holder may reach.
+    pub permissions: Permissions,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<CertificateIdentityRecord> for CertificateIdentityView {
+    fn from(c: CertificateIdentityRecord) -> Self {
+        Self {
+            id: c.id,
+            kind: c.kind.as_str(),
+            value: c.value,
+            user: c.user,
+            team: c.team,
+            scopes: c.scopes,
+            permissions: Permissions { servers: c.server_permissions, tools: c.tool_permissions },
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// Certificate identities list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CertificateIdentityList {
+    /// Certificate identities, newest first.
+    pub certificate_identities: Vec<CertificateIdentityView>,
+}
+
+/// Registers a certificate identity; edges accept matching client certificates within a second.
+#[utoipa::path(post, path = "/v1/auth/certificate-identities", tag = "certificate identities",
+    request_body = RegisterCertificateIdentity, security(("admin_token" = [])),
+    responses((status = 201, body = CertificateIdentityView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[instrument(skip_all, fields(team = %body.team, kind = %body.kind))]
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RegisterCertificateIdentity>,
+) -> Result<(StatusCode, Json<CertificateIdentityView>), ApiError> {
+    let kind = CertNameKind::parse(&body.kind)
+        .ok_or_else(|| FieldError::new("kind", "must be san_uri, san_dns, san_email or subject_cn"))?;
+    let value = client_cert::validate_name(kind, &body.value).map_err(|m| FieldError::new("value", m))?;
+    validate_grant(&body.user, &body.team, &body.scopes, &body.permissions)?;
+    let new = NewCertificateIdentity {
+        team: body.team,
+        kind,
+        value,
+        user: body.user,
+        scopes: body.scopes,
+        server_permissions: body.permissions.servers,
+        tool_permissions: body.permissions.tools,
+    };
+    let created = state.store.create_certificate_identity(&state.org_id, new).await?;
+    state.publish().await;
+    tracing::info!(version = created.version, identity_id = %created.value.id, "certificate identity registered");
+    Ok((StatusCode::CREATED, Json(created.value.into())))
+}
+
+/// Lists the org's certificate identities, newest first.
+#[utoipa::path(get, path = "/v1/auth/certificate-identities", tag = "certificate identities",
+    security(("admin_token" = [])),
+    responses((status = 200, body = CertificateIdentityList), (status = 401, body = ErrorBody)))]
+pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<CertificateIdentityList>, ApiError> {
+    let found = state.store.list_certificate_identities(&state.org_id).await?;
+    Ok(Json(CertificateIdentityList { certificate_identities: found.into_iter().map(Into::into).collect() }))
+}
+
+/// One certificate identity.
+#[utoipa::path(get, path = "/v1/auth/certificate-identities/{id}", tag = "certificate identities",
+    security(("admin_token" = [])), params(("id" = String, Path, description = "Certificate identity id")),
+    responses((status = 200, body = CertificateIdentityView), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<CertificateIdentityView>, ApiError> {
+    Ok(Json(state.store.get_certificate_identity(&state.org_id, &id).await?.into()))
+}
+
+/// Deletes a certificate identity: certificates carrying its name stop authenticating at
+/// every edge within a second (TLS still accepts them; they just map to nobody).
+#[utoipa::path(delete, path = "/v1/auth/certificate-identities/{id}", tag = "certificate identities",
+    security(("admin_token" = [])), params(("id" = String, Path, description = "Certificate identity id")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[instrument(skip(state))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let deleted = state.store.delete_certificate_identity(&state.org_id, &id).await?;
+    state.publish().await;
+    tracing::info!(version = deleted.version, "certificate identity deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
