@@ -27,6 +27,9 @@ const VAR_ALLOW_LOOPBACK_UPSTREAMS: &str = "GATEHOUSE_ALLOW_LOOPBACK_UPSTREAMS";
 const VAR_EDGE_PUBLIC_URL: &str = "GATEHOUSE_EDGE_PUBLIC_URL";
 const VAR_OAUTH_ACCESS_TOKEN_TTL: &str = "GATEHOUSE_OAUTH_ACCESS_TOKEN_TTL_SECS";
 const VAR_OAUTH_REFRESH_TOKEN_TTL: &str = "GATEHOUSE_OAUTH_REFRESH_TOKEN_TTL_SECS";
+const VAR_OAUTH_REGISTRATION_PER_MINUTE: &str = "GATEHOUSE_OAUTH_REGISTRATION_PER_MINUTE";
+const VAR_OAUTH_REGISTRATION_BURST: &str = "GATEHOUSE_OAUTH_REGISTRATION_BURST";
+const VAR_TRUSTED_PROXY_HOPS: &str = "GATEHOUSE_TRUSTED_PROXY_HOPS";
 // SSO console sessions.
 const VAR_SESSION_TTL: &str = "GATEHOUSE_SESSION_TTL_SECS";
 const VAR_SESSION_IDLE_TIMEOUT: &str = "GATEHOUSE_SESSION_IDLE_TIMEOUT_SECS";
@@ -77,6 +80,13 @@ pub struct ControlPlaneConfig {
     pub oauth_access_token_ttl: Duration,
     /// Lifetime of refresh tokens issued by the OAuth authorization server.
     pub oauth_refresh_token_ttl: Duration,
+    /// Dynamic Client Registrations each client address may make per minute (0 = unlimited).
+    pub oauth_registration_per_minute: u32,
+    /// Registrations a client address may make at once before the per-minute rate applies.
+    pub oauth_registration_burst: u32,
+    /// Reverse proxies in front of the control plane that append to `X-Forwarded-For`;
+    /// the client address is the entry that many from the right (0 = the TCP peer).
+    pub trusted_proxy_hops: usize,
     /// Absolute lifetime of an SSO console session.
     pub session_ttl: Duration,
     /// An SSO session unused this long expires.
@@ -99,6 +109,9 @@ impl ControlPlaneConfig {
             edge_public_url: DEFAULT_EDGE_PUBLIC_URL.to_owned(),
             oauth_access_token_ttl: Duration::from_secs(600),
             oauth_refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            oauth_registration_per_minute: 10,
+            oauth_registration_burst: 20,
+            trusted_proxy_hops: 0,
             session_ttl: Duration::from_secs(12 * 3600),
             session_idle_timeout: Duration::from_secs(3600),
         }
@@ -162,6 +175,16 @@ impl ControlPlaneConfig {
             config.oauth_refresh_token_ttl =
                 parse_secs(VAR_OAUTH_REFRESH_TOKEN_TTL, secs, 300, 365 * 24 * 3600)?;
         }
+        if let Some(n) = get(VAR_OAUTH_REGISTRATION_PER_MINUTE) {
+            config.oauth_registration_per_minute =
+                parse_count(VAR_OAUTH_REGISTRATION_PER_MINUTE, n, 0, 100_000)?;
+        }
+        if let Some(n) = get(VAR_OAUTH_REGISTRATION_BURST) {
+            config.oauth_registration_burst = parse_count(VAR_OAUTH_REGISTRATION_BURST, n, 1, 100_000)?;
+        }
+        if let Some(n) = get(VAR_TRUSTED_PROXY_HOPS) {
+            config.trusted_proxy_hops = parse_count(VAR_TRUSTED_PROXY_HOPS, n, 0, 10)? as usize;
+        }
         if let Some(secs) = get(VAR_SESSION_TTL) {
             config.session_ttl = parse_secs(VAR_SESSION_TTL, secs, 60, 30 * 24 * 3600)?;
         }
@@ -209,6 +232,9 @@ impl ControlPlaneConfig {
                 "must be an absolute http or https URL without a query",
             ));
         }
+        if self.oauth_registration_burst == 0 {
+            return Err(ConfigError::new(VAR_OAUTH_REGISTRATION_BURST, "must be at least 1"));
+        }
         if self.version_poll_interval.is_zero() {
             return Err(ConfigError::new("version_poll_interval", "must be greater than zero"));
         }
@@ -225,6 +251,14 @@ fn parse_secs(var: &'static str, text: &str, min: u64, max: u64) -> Result<Durat
     match text.parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(Duration::from_secs(n)),
         _ => Err(ConfigError::new(var, format!("must be a whole number of seconds between {min} and {max}"))),
+    }
+}
+
+/// Parses a whole number within `min..=max`.
+fn parse_count(var: &'static str, text: &str, min: u32, max: u32) -> Result<u32, ConfigError> {
+    match text.parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError::new(var, format!("must be a whole number between {min} and {max}"))),
     }
 }
 
@@ -377,6 +411,36 @@ mod tests {
         );
         vars.insert(VAR_SESSION_IDLE_TIMEOUT.into(), "5".into());
         assert_eq!(ControlPlaneConfig::from_env(&vars).unwrap_err().var, VAR_SESSION_IDLE_TIMEOUT);
+    }
+
+    #[test]
+    fn registration_limit_and_proxy_hops_are_read_and_bounded() {
+        let k = key();
+        let base = [(VAR_MASTER_KEY, k.as_str()), (VAR_NODE_TOKEN, "node-token-aaaaaaaaaaaa")];
+        let c = ControlPlaneConfig::from_env(&env(&base)).unwrap();
+        assert_eq!(
+            (c.oauth_registration_per_minute, c.oauth_registration_burst, c.trusted_proxy_hops),
+            (10, 20, 0)
+        );
+        let mut vars = env(&base);
+        vars.insert(VAR_OAUTH_REGISTRATION_PER_MINUTE.into(), "0".into());
+        vars.insert(VAR_OAUTH_REGISTRATION_BURST.into(), "5".into());
+        vars.insert(VAR_TRUSTED_PROXY_HOPS.into(), "2".into());
+        let c = ControlPlaneConfig::from_env(&vars).unwrap();
+        assert_eq!(
+            (c.oauth_registration_per_minute, c.oauth_registration_burst, c.trusted_proxy_hops),
+            (0, 5, 2)
+        );
+        for (var, bad) in [
+            (VAR_OAUTH_REGISTRATION_BURST, "0"),
+            (VAR_OAUTH_REGISTRATION_PER_MINUTE, "-1"),
+            (VAR_OAUTH_REGISTRATION_PER_MINUTE, "ten"),
+            (VAR_TRUSTED_PROXY_HOPS, "11"),
+        ] {
+            let mut vars = env(&base);
+            vars.insert(var.into(), bad.into());
+            assert_eq!(ControlPlaneConfig::from_env(&vars).unwrap_err().var, var, "{var}={bad}");
+        }
     }
 
     #[test]

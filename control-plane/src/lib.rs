@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod bootstrap;
+pub mod client_ip;
 pub mod config;
 pub mod config_stream;
 pub mod credentials;
@@ -72,6 +73,9 @@ pub async fn run(
             access_token_ttl: config.oauth_access_token_ttl,
             refresh_token_ttl: config.oauth_refresh_token_ttl,
             allow_loopback_metadata: config.allow_loopback_upstreams,
+            registration_per_minute: config.oauth_registration_per_minute,
+            registration_burst: config.oauth_registration_burst,
+            trusted_proxy_hops: config.trusted_proxy_hops,
         },
     )
     .await
@@ -115,9 +119,13 @@ pub async fn run(
     };
     let api_addr = listeners.api.local_addr().ok();
     let grpc_addr = listeners.grpc.local_addr().ok();
-    let api = axum::serve(listeners.api, api::router(state))
-        .with_graceful_shutdown(cancel.clone().cancelled_owned())
-        .into_future();
+    // Peer addresses reach the handlers (per-client limits such as Dynamic Client Registration's).
+    let api = axum::serve(
+        listeners.api,
+        api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(cancel.clone().cancelled_owned())
+    .into_future();
 
     let node_token_hashes = config.node_tokens.iter().map(tokens::hash_secret).collect();
     let service = ConfigService::new(publisher.clone(), edges, node_token_hashes, cancel.clone());

@@ -19,12 +19,19 @@ pub struct OAuthError {
     pub description: String,
     /// Whether the client authenticated with HTTP Basic (401 then names the scheme).
     pub basic_auth: bool,
+    /// Set when the request was rate limited: 429 with `Retry-After`.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl OAuthError {
     /// An error with `code` and `description`.
     pub fn new(code: &'static str, description: impl Into<String>) -> Self {
-        Self { code, description: description.into(), basic_auth: false }
+        Self { code, description: description.into(), basic_auth: false, retry_after: None }
+    }
+
+    /// Too many requests from this client: `temporarily_unavailable`, answered 429 with `Retry-After`.
+    pub fn rate_limited(retry_after: std::time::Duration, description: impl Into<String>) -> Self {
+        Self { retry_after: Some(retry_after), ..Self::new("temporarily_unavailable", description) }
     }
 
     /// `invalid_request`.
@@ -49,6 +56,9 @@ impl OAuthError {
     }
 
     fn status(&self) -> StatusCode {
+        if self.retry_after.is_some() {
+            return StatusCode::TOO_MANY_REQUESTS;
+        }
         match self.code {
             "invalid_client" => StatusCode::UNAUTHORIZED,
             "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
@@ -78,6 +88,11 @@ impl IntoResponse for OAuthError {
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(wait) = self.retry_after {
+            // Whole seconds, rounded up, at least 1.
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
         if status == StatusCode::UNAUTHORIZED {
             let scheme = if self.basic_auth { "Basic realm=\"gatehouse\"" } else { "Bearer" };
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(scheme));

@@ -18,6 +18,7 @@ pub mod keys;
 mod metadata;
 mod pages;
 mod registration;
+pub mod registration_limit;
 mod resource;
 mod revoke;
 mod secrets;
@@ -58,6 +59,12 @@ pub struct AuthServerSettings {
     pub refresh_token_ttl: Duration,
     /// Allow `http://` loopback client metadata documents (dev and tests only).
     pub allow_loopback_metadata: bool,
+    /// Dynamic Client Registrations per client address per minute (0 = unlimited).
+    pub registration_per_minute: u32,
+    /// Registrations a client address may make at once.
+    pub registration_burst: u32,
+    /// Reverse proxies whose `X-Forwarded-For` entries are trusted (0 = the TCP peer is the client).
+    pub trusted_proxy_hops: usize,
 }
 
 /// The authorization server's state, shared by its handlers.
@@ -65,6 +72,7 @@ pub struct AuthServer {
     store: Store,
     settings: AuthServerSettings,
     cimd: cimd::MetadataCache,
+    registration_limit: registration_limit::RegistrationLimiter,
 }
 
 impl std::fmt::Debug for AuthServer {
@@ -103,7 +111,11 @@ impl AuthServer {
             }
         }
         let cimd = cimd::MetadataCache::new(settings.allow_loopback_metadata);
-        Ok(Arc::new(Self { store, settings, cimd }))
+        let registration_limit = registration_limit::RegistrationLimiter::new(
+            settings.registration_per_minute,
+            settings.registration_burst,
+        );
+        Ok(Arc::new(Self { store, settings, cimd, registration_limit }))
     }
 
     /// The issuer.

@@ -2,12 +2,16 @@
 //!
 //! Public clients (`none`) and confidential ones (`client_secret_basic` /
 //! `client_secret_post`; the secret is returned once and stored as a
-//! SHA-256 digest). Per-IP rate limiting belongs in front of this endpoint
-//! (ingress); registrations are cheap rows and carry no privilege.
+//! SHA-256 digest). Registrations carry no privilege but are rows in the
+//! database, so each client address gets a token bucket
+//! ([`super::registration_limit`]): 429 `temporarily_unavailable` with
+//! `Retry-After` once it is empty, before the body is even read.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use secrecy::ExposeSecret;
@@ -17,6 +21,7 @@ use serde_json::json;
 use super::clients::validate_redirect_uri;
 use super::{secrets, OAuthError};
 use crate::api::AppState;
+use crate::client_ip::{client_ip, limit_key};
 use crate::store::{AsClient, AsClientKind};
 
 const MAX_REDIRECT_URIS: usize = 20;
@@ -43,7 +48,25 @@ fn invalid_metadata(description: impl Into<String>) -> OAuthError {
 }
 
 /// Registers a client.
-pub(crate) async fn register(State(state): State<AppState>, body: Bytes) -> Result<Response, OAuthError> {
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    extensions: Extensions,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let server = &state.oauth_server;
+    // Without connection info (a router served without it) every caller shares one bucket.
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(addr)| addr.ip());
+    let client = client_ip(peer, &headers, server.settings.trusted_proxy_hops);
+    if let Err(wait) = server.registration_limit.check(limit_key(client), std::time::Instant::now()) {
+        tracing::warn!(client_ip = %client, retry_after_secs = wait.as_secs(), "client registration rate limited");
+        return Err(OAuthError::rate_limited(
+            wait,
+            "too many client registrations from this address; retry later",
+        ));
+    }
     let reg: Registration = serde_json::from_slice(&body)
         .map_err(|e| invalid_metadata(format!("body is not valid client metadata: {e}")))?;
     if reg.redirect_uris.is_empty() {

@@ -1,6 +1,6 @@
 //! OAuth clients of the authorization server: dynamically registered and machine identities.
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
 use super::entities::{as_client, as_consent, as_refresh_token};
 use super::{from_json_text, now, to_json_text, AsClient, AsClientKind, Store, StoreError};
@@ -31,6 +31,14 @@ impl Store {
     /// The client with `client_id`, if registered.
     pub async fn get_as_client(&self, client_id: &str) -> Result<Option<AsClient>, StoreError> {
         as_client::Entity::find_by_id(client_id).one(&self.db).await?.map(client_from).transpose()
+    }
+
+    /// How many clients Dynamic Client Registration has stored.
+    pub async fn count_as_dynamic_clients(&self) -> Result<u64, StoreError> {
+        Ok(as_client::Entity::find()
+            .filter(as_client::Column::Kind.eq(AsClientKind::Dynamic.as_str()))
+            .count(&self.db)
+            .await?)
     }
 
     /// The org's machine clients, oldest first.

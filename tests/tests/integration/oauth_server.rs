@@ -305,6 +305,66 @@ async fn oauth_dynamic_registration_validates_redirect_uris() {
 }
 
 #[tokio::test]
+async fn oauth_dynamic_registration_is_rate_limited_per_client_address() {
+    let db = TestDb::sqlite().await;
+    let cp = TestControlPlane::start_with(db, |c| {
+        c.oauth_registration_per_minute = 1;
+        c.oauth_registration_burst = 3;
+    })
+    .await;
+    let env = env_without_sso(cp).await;
+    let url = format!("{}/oauth/register", env.cp.api_url);
+    let register = |forwarded: Option<&str>| {
+        let mut req = env
+            .http
+            .post(&url)
+            .json(&json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}));
+        if let Some(ip) = forwarded {
+            req = req.header("x-forwarded-for", ip);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    for _ in 0..3 {
+        assert_eq!(register(None).await.status(), StatusCode::CREATED);
+    }
+    let limited = register(None).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = limited.headers()[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(limited.headers()[header::CACHE_CONTROL], "no-store");
+    assert_eq!(limited.headers()[header::CONTENT_TYPE], "application/json");
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    assert!(body["error_description"].as_str().unwrap().contains("too many"));
+    // A client cannot pick another address with X-Forwarded-For when no proxy is trusted.
+    assert_eq!(register(Some("203.0.113.7")).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The refused registrations stored nothing: the clients table holds the three.
+    let count = env.cp.store().await.count_as_dynamic_clients().await.unwrap();
+    assert_eq!(count, 3);
+
+    // Behind one trusted proxy the address it appended counts, not the TCP peer.
+    let cp = TestControlPlane::start_with(TestDb::sqlite().await, |c| {
+        c.oauth_registration_per_minute = 1;
+        c.oauth_registration_burst = 1;
+        c.trusted_proxy_hops = 1;
+    })
+    .await;
+    let url = format!("{}/oauth/register", cp.api_url);
+    let register = |forwarded: &str| {
+        let req = env
+            .http
+            .post(&url)
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}));
+        async move { req.send().await.unwrap().status() }
+    };
+    assert_eq!(register("198.51.100.1, 203.0.113.1").await, StatusCode::CREATED);
+    // The forged left part changes nothing: the same proxy-appended address is limited.
+    assert_eq!(register("198.51.100.2, 203.0.113.1").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(register("203.0.113.2").await, StatusCode::CREATED);
+}
+
+#[tokio::test]
 async fn oauth_authorization_code_flow_through_sso_and_consent() {
     let env = env().await;
     let client_id = env.register_public().await;
