@@ -11,6 +11,7 @@ mod m20261122_000001_upstream_oauth;
 mod m20261122_000002_sso_users;
 mod m20261122_000003_oauth_server;
 mod m20261122_000004_org_auth_settings;
+mod m20261201_000001_user_deactivation;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_sso_users::Migration),
             Box::new(m20261122_000003_oauth_server::Migration),
             Box::new(m20261122_000004_org_auth_settings::Migration),
+            Box::new(m20261201_000001_user_deactivation::Migration),
         ]
     }
 }

@@ -16,6 +16,7 @@ mod org_settings;
 mod provisions;
 mod servers;
 mod tokens;
+mod users;
 mod workspaces;
 
 use std::sync::Arc;
@@ -81,6 +82,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/auth/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/v1/auth/tokens/{id}/rotate", post(tokens::rotate))
         .route("/v1/org", get(org_settings::get).patch(org_settings::update))
+        .route("/v1/users", get(users::list))
+        .route("/v1/users/{id}/deactivate", post(users::deactivate))
+        .route("/v1/users/{id}/reactivate", post(users::reactivate))
         .route("/v1/edges", get(edges::list))
         .route("/v1/connections", get(connections::list))
         .route("/v1/connections/{id}", axum::routing::delete(connections::delete))

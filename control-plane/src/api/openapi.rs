@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use crate::oauth_server::admin as oauth_admin;
 use crate::sso::api as sso_api;
 
-use super::{connections, edges, health, org_settings, provisions, servers, tokens, workspaces};
+use super::{connections, edges, health, org_settings, provisions, servers, tokens, users, workspaces};
 
 /// The admin API's OpenAPI document.
 #[derive(OpenApi)]
@@ -21,6 +21,7 @@ use super::{connections, edges, health, org_settings, provisions, servers, token
         tokens::mint, tokens::list, tokens::revoke, tokens::rotate,
         edges::list,
         org_settings::get, org_settings::update,
+        users::list, users::deactivate, users::reactivate,
         connections::list, connections::delete,
         sso_api::create_provider, sso_api::list_providers, sso_api::get_provider, sso_api::update_provider,
         sso_api::delete_provider, sso_api::me, sso_api::logout,

@@ -16,3 +16,4 @@ mod sso;
 mod storage;
 mod upstream_oauth_cp;
 mod upstream_oauth_edge;
+mod user_deactivation;
