@@ -441,6 +441,7 @@ impl ConfigView {
         self.gatehouse_keys = crate::identity::gatehouse_jwt::GatehouseKeys::from_settings(
             &self.settings.issuer,
             &self.settings.jwks_json,
+            &self.settings.deactivated_users,
         )
         .map(Arc::new);
         self.identity_signer = match self.settings.identity_signing_jwk.trim() {

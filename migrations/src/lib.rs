@@ -13,6 +13,7 @@ mod m20261122_000003_oauth_server;
 mod m20261122_000004_org_auth_settings;
 mod m20261122_000005_grant_revocations;
 mod m20261122_000006_certificate_identities;
+mod m20261201_000001_user_deactivation;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_org_auth_settings::Migration),
             Box::new(m20261122_000005_grant_revocations::Migration),
             Box::new(m20261122_000006_certificate_identities::Migration),
+            Box::new(m20261201_000001_user_deactivation::Migration),
         ]
     }
 }

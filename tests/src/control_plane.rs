@@ -415,6 +415,16 @@ impl AdminClient {
         self.expect(Method::DELETE, &path, None, &[StatusCode::NO_CONTENT]).await;
     }
 
+    /// Creates workspace `platform` and server `tools` (on a fresh stateless upstream
+    /// MCP server, returned) provisioned to it.
+    pub async fn platform_with_tools(&self) -> crate::upstream::McpUpstream {
+        self.create_workspace("platform").await;
+        let upstream = crate::upstream::McpUpstream::start(crate::upstream::SessionMode::Stateless).await;
+        self.create_server("tools", &upstream.url, &[]).await;
+        self.provision("platform", "tools", &[], &[]).await;
+        upstream
+    }
+
     /// `GET /v1/edges`.
     pub async fn edges(&self) -> Value {
         self.expect(Method::GET, "/v1/edges", None, &[StatusCode::OK]).await

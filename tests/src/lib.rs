@@ -70,10 +70,15 @@ impl TestStack {
     /// control plane's `edge_public_url`, so the resources Gatehouse's authorization
     /// server issues tokens for are this edge's real MCP URLs (`edge.mcp_url(slug)`).
     pub async fn start_with_public_edge() -> Self {
+        Self::start_with_public_edge_on(db::TestDb::sqlite().await).await
+    }
+
+    /// [`Self::start_with_public_edge`] on `db`.
+    pub async fn start_with_public_edge_on(db: db::TestDb) -> Self {
         let logs = logs::capture();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the edge listener");
         let edge_url = format!("http://{}", listener.local_addr().expect("edge address"));
-        let cp = control_plane::TestControlPlane::start_with(db::TestDb::sqlite().await, move |c| {
+        let cp = control_plane::TestControlPlane::start_with(db, move |c| {
             c.edge_public_url = edge_url.clone();
         })
         .await;

@@ -15,7 +15,8 @@ const SSO_CLIENT_ID: &str = "gatehouse-console";
 const SSO_CLIENT_SECRET: &str = "console-secret-6d1f0a";
 
 /// Starts the test OpenID provider with `users` and makes it the SSO provider of
-/// `cp`'s default org; members of the `eng` group land in the `platform` workspace.
+/// `cp`'s default org; members of the `eng` group land in the `platform` workspace,
+/// members of `gatehouse-admins` are admins.
 pub async fn start_org_sso(cp: &TestControlPlane, users: Vec<OidcUser>) -> TestOidcProvider {
     let client = OidcClient::confidential(SSO_CLIENT_ID, SSO_CLIENT_SECRET)
         .redirect_uri(&format!("{}/auth/sso/callback", cp.api_url));
@@ -27,6 +28,7 @@ pub async fn start_org_sso(cp: &TestControlPlane, users: Vec<OidcUser>) -> TestO
             "client_secret": SSO_CLIENT_SECRET,
             "claim_mappings": {
                 "groups_claim": "groups",
+                "role_mappings": [{"claim": "groups", "value": "gatehouse-admins", "role": "admin"}],
                 "workspace_mappings": [{"claim": "groups", "value": "eng", "workspace": "platform"}],
             },
         }))
@@ -43,6 +45,21 @@ pub struct ConsentPage {
     pub request_id: String,
     /// Resources offered to pick from (empty when the client named one).
     pub choices: Vec<String>,
+}
+
+/// Registers a public client (`token_endpoint_auth_method: none`) named `name` with
+/// `redirect_uri` through Dynamic Client Registration at `api_url`; returns its `client_id`.
+pub async fn register_public_client(api_url: &str, name: &str, redirect_uri: &str) -> String {
+    let resp = reqwest::Client::new()
+        .post(format!("{api_url}/oauth/register"))
+        .json(&json!({"client_name": name, "redirect_uris": [redirect_uri], "token_endpoint_auth_method": "none",
+                      "grant_types": ["authorization_code", "refresh_token"]}))
+        .send()
+        .await
+        .expect("POST /oauth/register");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let body: serde_json::Value = resp.json().await.expect("registration response");
+    body["client_id"].as_str().expect("a client_id").to_owned()
 }
 
 /// The `Location` of a response (empty when there is none).

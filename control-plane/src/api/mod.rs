@@ -17,6 +17,7 @@ mod org_settings;
 mod provisions;
 mod servers;
 mod tokens;
+mod users;
 mod workspaces;
 
 use std::sync::Arc;
@@ -90,6 +91,9 @@ pub(crate) fn router(state: AppState) -> Router {
             get(certificate_identities::get).delete(certificate_identities::delete),
         )
         .route("/v1/org", get(org_settings::get).patch(org_settings::update))
+        .route("/v1/users", get(users::list))
+        .route("/v1/users/{id}/deactivate", post(users::deactivate))
+        .route("/v1/users/{id}/reactivate", post(users::reactivate))
         .route("/v1/edges", get(edges::list))
         .route("/v1/sso/providers", post(sso::api::create_provider).get(sso::api::list_providers))
         .route(

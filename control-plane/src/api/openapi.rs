@@ -8,7 +8,8 @@ use crate::oauth_server::admin as oauth_admin;
 use crate::sso::api as sso_api;
 
 use super::{
-    certificate_identities, connections, edges, health, org_settings, provisions, servers, tokens, workspaces,
+    certificate_identities, connections, edges, health, org_settings, provisions, servers, tokens, users,
+    workspaces,
 };
 
 /// The admin API's OpenAPI document.
@@ -25,6 +26,7 @@ use super::{
         certificate_identities::delete,
         edges::list,
         org_settings::get, org_settings::update,
+        users::list, users::deactivate, users::reactivate,
         connections::list, connections::delete,
         sso_api::create_provider, sso_api::list_providers, sso_api::get_provider, sso_api::update_provider,
         sso_api::delete_provider, sso_api::me, sso_api::logout,

@@ -222,6 +222,7 @@ fn to_wire(state: EdgeState) -> WireState {
             .unwrap_or_default(),
         edge_public_base_url: state.oauth_server.edge_public_base_url,
         control_plane_public_url: state.oauth_server.control_plane_public_url,
+        deactivated_users: state.oauth_server.deactivated_users,
         token_cache_key: state
             .upstream_oauth
             .token_cache_key

@@ -106,6 +106,8 @@ impl AuthServer {
                 "resource does not match the authorization request",
             ));
         }
+        // The user may have been deactivated since the code was issued.
+        self.require_active_user(&grant.subject).await?;
         let refresh = AsRefreshGrant {
             family_id: grant.family_id,
             client_id: client.id.clone(),
@@ -151,6 +153,11 @@ impl AuthServer {
         };
         if get("resource").is_some_and(|r| canonical(r) != grant.resource) {
             return Err(OAuthError::new("invalid_target", "resource does not match the grant"));
+        }
+        // Deactivation revokes the family, but a rotation racing it may have slipped through.
+        if let Err(error) = self.require_active_user(&grant.subject).await {
+            self.store.revoke_as_family(&grant.family_id).await?;
+            return Err(error);
         }
         // A narrower scope may be requested (RFC 6749 §6); never a wider one.
         let granted: Vec<&str> = grant.scope.split(' ').collect();
@@ -217,6 +224,15 @@ impl AuthServer {
             refresh_token: None,
             scope: scope.to_owned(),
         })
+    }
+
+    /// `invalid_grant` unless the grant's user still exists and is active.
+    async fn require_active_user(&self, subject: &AsSubject) -> Result<(), OAuthError> {
+        if self.store.authenticated_user(&subject.sub).await?.is_none() {
+            tracing::info!(user_id = %subject.sub, "grant of a deactivated or removed user refused");
+            return Err(OAuthError::invalid_grant("the user is deactivated or no longer exists"));
+        }
+        Ok(())
     }
 
     fn refresh_expiry(&self) -> chrono::DateTime<chrono::Utc> {

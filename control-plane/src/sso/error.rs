@@ -33,6 +33,9 @@ pub enum SsoError {
     /// The ID token lacks a claim the mapping needs (401).
     #[error("{0}")]
     MissingClaim(String),
+    /// An admin deactivated this user (403).
+    #[error("this user has been deactivated; ask an administrator")]
+    UserDeactivated,
     /// The provider's discovery document or keys could not be fetched (502).
     #[error("the identity provider could not be reached")]
     Discovery(String),
@@ -51,6 +54,7 @@ impl IntoResponse for SsoError {
             SsoError::IssuerMismatch => (StatusCode::BAD_REQUEST, "issuer_mismatch"),
             SsoError::InvalidIdToken => (StatusCode::UNAUTHORIZED, "invalid_id_token"),
             SsoError::MissingClaim(_) => (StatusCode::UNAUTHORIZED, "missing_claim"),
+            SsoError::UserDeactivated => (StatusCode::FORBIDDEN, "user_deactivated"),
             SsoError::Discovery(_) => (StatusCode::BAD_GATEWAY, "provider_unavailable"),
             SsoError::Store(e) => {
                 tracing::error!(error = %e, "sso store operation failed");

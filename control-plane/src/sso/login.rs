@@ -178,6 +178,10 @@ pub async fn callback(
             workspace_slugs: mapped.workspace_slugs,
         })
         .await?;
+    if user.deactivated_at.is_some() {
+        tracing::info!(org_id = %user.org_id, user_id = %user.id, "sso login of a deactivated user refused");
+        return Err(SsoError::UserDeactivated);
+    }
 
     // A fresh session id on every login; any session the browser had is ended (no fixation).
     if let Some(old) = cookie(&headers, sso.settings.session_cookie_name()) {

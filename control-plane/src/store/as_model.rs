@@ -71,6 +71,8 @@ pub struct AsEdgeSettings {
     pub jwks_json: String,
     /// Private JWK (JSON) the edges sign identity assertions with.
     pub identity_signing_jwk: Option<SecretString>,
+    /// Users deactivated within [`super::DEACTIVATED_LIST_WINDOW`]: edges refuse their access tokens.
+    pub deactivated_users: Vec<String>,
 }
 
 /// `dynamic` (RFC 7591) or `machine` (admin-created, client credentials).

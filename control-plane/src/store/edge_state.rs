@@ -70,7 +70,9 @@ impl Store {
 
         let certificate_identities = load_certificate_identities(&txn).await?;
         let session_binding_key = load_random_key(&txn, &self.keyring, SESSION_BINDING_KEY).await?;
-        let oauth_server = super::as_keys::load_as_edge_settings(&txn, &self.keyring).await?;
+        let mut oauth_server = super::as_keys::load_as_edge_settings(&txn, &self.keyring).await?;
+        oauth_server.deactivated_users =
+            super::user_deactivation::deactivated_since(&txn, at - super::DEACTIVATED_LIST_WINDOW).await?;
         let upstream_oauth = super::oauth_clients::load_upstream_oauth_edge(&txn, &self.keyring).await?;
         txn.commit().await?;
         Ok(EdgeState {

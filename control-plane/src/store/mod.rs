@@ -26,6 +26,7 @@ pub mod oauth_clients;
 // SSO: users and memberships, sessions, providers and pending logins.
 mod sessions;
 mod sso_providers;
+mod user_deactivation;
 mod users;
 
 // Gatehouse's own OAuth authorization server.
@@ -56,6 +57,7 @@ pub use as_model::*;
 pub use model::*;
 pub use sessions::{NewSession, PendingLogin};
 pub use sso_providers::{NewSsoProvider, SsoProvider, SsoProviderPatch};
+pub use user_deactivation::{Deactivation, DEACTIVATED_LIST_WINDOW};
 pub use users::{User, UserLogin};
 
 /// Why a store operation failed.

@@ -33,6 +33,8 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
     /// Last successful login.
     pub last_login_at: Option<DateTime<Utc>>,
+    /// When an admin deactivated the user; `None` = active.
+    pub deactivated_at: Option<DateTime<Utc>>,
 }
 
 /// A successful login, mapped from claims: the user to create or update.
@@ -56,6 +58,7 @@ pub struct UserLogin {
 
 impl Store {
     /// Creates or updates the user of a login and replaces their memberships, in one transaction.
+    /// A deactivated user is returned unchanged (`deactivated_at` set): the caller refuses the login.
     pub async fn record_login(&self, login: UserLogin) -> Result<User, StoreError> {
         let txn = self.db.begin().await?;
         let at = now();
@@ -66,6 +69,10 @@ impl Store {
             .one(&txn)
             .await?;
         let row = match existing {
+            Some(row) if row.deactivated_at.is_some() => {
+                txn.rollback().await?;
+                return Ok(user_from(row));
+            }
             Some(mut row) => {
                 row.email = login.email;
                 row.name = login.name;
@@ -87,6 +94,7 @@ impl Store {
                     created_at: at,
                     updated_at: at,
                     last_login_at: Some(at),
+                    deactivated_at: None,
                 };
                 user::Entity::insert(user::ActiveModel::from(row.clone()))
                     .exec_without_returning(&txn)
@@ -148,7 +156,8 @@ impl Store {
         Ok(by_email.map(user_from))
     }
 
-    /// The user with `user_id` as the rest of the control plane sees them (roles and workspaces).
+    /// The active user with `user_id` as the rest of the control plane sees them (roles and
+    /// workspaces); `None` for an unknown or deactivated user.
     pub async fn authenticated_user(&self, user_id: &str) -> Result<Option<AuthenticatedUser>, StoreError> {
         authenticated_user(&self.db, user_id).await
     }
@@ -161,6 +170,9 @@ pub(super) async fn authenticated_user(
     let Some(row) = user::Entity::find_by_id(user_id).one(conn).await? else {
         return Ok(None);
     };
+    if row.deactivated_at.is_some() {
+        return Ok(None);
+    }
     let workspace_ids = membership::Entity::find()
         .filter(membership::Column::UserId.eq(user_id))
         .order_by_asc(membership::Column::WorkspaceId)
@@ -179,7 +191,7 @@ pub(super) async fn authenticated_user(
     }))
 }
 
-fn user_from(m: user::Model) -> User {
+pub(super) fn user_from(m: user::Model) -> User {
     User {
         id: m.id,
         org_id: m.org_id,
@@ -191,6 +203,7 @@ fn user_from(m: user::Model) -> User {
         created_at: m.created_at,
         updated_at: m.updated_at,
         last_login_at: m.last_login_at,
+        deactivated_at: m.deactivated_at,
     }
 }
 

@@ -3,6 +3,8 @@
 //! exact resource URL (`{edge public base}/mcp/{slug}`, RFC 8707) and
 //! carrying the [`MCP_SCOPE`] every `/mcp/{slug}` requires.
 
+use std::collections::HashSet;
+
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
@@ -24,21 +26,27 @@ pub fn has_required_scope(caller: &Caller) -> bool {
     caller.source != AuthSource::GatehouseJwt || caller.scopes.iter().any(|s| s == MCP_SCOPE)
 }
 
-/// Gatehouse's issuer and its token-verification keys, parsed once per config version.
+/// Gatehouse's issuer, its token-verification keys and the users whose tokens
+/// are refused (deactivated), parsed once per config version.
 #[derive(Debug)]
 pub struct GatehouseKeys {
     issuer: String,
     keys: KeySet,
+    deactivated_users: HashSet<String>,
 }
 
 impl GatehouseKeys {
     /// Keys from the pushed settings; `None` when the AS is not configured.
-    pub fn from_settings(issuer: &str, jwks_json: &str) -> Option<Self> {
+    pub fn from_settings(issuer: &str, jwks_json: &str, deactivated_users: &[String]) -> Option<Self> {
         if issuer.is_empty() || jwks_json.trim().is_empty() {
             return None;
         }
         match KeySet::parse(jwks_json) {
-            Ok(keys) => Some(Self { issuer: issuer.to_owned(), keys }),
+            Ok(keys) => Some(Self {
+                issuer: issuer.to_owned(),
+                keys,
+                deactivated_users: deactivated_users.iter().cloned().collect(),
+            }),
             Err(reason) => {
                 tracing::warn!(%reason, "ignoring the gatehouse jwks from the control plane");
                 None
@@ -77,7 +85,11 @@ impl GatehouseKeys {
         let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation)
             .map_err(super::jwt_error)?
             .claims;
-        caller(claims)
+        let caller = caller(claims)?;
+        if self.deactivated_users.contains(&caller.user) {
+            return Err(IdentityError::Invalid("user deactivated"));
+        }
+        Ok(caller)
     }
 }
 

@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use gatehouse_tests::conformance_suite;
 use gatehouse_tests::control_plane::SsoBrowser;
-use gatehouse_tests::oauth_browser::{location, start_org_sso};
+use gatehouse_tests::oauth_browser::{location, register_public_client, start_org_sso};
 use gatehouse_tests::oidc::{OidcUser, TestOidcProvider};
-use gatehouse_tests::upstream::{McpUpstream, SessionMode};
+use gatehouse_tests::upstream::McpUpstream;
 use gatehouse_tests::TestStack;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Time allowed for the suite to print its authorization URL, and to finish after the callback.
 const SUITE_STEP: Duration = Duration::from_secs(20);
@@ -38,11 +38,7 @@ async fn env() -> Env {
         vec![OidcUser::new("alice").email("alice@example.com").name("Alice").groups(&["eng"])],
     )
     .await;
-    let admin = stack.cp.admin();
-    admin.create_workspace("platform").await;
-    let upstream = McpUpstream::start(SessionMode::Stateless).await;
-    admin.create_server("tools", &upstream.url, &[]).await;
-    admin.provision("platform", "tools", &[], &[]).await;
+    let upstream = stack.cp.admin().platform_with_tools().await;
     stack.sync().await;
     Env { stack, _op: op, _upstream: upstream }
 }
@@ -53,21 +49,6 @@ fn free_port() -> u16 {
 }
 
 impl Env {
-    /// Registers a client for the suite through Dynamic Client Registration, as
-    /// any MCP client would. Public: the suite authenticates with `none` whenever
-    /// the server supports it, even when given a secret.
-    async fn register(&self, redirect_uri: &str) -> String {
-        let resp = reqwest::Client::new()
-            .post(format!("{}/oauth/register", self.stack.cp.api_url))
-            .json(&json!({"client_name": "MCP conformance suite", "redirect_uris": [redirect_uri],
-                          "token_endpoint_auth_method": "none"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::CREATED);
-        resp.json::<Value>().await.unwrap()["client_id"].as_str().unwrap().to_owned()
-    }
-
     /// Runs every authorization-server scenario of the suite, completing the
     /// browser part as alice in `browser`; `resource` is passed as `--resource`.
     /// Returns the suite's checks after asserting it exited 0.
@@ -75,7 +56,9 @@ impl Env {
         let issuer = &self.stack.cp.api_url;
         let port = free_port();
         let callback = format!("http://127.0.0.1:{port}/callback");
-        let client_id = self.register(&callback).await;
+        // A public client: the suite authenticates with `none` whenever the server
+        // supports it, even when given a secret.
+        let client_id = register_public_client(issuer, "MCP conformance suite", &callback).await;
 
         let node = conformance_suite::node22().await;
         let results = tempfile::tempdir().unwrap();

@@ -17,3 +17,4 @@ mod sso;
 mod storage;
 mod upstream_oauth_cp;
 mod upstream_oauth_edge;
+mod user_deactivation;

@@ -13,7 +13,7 @@ use gatehouse_control_plane::ControlPlaneConfig;
 use gatehouse_tests::control_plane::{SsoBrowser, TestControlPlane};
 use gatehouse_tests::db::TestDb;
 use gatehouse_tests::edge::TestEdge;
-use gatehouse_tests::oauth_browser::{location, query_of, start_org_sso};
+use gatehouse_tests::oauth_browser::{location, query_of, register_public_client, start_org_sso};
 use gatehouse_tests::oidc::{OidcUser, TestOidcProvider};
 use gatehouse_tests::upstream::{McpUpstream, SessionMode};
 use jsonwebtoken::jwk::JwkSet;
@@ -113,16 +113,7 @@ fn pkce() -> (String, String) {
 impl Env {
     /// Registers a public client through DCR.
     async fn register_public(&self) -> String {
-        let resp = self
-            .http
-            .post(format!("{}/oauth/register", self.cp.api_url))
-            .json(&json!({"client_name": "Inspector", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none",
-                          "grant_types": ["authorization_code", "refresh_token"]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::CREATED);
-        resp.json::<Value>().await.unwrap()["client_id"].as_str().unwrap().to_owned()
+        register_public_client(&self.cp.api_url, "Inspector", REDIRECT).await
     }
 
     /// `GET /oauth/authorize` in `browser`, logging in through SSO as `login` when sent there.

@@ -18,6 +18,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub last_login_at: Option<DateTimeUtc>,
+    /// Set when an admin deactivated the user (NULL = active).
+    pub deactivated_at: Option<DateTimeUtc>,
 }
 
 /// No navigated relations; the store joins by id.
