@@ -110,6 +110,11 @@ pub struct TestEdge {
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
+/// A listener on a free loopback port.
+async fn loopback_listener() -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the edge listener")
+}
+
 impl TestEdge {
     /// Starts an edge with its cache file in its own temporary directory.
     pub async fn start(grpc_url: &str, node_token: &str) -> TestEdge {
@@ -128,7 +133,8 @@ impl TestEdge {
         cache: impl Into<EdgeCache>,
         extra_env: &[(&str, &str)],
     ) -> TestEdge {
-        Self::start_inner(grpc_url, node_token, cache.into(), extra_env, None).await
+        Self::start_listening(loopback_listener().await, grpc_url, node_token, cache.into(), extra_env, None)
+            .await
     }
 
     /// Starts an edge serving TLS (and client certificates as `tls.client_auth` says),
@@ -139,18 +145,9 @@ impl TestEdge {
         tls: EdgeTlsSetup,
         extra_env: &[(&str, &str)],
     ) -> TestEdge {
-        Self::start_inner(grpc_url, node_token, EdgeCache::temporary(), extra_env, Some(tls)).await
-    }
-
-    async fn start_inner(
-        grpc_url: &str,
-        node_token: &str,
-        cache: EdgeCache,
-        extra_env: &[(&str, &str)],
-        tls: Option<EdgeTlsSetup>,
-    ) -> TestEdge {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the edge listener");
-        Self::start_listening(listener, grpc_url, node_token, cache, extra_env, tls).await
+        let cache = EdgeCache::temporary();
+        Self::start_listening(loopback_listener().await, grpc_url, node_token, cache, extra_env, Some(tls))
+            .await
     }
 
     /// Starts an edge on an already-bound `listener`, so its URL can be known (e.g. as the
