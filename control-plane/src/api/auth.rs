@@ -65,9 +65,7 @@ impl Principal {
         match self {
             Principal::AdminToken => true,
             Principal::Session(me) => {
-                me.is_admin()
-                    || me.user_id == user
-                    || (!me.email.is_empty() && me.email.eq_ignore_ascii_case(user))
+                me.is_admin() || crate::store::name_denotes(user, &me.user_id, &me.email)
             }
         }
     }

@@ -45,6 +45,27 @@ pub enum ConsumeError {
     Expired,
 }
 
+impl ConsumeError {
+    /// Why a row that the conditional UPDATE did not take was refused.
+    fn of(used_at_ms: Option<i64>, expires_at_ms: i64, now_ms: i64) -> Self {
+        if used_at_ms.is_some() && expires_at_ms > now_ms {
+            ConsumeError::Used
+        } else {
+            ConsumeError::Expired
+        }
+    }
+}
+
+/// The subject a link row is bound to.
+fn link_subject(row: upstream_authorization_link::Model) -> Result<AuthorizationSubject, StoreError> {
+    Ok(AuthorizationSubject {
+        scopes: from_json_text("upstream_authorization_links.scopes", &row.scopes)?,
+        org_id: row.org_id,
+        user: row.user_name,
+        server_id: row.server_id,
+    })
+}
+
 /// The secret half of a pending authorization.
 #[derive(Clone)]
 pub struct PendingSecrets {
@@ -97,15 +118,7 @@ impl Store {
             .filter(Column::ExpiresAtMs.gt(now_ms))
             .one(&self.db)
             .await?;
-        row.map(|row| {
-            Ok(AuthorizationSubject {
-                scopes: from_json_text("upstream_authorization_links.scopes", &row.scopes)?,
-                org_id: row.org_id,
-                user: row.user_name,
-                server_id: row.server_id,
-            })
-        })
-        .transpose()
+        row.map(link_subject).transpose()
     }
 
     /// Marks the link used iff it is unused and unexpired; returns its subject.
@@ -126,18 +139,9 @@ impl Store {
             return Ok(Err(ConsumeError::Unknown));
         };
         if updated.rows_affected != 1 {
-            return Ok(Err(if row.used_at_ms.is_some() && row.expires_at_ms > now_ms {
-                ConsumeError::Used
-            } else {
-                ConsumeError::Expired
-            }));
+            return Ok(Err(ConsumeError::of(row.used_at_ms, row.expires_at_ms, now_ms)));
         }
-        Ok(Ok(AuthorizationSubject {
-            scopes: from_json_text("upstream_authorization_links.scopes", &row.scopes)?,
-            org_id: row.org_id,
-            user: row.user_name,
-            server_id: row.server_id,
-        }))
+        Ok(Ok(link_subject(row)?))
     }
 
     /// Deletes links and pending authorizations that expired before `before_ms`.
@@ -204,11 +208,7 @@ impl Store {
             return Ok(Err(ConsumeError::Unknown));
         };
         if updated.rows_affected != 1 {
-            return Ok(Err(if row.used_at_ms.is_some() && row.expires_at_ms > now_ms {
-                ConsumeError::Used
-            } else {
-                ConsumeError::Expired
-            }));
+            return Ok(Err(ConsumeError::of(row.used_at_ms, row.expires_at_ms, now_ms)));
         }
         let sealed =
             SealedRecord { key_id: row.key_id, wrapped_key: row.wrapped_key, ciphertext: row.ciphertext };

@@ -39,9 +39,9 @@ pub struct Deactivation {
     pub upstream_grants: u64,
 }
 
-/// Whether a gateway token's or grant's `user` names `u` (its id, or its e-mail in any case).
+/// Whether a gateway token's or grant's `user` names `u`.
 fn names_user(name: &str, u: &user::Model) -> bool {
-    name == u.id || (!u.email.is_empty() && name.eq_ignore_ascii_case(&u.email))
+    super::users::name_denotes(name, &u.id, &u.email)
 }
 
 impl Store {

@@ -10,6 +10,13 @@ use super::entities::{membership, user, workspace};
 use super::{new_id, now, Store, StoreError};
 use crate::sso::AuthenticatedUser;
 
+/// Whether the Gatehouse user name `name` (as gateway tokens and upstream
+/// grants carry it) denotes the SSO user with `user_id` and `email`: their id,
+/// or their e-mail in any case.
+pub fn name_denotes(name: &str, user_id: &str, email: &str) -> bool {
+    name == user_id || (!email.is_empty() && name.eq_ignore_ascii_case(email))
+}
+
 /// A user created by SSO.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
