@@ -140,6 +140,8 @@ pub struct ConfigView {
     settings: pb::EdgeSettings,
     // Ids of recently disconnected upstream grants (used as-is, no index).
     revoked_grants: HashSet<String>,
+    // Recently completed URL elicitations, by elicitation id.
+    completed_elicitations: HashMap<String, pb::ElicitationCompletion>,
     // Derived indexes used by requests.
     org_index: HashMap<String, Arc<Org>>,
     token_index: HashMap<TokenHash, Arc<TokenGrant>>,
@@ -178,6 +180,11 @@ impl ConfigView {
                 .collect(),
             settings: state.settings.unwrap_or_default(),
             revoked_grants: state.revoked_grants.into_iter().collect(),
+            completed_elicitations: state
+                .completed_elicitations
+                .into_iter()
+                .map(|c| (c.elicitation_id.clone(), c))
+                .collect(),
             ..Default::default()
         };
         view.reindex();
@@ -202,6 +209,7 @@ impl ConfigView {
             certificate_identities: self.certificate_identities.clone(),
             settings: self.settings.clone(),
             revoked_grants: self.revoked_grants.clone(),
+            completed_elicitations: self.completed_elicitations.clone(),
             ..Default::default()
         };
         use pb::change::Kind;
@@ -250,6 +258,12 @@ impl ConfigView {
                 Some(Kind::DeleteCertificateIdentity(id)) => {
                     next.certificate_identities.remove(&id);
                 }
+                Some(Kind::CompleteElicitation(c)) => {
+                    next.completed_elicitations.insert(c.elicitation_id.clone(), c);
+                }
+                Some(Kind::ForgetElicitation(id)) => {
+                    next.completed_elicitations.remove(&id);
+                }
                 None => {}
             }
         }
@@ -270,6 +284,7 @@ impl ConfigView {
                 orgs: self.orgs.values().cloned().collect(),
                 revoked_grants: self.revoked_grants.iter().cloned().collect(),
                 certificate_identities: self.certificate_identities.values().cloned().collect(),
+                completed_elicitations: self.completed_elicitations.values().cloned().collect(),
             }),
         }
     }
@@ -299,6 +314,17 @@ impl ConfigView {
     /// cached for it must not be used.
     pub fn is_grant_revoked(&self, id: &str) -> bool {
         self.revoked_grants.contains(id)
+    }
+
+    /// Completed URL elicitations in this view that `previous` did not hold.
+    pub fn elicitations_completed_since<'a>(
+        &'a self,
+        previous: &'a ConfigView,
+    ) -> impl Iterator<Item = &'a pb::ElicitationCompletion> + 'a {
+        self.completed_elicitations
+            .iter()
+            .filter(|(id, _)| !previous.completed_elicitations.contains_key(*id))
+            .map(|(_, c)| c)
     }
 
     /// Looks up an organisation by id.

@@ -9,6 +9,7 @@ pub mod config_cache;
 pub mod config_client;
 pub mod config_view;
 pub mod credentials;
+pub mod elicitation_streams;
 pub mod error;
 pub mod identity;
 pub mod jsonrpc;

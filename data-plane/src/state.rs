@@ -6,6 +6,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::config_view::ConfigView;
+use crate::elicitation_streams::ElicitationStreams;
 
 /// The config the edge currently serves plus its connection status.
 ///
@@ -16,6 +17,7 @@ pub struct EdgeState {
     config: ArcSwap<ConfigView>,
     loaded: AtomicBool,
     connected: AtomicBool,
+    elicitation_streams: Arc<ElicitationStreams>,
 }
 
 impl EdgeState {
@@ -30,9 +32,26 @@ impl EdgeState {
     }
 
     /// Installs a new config version; the edge is ready from then on.
+    ///
+    /// URL elicitations the new version reports completed for the first time
+    /// are announced on the open streams of their sessions.
     pub fn install(&self, view: ConfigView) {
-        self.config.store(Arc::new(view));
+        let view = Arc::new(view);
+        let previous = self.config.swap(view.clone());
         self.loaded.store(true, Ordering::Release);
+        for completion in view.elicitations_completed_since(&previous) {
+            let streams = self.elicitation_streams.complete(completion);
+            tracing::debug!(
+                elicitation_id = %completion.elicitation_id,
+                streams,
+                "url elicitation completed"
+            );
+        }
+    }
+
+    /// The open standalone SSE streams, by session.
+    pub fn elicitation_streams(&self) -> &Arc<ElicitationStreams> {
+        &self.elicitation_streams
     }
 
     /// Whether a config (from the control plane or the local cache) is loaded.

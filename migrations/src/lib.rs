@@ -14,6 +14,7 @@ mod m20261122_000004_org_auth_settings;
 mod m20261122_000005_grant_revocations;
 mod m20261122_000006_certificate_identities;
 mod m20261201_000001_user_deactivation;
+mod m20261202_000001_elicitation_completions;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_grant_revocations::Migration),
             Box::new(m20261122_000006_certificate_identities::Migration),
             Box::new(m20261201_000001_user_deactivation::Migration),
+            Box::new(m20261202_000001_elicitation_completions::Migration),
         ]
     }
 }

@@ -30,6 +30,8 @@ struct WireState {
     settings: pb::EdgeSettings,
     /// Tombstones of disconnected upstream grants, by grant id.
     revoked_grants: BTreeMap<String, String>,
+    /// Recently completed URL elicitations, by elicitation id.
+    completed_elicitations: BTreeMap<String, pb::ElicitationCompletion>,
 }
 
 #[derive(Debug)]
@@ -246,6 +248,20 @@ fn to_wire(state: EdgeState) -> WireState {
         })
         .collect();
     let revoked_grants = state.revoked_grants.into_iter().map(|id| (id.clone(), id)).collect();
+    let completed_elicitations = state
+        .completed_elicitations
+        .into_iter()
+        .map(|c| {
+            let wire = pb::ElicitationCompletion {
+                elicitation_id: c.elicitation_id.clone(),
+                org_id: c.org_id,
+                user: c.user,
+                server_id: c.server_id,
+                session_hash: c.session_hash,
+            };
+            (c.elicitation_id, wire)
+        })
+        .collect();
     WireState {
         orgs,
         servers,
@@ -255,6 +271,7 @@ fn to_wire(state: EdgeState) -> WireState {
         certificate_identities,
         settings,
         revoked_grants,
+        completed_elicitations,
     }
 }
 
@@ -273,6 +290,7 @@ fn to_state(w: &WireState) -> pb::ConfigState {
         orgs: w.orgs.values().cloned().collect(),
         revoked_grants: w.revoked_grants.values().cloned().collect(),
         certificate_identities: w.certificate_identities.values().cloned().collect(),
+        completed_elicitations: w.completed_elicitations.values().cloned().collect(),
     }
 }
 
@@ -313,6 +331,14 @@ fn diff(old: &WireState, new: &WireState) -> Vec<pb::Change> {
         &new.certificate_identities,
         Kind::UpsertCertificateIdentity,
         Kind::DeleteCertificateIdentity,
+        &mut upserts,
+        &mut deletes,
+    );
+    diff_map(
+        &old.completed_elicitations,
+        &new.completed_elicitations,
+        Kind::CompleteElicitation,
+        Kind::ForgetElicitation,
         &mut upserts,
         &mut deletes,
     );

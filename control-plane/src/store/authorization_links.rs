@@ -29,6 +29,42 @@ pub struct AuthorizationSubject {
     pub server_id: String,
     /// Scopes requested (step-up), possibly empty.
     pub scopes: Vec<String>,
+    /// SHA-256 (hex) of the MCP session the link was handed to, if any: the
+    /// elicitation is reported complete to that session only.
+    pub session_hash: Option<String>,
+    /// The elicitation id the link was handed out under (read back from a
+    /// stored link or pending authorization; ignored on creation).
+    pub elicitation_id: Option<String>,
+}
+
+impl AuthorizationSubject {
+    /// The elicitation to report complete once this authorization stores its
+    /// grant: only one started from a link handed to an MCP session.
+    pub fn completion(&self) -> Option<ElicitationCompletion> {
+        Some(ElicitationCompletion {
+            elicitation_id: self.elicitation_id.clone()?,
+            org_id: self.org_id.clone(),
+            user: self.user.clone(),
+            server_id: self.server_id.clone(),
+            session_hash: self.session_hash.clone()?,
+        })
+    }
+}
+
+/// A URL elicitation whose authorization completed: edges send
+/// `notifications/elicitation/complete` to the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElicitationCompletion {
+    /// The elicitation id the client was given.
+    pub elicitation_id: String,
+    /// Org.
+    pub org_id: String,
+    /// Gatehouse user.
+    pub user: String,
+    /// Upstream server id.
+    pub server_id: String,
+    /// SHA-256 (hex) of the MCP session id to notify.
+    pub session_hash: String,
 }
 
 /// Why a link or state could not be consumed.
@@ -63,6 +99,8 @@ fn link_subject(row: upstream_authorization_link::Model) -> Result<Authorization
         org_id: row.org_id,
         user: row.user_name,
         server_id: row.server_id,
+        session_hash: row.session_hash,
+        elicitation_id: Some(row.elicitation_id),
     })
 }
 
@@ -100,6 +138,7 @@ impl Store {
             expires_at_ms: Set(expires_at_ms),
             used_at_ms: Set(None),
             created_at: Set(now()),
+            session_hash: Set(subject.session_hash.clone()),
         })
         .exec_without_returning(&self.db)
         .await?;
@@ -183,6 +222,8 @@ impl Store {
             expires_at_ms: Set(expires_at_ms),
             used_at_ms: Set(None),
             created_at: Set(now()),
+            elicitation_id: Set(subject.elicitation_id.clone()),
+            session_hash: Set(subject.session_hash.clone()),
         })
         .exec_without_returning(&self.db)
         .await?;
@@ -220,6 +261,8 @@ impl Store {
             org_id: row.org_id,
             user: row.user_name,
             server_id: row.server_id,
+            session_hash: row.session_hash,
+            elicitation_id: row.elicitation_id,
         };
         Ok(Ok((
             subject,

@@ -68,6 +68,7 @@ impl Store {
             .map(|r| r.grant_id)
             .collect();
 
+        let completed_elicitations = super::elicitation_completions::recent(&txn, at).await?;
         let certificate_identities = load_certificate_identities(&txn).await?;
         let session_binding_key = load_random_key(&txn, &self.keyring, SESSION_BINDING_KEY).await?;
         let mut oauth_server = super::as_keys::load_as_edge_settings(&txn, &self.keyring).await?;
@@ -88,6 +89,7 @@ impl Store {
             upstream_oauth,
             org_auth,
             revoked_grants,
+            completed_elicitations,
         })
     }
 }

@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::authorization_links::ElicitationCompletion;
 use super::entities::{upstream_grant, upstream_grant_revocation};
 use super::{from_json_text, new_id, now, to_json_text, Store, StoreError, Versioned};
 use crate::credentials::SealedRecord;
@@ -105,14 +106,22 @@ pub struct Lease {
 impl Store {
     /// Stores tokens for (org, user, server) after an authorization: creates the
     /// grant or replaces its tokens, reactivates it and bumps its version.
+    ///
+    /// With a `completion` (the authorization started from a URL elicitation
+    /// handed to an MCP session) the same transaction records it and bumps the
+    /// config version, so that publishing tells the edges.
     pub async fn store_grant(
         &self,
         org_id: &str,
         user: &str,
         server_id: &str,
         new: NewTokens,
+        completion: Option<&ElicitationCompletion>,
     ) -> Result<Grant, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = match completion {
+            Some(_) => self.begin_write().await?.0,
+            None => self.db.begin().await?,
+        };
         let existing = upstream_grant::Entity::find()
             .filter(upstream_grant::Column::OrgId.eq(org_id))
             .filter(upstream_grant::Column::UserName.eq(user))
@@ -144,6 +153,9 @@ impl Store {
             upstream_grant::Entity::update(model).exec(&txn).await?;
         } else {
             upstream_grant::Entity::insert(model).exec_without_returning(&txn).await?;
+        }
+        if let Some(completion) = completion {
+            super::elicitation_completions::record(&txn, completion, at).await?;
         }
         txn.commit().await?;
         self.grant(&id).await?.ok_or(StoreError::NotFound("grant"))

@@ -20,6 +20,7 @@ mod tokens;
 mod workspaces;
 
 pub mod authorization_links;
+pub mod elicitation_completions;
 pub mod grants;
 pub mod oauth_clients;
 

@@ -295,6 +295,8 @@ pub struct EdgeState {
     pub org_auth: std::collections::BTreeMap<String, super::orgs::OrgAuthSettings>,
     /// Ids of upstream grants deleted within the revocation retention.
     pub revoked_grants: Vec<String>,
+    /// URL elicitations completed within their retention, oldest first.
+    pub completed_elicitations: Vec<super::authorization_links::ElicitationCompletion>,
 }
 
 /// The result of a committed mutation and the config version it produced.

@@ -194,8 +194,23 @@ impl CredentialBroker for BrokerService {
                 "scopes must be at most 64 non-empty tokens without spaces",
             ));
         }
-        let subject =
-            AuthorizationSubject { org_id: r.org_id, user: r.user, server_id: r.server_id, scopes: r.scopes };
+        let session_hash = match r.session_hash.as_str() {
+            "" => None,
+            h if h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => {
+                Some(r.session_hash)
+            }
+            _ => {
+                return Err(Status::invalid_argument("session_hash must be empty or 64 lowercase hex digits"))
+            }
+        };
+        let subject = AuthorizationSubject {
+            org_id: r.org_id,
+            user: r.user,
+            server_id: r.server_id,
+            scopes: r.scopes,
+            session_hash,
+            elicitation_id: None,
+        };
         let link = authorize::create_link(&self.ctx, subject).await.map_err(oauth_status)?;
         Ok(Response::new(pb::AuthorizationLink {
             url: link.url,

@@ -74,6 +74,7 @@ pub async fn complete(ctx: &UpstreamOAuth, params: CallbackParams) -> Result<Gra
         }
     };
     let access_expires_at = token.expires_in.map_or(0, |s| chrono::Utc::now().timestamp() + s);
+    let completion = subject.completion();
     let grant = ctx
         .store()
         .store_grant(
@@ -85,8 +86,13 @@ pub async fn complete(ctx: &UpstreamOAuth, params: CallbackParams) -> Result<Gra
                 access_expires_at,
                 scopes,
             },
+            completion.as_ref(),
         )
         .await?;
     tracing::info!(server_id = %subject.server_id, user = %subject.user, grant_id = %grant.id, version = grant.version, "upstream grant stored");
+    if completion.is_some() {
+        // The edges learn of the completion now rather than at the next poll.
+        ctx.publish().await;
+    }
     Ok(grant)
 }

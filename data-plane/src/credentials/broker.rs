@@ -188,14 +188,16 @@ impl CredentialBroker {
     }
 
     /// The credential for `user` of `org` calling `server`; `None` for servers
-    /// that don't use OAuth.
+    /// that don't use OAuth. `session` (the caller's `Mcp-Session-Id`, as the
+    /// client sent it) is where an authorization link's completion is reported.
     pub async fn upstream_credential(
         self: &Arc<Self>,
         org: &str,
         user: &str,
+        session: Option<&[u8]>,
         server: &Arc<UpstreamServer>,
     ) -> Result<Option<Credential>, BrokerError> {
-        self.credential(org, user, server, Want::Usable).await
+        self.credential(org, user, session, server, Want::Usable).await
     }
 
     /// A replacement for `rejected`, which the upstream answered 401 to.
@@ -203,10 +205,11 @@ impl CredentialBroker {
         self: &Arc<Self>,
         org: &str,
         user: &str,
+        session: Option<&[u8]>,
         server: &Arc<UpstreamServer>,
         rejected: &Credential,
     ) -> Result<Option<Credential>, BrokerError> {
-        self.credential(org, user, server, Want::NotThis(rejected.token.clone())).await
+        self.credential(org, user, session, server, Want::NotThis(rejected.token.clone())).await
     }
 
     /// After a 403 `insufficient_scope`: the link asking for `scopes`, unless
@@ -215,6 +218,7 @@ impl CredentialBroker {
         self: &Arc<Self>,
         org: &str,
         user: &str,
+        session: Option<&[u8]>,
         server: &Arc<UpstreamServer>,
         mut scopes: Vec<String>,
     ) -> Option<BrokerError> {
@@ -231,16 +235,14 @@ impl CredentialBroker {
             return None;
         }
         tracing::info!(server = %server.slug, scopes = %scopes.join(" "), "upstream asks for more scopes, requesting step-up");
-        Some(match self.control_plane.authorization_link(org, user, &server.id, scopes).await {
-            Ok(link) => BrokerError::AuthorizationRequired(link),
-            Err(err) => err,
-        })
+        Some(self.authorization_link(org, user, session, server, scopes).await)
     }
 
     async fn credential(
         self: &Arc<Self>,
         org: &str,
         user: &str,
+        session: Option<&[u8]>,
         server: &Arc<UpstreamServer>,
         want: Want,
     ) -> Result<Option<Credential>, BrokerError> {
@@ -267,8 +269,9 @@ impl CredentialBroker {
         }
         let flight_key = format!("{key}{}", want.flight_suffix());
         let this = self.clone();
-        let (org, user, server) = (org.to_owned(), user.to_owned(), server.clone());
+        let (owned_org, owned_user, owned_server) = (org.to_owned(), user.to_owned(), server.clone());
         let work = async move {
+            let (org, user, server) = (owned_org, owned_user, owned_server);
             match server.auth {
                 UpstreamAuth::OAuth2 => {
                     this.fetch_user(&org, &user, &server, client.as_ref(), &key, want).await
@@ -279,14 +282,22 @@ impl CredentialBroker {
                 },
             }
         };
-        self.flights.run(flight_key, work).await.map(Some)
+        match self.flights.run(flight_key, work).await {
+            Ok(credential) => Ok(Some(credential)),
+            // Each waiter gets a link of its own: links are single-use, and each
+            // one reports its completion to the waiter's own MCP session.
+            Err(BrokerError::NoUsableGrant) => {
+                Err(self.authorization_link(org, user, session, server, Vec::new()).await)
+            }
+            Err(err) => Err(err),
+        }
     }
 
     fn spawn_proactive_refresh(self: &Arc<Self>, org: &str, user: &str, server: &Arc<UpstreamServer>) {
         let this = self.clone();
         let (org, user, server) = (org.to_owned(), user.to_owned(), server.clone());
         tokio::spawn(async move {
-            if let Err(err) = this.credential(&org, &user, &server, Want::Fresh).await {
+            if let Err(err) = this.credential(&org, &user, None, &server, Want::Fresh).await {
                 tracing::info!(server = %server.slug, %err, "background token refresh failed");
             }
         });
@@ -320,8 +331,19 @@ impl CredentialBroker {
         self.cache.set(key, sealed, ttl).await;
     }
 
-    async fn authorization_required(&self, org: &str, user: &str, server: &UpstreamServer) -> BrokerError {
-        match self.control_plane.authorization_link(org, user, &server.id, Vec::new()).await {
+    /// The error asking the user to authorize `server` (asking for `scopes` on top).
+    async fn authorization_link(
+        &self,
+        org: &str,
+        user: &str,
+        session: Option<&[u8]>,
+        server: &UpstreamServer,
+        scopes: Vec<String>,
+    ) -> BrokerError {
+        let session_hash = session.map(crate::elicitation_streams::session_hash);
+        let link =
+            self.control_plane.authorization_link(org, user, &server.id, scopes, session_hash.as_deref());
+        match link.await {
             Ok(link) => BrokerError::AuthorizationRequired(link),
             Err(err) => err,
         }
@@ -349,13 +371,13 @@ impl CredentialBroker {
     ) -> Result<Credential, BrokerError> {
         let grant = self.control_plane.get_grant(org, user, &server.id).await?;
         let Some(mut grant) = grant.filter(|g| !g.dead) else {
-            return Err(self.authorization_required(org, user, server).await);
+            return Err(BrokerError::NoUsableGrant);
         };
         if want.accepts(grant.access_token.expose_secret(), grant.access_expires_at, now_unix(), self.skew) {
             return Ok(self.use_grant(key, &grant).await);
         }
         if grant.refresh_token.expose_secret().is_empty() {
-            return Err(self.authorization_required(org, user, server).await);
+            return Err(BrokerError::NoUsableGrant);
         }
         let client = client.ok_or(BrokerError::NotConfigured)?;
         let deadline = tokio::time::Instant::now() + WAIT_FOR_OTHERS;
@@ -363,9 +385,7 @@ impl CredentialBroker {
             let (expires_at_ms, current) =
                 match self.control_plane.acquire_refresh_lease(&grant.id, grant.version).await? {
                     Lease::Granted { fencing_token } => {
-                        return self
-                            .refresh_as_leader(org, user, server, client, key, &grant, fencing_token)
-                            .await;
+                        return self.refresh_as_leader(server, client, key, &grant, fencing_token).await;
                     }
                     Lease::Held { expires_at_ms, current } => (expires_at_ms, current),
                 };
@@ -374,7 +394,7 @@ impl CredentialBroker {
             let mut latest = current;
             loop {
                 match latest.take() {
-                    Some(g) if g.dead => return Err(self.authorization_required(org, user, server).await),
+                    Some(g) if g.dead => return Err(BrokerError::NoUsableGrant),
                     Some(g) if g.version > grant.version => {
                         if want.accepts(
                             g.access_token.expose_secret(),
@@ -407,7 +427,7 @@ impl CredentialBroker {
                     }
                 }
                 match self.control_plane.get_grant(org, user, &server.id).await? {
-                    None => return Err(self.authorization_required(org, user, server).await),
+                    None => return Err(BrokerError::NoUsableGrant),
                     Some(g) => latest = Some(g),
                 }
             }
@@ -417,11 +437,8 @@ impl CredentialBroker {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn refresh_as_leader(
         &self,
-        org: &str,
-        user: &str,
         server: &UpstreamServer,
         client: &UpstreamOAuthClient,
         key: &str,
@@ -435,7 +452,7 @@ impl CredentialBroker {
                 tracing::info!(server = %server.slug, grant_id = %grant.id, "upstream rejected the refresh token, marking the grant dead");
                 self.control_plane.mark_grant_dead(grant, "invalid_grant").await?;
                 self.cache.delete(key).await;
-                return Err(self.authorization_required(org, user, server).await);
+                return Err(BrokerError::NoUsableGrant);
             }
             Err(err) => return Err(token_error(err, &server.slug)),
         };

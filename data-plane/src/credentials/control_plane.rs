@@ -211,19 +211,22 @@ impl ControlPlaneClient {
         Ok(())
     }
 
-    /// A link for the user to (re)authorize the server, asking for `scopes` on top.
+    /// A link for the user to (re)authorize the server, asking for `scopes` on
+    /// top; its completion is reported to `session` (SHA-256 hex), if any.
     pub async fn authorization_link(
         &self,
         org: &str,
         user: &str,
         server_id: &str,
         scopes: Vec<String>,
+        session: Option<&str>,
     ) -> Result<AuthorizationLink, BrokerError> {
         let request = pb::AuthorizationLinkRequest {
             org_id: org.to_owned(),
             user: user.to_owned(),
             server_id: server_id.to_owned(),
             scopes,
+            session_hash: session.unwrap_or_default().to_owned(),
         };
         let link =
             self.client.clone().create_authorization_link(request).await.map_err(status_error)?.into_inner();

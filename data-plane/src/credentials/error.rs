@@ -8,6 +8,10 @@ pub enum BrokerError {
     /// The user must (re)authorize the server at the link (MCP URL elicitation).
     #[error("authorization required")]
     AuthorizationRequired(AuthorizationLink),
+    /// The user holds no usable grant (none, dead, or unrefreshable); the broker
+    /// turns this into [`BrokerError::AuthorizationRequired`] per caller.
+    #[error("no usable grant")]
+    NoUsableGrant,
     /// The server's OAuth discovery or client registration has not finished.
     #[error("upstream oauth not configured yet")]
     NotConfigured,
@@ -34,7 +38,7 @@ impl BrokerError {
                 EdgeError::UpstreamAuthorizationRequired { link, server_name: server_name.to_owned() }
             }
             BrokerError::NotConfigured => EdgeError::UpstreamOAuthNotConfigured,
-            BrokerError::ControlPlane(_) | BrokerError::RefreshTimeout => {
+            BrokerError::ControlPlane(_) | BrokerError::RefreshTimeout | BrokerError::NoUsableGrant => {
                 EdgeError::UpstreamCredentialUnavailable
             }
             BrokerError::TokenEndpoint(_) => EdgeError::UpstreamTokenEndpointFailed,

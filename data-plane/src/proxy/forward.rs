@@ -14,7 +14,7 @@ use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde_json::value::RawValue;
 use tracing::{Instrument as _, Span};
@@ -22,9 +22,10 @@ use tracing::{Instrument as _, Span};
 use super::headers::{self, MCP_SESSION_ID};
 use super::session::{SessionBinder, SessionBinding};
 use super::tools_filter::ToolsListFilter;
-use super::{request_metadata, response, trace, upstream_auth, Inner, ProxyState};
+use super::{request_metadata, response, sse_notify, trace, upstream_auth, Inner, ProxyState};
 use crate::auth;
 use crate::config_view::{UpstreamAuth, UpstreamServer};
+use crate::elicitation_streams::{session_hash, StreamKey};
 use crate::error::EdgeError;
 use crate::identity::{self, prm};
 use crate::jsonrpc::{self, PeekError};
@@ -168,7 +169,9 @@ async fn forward(
     trace::inject_context(span, &mut upstream_headers);
     headers::inject_static_headers(&mut upstream_headers, &server.headers);
     // Upstream credential (issue 3): above static headers, below identity headers.
-    let who = upstream_auth::CallerRef { org: &caller.org_id, user: &caller.user };
+    let client_session = parts.headers.get(MCP_SESSION_ID).map(HeaderValue::as_bytes);
+    let is_get = parts.method == Method::GET;
+    let who = upstream_auth::CallerRef { org: &caller.org_id, user: &caller.user, session: client_session };
     let credential = upstream_auth::credential(inner, &who, server).await.map_err(reject)?;
     upstream_auth::inject(&mut upstream_headers, credential.as_ref());
 
@@ -190,7 +193,20 @@ async fn forward(
         .map_err(reject)?;
     span.record("upstream.status", upstream.status().as_u16());
     let timeout = inner.settings.upstream_response_timeout;
-    response::client_response(upstream, filter, &sessions, timeout).await.map_err(reject)
+    let response = response::client_response(upstream, filter, &sessions, timeout).await.map_err(reject)?;
+    match client_session {
+        // The session's standalone stream: completed URL elicitations are reported on it.
+        Some(session) if is_get => {
+            let key = StreamKey {
+                org: caller.org_id.clone(),
+                user: caller.user.clone(),
+                server_id: route.server.id.clone(),
+                session_hash: session_hash(session),
+            };
+            Ok(sse_notify::attach(&inner.edge, key, response))
+        }
+        _ => Ok(response),
+    }
 }
 
 /// Peeks at a POSTed message and applies the JSON-RPC checks; returns the

@@ -13,6 +13,7 @@ pub mod request_metadata;
 mod response;
 pub mod session;
 pub mod sse;
+mod sse_notify;
 pub mod tools_filter;
 pub mod trace;
 mod upstream_auth;

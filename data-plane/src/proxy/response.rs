@@ -106,7 +106,7 @@ async fn read_bounded(response: reqwest::Response) -> Result<Bytes, EdgeError> {
 }
 
 /// Whether the `Content-Type` (parameters ignored) is `essence`.
-fn content_type_is(headers: &HeaderMap, essence: &str) -> bool {
+pub(super) fn content_type_is(headers: &HeaderMap, essence: &str) -> bool {
     headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

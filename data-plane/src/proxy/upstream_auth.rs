@@ -18,6 +18,8 @@ use crate::error::EdgeError;
 pub(super) struct CallerRef<'a> {
     pub org: &'a str,
     pub user: &'a str,
+    /// The client's `Mcp-Session-Id`, as it sent it.
+    pub session: Option<&'a [u8]>,
 }
 
 /// The upstream credential for this call, if the server uses the broker.
@@ -34,7 +36,7 @@ pub(super) async fn credential(
         return Err(EdgeError::UpstreamAuthUnsupported);
     };
     broker
-        .upstream_credential(caller.org, caller.user, server)
+        .upstream_credential(caller.org, caller.user, caller.session, server)
         .await
         .map_err(|e| e.into_edge_error(&server.name))
 }
@@ -66,7 +68,7 @@ pub(super) async fn send(
         StatusCode::UNAUTHORIZED => {
             tracing::info!(server = %server.slug, "upstream rejected the access token, replacing it and retrying once");
             let replacement = broker
-                .replace_rejected(caller.org, caller.user, server, &credential)
+                .replace_rejected(caller.org, caller.user, caller.session, server, &credential)
                 .await
                 .map_err(|e| e.into_edge_error(&server.name))?;
             let (method, mut headers, body) = retry;
@@ -79,10 +81,12 @@ pub(super) async fn send(
             Ok(response)
         }
         StatusCode::FORBIDDEN => match step_up::insufficient_scope(response.headers()) {
-            Some(scopes) => match broker.step_up(caller.org, caller.user, server, scopes).await {
-                Some(err) => Err(err.into_edge_error(&server.name)),
-                None => Ok(response),
-            },
+            Some(scopes) => {
+                match broker.step_up(caller.org, caller.user, caller.session, server, scopes).await {
+                    Some(err) => Err(err.into_edge_error(&server.name)),
+                    None => Ok(response),
+                }
+            }
             None => Ok(response),
         },
         _ => Ok(response),

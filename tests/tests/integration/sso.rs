@@ -505,7 +505,7 @@ async fn seed_grant(cp: &TestControlPlane, org_id: &str, user: &str, server_id: 
         refresh_token: None,
     };
     let new = NewTokens { tokens, access_expires_at: 0, scopes: vec!["read".into()] };
-    cp.store().await.store_grant(org_id, user, server_id, new).await.unwrap().id
+    cp.store().await.store_grant(org_id, user, server_id, new, None).await.unwrap().id
 }
 
 #[tokio::test]

@@ -47,6 +47,7 @@ async fn create_link(cp: &TestControlPlane, user: &str, server_id: &str) -> pb::
         user: user.into(),
         server_id: server_id.into(),
         scopes: vec![],
+        session_hash: String::new(),
     };
     broker(cp).await.create_authorization_link(authed(cp, request)).await.expect("create link").into_inner()
 }
@@ -305,6 +306,20 @@ async fn callback_refuses_unknown_state_and_wrong_issuer() {
         .await;
     let server_id = server["id"].as_str().unwrap().to_owned();
 
+    // A link's session is a SHA-256 in lowercase hex, or nothing.
+    for bad in ["abc", &"A".repeat(64), &"g".repeat(64)] {
+        let request = pb::AuthorizationLinkRequest {
+            org_id: org_id(&cp).await,
+            user: "erin".into(),
+            server_id: server_id.clone(),
+            scopes: vec![],
+            session_hash: bad.to_owned(),
+        };
+        let status = broker(&cp).await.create_authorization_link(authed(&cp, request)).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{bad}");
+        assert!(status.message().contains("session_hash"), "{status:?}");
+    }
+
     let (status, _) = fetch(&format!("{}/oauth/upstream/callback?code=x&state=nope", cp.api_url)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = fetch(&format!("{}/oauth/upstream/start/not-a-link", cp.api_url)).await;
@@ -337,6 +352,8 @@ async fn callback_refuses_unknown_state_and_wrong_issuer() {
         user: "erin".into(),
         server_id: server_id.clone(),
         scopes: vec![],
+        session_hash: None,
+        elicitation_id: None,
     };
     let past = chrono::Utc::now().timestamp_millis() - 1;
     store.create_authorization_link("expired-hash", &subject, "e1", past).await.unwrap();
@@ -433,6 +450,7 @@ async fn seed_grant(cp: &TestControlPlane, server_id: &str, user: &str) -> Strin
                 access_expires_at: 1,
                 scopes: vec!["mcp:read".into()],
             },
+            None,
         )
         .await
         .unwrap();
@@ -736,7 +754,7 @@ async fn upstream_secrets_survive_master_key_rotation() {
         access_expires_at: 0,
         scopes: vec![],
     };
-    store.store_grant(&org.id, "ivy", "server-1", tokens).await.unwrap();
+    store.store_grant(&org.id, "ivy", "server-1", tokens, None).await.unwrap();
     let record = OAuthClientRecord {
         key: "preset:server-1".into(),
         issuer: String::new(),

@@ -218,7 +218,7 @@ impl Fixture {
             refresh_token: Some(SecretString::from(grant.refresh_token.clone())),
         };
         let new = NewTokens { tokens, access_expires_at: 1, scopes: grant.scopes.clone() };
-        self.cp.store().await.store_grant(&self.org_id, user, &self.server_id, new).await.unwrap();
+        self.cp.store().await.store_grant(&self.org_id, user, &self.server_id, new, None).await.unwrap();
         self.grant(user).await.expect("grant")
     }
 
@@ -433,7 +433,7 @@ async fn a_token_the_upstream_rejects_is_refreshed_and_the_call_retried_once() {
     };
     let expires = chrono::Utc::now().timestamp() + 3600;
     let new = NewTokens { tokens, access_expires_at: expires, scopes: grant.scopes.clone() };
-    f.cp.store().await.store_grant(&f.org_id, ALICE, &f.server_id, new).await.unwrap();
+    f.cp.store().await.store_grant(&f.org_id, ALICE, &f.server_id, new, None).await.unwrap();
     f.op.reset_stats().await;
     // Discovery by the control plane already met a 401.
     let unauthorized = f.upstream.log.unauthorized();
@@ -501,4 +501,164 @@ async fn a_disconnected_grant_stops_working_on_every_edge_at_once() {
     f.expect_success(1, &f.bob, "whoami").await;
     let (status, _) = admin.request(Method::DELETE, &format!("/v1/connections/{id}"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a connection is deleted once");
+}
+
+/// An MCP session of `token`'s user through `edge`, initialized as a client
+/// that supports URL elicitation; returns its `Mcp-Session-Id`.
+async fn open_session(f: &Fixture, edge: usize, token: &str) -> String {
+    let http = reqwest::Client::new();
+    let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {"elicitation": {"url": {}}},
+        "clientInfo": {"name": "elicitation-test", "version": "1"}}});
+    let response = http
+        .post(f.edges[edge].mcp_url(SLUG))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let session = response.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    let body = response.text().await.unwrap();
+    assert!(body.contains("protocolVersion"), "{body}");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let response = http
+        .post(f.edges[edge].mcp_url(SLUG))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
+        .json(&initialized)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    session
+}
+
+/// The session's standalone SSE stream (`GET`), read event by event.
+struct SessionStream {
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buf: String,
+}
+
+impl SessionStream {
+    async fn open(f: &Fixture, edge: usize, token: &str, session: &str) -> Self {
+        let response = reqwest::Client::new()
+            .get(f.edges[edge].mcp_url(SLUG))
+            .bearer_auth(token)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Self { body: Box::pin(response.bytes_stream()), buf: String::new() }
+    }
+
+    /// The params of the next notification `method` on the stream (other events skipped).
+    async fn next_notification(&mut self, method: &str) -> Value {
+        use futures::StreamExt as _;
+        let read = async {
+            loop {
+                while let Some(end) = self.buf.find("\n\n") {
+                    let event: String = self.buf.drain(..end + 2).collect();
+                    let data: String = event
+                        .lines()
+                        .filter_map(|l| l.strip_prefix("data:"))
+                        .map(str::trim_start)
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    let Ok(message) = serde_json::from_str::<Value>(&data) else { continue };
+                    if message["method"] == method {
+                        return message["params"].clone();
+                    }
+                }
+                let chunk = self.body.next().await.expect("the stream stays open").expect("stream chunk");
+                self.buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), read).await.unwrap_or_else(|_| panic!("no {method}"))
+    }
+}
+
+impl Fixture {
+    /// Disconnects `user`'s grant and waits until every edge has dropped it.
+    async fn disconnect(&self, user: &str) {
+        let admin = self.cp.admin();
+        let (_, list) = admin.request(Method::GET, &format!("/v1/connections?user={user}"), None).await;
+        let id = list["connections"][0]["id"].as_str().expect("a connection").to_owned();
+        let (status, body) = admin.request(Method::DELETE, &format!("/v1/connections/{id}"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        for edge in &self.edges {
+            eventually(WAIT, "the edge sees the disconnect", || async {
+                edge.state.config().is_grant_revoked(&id).then_some(())
+            })
+            .await;
+        }
+    }
+
+    /// A `tools/call` in `session` that must be answered with -32042; returns the elicitation.
+    async fn expect_session_elicitation(&self, edge: usize, token: &str, session: &str) -> Value {
+        let response = reqwest::Client::new()
+            .post(self.edges[edge].mcp_url(SLUG))
+            .bearer_auth(token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", session)
+            .body(call("whoami"))
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], -32042, "{body}");
+        body["error"]["data"]["elicitations"][0].clone()
+    }
+}
+
+#[tokio::test]
+async fn a_completed_authorization_is_announced_on_the_eliciting_session_only() {
+    let options = ProtectedOptions {
+        session_mode: gatehouse_tests::upstream::SessionMode::Stateful,
+        ..ProtectedOptions::default()
+    };
+    let f = Fixture::start(2, options).await;
+    f.authorize_user(&f.alice, "alice").await;
+    // Two sessions of the same user; their streams are open on different edges.
+    let first = open_session(&f, 0, &f.alice).await;
+    let second = open_session(&f, 0, &f.alice).await;
+    let mut first_stream = SessionStream::open(&f, 1, &f.alice, &first).await;
+    let mut second_stream = SessionStream::open(&f, 0, &f.alice, &second).await;
+
+    f.disconnect(ALICE).await;
+    let elicitation = f.expect_session_elicitation(0, &f.alice, &first).await;
+    f.authorize_as(&elicitation, "alice").await;
+    let params = first_stream.next_notification("notifications/elicitation/complete").await;
+    assert_eq!(params, json!({"elicitationId": elicitation["elicitationId"]}));
+
+    // The second session was not told about the first one's elicitation: the first
+    // completion it sees is its own.
+    f.disconnect(ALICE).await;
+    let elicitation = f.expect_session_elicitation(1, &f.alice, &second).await;
+    f.authorize_as(&elicitation, "alice").await;
+    let params = second_stream.next_notification("notifications/elicitation/complete").await;
+    assert_eq!(params, json!({"elicitationId": elicitation["elicitationId"]}));
+
+    // The sessions still work upstream after authorizing again.
+    let response = reqwest::Client::new()
+        .post(f.edges[1].mcp_url(SLUG))
+        .bearer_auth(&f.alice)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-session-id", &first)
+        .body(call("whoami"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("\"result\"") && !body.contains("\"error\""), "{body}");
+    assert_eq!(f.upstream.log.last_accepted().unwrap().sub, "alice");
 }

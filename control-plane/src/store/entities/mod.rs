@@ -17,6 +17,7 @@ pub mod session;
 pub mod sso_login_state;
 pub mod sso_provider;
 pub mod upstream_authorization_link;
+pub mod upstream_elicitation_completion;
 pub mod upstream_grant;
 pub mod upstream_grant_revocation;
 pub mod upstream_oauth_client;

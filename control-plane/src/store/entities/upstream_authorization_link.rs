@@ -19,6 +19,8 @@ pub struct Model {
     pub expires_at_ms: i64,
     pub used_at_ms: Option<i64>,
     pub created_at: DateTimeUtc,
+    /// SHA-256 (hex) of the MCP session the link was handed to, if any.
+    pub session_hash: Option<String>,
 }
 
 /// No navigated relations.

@@ -23,6 +23,10 @@ pub struct Model {
     pub expires_at_ms: i64,
     pub used_at_ms: Option<i64>,
     pub created_at: DateTimeUtc,
+    /// Elicitation id of the link this authorization started from.
+    pub elicitation_id: Option<String>,
+    /// SHA-256 (hex) of the MCP session to notify on completion.
+    pub session_hash: Option<String>,
 }
 
 impl std::fmt::Debug for Model {
