@@ -21,30 +21,13 @@ impl MigrationName for Migration {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // One column per statement: SQLite alters one thing at a time.
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(UpstreamAuthorizationLinks::Table)
-                    .add_column(string_null(UpstreamAuthorizationLinks::SessionHash))
-                    .to_owned(),
-            )
+        add_text_column(manager, UpstreamAuthorizationLinks::Table, UpstreamAuthorizationLinks::SessionHash)
             .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(UpstreamPendingAuthorizations::Table)
-                    .add_column(string_null(UpstreamPendingAuthorizations::ElicitationId))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(UpstreamPendingAuthorizations::Table)
-                    .add_column(string_null(UpstreamPendingAuthorizations::SessionHash))
-                    .to_owned(),
-            )
-            .await?;
+        for column in
+            [UpstreamPendingAuthorizations::ElicitationId, UpstreamPendingAuthorizations::SessionHash]
+        {
+            add_text_column(manager, UpstreamPendingAuthorizations::Table, column).await?;
+        }
         manager
             .create_table(
                 Table::create()
@@ -74,21 +57,26 @@ impl MigrationTrait for Migration {
         for column in
             [UpstreamPendingAuthorizations::SessionHash, UpstreamPendingAuthorizations::ElicitationId]
         {
-            manager
-                .alter_table(
-                    Table::alter().table(UpstreamPendingAuthorizations::Table).drop_column(column).to_owned(),
-                )
-                .await?;
+            drop_column(manager, UpstreamPendingAuthorizations::Table, column).await?;
         }
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(UpstreamAuthorizationLinks::Table)
-                    .drop_column(UpstreamAuthorizationLinks::SessionHash)
-                    .to_owned(),
-            )
-            .await
+        drop_column(manager, UpstreamAuthorizationLinks::Table, UpstreamAuthorizationLinks::SessionHash).await
     }
+}
+
+async fn add_text_column(
+    manager: &SchemaManager<'_>,
+    table: impl IntoIden + 'static,
+    column: impl IntoIden + 'static,
+) -> Result<(), DbErr> {
+    manager.alter_table(Table::alter().table(table).add_column(string_null(column)).to_owned()).await
+}
+
+async fn drop_column(
+    manager: &SchemaManager<'_>,
+    table: impl IntoIden + 'static,
+    column: impl IntoIden + 'static,
+) -> Result<(), DbErr> {
+    manager.alter_table(Table::alter().table(table).drop_column(column).to_owned()).await
 }
 
 #[derive(DeriveIden)]

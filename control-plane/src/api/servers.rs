@@ -245,10 +245,7 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(slug): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let server = state.store.get_server(&state.org_id, &slug).await?;
     let deleted = state.store.delete_server(&state.org_id, &slug).await?;
-    state.store.delete_server_oauth_clients(&server.id).await?;
-    state.store.delete_server_grants(&server.id).await?;
     state.publish().await;
     tracing::info!(version = deleted.version, "server deleted");
     Ok(StatusCode::NO_CONTENT)

@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Condition, Expr};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -196,9 +198,8 @@ impl Store {
     /// Deletes the grant `id` of the org and returns it, with the config
     /// version that publishes its revocation to the edges.
     ///
-    /// One transaction: the version bump, the delete, a tombstone (so edges
-    /// drop access tokens of this grant they cached) and the pruning of
-    /// tombstones older than [`GRANT_REVOCATION_RETENTION`].
+    /// One transaction: the version bump, the delete and its tombstone (see
+    /// [`revoke_grants`]).
     pub async fn delete_grant(&self, org_id: &str, id: &str) -> Result<Versioned<Grant>, StoreError> {
         let (txn, version) = self.begin_write().await?;
         let row = upstream_grant::Entity::find_by_id(id)
@@ -206,30 +207,19 @@ impl Store {
             .one(&txn)
             .await?
             .ok_or(StoreError::NotFound("connection"))?;
-        let grant = self.grant_from(row)?;
-        upstream_grant::Entity::delete_by_id(id).exec(&txn).await?;
-        let at = now();
-        upstream_grant_revocation::Entity::delete_many()
-            .filter(upstream_grant_revocation::Column::RevokedAt.lt(at - GRANT_REVOCATION_RETENTION))
-            .exec(&txn)
-            .await?;
-        let tombstone = upstream_grant_revocation::ActiveModel {
-            grant_id: Set(grant.id.clone()),
-            org_id: Set(org_id.to_owned()),
-            revoked_at: Set(at),
-        };
-        upstream_grant_revocation::Entity::insert(tombstone).exec_without_returning(&txn).await?;
+        let grant = self.grant_from(row.clone())?;
+        revoke_grants(&txn, vec![row], now()).await?;
         txn.commit().await?;
         Ok(Versioned { value: grant, version })
     }
 
-    /// Deletes every grant of a server (the server was deleted). Returns how many.
+    /// Deletes every grant of a server (its authorization server changed), with
+    /// tombstones and a config version bump. Returns how many.
     pub async fn delete_server_grants(&self, server_id: &str) -> Result<u64, StoreError> {
-        let deleted = upstream_grant::Entity::delete_many()
-            .filter(upstream_grant::Column::ServerId.eq(server_id))
-            .exec(&self.db)
-            .await?;
-        Ok(deleted.rows_affected)
+        let (txn, _version) = self.begin_write().await?;
+        let deleted = revoke_server_grants(&txn, server_id, now()).await?;
+        txn.commit().await?;
+        Ok(deleted)
     }
 
     /// Takes the refresh lease of grant `id` at `version` for `holder` iff no
@@ -393,4 +383,50 @@ impl Store {
 
 fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Deletes `rows` and writes their tombstones, inside the caller's transaction
+/// (which must bump the config version): edges drop access tokens they cached
+/// for these grants as soon as they apply that version. Tombstones older than
+/// [`GRANT_REVOCATION_RETENTION`] are pruned on the way. Returns how many grants.
+///
+/// Every deletion of a grant goes through here.
+pub(super) async fn revoke_grants(
+    conn: &impl ConnectionTrait,
+    rows: Vec<upstream_grant::Model>,
+    at: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    upstream_grant_revocation::Entity::delete_many()
+        .filter(upstream_grant_revocation::Column::RevokedAt.lt(at - GRANT_REVOCATION_RETENTION))
+        .exec(conn)
+        .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let deleted = upstream_grant::Entity::delete_many()
+        .filter(upstream_grant::Column::Id.is_in(ids))
+        .exec(conn)
+        .await?
+        .rows_affected;
+    let tombstones = rows.into_iter().map(|r| upstream_grant_revocation::ActiveModel {
+        grant_id: Set(r.id),
+        org_id: Set(r.org_id),
+        revoked_at: Set(at),
+    });
+    upstream_grant_revocation::Entity::insert_many(tombstones).exec_without_returning(conn).await?;
+    Ok(deleted)
+}
+
+/// [`revoke_grants`] of every grant of `server_id`.
+pub(super) async fn revoke_server_grants(
+    conn: &impl ConnectionTrait,
+    server_id: &str,
+    at: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let rows = upstream_grant::Entity::find()
+        .filter(upstream_grant::Column::ServerId.eq(server_id))
+        .all(conn)
+        .await?;
+    revoke_grants(conn, rows, at).await
 }

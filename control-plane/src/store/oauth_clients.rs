@@ -139,17 +139,6 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes the client records of a server (preset and resolved). Bumps the config version.
-    pub async fn delete_server_oauth_clients(&self, server_id: &str) -> Result<(), StoreError> {
-        let (txn, _version) = self.begin_write().await?;
-        upstream_oauth_client::Entity::delete_many()
-            .filter(upstream_oauth_client::Column::Key.is_in([preset_key(server_id), server_key(server_id)]))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        Ok(())
-    }
-
     /// Deletes the client record stored under `key`. Bumps the config version.
     pub async fn delete_oauth_client(&self, key: &str) -> Result<(), StoreError> {
         // Most servers have none: don't bump the config version for nothing.
@@ -237,4 +226,17 @@ impl Store {
         }
         Ok(rewrapped)
     }
+}
+
+/// Deletes the client records of a server (preset and resolved), inside the
+/// caller's transaction.
+pub(super) async fn delete_server_clients(
+    conn: &impl ConnectionTrait,
+    server_id: &str,
+) -> Result<(), StoreError> {
+    upstream_oauth_client::Entity::delete_many()
+        .filter(upstream_oauth_client::Column::Key.is_in([preset_key(server_id), server_key(server_id)]))
+        .exec(conn)
+        .await?;
+    Ok(())
 }

@@ -131,7 +131,8 @@ impl Store {
         Ok(Versioned { value: server_from(row, names)?, version })
     }
 
-    /// Deletes a server with its headers and every provision of it.
+    /// Deletes a server with everything of it in one transaction: headers,
+    /// provisions, upstream OAuth client records and users' grants (tombstoned).
     pub async fn delete_server(&self, org_id: &str, slug: &str) -> Result<Versioned<()>, StoreError> {
         let (txn, version) = self.begin_write().await?;
         let row = find_server(&txn, org_id, slug).await?.ok_or(StoreError::NotFound("server"))?;
@@ -140,6 +141,8 @@ impl Store {
             .filter(server_header::Column::ServerId.eq(&row.id))
             .exec(&txn)
             .await?;
+        super::oauth_clients::delete_server_clients(&txn, &row.id).await?;
+        super::grants::revoke_server_grants(&txn, &row.id, super::now()).await?;
         server::Entity::delete_by_id(row.id).exec(&txn).await?;
         txn.commit().await?;
         Ok(Versioned { value: (), version })

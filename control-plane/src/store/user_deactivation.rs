@@ -119,23 +119,15 @@ impl Store {
                 .rows_affected;
         let sessions =
             session::Entity::delete_many().filter(session::Column::UserId.eq(&row.id)).exec(&txn).await?;
-        let grant_ids: Vec<String> = upstream_grant::Entity::find()
+        let grants: Vec<upstream_grant::Model> = upstream_grant::Entity::find()
             .filter(upstream_grant::Column::OrgId.eq(org_id))
             .all(&txn)
             .await?
             .into_iter()
             .filter(|g| names_user(&g.user_name, &row))
-            .map(|g| g.id)
             .collect();
-        let upstream_grants = if grant_ids.is_empty() {
-            0
-        } else {
-            upstream_grant::Entity::delete_many()
-                .filter(upstream_grant::Column::Id.is_in(grant_ids))
-                .exec(&txn)
-                .await?
-                .rows_affected
-        };
+        // Tombstoned like a disconnect, so no edge uses a token it cached for them.
+        let upstream_grants = super::grants::revoke_grants(&txn, grants, at).await?;
         txn.commit().await?;
         let value = Deactivation {
             user: user_from(row),

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use gatehouse_control_plane::store::grants::{GrantTokens, NewTokens};
 use gatehouse_control_plane::store::{
     CertNameKind, NewCertificateIdentity, NewServer, NewToken, NewWorkspace, ServerPatch, Store, StoreError,
     TokenFilter, ToolRules,
@@ -132,8 +133,18 @@ async fn storage_deleting_a_server_cascades_to_provisions() {
         let (store, org) = store(&db).await;
         store.create_workspace(&org, workspace("w1")).await.unwrap();
         store.create_workspace(&org, workspace("w2")).await.unwrap();
-        store.create_server(&org, server("s1", &[("x-key", "v")])).await.unwrap();
-        store.create_server(&org, server("s2", &[])).await.unwrap();
+        let s1 = store.create_server(&org, server("s1", &[("x-key", "v")])).await.unwrap().value.id;
+        let s2 = store.create_server(&org, server("s2", &[])).await.unwrap().value.id;
+        let grant = |server_id: String| {
+            let store = store.clone();
+            let org = org.clone();
+            async move {
+                let tokens = GrantTokens { access_token: SecretString::from("a"), refresh_token: None };
+                let new = NewTokens { tokens, access_expires_at: 0, scopes: vec![] };
+                store.store_grant(&org, "alice", &server_id, new, None).await.unwrap().id
+            }
+        };
+        let (s1_grant, s2_grant) = (grant(s1).await, grant(s2).await);
         let rules = ToolRules { allow: vec!["get_*".into()], deny: vec!["get_secret".into()] };
         let (p, created) = store.provision(&org, "w1", "s1", rules.clone()).await.unwrap().value;
         assert!(created);
@@ -158,6 +169,10 @@ async fn storage_deleting_a_server_cascades_to_provisions() {
         assert!(store.workspace_provisions(&org, "w2").await.unwrap().is_empty());
         let state = store.load_edge_state().await.unwrap();
         assert_eq!(state.provisions.len(), 1);
+        // Users' grants of the server go in the same transaction, tombstoned for the edges.
+        let grants: Vec<_> = store.list_grants(&org, None).await.unwrap().into_iter().map(|g| g.id).collect();
+        assert_eq!(grants, vec![s2_grant], "{}", db.backend());
+        assert_eq!(state.revoked_grants, vec![s1_grant], "{}", db.backend());
 
         // Deleting the workspace takes its provisions and tokens with it.
         let (token, _) = new_token("w1", &[]);

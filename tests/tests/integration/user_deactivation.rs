@@ -3,6 +3,7 @@
 //! authorization server, their access tokens and gateway tokens at the edge,
 //! their console session, and their next SSO login. On SQLite and PostgreSQL.
 
+use gatehouse_control_plane::store::grants::{GrantTokens, NewTokens};
 use gatehouse_tests::control_plane::SsoBrowser;
 use gatehouse_tests::db::TestDb;
 use gatehouse_tests::oauth_browser::{location, query_of, register_public_client, start_org_sso};
@@ -10,6 +11,7 @@ use gatehouse_tests::oidc::{pkce_pair, OidcUser, TestOidcProvider};
 use gatehouse_tests::upstream::McpUpstream;
 use gatehouse_tests::TestStack;
 use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
 use serde_json::{json, Value};
 
 const REDIRECT: &str = "http://127.0.0.1:47123/callback";
@@ -115,6 +117,20 @@ async fn deactivation_revokes_everything_the_user_holds(db: TestDb) {
     let (pending_code, pending_verifier) = env.code(&alice, "alice").await;
     let alices = admin.mint_token("ALICE@example.com", "platform").await;
     let bobs = admin.mint_token("bob@example.com", "platform").await;
+    // An upstream grant of hers, and one of bob's.
+    let store = env.stack.cp.store().await;
+    let org_id = store.org_by_slug("default").await.unwrap().expect("default org").id;
+    let seed = |user: &'static str| {
+        let store = store.clone();
+        let org_id = org_id.clone();
+        async move {
+            let tokens =
+                GrantTokens { access_token: SecretString::from("upstream-access"), refresh_token: None };
+            let new = NewTokens { tokens, access_expires_at: 0, scopes: vec![] };
+            store.store_grant(&org_id, user, "server-1", new, None).await.unwrap().id
+        }
+    };
+    let (alices_grant, bobs_grant) = (seed("alice@example.com").await, seed("bob@example.com").await);
     env.stack.sync().await;
     for token in [&access, &alices.token, &bobs.token] {
         assert_eq!(env.stack.edge.list_tools("tools", token).await.status(), StatusCode::OK, "{backend}");
@@ -131,7 +147,13 @@ async fn deactivation_revokes_everything_the_user_holds(db: TestDb) {
     assert_eq!(done["revoked"]["refresh_tokens"], 2, "{backend}: the rotated and the current one: {done}");
     assert_eq!(done["revoked"]["sessions"], 1, "{backend}: {done}");
     assert!(done["revoked"]["consents"].as_u64().unwrap() >= 1, "{backend}: {done}");
+    assert_eq!(done["revoked"]["upstream_grants"], 1, "{backend}: {done}");
     env.stack.sync().await;
+    // Her upstream grant is gone and tombstoned at the edge, like a disconnect; bob's is untouched.
+    assert!(env.stack.edge.state.config().is_grant_revoked(&alices_grant), "{backend}");
+    assert!(!env.stack.edge.state.config().is_grant_revoked(&bobs_grant), "{backend}");
+    let remaining = store.list_grants(&org_id, None).await.unwrap();
+    assert_eq!(remaining.iter().map(|g| g.id.clone()).collect::<Vec<_>>(), vec![bobs_grant.clone()]);
 
     // The authorization server: no refresh, no redemption of the code issued before.
     let (status, body) = env.refresh(&refresh).await;
