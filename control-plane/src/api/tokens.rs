@@ -130,7 +130,8 @@ pub struct TokenQuery {
 
 /// Mints a gateway token; the response carries the token text, once.
 #[utoipa::path(post, path = "/v1/auth/tokens", tag = "tokens", request_body = MintToken, security(("admin_token" = [])),
-    responses((status = 201, body = IssuedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = IssuedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
 #[instrument(skip_all, fields(team = %body.team))]
 pub(crate) async fn mint(
     State(state): State<AppState>,

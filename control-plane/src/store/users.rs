@@ -148,19 +148,7 @@ impl Store {
     /// the user with that id, else the one with that email (case-insensitive).
     /// Grants and gateway tokens name users this way.
     pub async fn org_user_named(&self, org_id: &str, name: &str) -> Result<Option<User>, StoreError> {
-        let by_id =
-            user::Entity::find_by_id(name).filter(user::Column::OrgId.eq(org_id)).one(&self.db).await?;
-        if by_id.is_some() {
-            return Ok(by_id.map(user_from));
-        }
-        let lower = sea_orm::sea_query::Func::lower(sea_orm::sea_query::Expr::col(user::Column::Email));
-        let by_email = user::Entity::find()
-            .filter(user::Column::OrgId.eq(org_id))
-            .filter(sea_orm::sea_query::Expr::expr(lower).eq(name.to_lowercase()))
-            .order_by_asc(user::Column::CreatedAt)
-            .one(&self.db)
-            .await?;
-        Ok(by_email.map(user_from))
+        org_user_named(&self.db, org_id, name).await
     }
 
     /// The active user with `user_id` as the rest of the control plane sees them (roles and
@@ -220,4 +208,24 @@ impl Store {
         let row = super::entities::org::Entity::find_by_id(org_id).one(&self.db).await?;
         Ok(row.map(|r| super::Org { id: r.id, slug: r.slug, name: r.name }))
     }
+}
+
+/// [`Store::org_user_named`] inside the caller's transaction.
+pub(super) async fn org_user_named(
+    conn: &impl ConnectionTrait,
+    org_id: &str,
+    name: &str,
+) -> Result<Option<User>, StoreError> {
+    let by_id = user::Entity::find_by_id(name).filter(user::Column::OrgId.eq(org_id)).one(conn).await?;
+    if by_id.is_some() {
+        return Ok(by_id.map(user_from));
+    }
+    let lower = sea_orm::sea_query::Func::lower(sea_orm::sea_query::Expr::col(user::Column::Email));
+    let by_email = user::Entity::find()
+        .filter(user::Column::OrgId.eq(org_id))
+        .filter(sea_orm::sea_query::Expr::expr(lower).eq(name.to_lowercase()))
+        .order_by_asc(user::Column::CreatedAt)
+        .one(conn)
+        .await?;
+    Ok(by_email.map(user_from))
 }

@@ -188,6 +188,15 @@ async fn deactivation_revokes_everything_the_user_holds(db: TestDb) {
     assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "user_deactivated");
     assert_eq!(env.user("alice@example.com").await["status"], "deactivated");
 
+    // No new gateway token for her while she is deactivated (by e-mail in any case, or by id).
+    for user in ["Alice@Example.com", id] {
+        let mint = json!({"user": user, "team": "platform"});
+        let (status, body) = admin.request(Method::POST, "/v1/auth/tokens", Some(mint)).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{backend}: {body}");
+        assert_eq!(body["error"]["field"], "user", "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("deactivated"), "{body}");
+    }
+
     // Reactivation lets her sign in again; nothing revoked comes back.
     let (status, back) = admin.request(Method::POST, &format!("/v1/users/{id}/reactivate"), None).await;
     assert_eq!((status, back["status"].as_str()), (StatusCode::OK, Some("active")), "{backend}: {back}");
@@ -196,6 +205,9 @@ async fn deactivation_revokes_everything_the_user_holds(db: TestDb) {
     assert_eq!(env.refresh(&refresh).await.0, StatusCode::BAD_REQUEST, "{backend}");
     env.stack.sync().await;
     assert_eq!(env.stack.edge.list_tools("tools", &alices.token).await.status(), StatusCode::UNAUTHORIZED);
+    let minted = admin.mint_token("alice@example.com", "platform").await;
+    env.stack.sync().await;
+    assert_eq!(env.stack.edge.list_tools("tools", &minted.token).await.status(), StatusCode::OK, "{backend}");
 }
 
 #[tokio::test]
