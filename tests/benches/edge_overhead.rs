@@ -2,7 +2,8 @@
 //! upstream server, through a Gatehouse edge (plain HTTP, gateway token) and
 //! through an edge with mTLS required (client certificate mapped to a
 //! certificate identity), reported as latency percentiles and throughput, and
-//! as ratios to the direct call. A last row pays a full TLS handshake per call.
+//! as ratios to the direct call over the same HTTP version. A last row pays a
+//! full TLS handshake per call.
 //!
 //! Run: `cargo bench -p gatehouse-tests --bench edge_overhead`
 //! (`GATEHOUSE_BENCH_REQUESTS`, `GATEHOUSE_BENCH_CONCURRENCY` to tune).
@@ -128,8 +129,13 @@ async fn main() {
         builder.tls_certs_only([ca_cert()]).identity(agent.identity()).build().unwrap()
     };
 
+    // HTTP/2 without TLS (prior knowledge) on both paths separates the cost of
+    // HTTP/2 itself from the cost of the edge.
+    let h2c = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
     let d = measure(&client, &direct, n, concurrency).await;
+    let d2 = measure(&h2c, &direct, n, concurrency).await;
     let e = measure(&client, &edge, n, concurrency).await;
+    let e2 = measure(&h2c, &edge, n, concurrency).await;
     // ALPN picks HTTP/2 unless the client only speaks HTTP/1.1; both are measured.
     let m2 = measure(&mtls_client(concurrency * 2, false), &mtls, n, concurrency).await;
     let m1 = measure(&mtls_client(concurrency * 2, true), &mtls, n, concurrency).await;
@@ -138,18 +144,28 @@ async fn main() {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("edge overhead: {n} tools/call requests, throughput with {concurrency} concurrent clients");
     println!("{:<16} {:>10} {:>10} {:>12}", "", "p50 ms", "p99 ms", "req/s");
-    let rows =
-        [("direct", &d), ("edge", &e), ("edge mtls h2", &m2), ("edge mtls h1", &m1), ("mtls new conn", &h)];
+    let rows = [
+        ("direct", &d),
+        ("direct h2c", &d2),
+        ("edge", &e),
+        ("edge h2c", &e2),
+        ("edge mtls h2", &m2),
+        ("edge mtls h1", &m1),
+        ("mtls new conn", &h),
+    ];
     for (name, stats) in rows {
         println!("{name:<16} {:>10.3} {:>10.3} {:>12.0}", ms(stats.p50), ms(stats.p99), stats.rps);
     }
-    for (name, stats) in [("edge", &e), ("edge mtls h2", &m2), ("edge mtls h1", &m1)] {
+    // Each path against the direct call over the same HTTP version.
+    let ratios =
+        [("edge", &e, &d), ("edge h2c", &e2, &d2), ("edge mtls h2", &m2, &d2), ("edge mtls h1", &m1, &d)];
+    for (name, stats, base) in ratios {
         println!(
             "{name:<16} ratio p50 x{:.2}   p99 x{:.2}   throughput x{:.2}   (added p50 {:.3} ms)",
-            ms(stats.p50) / ms(d.p50),
-            ms(stats.p99) / ms(d.p99),
-            stats.rps / d.rps,
-            ms(stats.p50) - ms(d.p50)
+            ms(stats.p50) / ms(base.p50),
+            ms(stats.p99) / ms(base.p99),
+            stats.rps / base.rps,
+            ms(stats.p50) - ms(base.p50)
         );
     }
 }
