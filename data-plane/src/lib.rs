@@ -53,7 +53,7 @@ pub async fn run_with_state(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.validate()?;
-    // Certificates and keys are read once, here: a bad file stops the edge before it serves.
+    // Certificates and keys are read here first: a bad file stops the edge before it serves.
     let tls = config.tls.as_ref().map(tls::EdgeTls::load).transpose()?;
     let addr = listener.local_addr().context("reading the edge listener address")?;
     let cache = config.cache_path.clone().map(|path| ConfigCache::new(path, &config.node_token));
@@ -90,7 +90,13 @@ pub async fn run_with_state(
         "edge serving"
     );
 
+    // Certificate rotation without a restart: the files are checked for changes.
+    let stop_tls_watch = CancellationToken::new();
+    if let Some(tls) = &tls {
+        tokio::spawn(tls.clone().watch(stop_tls_watch.clone()));
+    }
     server::serve(listener, app, tls, shutdown, server::SHUTDOWN_GRACE).await;
+    stop_tls_watch.cancel();
 
     stop_client.cancel();
     if let Err(err) = client.await {

@@ -215,6 +215,12 @@ impl TestEdge {
         client(self.tls.as_ref(), identity)
     }
 
+    /// The certificate, key and client CA files this edge serves TLS from, if it does
+    /// (overwrite them to rotate its certificate).
+    pub fn tls_files(&self) -> Option<&EdgeTlsFiles> {
+        self.tls.as_ref().map(|t| &t.files)
+    }
+
     /// The MCP endpoint of server `slug`.
     pub fn mcp_url(&self, slug: &str) -> String {
         format!("{}/mcp/{slug}", self.url)

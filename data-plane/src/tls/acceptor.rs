@@ -1,5 +1,6 @@
-//! The listener's rustls acceptor, built once at start, and the handshake of
-//! each accepted connection.
+//! The listener's rustls acceptor, built at start and rebuilt when its files
+//! change (certificate rotation without a restart), and the handshake of each
+//! accepted connection.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -7,10 +8,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
+use sha2::{Digest as _, Sha256};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -30,10 +33,17 @@ pub struct TlsSession {
 /// The loaded TLS configuration of the edge listener.
 #[derive(Clone)]
 pub struct EdgeTls {
-    acceptor: TlsAcceptor,
+    /// Swapped whole when the files change; a handshake uses the one it loaded.
+    acceptor: Arc<ArcSwap<TlsAcceptor>>,
+    /// The fingerprint of the files the acceptor was first built from.
+    loaded: Fingerprint,
+    settings: Arc<TlsSettings>,
     client_auth: ClientAuth,
     handshake_timeout: Duration,
 }
+
+/// SHA-256 over the contents of the TLS files: a change of any of them is a change.
+type Fingerprint = [u8; 32];
 
 impl fmt::Debug for EdgeTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -53,9 +63,12 @@ fn read(setting: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
     std::fs::read(path).map_err(|e| invalid(setting, format!("cannot read {}: {e}", path.display())))
 }
 
-fn certificates(setting: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let pem = read(setting, path)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
+fn certificates(
+    setting: &'static str,
+    path: &Path,
+    pem: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid(setting, format!("{} is not valid PEM: {e}", path.display())))?;
     if certs.is_empty() {
@@ -68,63 +81,154 @@ impl EdgeTls {
     /// Reads the certificate, key and client CA bundle and builds the acceptor;
     /// every failure names the variable to fix (and never shows key material).
     pub fn load(settings: &TlsSettings) -> Result<Self, ConfigError> {
-        // Explicit provider: rustls is built with both aws-lc-rs and ring in this tree,
-        // so the process default would be ambiguous.
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let chain = certificates(TLS_CERT, &settings.cert_path)?;
-        let key_pem = read(TLS_KEY, &settings.key_path)?;
-        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
-            invalid(
-                TLS_KEY,
-                format!("{} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)", settings.key_path.display()),
-            )
-        })?;
-
-        let builder = ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| invalid(TLS_CERT, format!("no usable TLS versions: {e}")))?;
-        let builder = match (settings.client_auth, &settings.client_ca_path) {
-            (ClientAuth::None, _) => builder.with_no_client_auth(),
-            (mode, Some(ca_path)) => {
-                let mut roots = RootCertStore::empty();
-                for (i, ca) in certificates(TLS_CLIENT_CA, ca_path)?.into_iter().enumerate() {
-                    roots.add(ca).map_err(|e| {
-                        invalid(
-                            TLS_CLIENT_CA,
-                            format!("certificate {i} of {} is unusable: {e}", ca_path.display()),
-                        )
-                    })?;
-                }
-                let mut verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-                if mode == ClientAuth::Optional {
-                    verifier = verifier.allow_unauthenticated();
-                }
-                let verifier = verifier.build().map_err(|e| invalid(TLS_CLIENT_CA, e.to_string()))?;
-                builder.with_client_cert_verifier(verifier)
-            }
-            (_, None) => {
-                return Err(invalid(TLS_CLIENT_CA, "is required when client certificates are requested"));
-            }
-        };
-        let mut config = builder.with_single_cert(chain, key).map_err(|e| match e {
-            rustls::Error::InconsistentKeys(_) => invalid(
-                TLS_KEY,
-                format!(
-                    "the key in {} does not match the certificate in {}",
-                    settings.key_path.display(),
-                    settings.cert_path.display()
-                ),
-            ),
-            other => invalid(TLS_KEY, format!("unusable certificate or key: {other}")),
-        })?;
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let files = TlsFiles::read(settings)?;
+        let acceptor = build(settings, &files)?;
         Ok(Self {
-            acceptor: TlsAcceptor::from(Arc::new(config)),
+            acceptor: Arc::new(ArcSwap::from_pointee(acceptor)),
+            loaded: files.fingerprint(),
+            settings: Arc::new(settings.clone()),
             client_auth: settings.client_auth,
             handshake_timeout: settings.handshake_timeout,
         })
     }
 
+    /// Checks the files every `GATEHOUSE_EDGE_TLS_RELOAD_INTERVAL_MS` until
+    /// `shutdown` and swaps in a new acceptor when they changed. New connections
+    /// use it; open ones keep the certificate they were made with. Files that
+    /// do not make a usable configuration (e.g. a certificate written before
+    /// its key) are logged and the current one is kept, until they do.
+    pub async fn watch(self, shutdown: tokio_util::sync::CancellationToken) {
+        let Some(interval) = self.settings.reload_interval else { return };
+        let mut current = self.loaded;
+        let mut refused: Option<Fingerprint> = None;
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let settings = self.settings.clone();
+            let read = tokio::task::spawn_blocking(move || TlsFiles::read(&settings)).await;
+            let files = match read {
+                Ok(Ok(files)) => files,
+                Ok(Err(error)) => {
+                    // Mid-rotation a file may be missing for a moment: try again next time.
+                    tracing::debug!(%error, "tls files unreadable; keeping the current certificate");
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            let fingerprint = files.fingerprint();
+            if fingerprint == current || Some(fingerprint) == refused {
+                continue;
+            }
+            match build(&self.settings, &files) {
+                Ok(acceptor) => {
+                    self.acceptor.store(Arc::new(acceptor));
+                    current = fingerprint;
+                    refused = None;
+                    tracing::info!(
+                        "tls certificate, key or client ca changed on disk; new connections use them"
+                    );
+                }
+                Err(error) => {
+                    refused = Some(fingerprint);
+                    tracing::warn!(%error, "changed tls files are not usable; keeping the current certificate");
+                }
+            }
+        }
+    }
+}
+
+/// The contents of the TLS files.
+struct TlsFiles {
+    cert: Vec<u8>,
+    key: zeroize::Zeroizing<Vec<u8>>,
+    client_ca: Option<Vec<u8>>,
+}
+
+impl TlsFiles {
+    fn read(settings: &TlsSettings) -> Result<Self, ConfigError> {
+        Ok(Self {
+            cert: read(TLS_CERT, &settings.cert_path)?,
+            key: zeroize::Zeroizing::new(read(TLS_KEY, &settings.key_path)?),
+            client_ca: match &settings.client_ca_path {
+                Some(path) => Some(read(TLS_CLIENT_CA, path)?),
+                None => None,
+            },
+        })
+    }
+
+    fn fingerprint(&self) -> Fingerprint {
+        let mut hash = Sha256::new();
+        for part in [&self.cert[..], &self.key[..], self.client_ca.as_deref().unwrap_or_default()] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part);
+        }
+        hash.finalize().into()
+    }
+}
+
+/// Builds the acceptor from the files' contents; every failure names the
+/// variable to fix (and never shows key material).
+fn build(settings: &TlsSettings, files: &TlsFiles) -> Result<TlsAcceptor, ConfigError> {
+    // Explicit provider: rustls is built with both aws-lc-rs and ring in this tree,
+    // so the process default would be ambiguous.
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let chain = certificates(TLS_CERT, &settings.cert_path, &files.cert)?;
+    let key_pem = &files.key;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| {
+        invalid(
+            TLS_KEY,
+            format!("{} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)", settings.key_path.display()),
+        )
+    })?;
+
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(TLS_CERT, format!("no usable TLS versions: {e}")))?;
+    let builder = match (settings.client_auth, &settings.client_ca_path) {
+        (ClientAuth::None, _) => builder.with_no_client_auth(),
+        (mode, Some(ca_path)) => {
+            let mut roots = RootCertStore::empty();
+            let pem = files.client_ca.as_deref().unwrap_or_default();
+            for (i, ca) in certificates(TLS_CLIENT_CA, ca_path, pem)?.into_iter().enumerate() {
+                roots.add(ca).map_err(|e| {
+                    invalid(
+                        TLS_CLIENT_CA,
+                        format!("certificate {i} of {} is unusable: {e}", ca_path.display()),
+                    )
+                })?;
+            }
+            let mut verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            if mode == ClientAuth::Optional {
+                verifier = verifier.allow_unauthenticated();
+            }
+            let verifier = verifier.build().map_err(|e| invalid(TLS_CLIENT_CA, e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        (_, None) => {
+            return Err(invalid(TLS_CLIENT_CA, "is required when client certificates are requested"));
+        }
+    };
+    let mut config = builder.with_single_cert(chain, key).map_err(|e| match e {
+        rustls::Error::InconsistentKeys(_) => invalid(
+            TLS_KEY,
+            format!(
+                "the key in {} does not match the certificate in {}",
+                settings.key_path.display(),
+                settings.cert_path.display()
+            ),
+        ),
+        other => invalid(TLS_KEY, format!("unusable certificate or key: {other}")),
+    })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+impl EdgeTls {
     /// Whether and how clients are asked for a certificate.
     pub fn client_auth(&self) -> ClientAuth {
         self.client_auth
@@ -137,7 +241,8 @@ impl EdgeTls {
         stream: TcpStream,
         peer: SocketAddr,
     ) -> Option<(TlsStream<TcpStream>, TlsSession)> {
-        let stream = match tokio::time::timeout(self.handshake_timeout, self.acceptor.accept(stream)).await {
+        let acceptor = self.acceptor.load_full();
+        let stream = match tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(err)) => {
                 log_refused(peer, &err);
@@ -226,6 +331,7 @@ mod tests {
             client_ca_path: ca.map(|ca| files.write("ca.crt", ca)),
             client_auth: mode,
             handshake_timeout: Duration::from_secs(1),
+            reload_interval: Some(Duration::from_millis(100)),
         }
     }
 

@@ -17,9 +17,14 @@ pub const TLS_CLIENT_CA: &str = "GATEHOUSE_EDGE_TLS_CLIENT_CA";
 pub const TLS_CLIENT_AUTH: &str = "GATEHOUSE_EDGE_TLS_CLIENT_AUTH";
 /// Time a client gets to complete the TLS handshake, in milliseconds.
 pub const TLS_HANDSHAKE_TIMEOUT_MS: &str = "GATEHOUSE_EDGE_TLS_HANDSHAKE_TIMEOUT_MS";
+/// How often the certificate, key and client CA files are checked for
+/// changes, in milliseconds (`0`: never; they are read once at start).
+pub const TLS_RELOAD_INTERVAL_MS: &str = "GATEHOUSE_EDGE_TLS_RELOAD_INTERVAL_MS";
 
 /// Default time a client gets to complete the TLS handshake.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default interval between checks of the TLS files.
+pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Whether the listener asks clients for a certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,6 +64,8 @@ pub struct TlsSettings {
     pub client_auth: ClientAuth,
     /// `GATEHOUSE_EDGE_TLS_HANDSHAKE_TIMEOUT_MS`.
     pub handshake_timeout: Duration,
+    /// `GATEHOUSE_EDGE_TLS_RELOAD_INTERVAL_MS`; `None`: files are read once.
+    pub reload_interval: Option<Duration>,
 }
 
 impl TlsSettings {
@@ -78,6 +85,19 @@ impl TlsSettings {
             Some(raw) => match raw.parse::<u64>() {
                 Ok(ms) if (1..=300_000).contains(&ms) => Duration::from_millis(ms),
                 _ => return Err(invalid(TLS_HANDSHAKE_TIMEOUT_MS, "must be an integer from 1 to 300000")),
+            },
+        };
+        let reload_interval = match get(TLS_RELOAD_INTERVAL_MS) {
+            None => Some(DEFAULT_RELOAD_INTERVAL),
+            Some("0") => None,
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(ms) if (100..=86_400_000).contains(&ms) => Some(Duration::from_millis(ms)),
+                _ => {
+                    return Err(invalid(
+                        TLS_RELOAD_INTERVAL_MS,
+                        "must be 0 (never) or an integer from 100 to 86400000",
+                    ))
+                }
             },
         };
         let client_ca_path = get(TLS_CLIENT_CA).map(PathBuf::from);
@@ -116,7 +136,14 @@ impl TlsSettings {
             }
             _ => {}
         }
-        Ok(Some(Self { cert_path: cert, key_path: key, client_ca_path, client_auth, handshake_timeout }))
+        Ok(Some(Self {
+            cert_path: cert,
+            key_path: key,
+            client_ca_path,
+            client_auth,
+            handshake_timeout,
+            reload_interval,
+        }))
     }
 }
 
@@ -142,6 +169,7 @@ mod tests {
             (TLS_CLIENT_CA, "/tls/ca.crt"),
             (TLS_CLIENT_AUTH, "required"),
             (TLS_HANDSHAKE_TIMEOUT_MS, "2500"),
+            (TLS_RELOAD_INTERVAL_MS, "1500"),
         ]))
         .unwrap()
         .unwrap();
@@ -150,12 +178,15 @@ mod tests {
         assert_eq!(settings.client_ca_path, Some(PathBuf::from("/tls/ca.crt")));
         assert_eq!(settings.client_auth, ClientAuth::Required);
         assert_eq!(settings.handshake_timeout, Duration::from_millis(2500));
+        assert_eq!(settings.reload_interval, Some(Duration::from_millis(1500)));
 
         let plain = TlsSettings::from_env(&env(&[(TLS_CERT, "c"), (TLS_KEY, "k")])).unwrap().unwrap();
         assert_eq!(
-            (plain.client_auth, plain.handshake_timeout),
-            (ClientAuth::None, DEFAULT_HANDSHAKE_TIMEOUT)
+            (plain.client_auth, plain.handshake_timeout, plain.reload_interval),
+            (ClientAuth::None, DEFAULT_HANDSHAKE_TIMEOUT, Some(DEFAULT_RELOAD_INTERVAL))
         );
+        let once = [(TLS_CERT, "c"), (TLS_KEY, "k"), (TLS_RELOAD_INTERVAL_MS, "0")];
+        assert_eq!(TlsSettings::from_env(&env(&once)).unwrap().unwrap().reload_interval, None);
     }
 
     #[test]
@@ -174,6 +205,8 @@ mod tests {
                 &[(TLS_CERT, "c"), (TLS_KEY, "k"), (TLS_HANDSHAKE_TIMEOUT_MS, "soon")],
                 TLS_HANDSHAKE_TIMEOUT_MS,
             ),
+            (&[(TLS_CERT, "c"), (TLS_KEY, "k"), (TLS_RELOAD_INTERVAL_MS, "5")], TLS_RELOAD_INTERVAL_MS),
+            (&[(TLS_CERT, "c"), (TLS_KEY, "k"), (TLS_RELOAD_INTERVAL_MS, "-1")], TLS_RELOAD_INTERVAL_MS),
         ];
         for (pairs, var) in cases {
             let err = TlsSettings::from_env(&env(pairs)).unwrap_err().to_string();

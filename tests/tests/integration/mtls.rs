@@ -368,3 +368,69 @@ async fn certificate_identities_admin_api_validates_and_refuses_duplicates() {
     assert!(paths["/v1/auth/certificate-identities"]["post"].is_object());
     assert!(paths["/v1/auth/certificate-identities/{id}"]["delete"].is_object());
 }
+
+/// The DER of the first certificate in `pem`.
+fn pem_der(pem: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD.decode(body).expect("PEM base64")
+}
+
+/// The certificate the edge serves to a new connection (with `identity` as the client's).
+async fn served_certificate(fx: &Fixture, edge: &TestEdge, identity: &CertAndKey) -> Option<Vec<u8>> {
+    let client = reqwest::Client::builder()
+        .tls_info(true)
+        .pool_max_idle_per_host(0)
+        .tls_certs_only([reqwest::Certificate::from_pem(fx.ca.cert_pem().as_bytes()).unwrap()])
+        .identity(identity.identity())
+        .build()
+        .unwrap();
+    let response = client.get(format!("{}/healthz", edge.url)).send().await.ok()?;
+    let info = response.extensions().get::<reqwest::tls::TlsInfo>()?;
+    info.peer_certificate().map(<[u8]>::to_vec)
+}
+
+#[tokio::test]
+async fn rotated_certificate_and_client_ca_files_are_used_without_a_restart() {
+    let fx = Fixture::start().await;
+    let token = fx.admin().mint_token("alice@example.com", "eng").await.token;
+    let trusted = fx.client("spiffe://acme/agent");
+    let reload = [("GATEHOUSE_EDGE_TLS_RELOAD_INTERVAL_MS", "100")];
+    let edge = fx.edge("required", Some(trusted.clone()), &reload).await;
+    fx.sync(&edge).await;
+    let files = edge.tls_files().expect("a TLS edge");
+    let first = served_certificate(&fx, &edge, &trusted).await.expect("a TLS connection");
+    let rogue = fx.rogue_ca.client(&ClientNames::spiffe("spiffe://rogue/agent"));
+    assert!(initialize(&edge, &edge.client(Some(&rogue)), Some(&token)).await.is_err(), "untrusted CA");
+    // A connection opened before the rotation keeps working after it.
+    let open = edge.client(Some(&trusted));
+    assert_eq!(initialize(&edge, &open, Some(&token)).await.unwrap().status(), StatusCode::OK);
+
+    // A half-written rotation (the new certificate before its key) is not used.
+    let next = fx.ca.server();
+    std::fs::write(&files.cert, &next.cert_pem).unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(served_certificate(&fx, &edge, &trusted).await.as_deref(), Some(&first[..]));
+
+    // The key and a client CA bundle that also trusts the other CA complete it.
+    std::fs::write(&files.key, &next.key_pem).unwrap();
+    std::fs::write(&files.client_ca, format!("{}{}", fx.ca.cert_pem(), fx.rogue_ca.cert_pem())).unwrap();
+    let expected = pem_der(&next.cert_pem);
+    eventually(Duration::from_secs(5), "the edge serves the new certificate", || async {
+        (served_certificate(&fx, &edge, &trusted).await? == expected).then_some(())
+    })
+    .await;
+    assert_ne!(expected, first);
+    // The other CA's client is now through the handshake: its certificate maps to no caller (401),
+    // and with a token it is served.
+    let response = initialize(&edge, &edge.client(Some(&rogue)), None).await.expect("handshake accepted");
+    assert_eq!(refusal(response).await, (StatusCode::UNAUTHORIZED, "certificate_not_mapped".to_owned()));
+    let response = initialize(&edge, &edge.client(Some(&rogue)), Some(&token)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(initialize(&edge, &open, Some(&token)).await.unwrap().status(), StatusCode::OK);
+}
