@@ -70,7 +70,7 @@ impl ElicitationStreams {
         senders.iter().filter(|(_, tx)| tx.try_send(id.clone()).is_ok()).count()
     }
 
-    /// How many streams are open (for tests and metrics).
+    /// How many streams are open.
     pub fn open_streams(&self) -> usize {
         self.lock().values().map(Vec::len).sum()
     }
@@ -107,7 +107,8 @@ impl Subscription {
     }
 
     /// An elicitation id already queued, without waiting.
-    pub fn try_recv(&mut self) -> Option<Arc<str>> {
+    #[cfg(test)]
+    fn try_recv(&mut self) -> Option<Arc<str>> {
         self.rx.try_recv().ok()
     }
 }

@@ -15,8 +15,8 @@ use super::StoreError;
 pub const ELICITATION_COMPLETION_RETENTION: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 /// Records `completion` at `at` and prunes completions past the retention.
-/// A completion already recorded (the same link authorized twice cannot
-/// happen; a retried callback can) is kept as it was.
+/// Each elicitation id is recorded once: its link and the pending
+/// authorization started from it are both single-use.
 pub(super) async fn record(
     conn: &impl ConnectionTrait,
     completion: &ElicitationCompletion,
@@ -26,9 +26,6 @@ pub(super) async fn record(
         .filter(Column::CompletedAt.lt(at - ELICITATION_COMPLETION_RETENTION))
         .exec(conn)
         .await?;
-    if Entity::find_by_id(&completion.elicitation_id).one(conn).await?.is_some() {
-        return Ok(());
-    }
     Entity::insert(ActiveModel {
         elicitation_id: Set(completion.elicitation_id.clone()),
         org_id: Set(completion.org_id.clone()),

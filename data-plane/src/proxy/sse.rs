@@ -24,7 +24,8 @@ use super::tools_filter::ToolsListFilter;
 /// Largest single event buffered while filtering (the response holds the whole tool list).
 pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// The UTF-8 byte-order mark a stream may start with.
+pub(super) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// An event exceeded [`MAX_EVENT_BYTES`].
 #[derive(Debug, thiserror::Error)]

@@ -11,10 +11,9 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt as _};
 use http::StatusCode;
 
+use super::sse::BOM;
 use crate::elicitation_streams::{StreamKey, Subscription};
 use crate::state::EdgeState;
-
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Where the upstream stream stands, as far as inserting an event goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

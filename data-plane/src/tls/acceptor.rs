@@ -6,7 +6,6 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rustls::pki_types::pem::PemObject as _;
@@ -38,8 +37,6 @@ pub struct EdgeTls {
     /// The fingerprint of the files the acceptor was first built from.
     loaded: Fingerprint,
     settings: Arc<TlsSettings>,
-    client_auth: ClientAuth,
-    handshake_timeout: Duration,
 }
 
 /// SHA-256 over the contents of the TLS files: a change of any of them is a change.
@@ -49,8 +46,8 @@ impl fmt::Debug for EdgeTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the key material: only what an operator needs to see.
         f.debug_struct("EdgeTls")
-            .field("client_auth", &self.client_auth)
-            .field("handshake_timeout", &self.handshake_timeout)
+            .field("client_auth", &self.settings.client_auth)
+            .field("handshake_timeout", &self.settings.handshake_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -87,8 +84,6 @@ impl EdgeTls {
             acceptor: Arc::new(ArcSwap::from_pointee(acceptor)),
             loaded: files.fingerprint(),
             settings: Arc::new(settings.clone()),
-            client_auth: settings.client_auth,
-            handshake_timeout: settings.handshake_timeout,
         })
     }
 
@@ -178,8 +173,7 @@ fn build(settings: &TlsSettings, files: &TlsFiles) -> Result<TlsAcceptor, Config
     // so the process default would be ambiguous.
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let chain = certificates(TLS_CERT, &settings.cert_path, &files.cert)?;
-    let key_pem = &files.key;
-    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| {
+    let key = PrivateKeyDer::from_pem_slice(&files.key).map_err(|_| {
         invalid(
             TLS_KEY,
             format!("{} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)", settings.key_path.display()),
@@ -231,7 +225,7 @@ fn build(settings: &TlsSettings, files: &TlsFiles) -> Result<TlsAcceptor, Config
 impl EdgeTls {
     /// Whether and how clients are asked for a certificate.
     pub fn client_auth(&self) -> ClientAuth {
-        self.client_auth
+        self.settings.client_auth
     }
 
     /// Runs the TLS handshake of one accepted connection, within the handshake
@@ -242,7 +236,8 @@ impl EdgeTls {
         peer: SocketAddr,
     ) -> Option<(TlsStream<TcpStream>, TlsSession)> {
         let acceptor = self.acceptor.load_full();
-        let stream = match tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream)).await {
+        let timeout = self.settings.handshake_timeout;
+        let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(err)) => {
                 log_refused(peer, &err);
@@ -251,7 +246,7 @@ impl EdgeTls {
             Err(_) => {
                 tracing::debug!(
                     %peer,
-                    timeout_ms = self.handshake_timeout.as_millis() as u64,
+                    timeout_ms = timeout.as_millis() as u64,
                     "tls handshake timed out"
                 );
                 return None;
@@ -301,6 +296,7 @@ fn log_refused(peer: SocketAddr, err: &std::io::Error) {
 mod tests {
     use super::*;
     use rcgen::{CertificateParams, KeyPair};
+    use std::time::Duration;
 
     struct Files {
         dir: tempfile::TempDir,
