@@ -147,15 +147,27 @@ impl Fixture {
     }
 
     async fn post(&self, edge: usize, token: &str, body: String) -> (StatusCode, String) {
-        let response = reqwest::Client::new()
+        self.post_in(edge, token, None, body).await
+    }
+
+    /// [`Self::post`] in MCP session `session`, when given.
+    async fn post_in(
+        &self,
+        edge: usize,
+        token: &str,
+        session: Option<&str>,
+        body: String,
+    ) -> (StatusCode, String) {
+        let mut request = reqwest::Client::new()
             .post(self.edges[edge].mcp_url(SLUG))
             .bearer_auth(token)
             .header("accept", "application/json, text/event-stream")
             .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("edge answers");
+            .body(body);
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        let response = request.send().await.expect("edge answers");
         (response.status(), response.text().await.unwrap_or_default())
     }
 
@@ -524,16 +536,8 @@ async fn open_session(f: &Fixture, edge: usize, token: &str) -> String {
     let body = response.text().await.unwrap();
     assert!(body.contains("protocolVersion"), "{body}");
     let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    let response = http
-        .post(f.edges[edge].mcp_url(SLUG))
-        .bearer_auth(token)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-session-id", &session)
-        .json(&initialized)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let (status, _) = f.post_in(edge, token, Some(&session), initialized.to_string()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
     session
 }
 
@@ -602,17 +606,8 @@ impl Fixture {
 
     /// A `tools/call` in `session` that must be answered with -32042; returns the elicitation.
     async fn expect_session_elicitation(&self, edge: usize, token: &str, session: &str) -> Value {
-        let response = reqwest::Client::new()
-            .post(self.edges[edge].mcp_url(SLUG))
-            .bearer_auth(token)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", session)
-            .body(call("whoami"))
-            .header("content-type", "application/json")
-            .send()
-            .await
-            .unwrap();
-        let body: Value = response.json().await.unwrap();
+        let (_, body) = self.post_in(edge, token, Some(session), call("whoami")).await;
+        let body: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("JSON expected: {body}"));
         assert_eq!(body["error"]["code"], -32042, "{body}");
         body["error"]["data"]["elicitations"][0].clone()
     }
@@ -647,18 +642,8 @@ async fn a_completed_authorization_is_announced_on_the_eliciting_session_only() 
     assert_eq!(params, json!({"elicitationId": elicitation["elicitationId"]}));
 
     // The sessions still work upstream after authorizing again.
-    let response = reqwest::Client::new()
-        .post(f.edges[1].mcp_url(SLUG))
-        .bearer_auth(&f.alice)
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .header("mcp-session-id", &first)
-        .body(call("whoami"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body = response.text().await.unwrap();
+    let (status, body) = f.post_in(1, &f.alice, Some(&first), call("whoami")).await;
+    assert_eq!(status, StatusCode::OK);
     assert!(body.contains("\"result\"") && !body.contains("\"error\""), "{body}");
     assert_eq!(f.upstream.log.last_accepted().unwrap().sub, "alice");
 }
