@@ -94,7 +94,7 @@ pub async fn run(
             cancel.cancel();
         }
     });
-    let poller = tokio::spawn(publisher.clone().poll(config.version_poll_interval, cancel.clone()));
+    let poller = tokio::spawn(publisher.clone().run(config.version_poll_interval, cancel.clone()));
     tokio::spawn(sso::purge_expired(store.clone(), cancel.clone()));
 
     let upstream = upstream_oauth::UpstreamOAuth::new(
@@ -104,7 +104,6 @@ pub async fn run(
             Some(addr) => format!("http://{addr}"),
             None => "http://127.0.0.1".to_owned(),
         }),
-        publisher.clone(),
     );
     tokio::spawn(upstream.clone().retry_unresolved(upstream_oauth::RESOLVE_RETRY_INTERVAL, cancel.clone()));
     let state = api::AppState {

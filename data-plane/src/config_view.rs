@@ -5,9 +5,9 @@
 //! a delta builds a new view, which the edge swaps in atomically, so a request
 //! always sees one consistent version and never waits on a lock.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use gatehouse_config::state::{ConfigState, Observer};
 use gatehouse_proto::config::v1 as pb;
 use http::{HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
@@ -126,34 +126,68 @@ pub enum ApplyError {
 }
 
 /// One consistent version of the config, indexed for the request path.
-#[derive(Debug, Default)]
+///
+/// The collections and every index are persistent maps: a new version shares
+/// all it did not change with the previous one, and applying a delta touches
+/// only the entries it names (an unchanged server keeps its compiled JWT
+/// validator, JWKS and introspection caches).
+#[derive(Debug, Default, Clone)]
 pub struct ConfigView {
     version: u64,
     // Wire-form source of truth, keyed by id: deltas apply here and snapshots
     // are re-encoded from here for the local cache.
-    orgs: HashMap<String, pb::Org>,
-    servers: HashMap<String, pb::Server>,
-    workspaces: HashMap<String, pb::Workspace>,
-    provisions: HashMap<(String, String), pb::Provision>,
-    tokens: HashMap<String, pb::GatewayToken>,
-    certificate_identities: HashMap<String, pb::CertificateIdentity>,
-    settings: pb::EdgeSettings,
-    // Ids of recently disconnected upstream grants (used as-is, no index).
-    revoked_grants: HashSet<String>,
-    // Recently completed URL elicitations, by elicitation id.
-    completed_elicitations: HashMap<String, pb::ElicitationCompletion>,
-    // Derived indexes used by requests.
-    org_index: HashMap<String, Arc<Org>>,
-    token_index: HashMap<TokenHash, Arc<TokenGrant>>,
+    state: ConfigState,
+    // Derived indexes used by requests, kept in step by `Indexes`' change hooks.
+    index: Indexes,
+}
+
+/// A `BuildHasher` for token hashes: they are SHA-256 outputs already, so
+/// their first eight bytes are as good a hash as any and cost nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TokenHashState;
+
+/// The hasher of [`TokenHashState`].
+#[derive(Debug, Default)]
+pub struct TokenHasher(u64);
+
+impl std::hash::Hasher for TokenHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Arrays hash their length first (`write_usize`), then their bytes.
+        for (i, b) in bytes.iter().take(8).enumerate() {
+            self.0 ^= u64::from(*b) << (8 * i);
+        }
+    }
+
+    fn write_usize(&mut self, _: usize) {}
+}
+
+impl std::hash::BuildHasher for TokenHashState {
+    type Hasher = TokenHasher;
+    fn build_hasher(&self) -> TokenHasher {
+        TokenHasher::default()
+    }
+}
+
+type Map<K, V> = imbl::HashMap<K, V>;
+
+#[derive(Debug, Default, Clone)]
+struct Indexes {
+    org_index: Map<String, Arc<Org>>,
+    token_index:
+        imbl::GenericHashMap<TokenHash, Arc<TokenGrant>, TokenHashState, imbl::shared_ptr::DefaultSharedPtr>,
     // Per name kind (`CertNameKind::index`): normalised name → what the holder may do.
-    certificate_index: [HashMap<String, Arc<TokenGrant>>; 4],
+    certificate_index: [Map<String, Arc<TokenGrant>>; 4],
     // org id → slug → server; nested so lookups borrow `&str` and never allocate.
-    server_index: HashMap<String, HashMap<String, Arc<UpstreamServer>>>,
-    workspace_index: HashMap<String, Arc<Workspace>>,
+    server_index: Map<String, Map<String, Arc<UpstreamServer>>>,
+    workspace_index: Map<String, Arc<Workspace>>,
     // workspace id → server id → rules.
-    rules_index: HashMap<String, HashMap<String, Arc<ToolRules>>>,
+    rules_index: Map<String, Map<String, Arc<ToolRules>>>,
     session_key: Option<[u8; 32]>,
-    // Identity material parsed once per version from `settings`.
+    // Identity material parsed once per settings change.
     gatehouse_keys: Option<Arc<crate::identity::gatehouse_jwt::GatehouseKeys>>,
     identity_signer: Option<Arc<crate::identity::identity_jwt::IdentitySigner>>,
 }
@@ -161,37 +195,33 @@ pub struct ConfigView {
 impl ConfigView {
     /// Builds a view from a full snapshot.
     pub fn from_snapshot(snapshot: pb::Snapshot) -> Self {
-        let state = snapshot.state.unwrap_or_default();
-        let mut view = ConfigView {
-            version: snapshot.version,
-            orgs: state.orgs.into_iter().map(|o| (o.id.clone(), o)).collect(),
-            servers: state.servers.into_iter().map(|s| (s.id.clone(), s)).collect(),
-            workspaces: state.workspaces.into_iter().map(|w| (w.id.clone(), w)).collect(),
-            provisions: state
-                .provisions
-                .into_iter()
-                .map(|p| ((p.workspace_id.clone(), p.server_id.clone()), p))
-                .collect(),
-            tokens: state.tokens.into_iter().map(|t| (t.id.clone(), t)).collect(),
-            certificate_identities: state
-                .certificate_identities
-                .into_iter()
-                .map(|c| (c.id.clone(), c))
-                .collect(),
-            settings: state.settings.unwrap_or_default(),
-            revoked_grants: state.revoked_grants.into_iter().collect(),
-            completed_elicitations: state
-                .completed_elicitations
-                .into_iter()
-                .map(|c| (c.elicitation_id.clone(), c))
-                .collect(),
-            ..Default::default()
-        };
-        view.reindex();
-        view
+        let state = ConfigState::from_wire(snapshot.state.unwrap_or_default());
+        let mut index = Indexes::default();
+        // Indexing a snapshot is applying every entry to an empty view.
+        index.settings(&pb::EdgeSettings::default(), &state.settings);
+        for o in state.orgs.values() {
+            index.orgs(None, Some(o));
+        }
+        for w in state.workspaces.values() {
+            index.workspaces(None, Some(w));
+        }
+        for s in state.servers.values() {
+            index.servers(None, Some(s));
+        }
+        for p in state.provisions.values() {
+            index.provisions(None, Some(p));
+        }
+        for t in state.tokens.values() {
+            index.tokens(None, Some(t));
+        }
+        for c in state.certificate_identities.values() {
+            index.certificate_identities(None, Some(c));
+        }
+        ConfigView { version: snapshot.version, state, index }
     }
 
-    /// Returns a new view with `delta` applied, or why it can't be.
+    /// Returns a new view with `delta` applied, or why it can't be. The new
+    /// view shares every entry and index the delta does not name with `self`.
     pub fn apply(&self, delta: pb::Delta) -> Result<ConfigView, ApplyError> {
         if delta.from_version != self.version {
             return Err(ApplyError::VersionGap { from: delta.from_version, have: self.version });
@@ -199,94 +229,15 @@ impl ConfigView {
         if delta.version <= self.version {
             return Err(ApplyError::NotNewer { to: delta.version, have: self.version });
         }
-        let mut next = ConfigView {
-            version: delta.version,
-            orgs: self.orgs.clone(),
-            servers: self.servers.clone(),
-            workspaces: self.workspaces.clone(),
-            provisions: self.provisions.clone(),
-            tokens: self.tokens.clone(),
-            certificate_identities: self.certificate_identities.clone(),
-            settings: self.settings.clone(),
-            revoked_grants: self.revoked_grants.clone(),
-            completed_elicitations: self.completed_elicitations.clone(),
-            ..Default::default()
-        };
-        use pb::change::Kind;
-        for change in delta.changes {
-            match change.kind {
-                Some(Kind::UpsertServer(s)) => {
-                    next.servers.insert(s.id.clone(), s);
-                }
-                Some(Kind::DeleteServer(id)) => {
-                    next.servers.remove(&id);
-                }
-                Some(Kind::UpsertWorkspace(w)) => {
-                    next.workspaces.insert(w.id.clone(), w);
-                }
-                Some(Kind::DeleteWorkspace(id)) => {
-                    next.workspaces.remove(&id);
-                }
-                Some(Kind::UpsertProvision(p)) => {
-                    next.provisions.insert((p.workspace_id.clone(), p.server_id.clone()), p);
-                }
-                Some(Kind::DeleteProvision(k)) => {
-                    next.provisions.remove(&(k.workspace_id, k.server_id));
-                }
-                Some(Kind::UpsertToken(t)) => {
-                    next.tokens.insert(t.id.clone(), t);
-                }
-                Some(Kind::DeleteToken(id)) => {
-                    next.tokens.remove(&id);
-                }
-                Some(Kind::Settings(s)) => next.settings = s,
-                Some(Kind::UpsertOrg(o)) => {
-                    next.orgs.insert(o.id.clone(), o);
-                }
-                Some(Kind::DeleteOrg(id)) => {
-                    next.orgs.remove(&id);
-                }
-                Some(Kind::RevokeGrant(id)) => {
-                    next.revoked_grants.insert(id);
-                }
-                Some(Kind::ForgetRevokedGrant(id)) => {
-                    next.revoked_grants.remove(&id);
-                }
-                Some(Kind::UpsertCertificateIdentity(c)) => {
-                    next.certificate_identities.insert(c.id.clone(), c);
-                }
-                Some(Kind::DeleteCertificateIdentity(id)) => {
-                    next.certificate_identities.remove(&id);
-                }
-                Some(Kind::CompleteElicitation(c)) => {
-                    next.completed_elicitations.insert(c.elicitation_id.clone(), c);
-                }
-                Some(Kind::ForgetElicitation(id)) => {
-                    next.completed_elicitations.remove(&id);
-                }
-                None => {}
-            }
-        }
-        next.reindex();
+        let mut next = self.clone();
+        next.version = delta.version;
+        next.state.apply(delta.changes, &mut next.index);
         Ok(next)
     }
 
     /// Re-encodes the view as a snapshot (for the edge's local cache).
     pub fn to_snapshot(&self) -> pb::Snapshot {
-        pb::Snapshot {
-            version: self.version,
-            state: Some(pb::ConfigState {
-                servers: self.servers.values().cloned().collect(),
-                workspaces: self.workspaces.values().cloned().collect(),
-                provisions: self.provisions.values().cloned().collect(),
-                tokens: self.tokens.values().cloned().collect(),
-                settings: Some(self.settings.clone()),
-                orgs: self.orgs.values().cloned().collect(),
-                revoked_grants: self.revoked_grants.iter().cloned().collect(),
-                certificate_identities: self.certificate_identities.values().cloned().collect(),
-                completed_elicitations: self.completed_elicitations.values().cloned().collect(),
-            }),
-        }
+        pb::Snapshot { version: self.version, state: Some(self.state.to_wire()) }
     }
 
     /// The config version this view holds (0 = nothing loaded).
@@ -296,24 +247,24 @@ impl ConfigView {
 
     /// Looks up a gateway token by the SHA-256 of its text.
     pub fn token(&self, hash: &TokenHash) -> Option<&Arc<TokenGrant>> {
-        self.token_index.get(hash)
+        self.index.token_index.get(hash)
     }
 
     /// The identity registered for a client certificate name (normalised, see
     /// [`crate::identity::client_cert::normalize`]), if any.
     pub fn certificate_identity(&self, kind: CertNameKind, name: &str) -> Option<&Arc<TokenGrant>> {
-        self.certificate_index[kind.index()].get(name)
+        self.index.certificate_index[kind.index()].get(name)
     }
 
     /// Looks up a server by organisation and slug.
     pub fn server(&self, org_id: &str, slug: &str) -> Option<&Arc<UpstreamServer>> {
-        self.server_index.get(org_id)?.get(slug)
+        self.index.server_index.get(org_id)?.get(slug)
     }
 
     /// Whether the upstream grant `id` was disconnected recently: a token
     /// cached for it must not be used.
     pub fn is_grant_revoked(&self, id: &str) -> bool {
-        self.revoked_grants.contains(id)
+        self.state.revoked_grants.contains_key(id)
     }
 
     /// Completed URL elicitations in this view that `previous` did not hold.
@@ -321,156 +272,212 @@ impl ConfigView {
         &'a self,
         previous: &'a ConfigView,
     ) -> impl Iterator<Item = &'a pb::ElicitationCompletion> + 'a {
-        self.completed_elicitations
+        self.state
+            .completed_elicitations
             .iter()
-            .filter(|(id, _)| !previous.completed_elicitations.contains_key(*id))
+            .filter(|(id, _)| !previous.state.completed_elicitations.contains_key(*id))
             .map(|(_, c)| c)
     }
 
     /// Looks up an organisation by id.
     pub fn org(&self, id: &str) -> Option<&Arc<Org>> {
-        self.org_index.get(id)
+        self.index.org_index.get(id)
     }
 
     /// The edge-wide settings pushed by the control plane.
     pub fn settings(&self) -> &pb::EdgeSettings {
-        &self.settings
+        &self.state.settings
     }
 
     /// Servers with `slug` in any org (for credentials that don't name an org), ordered by org id.
     pub fn servers_with_slug(&self, slug: &str) -> Vec<&Arc<UpstreamServer>> {
         let mut found: Vec<&Arc<UpstreamServer>> =
-            self.server_index.values().filter_map(|by_slug| by_slug.get(slug)).collect();
+            self.index.server_index.values().filter_map(|by_slug| by_slug.get(slug)).collect();
         found.sort_by(|a, b| a.org_id.cmp(&b.org_id));
         found
     }
 
     /// The id of the workspace `slug` in `org_id`.
     pub fn workspace_id_by_slug(&self, org_id: &str, slug: &str) -> Option<&str> {
-        self.workspaces.values().find(|w| w.org_id == org_id && w.slug == slug).map(|w| w.id.as_str())
+        self.state.workspaces.values().find(|w| w.org_id == org_id && w.slug == slug).map(|w| w.id.as_str())
     }
 
     /// Verification keys of Gatehouse-issued access tokens, when the AS is configured.
     pub fn gatehouse_keys(&self) -> Option<&Arc<crate::identity::gatehouse_jwt::GatehouseKeys>> {
-        self.gatehouse_keys.as_ref()
+        self.index.gatehouse_keys.as_ref()
     }
 
     /// The key `X-User-JWT` assertions are signed with, when configured.
     pub fn identity_signer(&self) -> Option<&Arc<crate::identity::identity_jwt::IdentitySigner>> {
-        self.identity_signer.as_ref()
+        self.index.identity_signer.as_ref()
     }
 
     /// Looks up a workspace by id.
     pub fn workspace(&self, id: &str) -> Option<&Arc<Workspace>> {
-        self.workspace_index.get(id)
+        self.index.workspace_index.get(id)
     }
 
     /// Tool rules if `server_id` is provisioned to `workspace_id`, else `None`.
     pub fn provision(&self, workspace_id: &str, server_id: &str) -> Option<&Arc<ToolRules>> {
-        self.rules_index.get(workspace_id)?.get(server_id)
+        self.index.rules_index.get(workspace_id)?.get(server_id)
     }
 
     /// Key binding MCP session ids to callers, once the control plane sent one.
     pub fn session_key(&self) -> Option<&[u8; 32]> {
-        self.session_key.as_ref()
+        self.index.session_key.as_ref()
     }
 
     /// Counts of each kind of entry, for logs and readiness output.
     pub fn counts(&self) -> (usize, usize, usize, usize) {
-        (self.servers.len(), self.workspaces.len(), self.provisions.len(), self.tokens.len())
+        let s = &self.state;
+        (s.servers.len(), s.workspaces.len(), s.provisions.len(), s.tokens.len())
+    }
+}
+
+/// Removes `key` from the inner map of `outer[group]`, dropping the inner map when it empties.
+fn remove_nested<V: Clone>(outer: &mut Map<String, Map<String, V>>, group: &str, key: &str) {
+    if let Some(inner) = outer.get_mut(group) {
+        inner.remove(key);
+        if inner.is_empty() {
+            outer.remove(group);
+        }
+    }
+}
+
+fn grant_of_token(t: &pb::GatewayToken) -> TokenGrant {
+    TokenGrant {
+        id: t.id.clone(),
+        org_id: t.org_id.clone(),
+        user: t.user.clone(),
+        workspace_id: t.workspace_id.clone(),
+        scopes: t.scopes.clone(),
+        server_permissions: t.server_permissions.clone(),
+        tool_permissions: t.tool_permissions.clone(),
+        expires_at: (t.expires_at != 0).then_some(t.expires_at),
+    }
+}
+
+fn grant_of_certificate(c: &pb::CertificateIdentity) -> TokenGrant {
+    TokenGrant {
+        id: c.id.clone(),
+        org_id: c.org_id.clone(),
+        user: c.user.clone(),
+        workspace_id: c.workspace_id.clone(),
+        scopes: c.scopes.clone(),
+        server_permissions: c.server_permissions.clone(),
+        tool_permissions: c.tool_permissions.clone(),
+        expires_at: None,
+    }
+}
+
+// Each hook removes what the old entry put in the indexes and adds what the
+// new one puts there, so an index always equals the one a snapshot would build.
+impl Observer for Indexes {
+    fn orgs(&mut self, old: Option<&pb::Org>, new: Option<&pb::Org>) {
+        if let Some(o) = old {
+            self.org_index.remove(&o.id);
+        }
+        if let Some(o) = new {
+            let org = Org {
+                id: o.id.clone(),
+                slug: o.slug.clone(),
+                jwt_validation_json: o.jwt_validation_json.clone(),
+                external_auth_config_json: o.external_auth_config_json.clone(),
+                jwt: org_jwt_validation(o),
+            };
+            self.org_index.insert(o.id.clone(), Arc::new(org));
+        }
     }
 
-    fn reindex(&mut self) {
-        self.org_index = self
-            .orgs
-            .values()
-            .map(|o| {
-                let org = Org {
-                    id: o.id.clone(),
-                    slug: o.slug.clone(),
-                    jwt_validation_json: o.jwt_validation_json.clone(),
-                    external_auth_config_json: o.external_auth_config_json.clone(),
-                    jwt: org_jwt_validation(o),
-                };
-                (o.id.clone(), Arc::new(org))
-            })
-            .collect();
-        self.server_index = HashMap::new();
-        for s in self.servers.values() {
+    fn workspaces(&mut self, old: Option<&pb::Workspace>, new: Option<&pb::Workspace>) {
+        if let Some(w) = old {
+            self.workspace_index.remove(&w.id);
+        }
+        if let Some(w) = new {
+            let ws = Workspace {
+                id: w.id.clone(),
+                org_id: w.org_id.clone(),
+                slug: w.slug.clone(),
+                name: w.name.clone(),
+            };
+            self.workspace_index.insert(w.id.clone(), Arc::new(ws));
+        }
+    }
+
+    fn servers(&mut self, old: Option<&pb::Server>, new: Option<&pb::Server>) {
+        if let Some(s) = old {
+            remove_nested(&mut self.server_index, &s.org_id, &s.slug);
+        }
+        if let Some(s) = new {
             match server_from_wire(s) {
                 Ok(server) => {
-                    let by_slug = self.server_index.entry(s.org_id.clone()).or_default();
+                    let mut by_slug = self.server_index.get(&s.org_id).cloned().unwrap_or_default();
                     by_slug.insert(s.slug.clone(), Arc::new(server));
+                    self.server_index.insert(s.org_id.clone(), by_slug);
                 }
                 Err(reason) => {
                     tracing::warn!(server = %s.slug, %reason, "skipping invalid server from control plane");
                 }
             }
         }
-        self.workspace_index = self
-            .workspaces
-            .values()
-            .map(|w| {
-                let ws = Workspace {
-                    id: w.id.clone(),
-                    org_id: w.org_id.clone(),
-                    slug: w.slug.clone(),
-                    name: w.name.clone(),
-                };
-                (w.id.clone(), Arc::new(ws))
-            })
-            .collect();
-        self.rules_index = HashMap::new();
-        for ((workspace_id, server_id), p) in &self.provisions {
-            let rules = ToolRules { allow: p.tool_allow.clone(), deny: p.tool_deny.clone() };
-            let by_server = self.rules_index.entry(workspace_id.clone()).or_default();
-            by_server.insert(server_id.clone(), Arc::new(rules));
+    }
+
+    fn provisions(&mut self, old: Option<&pb::Provision>, new: Option<&pb::Provision>) {
+        if let Some(p) = old {
+            remove_nested(&mut self.rules_index, &p.workspace_id, &p.server_id);
         }
-        self.token_index = self
-            .tokens
-            .values()
-            .filter_map(|t| {
-                let hash: TokenHash = t.token_hash.as_slice().try_into().ok()?;
-                let grant = TokenGrant {
-                    id: t.id.clone(),
-                    org_id: t.org_id.clone(),
-                    user: t.user.clone(),
-                    workspace_id: t.workspace_id.clone(),
-                    scopes: t.scopes.clone(),
-                    server_permissions: t.server_permissions.clone(),
-                    tool_permissions: t.tool_permissions.clone(),
-                    expires_at: (t.expires_at != 0).then_some(t.expires_at),
-                };
-                Some((hash, Arc::new(grant)))
-            })
-            .collect();
-        self.certificate_index = Default::default();
-        for c in self.certificate_identities.values() {
+        if let Some(p) = new {
+            let rules = ToolRules { allow: p.tool_allow.clone(), deny: p.tool_deny.clone() };
+            let mut by_server = self.rules_index.get(&p.workspace_id).cloned().unwrap_or_default();
+            by_server.insert(p.server_id.clone(), Arc::new(rules));
+            self.rules_index.insert(p.workspace_id.clone(), by_server);
+        }
+    }
+
+    fn tokens(&mut self, old: Option<&pb::GatewayToken>, new: Option<&pb::GatewayToken>) {
+        if let Some(hash) = old.and_then(|t| TokenHash::try_from(t.token_hash.as_slice()).ok()) {
+            self.token_index.remove(&hash);
+        }
+        if let Some(t) = new {
+            if let Ok(hash) = TokenHash::try_from(t.token_hash.as_slice()) {
+                self.token_index.insert(hash, Arc::new(grant_of_token(t)));
+            }
+        }
+    }
+
+    fn certificate_identities(
+        &mut self,
+        old: Option<&pb::CertificateIdentity>,
+        new: Option<&pb::CertificateIdentity>,
+    ) {
+        if let Some(c) = old {
+            if let Some(kind) = CertNameKind::parse(&c.kind) {
+                let name = client_cert::normalize(kind, &c.value);
+                let index = &mut self.certificate_index[kind.index()];
+                if index.get(&name).is_some_and(|g| g.id == c.id) {
+                    index.remove(&name);
+                }
+            }
+        }
+        if let Some(c) = new {
             let Some(kind) = CertNameKind::parse(&c.kind) else {
                 tracing::warn!(identity = %c.id, kind = %c.kind, "skipping certificate identity of unknown kind");
-                continue;
-            };
-            let grant = TokenGrant {
-                id: c.id.clone(),
-                org_id: c.org_id.clone(),
-                user: c.user.clone(),
-                workspace_id: c.workspace_id.clone(),
-                scopes: c.scopes.clone(),
-                server_permissions: c.server_permissions.clone(),
-                tool_permissions: c.tool_permissions.clone(),
-                expires_at: None,
+                return;
             };
             let name = client_cert::normalize(kind, &c.value);
-            self.certificate_index[kind.index()].insert(name, Arc::new(grant));
+            self.certificate_index[kind.index()].insert(name, Arc::new(grant_of_certificate(c)));
         }
-        self.session_key = self.settings.session_binding_key.as_slice().try_into().ok();
+    }
+
+    fn settings(&mut self, _old: &pb::EdgeSettings, settings: &pb::EdgeSettings) {
+        self.session_key = settings.session_binding_key.as_slice().try_into().ok();
         self.gatehouse_keys = crate::identity::gatehouse_jwt::GatehouseKeys::from_settings(
-            &self.settings.issuer,
-            &self.settings.jwks_json,
-            &self.settings.deactivated_users,
+            &settings.issuer,
+            &settings.jwks_json,
+            &settings.deactivated_users,
         )
         .map(Arc::new);
-        self.identity_signer = match self.settings.identity_signing_jwk.trim() {
+        self.identity_signer = match settings.identity_signing_jwk.trim() {
             "" => None,
             jwk => match crate::identity::identity_jwt::IdentitySigner::from_jwk(jwk) {
                 Ok(signer) => Some(Arc::new(signer)),
@@ -632,6 +639,95 @@ mod tests {
         assert_eq!(v2.certificate_identity(CertNameKind::SubjectCn, "ci-agent").unwrap().id, "c4");
         let again = ConfigView::from_snapshot(v2.to_snapshot());
         assert_eq!(again.certificate_identity(CertNameKind::SubjectCn, "ci-agent").unwrap().id, "c4");
+    }
+
+    #[test]
+    fn a_delta_naming_one_token_keeps_every_other_entry_the_same_object() {
+        let server = pb::Server {
+            id: "s".into(),
+            org_id: "org".into(),
+            slug: "files".into(),
+            url: "http://127.0.0.1:1/mcp".into(),
+            auth_type: "none".into(),
+            advanced_config_json: r#"{"jwt_validation":{"jwksUri":"https://idp.example/jwks"}}"#.into(),
+            ..Default::default()
+        };
+        let org = pb::Org { id: "org".into(), slug: "acme".into(), ..Default::default() };
+        let v1 = ConfigView::from_snapshot(pb::Snapshot {
+            version: 1,
+            state: Some(pb::ConfigState {
+                orgs: vec![org],
+                servers: vec![server],
+                tokens: vec![token("t1", "a"), token("t2", "b")],
+                ..Default::default()
+            }),
+        });
+        let v2 = v1
+            .apply(pb::Delta {
+                from_version: 1,
+                version: 2,
+                changes: vec![pb::Change { kind: Some(pb::change::Kind::UpsertToken(token("t3", "c"))) }],
+            })
+            .unwrap();
+        assert_eq!(v2.token(&hash_token("c")).unwrap().id, "t3");
+        assert!(Arc::ptr_eq(v1.token(&hash_token("a")).unwrap(), v2.token(&hash_token("a")).unwrap()));
+        assert!(Arc::ptr_eq(v1.token(&hash_token("b")).unwrap(), v2.token(&hash_token("b")).unwrap()));
+        // The server, with its compiled JWT validator, is the same object.
+        let (s1, s2) = (v1.server("org", "files").unwrap(), v2.server("org", "files").unwrap());
+        assert!(Arc::ptr_eq(s1, s2));
+        assert!(Arc::ptr_eq(&s1.identity, &s2.identity));
+        assert!(Arc::ptr_eq(v1.org("org").unwrap(), v2.org("org").unwrap()));
+
+        // Deleting a token removes exactly its index entry.
+        let v3 = v2
+            .apply(pb::Delta {
+                from_version: 2,
+                version: 3,
+                changes: vec![pb::Change { kind: Some(pb::change::Kind::DeleteToken("t1".into())) }],
+            })
+            .unwrap();
+        assert!(v3.token(&hash_token("a")).is_none());
+        assert!(Arc::ptr_eq(v2.token(&hash_token("c")).unwrap(), v3.token(&hash_token("c")).unwrap()));
+    }
+
+    #[test]
+    fn indexes_after_deltas_equal_indexes_of_the_same_snapshot() {
+        let v1 = ConfigView::from_snapshot(pb::Snapshot {
+            version: 1,
+            state: Some(pb::ConfigState {
+                tokens: vec![token("t1", "a")],
+                provisions: vec![pb::Provision {
+                    workspace_id: "ws".into(),
+                    server_id: "s".into(),
+                    tool_deny: vec!["x".into()],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+        });
+        let rotated = pb::GatewayToken { token_hash: hash_token("a2").to_vec(), ..token("t1", "a") };
+        let v2 = v1
+            .apply(pb::Delta {
+                from_version: 1,
+                version: 2,
+                changes: vec![
+                    pb::Change { kind: Some(pb::change::Kind::UpsertToken(rotated)) },
+                    pb::Change {
+                        kind: Some(pb::change::Kind::DeleteProvision(pb::ProvisionKey {
+                            workspace_id: "ws".into(),
+                            server_id: "s".into(),
+                        })),
+                    },
+                ],
+            })
+            .unwrap();
+        // The rotated token's old secret is gone from the index, the new one works.
+        assert!(v2.token(&hash_token("a")).is_none());
+        assert_eq!(v2.token(&hash_token("a2")).unwrap().id, "t1");
+        assert!(v2.provision("ws", "s").is_none());
+        let rebuilt = ConfigView::from_snapshot(v2.to_snapshot());
+        assert_eq!(rebuilt.index.token_index.len(), v2.index.token_index.len());
+        assert_eq!(rebuilt.index.rules_index.len(), v2.index.rules_index.len());
     }
 
     #[test]

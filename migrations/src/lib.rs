@@ -15,6 +15,7 @@ mod m20261122_000005_grant_revocations;
 mod m20261122_000006_certificate_identities;
 mod m20261201_000001_user_deactivation;
 mod m20261202_000001_elicitation_completions;
+mod m20261206_000001_config_outbox;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_certificate_identities::Migration),
             Box::new(m20261201_000001_user_deactivation::Migration),
             Box::new(m20261202_000001_elicitation_completions::Migration),
+            Box::new(m20261206_000001_config_outbox::Migration),
         ]
     }
 }

@@ -108,7 +108,6 @@ pub(crate) async fn register(
         tool_permissions: body.permissions.tools,
     };
     let created = state.store.create_certificate_identity(&state.org_id, new).await?;
-    state.publish().await;
     tracing::info!(version = created.version, identity_id = %created.value.id, "certificate identity registered");
     Ok((StatusCode::CREATED, Json(created.value.into())))
 }
@@ -145,7 +144,6 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let deleted = state.store.delete_certificate_identity(&state.org_id, &id).await?;
-    state.publish().await;
     tracing::info!(version = deleted.version, "certificate identity deleted");
     Ok(StatusCode::NO_CONTENT)
 }

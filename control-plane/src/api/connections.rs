@@ -122,7 +122,6 @@ pub(crate) async fn delete(
     }
     let deleted = state.store.delete_grant(&state.org_id, &id).await?;
     // Edges drop cached access tokens of the grant once they see this version.
-    state.publish().await;
     let grant = deleted.value;
     tracing::info!(server_id = %grant.server_id, user = %grant.user, version = deleted.version, "upstream connection deleted");
     let ctx = state.upstream_oauth.clone();

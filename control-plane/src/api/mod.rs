@@ -57,16 +57,6 @@ impl axum::extract::FromRef<AppState> for crate::sso::SsoContext {
     }
 }
 
-impl AppState {
-    /// Pushes committed changes to the edges. A failure is logged, not returned:
-    /// the change is committed and the version poller publishes it shortly.
-    pub async fn publish(&self) {
-        if let Err(error) = self.publisher.publish().await {
-            tracing::error!(%error, "publishing config change failed; the poller will retry");
-        }
-    }
-}
-
 /// Builds the admin API router.
 pub(crate) fn router(state: AppState) -> Router {
     let admin = Router::new()

@@ -80,7 +80,6 @@ pub(crate) async fn update(
     }
     let patch = OrgAuthPatch { jwt_validation, external_auth_config };
     let updated = state.store.update_org_auth_settings(&state.org_id, patch).await?;
-    state.publish().await;
     tracing::info!(version = updated.version, "org auth settings updated");
     Ok(Json(updated.value.into()))
 }

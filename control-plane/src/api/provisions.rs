@@ -78,7 +78,6 @@ pub(crate) async fn provision(
     validation::tool_globs("tools.deny", &tools.deny)?;
     let rules = ToolRules { allow: tools.allow, deny: tools.deny };
     let result = state.store.provision(&state.org_id, &ws, &slug, rules).await?;
-    state.publish().await;
     let (provision, created) = result.value;
     tracing::info!(version = result.version, created, "server provisioned");
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
@@ -95,7 +94,6 @@ pub(crate) async fn unprovision(
     Path((ws, slug)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let result = state.store.unprovision(&state.org_id, &ws, &slug).await?;
-    state.publish().await;
     tracing::info!(version = result.version, "server unprovisioned");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -164,7 +164,6 @@ pub(crate) async fn create(
     let created = state.store.create_server(&state.org_id, new).await?;
     store_client_secret(&state, &created.value.id, client_secret).await?;
     state.upstream_oauth.server_changed(created.value.clone()).await;
-    state.publish().await;
     tracing::info!(version = created.version, "server registered");
     Ok((StatusCode::CREATED, Json(created.value.into())))
 }
@@ -231,7 +230,6 @@ pub(crate) async fn update(
         store_client_secret(&state, &updated.value.id, change).await?;
     }
     state.upstream_oauth.server_changed(updated.value.clone()).await;
-    state.publish().await;
     tracing::info!(version = updated.version, "server updated");
     Ok(Json(updated.value.into()))
 }
@@ -246,7 +244,6 @@ pub(crate) async fn delete(
     Path(slug): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let deleted = state.store.delete_server(&state.org_id, &slug).await?;
-    state.publish().await;
     tracing::info!(version = deleted.version, "server deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -152,7 +152,6 @@ pub(crate) async fn mint(
         hint: generated.hint,
     };
     let created = state.store.create_token(&state.org_id, new).await?;
-    state.publish().await;
     tracing::info!(version = created.version, token_id = %created.value.id, "gateway token minted");
     let issued =
         IssuedToken { token: generated.token.expose_secret().to_owned(), details: created.value.into() };
@@ -181,7 +180,6 @@ pub(crate) async fn revoke(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let revoked = state.store.revoke_token(&state.org_id, &id).await?;
-    state.publish().await;
     tracing::info!(version = revoked.version, "gateway token revoked");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -198,7 +196,6 @@ pub(crate) async fn rotate(
 ) -> Result<Json<IssuedToken>, ApiError> {
     let generated = tokens::generate();
     let rotated = state.store.rotate_token(&state.org_id, &id, generated.hash, generated.hint).await?;
-    state.publish().await;
     tracing::info!(version = rotated.version, "gateway token rotated");
     Ok(Json(IssuedToken { token: generated.token.expose_secret().to_owned(), details: rotated.value.into() }))
 }

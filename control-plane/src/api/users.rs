@@ -105,7 +105,6 @@ pub(crate) async fn deactivate(
         return Err(ApiError::Conflict { field: None, message: "you cannot deactivate yourself".into() });
     }
     let done = state.store.deactivate_user(&state.org_id, &id).await?;
-    state.publish().await;
     let d = done.value;
     tracing::info!(
         user_id = %d.user.id,
@@ -138,7 +137,6 @@ pub(crate) async fn reactivate(
     Path(id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     let done = state.store.reactivate_user(&state.org_id, &id).await?;
-    state.publish().await;
     tracing::info!(user_id = %id, version = done.version, "user reactivated");
     Ok(Json(done.value.into()))
 }

@@ -81,7 +81,6 @@ pub(crate) async fn create(
     validation::slug("slug", &body.slug)?;
     let name = validation::name("name", body.name.as_deref().unwrap_or(&body.slug))?;
     let created = state.store.create_workspace(&state.org_id, NewWorkspace { slug: body.slug, name }).await?;
-    state.publish().await;
     let (workspace, provisions) = created.value;
     tracing::info!(version = created.version, auto_provisioned = provisions.len(), "workspace created");
     let provisioned_servers = provisions.into_iter().map(|p| p.server_slug).collect();
@@ -117,7 +116,6 @@ pub(crate) async fn delete(
     Path(ws): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let deleted = state.store.delete_workspace(&state.org_id, &ws).await?;
-    state.publish().await;
     tracing::info!(version = deleted.version, "workspace deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,7 @@
 mod edges;
 mod publisher;
 mod service;
+mod wire;
 
 pub use edges::{EdgeRegistry, EdgeStatus};
 pub use publisher::Publisher;

@@ -191,7 +191,8 @@ impl Session {
 
     async fn send_snapshot(&self) -> Option<broadcast::Receiver<Arc<pb::Delta>>> {
         let (snapshot, rx) = self.service.publisher.subscribe().await;
-        let message = pb::ConfigMessage { kind: Some(pb::config_message::Kind::Snapshot(snapshot)) };
+        let message =
+            pb::ConfigMessage { kind: Some(pb::config_message::Kind::Snapshot((*snapshot).clone())) };
         self.tx.send(Ok(message)).await.ok()?;
         Some(rx)
     }

@@ -151,6 +151,5 @@ pub(crate) async fn rotate_signing_key(State(state): State<AppState>) -> Result<
         tracing::error!(%error, "rotating the signing key failed");
         ApiError::Internal
     })?;
-    state.publish().await;
     Ok(Json(RotatedKey { kid }))
 }

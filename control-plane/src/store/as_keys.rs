@@ -45,6 +45,8 @@ impl Store {
             .exec_without_returning(&txn)
             .await?;
         }
+        // Issuer, URLs and keys travel in the edge settings.
+        txn.touched().settings = true;
         txn.commit().await?;
         Ok(true)
     }
@@ -78,6 +80,8 @@ impl Store {
             return Ok(false);
         }
         insert_key(&self.keyring, key)?.exec_without_returning(&txn).await?;
+        // Issuer, URLs and keys travel in the edge settings.
+        txn.touched().settings = true;
         txn.commit().await?;
         Ok(true)
     }
@@ -101,6 +105,8 @@ impl Store {
             .exec(&txn)
             .await?;
         insert_key(&self.keyring, key)?.exec_without_returning(&txn).await?;
+        // Issuer, URLs and keys travel in the edge settings.
+        txn.touched().settings = true;
         txn.commit().await?;
         Ok(())
     }

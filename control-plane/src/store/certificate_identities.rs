@@ -41,6 +41,7 @@ impl Store {
                 let message = format!("{} {:?} is already registered", row.kind, row.value);
                 StoreError::unique_or_db(e, "value", message)
             })?;
+        txn.touched().certificate_identities.insert(row.id.clone());
         txn.commit().await?;
         Ok(Versioned { value: record_from(row, ws.slug)?, version })
     }
@@ -87,17 +88,24 @@ impl Store {
         let row = find(&txn, org_id, id).await?.ok_or(StoreError::NotFound("certificate identity"))?;
         let team = team_of(&txn, &row.workspace_id).await?;
         certificate_identity::Entity::delete_by_id(row.id.clone()).exec(&txn).await?;
+        txn.touched().certificate_identities.insert(row.id.clone());
         txn.commit().await?;
         Ok(Versioned { value: record_from(row, team)?, version })
     }
 }
 
-/// Every certificate identity of every org (for the edges), in one read.
+/// Every certificate identity of every org (only those `ids` names, when
+/// given) for the edges, in one read.
 pub(super) async fn load_certificate_identities(
     conn: &impl ConnectionTrait,
+    ids: Option<&std::collections::BTreeSet<String>>,
 ) -> Result<Vec<CertificateIdentityRecord>, StoreError> {
     let slugs = workspace_slugs(conn, None).await?;
-    certificate_identity::Entity::find()
+    let mut query = certificate_identity::Entity::find();
+    if let Some(ids) = ids {
+        query = query.filter(certificate_identity::Column::Id.is_in(ids.iter().cloned()));
+    }
+    query
         .all(conn)
         .await?
         .into_iter()

@@ -39,17 +39,19 @@ pub(super) async fn record(
     Ok(())
 }
 
-/// Completions recorded within the retention before `at`, oldest first.
+/// Completions recorded within the retention before `at` (only those `ids`
+/// names, when given), oldest first.
 pub(super) async fn recent(
     conn: &impl ConnectionTrait,
     at: DateTime<Utc>,
+    ids: Option<&std::collections::BTreeSet<String>>,
 ) -> Result<Vec<ElicitationCompletion>, StoreError> {
     use sea_orm::QueryOrder as _;
-    let rows = Entity::find()
-        .filter(Column::CompletedAt.gt(at - ELICITATION_COMPLETION_RETENTION))
-        .order_by_asc(Column::CompletedAt)
-        .all(conn)
-        .await?;
+    let mut query = Entity::find().filter(Column::CompletedAt.gt(at - ELICITATION_COMPLETION_RETENTION));
+    if let Some(ids) = ids {
+        query = query.filter(Column::ElicitationId.is_in(ids.iter().cloned()));
+    }
+    let rows = query.order_by_asc(Column::CompletedAt).all(conn).await?;
     Ok(rows.into_iter().map(from_row).collect())
 }
 

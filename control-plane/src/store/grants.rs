@@ -120,17 +120,42 @@ impl Store {
         new: NewTokens,
         completion: Option<&ElicitationCompletion>,
     ) -> Result<Grant, StoreError> {
-        let txn = match completion {
-            Some(_) => self.begin_write().await?.0,
-            None => self.db.begin().await?,
+        let at = now();
+        let id = match completion {
+            Some(completion) => {
+                let (txn, _version) = self.begin_write().await?;
+                let id = self.upsert_grant(&txn, org_id, user, server_id, &new, at).await?;
+                super::elicitation_completions::record(&txn, completion, at).await?;
+                txn.touched().completed_elicitations.insert(completion.elicitation_id.clone());
+                txn.commit().await?;
+                id
+            }
+            None => {
+                let txn = self.db.begin().await?;
+                let id = self.upsert_grant(&txn, org_id, user, server_id, &new, at).await?;
+                txn.commit().await?;
+                id
+            }
         };
+        self.grant(&id).await?.ok_or(StoreError::NotFound("grant"))
+    }
+
+    /// Creates the grant of (org, user, server) or replaces its tokens; returns its id.
+    async fn upsert_grant(
+        &self,
+        txn: &impl ConnectionTrait,
+        org_id: &str,
+        user: &str,
+        server_id: &str,
+        new: &NewTokens,
+        at: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
         let existing = upstream_grant::Entity::find()
             .filter(upstream_grant::Column::OrgId.eq(org_id))
             .filter(upstream_grant::Column::UserName.eq(user))
             .filter(upstream_grant::Column::ServerId.eq(server_id))
-            .one(&txn)
+            .one(txn)
             .await?;
-        let at = now();
         let id = existing.as_ref().map_or_else(new_id, |e| e.id.clone());
         let sealed = self.seal_tokens(&id, &new.tokens)?;
         let model = upstream_grant::ActiveModel {
@@ -152,15 +177,11 @@ impl Store {
             refreshed_at: Set(at),
         };
         if existing.is_some() {
-            upstream_grant::Entity::update(model).exec(&txn).await?;
+            upstream_grant::Entity::update(model).exec(txn).await?;
         } else {
-            upstream_grant::Entity::insert(model).exec_without_returning(&txn).await?;
+            upstream_grant::Entity::insert(model).exec_without_returning(txn).await?;
         }
-        if let Some(completion) = completion {
-            super::elicitation_completions::record(&txn, completion, at).await?;
-        }
-        txn.commit().await?;
-        self.grant(&id).await?.ok_or(StoreError::NotFound("grant"))
+        Ok(id)
     }
 
     /// The grant of (org, user, server).
@@ -392,7 +413,7 @@ fn to_i64(value: u64) -> i64 {
 ///
 /// Every deletion of a grant goes through here.
 pub(super) async fn revoke_grants(
-    conn: &impl ConnectionTrait,
+    conn: &super::WriteTxn,
     rows: Vec<upstream_grant::Model>,
     at: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
@@ -404,6 +425,7 @@ pub(super) async fn revoke_grants(
         return Ok(0);
     }
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    conn.touched().revoked_grants.extend(ids.iter().cloned());
     let deleted = upstream_grant::Entity::delete_many()
         .filter(upstream_grant::Column::Id.is_in(ids))
         .exec(conn)
@@ -420,7 +442,7 @@ pub(super) async fn revoke_grants(
 
 /// [`revoke_grants`] of every grant of `server_id`.
 pub(super) async fn revoke_server_grants(
-    conn: &impl ConnectionTrait,
+    conn: &super::WriteTxn,
     server_id: &str,
     at: DateTime<Utc>,
 ) -> Result<u64, StoreError> {

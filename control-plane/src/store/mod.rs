@@ -11,6 +11,11 @@ pub mod model;
 mod admin_tokens;
 mod certificate_identities;
 mod edge_state;
+mod outbox;
+pub use outbox::{EdgeChanges, OUTBOX_RETENTION};
+mod write_txn;
+pub use write_txn::CommitSignal;
+pub(crate) use write_txn::WriteTxn;
 mod orgs;
 pub use orgs::{OrgAuthPatch, OrgAuthSettings};
 mod provisions;
@@ -36,6 +41,7 @@ mod as_grants;
 mod as_keys;
 mod as_model;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -106,6 +112,7 @@ impl StoreError {
 pub struct Store {
     db: DatabaseConnection,
     keyring: Keyring,
+    commits: Arc<CommitSignal>,
 }
 
 impl std::fmt::Debug for Store {
@@ -126,12 +133,17 @@ impl Store {
         });
         let db = Database::connect(options).await?;
         Migrator::up(&db, None).await?;
-        Ok(Self { db, keyring })
+        Ok(Self { db, keyring, commits: Arc::default() })
     }
 
     /// The keyring secrets are sealed with.
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
+    }
+
+    /// Commits of this process, for the config publisher to follow.
+    pub fn commits(&self) -> &Arc<CommitSignal> {
+        &self.commits
     }
 
     /// Checks the database answers.
@@ -150,12 +162,14 @@ impl Store {
     }
 
     /// Begins a mutation: bumps the config version as the transaction's first
-    /// statement and returns the new version.
+    /// statement and returns the new version. The mutation names the edge-config
+    /// entries it touches ([`WriteTxn::touched`]); its commit writes them as the
+    /// version's outbox row, which is how the change reaches the edges.
     ///
     /// Writing first takes the write lock up front: PostgreSQL serialises
     /// writers on the counter row, and SQLite waits (busy timeout) instead of
     /// failing a read-then-write upgrade.
-    async fn begin_write(&self) -> Result<(DatabaseTransaction, u64), StoreError> {
+    async fn begin_write(&self) -> Result<(WriteTxn, u64), StoreError> {
         let txn = self.db.begin().await?;
         config_version::Entity::update_many()
             .col_expr(config_version::Column::Version, Expr::col(config_version::Column::Version).add(1))
@@ -163,7 +177,7 @@ impl Store {
             .exec(&txn)
             .await?;
         let version = read_version(&txn).await?;
-        Ok((txn, version))
+        Ok((WriteTxn::new(txn, version, self.commits.clone()), version))
     }
 
     /// Begins a read-only transaction that sees one consistent snapshot.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
-use super::entities::upstream_oauth_client;
+use super::entities::{server, upstream_oauth_client};
 use super::settings::load_random_key;
 use super::{from_json_text, now, to_json_text, Store, StoreError};
 use crate::credentials::{Keyring, SealedRecord};
@@ -60,13 +60,18 @@ pub struct UpstreamOAuthEdge {
     pub token_cache_key: Option<SecretBox<[u8; 32]>>,
 }
 
-/// Loads [`UpstreamOAuthEdge`] inside the edge-state read transaction.
-pub(super) async fn load_upstream_oauth_edge(
+/// The resolved OAuth clients of the servers `server_ids` names, by server id,
+/// inside the edge-state read transaction.
+pub(super) async fn load_server_clients(
     conn: &impl ConnectionTrait,
     keyring: &Keyring,
-) -> Result<UpstreamOAuthEdge, StoreError> {
+    server_ids: &[String],
+) -> Result<BTreeMap<String, OAuthClientRecord>, StoreError> {
+    if server_ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
     let rows = upstream_oauth_client::Entity::find()
-        .filter(upstream_oauth_client::Column::Key.starts_with("server:"))
+        .filter(upstream_oauth_client::Column::Key.is_in(server_ids.iter().map(|id| server_key(id))))
         .all(conn)
         .await?;
     let mut servers = BTreeMap::new();
@@ -75,8 +80,15 @@ pub(super) async fn load_upstream_oauth_edge(
         let id = record.key.trim_start_matches("server:").to_owned();
         servers.insert(id, record);
     }
-    let token_cache_key = load_random_key(conn, keyring, TOKEN_CACHE_KEY).await?;
-    Ok(UpstreamOAuthEdge { servers, token_cache_key })
+    Ok(servers)
+}
+
+/// The key the edges encrypt cached upstream tokens with, inside the edge-state read transaction.
+pub(super) async fn load_token_cache_key(
+    conn: &impl ConnectionTrait,
+    keyring: &Keyring,
+) -> Result<Option<SecretBox<[u8; 32]>>, StoreError> {
+    load_random_key(conn, keyring, TOKEN_CACHE_KEY).await
 }
 
 fn client_from(
@@ -135,6 +147,7 @@ impl Store {
         } else {
             upstream_oauth_client::Entity::insert(model).exec_without_returning(&txn).await?;
         }
+        touch_server_of_client(&txn, &record.key);
         txn.commit().await?;
         Ok(())
     }
@@ -147,8 +160,31 @@ impl Store {
         }
         let (txn, _version) = self.begin_write().await?;
         upstream_oauth_client::Entity::delete_by_id(key).exec(&txn).await?;
+        touch_server_of_client(&txn, key);
         txn.commit().await?;
         Ok(())
+    }
+
+    /// Servers of auth type `oauth2` or `client_credentials` whose OAuth client
+    /// is not resolved yet (e.g. their authorization server was down).
+    pub async fn unresolved_oauth_servers(&self) -> Result<Vec<super::Server>, StoreError> {
+        let rows = server::Entity::find()
+            .filter(server::Column::AuthType.is_in(["oauth2", "client_credentials"]))
+            .all(&self.db)
+            .await?;
+        let keys: Vec<String> = rows.iter().map(|r| server_key(&r.id)).collect();
+        let resolved: std::collections::BTreeSet<String> = upstream_oauth_client::Entity::find()
+            .filter(upstream_oauth_client::Column::Key.is_in(keys))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        rows.into_iter()
+            .filter(|r| !resolved.contains(&server_key(&r.id)))
+            // OAuth servers carry no static headers.
+            .map(|r| super::servers::server_from(r, Vec::new()))
+            .collect()
     }
 
     /// Generates and stores the token-cache key unless it exists. Returns whether it was created.
@@ -225,6 +261,14 @@ impl Store {
             rewrapped += 1;
         }
         Ok(rewrapped)
+    }
+}
+
+/// A server's resolved client travels with the server (`Server.oauth`); preset
+/// and registration records stay in the control plane.
+fn touch_server_of_client(txn: &super::WriteTxn, key: &str) {
+    if let Some(server_id) = key.strip_prefix("server:") {
+        txn.touched().servers.insert(server_id.to_owned());
     }
 }
 

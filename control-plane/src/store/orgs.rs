@@ -41,20 +41,22 @@ impl Store {
         if let Some(org) = self.org_by_slug(slug).await? {
             return Ok(org);
         }
-        let row = org::ActiveModel {
-            id: Set(new_id()),
-            slug: Set(slug.to_owned()),
-            name: Set(name.to_owned()),
-            created_at: Set(now()),
-            jwt_validation: Set(None),
-            external_auth_config: Set(None),
-        };
-        match org::Entity::insert(row).exec_without_returning(&self.db).await {
-            Ok(_) => {}
-            // Another replica created it first.
-            Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {}
-            Err(e) => return Err(e.into()),
+        let (txn, _version) = self.begin_write().await?;
+        // Re-checked under the write lock: another replica may have created it first.
+        if org::Entity::find().filter(org::Column::Slug.eq(slug)).one(&txn).await?.is_none() {
+            let id = new_id();
+            let row = org::ActiveModel {
+                id: Set(id.clone()),
+                slug: Set(slug.to_owned()),
+                name: Set(name.to_owned()),
+                created_at: Set(now()),
+                jwt_validation: Set(None),
+                external_auth_config: Set(None),
+            };
+            org::Entity::insert(row).exec_without_returning(&txn).await?;
+            txn.touched().orgs.insert(id);
         }
+        txn.commit().await?;
         self.org_by_slug(slug).await?.ok_or(StoreError::NotFound("org"))
     }
 
@@ -80,6 +82,7 @@ impl Store {
             active.external_auth_config = Set(v.as_ref().map(super::to_json_text));
         }
         let row = active.update(&txn).await?;
+        txn.touched().orgs.insert(row.id.clone());
         txn.commit().await?;
         Ok(Versioned { value: org_auth_from(&row)?, version })
     }

@@ -47,6 +47,9 @@ impl Store {
             .exec(&txn)
             .await?;
         }
+        txn.touched()
+            .provisions
+            .insert(super::outbox::provision_id((row.workspace_id.clone(), row.server_id.clone())));
         txn.commit().await?;
         let value = Provision {
             workspace_id: row.workspace_id,
@@ -71,10 +74,14 @@ impl Store {
         let ws =
             find_workspace(&txn, org_id, workspace_slug).await?.ok_or(StoreError::NotFound("workspace"))?;
         let srv = find_server(&txn, org_id, server_slug).await?.ok_or(StoreError::NotFound("server"))?;
-        let deleted = provision::Entity::delete_by_id((ws.id, srv.id)).exec(&txn).await?;
+        let key = super::outbox::provision_id((ws.id, srv.id));
+        let deleted = provision::Entity::delete_by_id((key.workspace_id.clone(), key.server_id.clone()))
+            .exec(&txn)
+            .await?;
         if deleted.rows_affected == 0 {
             return Err(StoreError::NotFound("provision"));
         }
+        txn.touched().provisions.insert(key);
         txn.commit().await?;
         Ok(Versioned { value: (), version })
     }
@@ -119,18 +126,27 @@ pub(super) async fn load_provisions(
         let (Some(ws), Some(srv)) = (workspaces.get(&p.workspace_id), servers.get(&p.server_id)) else {
             continue; // another org's provision
         };
-        out.push(Provision {
-            tools: ToolRules {
-                allow: from_json_text("provisions.tool_allow", &p.tool_allow)?,
-                deny: from_json_text("provisions.tool_deny", &p.tool_deny)?,
-            },
-            workspace_slug: ws.clone(),
-            server_slug: srv.clone(),
-            workspace_id: p.workspace_id,
-            server_id: p.server_id,
-            created_at: p.created_at,
-            updated_at: p.updated_at,
-        });
+        out.push(provision_from(p, ws.clone(), srv.clone())?);
     }
     Ok(out)
+}
+
+/// A provision row with its workspace and server slugs.
+pub(super) fn provision_from(
+    p: provision::Model,
+    workspace_slug: String,
+    server_slug: String,
+) -> Result<Provision, StoreError> {
+    Ok(Provision {
+        tools: ToolRules {
+            allow: from_json_text("provisions.tool_allow", &p.tool_allow)?,
+            deny: from_json_text("provisions.tool_deny", &p.tool_deny)?,
+        },
+        workspace_slug,
+        server_slug,
+        workspace_id: p.workspace_id,
+        server_id: p.server_id,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+    })
 }

@@ -45,6 +45,7 @@ impl Store {
                 StoreError::unique_or_db(e, "slug", format!("server {:?} already exists", row.slug))
             })?;
         write_headers(&txn, &self.keyring, &row.id, &new.headers).await?;
+        txn.touched().servers.insert(row.id.clone());
         txn.commit().await?;
         let names = new.headers.keys().cloned().collect();
         Ok(Versioned { value: server_from(row, names)?, version })
@@ -127,6 +128,7 @@ impl Store {
             }
             None => current_names,
         };
+        txn.touched().servers.insert(row.id.clone());
         txn.commit().await?;
         Ok(Versioned { value: server_from(row, names)?, version })
     }
@@ -136,6 +138,7 @@ impl Store {
     pub async fn delete_server(&self, org_id: &str, slug: &str) -> Result<Versioned<()>, StoreError> {
         let (txn, version) = self.begin_write().await?;
         let row = find_server(&txn, org_id, slug).await?.ok_or(StoreError::NotFound("server"))?;
+        super::outbox::touch_server(&txn, &row.id).await?;
         provision::Entity::delete_many().filter(provision::Column::ServerId.eq(&row.id)).exec(&txn).await?;
         server_header::Entity::delete_many()
             .filter(server_header::Column::ServerId.eq(&row.id))
@@ -208,12 +211,17 @@ async fn header_names(
     Ok(out)
 }
 
-/// Decrypts every header of every server, by server id.
+/// Decrypts every header of the servers `ids` names (all servers when `None`), by server id.
 pub(super) async fn decrypted_headers(
     conn: &impl ConnectionTrait,
     keyring: &Keyring,
+    ids: Option<&[String]>,
 ) -> Result<BTreeMap<String, BTreeMap<String, SecretString>>, StoreError> {
-    let rows = server_header::Entity::find().all(conn).await?;
+    let mut query = server_header::Entity::find();
+    if let Some(ids) = ids {
+        query = query.filter(server_header::Column::ServerId.is_in(ids.iter().cloned()));
+    }
+    let rows = query.all(conn).await?;
     let mut out: BTreeMap<String, BTreeMap<String, SecretString>> = BTreeMap::new();
     for r in rows {
         let sealed = SealedRecord { key_id: r.key_id, wrapped_key: r.wrapped_key, ciphertext: r.ciphertext };

@@ -49,6 +49,7 @@ impl Store {
         })
         .exec_without_returning(&txn)
         .await?;
+        txn.touched().settings = true;
         txn.commit().await?;
         Ok(true)
     }

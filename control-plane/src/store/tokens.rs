@@ -54,6 +54,7 @@ impl Store {
             .exec_without_returning(&txn)
             .await
             .map_err(|e| StoreError::unique_or_db(e, "token", "token collision, retry".into()))?;
+        txn.touched().tokens.insert(row.id.clone());
         txn.commit().await?;
         Ok(Versioned { value: token_from(row, ws.slug)?, version })
     }
@@ -111,6 +112,7 @@ impl Store {
         })
         .exec(&txn)
         .await?;
+        txn.touched().tokens.insert(row.id.clone());
         txn.commit().await?;
         let record = gateway_token::Model { revoked_at: Some(revoked_at), ..row };
         Ok(Versioned { value: token_from(record, team.unwrap_or_default())?, version })
@@ -147,6 +149,7 @@ impl Store {
             .exec(&txn)
             .await
             .map_err(|e| StoreError::unique_or_db(e, "token", "token collision, retry".into()))?;
+        txn.touched().tokens.insert(updated.id.clone());
         txn.commit().await?;
         Ok(Versioned { value: token_from(updated, team.unwrap_or_default())?, version })
     }

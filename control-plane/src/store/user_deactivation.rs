@@ -90,6 +90,12 @@ impl Store {
             .filter(|t| names_user(&t.user_name, &row))
             .map(|t| t.id)
             .collect();
+        {
+            let mut touched = txn.touched();
+            touched.tokens.extend(token_ids.iter().cloned());
+            // The deactivated list travels in the edge settings.
+            touched.settings = true;
+        }
         let gateway_tokens = if token_ids.is_empty() {
             0
         } else {
@@ -153,6 +159,7 @@ impl Store {
         })
         .exec(&txn)
         .await?;
+        txn.touched().settings = true;
         txn.commit().await?;
         Ok(Versioned {
             value: user_from(user::Model { deactivated_at: None, updated_at: at, ..row }),

@@ -90,9 +90,5 @@ pub async fn complete(ctx: &UpstreamOAuth, params: CallbackParams) -> Result<Gra
         )
         .await?;
     tracing::info!(server_id = %subject.server_id, user = %subject.user, grant_id = %grant.id, version = grant.version, "upstream grant stored");
-    if completion.is_some() {
-        // The edges learn of the completion now rather than at the next poll.
-        ctx.publish().await;
-    }
     Ok(grant)
 }

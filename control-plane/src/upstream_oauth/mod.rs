@@ -20,7 +20,6 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config_stream::Publisher;
 use crate::store::authorization_links::ConsumeError;
 use crate::store::{Server, Store, StoreError};
 use ssrf::{BlockedAddress, GuardedClient, SsrfPolicy};
@@ -119,7 +118,6 @@ struct Inner {
     store: Store,
     http: GuardedClient,
     public_url: String,
-    publisher: Arc<Publisher>,
     /// Serialises resolution in this process so concurrent first uses register once.
     resolving: tokio::sync::Mutex<()>,
 }
@@ -132,10 +130,10 @@ impl std::fmt::Debug for UpstreamOAuth {
 
 impl UpstreamOAuth {
     /// A handle using `public_url` (no trailing slash) for links and callbacks.
-    pub fn new(store: Store, policy: SsrfPolicy, public_url: String, publisher: Arc<Publisher>) -> Self {
+    pub fn new(store: Store, policy: SsrfPolicy, public_url: String) -> Self {
         let public_url = public_url.trim_end_matches('/').to_owned();
         let resolving = tokio::sync::Mutex::new(());
-        Self { inner: Arc::new(Inner { store, http: policy.client(), public_url, publisher, resolving }) }
+        Self { inner: Arc::new(Inner { store, http: policy.client(), public_url, resolving }) }
     }
 
     /// The store.
@@ -189,7 +187,7 @@ impl UpstreamOAuth {
         let this = self.clone();
         tokio::spawn(async move {
             match resolve::resolve(&this, &server).await {
-                Ok(_) => this.publish().await,
+                Ok(_) => {}
                 Err(error) => {
                     tracing::warn!(server_id = %server.id, %error, "upstream oauth not ready; will retry on use")
                 }
@@ -214,37 +212,19 @@ impl UpstreamOAuth {
             if let Err(error) = self.store().purge_authorizations(now_ms() - 3_600_000).await {
                 tracing::warn!(%error, "purging expired authorization links failed");
             }
-            let state = match self.store().load_edge_state().await {
-                Ok(state) => state,
+            let servers = match self.store().unresolved_oauth_servers().await {
+                Ok(servers) => servers,
                 Err(error) => {
                     tracing::warn!(%error, "loading servers for upstream oauth retry failed");
                     continue;
                 }
             };
-            let mut resolved_any = false;
-            for edge_server in state.servers {
-                let server = edge_server.server;
-                let is_oauth = matches!(server.auth_type.as_str(), "oauth2" | "client_credentials");
-                if !is_oauth || state.upstream_oauth.servers.contains_key(&server.id) {
-                    continue;
-                }
-                match resolve::resolve(&self, &server).await {
-                    Ok(_) => resolved_any = true,
-                    Err(error) => {
-                        tracing::debug!(server_id = %server.id, %error, "upstream oauth still not ready")
-                    }
+            for server in servers {
+                // A resolved client is stored with a config version, which publishes it.
+                if let Err(error) = resolve::resolve(&self, &server).await {
+                    tracing::debug!(server_id = %server.id, %error, "upstream oauth still not ready")
                 }
             }
-            if resolved_any {
-                self.publish().await;
-            }
-        }
-    }
-
-    /// Pushes stored changes (resolved clients) to the edges.
-    pub async fn publish(&self) {
-        if let Err(error) = self.inner.publisher.publish().await {
-            tracing::error!(%error, "publishing upstream oauth change failed; the poller will retry");
         }
     }
 }

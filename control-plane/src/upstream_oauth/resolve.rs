@@ -136,9 +136,7 @@ pub async fn resolve_current(ctx: &UpstreamOAuth, server: &Server) -> Result<Res
     ctx.store().delete_oauth_client(&server_key(&server.id)).await?;
     let dropped = ctx.store().delete_server_grants(&server.id).await?;
     tracing::info!(server_id = %server.id, dropped, "grants from the previous authorization server deleted");
-    let resolved = resolve(ctx, server).await?;
-    ctx.publish().await;
-    Ok(resolved)
+    resolve(ctx, server).await
 }
 
 async fn stored(ctx: &UpstreamOAuth, server: &Server) -> Result<Option<Resolved>, OAuthError> {

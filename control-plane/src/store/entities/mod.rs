@@ -3,6 +3,7 @@
 
 pub mod admin_token;
 pub mod certificate_identity;
+pub mod config_outbox;
 pub mod config_version;
 pub mod gateway_token;
 pub mod org;

@@ -1,0 +1,225 @@
+//! The config outbox: each config version's row names the edge-config entries
+//! its transaction touched. Publishers read the rows after the version they
+//! published and load just those entries, so a change costs the change, not
+//! the whole state; replicas follow the same rows in the same order.
+//!
+//! Rows hold keys, never values: the values are loaded (and secrets decrypted)
+//! at the version being published, so the outbox holds no second copy of a secret.
+
+use chrono::{DateTime, Utc};
+use gatehouse_config::state::KeySet;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::edge_state::{load, Selection};
+use super::entities::{
+    certificate_identity, config_outbox, gateway_token, provision, upstream_elicitation_completion,
+    upstream_grant_revocation, user,
+};
+use super::{from_json_text, now, read_version, to_json_text, EdgeState, Store, StoreError, WriteTxn};
+
+/// Beyond this many versions behind, one full load is cheaper than following the outbox.
+const MAX_FOLLOW: u64 = 10_000;
+
+/// How long outbox rows are kept. A publisher further behind than this reloads
+/// the whole state instead (it finds a gap).
+pub const OUTBOX_RETENTION: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// What moved in the database since a published version.
+pub enum EdgeChanges {
+    /// Nothing was committed since.
+    UpToDate,
+    /// The entries `keys` names changed; `state` holds those of them that the
+    /// edges may see at `state.version` (a named entry missing from it is gone).
+    Entries {
+        /// Every entry touched since.
+        keys: KeySet,
+        /// The touched entries that exist, at the current version.
+        state: EdgeState,
+    },
+    /// The outbox does not reach back to that version: here is everything.
+    Resync(EdgeState),
+}
+
+// The loaded state holds decrypted secrets: show only its shape.
+impl std::fmt::Debug for EdgeChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EdgeChanges::UpToDate => f.write_str("UpToDate"),
+            EdgeChanges::Entries { keys, state } => {
+                f.debug_struct("Entries").field("keys", &keys.len()).field("version", &state.version).finish()
+            }
+            EdgeChanges::Resync(state) => f.debug_tuple("Resync").field(&state.version).finish(),
+        }
+    }
+}
+
+/// Writes `version`'s outbox row, inside its transaction.
+pub(super) async fn insert(
+    conn: &impl ConnectionTrait,
+    version: u64,
+    keys: &KeySet,
+) -> Result<(), StoreError> {
+    config_outbox::Entity::insert(config_outbox::ActiveModel {
+        version: Set(to_i64(version)?),
+        keys: Set(to_json_text(keys)),
+        created_at: Set(now()),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+fn to_i64(version: u64) -> Result<i64, StoreError> {
+    i64::try_from(version).map_err(|_| StoreError::Corrupt("config version out of range".into()))
+}
+
+impl Store {
+    /// The changes committed after version `from`, read in one transaction.
+    pub async fn edge_changes_since(&self, from: u64) -> Result<EdgeChanges, StoreError> {
+        let txn = self.begin_read().await?;
+        let version = read_version(&txn).await?;
+        if version <= from {
+            txn.commit().await?;
+            return Ok(EdgeChanges::UpToDate);
+        }
+        let rows = if version - from > MAX_FOLLOW {
+            Vec::new()
+        } else {
+            config_outbox::Entity::find()
+                .filter(config_outbox::Column::Version.gt(to_i64(from)?))
+                .filter(config_outbox::Column::Version.lte(to_i64(version)?))
+                .order_by_asc(config_outbox::Column::Version)
+                .all(&txn)
+                .await?
+        };
+        // Versions are consecutive and each commits with its row, so a short
+        // count means rows were pruned or predate the outbox.
+        if rows.len() as u64 != version - from {
+            tracing::info!(from, version, rows = rows.len(), "outbox does not cover the versions; reloading");
+            let state = load(&txn, &self.keyring, Selection::All).await?;
+            txn.commit().await?;
+            return Ok(EdgeChanges::Resync(state));
+        }
+        let mut keys = KeySet::default();
+        for row in rows {
+            keys.merge(from_json_text("config_outbox.keys", &row.keys)?);
+        }
+        let state = load(&txn, &self.keyring, Selection::Keys(&keys)).await?;
+        txn.commit().await?;
+        Ok(EdgeChanges::Entries { keys, state })
+    }
+
+    /// Writes a version naming the entries that left the edges' view by age
+    /// between `since` and `until` (tokens expiring, tombstones and completions
+    /// past their retention, deactivations past the list window), and prunes
+    /// outbox rows past [`OUTBOX_RETENTION`]. Returns the number of entries named.
+    pub async fn expire_edge_entries(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        config_outbox::Entity::delete_many()
+            .filter(config_outbox::Column::CreatedAt.lt(until - OUTBOX_RETENTION))
+            .exec(&self.db)
+            .await?;
+        let mut keys = KeySet::default();
+        let ids = |rows: Vec<String>| rows.into_iter();
+        keys.tokens.extend(ids(gateway_token::Entity::find()
+            .select_only()
+            .column(gateway_token::Column::Id)
+            .filter(gateway_token::Column::ExpiresAt.gt(since))
+            .filter(gateway_token::Column::ExpiresAt.lte(until))
+            .into_tuple()
+            .all(&self.db)
+            .await?));
+        let retention = super::grants::GRANT_REVOCATION_RETENTION;
+        keys.revoked_grants.extend(ids(upstream_grant_revocation::Entity::find()
+            .select_only()
+            .column(upstream_grant_revocation::Column::GrantId)
+            .filter(upstream_grant_revocation::Column::RevokedAt.gt(since - retention))
+            .filter(upstream_grant_revocation::Column::RevokedAt.lte(until - retention))
+            .into_tuple()
+            .all(&self.db)
+            .await?));
+        let retention = super::elicitation_completions::ELICITATION_COMPLETION_RETENTION;
+        keys.completed_elicitations.extend(ids(upstream_elicitation_completion::Entity::find()
+            .select_only()
+            .column(upstream_elicitation_completion::Column::ElicitationId)
+            .filter(upstream_elicitation_completion::Column::CompletedAt.gt(since - retention))
+            .filter(upstream_elicitation_completion::Column::CompletedAt.lte(until - retention))
+            .into_tuple()
+            .all(&self.db)
+            .await?));
+        let window = super::DEACTIVATED_LIST_WINDOW;
+        keys.settings = user::Entity::find()
+            .filter(user::Column::DeactivatedAt.gt(since - window))
+            .filter(user::Column::DeactivatedAt.lte(until - window))
+            .one(&self.db)
+            .await?
+            .is_some();
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let named = keys.len();
+        let (txn, _version) = self.begin_write().await?;
+        txn.touched().merge(keys);
+        txn.commit().await?;
+        Ok(named)
+    }
+}
+
+/// Names a workspace and everything that goes with it: its provisions, its
+/// tokens and its certificate identities (call before deleting them).
+pub(super) async fn touch_workspace(txn: &WriteTxn, workspace_id: &str) -> Result<(), StoreError> {
+    let provisions: Vec<(String, String)> = provision::Entity::find()
+        .select_only()
+        .columns([provision::Column::WorkspaceId, provision::Column::ServerId])
+        .filter(provision::Column::WorkspaceId.eq(workspace_id))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let tokens: Vec<String> = gateway_token::Entity::find()
+        .select_only()
+        .column(gateway_token::Column::Id)
+        .filter(gateway_token::Column::WorkspaceId.eq(workspace_id))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let identities: Vec<String> = certificate_identity::Entity::find()
+        .select_only()
+        .column(certificate_identity::Column::Id)
+        .filter(certificate_identity::Column::WorkspaceId.eq(workspace_id))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let mut touched = txn.touched();
+    touched.workspaces.insert(workspace_id.to_owned());
+    touched.provisions.extend(provisions.into_iter().map(provision_id));
+    touched.tokens.extend(tokens);
+    touched.certificate_identities.extend(identities);
+    Ok(())
+}
+
+/// Names a server and its provisions (call before deleting them).
+pub(super) async fn touch_server(txn: &WriteTxn, server_id: &str) -> Result<(), StoreError> {
+    let provisions: Vec<(String, String)> = provision::Entity::find()
+        .select_only()
+        .columns([provision::Column::WorkspaceId, provision::Column::ServerId])
+        .filter(provision::Column::ServerId.eq(server_id))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let mut touched = txn.touched();
+    touched.servers.insert(server_id.to_owned());
+    touched.provisions.extend(provisions.into_iter().map(provision_id));
+    Ok(())
+}
+
+/// The key of a provision.
+pub(super) fn provision_id(
+    (workspace_id, server_id): (String, String),
+) -> gatehouse_config::state::ProvisionId {
+    gatehouse_config::state::ProvisionId { workspace_id, server_id }
+}

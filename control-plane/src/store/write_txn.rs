@@ -1,0 +1,127 @@
+//! A mutation's transaction: it bumps the config version first, records which
+//! edge-config entries it touches, and commits them as that version's outbox
+//! row together with the change itself.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use gatehouse_config::state::KeySet;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, Statement};
+use tokio::sync::watch;
+
+use super::{outbox, StoreError};
+
+/// How long a committing mutation waits for the publisher to push its version
+/// before returning anyway (the publisher catches up on its own).
+const PUBLISH_WAIT: Duration = Duration::from_secs(5);
+
+/// Connects committing mutations with the config publisher of this process.
+#[derive(Debug)]
+pub struct CommitSignal {
+    committed: watch::Sender<u64>,
+    published: watch::Sender<u64>,
+}
+
+impl Default for CommitSignal {
+    fn default() -> Self {
+        Self { committed: watch::Sender::new(0), published: watch::Sender::new(0) }
+    }
+}
+
+impl CommitSignal {
+    /// Wakes whenever a mutation of this process commits a version.
+    pub fn committed(&self) -> watch::Receiver<u64> {
+        self.committed.subscribe()
+    }
+
+    /// Called by the publisher once `version` is published.
+    pub fn mark_published(&self, version: u64) {
+        self.published.send_if_modified(|v| {
+            let moved = version > *v;
+            *v = (*v).max(version);
+            moved
+        });
+    }
+
+    /// Waits (bounded) until a publisher in this process published `version`,
+    /// so a caller that got a response sees its change on the config stream.
+    /// Returns at once when no publisher is running.
+    async fn wait_published(&self, version: u64) {
+        self.committed.send_if_modified(|v| {
+            let moved = version > *v;
+            *v = (*v).max(version);
+            moved
+        });
+        if self.committed.receiver_count() == 0 {
+            return;
+        }
+        let mut published = self.published.subscribe();
+        let reached = tokio::time::timeout(PUBLISH_WAIT, published.wait_for(|v| *v >= version)).await;
+        if reached.is_err() {
+            tracing::warn!(version, "config version not published in time; the publisher will catch up");
+        }
+    }
+}
+
+/// An open mutation. Dropping it without [`WriteTxn::commit`] rolls it back.
+pub(crate) struct WriteTxn {
+    txn: DatabaseTransaction,
+    version: u64,
+    touched: Mutex<KeySet>,
+    signal: Arc<CommitSignal>,
+}
+
+impl WriteTxn {
+    pub(super) fn new(txn: DatabaseTransaction, version: u64, signal: Arc<CommitSignal>) -> Self {
+        Self { txn, version, touched: Mutex::new(KeySet::default()), signal }
+    }
+
+    /// The edge-config keys this transaction has touched so far; insert the
+    /// key of every entry the edges hold that the mutation creates, changes
+    /// or deletes (and, for deletions, capture children before they go).
+    pub(crate) fn touched(&self) -> MutexGuard<'_, KeySet> {
+        // A poisoned lock only means a panic elsewhere; the key set itself is intact.
+        self.touched.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes the outbox row, commits, and waits (bounded) for the version to be published.
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        let keys = self.touched.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        outbox::insert(&self.txn, self.version, &keys).await?;
+        self.txn.commit().await?;
+        self.signal.wait_published(self.version).await;
+        Ok(())
+    }
+
+    /// Rolls back: neither the change nor its version happen.
+    pub(crate) async fn rollback(self) -> Result<(), StoreError> {
+        Ok(self.txn.rollback().await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTxn {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one(stmt).await
+    }
+
+    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
+    }
+}
