@@ -1,5 +1,6 @@
 //! The edge-facing state, read at one version in one transaction.
 
+use gatehouse_config::limits::{DEACTIVATED_LIST_WINDOW, GRANT_REVOCATION_RETENTION};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::certificate_identities::load_certificate_identities;
@@ -58,10 +59,7 @@ impl Store {
         }
 
         let revoked_grants = upstream_grant_revocation::Entity::find()
-            .filter(
-                upstream_grant_revocation::Column::RevokedAt
-                    .gt(at - super::grants::GRANT_REVOCATION_RETENTION),
-            )
+            .filter(upstream_grant_revocation::Column::RevokedAt.gt(at - GRANT_REVOCATION_RETENTION))
             .all(&txn)
             .await?
             .into_iter()
@@ -73,7 +71,7 @@ impl Store {
         let session_binding_key = load_random_key(&txn, &self.keyring, SESSION_BINDING_KEY).await?;
         let mut oauth_server = super::as_keys::load_as_edge_settings(&txn, &self.keyring).await?;
         oauth_server.deactivated_users =
-            super::user_deactivation::deactivated_since(&txn, at - super::DEACTIVATED_LIST_WINDOW).await?;
+            super::user_deactivation::deactivated_since(&txn, at - DEACTIVATED_LIST_WINDOW).await?;
         let upstream_oauth = super::oauth_clients::load_upstream_oauth_edge(&txn, &self.keyring).await?;
         txn.commit().await?;
         Ok(EdgeState {
