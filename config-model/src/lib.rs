@@ -3,5 +3,12 @@
 //!
 //! Both planes depend on this crate and never on each other: the control plane
 //! builds [`state::ConfigState`] and diffs it, the edge applies the diffs.
+//! Besides the collections it holds what both must read the same way: the
+//! identity schemas the control plane validates and the edge runs
+//! ([`identity`]), the gateway token hash ([`token_hash`]) and the time limits
+//! whose order spans the two ([`limits`]).
 
+pub mod identity;
+pub mod limits;
 pub mod state;
+pub mod token_hash;

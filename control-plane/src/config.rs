@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use gatehouse_config::limits::MAX_GATEHOUSE_ACCESS_TOKEN_TTL;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::credentials::{Keyring, MasterKey};
@@ -169,7 +170,8 @@ impl ControlPlaneConfig {
             config.edge_public_url = url.trim_end_matches('/').to_owned();
         }
         if let Some(secs) = get(VAR_OAUTH_ACCESS_TOKEN_TTL) {
-            config.oauth_access_token_ttl = parse_secs(VAR_OAUTH_ACCESS_TOKEN_TTL, secs, 60, 3600)?;
+            config.oauth_access_token_ttl =
+                parse_secs(VAR_OAUTH_ACCESS_TOKEN_TTL, secs, 60, MAX_GATEHOUSE_ACCESS_TOKEN_TTL.as_secs())?;
         }
         if let Some(secs) = get(VAR_OAUTH_REFRESH_TOKEN_TTL) {
             config.oauth_refresh_token_ttl =

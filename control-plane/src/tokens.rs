@@ -2,16 +2,16 @@
 //!
 //! A token is `gth_` + 40 random base62 characters + 6 base62 characters of
 //! the CRC32 of those 40, so secret scanners recognise it and a typo is
-//! rejected without a lookup. Only `sha256(token text)` is stored; the edge
-//! hashes the presented token the same way.
+//! rejected without a lookup. Only `sha256(token text)` is stored, computed by
+//! [`hash_token`], the function the edge looks presented tokens up with.
 
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
+use gatehouse_config::token_hash::{hash_token, TokenHash};
 use rand::distributions::{Alphanumeric, DistString};
 use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 
 /// Prefix of every gateway token.
 pub const TOKEN_PREFIX: &str = "gth_";
@@ -30,7 +30,7 @@ pub struct GeneratedToken {
     /// The token text, returned to the caller once and never stored.
     pub token: SecretString,
     /// SHA-256 of the token text, the only form persisted.
-    pub hash: [u8; 32],
+    pub hash: TokenHash,
     /// Non-secret hint for listings (`gth_abcd…wxyz`).
     pub hint: String,
 }
@@ -45,14 +45,9 @@ impl fmt::Debug for GeneratedToken {
 pub fn generate() -> GeneratedToken {
     let random = Alphanumeric.sample_string(&mut OsRng, RANDOM_LEN);
     let text = format!("{TOKEN_PREFIX}{random}{}", checksum(random.as_bytes()));
-    let hash = hash(&text);
+    let hash = hash_token(&text);
     let hint = hint(&text);
     GeneratedToken { token: SecretString::from(text), hash, hint }
-}
-
-/// SHA-256 of the token text, as stored and as the edge computes it.
-pub fn hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
 }
 
 /// The non-secret hint shown in listings: first 8 and last 4 characters.
@@ -162,7 +157,7 @@ pub fn parse_expires_in(value: Option<&str>) -> Result<Lifetime, ExpiresInError>
 
 /// Hashes an admin or node token for constant-time comparison.
 pub fn hash_secret(secret: &SecretString) -> [u8; 32] {
-    hash(secret.expose_secret())
+    hash_token(secret.expose_secret())
 }
 
 #[cfg(test)]
@@ -185,7 +180,7 @@ mod tests {
         assert!(text.starts_with("gth_"));
         assert!(text[4..].bytes().all(|b| b.is_ascii_alphanumeric()));
         assert!(is_well_formed(text));
-        assert_eq!(t.hash, hash(text));
+        assert_eq!(t.hash, hash_token(text));
         assert_eq!(t.hint, format!("{}…{}", &text[..8], &text[text.len() - 4..]));
         assert!(!format!("{t:?}").contains(text));
     }

@@ -216,7 +216,7 @@ pub fn advanced_config(field: &str, value: &serde_json::Value) -> Result<(), Fie
     if !value.is_object() {
         return Err(FieldError::new(field, "must be a JSON object"));
     }
-    gatehouse_data_plane::identity::advanced::validate_advanced_config(field, value)
+    gatehouse_config::identity::advanced_config::validate_advanced_config(field, value)
         .map_err(|e| FieldError::new(e.field, e.message))
 }
 

@@ -9,11 +9,12 @@
 
 use std::sync::Arc;
 
+use gatehouse_config::token_hash::hash_token;
 use http::header::AUTHORIZATION;
 use http::HeaderMap;
 use secrecy::SecretString;
 
-use crate::config_view::{hash_token, ConfigView, TokenGrant, ToolRules, UpstreamServer};
+use crate::config_view::{ConfigView, TokenGrant, ToolRules, UpstreamServer};
 use crate::error::EdgeError;
 use crate::identity::client_cert::ClientCertificate;
 use crate::identity::gatehouse_jwt::looks_like_jwt;
@@ -70,7 +71,7 @@ fn identity_error(e: IdentityError) -> EdgeError {
 }
 
 /// Authenticates a verified client certificate: the first of its names (in
-/// [`CertNameKind`](crate::identity::client_cert::CertNameKind) precedence) registered as a
+/// [`CertNameKind`](gatehouse_config::identity::cert_names::CertNameKind) precedence) registered as a
 /// certificate identity. A certificate that maps to nothing is 401 `certificate_not_mapped`.
 pub fn authenticate_certificate(
     view: &ConfigView,

@@ -7,20 +7,11 @@
 
 use std::sync::Arc;
 
+use gatehouse_config::identity::cert_names::{self, CertNameKind};
 use gatehouse_config::state::{ConfigState, Observer};
+use gatehouse_config::token_hash::TokenHash;
 use gatehouse_proto::config::v1 as pb;
 use http::{HeaderName, HeaderValue};
-use sha2::{Digest, Sha256};
-
-use crate::identity::client_cert::{self, CertNameKind};
-
-/// SHA-256 of a gateway token, the key the edge looks tokens up by.
-pub type TokenHash = [u8; 32];
-
-/// Hashes a presented gateway token the same way the control plane stores it.
-pub fn hash_token(token: &str) -> TokenHash {
-    Sha256::digest(token.as_bytes()).into()
-}
 
 /// How the edge authenticates to an upstream server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +43,7 @@ pub struct UpstreamServer {
     /// Free-form JSON kept for later capabilities (raw text, parsed on demand).
     pub advanced_config_json: String,
     /// Identity settings compiled from `advanced_config` (jwt_validation, forwarding).
-    pub identity: Arc<crate::identity::advanced::ServerIdentity>,
+    pub identity: Arc<crate::identity::server_identity::ServerIdentity>,
     /// Upstream OAuth client settings (auth types `oauth2` and `client_credentials`).
     pub oauth: Option<crate::credentials::UpstreamOAuthClient>,
 }
@@ -251,7 +242,7 @@ impl ConfigView {
     }
 
     /// The identity registered for a client certificate name (normalised, see
-    /// [`crate::identity::client_cert::normalize`]), if any.
+    /// [`gatehouse_config::identity::cert_names::normalize`]), if any.
     pub fn certificate_identity(&self, kind: CertNameKind, name: &str) -> Option<&Arc<TokenGrant>> {
         self.index.certificate_index[kind.index()].get(name)
     }
@@ -452,7 +443,7 @@ impl Observer for Indexes {
     ) {
         if let Some(c) = old {
             if let Some(kind) = CertNameKind::parse(&c.kind) {
-                let name = client_cert::normalize(kind, &c.value);
+                let name = cert_names::normalize(kind, &c.value);
                 let index = &mut self.certificate_index[kind.index()];
                 if index.get(&name).is_some_and(|g| g.id == c.id) {
                     index.remove(&name);
@@ -464,7 +455,7 @@ impl Observer for Indexes {
                 tracing::warn!(identity = %c.id, kind = %c.kind, "skipping certificate identity of unknown kind");
                 return;
             };
-            let name = client_cert::normalize(kind, &c.value);
+            let name = cert_names::normalize(kind, &c.value);
             self.certificate_index[kind.index()].insert(name, Arc::new(grant_of_certificate(c)));
         }
     }
@@ -518,7 +509,8 @@ fn server_from_wire(s: &pb::Server) -> Result<UpstreamServer, String> {
     let mut introspect_secret = None;
     for (name, value) in &s.headers {
         // Sealed like the other static headers, but for the edge only: never sent upstream.
-        if name.eq_ignore_ascii_case(crate::identity::advanced::INTROSPECTION_SECRET_HEADER) {
+        if name.eq_ignore_ascii_case(gatehouse_config::identity::jwt_validation::INTROSPECTION_SECRET_HEADER)
+        {
             introspect_secret = Some(secrecy::SecretString::from(value.clone()));
             continue;
         }
@@ -539,7 +531,7 @@ fn server_from_wire(s: &pb::Server) -> Result<UpstreamServer, String> {
         auth,
         headers,
         advanced_config_json: s.advanced_config_json.clone(),
-        identity: Arc::new(crate::identity::advanced::ServerIdentity::from_advanced_config(
+        identity: Arc::new(crate::identity::server_identity::ServerIdentity::from_advanced_config(
             &s.slug,
             &s.advanced_config_json,
             introspect_secret,
@@ -551,6 +543,7 @@ fn server_from_wire(s: &pb::Server) -> Result<UpstreamServer, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gatehouse_config::token_hash::hash_token;
 
     fn token(id: &str, secret: &str) -> pb::GatewayToken {
         pb::GatewayToken {

@@ -117,7 +117,7 @@ async fn authenticate(
 ) -> Result<Principal, AuthError> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let presented = value.to_str().ok().and_then(bearer).ok_or(ApiError::Unauthorized)?;
-        let hash = crate::tokens::hash(presented);
+        let hash = gatehouse_config::token_hash::hash_token(presented);
         // Compare against every known hash so timing does not reveal which matched.
         let matched = state
             .admin_token_hashes

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use gatehouse_data_plane::identity::client_cert::{self, CertNameKind};
+use gatehouse_config::identity::cert_names::{self, CertNameKind};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use utoipa::ToSchema;
@@ -96,7 +96,7 @@ pub(crate) async fn register(
 ) -> Result<(StatusCode, Json<CertificateIdentityView>), ApiError> {
     let kind = CertNameKind::parse(&body.kind)
         .ok_or_else(|| FieldError::new("kind", "must be san_uri, san_dns, san_email or subject_cn"))?;
-    let value = client_cert::validate_name(kind, &body.value).map_err(|m| FieldError::new("value", m))?;
+    let value = cert_names::validate_name(kind, &body.value).map_err(|m| FieldError::new("value", m))?;
     validate_grant(&body.user, &body.team, &body.scopes, &body.permissions)?;
     let new = NewCertificateIdentity {
         team: body.team,

@@ -1,8 +1,11 @@
 //! `GET`/`PATCH /v1/org`: the org's edge authentication settings
-//! (`jwt_validation`, `external_auth_config`), validated with the edge's own parser.
+//! (`jwt_validation`, `external_auth_config`), validated with the schemas the edge compiles
+//! (`gatehouse_config::identity`).
 
 use axum::extract::State;
 use axum::Json;
+use gatehouse_config::identity::advanced_config::validate_org_jwt_validation;
+use gatehouse_config::identity::external_auth::ExternalAuthConfig;
 use serde::{Deserialize, Deserializer, Serialize};
 use tracing::instrument;
 use utoipa::ToSchema;
@@ -11,7 +14,6 @@ use super::json::ApiJson;
 use super::{ApiError, AppState, ErrorBody};
 use crate::store::{OrgAuthPatch, OrgAuthSettings};
 use crate::validation::FieldError;
-use gatehouse_data_plane::identity::advanced::{validate_org_jwt_validation, ExternalAuthConfig};
 
 /// The org's edge authentication settings.
 #[derive(Debug, Serialize, ToSchema)]

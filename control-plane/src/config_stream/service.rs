@@ -68,7 +68,7 @@ pub(crate) fn check_node_token(
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .ok_or_else(|| Status::unauthenticated("missing node token"))?;
-    let hash = crate::tokens::hash(presented);
+    let hash = gatehouse_config::token_hash::hash_token(presented);
     // Check every configured token so timing does not reveal which one matched.
     let matched =
         node_token_hashes.iter().fold(subtle::Choice::from(0), |acc, known| acc | known.ct_eq(&hash));

@@ -71,7 +71,7 @@ pub struct AsEdgeSettings {
     pub jwks_json: String,
     /// Private JWK (JSON) the edges sign identity assertions with.
     pub identity_signing_jwk: Option<SecretString>,
-    /// Users deactivated within [`super::DEACTIVATED_LIST_WINDOW`]: edges refuse their access tokens.
+    /// Users deactivated within [`gatehouse_config::limits::DEACTIVATED_LIST_WINDOW`]: edges refuse their access tokens.
     pub deactivated_users: Vec<String>,
 }
 

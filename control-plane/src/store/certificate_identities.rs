@@ -2,13 +2,14 @@
 //! e-mail, subject CN) bound to a user and workspace. Registering and deleting
 //! one bumps the config version like any edge-facing change.
 
+use gatehouse_config::identity::cert_names::CertNameKind;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::entities::{certificate_identity, workspace};
 use super::tokens::{check_server_permissions, find_team, workspace_slugs};
 use super::{
-    from_json_text, new_id, now, to_json_text, CertNameKind, CertificateIdentityRecord,
-    NewCertificateIdentity, Store, StoreError, Versioned,
+    from_json_text, new_id, now, to_json_text, CertificateIdentityRecord, NewCertificateIdentity, Store,
+    StoreError, Versioned,
 };
 
 impl Store {

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use gatehouse_config::limits::{DEACTIVATED_LIST_WINDOW, GRANT_REVOCATION_RETENTION};
 use gatehouse_config::state::KeySet;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Select};
 
@@ -148,9 +149,8 @@ pub(super) async fn load(
     }
 
     let revoked_grants = match selection.filter(
-        upstream_grant_revocation::Entity::find().filter(
-            upstream_grant_revocation::Column::RevokedAt.gt(at - super::grants::GRANT_REVOCATION_RETENTION),
-        ),
+        upstream_grant_revocation::Entity::find()
+            .filter(upstream_grant_revocation::Column::RevokedAt.gt(at - GRANT_REVOCATION_RETENTION)),
         upstream_grant_revocation::Column::GrantId,
         |k| &k.revoked_grants,
     ) {
@@ -177,7 +177,7 @@ pub(super) async fn load(
         session_binding_key = load_random_key(txn, keyring, SESSION_BINDING_KEY).await?;
         oauth_server = super::as_keys::load_as_edge_settings(txn, keyring).await?;
         oauth_server.deactivated_users =
-            super::user_deactivation::deactivated_since(txn, at - super::DEACTIVATED_LIST_WINDOW).await?;
+            super::user_deactivation::deactivated_since(txn, at - DEACTIVATED_LIST_WINDOW).await?;
         upstream_oauth.token_cache_key = super::oauth_clients::load_token_cache_key(txn, keyring).await?;
     }
     Ok(EdgeState {

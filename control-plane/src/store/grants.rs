@@ -3,6 +3,7 @@
 //! exactly one edge (across every control-plane replica) refreshes a grant.
 
 use chrono::{DateTime, Utc};
+use gatehouse_config::limits::GRANT_REVOCATION_RETENTION;
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
@@ -20,11 +21,6 @@ use crate::credentials::SealedRecord;
 pub const GRANT_ACTIVE: &str = "active";
 /// Status of a grant the upstream rejected (invalid_grant).
 pub const GRANT_DEAD: &str = "dead";
-
-/// How long the id of a deleted grant is published to edges. Edges cache an
-/// upstream access token for at most `MAX_CACHED_TOKEN_TTL` (data plane), so
-/// no cached token of a deleted grant outlives its tombstone.
-pub const GRANT_REVOCATION_RETENTION: chrono::TimeDelta = chrono::TimeDelta::hours(2);
 
 pub(super) fn grant_aad(id: &str) -> Vec<u8> {
     format!("upstream_grant:{id}").into_bytes()

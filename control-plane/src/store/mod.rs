@@ -64,7 +64,7 @@ pub use as_model::*;
 pub use model::*;
 pub use sessions::{NewSession, PendingLogin};
 pub use sso_providers::{NewSsoProvider, SsoProvider, SsoProviderPatch};
-pub use user_deactivation::{Deactivation, DEACTIVATED_LIST_WINDOW};
+pub use user_deactivation::Deactivation;
 pub use users::{name_denotes, User, UserLogin};
 
 /// Why a store operation failed.

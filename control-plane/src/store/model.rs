@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use gatehouse_config::identity::cert_names::CertNameKind;
 use secrecy::{SecretBox, SecretString};
 
 use crate::tokens::Lifetime;
-pub use gatehouse_data_plane::identity::client_cert::CertNameKind;
 
 /// An organisation (tenant).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,6 +7,7 @@
 //! at the version being published, so the outbox holds no second copy of a secret.
 
 use chrono::{DateTime, Utc};
+use gatehouse_config::limits::{DEACTIVATED_LIST_WINDOW, GRANT_REVOCATION_RETENTION};
 use gatehouse_config::state::KeySet;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -134,7 +135,7 @@ impl Store {
             .into_tuple()
             .all(&self.db)
             .await?));
-        let retention = super::grants::GRANT_REVOCATION_RETENTION;
+        let retention = GRANT_REVOCATION_RETENTION;
         keys.revoked_grants.extend(ids(upstream_grant_revocation::Entity::find()
             .select_only()
             .column(upstream_grant_revocation::Column::GrantId)
@@ -152,7 +153,7 @@ impl Store {
             .into_tuple()
             .all(&self.db)
             .await?));
-        let window = super::DEACTIVATED_LIST_WINDOW;
+        let window = DEACTIVATED_LIST_WINDOW;
         keys.settings = user::Entity::find()
             .filter(user::Column::DeactivatedAt.gt(since - window))
             .filter(user::Column::DeactivatedAt.lte(until - window))

@@ -5,8 +5,8 @@
 //! tokens issued to them (their `user` is the user's id or e-mail, case-insensitive),
 //! refresh tokens of Gatehouse's authorization server, remembered consents and
 //! pending consent requests, console sessions and upstream grants. The edges drop
-//! the tokens with the new version and, for [`DEACTIVATED_LIST_WINDOW`], refuse
-//! access tokens already issued to the user.
+//! the tokens with the new version and, for [`DEACTIVATED_LIST_WINDOW`](gatehouse_config::limits::DEACTIVATED_LIST_WINDOW) (longer than
+//! any Gatehouse access token is accepted), refuse access tokens already issued to the user.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -17,10 +17,6 @@ use super::entities::{
 };
 use super::users::user_from;
 use super::{now, Store, StoreError, User, Versioned};
-
-/// How long a deactivated user stays on the list edges refuse access tokens of:
-/// longer than any access token lives (at most 3600 s, plus clock leeway).
-pub const DEACTIVATED_LIST_WINDOW: chrono::Duration = chrono::Duration::hours(2);
 
 /// What deactivating a user revoked.
 #[derive(Debug, Clone)]

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+use gatehouse_config::limits::MAX_CACHED_TOKEN_TTL;
 use rand::RngCore as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest as _, Sha256};
@@ -36,10 +37,6 @@ const POLL_MIN: Duration = Duration::from_millis(25);
 const POLL_MAX: Duration = Duration::from_millis(400);
 /// Lifetime of the cross-edge client-credentials fetch lock.
 const FETCH_LOCK_TTL: Duration = Duration::from_secs(15);
-/// Longest a token stays cached. The control plane publishes the ids of
-/// disconnected grants for two hours (`GRANT_REVOCATION_RETENTION`), longer
-/// than this, so a cached token of a disconnected grant is always recognised.
-pub const MAX_CACHED_TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// Cache lifetime of a token whose expiry the AS did not say.
 const UNKNOWN_EXPIRY_TTL: Duration = Duration::from_secs(300);
 /// One step-up prompt per (user, server, scopes) in this window.

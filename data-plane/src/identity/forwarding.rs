@@ -1,20 +1,22 @@
-//! What the upstream learns: `advanced_config.user_identity_forwarding`
-//! (identity headers, `X-User-Claims`, `X-User-JWT`, opt-in bearer passthrough)
-//! and `advanced_config.forward_headers` (client headers passed through).
+//! What the upstream learns, as configured in `gatehouse-config`:
+//! `user_identity_forwarding` ([`IdentityForwarding`]: identity headers,
+//! `X-User-Claims`, `X-User-JWT`, opt-in bearer passthrough) and
+//! `forward_headers` ([`ForwardHeaders`]: client headers passed through).
 //!
 //! Header priority, lowest to highest: forwarded client headers < static
 //! headers < upstream credential < identity headers. Protected headers
 //! ([`is_protected`]) are never forwarded from the client nor renamed onto.
 
-use std::collections::BTreeSet;
-
+use gatehouse_config::identity::claims_match::lookup;
+use gatehouse_config::identity::forward_headers::{is_protected, ForwardHeaders};
+use gatehouse_config::identity::user_identity_forwarding::{
+    ForwardingMethod, IdentityForwarding, PlainHeader,
+};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::ExposeSecret as _;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::caller::Caller;
-use super::claims_match::lookup;
 use super::identity_jwt::{IdentityJwtCache, IdentitySigner};
 use crate::proxy::headers::is_forwarded_request_header;
 
@@ -32,188 +34,6 @@ pub const X_ORGANIZATION_ID: HeaderName = HeaderName::from_static("x-organizatio
 pub const X_USER_CLAIMS: HeaderName = HeaderName::from_static("x-user-claims");
 /// `X-User-JWT` (signed identity assertion).
 pub const X_USER_JWT: HeaderName = HeaderName::from_static("x-user-jwt");
-
-/// Claims included by default in `X-User-Claims` / `X-User-JWT`.
-pub const DEFAULT_CLAIMS: [&str; 7] = ["sub", "email", "name", "workspace", "org", "roles", "scopes"];
-/// Default lifetime of an `X-User-JWT` (seconds).
-const DEFAULT_JWT_TTL: u64 = 300;
-/// Longest allowed `X-User-JWT` lifetime (seconds).
-const MAX_JWT_TTL: u64 = 3600;
-
-/// Whether a header can never be forwarded from the client, nor be a rename target:
-/// credentials, identity headers, session and hop-by-hop headers, `Host`.
-pub fn is_protected(name: &HeaderName) -> bool {
-    let n = name.as_str();
-    matches!(
-        n,
-        "authorization"
-            | "proxy-authorization"
-            | "cookie"
-            | "set-cookie"
-            | "x-api-key"
-            | "x-organization-id"
-            | "mcp-session-id"
-            | "host"
-            | "content-length"
-            | "connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "keep-alive"
-            | "accept-encoding"
-            | "expect"
-            | "forwarded"
-    ) || n.starts_with("x-user-")
-        || n.starts_with("proxy-")
-        || n.starts_with("x-forwarded-")
-}
-
-/// How the caller's identity is sent upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ForwardingMethod {
-    /// `X-User-Claims`: JSON of the included claims.
-    ClaimsHeader,
-    /// `X-User-JWT`: an ES256 assertion signed by Gatehouse.
-    JwtHeader,
-    /// The caller's own token as `Authorization: Bearer` (explicit opt-in only).
-    Bearer,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JwtSpec {
-    #[serde(default)]
-    expires_in: Option<u64>,
-    #[serde(default)]
-    audience: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum IdentityHeadersSpec {
-    All(bool),
-    Some(Vec<String>),
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IdentityForwardingSpec {
-    #[serde(default)]
-    method: Option<ForwardingMethod>,
-    #[serde(default)]
-    include_claims: Option<Vec<String>>,
-    #[serde(default)]
-    jwt: Option<JwtSpec>,
-    #[serde(default)]
-    allow_token_passthrough: bool,
-    #[serde(default)]
-    identity_headers: Option<IdentityHeadersSpec>,
-}
-
-/// A plain identity header that can be enabled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum PlainHeader {
-    Email,
-    Name,
-    Team,
-    Roles,
-    Organization,
-}
-
-/// A compiled `user_identity_forwarding`.
-#[derive(Debug, Clone)]
-pub struct IdentityForwarding {
-    method: Option<ForwardingMethod>,
-    include_claims: Vec<String>,
-    jwt_ttl: i64,
-    jwt_audience: Option<String>,
-    plain: BTreeSet<PlainHeader>,
-}
-
-/// A configuration error naming the offending field (relative to the config key).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ForwardingError {
-    /// The offending field.
-    pub field: String,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-fn err(field: &str, message: impl Into<String>) -> ForwardingError {
-    ForwardingError { field: field.to_owned(), message: message.into() }
-}
-
-impl IdentityForwarding {
-    /// Parses and validates `user_identity_forwarding`.
-    pub fn from_value(value: &Value) -> Result<Self, ForwardingError> {
-        let spec: IdentityForwardingSpec =
-            serde_json::from_value(value.clone()).map_err(|e| err("", e.to_string()))?;
-        if spec.method == Some(ForwardingMethod::Bearer) && !spec.allow_token_passthrough {
-            return Err(err(
-                "method",
-                "bearer forwards the caller's own token; set allow_token_passthrough: true to opt in",
-            ));
-        }
-        let include_claims = match spec.include_claims {
-            None => DEFAULT_CLAIMS.iter().map(|c| c.to_string()).collect(),
-            Some(claims) if claims.iter().any(|c| c.trim().is_empty()) => {
-                return Err(err("include_claims", "claim names must not be empty"))
-            }
-            Some(claims) => claims,
-        };
-        let (mut jwt_ttl, mut jwt_audience) = (DEFAULT_JWT_TTL, None);
-        if let Some(jwt) = spec.jwt {
-            if let Some(ttl) = jwt.expires_in {
-                if ttl == 0 || ttl > MAX_JWT_TTL {
-                    return Err(err(
-                        "jwt.expires_in",
-                        format!("must be between 1 and {MAX_JWT_TTL} seconds"),
-                    ));
-                }
-                jwt_ttl = ttl;
-            }
-            if let Some(aud) = jwt.audience {
-                if aud.trim().is_empty() {
-                    return Err(err("jwt.audience", "must not be empty"));
-                }
-                jwt_audience = Some(aud);
-            }
-        }
-        let plain = match spec.identity_headers {
-            None | Some(IdentityHeadersSpec::All(false)) => BTreeSet::new(),
-            Some(IdentityHeadersSpec::All(true)) => [
-                PlainHeader::Email,
-                PlainHeader::Name,
-                PlainHeader::Team,
-                PlainHeader::Roles,
-                PlainHeader::Organization,
-            ]
-            .into(),
-            Some(IdentityHeadersSpec::Some(names)) => names
-                .iter()
-                .map(|n| match n.as_str() {
-                    "email" => Ok(PlainHeader::Email),
-                    "name" => Ok(PlainHeader::Name),
-                    "team" => Ok(PlainHeader::Team),
-                    "roles" => Ok(PlainHeader::Roles),
-                    "organization" => Ok(PlainHeader::Organization),
-                    other => Err(err(
-                        "identity_headers",
-                        format!("unknown identity header {other:?} (email, name, team, roles, organization)"),
-                    )),
-                })
-                .collect::<Result<_, _>>()?,
-        };
-        Ok(Self { method: spec.method, include_claims, jwt_ttl: jwt_ttl as i64, jwt_audience, plain })
-    }
-
-    /// Whether the caller's original token is forwarded (explicit opt-in).
-    pub fn passes_token_through(&self) -> bool {
-        self.method == Some(ForwardingMethod::Bearer)
-    }
-}
 
 /// What identity headers are built from, besides the caller.
 pub struct IdentityContext<'a> {
@@ -310,132 +130,42 @@ pub fn inject_identity(
     }
 }
 
-/// Which client headers pass through beyond the protocol ones.
-#[derive(Debug, Clone, Default)]
-pub struct ForwardHeaders {
-    all_except: bool,
-    names: Vec<HeaderName>,
-    renames: Vec<(HeaderName, HeaderName)>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Rename {
-    from: String,
-    to: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum ListItem {
-    Name(String),
-    Rename(Rename),
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum Mode {
-    Allowlist,
-    AllExcept,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ObjectSpec {
-    mode: Mode,
-    #[serde(default)]
-    headers: Vec<String>,
-    #[serde(default)]
-    rename: Vec<Rename>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum ForwardHeadersSpec {
-    List(Vec<ListItem>),
-    Object(ObjectSpec),
-}
-
-fn header_name(field: &str, raw: &str, protected_ok: bool) -> Result<HeaderName, ForwardingError> {
-    let name = HeaderName::from_bytes(raw.trim().to_ascii_lowercase().as_bytes())
-        .map_err(|_| err(field, format!("{raw:?} is not a valid header name")))?;
-    if !protected_ok && is_protected(&name) {
-        return Err(err(
-            field,
-            format!("{name} is a protected header and cannot be forwarded or renamed onto"),
-        ));
-    }
-    Ok(name)
-}
-
-impl ForwardHeaders {
-    /// Parses and validates `forward_headers`.
-    pub fn from_value(value: &Value) -> Result<Self, ForwardingError> {
-        let spec: ForwardHeadersSpec = serde_json::from_value(value.clone()).map_err(|_| {
-            err("", "must be a list of header names / {from, to} renames, or {mode, headers, rename}")
-        })?;
-        let mut out = ForwardHeaders::default();
-        let rename = |at: String, r: &Rename, out: &mut ForwardHeaders| -> Result<(), ForwardingError> {
-            let from = header_name(&format!("{at}.from"), &r.from, false)?;
-            let to = header_name(&format!("{at}.to"), &r.to, false)?;
-            out.renames.push((from, to));
-            Ok(())
-        };
-        match spec {
-            ForwardHeadersSpec::List(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    match item {
-                        ListItem::Name(n) => out.names.push(header_name(&format!("[{i}]"), n, false)?),
-                        ListItem::Rename(r) => rename(format!("[{i}]"), r, &mut out)?,
-                    }
-                }
-            }
-            ForwardHeadersSpec::Object(spec) => {
-                out.all_except = matches!(spec.mode, Mode::AllExcept);
-                for (i, n) in spec.headers.iter().enumerate() {
-                    // Excluding a protected header is harmless; allowing one is not.
-                    out.names.push(header_name(&format!("headers[{i}]"), n, out.all_except)?);
-                }
-                for (i, r) in spec.rename.iter().enumerate() {
-                    rename(format!("rename[{i}]"), r, &mut out)?;
-                }
+/// Copies the selected client headers into `out` (before static headers are injected).
+/// `token_header` (a custom token header) is never forwarded.
+pub fn apply_forward_headers(
+    config: &ForwardHeaders,
+    client: &HeaderMap,
+    out: &mut HeaderMap,
+    token_header: Option<&HeaderName>,
+) {
+    let blocked = |name: &HeaderName| {
+        is_protected(name) || token_header == Some(name) || is_forwarded_request_header(name)
+    };
+    if config.all_except {
+        for (name, value) in client {
+            if !blocked(name) && !config.names.contains(name) {
+                out.append(name.clone(), value.clone());
             }
         }
-        Ok(out)
-    }
-
-    /// Copies the selected client headers into `out` (before static headers are injected).
-    /// `token_header` (a custom token header) is never forwarded.
-    pub fn apply(&self, client: &HeaderMap, out: &mut HeaderMap, token_header: Option<&HeaderName>) {
-        let blocked = |name: &HeaderName| {
-            is_protected(name) || token_header == Some(name) || is_forwarded_request_header(name)
-        };
-        if self.all_except {
-            for (name, value) in client {
-                if !blocked(name) && !self.names.contains(name) {
-                    out.append(name.clone(), value.clone());
-                }
-            }
-        } else {
-            for name in &self.names {
-                if blocked(name) {
-                    continue;
-                }
-                for value in client.get_all(name) {
-                    out.append(name.clone(), value.clone());
-                }
-            }
-        }
-        for (from, to) in &self.renames {
-            if is_protected(from) || is_protected(to) || token_header == Some(from) {
+    } else {
+        for name in &config.names {
+            if blocked(name) {
                 continue;
             }
-            let values: Vec<HeaderValue> = client.get_all(from).iter().cloned().collect();
-            if !values.is_empty() {
-                out.remove(to);
-                for v in values {
-                    out.append(to.clone(), v);
-                }
+            for value in client.get_all(name) {
+                out.append(name.clone(), value.clone());
+            }
+        }
+    }
+    for (from, to) in &config.renames {
+        if is_protected(from) || is_protected(to) || token_header == Some(from) {
+            continue;
+        }
+        let values: Vec<HeaderValue> = client.get_all(from).iter().cloned().collect();
+        if !values.is_empty() {
+            out.remove(to);
+            for v in values {
+                out.append(to.clone(), v);
             }
         }
     }
@@ -454,22 +184,6 @@ mod tests {
     }
 
     #[test]
-    fn protected_headers_are_refused_in_config() {
-        for bad in [
-            json!(["authorization"]),
-            json!(["X-User-Email"]),
-            json!([{"from":"x-a","to":"authorization"}]),
-            json!([{"from":"cookie","to":"x-c"}]),
-            json!({"mode":"allowlist","headers":["x-api-key"]}),
-            json!({"mode":"sometimes","headers":[]}),
-            json!(42),
-        ] {
-            assert!(ForwardHeaders::from_value(&bad).is_err(), "{bad}");
-        }
-        assert!(ForwardHeaders::from_value(&json!({"mode":"all-except","headers":["cookie","x-b"]})).is_ok());
-    }
-
-    #[test]
     fn allowlist_all_except_and_renames() {
         let client = map(&[
             ("x-tenant", "t1"),
@@ -482,14 +196,14 @@ mod tests {
         ]);
         let mut out = HeaderMap::new();
         let fh = ForwardHeaders::from_value(&json!(["x-tenant", {"from":"x-old","to":"x-new"}])).unwrap();
-        fh.apply(&client, &mut out, None);
+        apply_forward_headers(&fh, &client, &mut out, None);
         let mut names: Vec<_> = out.keys().map(|k| k.as_str()).collect();
         names.sort();
         assert_eq!(names, ["x-new", "x-tenant"]);
 
         let mut out = HeaderMap::new();
         let fh = ForwardHeaders::from_value(&json!({"mode":"all-except","headers":["x-debug"]})).unwrap();
-        fh.apply(&client, &mut out, Some(&HeaderName::from_static("x-id-token")));
+        apply_forward_headers(&fh, &client, &mut out, Some(&HeaderName::from_static("x-id-token")));
         let mut names: Vec<_> = out.keys().map(|k| k.as_str()).collect();
         names.sort();
         assert_eq!(names, ["x-old", "x-tenant"]);
@@ -512,29 +226,11 @@ mod tests {
                 .collect();
             let fh = ForwardHeaders::from_value(&json!({"mode":"all-except","headers":[]})).unwrap();
             let mut out = HeaderMap::new();
-            fh.apply(&client, &mut out, None);
+            apply_forward_headers(&fh, &client, &mut out, None);
             proptest::prop_assert!(out.keys().all(|k| !is_protected(k)));
             for name in client.keys().filter(|k| !is_protected(k)) {
                 proptest::prop_assert!(out.contains_key(name));
             }
         }
-    }
-
-    #[test]
-    fn bearer_needs_explicit_opt_in() {
-        let e = IdentityForwarding::from_value(&json!({"method":"bearer"})).unwrap_err();
-        assert_eq!(e.field, "method");
-        assert!(IdentityForwarding::from_value(&json!({"method":"bearer","allow_token_passthrough":true}))
-            .is_ok());
-        assert_eq!(
-            IdentityForwarding::from_value(&json!({"method":"jwt_header","jwt":{"expires_in":0}}))
-                .unwrap_err()
-                .field,
-            "jwt.expires_in"
-        );
-        assert_eq!(
-            IdentityForwarding::from_value(&json!({"identity_headers":["shoe"]})).unwrap_err().field,
-            "identity_headers"
-        );
     }
 }

@@ -5,15 +5,13 @@
 
 use std::collections::HashSet;
 
+use gatehouse_config::identity::jwks::KeySet;
+use gatehouse_config::limits::GATEHOUSE_JWT_LEEWAY;
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
 use super::caller::{string_claim, string_list, AuthSource, Caller};
-use super::jwks::KeySet;
 use super::IdentityError;
-
-/// Leeway on `exp`/`nbf` for Gatehouse tokens (seconds).
-const LEEWAY_SECS: u64 = 30;
 
 /// The scope a Gatehouse access token needs to use `/mcp/{slug}`: what the
 /// authorization server grants by default (its `DEFAULT_SCOPE`), advertised in
@@ -77,7 +75,7 @@ impl GatehouseKeys {
             return Err(IdentityError::Invalid("algorithm does not match the key"));
         }
         let mut validation = Validation::new(Algorithm::ES256);
-        validation.leeway = LEEWAY_SECS;
+        validation.leeway = GATEHOUSE_JWT_LEEWAY.as_secs();
         validation.validate_nbf = true;
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[resource]);

@@ -7,13 +7,13 @@
 //! - [`client_cert`]: names of verified mTLS client certificates, matched to certificate identities.
 //! - [`prm`]: RFC 9728 protected resource metadata and the 401 challenge.
 //! - [`forwarding`]: identity headers, `X-User-Claims`, `X-User-JWT`, `forward_headers`.
+//! - [`server_identity`]: a server's identity settings, compiled once per config version.
 //!
-//! See `docs/edge.md` for the configuration reference.
+//! The settings themselves (schemas and validation) are `gatehouse_config::identity`,
+//! shared with the control plane. See `docs/edge.md` for the configuration reference.
 
-pub mod advanced;
 pub mod byo_jwt;
 pub mod caller;
-pub mod claims_match;
 pub mod client_cert;
 pub mod forwarding;
 pub mod gatehouse_jwt;
@@ -21,9 +21,11 @@ pub mod identity_jwt;
 pub mod introspection;
 pub mod jwks;
 pub mod prm;
+pub mod server_identity;
 
 use std::time::Duration;
 
+use gatehouse_config::identity::jwt_validation::TokenHeader;
 use jsonwebtoken::errors::ErrorKind;
 
 pub use caller::{AuthSource, Caller};
@@ -92,22 +94,22 @@ fn token_header<'v>(
 ) -> Option<&'v http::HeaderName> {
     let configured = server.identity.jwt.as_ref().or_else(|| view.org(&server.org_id)?.jwt.as_ref());
     match configured?.as_ref().ok()?.header() {
-        byo_jwt::TokenHeader::Named(name) => Some(name),
-        byo_jwt::TokenHeader::Authorization => None,
+        TokenHeader::Named(name) => Some(name),
+        TokenHeader::Authorization => None,
     }
 }
 
 /// Copies the client headers `forward_headers` selects into `out` (never protected ones,
 /// never the header carrying a bring-your-own token).
 pub fn forward_client_headers(
-    identity: &advanced::ServerIdentity,
+    identity: &server_identity::ServerIdentity,
     view: &crate::config_view::ConfigView,
     server: &crate::config_view::UpstreamServer,
     client: &http::HeaderMap,
     out: &mut http::HeaderMap,
 ) {
     if let Some(forward) = &identity.forward_headers {
-        forward.apply(client, out, token_header(view, server));
+        forwarding::apply_forward_headers(forward, client, out, token_header(view, server));
     }
 }
 

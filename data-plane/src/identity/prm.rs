@@ -11,11 +11,11 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use gatehouse_config::identity::external_auth::ExternalAuthConfig;
 use http::header::{CACHE_CONTROL, HOST, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 
-use super::advanced::ExternalAuthConfig;
 use super::gatehouse_jwt::MCP_SCOPE;
 use crate::config_view::ConfigView;
 use crate::error::EdgeError;

@@ -121,7 +121,7 @@ async fn config_stream_cp_snapshot_then_chained_deltas() {
             other => panic!("unexpected changes {other:?}"),
         };
         assert_eq!(token.id, minted.id);
-        assert_eq!(token.token_hash, gatehouse_data_plane::config_view::hash_token(&minted.token).to_vec());
+        assert_eq!(token.token_hash, gatehouse_config::token_hash::hash_token(&minted.token).to_vec());
         assert_eq!(token.workspace_id, state.workspaces[0].id);
         assert!(token.expires_at > 0);
 
@@ -162,7 +162,7 @@ async fn config_stream_cp_revocation_and_rotation_reach_edges_fast() {
     assert!(started.elapsed() < Duration::from_millis(900), "rotation took {:?}", started.elapsed());
     match &delta.changes[..] {
         [pb::Change { kind: Some(Kind::UpsertToken(t)) }] => {
-            assert_eq!(t.token_hash, gatehouse_data_plane::config_view::hash_token(&rotated.token).to_vec());
+            assert_eq!(t.token_hash, gatehouse_config::token_hash::hash_token(&rotated.token).to_vec());
         }
         other => panic!("unexpected changes {other:?}"),
     }

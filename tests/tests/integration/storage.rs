@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use gatehouse_config::identity::cert_names::CertNameKind;
+use gatehouse_config::token_hash::hash_token;
 use gatehouse_control_plane::store::grants::{GrantTokens, NewTokens};
 use gatehouse_control_plane::store::{
-    CertNameKind, NewCertificateIdentity, NewServer, NewToken, NewWorkspace, ServerPatch, Store, StoreError,
-    TokenFilter, ToolRules,
+    NewCertificateIdentity, NewServer, NewToken, NewWorkspace, ServerPatch, Store, StoreError, TokenFilter,
+    ToolRules,
 };
 use gatehouse_control_plane::tokens::{self, Lifetime};
 use gatehouse_control_plane::{Keyring, MasterKey};
@@ -316,7 +318,7 @@ async fn storage_tokens_revoke_and_rotate() {
 
         let state = store.load_edge_state().await.unwrap();
         assert_eq!(state.tokens.len(), 1);
-        assert_eq!(state.tokens[0].hash, tokens::hash(&text));
+        assert_eq!(state.tokens[0].hash, hash_token(&text));
 
         let fresh = tokens::generate();
         let rotated =
@@ -411,7 +413,7 @@ async fn storage_secrets_never_hit_the_sqlite_file_in_plaintext() {
     assert!(!contains(b"PLAINTEXT-HEADER"), "part of the header value found in plaintext");
     assert!(!contains(text.as_bytes()), "token text found in the database");
     assert!(!contains(&session_key), "session key found in plaintext");
-    assert!(contains(&tokens::hash(&text)), "sanity: the token hash is stored");
+    assert!(contains(&hash_token(&text)), "sanity: the token hash is stored");
 }
 
 fn certificate_identity(team: &str, kind: CertNameKind, value: &str) -> NewCertificateIdentity {

@@ -1,0 +1,61 @@
+//! Strict validation of the identity parts of a server's `advanced_config` and
+//! of an org's `jwt_validation`, as the control plane runs it (400 naming the
+//! field). The edge parses the same keys with the same types, leniently,
+//! failing closed.
+
+use serde_json::Value;
+
+use super::forward_headers::ForwardHeaders;
+use super::jwt_validation::JwtValidation;
+use super::user_identity_forwarding::IdentityForwarding;
+use super::FieldError;
+
+/// Validates the identity keys of a server's `advanced_config` (field paths start with `prefix`).
+pub fn validate_advanced_config(prefix: &str, config: &Value) -> Result<(), FieldError> {
+    let Some(config) = config.as_object() else { return Ok(()) };
+    if let Some(v) = config.get("jwt_validation").filter(|v| !v.is_null()) {
+        JwtValidation::from_value(v).map_err(|e| e.under(&format!("{prefix}.jwt_validation")))?;
+    }
+    if let Some(v) = config.get("user_identity_forwarding").filter(|v| !v.is_null()) {
+        IdentityForwarding::from_value(v)
+            .map_err(|e| e.under(&format!("{prefix}.user_identity_forwarding")))?;
+    }
+    if let Some(v) = config.get("forward_headers").filter(|v| !v.is_null()) {
+        ForwardHeaders::from_value(v).map_err(|e| e.under(&format!("{prefix}.forward_headers")))?;
+    }
+    Ok(())
+}
+
+/// Validates an org-wide `jwt_validation` (no introspection client secret: orgs have no sealed store).
+pub fn validate_org_jwt_validation(field: &str, value: &Value) -> Result<(), FieldError> {
+    JwtValidation::from_value(value).map_err(|e| e.under(field))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::external_auth::ExternalAuthConfig;
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fields_are_named_from_the_root() {
+        let e = validate_advanced_config(
+            "advanced_config",
+            &json!({"jwt_validation":{"jwksUri":"https://a/j","workspace":"w","algorithms":["none"]}}),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "advanced_config.jwt_validation.algorithms");
+        let e =
+            validate_advanced_config("advanced_config", &json!({"forward_headers":["cookie"]})).unwrap_err();
+        assert_eq!(e.field, "advanced_config.forward_headers[0]");
+        let e = validate_advanced_config(
+            "advanced_config",
+            &json!({"user_identity_forwarding":{"method":"bearer"}}),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "advanced_config.user_identity_forwarding.method");
+        assert!(validate_advanced_config("advanced_config", &json!({"other": 1})).is_ok());
+        assert!(ExternalAuthConfig::from_value("external_auth_config", &json!({"issuer":"nope"})).is_err());
+    }
+}

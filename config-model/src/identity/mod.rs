@@ -1,0 +1,49 @@
+//! The identity settings both planes read: the control plane validates them
+//! strictly (400 naming the field) and the edge compiles the same types, so
+//! whatever the control plane accepts, the edge runs.
+//!
+//! - [`advanced_config`]: the identity keys of a server's `advanced_config`, an org's `jwt_validation`.
+//! - [`jwt_validation`]: bring-your-own JWT settings ([`jwks`] for inline key sets, [`claims_match`] for `claimValues`).
+//! - [`user_identity_forwarding`], [`forward_headers`]: what the upstream learns about the caller.
+//! - [`external_auth`]: an org's own authorization server.
+//! - [`cert_names`]: certificate identity name kinds and their normal form.
+//!
+//! See `docs/edge.md` for the configuration reference.
+
+pub mod advanced_config;
+pub mod cert_names;
+pub mod claims_match;
+pub mod external_auth;
+pub mod forward_headers;
+pub mod jwks;
+pub mod jwt_validation;
+pub mod user_identity_forwarding;
+
+/// A validation failure naming the field: a dotted path, relative to the key
+/// being parsed, or from `advanced_config` / the org body once joined.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    /// Dotted path of the offending field.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    /// An error for `field`.
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self { field: field.to_owned(), message: message.into() }
+    }
+
+    /// The same error with its field path put under `prefix`
+    /// (`prefix.field`, or `prefix[i]…` for a list index).
+    pub fn under(self, prefix: &str) -> Self {
+        let field = match (self.field.is_empty(), self.field.starts_with('[')) {
+            (true, _) => prefix.to_owned(),
+            (false, true) => format!("{prefix}{}", self.field),
+            (false, false) => format!("{prefix}.{}", self.field),
+        };
+        Self { field, message: self.message }
+    }
+}
