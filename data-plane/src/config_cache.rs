@@ -183,11 +183,17 @@ impl ConfigCache {
     }
 }
 
+/// Least time between two cache writes: a burst of config changes (say, a
+/// thousand tokens minted in a second) costs a few writes of the whole view,
+/// not one per change. The cache only matters when an edge restarts without
+/// the control plane, and a fresh subscription resynchronises anyway.
+const MIN_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Spawns the task that persists every config sent on `updates`.
 ///
-/// Writes happen off the request path; a burst of updates coalesces into one
-/// write of the latest view. The task writes the last unseen view and ends
-/// once every sender is dropped.
+/// Writes happen off the request path, at most one per [`MIN_WRITE_INTERVAL`];
+/// updates in between coalesce into one write of the latest view. The task
+/// writes the last unseen view and ends once every sender is dropped.
 pub fn spawn_writer(cache: ConfigCache, mut updates: watch::Receiver<Arc<ConfigView>>) -> JoinHandle<()> {
     tokio::spawn(async move {
         while updates.changed().await.is_ok() {
@@ -199,6 +205,7 @@ pub fn spawn_writer(cache: ConfigCache, mut updates: watch::Receiver<Arc<ConfigV
                     tracing::warn!(version, path = %cache.path().display(), %err, "cannot write the config cache")
                 }
             }
+            tokio::time::sleep(MIN_WRITE_INTERVAL).await;
         }
     })
 }

@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
+use gatehouse_config::state::{ConfigState, NoObserver};
 use gatehouse_proto::config::v1 as pb;
 use gatehouse_proto::config::v1::config_distribution_client::ConfigDistributionClient;
 use gatehouse_tests::control_plane::TestControlPlane;
 use gatehouse_tests::db::TestDb;
 use pb::change::Kind;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -262,5 +264,111 @@ async fn config_stream_cp_replicas_pick_up_each_others_changes() {
         );
         replica.stop().await;
         primary.stop().await;
+    }
+}
+
+/// Follows `edge`'s deltas from `state` at `version` until `target`, checking they chain.
+async fn follow(edge: &mut RawEdge, state: &mut ConfigState, version: &mut u64, target: u64) {
+    while *version < target {
+        let delta = edge.next_delta().await;
+        assert_eq!(delta.from_version, *version, "deltas chain");
+        assert!(delta.version > *version);
+        state.apply(delta.changes, &mut NoObserver);
+        *version = delta.version;
+    }
+}
+
+#[tokio::test]
+async fn config_stream_cp_deltas_add_up_to_a_full_reload() {
+    for db in TestDb::all().await {
+        let cp = TestControlPlane::start(db).await;
+        let admin = cp.admin();
+        let (mut edge, snapshot) = subscribe(&cp, "follower").await;
+        let mut version = snapshot.version;
+        let mut state = ConfigState::from_wire(snapshot.state.unwrap_or_default());
+
+        // Every kind of change, including cascades.
+        admin.create_workspace("a").await;
+        admin.create_workspace("b").await;
+        admin.create_server("s1", "http://127.0.0.1:9/mcp", &[("authorization", "Bearer one")]).await;
+        admin.create_server("s2", "http://127.0.0.1:9/mcp", &[]).await;
+        admin.provision("a", "s1", &[], &["x*"]).await;
+        admin.provision("b", "s1", &[], &[]).await;
+        admin.provision("b", "s2", &["y"], &[]).await;
+        let t1 = admin.mint_token("alice", "a").await;
+        let t2 = admin.mint_token("bob", "b").await;
+        admin.mint_token("carol", "a").await;
+        admin.revoke(&t1.id).await;
+        admin.rotate(&t2.id).await;
+        admin.register_certificate_identity("san_uri", "spiffe://acme/agent", "agent", "b").await;
+        admin.update_server("s1", json!({"headers": {"authorization": "Bearer two"}})).await;
+        admin.provision("a", "s1", &["z"], &[]).await;
+        admin.unprovision("a", "s1").await;
+        admin.delete_server("s2").await;
+        let (status, body) = admin.request(Method::DELETE, "/v1/workspaces/b", None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (status, body) = admin
+            .request(
+                Method::PATCH,
+                "/v1/org",
+                Some(json!({"jwt_validation": {"jwksUri": "https://idp.example/jwks", "workspace": "a"}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        let target = admin.config_version().await;
+        follow(&mut edge, &mut state, &mut version, target).await;
+
+        // A replica loads everything from the database; the deltas must add up to it.
+        let replica = cp.start_replica().await;
+        let (_fresh_edge, fresh) = subscribe(&replica, "fresh").await;
+        follow(&mut edge, &mut state, &mut version, fresh.version).await;
+        assert_eq!(fresh.version, version, "{}", cp.db().backend());
+        let reloaded = ConfigState::from_wire(fresh.state.unwrap_or_default());
+        assert_eq!(reloaded, state, "{}", cp.db().backend());
+        assert_eq!(state.tokens.len(), 1, "only carol's token is live: {:?}", state.tokens);
+        assert!(state.workspaces.values().all(|w| w.slug == "a"));
+        assert!(state.provisions.is_empty());
+        assert!(state.certificate_identities.is_empty());
+        replica.stop().await;
+        cp.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn config_stream_cp_a_change_committed_without_its_publisher_is_published_from_the_outbox() {
+    for db in TestDb::all().await {
+        let cp = TestControlPlane::start(db).await;
+        cp.admin().create_workspace("team").await;
+        let (mut edge, snapshot) = subscribe(&cp, "follower").await;
+        let mut version = snapshot.version;
+        let mut state = ConfigState::from_wire(snapshot.state.unwrap_or_default());
+
+        // Another process commits and dies before publishing: its store has no
+        // publisher, so only the outbox row tells the running control plane.
+        let orphan = cp.store().await;
+        let org = orphan.org_by_slug("default").await.unwrap().expect("default org");
+        let minted = gatehouse_control_plane::tokens::generate();
+        let created = orphan
+            .create_token(
+                &org.id,
+                gatehouse_control_plane::store::NewToken {
+                    user: "orphan".into(),
+                    team: "team".into(),
+                    hash: minted.hash,
+                    hint: minted.hint,
+                    scopes: vec![],
+                    server_permissions: vec![],
+                    tool_permissions: vec![],
+                    lifetime: gatehouse_control_plane::tokens::Lifetime::Never,
+                },
+            )
+            .await
+            .unwrap();
+        orphan.close().await.unwrap();
+
+        follow(&mut edge, &mut state, &mut version, created.version).await;
+        assert!(state.tokens.contains_key(&created.value.id), "{}", cp.db().backend());
+        cp.stop().await;
     }
 }
