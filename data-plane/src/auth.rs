@@ -239,10 +239,11 @@ mod tests {
         };
         // `byo` takes the org's own JWTs from a custom header.
         let byo = pb::Server {
-            advanced_config_json: serde_json::json!({"jwt_validation": {
-                "jwks": {"keys": [ec_public_jwk()]}, "headerKey": "x-idp-token", "workspace": "ws",
-            }})
-            .to_string(),
+            advanced_config: Some(gatehouse_config::identity::wire::advanced_config_to_wire(
+                &serde_json::json!({"jwt_validation": {
+                    "jwks": {"keys": [ec_public_jwk()]}, "headerKey": "x-idp-token", "workspace": "ws",
+                }}),
+            )),
             ..server("s3", "byo")
         };
         let identity = |id: &str, kind: &str, value: &str, user: &str| pb::CertificateIdentity {

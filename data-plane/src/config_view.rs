@@ -8,6 +8,8 @@
 use std::sync::Arc;
 
 use gatehouse_config::identity::cert_names::{self, CertNameKind};
+use gatehouse_config::identity::external_auth::ExternalAuthConfig;
+use gatehouse_config::identity::wire::jwt_validation_from_wire;
 use gatehouse_config::state::{ConfigState, Observer};
 use gatehouse_config::token_hash::TokenHash;
 use gatehouse_proto::config::v1 as pb;
@@ -40,8 +42,6 @@ pub struct UpstreamServer {
     pub auth: UpstreamAuth,
     /// Static headers to inject, already validated as HTTP headers.
     pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// Free-form JSON kept for later capabilities (raw text, parsed on demand).
-    pub advanced_config_json: String,
     /// Identity settings compiled from `advanced_config` (jwt_validation, forwarding).
     pub identity: Arc<crate::identity::server_identity::ServerIdentity>,
     /// Upstream OAuth client settings (auth types `oauth2` and `client_credentials`).
@@ -62,10 +62,8 @@ pub struct Workspace {
 pub struct Org {
     pub id: String,
     pub slug: String,
-    /// Org-wide bring-your-own-JWT validation (raw JSON object; empty = none).
-    pub jwt_validation_json: String,
-    /// The org's own IdP endpoints for protected resource metadata (raw JSON; empty = none).
-    pub external_auth_config_json: String,
+    /// The org's own authorization server for protected resource metadata (`None`: Gatehouse's).
+    pub external_auth_config: Option<ExternalAuthConfig>,
     /// Org-wide `jwt_validation`, compiled: `Err` = configured but invalid (every JWT refused).
     pub jwt: Option<Result<Arc<crate::identity::byo_jwt::JwtValidator>, String>>,
 }
@@ -372,8 +370,11 @@ impl Observer for Indexes {
             let org = Org {
                 id: o.id.clone(),
                 slug: o.slug.clone(),
-                jwt_validation_json: o.jwt_validation_json.clone(),
-                external_auth_config_json: o.external_auth_config_json.clone(),
+                external_auth_config: o.external_auth_config.as_ref().and_then(|c| {
+                    ExternalAuthConfig::from_wire(c)
+                        .map_err(|e| tracing::warn!(org = %o.slug, reason = %e, "ignoring invalid external_auth_config"))
+                        .ok()
+                }),
                 jwt: org_jwt_validation(o),
             };
             self.org_index.insert(o.id.clone(), Arc::new(org));
@@ -481,19 +482,16 @@ impl Observer for Indexes {
     }
 }
 
-/// Compiles an org's `jwt_validation_json` (empty = none).
+/// Compiles an org's `jwt_validation` (unset = none).
 fn org_jwt_validation(o: &pb::Org) -> Option<Result<Arc<crate::identity::byo_jwt::JwtValidator>, String>> {
-    let raw = o.jwt_validation_json.trim();
-    if raw.is_empty() {
-        return None;
-    }
-    let compiled = serde_json::from_str::<serde_json::Value>(raw)
-        .map_err(|e| e.to_string())
-        .and_then(|v| crate::identity::byo_jwt::JwtValidator::from_value(&v, None).map_err(|e| e.message));
+    let wire = o.jwt_validation.as_ref()?;
+    let compiled = jwt_validation_from_wire(wire)
+        .map(|c| Arc::new(crate::identity::byo_jwt::JwtValidator::new(c, None)))
+        .map_err(|e| e.message);
     if let Err(reason) = &compiled {
         tracing::warn!(org = %o.slug, %reason, "invalid org jwt_validation; refusing jwts for this org");
     }
-    Some(compiled.map(Arc::new))
+    Some(compiled)
 }
 
 fn server_from_wire(s: &pb::Server) -> Result<UpstreamServer, String> {
@@ -530,10 +528,9 @@ fn server_from_wire(s: &pb::Server) -> Result<UpstreamServer, String> {
         url,
         auth,
         headers,
-        advanced_config_json: s.advanced_config_json.clone(),
         identity: Arc::new(crate::identity::server_identity::ServerIdentity::from_advanced_config(
             &s.slug,
-            &s.advanced_config_json,
+            s.advanced_config.as_ref(),
             introspect_secret,
         )),
         oauth: s.oauth.as_ref().map(crate::credentials::UpstreamOAuthClient::from_wire),
@@ -642,7 +639,11 @@ mod tests {
             slug: "files".into(),
             url: "http://127.0.0.1:1/mcp".into(),
             auth_type: "none".into(),
-            advanced_config_json: r#"{"jwt_validation":{"jwksUri":"https://idp.example/jwks"}}"#.into(),
+            advanced_config: Some(gatehouse_config::identity::wire::advanced_config_to_wire(
+                &serde_json::json!(
+                    {"jwt_validation": {"jwksUri": "https://idp.example/jwks", "workspace": "team"}}
+                ),
+            )),
             ..Default::default()
         };
         let org = pb::Org { id: "org".into(), slug: "acme".into(), ..Default::default() };

@@ -24,6 +24,25 @@ pub enum MatchType {
     Regex,
 }
 
+impl MatchType {
+    /// The configured spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchType::Exact => "exact",
+            MatchType::Contains => "contains",
+            MatchType::ContainsAll => "containsAll",
+            MatchType::Regex => "regex",
+        }
+    }
+
+    /// The match type spelled `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        [MatchType::Exact, MatchType::Contains, MatchType::ContainsAll, MatchType::Regex]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
 /// One `claimValues` entry as configured.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -22,6 +22,12 @@ impl ExternalAuthConfig {
     pub fn from_value(field: &str, value: &Value) -> Result<Self, FieldError> {
         let config: ExternalAuthConfig = serde_json::from_value(value.clone())
             .map_err(|e| FieldError { field: field.to_owned(), message: e.to_string() })?;
+        config.validated(field)
+    }
+
+    /// Checks the issuer and scopes (field paths under `field`).
+    pub fn validated(self, field: &str) -> Result<Self, FieldError> {
+        let config = self;
         let url = url::Url::parse(&config.issuer).map_err(|_| FieldError {
             field: format!("{field}.issuer"),
             message: "must be an absolute URL".into(),

@@ -192,10 +192,11 @@ impl JwtValidation {
     pub fn from_value(value: &Value) -> Result<Self, FieldError> {
         let spec: JwtValidationSpec =
             serde_json::from_value(value.clone()).map_err(|e| err("", e.to_string()))?;
-        Self::compile(spec)
+        Self::from_spec(spec)
     }
 
-    fn compile(spec: JwtValidationSpec) -> Result<Self, FieldError> {
+    /// Validates a parsed `jwt_validation` and fills in the defaults.
+    pub fn from_spec(spec: JwtValidationSpec) -> Result<Self, FieldError> {
         let cache_ttl = Duration::from_secs(spec.cache_ttl.unwrap_or(DEFAULT_CACHE_TTL));
         let sources = [spec.jwks_uri.is_some(), spec.jwks.is_some(), spec.introspect_endpoint.is_some()];
         if sources.iter().filter(|s| **s).count() != 1 {

@@ -7,6 +7,7 @@
 //! - [`user_identity_forwarding`], [`forward_headers`]: what the upstream learns about the caller.
 //! - [`external_auth`]: an org's own authorization server.
 //! - [`cert_names`]: certificate identity name kinds and their normal form.
+//! - [`wire`]: these settings as typed config-stream messages, to and from.
 //!
 //! See `docs/edge.md` for the configuration reference.
 
@@ -18,6 +19,7 @@ pub mod forward_headers;
 pub mod jwks;
 pub mod jwt_validation;
 pub mod user_identity_forwarding;
+pub mod wire;
 
 /// A validation failure naming the field: a dotted path, relative to the key
 /// being parsed, or from `advanced_config` / the org body once joined.

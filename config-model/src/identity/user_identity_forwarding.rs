@@ -29,6 +29,24 @@ pub enum ForwardingMethod {
     Bearer,
 }
 
+impl ForwardingMethod {
+    /// The configured spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForwardingMethod::ClaimsHeader => "claims_header",
+            ForwardingMethod::JwtHeader => "jwt_header",
+            ForwardingMethod::Bearer => "bearer",
+        }
+    }
+
+    /// The method spelled `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        [ForwardingMethod::ClaimsHeader, ForwardingMethod::JwtHeader, ForwardingMethod::Bearer]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct JwtSpec {
@@ -73,6 +91,33 @@ pub enum PlainHeader {
     Roles,
     /// `X-Organization-Id`.
     Organization,
+}
+
+impl PlainHeader {
+    /// Every plain identity header (`identity_headers: true`).
+    pub const ALL: [PlainHeader; 5] = [
+        PlainHeader::Email,
+        PlainHeader::Name,
+        PlainHeader::Team,
+        PlainHeader::Roles,
+        PlainHeader::Organization,
+    ];
+
+    /// The configured spelling (an `identity_headers` entry).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlainHeader::Email => "email",
+            PlainHeader::Name => "name",
+            PlainHeader::Team => "team",
+            PlainHeader::Roles => "roles",
+            PlainHeader::Organization => "organization",
+        }
+    }
+
+    /// The header spelled `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        PlainHeader::ALL.into_iter().find(|h| h.as_str() == s)
+    }
 }
 
 /// A validated `user_identity_forwarding`.
@@ -132,26 +177,16 @@ impl IdentityForwarding {
         }
         let plain = match spec.identity_headers {
             None | Some(IdentityHeadersSpec::All(false)) => BTreeSet::new(),
-            Some(IdentityHeadersSpec::All(true)) => [
-                PlainHeader::Email,
-                PlainHeader::Name,
-                PlainHeader::Team,
-                PlainHeader::Roles,
-                PlainHeader::Organization,
-            ]
-            .into(),
+            Some(IdentityHeadersSpec::All(true)) => PlainHeader::ALL.into(),
             Some(IdentityHeadersSpec::Some(names)) => names
                 .iter()
-                .map(|n| match n.as_str() {
-                    "email" => Ok(PlainHeader::Email),
-                    "name" => Ok(PlainHeader::Name),
-                    "team" => Ok(PlainHeader::Team),
-                    "roles" => Ok(PlainHeader::Roles),
-                    "organization" => Ok(PlainHeader::Organization),
-                    other => Err(err(
-                        "identity_headers",
-                        format!("unknown identity header {other:?} (email, name, team, roles, organization)"),
-                    )),
+                .map(|n| {
+                    PlainHeader::parse(n).ok_or_else(|| {
+                        err(
+                            "identity_headers",
+                            format!("unknown identity header {n:?} (email, name, team, roles, organization)"),
+                        )
+                    })
                 })
                 .collect::<Result<_, _>>()?,
         };

@@ -12,10 +12,10 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 fn org() -> impl Strategy<Value = pb::Org> {
-    (id(), text(), text()).prop_map(|(id, slug, jwt)| pb::Org {
+    (id(), text(), text()).prop_map(|(id, slug, workspace)| pb::Org {
         id,
         slug,
-        jwt_validation_json: jwt,
+        jwt_validation: Some(pb::JwtValidation { workspace, ..Default::default() }),
         ..Default::default()
     })
 }

@@ -1,5 +1,7 @@
 //! The edge-facing state as the config stream carries it.
 
+use gatehouse_config::identity::external_auth::ExternalAuthConfig;
+use gatehouse_config::identity::wire::{advanced_config_to_wire, jwt_validation_to_wire};
 use gatehouse_config::state::{ConfigState, ProvisionId};
 use gatehouse_proto::config::v1 as pb;
 use secrecy::ExposeSecret;
@@ -22,7 +24,7 @@ pub(super) fn to_config_state(state: EdgeState) -> ConfigState {
                 url: server.url,
                 auth_type: server.auth_type,
                 headers,
-                advanced_config_json: server.advanced_config.to_string(),
+                advanced_config: Some(advanced_config_to_wire(&server.advanced_config)),
                 oauth: state.upstream_oauth.servers.get(&server.id).map(upstream_oauth_wire),
             };
             (server.id, wire)
@@ -115,12 +117,17 @@ pub(super) fn to_config_state(state: EdgeState) -> ConfigState {
         .into_iter()
         .map(|o| {
             let auth = state.org_auth.get(&o.id).cloned().unwrap_or_default();
-            let json = |v: Option<serde_json::Value>| v.map(|v| v.to_string()).unwrap_or_default();
             let org = pb::Org {
                 id: o.id.clone(),
                 slug: o.slug,
-                jwt_validation_json: json(auth.jwt_validation),
-                external_auth_config_json: json(auth.external_auth_config),
+                jwt_validation: auth.jwt_validation.as_ref().map(jwt_validation_to_wire),
+                // One that no longer validates is left out, as if unset: the edges
+                // then advertise Gatehouse's authorization server.
+                external_auth_config: auth
+                    .external_auth_config
+                    .as_ref()
+                    .and_then(|v| ExternalAuthConfig::from_value("external_auth_config", v).ok())
+                    .map(|c| c.to_wire()),
             };
             (o.id, org)
         })

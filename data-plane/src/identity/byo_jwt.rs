@@ -37,7 +37,11 @@ pub struct JwtValidator {
 impl JwtValidator {
     /// Parses and validates `jwt_validation` JSON; `introspect_secret` is the sealed client secret.
     pub fn from_value(value: &Value, introspect_secret: Option<SecretString>) -> Result<Self, FieldError> {
-        let config = JwtValidation::from_value(value)?;
+        Ok(Self::new(JwtValidation::from_value(value)?, introspect_secret))
+    }
+
+    /// A validator for a validated `jwt_validation`; `introspect_secret` is the sealed client secret.
+    pub fn new(config: JwtValidation, introspect_secret: Option<SecretString>) -> Self {
         let verification = match &config.source {
             KeySource::Inline(keys) => Verification::Inline(Arc::clone(keys)),
             KeySource::Remote(uri) => Verification::Remote(uri.clone()),
@@ -45,7 +49,7 @@ impl JwtValidator {
                 Introspector::new(endpoint.clone(), client_id.clone(), introspect_secret, config.cache_ttl),
             )),
         };
-        Ok(Self { verification, config })
+        Self { verification, config }
     }
 
     /// The accepted issuers (for protected resource metadata).

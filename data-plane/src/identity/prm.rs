@@ -11,7 +11,6 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use gatehouse_config::identity::external_auth::ExternalAuthConfig;
 use http::header::{CACHE_CONTROL, HOST, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
@@ -92,12 +91,7 @@ impl Advertised {
     /// server when configured, else Gatehouse's (`None` for an unknown slug).
     pub fn for_slug(view: &ConfigView, slug: &str) -> Option<Self> {
         let server = view.servers_with_slug(slug).into_iter().next()?;
-        let external = view
-            .org(&server.org_id)
-            .map(|o| o.external_auth_config_json.trim())
-            .filter(|raw| !raw.is_empty())
-            .and_then(|raw| serde_json::from_str(raw).ok())
-            .and_then(|v| ExternalAuthConfig::from_value("external_auth_config", &v).ok());
+        let external = view.org(&server.org_id).and_then(|o| o.external_auth_config.clone());
         if let Some(ext) = external {
             return Some(Self {
                 authorization_servers: vec![ext.issuer],

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use gatehouse_config::identity::forward_headers::ForwardHeaders;
 use gatehouse_config::identity::user_identity_forwarding::IdentityForwarding;
+use gatehouse_config::identity::wire::jwt_validation_from_wire;
+use gatehouse_proto::config::v1 as pb;
 use secrecy::SecretString;
-use serde_json::Value;
 
 use super::byo_jwt::JwtValidator;
 
@@ -24,24 +25,28 @@ pub struct ServerIdentity {
 }
 
 impl ServerIdentity {
-    /// Compiles the identity keys of `advanced_config_json`; invalid parts are logged.
-    pub fn from_advanced_config(slug: &str, json: &str, introspect_secret: Option<SecretString>) -> Self {
-        let Ok(Value::Object(config)) = serde_json::from_str::<Value>(json) else {
+    /// Compiles the identity parts of a server's advanced configuration; invalid parts are logged.
+    pub fn from_advanced_config(
+        slug: &str,
+        config: Option<&pb::AdvancedConfig>,
+        introspect_secret: Option<SecretString>,
+    ) -> Self {
+        let Some(config) = config else {
             return Self::default();
         };
-        let jwt = config.get("jwt_validation").filter(|v| !v.is_null()).map(|v| {
-            JwtValidator::from_value(v, introspect_secret).map(Arc::new).map_err(|e| {
+        let jwt = config.jwt_validation.as_ref().map(|wire| {
+            jwt_validation_from_wire(wire).map(|c| Arc::new(JwtValidator::new(c, introspect_secret))).map_err(|e| {
                 tracing::warn!(server = %slug, field = %e.field, reason = %e.message, "invalid jwt_validation; refusing jwts for this server");
                 e.message
             })
         });
-        let forwarding = config.get("user_identity_forwarding").filter(|v| !v.is_null()).and_then(|v| {
-            IdentityForwarding::from_value(v)
+        let forwarding = config.user_identity_forwarding.as_ref().and_then(|wire| {
+            IdentityForwarding::from_wire(wire)
                 .map_err(|e| tracing::warn!(server = %slug, field = %e.field, reason = %e.message, "ignoring invalid user_identity_forwarding"))
                 .ok()
         });
-        let forward_headers = config.get("forward_headers").filter(|v| !v.is_null()).and_then(|v| {
-            ForwardHeaders::from_value(v)
+        let forward_headers = config.forward_headers.as_ref().and_then(|wire| {
+            ForwardHeaders::from_wire(wire)
                 .map_err(|e| tracing::warn!(server = %slug, field = %e.field, reason = %e.message, "ignoring invalid forward_headers"))
                 .ok()
         });

@@ -123,7 +123,7 @@ fn server(id: &str, slug: &str, url: &str, advanced: Value, headers: &[(&str, &s
         url: url.into(),
         auth_type: if headers.is_empty() { "none" } else { "headers" }.into(),
         headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        advanced_config_json: advanced.to_string(),
+        advanced_config: Some(gatehouse_config::identity::wire::advanced_config_to_wire(&advanced)),
         ..Default::default()
     }
 }
@@ -322,8 +322,10 @@ async fn protected_resource_metadata_and_challenges() {
     let org = pb::Org {
         id: "org1".into(),
         slug: "acme".into(),
-        external_auth_config_json: json!({"issuer":"https://idp.acme.test","scopes_supported":["mcp:read"]})
-            .to_string(),
+        external_auth_config: Some(pb::ExternalAuthConfig {
+            issuer: "https://idp.acme.test".into(),
+            scopes_supported: vec!["mcp:read".into()],
+        }),
         ..Default::default()
     };
     let edge = Edge::start(|u| vec![server("s1", "alpha", u, json!({}), &[])]).await;
@@ -729,12 +731,16 @@ mod control_plane {
         let snapshot = view.to_snapshot();
         let org = &snapshot.state.unwrap().orgs[0];
         assert_eq!(
-            serde_json::from_str::<Value>(&org.jwt_validation_json).unwrap(),
-            settings["jwt_validation"]
+            org.jwt_validation,
+            Some(gatehouse_config::identity::wire::jwt_validation_to_wire(&settings["jwt_validation"]))
         );
+        assert_eq!(org.jwt_validation.as_ref().unwrap().jwks_uri, "https://idp.test/jwks");
         assert_eq!(
-            serde_json::from_str::<Value>(&org.external_auth_config_json).unwrap(),
-            settings["external_auth_config"]
+            org.external_auth_config,
+            Some(pb::ExternalAuthConfig {
+                issuer: "https://idp.test".into(),
+                scopes_supported: vec!["mcp".into()]
+            })
         );
 
         // null clears one setting and leaves the other.

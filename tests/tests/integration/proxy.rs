@@ -184,7 +184,7 @@ fn server(id: &str, org: &str, slug: &str, url: String, auth: &str, headers: &[(
         url,
         auth_type: auth.into(),
         headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        advanced_config_json: "{}".into(),
+        advanced_config: None,
         oauth: None,
     }
 }
