@@ -22,9 +22,9 @@ pub enum UpstreamAuth {
     None,
     /// Static headers from the credential store.
     Headers,
-    /// Per-user OAuth tokens from the credential broker (issue 3).
+    /// Per-user OAuth tokens from the credential broker.
     OAuth2,
-    /// A shared client-credentials token from the credential broker (issue 3).
+    /// A shared client-credentials token from the credential broker.
     ClientCredentials,
     /// An auth type this edge does not know yet (newer control plane).
     Unsupported(String),
