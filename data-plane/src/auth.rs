@@ -14,26 +14,14 @@ use http::header::AUTHORIZATION;
 use http::HeaderMap;
 use secrecy::SecretString;
 
-use crate::config_view::{ConfigView, TokenGrant, ToolRules, UpstreamServer};
+use crate::config_view::{ConfigView, ToolRules, UpstreamServer};
 use crate::error::EdgeError;
 use crate::identity::client_cert::ClientCertificate;
 use crate::identity::gatehouse_jwt::looks_like_jwt;
-use crate::identity::{Caller, IdentityError, IdentityRuntime};
+use crate::identity::{bearer, Caller, IdentityError, IdentityRuntime, TokenGrant};
 
 /// Header carrying a gateway token for clients that can't set `Authorization`.
 pub const X_API_KEY: &str = "x-api-key";
-
-/// The `Authorization: Bearer` credential (scheme case-insensitive), if any.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-        .filter(|t| !t.is_empty())
-}
 
 /// The gateway token presented with a request, if any.
 ///

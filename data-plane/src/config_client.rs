@@ -11,36 +11,19 @@ use std::time::Duration;
 use gatehouse_proto::config::v1 as pb;
 use gatehouse_proto::config::v1::config_distribution_client::ConfigDistributionClient;
 use rand::Rng as _;
-use secrecy::ExposeSecret as _;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::transport::{ClientTlsConfig, Endpoint};
 use tracing::Instrument as _;
 
 use crate::config::EdgeConfig;
 use crate::config_view::{ApplyError, ConfigView};
+use crate::control_plane::{error_chain, ControlPlaneChannel};
 use crate::state::EdgeState;
 
 /// Largest config message accepted from the control plane (tonic's default is 4 MiB).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// HTTP/2 pings detect a control plane that vanished without closing the connection.
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
-const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 const SOFTWARE_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Why the config client could not be built from the edge config.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// The control plane URL is not a usable gRPC endpoint.
-    #[error("invalid control plane url {url:?}: {reason}")]
-    InvalidUrl { url: String, reason: String },
-    /// The node token cannot be sent as an HTTP header.
-    #[error("the node token contains characters not allowed in a header")]
-    InvalidToken,
-}
 
 /// Why one subscription ended.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +38,16 @@ enum SessionError {
     Resync(#[from] ApplyError),
 }
 
+/// A call that never reached the control plane failed to connect; anything else is its answer.
+fn call_error(status: tonic::Status) -> SessionError {
+    match std::error::Error::source(&status) {
+        Some(transport) if status.code() == tonic::Code::Unavailable => {
+            SessionError::Connect(error_chain(transport))
+        }
+        _ => status.into(),
+    }
+}
+
 impl From<tonic::Status> for SessionError {
     fn from(status: tonic::Status) -> Self {
         SessionError::Status { code: status.code(), message: status.message().to_owned() }
@@ -64,8 +57,7 @@ impl From<tonic::Status> for SessionError {
 /// Keeps an [`EdgeState`] in sync with the control plane.
 #[derive(Debug)]
 pub struct ConfigClient {
-    endpoint: Endpoint,
-    authorization: MetadataValue<Ascii>,
+    control_plane: ControlPlaneChannel,
     node_id: String,
     state: Arc<EdgeState>,
     updates: watch::Sender<Arc<ConfigView>>,
@@ -73,34 +65,17 @@ pub struct ConfigClient {
 }
 
 impl ConfigClient {
-    /// A client for `config`'s control plane feeding `state`; nothing connects until [`run`](Self::run).
-    pub fn new(config: &EdgeConfig, state: Arc<EdgeState>) -> Result<Self, ClientError> {
-        let url = config.control_plane_url.clone();
-        let invalid = |reason: String| ClientError::InvalidUrl { url: url.clone(), reason };
-        let mut endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|e| invalid(e.to_string()))?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
-            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
-            .keep_alive_while_idle(true);
-        if endpoint.uri().scheme_str() == Some("https") {
-            endpoint = endpoint
-                .tls_config(ClientTlsConfig::new().with_native_roots())
-                .map_err(|e| invalid(error_chain(&e)))?;
-        }
-        let mut authorization: MetadataValue<Ascii> = format!("Bearer {}", config.node_token.expose_secret())
-            .parse()
-            .map_err(|_| ClientError::InvalidToken)?;
-        authorization.set_sensitive(true);
+    /// A client feeding `state` from the control plane behind `control_plane` (the edge's
+    /// one channel, shared with the credential broker); nothing is sent until [`run`](Self::run).
+    pub fn new(config: &EdgeConfig, control_plane: ControlPlaneChannel, state: Arc<EdgeState>) -> Self {
         let (updates, _) = watch::channel(state.config());
-        Ok(Self {
-            endpoint,
-            authorization,
-            node_id: config.node_id.clone(),
+        Self {
+            node_id: control_plane.node_id().to_owned(),
+            control_plane,
             state,
             updates,
             backoff: Backoff::new(config.reconnect_min, config.reconnect_max),
-        })
+        }
     }
 
     /// Every config this client installs, for the cache writer (see [`crate::config_cache::spawn_writer`]).
@@ -162,8 +137,8 @@ impl ConfigClient {
     }
 
     async fn subscribe_once(&mut self, healthy: &mut bool) -> Result<(), SessionError> {
-        let channel = self.endpoint.connect().await.map_err(|e| SessionError::Connect(error_chain(&e)))?;
-        let mut client = ConfigDistributionClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let mut client = ConfigDistributionClient::new(self.control_plane.channel())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
 
         let (outbound, outbound_rx) = mpsc::channel(16);
         let have_version = self.state.config().version();
@@ -177,9 +152,9 @@ impl ConfigClient {
             .await
             .map_err(|_| SessionError::Closed)?;
         let mut request = tonic::Request::new(ReceiverStream::new(outbound_rx));
-        request.metadata_mut().insert("authorization", self.authorization.clone());
+        request.metadata_mut().insert("authorization", self.control_plane.authorization().clone());
 
-        let mut inbound = client.subscribe(request).await?.into_inner();
+        let mut inbound = client.subscribe(request).await.map_err(call_error)?.into_inner();
         tracing::debug!(have_version, "config stream open");
 
         while let Some(message) = inbound.message().await? {
@@ -255,24 +230,6 @@ impl Backoff {
     fn reset(&mut self) {
         self.next = self.min;
     }
-}
-
-/// An error with its sources, since tonic's transport errors say little at the top level.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut previous = text.clone();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // hyper and tonic wrap errors in layers that repeat the same message.
-        if cause_text != previous {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        previous = cause_text;
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
@@ -408,7 +365,8 @@ mod tests {
             config.reconnect_min = Duration::from_millis(10);
             config.reconnect_max = Duration::from_millis(50);
             let stop = CancellationToken::new();
-            let client = ConfigClient::new(&config, state.clone()).unwrap();
+            let channel = ControlPlaneChannel::new(&config).unwrap();
+            let client = ConfigClient::new(&config, channel, state.clone());
             let client = tokio::spawn(client.run(stop.clone()));
             Harness { state, scripts, seen_rx, seen: Vec::new(), stop, client }
         }
@@ -525,22 +483,5 @@ mod tests {
         h.assert_every_subscription_authenticated();
         let state = h.stop().await;
         assert_eq!(state.config().version(), 5);
-    }
-
-    #[test]
-    fn error_chain_includes_sources() {
-        #[derive(Debug, thiserror::Error)]
-        #[error("transport error")]
-        struct Transport(#[source] std::io::Error);
-        #[derive(Debug, thiserror::Error)]
-        #[error("transport error")]
-        struct Repeated(#[source] Transport);
-        let err = Transport(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"));
-        assert_eq!(error_chain(&err), "transport error: connection refused");
-        let err = Repeated(Transport(std::io::Error::new(
-            std::io::ErrorKind::ConnectionRefused,
-            "connection refused",
-        )));
-        assert_eq!(error_chain(&err), "transport error: connection refused", "repeated layers are folded");
     }
 }

@@ -15,6 +15,8 @@ use gatehouse_config::token_hash::TokenHash;
 use gatehouse_proto::config::v1 as pb;
 use http::{HeaderName, HeaderValue};
 
+use crate::identity::caller::TokenGrant;
+
 /// How the edge authenticates to an upstream server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpstreamAuth {
@@ -22,9 +24,9 @@ pub enum UpstreamAuth {
     None,
     /// Static headers from the credential store.
     Headers,
-    /// Per-user OAuth tokens from the credential broker (issue 3).
+    /// Per-user OAuth tokens from the credential broker.
     OAuth2,
-    /// A shared client-credentials token from the credential broker (issue 3).
+    /// A shared client-credentials token from the credential broker.
     ClientCredentials,
     /// An auth type this edge does not know yet (newer control plane).
     Unsupported(String),
@@ -75,34 +77,6 @@ pub struct ToolRules {
     pub allow: Vec<String>,
     /// Globs; a match here always wins.
     pub deny: Vec<String>,
-}
-
-/// What a valid gateway token grants.
-#[derive(Debug)]
-pub struct TokenGrant {
-    pub id: String,
-    pub org_id: String,
-    pub user: String,
-    pub workspace_id: String,
-    pub scopes: Vec<String>,
-    /// Server slugs; empty means every server provisioned to the workspace.
-    pub server_permissions: Vec<String>,
-    /// Tool-name globs; empty means every tool.
-    pub tool_permissions: Vec<String>,
-    /// Unix seconds; `None` never expires.
-    pub expires_at: Option<i64>,
-}
-
-impl TokenGrant {
-    /// Whether the token has expired at `now_unix` (seconds).
-    pub fn is_expired(&self, now_unix: i64) -> bool {
-        self.expires_at.is_some_and(|exp| now_unix >= exp)
-    }
-
-    /// Whether the token's server permissions include `slug`.
-    pub fn allows_server(&self, slug: &str) -> bool {
-        self.server_permissions.is_empty() || self.server_permissions.iter().any(|s| s == slug)
-    }
 }
 
 /// Why a delta could not be applied; the edge resubscribes for a snapshot.

@@ -10,6 +10,7 @@ use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 use serde_json::value::RawValue;
 
+use crate::elicitation::{self, AuthorizationLink};
 use crate::jsonrpc::{self, ErrorData, ErrorSource};
 
 /// A request the edge answers itself instead of (or after) asking the upstream.
@@ -107,12 +108,12 @@ pub enum EdgeError {
     /// A response the edge must filter exceeded the buffering limit.
     #[error("upstream response is too large to filter")]
     UpstreamResponseTooLarge,
-    // Upstream credential broker (issue 3).
+    // Upstream credentials.
     /// The caller must authorize the upstream server first (MCP URL elicitation, -32042).
     #[error("authorization of the upstream server is required")]
     UpstreamAuthorizationRequired {
         /// Where the user authorizes.
-        link: crate::credentials::AuthorizationLink,
+        link: AuthorizationLink,
         /// The server's display name, for the elicitation message.
         server_name: String,
     },
@@ -168,7 +169,7 @@ impl EdgeError {
             MissingToolName | ToolDenied { .. } => jsonrpc::INVALID_PARAMS,
             HeaderMismatch { .. } => jsonrpc::HEADER_MISMATCH,
             SessionNotFound => jsonrpc::SESSION_NOT_FOUND,
-            UpstreamAuthorizationRequired { .. } => crate::credentials::elicitation::URL_ELICITATION_REQUIRED,
+            UpstreamAuthorizationRequired { .. } => elicitation::URL_ELICITATION_REQUIRED,
             _ => jsonrpc::SERVER_ERROR,
         }
     }
@@ -254,7 +255,7 @@ impl EdgeError {
     /// The full answer, echoing the request `id` (or `null` when unknown).
     pub fn to_response(&self, id: Option<&RawValue>) -> Response {
         if let EdgeError::UpstreamAuthorizationRequired { link, server_name } = self {
-            let body = crate::credentials::elicitation::error_body(id, link, server_name);
+            let body = elicitation::error_body(id, link, server_name);
             let mut response = Response::new(Body::from(body));
             response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             return response;

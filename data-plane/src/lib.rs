@@ -2,13 +2,21 @@
 //! policy and proxies to upstream servers, from config pushed by the control plane.
 //!
 //! [`run`] wires it together: local cache → config client → HTTP server.
+//!
+//! Modules, each importing only the ones before it (`scripts/import-cycles`
+//! checks there is no circle): [`config`] (settings from the environment) →
+//! [`control_plane`] (the one gRPC channel) → [`identity`] (verifiers compiled
+//! into the view) → [`config_view`], [`state`], [`config_client`] → [`auth`],
+//! [`policy`] → [`credentials`] → [`proxy`] → [`server`] → [`run`].
 
 pub mod auth;
 pub mod config;
 pub mod config_cache;
 pub mod config_client;
 pub mod config_view;
+pub mod control_plane;
 pub mod credentials;
+pub mod elicitation;
 pub mod elicitation_streams;
 pub mod error;
 pub mod identity;
@@ -32,6 +40,7 @@ pub use state::EdgeState;
 
 use config_cache::ConfigCache;
 use config_client::ConfigClient;
+use control_plane::ControlPlaneChannel;
 
 /// How long shutdown waits for the last config to reach the local cache.
 const CACHE_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -60,20 +69,17 @@ pub async fn run_with_state(
     if let Some(cache) = &cache {
         load_cache(cache, &state).await;
     }
-    let client = ConfigClient::new(&config, state.clone())?;
+    // One channel to the control plane, for the config stream and the credential broker.
+    let control_plane = ControlPlaneChannel::new(&config)?;
+    let client = ConfigClient::new(&config, control_plane.clone(), state.clone());
     let proxy = proxy::ProxyState::new(state.clone(), config.proxy.clone()).context("building the proxy")?;
-    // Upstream credential broker (issue 3): token cache (Redis or memory) + control plane client.
+    // Upstream credential broker: token cache (Redis or memory) + control plane client.
     let token_cache = credentials::EdgeTokenCache::from_settings(&config.credentials)
         .context("configuring the upstream token cache (GATEHOUSE_REDIS_URL)")?;
     tracing::info!(token_cache = token_cache.status().backend, "upstream token cache configured");
-    let broker_client =
-        credentials::ControlPlaneClient::new(&config).context("building the credential broker client")?;
-    let broker = credentials::CredentialBroker::new(
-        state.clone(),
-        token_cache,
-        broker_client,
-        config.credentials.refresh_skew,
-    );
+    let broker_client = credentials::ControlPlaneClient::new(&control_plane);
+    let broker =
+        credentials::CredentialBroker::new(token_cache, broker_client, config.credentials.refresh_skew);
     let proxy = proxy.with_credential_broker(broker.clone());
     let app = server::router(state.clone(), proxy::router(proxy)).layer(axum::Extension(broker));
 

@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use crate::config_view::{TokenGrant, ToolRules};
+use crate::config_view::ToolRules;
+use crate::identity::TokenGrant;
 
 /// Whether `name` matches `pattern` as a whole (`*` any run, `?` one character).
 ///

@@ -6,6 +6,9 @@
 //! * `client_credentials` (shared): cache → token endpoint under a short
 //!   Redis lock (one fetch per server across edges).
 //!
+//! Every call works on the request's [`ConfigView`] (the token sealing key and
+//! the revoked grants it names), so one request never mixes two config versions.
+//!
 //! Inside one edge, concurrent misses for the same key share one fetch
 //! ([`SingleFlight`]). Tokens within the skew of their expiry are not used;
 //! tokens within twice the skew are refreshed in the background while still
@@ -28,8 +31,7 @@ use super::sealing::{CachedToken, TokenSealer};
 use super::single_flight::SingleFlight;
 use super::throttle::Throttle;
 use super::token_endpoint::{self, IssuedTokens, TokenEndpointError};
-use crate::config_view::{UpstreamAuth, UpstreamServer};
-use crate::state::EdgeState;
+use crate::config_view::{ConfigView, UpstreamAuth, UpstreamServer};
 
 /// Longest a request waits for another edge's refresh or fetch.
 const WAIT_FOR_OTHERS: Duration = Duration::from_secs(15);
@@ -146,7 +148,6 @@ fn shared_key(server_id: &str, client: &UpstreamOAuthClient) -> String {
 /// Produces upstream credentials for `oauth2` and `client_credentials` servers.
 #[derive(Debug)]
 pub struct CredentialBroker {
-    edge: Arc<EdgeState>,
     cache: EdgeTokenCache,
     control_plane: ControlPlaneClient,
     http: reqwest::Client,
@@ -159,15 +160,13 @@ pub struct CredentialBroker {
 }
 
 impl CredentialBroker {
-    /// A broker reading keys from `edge`'s config, caching in `cache`.
+    /// A broker caching in `cache`, asking `control_plane` for grants and leases.
     pub fn new(
-        edge: Arc<EdgeState>,
         cache: EdgeTokenCache,
         control_plane: ControlPlaneClient,
         refresh_skew: Duration,
     ) -> Arc<Self> {
         Arc::new(Self {
-            edge,
             cache,
             control_plane,
             http: token_endpoint::http_client(),
@@ -184,29 +183,32 @@ impl CredentialBroker {
         self.cache.status()
     }
 
-    /// The credential for `user` of `org` calling `server`; `None` for servers
-    /// that don't use OAuth. `session` (the caller's `Mcp-Session-Id`, as the
-    /// client sent it) is where an authorization link's completion is reported.
+    /// The credential for `user` of `org` calling `server`, as of `view` (the
+    /// request's config); `None` for servers that don't use OAuth. `session` (the
+    /// caller's `Mcp-Session-Id`, as the client sent it) is where an
+    /// authorization link's completion is reported.
     pub async fn upstream_credential(
         self: &Arc<Self>,
+        view: &Arc<ConfigView>,
         org: &str,
         user: &str,
         session: Option<&[u8]>,
         server: &Arc<UpstreamServer>,
     ) -> Result<Option<Credential>, BrokerError> {
-        self.credential(org, user, session, server, Want::Usable).await
+        self.credential(view, org, user, session, server, Want::Usable).await
     }
 
     /// A replacement for `rejected`, which the upstream answered 401 to.
     pub async fn replace_rejected(
         self: &Arc<Self>,
+        view: &Arc<ConfigView>,
         org: &str,
         user: &str,
         session: Option<&[u8]>,
         server: &Arc<UpstreamServer>,
         rejected: &Credential,
     ) -> Result<Option<Credential>, BrokerError> {
-        self.credential(org, user, session, server, Want::NotThis(rejected.token.clone())).await
+        self.credential(view, org, user, session, server, Want::NotThis(rejected.token.clone())).await
     }
 
     /// After a 403 `insufficient_scope`: the link asking for `scopes`, unless
@@ -237,6 +239,7 @@ impl CredentialBroker {
 
     async fn credential(
         self: &Arc<Self>,
+        view: &Arc<ConfigView>,
         org: &str,
         user: &str,
         session: Option<&[u8]>,
@@ -253,12 +256,12 @@ impl CredentialBroker {
             _ => return Ok(None),
         };
         if let Want::Usable = want {
-            if let Some(cached) = self.cached(&key).await {
+            if let Some(cached) = self.cached(view, &key).await {
                 let now = now_unix();
                 let token = cached.access_token.expose_secret();
                 if want.accepts(token, cached.expires_at, now, self.skew) {
                     if refresh_due(cached.expires_at, now, self.skew) && self.proactive.allow(&key) {
-                        self.spawn_proactive_refresh(org, user, server);
+                        self.spawn_proactive_refresh(view, org, user, server);
                     }
                     return Ok(Some(Credential { token: cached.access_token }));
                 }
@@ -267,14 +270,15 @@ impl CredentialBroker {
         let flight_key = format!("{key}{}", want.flight_suffix());
         let this = self.clone();
         let (owned_org, owned_user, owned_server) = (org.to_owned(), user.to_owned(), server.clone());
+        let view = Arc::clone(view);
         let work = async move {
             let (org, user, server) = (owned_org, owned_user, owned_server);
             match server.auth {
                 UpstreamAuth::OAuth2 => {
-                    this.fetch_user(&org, &user, &server, client.as_ref(), &key, want).await
+                    this.fetch_user(&view, &org, &user, &server, client.as_ref(), &key, want).await
                 }
                 _ => match &client {
-                    Some(client) => this.fetch_shared(client, &key, want).await,
+                    Some(client) => this.fetch_shared(&view, client, &key, want).await,
                     None => Err(BrokerError::NotConfigured),
                 },
             }
@@ -290,27 +294,34 @@ impl CredentialBroker {
         }
     }
 
-    fn spawn_proactive_refresh(self: &Arc<Self>, org: &str, user: &str, server: &Arc<UpstreamServer>) {
+    fn spawn_proactive_refresh(
+        self: &Arc<Self>,
+        view: &Arc<ConfigView>,
+        org: &str,
+        user: &str,
+        server: &Arc<UpstreamServer>,
+    ) {
         let this = self.clone();
+        let view = Arc::clone(view);
         let (org, user, server) = (org.to_owned(), user.to_owned(), server.clone());
         tokio::spawn(async move {
-            if let Err(err) = this.credential(&org, &user, None, &server, Want::Fresh).await {
+            if let Err(err) = this.credential(&view, &org, &user, None, &server, Want::Fresh).await {
                 tracing::info!(server = %server.slug, %err, "background token refresh failed");
             }
         });
     }
 
-    fn sealer(&self) -> Option<TokenSealer> {
-        TokenSealer::new(&self.edge.config().settings().token_cache_key)
+    fn sealer(view: &ConfigView) -> Option<TokenSealer> {
+        TokenSealer::new(&view.settings().token_cache_key)
     }
 
-    async fn cached(&self, key: &str) -> Option<CachedToken> {
+    async fn cached(&self, view: &ConfigView, key: &str) -> Option<CachedToken> {
         let sealed = self.cache.get(key).await?;
-        let token = match self.sealer() {
+        let token = match Self::sealer(view) {
             Some(sealer) => sealer.open(key, &sealed),
             None => self.fallback_sealer.open(key, &sealed),
         }?;
-        if !token.grant_id.is_empty() && self.edge.config().is_grant_revoked(&token.grant_id) {
+        if !token.grant_id.is_empty() && view.is_grant_revoked(&token.grant_id) {
             // The user (or an admin) disconnected this grant: the token must not be used again.
             tracing::info!(grant_id = %token.grant_id, "dropping a cached token of a disconnected grant");
             self.cache.delete(key).await;
@@ -319,9 +330,9 @@ impl CredentialBroker {
         Some(token)
     }
 
-    async fn store(&self, key: &str, token: &CachedToken) {
+    async fn store(&self, view: &ConfigView, key: &str, token: &CachedToken) {
         let ttl = cache_ttl(token.expires_at, now_unix(), self.skew);
-        let sealed = match self.sealer() {
+        let sealed = match Self::sealer(view) {
             Some(sealer) => sealer.seal(key, token),
             None => self.fallback_sealer.seal(key, token),
         };
@@ -346,19 +357,21 @@ impl CredentialBroker {
         }
     }
 
-    async fn use_grant(&self, key: &str, grant: &Grant) -> Credential {
+    async fn use_grant(&self, view: &ConfigView, key: &str, grant: &Grant) -> Credential {
         let token = CachedToken {
             access_token: grant.access_token.clone(),
             expires_at: grant.access_expires_at,
             grant_id: grant.id.clone(),
             grant_version: grant.version,
         };
-        self.store(key, &token).await;
+        self.store(view, key, &token).await;
         Credential { token: grant.access_token.clone() }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn fetch_user(
         &self,
+        view: &ConfigView,
         org: &str,
         user: &str,
         server: &UpstreamServer,
@@ -371,7 +384,7 @@ impl CredentialBroker {
             return Err(BrokerError::NoUsableGrant);
         };
         if want.accepts(grant.access_token.expose_secret(), grant.access_expires_at, now_unix(), self.skew) {
-            return Ok(self.use_grant(key, &grant).await);
+            return Ok(self.use_grant(view, key, &grant).await);
         }
         if grant.refresh_token.expose_secret().is_empty() {
             return Err(BrokerError::NoUsableGrant);
@@ -382,7 +395,9 @@ impl CredentialBroker {
             let (expires_at_ms, current) =
                 match self.control_plane.acquire_refresh_lease(&grant.id, grant.version).await? {
                     Lease::Granted { fencing_token } => {
-                        return self.refresh_as_leader(server, client, key, &grant, fencing_token).await;
+                        return self
+                            .refresh_as_leader(view, server, client, key, &grant, fencing_token)
+                            .await;
                     }
                     Lease::Held { expires_at_ms, current } => (expires_at_ms, current),
                 };
@@ -399,7 +414,7 @@ impl CredentialBroker {
                             now_unix(),
                             self.skew,
                         ) {
-                            return Ok(self.use_grant(key, &g).await);
+                            return Ok(self.use_grant(view, key, &g).await);
                         }
                         // Moved on but still not usable: refresh from the new version.
                         grant = g;
@@ -416,7 +431,7 @@ impl CredentialBroker {
                 }
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(POLL_MAX);
-                if let Some(cached) = self.cached(key).await {
+                if let Some(cached) = self.cached(view, key).await {
                     let fresh = cached.grant_id == grant.id && cached.grant_version > grant.version;
                     let token = cached.access_token.expose_secret();
                     if fresh && want.accepts(token, cached.expires_at, now_unix(), self.skew) {
@@ -436,6 +451,7 @@ impl CredentialBroker {
 
     async fn refresh_as_leader(
         &self,
+        view: &ConfigView,
         server: &UpstreamServer,
         client: &UpstreamOAuthClient,
         key: &str,
@@ -473,12 +489,13 @@ impl CredentialBroker {
             grant_id: grant.id.clone(),
             grant_version: version,
         };
-        self.store(key, &token).await;
+        self.store(view, key, &token).await;
         Ok(Credential { token: issued.access_token })
     }
 
     async fn fetch_shared(
         &self,
+        view: &ConfigView,
         client: &UpstreamOAuthClient,
         key: &str,
         want: Want,
@@ -490,14 +507,14 @@ impl CredentialBroker {
         let deadline = tokio::time::Instant::now() + WAIT_FOR_OTHERS;
         let mut pause = POLL_MIN;
         loop {
-            if let Some(cached) = self.cached(key).await {
+            if let Some(cached) = self.cached(view, key).await {
                 if want.accepts(cached.access_token.expose_secret(), cached.expires_at, now_unix(), self.skew)
                 {
                     return Ok(Credential { token: cached.access_token });
                 }
             }
             if self.cache.try_lock(&lock, &owner, FETCH_LOCK_TTL).await {
-                let result = self.fetch_shared_locked(client, key).await;
+                let result = self.fetch_shared_locked(view, client, key).await;
                 self.cache.unlock(&lock, &owner).await;
                 return result;
             }
@@ -511,6 +528,7 @@ impl CredentialBroker {
 
     async fn fetch_shared_locked(
         &self,
+        view: &ConfigView,
         client: &UpstreamOAuthClient,
         key: &str,
     ) -> Result<Credential, BrokerError> {
@@ -524,7 +542,7 @@ impl CredentialBroker {
             grant_id: String::new(),
             grant_version: 0,
         };
-        self.store(key, &token).await;
+        self.store(view, key, &token).await;
         Ok(Credential { token: issued.access_token })
     }
 }

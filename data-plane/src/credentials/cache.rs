@@ -5,57 +5,21 @@
 //! Redis is a cache, never the source of truth: the control plane holds the
 //! grants, so losing Redis costs at most a `GetGrant` per token.
 
-use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::future::BoxFuture;
 use serde::Serialize;
 
+use super::cache_backend::{CacheError, TokenCache};
 use super::memory_cache::MemoryCache;
 use super::redis_cache::RedisCache;
-use super::settings::CredentialSettings;
+use crate::config::CredentialSettings;
 
 /// First pause before Redis is tried again after a failure.
 const PROBE_MIN: Duration = Duration::from_secs(1);
 /// Longest pause between probes of an unreachable Redis.
 const PROBE_MAX: Duration = Duration::from_secs(15);
-
-/// Why a cache backend could not answer.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum CacheError {
-    /// The backend is unreachable or failed (secret-free description).
-    #[error("token cache unavailable: {0}")]
-    Unavailable(&'static str),
-    /// The backend settings are unusable.
-    #[error("token cache misconfigured: {0}")]
-    Config(&'static str),
-}
-
-/// A key-value store for sealed tokens plus short owner-checked locks.
-pub trait TokenCache: Send + Sync + Debug {
-    /// The value under `key`, if present and not expired.
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, CacheError>>;
-    /// Stores `value` under `key` for `ttl`.
-    fn set<'a>(
-        &'a self,
-        key: &'a str,
-        value: Vec<u8>,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), CacheError>>;
-    /// Removes `key`.
-    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), CacheError>>;
-    /// Takes the lock `key` for `owner` unless someone else holds it (SET NX PX).
-    fn try_lock<'a>(
-        &'a self,
-        key: &'a str,
-        owner: &'a str,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<bool, CacheError>>;
-    /// Releases `key` if `owner` still holds it.
-    fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> BoxFuture<'a, Result<(), CacheError>>;
-}
 
 /// What `/readyz` reports about the token cache.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

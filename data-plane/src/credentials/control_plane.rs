@@ -1,6 +1,6 @@
 //! The edge's client of the control plane's `CredentialBroker` gRPC service,
-//! authenticated with the node token like the config stream. Converts wire
-//! types to domain types and `tonic::Status` to [`BrokerError`].
+//! on the channel the config stream uses too ([`ControlPlaneChannel`]).
+//! Converts wire types to domain types and `tonic::Status` to [`BrokerError`].
 
 use std::time::Duration;
 
@@ -9,25 +9,13 @@ use gatehouse_proto::config::v1::credential_broker_client::CredentialBrokerClien
 use secrecy::{ExposeSecret as _, SecretString};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::Channel;
 
 use super::error::BrokerError;
-use crate::config::EdgeConfig;
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::control_plane::ControlPlaneChannel;
+use crate::elicitation::AuthorizationLink;
 /// Every broker call gets this long; a refresh must not hang a request.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A single-use link that starts the user's authorization (the elicitation URL).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthorizationLink {
-    /// Where the user goes (control plane, then the upstream's authorize endpoint).
-    pub url: String,
-    /// The MCP `elicitationId`.
-    pub elicitation_id: String,
-    /// Unix seconds.
-    pub expires_at: i64,
-}
 
 /// A user's upstream grant as the control plane holds it.
 #[derive(Clone)]
@@ -114,7 +102,7 @@ impl tonic::service::Interceptor for NodeAuth {
     }
 }
 
-/// `CredentialBroker` client on a lazily connected, reconnecting channel.
+/// `CredentialBroker` client on the edge's shared channel to the control plane.
 #[derive(Clone)]
 pub struct ControlPlaneClient {
     client: CredentialBrokerClient<InterceptedService<Channel, NodeAuth>>,
@@ -128,27 +116,11 @@ impl std::fmt::Debug for ControlPlaneClient {
 }
 
 impl ControlPlaneClient {
-    /// A client for `config`'s control plane (connects on first use).
-    pub fn new(config: &EdgeConfig) -> Result<Self, BrokerError> {
-        let invalid =
-            |reason: String| BrokerError::ControlPlane(format!("invalid control plane url: {reason}"));
-        let mut endpoint = Endpoint::from_shared(config.control_plane_url.clone())
-            .map_err(|e| invalid(e.to_string()))?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .http2_keep_alive_interval(Duration::from_secs(15))
-            .keep_alive_while_idle(true);
-        if endpoint.uri().scheme_str() == Some("https") {
-            endpoint = endpoint
-                .tls_config(ClientTlsConfig::new().with_native_roots())
-                .map_err(|e| invalid(e.to_string()))?;
-        }
-        let mut authorization: MetadataValue<Ascii> = format!("Bearer {}", config.node_token.expose_secret())
-            .parse()
-            .map_err(|_| BrokerError::ControlPlane("node token is not a valid header value".to_owned()))?;
-        authorization.set_sensitive(true);
-        let channel = endpoint.connect_lazy();
-        let client = CredentialBrokerClient::with_interceptor(channel, NodeAuth(authorization));
-        Ok(Self { client, node_id: config.node_id.clone() })
+    /// A client on the edge's channel to the control plane (connects on first use).
+    pub fn new(control_plane: &ControlPlaneChannel) -> Self {
+        let auth = NodeAuth(control_plane.authorization().clone());
+        let client = CredentialBrokerClient::with_interceptor(control_plane.channel(), auth);
+        Self { client, node_id: control_plane.node_id().to_owned() }
     }
 
     /// The grant of (org, user, server), if any.

@@ -1,6 +1,6 @@
 //! `BrokerError`: why the broker has no upstream credential for a request.
 
-use super::control_plane::AuthorizationLink;
+use crate::elicitation::AuthorizationLink;
 
 /// Why no upstream credential could be produced; cloned to every waiter of a shared fetch.
 #[derive(Debug, Clone, thiserror::Error)]

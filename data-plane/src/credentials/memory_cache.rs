@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use futures::FutureExt as _;
 
-use super::cache::{CacheError, TokenCache};
+use super::cache_backend::{CacheError, TokenCache};
 
 /// Entries kept before expired ones are swept on insert.
 const SWEEP_AT: usize = 10_000;

@@ -5,17 +5,20 @@
 //! The control plane holds the grants (the source of truth) and serves them
 //! over the `CredentialBroker` gRPC service; the edge caches access tokens,
 //! refreshes them under the control plane's lease and injects them upstream.
+//!
+//! The broker works on the request's own [`ConfigView`](crate::config_view::ConfigView)
+//! (sealing key, revoked grants), never on a config loaded again behind its back.
+//! Its settings are [`crate::config::CredentialSettings`].
 
 pub mod broker;
 pub mod cache;
+pub mod cache_backend;
 pub mod control_plane;
-pub mod elicitation;
 pub mod error;
 pub mod memory_cache;
 pub mod oauth_client;
 pub mod redis_cache;
 pub mod sealing;
-pub mod settings;
 pub mod single_flight;
 pub mod step_up;
 pub mod throttle;
@@ -23,10 +26,9 @@ pub mod token_endpoint;
 
 pub use broker::{Credential, CredentialBroker};
 pub use cache::{CacheStatus, EdgeTokenCache};
-pub use control_plane::{AuthorizationLink, ControlPlaneClient};
+pub use control_plane::ControlPlaneClient;
 pub use error::BrokerError;
 pub use oauth_client::UpstreamOAuthClient;
-pub use settings::{CredentialSettings, CredentialSettingsError};
 
 #[cfg(test)]
 pub(crate) mod tests_support {

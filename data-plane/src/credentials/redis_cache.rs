@@ -8,7 +8,7 @@ use futures::FutureExt as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::{ExposeSecret as _, SecretString};
 
-use super::cache::{CacheError, TokenCache};
+use super::cache_backend::{CacheError, TokenCache};
 
 /// Each Redis round trip gets this long; a slow Redis counts as down.
 const OP_TIMEOUT: Duration = Duration::from_millis(750);

@@ -60,7 +60,7 @@ impl JwtValidator {
     /// The token this validator reads from `headers`, if present.
     pub fn extract<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
         match &self.config.header {
-            TokenHeader::Authorization => crate::auth::bearer(headers),
+            TokenHeader::Authorization => super::bearer(headers),
             TokenHeader::Named(name) => {
                 let raw = headers.get(name)?.to_str().ok()?.trim();
                 let token = match raw.split_once(' ') {

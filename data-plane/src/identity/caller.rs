@@ -1,11 +1,38 @@
-//! [`Caller`]: who is making a request, however they proved it.
+//! [`Caller`]: who is making a request, however they proved it, and the
+//! [`TokenGrant`] a gateway token or certificate identity carries.
 
 use std::sync::Arc;
 
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 
-use crate::config_view::TokenGrant;
+/// What a valid gateway token grants.
+#[derive(Debug)]
+pub struct TokenGrant {
+    pub id: String,
+    pub org_id: String,
+    pub user: String,
+    pub workspace_id: String,
+    pub scopes: Vec<String>,
+    /// Server slugs; empty means every server provisioned to the workspace.
+    pub server_permissions: Vec<String>,
+    /// Tool-name globs; empty means every tool.
+    pub tool_permissions: Vec<String>,
+    /// Unix seconds; `None` never expires.
+    pub expires_at: Option<i64>,
+}
+
+impl TokenGrant {
+    /// Whether the token has expired at `now_unix` (seconds).
+    pub fn is_expired(&self, now_unix: i64) -> bool {
+        self.expires_at.is_some_and(|exp| now_unix >= exp)
+    }
+
+    /// Whether the token's server permissions include `slug`.
+    pub fn allows_server(&self, slug: &str) -> bool {
+        self.server_permissions.is_empty() || self.server_permissions.iter().any(|s| s == slug)
+    }
+}
 
 /// How the caller proved its identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

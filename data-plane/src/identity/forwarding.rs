@@ -1,14 +1,11 @@
-//! What the upstream learns, as configured in `gatehouse-config`:
-//! `user_identity_forwarding` ([`IdentityForwarding`]: identity headers,
-//! `X-User-Claims`, `X-User-JWT`, opt-in bearer passthrough) and
-//! `forward_headers` ([`ForwardHeaders`]: client headers passed through).
+//! What the upstream learns about the caller, as configured in
+//! `gatehouse-config`'s `user_identity_forwarding` ([`IdentityForwarding`]:
+//! identity headers, `X-User-Claims`, `X-User-JWT`, opt-in bearer passthrough).
 //!
-//! Header priority, lowest to highest: forwarded client headers < static
-//! headers < upstream credential < identity headers. Protected headers
-//! ([`is_protected`]) are never forwarded from the client nor renamed onto.
+//! Where these headers rank among the others (they win) is decided in
+//! `crate::proxy::headers`, which also applies `forward_headers`.
 
 use gatehouse_config::identity::claims_match::lookup;
-use gatehouse_config::identity::forward_headers::{is_protected, ForwardHeaders};
 use gatehouse_config::identity::user_identity_forwarding::{
     ForwardingMethod, IdentityForwarding, PlainHeader,
 };
@@ -18,8 +15,6 @@ use serde_json::{Map, Value};
 
 use super::caller::Caller;
 use super::identity_jwt::{IdentityJwtCache, IdentitySigner};
-use crate::proxy::headers::is_forwarded_request_header;
-
 /// `X-User-Email`.
 pub const X_USER_EMAIL: HeaderName = HeaderName::from_static("x-user-email");
 /// `X-User-Name`.
@@ -125,111 +120,6 @@ pub fn inject_identity(
         Some(ForwardingMethod::Bearer) => {
             if let Some(token) = &caller.presented {
                 set(http::header::AUTHORIZATION, Some(format!("Bearer {}", token.expose_secret())));
-            }
-        }
-    }
-}
-
-/// Copies the selected client headers into `out` (before static headers are injected).
-/// `token_header` (a custom token header) is never forwarded.
-pub fn apply_forward_headers(
-    config: &ForwardHeaders,
-    client: &HeaderMap,
-    out: &mut HeaderMap,
-    token_header: Option<&HeaderName>,
-) {
-    let blocked = |name: &HeaderName| {
-        is_protected(name) || token_header == Some(name) || is_forwarded_request_header(name)
-    };
-    if config.all_except {
-        for (name, value) in client {
-            if !blocked(name) && !config.names.contains(name) {
-                out.append(name.clone(), value.clone());
-            }
-        }
-    } else {
-        for name in &config.names {
-            if blocked(name) {
-                continue;
-            }
-            for value in client.get_all(name) {
-                out.append(name.clone(), value.clone());
-            }
-        }
-    }
-    for (from, to) in &config.renames {
-        if is_protected(from) || is_protected(to) || token_header == Some(from) {
-            continue;
-        }
-        let values: Vec<HeaderValue> = client.get_all(from).iter().cloned().collect();
-        if !values.is_empty() {
-            out.remove(to);
-            for v in values {
-                out.append(to.clone(), v);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap()))
-            .collect()
-    }
-
-    #[test]
-    fn allowlist_all_except_and_renames() {
-        let client = map(&[
-            ("x-tenant", "t1"),
-            ("x-debug", "1"),
-            ("x-old", "o"),
-            ("authorization", "Bearer secret"),
-            ("x-user-email", "spoof@evil"),
-            ("accept-encoding", "gzip"),
-            ("x-id-token", "tok"),
-        ]);
-        let mut out = HeaderMap::new();
-        let fh = ForwardHeaders::from_value(&json!(["x-tenant", {"from":"x-old","to":"x-new"}])).unwrap();
-        apply_forward_headers(&fh, &client, &mut out, None);
-        let mut names: Vec<_> = out.keys().map(|k| k.as_str()).collect();
-        names.sort();
-        assert_eq!(names, ["x-new", "x-tenant"]);
-
-        let mut out = HeaderMap::new();
-        let fh = ForwardHeaders::from_value(&json!({"mode":"all-except","headers":["x-debug"]})).unwrap();
-        apply_forward_headers(&fh, &client, &mut out, Some(&HeaderName::from_static("x-id-token")));
-        let mut names: Vec<_> = out.keys().map(|k| k.as_str()).collect();
-        names.sort();
-        assert_eq!(names, ["x-old", "x-tenant"]);
-    }
-
-    proptest::proptest! {
-        /// Whatever the client sends, all-except mode never lets a protected header through.
-        #[test]
-        fn protected_headers_never_pass(names in proptest::collection::vec(
-            proptest::prop_oneof![
-                "x-user-[a-z]{1,8}",
-                "(authorization|cookie|x-api-key|proxy-[a-z]{1,5}|x-forwarded-[a-z]{1,5}|x-organization-id)",
-                "x-[a-z]{1,8}",
-            ],
-            1..12,
-        )) {
-            let client: HeaderMap = names
-                .iter()
-                .map(|n| (HeaderName::from_bytes(n.as_bytes()).unwrap(), HeaderValue::from_static("v")))
-                .collect();
-            let fh = ForwardHeaders::from_value(&json!({"mode":"all-except","headers":[]})).unwrap();
-            let mut out = HeaderMap::new();
-            apply_forward_headers(&fh, &client, &mut out, None);
-            proptest::prop_assert!(out.keys().all(|k| !is_protected(k)));
-            for name in client.keys().filter(|k| !is_protected(k)) {
-                proptest::prop_assert!(out.contains_key(name));
             }
         }
     }

@@ -5,12 +5,16 @@
 //! - [`gatehouse_jwt`]: access tokens of Gatehouse's own authorization server.
 //! - [`byo_jwt`]: the org's own JWTs (`jwt_validation`: JWKS or introspection).
 //! - [`client_cert`]: names of verified mTLS client certificates, matched to certificate identities.
-//! - [`prm`]: RFC 9728 protected resource metadata and the 401 challenge.
-//! - [`forwarding`]: identity headers, `X-User-Claims`, `X-User-JWT`, `forward_headers`.
+//! - [`forwarding`]: identity headers, `X-User-Claims`, `X-User-JWT`.
 //! - [`server_identity`]: a server's identity settings, compiled once per config version.
 //!
 //! The settings themselves (schemas and validation) are `gatehouse_config::identity`,
 //! shared with the control plane. See `docs/edge.md` for the configuration reference.
+//!
+//! The verifiers here are compiled into the [`ConfigView`](crate::config_view::ConfigView)
+//! once per config version, so nothing here reads the view or the request path:
+//! [`crate::auth`] decides who a request's caller is, and `crate::proxy::headers`
+//! decides what the upstream learns and in which order.
 
 pub mod byo_jwt;
 pub mod caller;
@@ -20,15 +24,15 @@ pub mod gatehouse_jwt;
 pub mod identity_jwt;
 pub mod introspection;
 pub mod jwks;
-pub mod prm;
 pub mod server_identity;
 
 use std::time::Duration;
 
-use gatehouse_config::identity::jwt_validation::TokenHeader;
+use http::header::AUTHORIZATION;
+use http::HeaderMap;
 use jsonwebtoken::errors::ErrorKind;
 
-pub use caller::{AuthSource, Caller};
+pub use caller::{AuthSource, Caller, TokenGrant};
 
 use identity_jwt::IdentityJwtCache;
 use jwks::RemoteJwks;
@@ -87,51 +91,14 @@ impl IdentityRuntime {
     }
 }
 
-/// The custom header a server's (or its org's) `jwt_validation` reads the token from.
-fn token_header<'v>(
-    view: &'v crate::config_view::ConfigView,
-    server: &'v crate::config_view::UpstreamServer,
-) -> Option<&'v http::HeaderName> {
-    let configured = server.identity.jwt.as_ref().or_else(|| view.org(&server.org_id)?.jwt.as_ref());
-    match configured?.as_ref().ok()?.header() {
-        TokenHeader::Named(name) => Some(name),
-        TokenHeader::Authorization => None,
-    }
-}
-
-/// Copies the client headers `forward_headers` selects into `out` (never protected ones,
-/// never the header carrying a bring-your-own token).
-pub fn forward_client_headers(
-    identity: &server_identity::ServerIdentity,
-    view: &crate::config_view::ConfigView,
-    server: &crate::config_view::UpstreamServer,
-    client: &http::HeaderMap,
-    out: &mut http::HeaderMap,
-) {
-    if let Some(forward) = &identity.forward_headers {
-        forwarding::apply_forward_headers(forward, client, out, token_header(view, server));
-    }
-}
-
-/// Sets the identity headers `user_identity_forwarding` asks for (highest priority).
-pub fn inject_identity_headers(
-    runtime: &IdentityRuntime,
-    view: &crate::config_view::ConfigView,
-    server: &crate::config_view::UpstreamServer,
-    caller: &Caller,
-    route: &crate::auth::Route,
-    headers: &mut http::HeaderMap,
-    now_unix: i64,
-) {
-    let Some(config) = &server.identity.forwarding else { return };
-    let workspace_slug = view.workspace(&route.workspace_id).map_or("", |w| w.slug.as_str());
-    let ctx = forwarding::IdentityContext {
-        workspace_slug,
-        upstream_url: server.url.as_str(),
-        issuer: &view.settings().issuer,
-        signer: view.identity_signer().map(|s| s.as_ref()),
-        jwt_cache: &runtime.jwt_cache,
-        now_unix,
-    };
-    forwarding::inject_identity(headers, config, caller, &ctx);
+/// The `Authorization: Bearer` credential (scheme case-insensitive), if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|t| !t.is_empty())
 }

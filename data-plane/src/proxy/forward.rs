@@ -4,9 +4,10 @@
 //! (503) → token (401) → token scope (403) → server in the token's org (404) → provisioned and
 //! permitted (403) → body size (413) → JSON-RPC peek (400) → mirrored headers
 //! (400) → tool policy (JSON-RPC error, never forwarded) → session binding
-//! (404) → upstream auth type (502) → upstream.
+//! (404) → upstream auth type (502) → upstream credential → upstream (`upstream`).
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -19,15 +20,16 @@ use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde_json::value::RawValue;
 use tracing::{Instrument as _, Span};
 
-use super::headers::{self, MCP_SESSION_ID};
+use super::headers::{self, UpstreamHeaderSources, MCP_SESSION_ID};
 use super::session::{SessionBinder, SessionBinding};
+use super::state::{Inner, ProxyState};
 use super::tools_filter::ToolsListFilter;
-use super::{request_metadata, response, sse_notify, trace, upstream_auth, Inner, ProxyState};
+use super::{prm, request_metadata, response, sse_notify, trace, upstream};
 use crate::auth;
-use crate::config_view::{UpstreamAuth, UpstreamServer};
+use crate::config_view::{ConfigView, UpstreamAuth};
 use crate::elicitation_streams::{session_hash, StreamKey};
 use crate::error::EdgeError;
-use crate::identity::{self, prm};
+use crate::identity;
 use crate::jsonrpc::{self, PeekError};
 use crate::policy::ToolPolicy;
 use crate::tls::TlsSession;
@@ -57,18 +59,25 @@ pub(super) async fn handle(
     trace::set_remote_parent(&span, request.headers());
     async move {
         let span = Span::current();
-        let (response, reason) = match forward(&state.inner, &slug, request, &origin, &span).await {
+        let inner = &state.inner;
+        let outcome = match admit(inner, request.method()) {
+            // The one config load of this request: every decision, and the challenge of a
+            // refusal, use this view.
+            Ok(is_post) => {
+                let view = inner.edge.config();
+                forward(inner, &view, is_post, &slug, request, &origin, &span)
+                    .await
+                    .map_err(|r| (r, Some(view)))
+            }
+            Err(error) => Err((error.into(), None)),
+        };
+        let (response, reason) = match outcome {
             Ok(response) => (response, None),
-            Err(Rejection { error, id }) => {
+            Err((Rejection { error, id }, view)) => {
                 let mut response = error.to_response(id.as_deref());
-                let challenged = response.status() == http::StatusCode::UNAUTHORIZED
-                    || matches!(error, EdgeError::InsufficientScope);
-                if challenged {
-                    let view = state.inner.edge.config();
-                    let base =
-                        prm::public_base(state.inner.settings.public_base_url.as_ref(), &view, &origin);
-                    let scope = prm::Advertised::for_slug(&view, &slug).and_then(|a| a.required_scope);
-                    prm::add_challenge(&mut response, &prm::metadata_url(&base, &slug), &error, scope);
+                if let Some(view) = view {
+                    let configured = inner.settings.public_base_url.as_ref();
+                    prm::challenge(&mut response, &error, &view, configured, &origin, &slug);
                 }
                 (response, Some(error.reason()))
             }
@@ -89,34 +98,40 @@ pub(super) async fn handle(
     .await
 }
 
+/// The checks before any config is read: the method (405), then whether a config is loaded
+/// (503). Returns whether the request is a POST.
+fn admit(inner: &Inner, method: &Method) -> Result<bool, EdgeError> {
+    let is_post = match *method {
+        Method::POST => true,
+        Method::GET | Method::DELETE => false,
+        _ => return Err(EdgeError::MethodNotAllowed),
+    };
+    if !inner.edge.is_loaded() {
+        return Err(EdgeError::NotReady);
+    }
+    Ok(is_post)
+}
+
 async fn forward(
     inner: &Inner,
+    view: &Arc<ConfigView>,
+    is_post: bool,
     slug: &str,
     request: Request,
     origin: &prm::RequestOrigin,
     span: &Span,
 ) -> Result<Response, Rejection> {
-    let is_post = match *request.method() {
-        Method::POST => true,
-        Method::GET | Method::DELETE => false,
-        _ => return Err(EdgeError::MethodNotAllowed.into()),
-    };
-    if !inner.edge.is_loaded() {
-        return Err(EdgeError::NotReady.into());
-    }
-    // The one config load of this request: every decision below uses this view.
-    let view = inner.edge.config();
-    let base = prm::public_base(inner.settings.public_base_url.as_ref(), &view, origin);
+    let base = prm::public_base(inner.settings.public_base_url.as_ref(), view, origin);
     let now = now_unix();
     let resource = prm::resource_url(&base, slug);
     let peer = request.extensions().get::<TlsSession>().and_then(|tls| tls.client_certificate.as_ref());
     let caller =
-        auth::authenticate(&view, &inner.identity, request.headers(), peer, slug, &resource, now).await?;
+        auth::authenticate(view, &inner.identity, request.headers(), peer, slug, &resource, now).await?;
     if !identity::gatehouse_jwt::has_required_scope(&caller) {
         tracing::info!(user = %caller.user, "gatehouse access token lacks the mcp scope");
         return Err(EdgeError::InsufficientScope.into());
     }
-    let route = auth::authorize(&view, &caller, slug)?;
+    let route = auth::authorize(view, &caller, slug)?;
     span.record("workspace", route.workspace_id.as_str());
     span.record("user", caller.user.as_str());
 
@@ -160,38 +175,29 @@ async fn forward(
         tracing::warn!(auth_type = %kind, "server uses an upstream auth type this edge does not support");
         return Err(reject(EdgeError::UpstreamAuthUnsupported));
     }
-    let mut upstream_headers = headers::forwarded_request_headers(&parts.headers);
-    // Admin-chosen client headers: the lowest priority of everything injected below.
-    identity::forward_client_headers(&server.identity, &view, server, &parts.headers, &mut upstream_headers);
-    if let Some(session) = upstream_session {
-        upstream_headers.insert(MCP_SESSION_ID, session);
-    }
-    trace::inject_context(span, &mut upstream_headers);
-    headers::inject_static_headers(&mut upstream_headers, &server.headers);
-    // Upstream credential (issue 3): above static headers, below identity headers.
+    // The upstream credential comes first: fetching it may refuse the request (or ask the
+    // user to authorize), and the headers below are built in one step around it.
     let client_session = parts.headers.get(MCP_SESSION_ID).map(HeaderValue::as_bytes);
     let is_get = parts.method == Method::GET;
-    let who = upstream_auth::CallerRef { org: &caller.org_id, user: &caller.user, session: client_session };
-    let credential = upstream_auth::credential(inner, &who, server).await.map_err(reject)?;
-    upstream_auth::inject(&mut upstream_headers, credential.as_ref());
-
-    // Identity headers go last and win (docs/edge.md, "Header priority").
-    identity::inject_identity_headers(
-        &inner.identity,
-        &view,
-        server,
-        &caller,
-        &route,
-        &mut upstream_headers,
-        now,
-    );
+    let who = upstream::CallerRef { org: &caller.org_id, user: &caller.user, session: client_session };
+    let credential = upstream::credential(inner, view, &who, server).await.map_err(reject)?;
+    let upstream_headers = headers::upstream_request_headers(&UpstreamHeaderSources {
+        client: &parts.headers,
+        upstream_session,
+        span,
+        view,
+        route: &route,
+        caller: &caller,
+        credential: credential.as_ref(),
+        identity: &inner.identity,
+        now_unix: now,
+    });
 
     // A refcount bump: `id` still borrows the original buffer.
     let body = is_post.then(|| body.clone());
-    let upstream = upstream_auth::send(inner, &who, server, parts.method, upstream_headers, body, credential)
-        .await
-        .map_err(reject)?;
-    span.record("upstream.status", upstream.status().as_u16());
+    let outgoing = upstream::Outgoing { method: parts.method, headers: upstream_headers, body };
+    let upstream =
+        upstream::send(inner, view, &who, server, outgoing, credential, span).await.map_err(reject)?;
     let timeout = inner.settings.upstream_response_timeout;
     let response = response::client_response(upstream, filter, &sessions, timeout).await.map_err(reject)?;
     match client_session {
@@ -257,41 +263,6 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<LengthLimitError>() => Err(EdgeError::BodyTooLarge { limit }),
         Err(_) => Err(EdgeError::BodyRead),
-    }
-}
-
-/// Sends the request, waiting at most the response timeout for the response head.
-pub(super) async fn send(
-    inner: &Inner,
-    server: &UpstreamServer,
-    method: Method,
-    headers: HeaderMap,
-    body: Option<Bytes>,
-) -> Result<reqwest::Response, EdgeError> {
-    let mut request = inner.client.request(method, server.url.clone()).headers(headers);
-    if let Some(body) = body {
-        // The original bytes, never re-serialised.
-        request = request.body(body);
-    }
-    let timeout = inner.settings.upstream_response_timeout;
-    match tokio::time::timeout(timeout, request.send()).await {
-        Ok(Ok(response)) => Ok(response),
-        Ok(Err(error)) => {
-            // Never log the URL: it may carry a credential in its query.
-            let error = error.without_url();
-            tracing::warn!(error = ?error, "upstream request failed");
-            Err(if error.is_connect() {
-                EdgeError::UpstreamUnavailable
-            } else if error.is_timeout() {
-                EdgeError::UpstreamTimeout
-            } else {
-                EdgeError::UpstreamFailed
-            })
-        }
-        Err(_) => {
-            tracing::warn!(timeout_ms = timeout.as_millis() as u64, "upstream response headers timed out");
-            Err(EdgeError::UpstreamTimeout)
-        }
     }
 }
 

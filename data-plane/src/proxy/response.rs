@@ -12,7 +12,7 @@ use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt as _, TryStreamExt as _};
 use http::header::CONTENT_TYPE;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue};
 
 use super::headers::{self, MCP_SESSION_ID};
 use super::session::SessionBinder;
@@ -33,12 +33,8 @@ pub(super) async fn client_response(
     sessions: &SessionBinder<'_>,
     read_timeout: Duration,
 ) -> Result<Response, EdgeError> {
+    // A 401 or 403 never gets here: `upstream` has settled what it means.
     let status = upstream.status();
-    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        // Passing this on would tell the client its own gateway token is bad.
-        tracing::warn!(upstream.status = status.as_u16(), "upstream rejected the gateway's credentials");
-        return Err(EdgeError::UpstreamRejectedCredentials);
-    }
     // Error bodies are passed on as they are; only a successful list is filtered.
     let filter = filter.filter(|_| status.is_success());
     let is_sse = content_type_is(upstream.headers(), "text/event-stream");

@@ -76,7 +76,8 @@ fn ids_equal(a: &Value, b: &Value) -> bool {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config_view::{TokenGrant, ToolRules};
+    use crate::config_view::ToolRules;
+    use crate::identity::TokenGrant;
     use serde_json::json;
     use std::sync::Arc;
 

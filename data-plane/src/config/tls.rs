@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::ConfigError;
+use super::error::ConfigError;
 
 /// PEM file with the listener's certificate chain (leaf first).
 pub const TLS_CERT: &str = "GATEHOUSE_EDGE_TLS_CERT";
@@ -51,7 +51,7 @@ impl ClientAuth {
 }
 
 /// The listener's TLS settings, as read from the environment (files are read by
-/// [`super::EdgeTls::load`] at start).
+/// [`crate::tls::EdgeTls::load`] at start).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSettings {
     /// `GATEHOUSE_EDGE_TLS_CERT`.

@@ -1,4 +1,14 @@
 //! The edge's start-up settings, read once from the environment and validated.
+//!
+//! Everything the edge reads from its environment lives here and depends on
+//! nothing else in the crate: [`EdgeConfig`] with the request-path
+//! ([`proxy`]), upstream credential ([`credentials`]) and listener TLS
+//! ([`tls`]) settings, and their errors ([`ConfigError`]).
+
+pub mod credentials;
+mod error;
+pub mod proxy;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -6,7 +16,10 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::proxy::{ProxyConfigError, ProxySettings};
+pub use credentials::{CredentialSettings, CredentialSettingsError};
+pub use error::ConfigError;
+pub use proxy::{ProxyConfigError, ProxySettings};
+pub use tls::{ClientAuth, TlsSettings};
 
 /// Control plane config-stream URL used when `GATEHOUSE_CONTROL_PLANE_URL` is unset.
 pub const DEFAULT_CONTROL_PLANE_URL: &str = "http://127.0.0.1:50051";
@@ -22,23 +35,6 @@ const EDGE_CACHE: &str = "GATEHOUSE_EDGE_CACHE";
 /// Set by Kubernetes and most container runtimes to the pod or container name.
 const HOSTNAME: &str = "HOSTNAME";
 const MAX_NODE_ID_LEN: usize = 253;
-
-/// Why the edge config is unusable; each message names the setting to fix.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// A required environment variable is unset or empty.
-    #[error("{var} is required: {what}")]
-    Missing { var: &'static str, what: &'static str },
-    /// A setting has a value the edge can't use.
-    #[error("{setting} is invalid: {reason}")]
-    Invalid { setting: &'static str, reason: String },
-    /// A request-path setting is invalid.
-    #[error(transparent)]
-    Proxy(#[from] ProxyConfigError),
-    /// An upstream credential broker setting (Redis, refresh skew) is invalid.
-    #[error(transparent)]
-    Credentials(#[from] crate::credentials::CredentialSettingsError),
-}
 
 /// Everything the edge needs to start.
 #[derive(Debug, Clone)]
@@ -58,9 +54,9 @@ pub struct EdgeConfig {
     /// Request-path settings (timeouts, limits).
     pub proxy: ProxySettings,
     /// Upstream token cache and refresh settings (`GATEHOUSE_REDIS_URL`, …).
-    pub credentials: crate::credentials::CredentialSettings,
+    pub credentials: CredentialSettings,
     /// TLS (and client certificates) on the listener; `None` = plain HTTP.
-    pub tls: Option<crate::tls::TlsSettings>,
+    pub tls: Option<TlsSettings>,
 }
 
 impl EdgeConfig {
@@ -74,7 +70,7 @@ impl EdgeConfig {
             reconnect_min: DEFAULT_RECONNECT_MIN,
             reconnect_max: DEFAULT_RECONNECT_MAX,
             proxy: ProxySettings::default(),
-            credentials: crate::credentials::CredentialSettings::default(),
+            credentials: CredentialSettings::default(),
             tls: None,
         }
     }
@@ -89,8 +85,8 @@ impl EdgeConfig {
             what: "the node token the control plane issued for edges",
         })?;
         let proxy = ProxySettings::from_env(env)?;
-        let credentials = crate::credentials::CredentialSettings::from_env(env)?;
-        let tls = crate::tls::TlsSettings::from_env(env)?;
+        let credentials = CredentialSettings::from_env(env)?;
+        let tls = TlsSettings::from_env(env)?;
         Ok(Self {
             control_plane_url: get(CONTROL_PLANE_URL).unwrap_or(DEFAULT_CONTROL_PLANE_URL).to_owned(),
             node_token: SecretString::from(node_token.to_owned()),
@@ -209,7 +205,7 @@ mod tests {
         ]))
         .unwrap();
         let tls = config.tls.expect("TLS settings");
-        assert_eq!(tls.client_auth, crate::tls::ClientAuth::None);
+        assert_eq!(tls.client_auth, ClientAuth::None);
         assert_eq!(EdgeConfig::from_env(&env(&[(NODE_TOKEN, "t")])).unwrap().tls, None);
         let err = EdgeConfig::from_env(&env(&[(NODE_TOKEN, "t"), ("GATEHOUSE_EDGE_TLS_CERT", "/c")]))
             .unwrap_err()

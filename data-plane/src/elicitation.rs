@@ -1,10 +1,22 @@
 //! The MCP `URLElicitationRequiredError` (-32042, MCP 2025-11-25) the edge
-//! answers with when the caller must authorize an upstream server first.
+//! answers with when the caller must authorize an upstream server first: the
+//! [`AuthorizationLink`] the control plane hands out and the error body that
+//! carries it. It sits below both the credential broker, which obtains links,
+//! and [`EdgeError`](crate::error::EdgeError), which answers with them.
 
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::control_plane::AuthorizationLink;
+/// A single-use link that starts the user's authorization (the elicitation URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationLink {
+    /// Where the user goes (control plane, then the upstream's authorize endpoint).
+    pub url: String,
+    /// The MCP `elicitationId`.
+    pub elicitation_id: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
 
 /// JSON-RPC error code of `URLElicitationRequiredError`.
 pub const URL_ELICITATION_REQUIRED: i32 = -32042;

@@ -15,10 +15,11 @@ use http::header::{CACHE_CONTROL, HOST, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 
-use super::gatehouse_jwt::MCP_SCOPE;
+use super::state::ProxyState;
 use crate::config_view::ConfigView;
 use crate::error::EdgeError;
-use crate::proxy::ProxyState;
+use crate::identity::gatehouse_jwt::MCP_SCOPE;
+use crate::tls::TlsSession;
 
 /// Path prefix of the metadata documents.
 pub const WELL_KNOWN_PREFIX: &str = "/.well-known/oauth-protected-resource";
@@ -39,7 +40,7 @@ impl RequestOrigin {
             .get(HOST)
             .cloned()
             .or_else(|| request.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
-        Self { https: request.extensions().get::<crate::tls::TlsSession>().is_some(), host }
+        Self { https: request.extensions().get::<TlsSession>().is_some(), host }
     }
 }
 
@@ -111,9 +112,29 @@ impl Advertised {
     }
 }
 
+/// Points the answer to a request refused for its credential (any 401, or a 403
+/// `insufficient_scope`) at `slug`'s metadata, as `view` (the config the request
+/// was decided with) describes it; other answers are left as they are.
+pub fn challenge(
+    response: &mut Response,
+    error: &EdgeError,
+    view: &ConfigView,
+    configured: Option<&url::Url>,
+    origin: &RequestOrigin,
+    slug: &str,
+) {
+    let challenged =
+        response.status() == StatusCode::UNAUTHORIZED || matches!(error, EdgeError::InsufficientScope);
+    if challenged {
+        let base = public_base(configured, view, origin);
+        let scope = Advertised::for_slug(view, slug).and_then(|a| a.required_scope);
+        add_challenge(response, &metadata_url(&base, slug), error, scope);
+    }
+}
+
 /// Replaces the challenge of a 401 (or an `insufficient_scope` 403) with one
 /// carrying `resource_metadata` and, when one is required, `scope`.
-pub fn add_challenge(response: &mut Response, metadata: &str, error: &EdgeError, scope: Option<&str>) {
+fn add_challenge(response: &mut Response, metadata: &str, error: &EdgeError, scope: Option<&str>) {
     let mut challenge = format!(r#"Bearer realm="gatehouse", resource_metadata="{metadata}""#);
     match error {
         EdgeError::InvalidToken | EdgeError::ExpiredToken => challenge.push_str(r#", error="invalid_token""#),
@@ -179,7 +200,7 @@ mod tests {
         }
         let mut request = builder.body(()).unwrap();
         if tls {
-            request.extensions_mut().insert(crate::tls::TlsSession { client_certificate: None });
+            request.extensions_mut().insert(TlsSession { client_certificate: None });
         }
         request
     }

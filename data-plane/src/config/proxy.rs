@@ -1,0 +1,127 @@
+//! Request-path settings: body limit, upstream timeouts and the edge's public URL.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const MAX_REQUEST_BYTES: &str = "GATEHOUSE_MAX_REQUEST_BYTES";
+const CONNECT_TIMEOUT_MS: &str = "GATEHOUSE_UPSTREAM_CONNECT_TIMEOUT_MS";
+const RESPONSE_TIMEOUT_MS: &str = "GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT_MS";
+const PUBLIC_BASE_URL: &str = "GATEHOUSE_PUBLIC_BASE_URL";
+
+/// Tunables of the request path.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// Largest accepted request body (default 4 MiB); larger is answered 413.
+    pub max_request_body_bytes: usize,
+    /// Time allowed to connect to an upstream (default 10 s).
+    pub upstream_connect_timeout: Duration,
+    /// Time allowed until the upstream's response headers (default 60 s); bodies
+    /// have no total timeout because SSE streams are long-lived.
+    pub upstream_response_timeout: Duration,
+    /// The edge's public URL, advertised in protected resource metadata and
+    /// used as the audience base of Gatehouse access tokens.
+    pub public_base_url: Option<url::Url>,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        Self {
+            max_request_body_bytes: 4 * 1024 * 1024,
+            upstream_connect_timeout: Duration::from_secs(10),
+            upstream_response_timeout: Duration::from_secs(60),
+            public_base_url: None,
+        }
+    }
+}
+
+impl ProxySettings {
+    /// Reads `GATEHOUSE_MAX_REQUEST_BYTES`, `GATEHOUSE_UPSTREAM_CONNECT_TIMEOUT_MS`,
+    /// `GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT_MS` and `GATEHOUSE_PUBLIC_BASE_URL`;
+    /// unset ones keep their defaults.
+    pub fn from_env(env: &BTreeMap<String, String>) -> Result<Self, ProxyConfigError> {
+        let mut settings = Self::default();
+        if let Some(bytes) = positive(env, MAX_REQUEST_BYTES)? {
+            settings.max_request_body_bytes = usize::try_from(bytes)
+                .map_err(|_| ProxyConfigError::InvalidNumber { name: MAX_REQUEST_BYTES })?;
+        }
+        if let Some(ms) = positive(env, CONNECT_TIMEOUT_MS)? {
+            settings.upstream_connect_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = positive(env, RESPONSE_TIMEOUT_MS)? {
+            settings.upstream_response_timeout = Duration::from_millis(ms);
+        }
+        if let Some(raw) = env.get(PUBLIC_BASE_URL).filter(|v| !v.trim().is_empty()) {
+            let url = url::Url::parse(raw.trim())
+                .map_err(|source| ProxyConfigError::InvalidUrl { name: PUBLIC_BASE_URL, source })?;
+            settings.public_base_url = Some(url);
+        }
+        Ok(settings)
+    }
+}
+
+fn positive(env: &BTreeMap<String, String>, name: &'static str) -> Result<Option<u64>, ProxyConfigError> {
+    let Some(raw) = env.get(name) else { return Ok(None) };
+    match raw.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(ProxyConfigError::InvalidNumber { name }),
+    }
+}
+
+/// Why the proxy could not be configured.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyConfigError {
+    /// A numeric setting is not a positive integer.
+    #[error("{name} must be a positive integer")]
+    InvalidNumber {
+        /// The environment variable.
+        name: &'static str,
+    },
+    /// A URL setting does not parse.
+    #[error("{name} is not a valid URL")]
+    InvalidUrl {
+        /// The environment variable.
+        name: &'static str,
+        /// The parse failure.
+        #[source]
+        source: url::ParseError,
+    },
+    /// The upstream HTTP client could not be built.
+    #[error("failed to build the upstream HTTP client")]
+    Client(#[source] reqwest::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let s = ProxySettings::from_env(&env(&[])).unwrap();
+        assert_eq!(s.max_request_body_bytes, 4 * 1024 * 1024);
+        assert_eq!(s.upstream_response_timeout, Duration::from_secs(60));
+        let s = ProxySettings::from_env(&env(&[
+            (MAX_REQUEST_BYTES, "1024"),
+            (CONNECT_TIMEOUT_MS, "250"),
+            (RESPONSE_TIMEOUT_MS, "5000"),
+            (PUBLIC_BASE_URL, "https://mcp.example.com/"),
+        ]))
+        .unwrap();
+        assert_eq!(s.max_request_body_bytes, 1024);
+        assert_eq!(s.upstream_connect_timeout, Duration::from_millis(250));
+        assert_eq!(s.upstream_response_timeout, Duration::from_secs(5));
+        assert_eq!(s.public_base_url.unwrap().host_str(), Some("mcp.example.com"));
+    }
+
+    #[test]
+    fn invalid_values_are_refused() {
+        for (k, v) in [(MAX_REQUEST_BYTES, "0"), (CONNECT_TIMEOUT_MS, "-1"), (RESPONSE_TIMEOUT_MS, "soon")] {
+            let err = ProxySettings::from_env(&env(&[(k, v)])).unwrap_err();
+            assert!(err.to_string().contains(k));
+        }
+        assert!(ProxySettings::from_env(&env(&[(PUBLIC_BASE_URL, "not a url")])).is_err());
+    }
+}

@@ -1,0 +1,71 @@
+//! [`ProxyState`]: what the request path shares across requests.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{ProxyConfigError, ProxySettings};
+use crate::credentials::CredentialBroker;
+use crate::identity::IdentityRuntime;
+use crate::state::EdgeState;
+
+/// Everything the request path shares: edge state, one pooled HTTP client, settings.
+#[derive(Debug, Clone)]
+pub struct ProxyState {
+    pub(super) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(super) struct Inner {
+    pub(super) edge: Arc<EdgeState>,
+    pub(super) client: reqwest::Client,
+    pub(super) settings: ProxySettings,
+    /// Whether the "no session key" warning has been logged.
+    pub(super) warned_no_session_key: AtomicBool,
+    /// Upstream OAuth credentials; `None` = OAuth servers are unsupported.
+    pub(super) broker: Option<Arc<CredentialBroker>>,
+    /// Identity verification state shared across config versions.
+    pub(super) identity: IdentityRuntime,
+}
+
+impl ProxyState {
+    /// Builds the shared upstream client (rustls, pooled, no redirects, no total timeout).
+    pub fn new(edge: Arc<EdgeState>, settings: ProxySettings) -> Result<Self, ProxyConfigError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.upstream_connect_timeout)
+            // A redirect would re-send the injected credentials somewhere else.
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(ProxyConfigError::Client)?;
+        let identity = IdentityRuntime::new().map_err(ProxyConfigError::Client)?;
+        let inner = Inner {
+            edge,
+            client,
+            settings,
+            warned_no_session_key: AtomicBool::new(false),
+            identity,
+            broker: None,
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// Uses `broker` for `oauth2` and `client_credentials` servers (call right after [`ProxyState::new`]).
+    pub fn with_credential_broker(mut self, broker: Arc<CredentialBroker>) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.broker = Some(broker),
+            None => tracing::error!("credential broker set on a shared proxy state; ignored"),
+        }
+        self
+    }
+
+    /// The edge state (served config).
+    pub(crate) fn edge_state(&self) -> &Arc<EdgeState> {
+        &self.inner.edge
+    }
+
+    /// The configured public base URL of the edge, if any.
+    pub(crate) fn public_base_url(&self) -> Option<&url::Url> {
+        self.inner.settings.public_base_url.as_ref()
+    }
+}

@@ -1,0 +1,148 @@
+//! The call to the upstream, and everything an upstream 401 or 403 leads to.
+//!
+//! - `oauth2` and `client_credentials` servers get the caller's token from
+//!   the credential broker ([`credential`]), as of the request's config.
+//! - With a brokered token, a 401 replaces the token once and retries; a 403
+//!   `insufficient_scope` asks the user for the missing scopes (step-up, -32042).
+//! - Any 401 or 403 the exchange still ends with is answered 502
+//!   `upstream_credentials_rejected`: passing it on would tell the client its
+//!   own gateway token is bad.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use tracing::Span;
+
+use super::headers;
+use super::state::Inner;
+use crate::config_view::{ConfigView, UpstreamAuth, UpstreamServer};
+use crate::credentials::{step_up, Credential};
+use crate::error::EdgeError;
+
+/// Who is calling, for per-user credentials.
+pub(super) struct CallerRef<'a> {
+    pub org: &'a str,
+    pub user: &'a str,
+    /// The client's `Mcp-Session-Id`, as it sent it.
+    pub session: Option<&'a [u8]>,
+}
+
+/// The request as it goes upstream.
+pub(super) struct Outgoing {
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub body: Option<Bytes>,
+}
+
+/// The upstream credential for this call, if the server uses the broker.
+pub(super) async fn credential(
+    inner: &Inner,
+    view: &Arc<ConfigView>,
+    caller: &CallerRef<'_>,
+    server: &Arc<UpstreamServer>,
+) -> Result<Option<Credential>, EdgeError> {
+    if !matches!(server.auth, UpstreamAuth::OAuth2 | UpstreamAuth::ClientCredentials) {
+        return Ok(None);
+    }
+    let Some(broker) = &inner.broker else {
+        tracing::warn!("oauth server on an edge without a credential broker");
+        return Err(EdgeError::UpstreamAuthUnsupported);
+    };
+    broker
+        .upstream_credential(view, caller.org, caller.user, caller.session, server)
+        .await
+        .map_err(|e| e.into_edge_error(&server.name))
+}
+
+/// Sends `request` (carrying `credential`, if any) and settles what a 401 or 403 means;
+/// records the status of the response it ends with on `span`.
+pub(super) async fn send(
+    inner: &Inner,
+    view: &Arc<ConfigView>,
+    caller: &CallerRef<'_>,
+    server: &Arc<UpstreamServer>,
+    request: Outgoing,
+    credential: Option<Credential>,
+    span: &Span,
+) -> Result<reqwest::Response, EdgeError> {
+    let response = match (credential, inner.broker.as_ref()) {
+        (Some(credential), Some(broker)) => {
+            let retry = Outgoing {
+                method: request.method.clone(),
+                headers: request.headers.clone(),
+                body: request.body.clone(),
+            };
+            let response = exchange(inner, server, request).await?;
+            match response.status() {
+                StatusCode::UNAUTHORIZED => {
+                    tracing::info!(server = %server.slug, "upstream rejected the access token, replacing it and retrying once");
+                    let replacement = broker
+                        .replace_rejected(view, caller.org, caller.user, caller.session, server, &credential)
+                        .await
+                        .map_err(|e| e.into_edge_error(&server.name))?;
+                    let mut retry = retry;
+                    headers::inject_credential(&mut retry.headers, replacement.as_ref());
+                    let response = exchange(inner, server, retry).await?;
+                    if response.status() == StatusCode::UNAUTHORIZED {
+                        tracing::warn!(server = %server.slug, "upstream rejected a fresh access token too");
+                        return Err(EdgeError::UpstreamRejectedCredentials);
+                    }
+                    response
+                }
+                StatusCode::FORBIDDEN => match step_up::insufficient_scope(response.headers()) {
+                    Some(scopes) => {
+                        match broker.step_up(caller.org, caller.user, caller.session, server, scopes).await {
+                            Some(err) => return Err(err.into_edge_error(&server.name)),
+                            None => response,
+                        }
+                    }
+                    None => response,
+                },
+                _ => response,
+            }
+        }
+        _ => exchange(inner, server, request).await?,
+    };
+    let status = response.status();
+    span.record("upstream.status", status.as_u16());
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        tracing::warn!(upstream.status = status.as_u16(), "upstream rejected the gateway's credentials");
+        return Err(EdgeError::UpstreamRejectedCredentials);
+    }
+    Ok(response)
+}
+
+/// One HTTP exchange, waiting at most the response timeout for the response head.
+async fn exchange(
+    inner: &Inner,
+    server: &UpstreamServer,
+    request: Outgoing,
+) -> Result<reqwest::Response, EdgeError> {
+    let Outgoing { method, headers, body } = request;
+    let mut request = inner.client.request(method, server.url.clone()).headers(headers);
+    if let Some(body) = body {
+        // The original bytes, never re-serialised.
+        request = request.body(body);
+    }
+    let timeout = inner.settings.upstream_response_timeout;
+    match tokio::time::timeout(timeout, request.send()).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(error)) => {
+            // Never log the URL: it may carry a credential in its query.
+            let error = error.without_url();
+            tracing::warn!(error = ?error, "upstream request failed");
+            Err(if error.is_connect() {
+                EdgeError::UpstreamUnavailable
+            } else if error.is_timeout() {
+                EdgeError::UpstreamTimeout
+            } else {
+                EdgeError::UpstreamFailed
+            })
+        }
+        Err(_) => {
+            tracing::warn!(timeout_ms = timeout.as_millis() as u64, "upstream response headers timed out");
+            Err(EdgeError::UpstreamTimeout)
+        }
+    }
+}
