@@ -3,13 +3,17 @@
 //! The binary and the tests call [`run`] with a validated [`ControlPlaneConfig`]
 //! and already-bound [`Listeners`]; it serves until `shutdown` resolves.
 
+pub mod accounts;
 pub mod api;
 pub mod bootstrap;
 pub mod client_ip;
 pub mod config;
 pub mod config_stream;
+pub mod credential_broker;
 pub mod credentials;
+mod http;
 pub mod oauth_server;
+pub mod rest;
 pub mod sso;
 pub mod store;
 pub mod tokens;
@@ -106,22 +110,31 @@ pub async fn run(
         }),
     );
     tokio::spawn(upstream.clone().retry_unresolved(upstream_oauth::RESOLVE_RETRY_INTERVAL, cancel.clone()));
-    let state = api::AppState {
-        store: store.clone(),
-        org_id: boot.org.id.as_str().into(),
-        admin_token_hashes: boot.admin_token_hashes.into(),
-        publisher: publisher.clone(),
-        edges: edges.clone(),
-        sso: sso_context(&store, &config, api_addr_for_sso(&listeners))?,
-        upstream_oauth: upstream.clone(),
-        oauth_server,
+    let org_id: Arc<str> = boot.org.id.as_str().into();
+    let sso = sso_context(&store, &config, api_addr_for_sso(&listeners))?;
+    let states = http::HttpStates {
+        admin_auth: api::auth::AdminAuth {
+            org_id: org_id.clone(),
+            admin_token_hashes: boot.admin_token_hashes.into(),
+            sso: sso.clone(),
+        },
+        api: api::ApiState {
+            store: store.clone(),
+            org_id: org_id.clone(),
+            publisher: publisher.clone(),
+            edges: edges.clone(),
+            upstream_oauth: upstream.clone(),
+        },
+        sso: sso::SsoState { context: sso.clone(), org_id: org_id.clone() },
+        oauth_server: oauth_server::AuthServerState { server: oauth_server, sso: sso.clone(), org_id },
+        upstream_oauth: upstream_oauth::UpstreamOAuthState { upstream: upstream.clone(), sso },
     };
     let api_addr = listeners.api.local_addr().ok();
     let grpc_addr = listeners.grpc.local_addr().ok();
     // Peer addresses reach the handlers (per-client limits such as Dynamic Client Registration's).
     let api = axum::serve(
         listeners.api,
-        api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        http::router(states).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(cancel.clone().cancelled_owned())
     .into_future();
@@ -131,7 +144,7 @@ pub async fn run(
     let grpc = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .add_service(ConfigDistributionServer::new(service))
-        .add_service(CredentialBrokerServer::new(upstream_oauth::broker_service::BrokerService::new(
+        .add_service(CredentialBrokerServer::new(credential_broker::BrokerService::new(
             upstream.clone(),
             config.node_tokens.iter().map(tokens::hash_secret).collect(),
         )))

@@ -4,16 +4,45 @@
 //! connections) any member. Session callers must also pass the CSRF
 //! check on mutating requests; bearer callers need none (browsers never
 //! attach bearer tokens on their own).
+//!
+//! Every subsystem's admin routes go through [`AdminAuth::admin_only`]; the
+//! subsystems themselves never see how admins authenticate.
+
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method};
-use axum::middleware::Next;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::Router;
 use subtle::ConstantTimeEq;
 
-use super::{ApiError, AppState};
-use crate::sso::api::forbidden;
-use crate::sso::{AuthenticatedUser, CurrentUser};
+use crate::accounts::AuthenticatedUser;
+use crate::rest::{forbidden, ApiError};
+use crate::sso::{CurrentUser, SsoContext};
+
+/// What admin authentication needs: the org, the admin-token hashes and SSO sessions.
+#[derive(Clone)]
+pub(crate) struct AdminAuth {
+    /// The org every admin request acts on (the default org, for now).
+    pub org_id: Arc<str>,
+    /// SHA-256 of every valid admin token.
+    pub admin_token_hashes: Arc<[[u8; 32]]>,
+    /// SSO sessions, for people using the console.
+    pub sso: SsoContext,
+}
+
+impl AdminAuth {
+    /// `routes` behind admin authentication: an admin token or an admin's session.
+    pub(crate) fn admin_only<S: Clone + Send + Sync + 'static>(&self, routes: Router<S>) -> Router<S> {
+        routes.route_layer(middleware::from_fn_with_state(self.clone(), require_admin))
+    }
+
+    /// `routes` behind member authentication: an admin token or any member's session.
+    pub(crate) fn members_only<S: Clone + Send + Sync + 'static>(&self, routes: Router<S>) -> Router<S> {
+        routes.route_layer(middleware::from_fn_with_state(self.clone(), require_member))
+    }
+}
 
 /// Why a caller may not use an admin route.
 #[derive(Debug, thiserror::Error)]
@@ -74,13 +103,13 @@ impl Principal {
 /// Rejects requests without a valid admin token or an admin session.
 ///
 /// A session caller's [`CurrentUser`] is put in the request extensions.
-pub(crate) async fn require_admin(
-    State(state): State<AppState>,
+async fn require_admin(
+    State(auth): State<AdminAuth>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, AuthError> {
     let path = request.uri().path().to_owned();
-    let principal = authenticate(&state, request.headers(), request.method(), &path).await?;
+    let principal = authenticate(&auth, request.headers(), request.method(), &path).await?;
     if let Principal::Session(user) = principal {
         if !user.is_admin() {
             tracing::info!(user_id = %user.user_id, path, "admin route refused to a member");
@@ -94,13 +123,13 @@ pub(crate) async fn require_admin(
 /// Rejects requests without a valid admin token or a session of any member
 /// of the org; the [`Principal`] goes into the request extensions so the
 /// handler can limit a member to their own records.
-pub(crate) async fn require_member(
-    State(state): State<AppState>,
+async fn require_member(
+    State(auth): State<AdminAuth>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, AuthError> {
     let path = request.uri().path().to_owned();
-    let principal = authenticate(&state, request.headers(), request.method(), &path).await?;
+    let principal = authenticate(&auth, request.headers(), request.method(), &path).await?;
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
 }
@@ -110,7 +139,7 @@ pub(crate) async fn require_member(
 /// Takes the request's parts, not the request: its body is not `Sync`, and this
 /// future holds them across awaits.
 async fn authenticate(
-    state: &AppState,
+    auth: &AdminAuth,
     headers: &HeaderMap,
     method: &Method,
     path: &str,
@@ -119,7 +148,7 @@ async fn authenticate(
         let presented = value.to_str().ok().and_then(bearer).ok_or(ApiError::Unauthorized)?;
         let hash = gatehouse_config::token_hash::hash_token(presented);
         // Compare against every known hash so timing does not reveal which matched.
-        let matched = state
+        let matched = auth
             .admin_token_hashes
             .iter()
             .fold(subtle::Choice::from(0), |acc, known| acc | known.ct_eq(&hash));
@@ -130,15 +159,15 @@ async fn authenticate(
         return Err(ApiError::Unauthorized.into());
     }
 
-    let session = state.sso.session_from_headers(headers).await?.ok_or(ApiError::Unauthorized)?;
-    if session.user.org_id != *state.org_id {
+    let session = auth.sso.session_from_headers(headers).await?.ok_or(ApiError::Unauthorized)?;
+    if session.user.org_id != *auth.org_id {
         return Err(AuthError::Forbidden {
             code: "forbidden",
             message: "this session belongs to another organisation",
         });
     }
     if is_mutating(method) {
-        if let Err(message) = state.sso.check_csrf(headers, &session) {
+        if let Err(message) = auth.sso.check_csrf(headers, &session) {
             tracing::warn!(user_id = %session.user.user_id, path, "csrf check failed");
             return Err(AuthError::Forbidden { code: "csrf_failed", message });
         }

@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use utoipa::ToSchema;
 
-use super::json::ApiJson;
 use super::tokens::{validate_grant, Permissions};
-use super::{ApiError, AppState, ErrorBody};
+use super::ApiState;
+use crate::rest::json::ApiJson;
+use crate::rest::{ApiError, ErrorBody};
 use crate::store::{CertificateIdentityRecord, NewCertificateIdentity};
 use crate::validation::FieldError;
 
@@ -91,7 +92,7 @@ pub struct CertificateIdentityList {
         (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[instrument(skip_all, fields(team = %body.team, kind = %body.kind))]
 pub(crate) async fn register(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     ApiJson(body): ApiJson<RegisterCertificateIdentity>,
 ) -> Result<(StatusCode, Json<CertificateIdentityView>), ApiError> {
     let kind = CertNameKind::parse(&body.kind)
@@ -116,7 +117,7 @@ pub(crate) async fn register(
 #[utoipa::path(get, path = "/v1/auth/certificate-identities", tag = "certificate identities",
     security(("admin_token" = [])),
     responses((status = 200, body = CertificateIdentityList), (status = 401, body = ErrorBody)))]
-pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<CertificateIdentityList>, ApiError> {
+pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<CertificateIdentityList>, ApiError> {
     let found = state.store.list_certificate_identities(&state.org_id).await?;
     Ok(Json(CertificateIdentityList { certificate_identities: found.into_iter().map(Into::into).collect() }))
 }
@@ -127,7 +128,7 @@ pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Certifica
     responses((status = 200, body = CertificateIdentityView), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub(crate) async fn get(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<CertificateIdentityView>, ApiError> {
     Ok(Json(state.store.get_certificate_identity(&state.org_id, &id).await?.into()))
@@ -140,7 +141,7 @@ pub(crate) async fn get(
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[instrument(skip(state))]
 pub(crate) async fn delete(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let deleted = state.store.delete_certificate_identity(&state.org_id, &id).await?;

@@ -11,8 +11,9 @@ use tracing::instrument;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Principal;
-use super::{ApiError, AppState, ErrorBody};
-use crate::sso::api::forbidden;
+use super::ApiState;
+use crate::rest::forbidden;
+use crate::rest::{ApiError, ErrorBody};
 use crate::store::grants::Grant;
 use crate::validation;
 
@@ -77,7 +78,7 @@ fn view(grant: Grant, server: String) -> ConnectionView {
     responses((status = 200, body = ConnectionList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)))]
 pub(crate) async fn list(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Extension(principal): Extension<Principal>,
     Query(query): Query<ConnectionsQuery>,
 ) -> Result<Response, ApiError> {
@@ -109,7 +110,7 @@ pub(crate) async fn list(
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[instrument(skip(state, principal))]
 pub(crate) async fn delete(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {

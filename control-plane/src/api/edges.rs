@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{ApiError, AppState, ErrorBody};
+use super::ApiState;
+use crate::rest::{ApiError, ErrorBody};
 
 /// One edge node, as seen by this control-plane replica.
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,7 +44,7 @@ pub struct EdgeList {
 /// Lists the edges connected now and recently.
 #[utoipa::path(get, path = "/v1/edges", tag = "edges", security(("admin_token" = [])),
     responses((status = 200, body = EdgeList), (status = 401, body = ErrorBody)))]
-pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<EdgeList>, ApiError> {
+pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<EdgeList>, ApiError> {
     let config_version = state.store.config_version().await?;
     let published_version = state.publisher.version().await;
     let edges = state

@@ -6,7 +6,8 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{ApiError, AppState};
+use super::ApiState;
+use crate::rest::{ApiError, ErrorBody};
 
 /// Health response.
 #[derive(Debug, Serialize, ToSchema)]
@@ -17,8 +18,8 @@ pub struct Health {
 
 /// Reports healthy once the database answers a ping.
 #[utoipa::path(get, path = "/healthz", tag = "health",
-    responses((status = 200, body = Health), (status = 503, body = super::ErrorBody)))]
-pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
+pub(crate) async fn healthz(State(state): State<ApiState>) -> Result<Json<Health>, ApiError> {
     match state.store.ping().await {
         Ok(()) => Ok(Json(Health { status: "ok" })),
         Err(error) => {

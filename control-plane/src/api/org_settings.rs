@@ -10,8 +10,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use tracing::instrument;
 use utoipa::ToSchema;
 
-use super::json::ApiJson;
-use super::{ApiError, AppState, ErrorBody};
+use super::ApiState;
+use crate::rest::json::ApiJson;
+use crate::rest::{ApiError, ErrorBody};
 use crate::store::{OrgAuthPatch, OrgAuthSettings};
 use crate::validation::FieldError;
 
@@ -59,7 +60,7 @@ fn change(value: Option<serde_json::Value>) -> Option<Option<serde_json::Value>>
 /// Gets the org's edge authentication settings.
 #[utoipa::path(get, path = "/v1/org", tag = "org", security(("admin_token" = [])),
     responses((status = 200, body = OrgSettingsView), (status = 401, body = ErrorBody)))]
-pub(crate) async fn get(State(state): State<AppState>) -> Result<Json<OrgSettingsView>, ApiError> {
+pub(crate) async fn get(State(state): State<ApiState>) -> Result<Json<OrgSettingsView>, ApiError> {
     Ok(Json(state.store.org_auth_settings(&state.org_id).await?.into()))
 }
 
@@ -68,7 +69,7 @@ pub(crate) async fn get(State(state): State<AppState>) -> Result<Json<OrgSetting
     responses((status = 200, body = OrgSettingsView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[instrument(skip_all)]
 pub(crate) async fn update(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     ApiJson(body): ApiJson<UpdateOrgSettings>,
 ) -> Result<Json<OrgSettingsView>, ApiError> {
     let jwt_validation = change(body.jwt_validation);

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use utoipa::ToSchema;
 
-use super::json::OptionalJson;
-use super::{ApiError, AppState, ErrorBody};
+use super::ApiState;
+use crate::rest::json::OptionalJson;
+use crate::rest::{ApiError, ErrorBody};
 use crate::store::{Provision, ToolRules};
 use crate::validation;
 
@@ -69,7 +70,7 @@ impl From<Provision> for ProvisionView {
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[instrument(skip(state, body))]
 pub(crate) async fn provision(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path((ws, slug)): Path<(String, String)>,
     OptionalJson(body): OptionalJson<ProvisionBody>,
 ) -> Result<(StatusCode, Json<ProvisionView>), ApiError> {
@@ -90,7 +91,7 @@ pub(crate) async fn provision(
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[instrument(skip(state))]
 pub(crate) async fn unprovision(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path((ws, slug)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let result = state.store.unprovision(&state.org_id, &ws, &slug).await?;

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use utoipa::ToSchema;
 
-use super::json::ApiJson;
-use super::{ApiError, AppState, ErrorBody};
+use super::ApiState;
+use crate::rest::json::ApiJson;
+use crate::rest::{ApiError, ErrorBody};
 use crate::store::oauth_clients::{preset_key, OAuthClientRecord};
 use crate::store::{NewServer, Server, ServerPatch};
 use crate::upstream_oauth::overrides as oauth_overrides;
@@ -132,7 +133,7 @@ pub struct ServerList {
         (status = 409, body = ErrorBody)))]
 #[instrument(skip_all, fields(slug = %body.slug))]
 pub(crate) async fn create(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     ApiJson(body): ApiJson<CreateServer>,
 ) -> Result<(StatusCode, Json<ServerView>), ApiError> {
     validation::slug("slug", &body.slug)?;
@@ -171,7 +172,7 @@ pub(crate) async fn create(
 /// Lists servers.
 #[utoipa::path(get, path = "/v1/servers", tag = "servers", security(("admin_token" = [])),
     responses((status = 200, body = ServerList), (status = 401, body = ErrorBody)))]
-pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<ServerList>, ApiError> {
+pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<ServerList>, ApiError> {
     let servers = state.store.list_servers(&state.org_id).await?;
     Ok(Json(ServerList { servers: servers.into_iter().map(Into::into).collect() }))
 }
@@ -181,7 +182,7 @@ pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<ServerLis
     params(("slug" = String, Path, description = "Server slug")),
     responses((status = 200, body = ServerView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path(slug): Path<String>,
 ) -> Result<Json<ServerView>, ApiError> {
     Ok(Json(state.store.get_server(&state.org_id, &slug).await?.into()))
@@ -194,7 +195,7 @@ pub(crate) async fn get(
         (status = 404, body = ErrorBody)))]
 #[instrument(skip(state, body))]
 pub(crate) async fn update(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path(slug): Path<String>,
     ApiJson(body): ApiJson<UpdateServer>,
 ) -> Result<Json<ServerView>, ApiError> {
@@ -240,7 +241,7 @@ pub(crate) async fn update(
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[instrument(skip(state))]
 pub(crate) async fn delete(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path(slug): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let deleted = state.store.delete_server(&state.org_id, &slug).await?;
@@ -250,7 +251,7 @@ pub(crate) async fn delete(
 
 /// Seals (or removes) the admin-supplied upstream OAuth client secret of a server.
 async fn store_client_secret(
-    state: &AppState,
+    state: &ApiState,
     server_id: &str,
     change: oauth_overrides::SecretChange,
 ) -> Result<(), ApiError> {

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use utoipa::{IntoParams, ToSchema};
 
-use super::json::{ApiJson, ApiQuery};
-use super::{ApiError, AppState, ErrorBody};
+use super::ApiState;
+use crate::rest::json::{ApiJson, ApiQuery};
+use crate::rest::{ApiError, ErrorBody};
 use crate::store::{NewToken, TokenFilter, TokenRecord};
 use crate::tokens::{self, ExpiresInError};
 use crate::validation::{self, FieldError};
@@ -134,7 +135,7 @@ pub struct TokenQuery {
         (status = 409, body = ErrorBody)))]
 #[instrument(skip_all, fields(team = %body.team))]
 pub(crate) async fn mint(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     ApiJson(body): ApiJson<MintToken>,
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
     validate_grant(&body.user, &body.team, &body.scopes, &body.permissions)?;
@@ -162,7 +163,7 @@ pub(crate) async fn mint(
 #[utoipa::path(get, path = "/v1/auth/tokens", tag = "tokens", params(TokenQuery), security(("admin_token" = [])),
     responses((status = 200, body = TokenList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub(crate) async fn list(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     ApiQuery(query): ApiQuery<TokenQuery>,
 ) -> Result<Json<TokenList>, ApiError> {
     let filter = TokenFilter { team: query.team, user: query.user };
@@ -176,7 +177,7 @@ pub(crate) async fn list(
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[instrument(skip(state))]
 pub(crate) async fn revoke(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let revoked = state.store.revoke_token(&state.org_id, &id).await?;
@@ -191,7 +192,7 @@ pub(crate) async fn revoke(
         (status = 409, body = ErrorBody)))]
 #[instrument(skip(state))]
 pub(crate) async fn rotate(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<IssuedToken>, ApiError> {
     let generated = tokens::generate();

@@ -8,7 +8,8 @@ use serde::Serialize;
 use tracing::instrument;
 use utoipa::ToSchema;
 
-use super::{ApiError, AppState, ErrorBody};
+use super::ApiState;
+use crate::rest::{ApiError, ErrorBody};
 use crate::sso::CurrentUser;
 use crate::store::User;
 
@@ -82,7 +83,7 @@ pub struct DeactivatedUser {
 /// Lists the org's users.
 #[utoipa::path(get, path = "/v1/users", tag = "users", security(("admin_token" = []), ("session" = [])),
     responses((status = 200, body = UserList), (status = 401, body = ErrorBody)))]
-pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<UserList>, ApiError> {
+pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<UserList>, ApiError> {
     let users = state.store.list_users(&state.org_id).await?;
     Ok(Json(UserList { users: users.into_iter().map(UserView::from).collect() }))
 }
@@ -96,7 +97,7 @@ pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<UserList>
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[instrument(skip(state, caller))]
 pub(crate) async fn deactivate(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     caller: Option<Extension<CurrentUser>>,
     Path(id): Path<String>,
 ) -> Result<Json<DeactivatedUser>, ApiError> {
@@ -133,7 +134,7 @@ pub(crate) async fn deactivate(
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[instrument(skip(state))]
 pub(crate) async fn reactivate(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     let done = state.store.reactivate_user(&state.org_id, &id).await?;

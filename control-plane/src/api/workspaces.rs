@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use utoipa::ToSchema;
 
-use super::json::ApiJson;
 use super::provisions::ProvisionView;
-use super::{ApiError, AppState, ErrorBody};
+use super::ApiState;
+use crate::rest::json::ApiJson;
+use crate::rest::{ApiError, ErrorBody};
 use crate::store::{NewWorkspace, Workspace};
 use crate::validation;
 
@@ -75,7 +76,7 @@ pub struct ProvisionList {
         (status = 409, body = ErrorBody)))]
 #[instrument(skip_all, fields(slug = %body.slug))]
 pub(crate) async fn create(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     ApiJson(body): ApiJson<CreateWorkspace>,
 ) -> Result<(StatusCode, Json<CreatedWorkspace>), ApiError> {
     validation::slug("slug", &body.slug)?;
@@ -90,7 +91,7 @@ pub(crate) async fn create(
 /// Lists workspaces.
 #[utoipa::path(get, path = "/v1/workspaces", tag = "workspaces", security(("admin_token" = [])),
     responses((status = 200, body = WorkspaceList), (status = 401, body = ErrorBody)))]
-pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<WorkspaceList>, ApiError> {
+pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<WorkspaceList>, ApiError> {
     let workspaces = state.store.list_workspaces(&state.org_id).await?;
     Ok(Json(WorkspaceList { workspaces: workspaces.into_iter().map(Into::into).collect() }))
 }
@@ -100,7 +101,7 @@ pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Workspace
     params(("ws" = String, Path, description = "Workspace slug")),
     responses((status = 200, body = WorkspaceView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path(ws): Path<String>,
 ) -> Result<Json<WorkspaceView>, ApiError> {
     Ok(Json(state.store.get_workspace(&state.org_id, &ws).await?.into()))
@@ -112,7 +113,7 @@ pub(crate) async fn get(
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[instrument(skip(state))]
 pub(crate) async fn delete(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path(ws): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let deleted = state.store.delete_workspace(&state.org_id, &ws).await?;
@@ -125,7 +126,7 @@ pub(crate) async fn delete(
     params(("ws" = String, Path, description = "Workspace slug")),
     responses((status = 200, body = ProvisionList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn list_provisions(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path(ws): Path<String>,
 ) -> Result<Json<ProvisionList>, ApiError> {
     let provisions = state.store.workspace_provisions(&state.org_id, &ws).await?;

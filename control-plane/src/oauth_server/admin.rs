@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use utoipa::ToSchema;
 
-use super::{secrets, SCOPES_SUPPORTED};
-use crate::api::json::ApiJson;
-use crate::api::{ApiError, AppState, ErrorBody};
+use super::{secrets, AuthServerState, SCOPES_SUPPORTED};
+use crate::rest::json::ApiJson;
+use crate::rest::{ApiError, ErrorBody};
 use crate::store::{AsClient, AsClientKind, KeyPurpose};
 use crate::validation::{self, FieldError};
 
@@ -83,7 +83,7 @@ fn view(client: AsClient) -> MachineClientView {
     responses((status = 201, body = IssuedMachineClient), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[instrument(skip_all, fields(workspace = %body.workspace))]
 pub(crate) async fn create_client(
-    State(state): State<AppState>,
+    State(state): State<AuthServerState>,
     ApiJson(body): ApiJson<CreateMachineClient>,
 ) -> Result<(StatusCode, Json<IssuedMachineClient>), ApiError> {
     let name = validation::name("name", &body.name)?;
@@ -98,7 +98,7 @@ pub(crate) async fn create_client(
         )
         .into());
     }
-    let workspace = state.store.get_workspace(&state.org_id, &body.workspace).await?;
+    let workspace = state.server.store.get_workspace(&state.org_id, &body.workspace).await?;
     let secret = secrets::generate("ghcs_");
     let client = AsClient {
         client_id: format!("ghm_{}", uuid::Uuid::new_v4().simple()),
@@ -114,7 +114,7 @@ pub(crate) async fn create_client(
         workspace_id: Some(workspace.id),
         created_at: chrono::Utc::now(),
     };
-    state.oauth_server.store.insert_as_client(&client).await?;
+    state.server.store.insert_as_client(&client).await?;
     tracing::info!(client_id = %client.client_id, "created machine oauth client");
     Ok((
         StatusCode::CREATED,
@@ -125,8 +125,10 @@ pub(crate) async fn create_client(
 /// Lists the org's machine clients.
 #[utoipa::path(get, path = "/v1/oauth/clients", tag = "oauth", security(("admin_token" = [])),
     responses((status = 200, body = MachineClientList), (status = 401, body = ErrorBody)))]
-pub(crate) async fn list_clients(State(state): State<AppState>) -> Result<Json<MachineClientList>, ApiError> {
-    let clients = state.oauth_server.store.list_as_machine_clients(&state.org_id).await?;
+pub(crate) async fn list_clients(
+    State(state): State<AuthServerState>,
+) -> Result<Json<MachineClientList>, ApiError> {
+    let clients = state.server.store.list_as_machine_clients(&state.org_id).await?;
     Ok(Json(MachineClientList { clients: clients.into_iter().map(view).collect() }))
 }
 
@@ -135,10 +137,10 @@ pub(crate) async fn list_clients(State(state): State<AppState>) -> Result<Json<M
     params(("id" = String, Path, description = "client_id")),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub(crate) async fn delete_client(
-    State(state): State<AppState>,
+    State(state): State<AuthServerState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.oauth_server.store.delete_as_machine_client(&state.org_id, &id).await?;
+    state.server.store.delete_as_machine_client(&state.org_id, &id).await?;
     tracing::info!(client_id = %id, "deleted machine oauth client");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -146,8 +148,10 @@ pub(crate) async fn delete_client(
 /// Rotates the access-token signing key; the old key stays in the JWKS until its tokens expire.
 #[utoipa::path(post, path = "/v1/oauth/signing-keys/rotate", tag = "oauth", security(("admin_token" = [])),
     responses((status = 200, body = RotatedKey), (status = 401, body = ErrorBody)))]
-pub(crate) async fn rotate_signing_key(State(state): State<AppState>) -> Result<Json<RotatedKey>, ApiError> {
-    let kid = state.oauth_server.rotate_key(KeyPurpose::AccessToken).await.map_err(|error| {
+pub(crate) async fn rotate_signing_key(
+    State(state): State<AuthServerState>,
+) -> Result<Json<RotatedKey>, ApiError> {
+    let kid = state.server.rotate_key(KeyPurpose::AccessToken).await.map_err(|error| {
         tracing::error!(%error, "rotating the signing key failed");
         ApiError::Internal
     })?;

@@ -21,9 +21,12 @@ use serde::Deserialize;
 
 use super::clients::Client;
 use super::resource::canonical;
-use super::{pages, secrets, AuthServer, OAuthError, CODE_TTL, CONSENT_TTL, DEFAULT_SCOPE, SCOPES_SUPPORTED};
-use crate::api::AppState;
-use crate::sso::{login_redirect, AuthenticatedUser, CurrentUser};
+use super::{
+    pages, secrets, AuthServer, AuthServerState, OAuthError, CODE_TTL, CONSENT_TTL, DEFAULT_SCOPE,
+    SCOPES_SUPPORTED,
+};
+use crate::accounts::AuthenticatedUser;
+use crate::sso::{login_redirect, CurrentUser};
 use crate::store::{AsCodeGrant, AsPendingRequest, AsSubject};
 
 /// A rejection at the authorization endpoint.
@@ -131,11 +134,11 @@ pub(crate) fn single_params(raw: &str) -> Result<BTreeMap<String, String>, Strin
 
 /// `GET /oauth/authorize`.
 pub(crate) async fn authorize(
-    State(state): State<AppState>,
+    State(state): State<AuthServerState>,
     CurrentUser(user): CurrentUser,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let server = state.oauth_server.clone();
+    let server = state.server.clone();
     let raw = query.unwrap_or_default();
     match authorize_inner(&server, &state.org_id, user, &raw).await {
         Ok(response) => response,
@@ -272,12 +275,12 @@ pub(crate) struct Decision {
 /// rendered into that user's consent page, so it doubles as the CSRF token;
 /// a cross-origin `Origin` is refused as well.
 pub(crate) async fn decision(
-    State(state): State<AppState>,
+    State(state): State<AuthServerState>,
     CurrentUser(user): CurrentUser,
     headers: HeaderMap,
     Form(form): Form<Decision>,
 ) -> Response {
-    let server = state.oauth_server.clone();
+    let server = state.server.clone();
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
         let own = url::Url::parse(&server.settings.issuer).map(|u| u.origin().ascii_serialization());
         // `null` comes from privacy-preserving contexts; the request id still guards those.

@@ -7,8 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{OAuthError, SCOPES_SUPPORTED};
-use crate::api::AppState;
+use super::{AuthServerState, OAuthError, SCOPES_SUPPORTED};
 
 /// The metadata document of `issuer`.
 pub(crate) fn document(issuer: &str) -> Value {
@@ -35,16 +34,16 @@ pub(crate) fn document(issuer: &str) -> Value {
 }
 
 /// `GET /.well-known/oauth-authorization-server` (and the OpenID mirror).
-pub(crate) async fn authorization_server(State(state): State<AppState>) -> Response {
-    cacheable(Json(document(state.oauth_server.issuer())))
+pub(crate) async fn authorization_server(State(state): State<AuthServerState>) -> Response {
+    cacheable(Json(document(state.server.issuer())))
 }
 
 /// `GET /.well-known/oauth-authorization-server/{issuer path}` (RFC 8414 §3.1 path insertion).
 pub(crate) async fn authorization_server_at(
-    State(state): State<AppState>,
+    State(state): State<AuthServerState>,
     Path(issuer_path): Path<String>,
 ) -> Response {
-    let issuer = state.oauth_server.issuer();
+    let issuer = state.server.issuer();
     let own_path =
         url::Url::parse(issuer).map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
     if own_path.is_empty() || own_path != format!("/{}", issuer_path.trim_end_matches('/')) {
@@ -54,9 +53,9 @@ pub(crate) async fn authorization_server_at(
 }
 
 /// `GET /oauth/jwks.json`: every published public key (access tokens and identity assertions).
-pub(crate) async fn jwks(State(state): State<AppState>) -> Result<Response, OAuthError> {
+pub(crate) async fn jwks(State(state): State<AuthServerState>) -> Result<Response, OAuthError> {
     let keys: Vec<Value> =
-        state.oauth_server.store.as_signing_keys().await?.into_iter().map(|k| k.public_jwk).collect();
+        state.server.store.as_signing_keys().await?.into_iter().map(|k| k.public_jwk).collect();
     Ok(cacheable(Json(json!({ "keys": keys }))))
 }
 

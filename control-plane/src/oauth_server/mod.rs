@@ -7,6 +7,10 @@
 //! (RFC 7009). Access tokens are ES256 JWTs audience-bound to the MCP
 //! resource (RFC 8707) and verified by the edges against the JWKS the config
 //! stream carries; signing keys are sealed in the credential store.
+//!
+//! The routes come with their own state, [`AuthServerState`]; the admin routes
+//! (machine clients, key rotation) are put behind admin authentication by
+//! whoever mounts them.
 
 pub mod admin;
 mod authorize;
@@ -27,10 +31,11 @@ mod token;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::{get, post};
+use axum::extract::FromRef;
+use axum::routing::{delete, get, post};
 use axum::Router;
 
-use crate::api::AppState;
+use crate::sso::SsoContext;
 use crate::store::{
     KeyPurpose, Store, StoreError, AS_CONTROL_PLANE_PUBLIC_URL, AS_EDGE_PUBLIC_BASE_URL, AS_ISSUER,
 };
@@ -137,8 +142,32 @@ impl AuthServer {
     }
 }
 
-/// The public routes: metadata, JWKS, registration, authorization, token and revocation.
-pub(crate) fn routes() -> Router<AppState> {
+/// State of the authorization server's routes.
+#[derive(Clone)]
+pub struct AuthServerState {
+    /// The authorization server.
+    pub server: Arc<AuthServer>,
+    /// SSO sessions: people consent after logging in.
+    pub sso: SsoContext,
+    /// The org every admin request acts on (the default org, for now).
+    pub org_id: Arc<str>,
+}
+
+impl FromRef<AuthServerState> for SsoContext {
+    fn from_ref(state: &AuthServerState) -> Self {
+        state.sso.clone()
+    }
+}
+
+/// The routes: metadata, JWKS, registration, authorization, token and
+/// revocation, open to anyone, and the admin routes (machine clients, key
+/// rotation), which `admin_only` puts behind admin authentication.
+pub fn routes(state: AuthServerState, admin_only: impl FnOnce(Router) -> Router) -> Router {
+    let admin = Router::new()
+        .route("/v1/oauth/clients", post(admin::create_client).get(admin::list_clients))
+        .route("/v1/oauth/clients/{id}", delete(admin::delete_client))
+        .route("/v1/oauth/signing-keys/rotate", post(admin::rotate_signing_key))
+        .with_state(state.clone());
     Router::new()
         .route("/.well-known/oauth-authorization-server", get(metadata::authorization_server))
         .route(
@@ -152,4 +181,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/oauth/authorize/decision", post(authorize::decision))
         .route("/oauth/token", post(token::token))
         .route("/oauth/revoke", post(revoke::revoke))
+        .with_state(state)
+        .merge(admin_only(admin))
 }

@@ -19,8 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::clients::validate_redirect_uri;
-use super::{secrets, OAuthError};
-use crate::api::AppState;
+use super::{secrets, AuthServerState, OAuthError};
 use crate::client_ip::{client_ip, limit_key};
 use crate::store::{AsClient, AsClientKind};
 
@@ -49,12 +48,12 @@ fn invalid_metadata(description: impl Into<String>) -> OAuthError {
 
 /// Registers a client.
 pub(crate) async fn register(
-    State(state): State<AppState>,
+    State(state): State<AuthServerState>,
     extensions: Extensions,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let server = &state.oauth_server;
+    let server = &state.server;
     // Without connection info (a router served without it) every caller shares one bucket.
     let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -125,7 +124,7 @@ pub(crate) async fn register(
         workspace_id: None,
         created_at: chrono::Utc::now(),
     };
-    state.oauth_server.store.insert_as_client(&client).await?;
+    state.server.store.insert_as_client(&client).await?;
     tracing::info!(client_id = %client.client_id, auth_method = method, "registered oauth client");
 
     let mut body = json!({

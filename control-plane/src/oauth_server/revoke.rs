@@ -9,16 +9,15 @@ use axum::response::{IntoResponse, Response};
 
 use super::authorize::single_params;
 use super::clients::presented_credentials;
-use super::{secrets, OAuthError};
-use crate::api::AppState;
+use super::{secrets, AuthServerState, OAuthError};
 
 /// `POST /oauth/revoke`.
 pub(crate) async fn revoke(
-    State(state): State<AppState>,
+    State(state): State<AuthServerState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let server = state.oauth_server.clone();
+    let server = state.server.clone();
     let form = single_params(
         std::str::from_utf8(&body).map_err(|_| OAuthError::invalid_request("body is not UTF-8"))?,
     )

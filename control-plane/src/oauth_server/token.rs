@@ -15,8 +15,7 @@ use super::authorize::{normalize_scope, single_params};
 use super::clients::{presented_credentials, Client};
 use super::jwt::{self, AccessClaims};
 use super::resource::canonical;
-use super::{secrets, AuthServer, OAuthError};
-use crate::api::AppState;
+use super::{secrets, AuthServer, AuthServerState, OAuthError};
 use crate::store::{AsClientKind, AsRefreshGrant, AsSubject, KeyPurpose, RefreshOutcome};
 
 type Params = std::collections::BTreeMap<String, String>;
@@ -38,11 +37,11 @@ struct TokenResponse {
 
 /// `POST /oauth/token`.
 pub(crate) async fn token(
-    State(state): State<AppState>,
+    State(state): State<AuthServerState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let server = state.oauth_server.clone();
+    let server = state.server.clone();
     let form = single_params(
         std::str::from_utf8(&body).map_err(|_| OAuthError::invalid_request("body is not UTF-8"))?,
     )

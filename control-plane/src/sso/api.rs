@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use utoipa::ToSchema;
 
-use super::claims::{ClaimMappings, RoleMapping, WorkspaceMapping};
 use super::session::set_cookie;
-use super::{ProviderKind, SsoContext, SsoSettings};
-use crate::api::json::ApiJson;
-use crate::api::{ApiError, AppState, ErrorBody, ErrorDetail};
+use super::{SsoContext, SsoSettings, SsoState};
+use crate::accounts::{ClaimMappings, ProviderKind, RoleMapping, WorkspaceMapping};
+use crate::rest::json::ApiJson;
+use crate::rest::{forbidden, ApiError, ErrorBody};
 use crate::store::{NewSsoProvider, SsoProvider, SsoProviderPatch};
 use crate::validation::{self, FieldError};
 
@@ -183,10 +183,10 @@ fn view(p: SsoProvider, settings: &SsoSettings) -> SsoProviderView {
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[instrument(skip_all, fields(name = %body.name))]
 pub(crate) async fn create_provider(
-    State(state): State<AppState>,
+    State(state): State<SsoState>,
     ApiJson(body): ApiJson<CreateSsoProvider>,
 ) -> Result<(StatusCode, Json<SsoProviderView>), ApiError> {
-    let settings = &state.sso.settings;
+    let settings = &state.context.settings;
     let kind = body.kind.unwrap_or(ProviderKind::Oidc);
     let new = NewSsoProvider {
         name: validation::name("name", &body.name)?,
@@ -198,7 +198,7 @@ pub(crate) async fn create_provider(
         claim_mappings: body.claim_mappings.unwrap_or_default().resolve(kind)?,
         enabled: body.enabled.unwrap_or(true),
     };
-    let created = state.store.create_sso_provider(&state.org_id, new).await?;
+    let created = state.context.store.create_sso_provider(&state.org_id, new).await?;
     tracing::info!(provider_id = %created.id, issuer = %created.issuer, "sso provider created");
     Ok((StatusCode::CREATED, Json(view(created, settings))))
 }
@@ -206,10 +206,10 @@ pub(crate) async fn create_provider(
 /// Lists the org's SSO providers.
 #[utoipa::path(get, path = "/v1/sso/providers", tag = "sso", security(("admin_token" = []), ("session" = [])),
     responses((status = 200, body = SsoProviderList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub(crate) async fn list_providers(State(state): State<AppState>) -> Result<Json<SsoProviderList>, ApiError> {
-    let providers = state.store.list_sso_providers(&state.org_id).await?;
+pub(crate) async fn list_providers(State(state): State<SsoState>) -> Result<Json<SsoProviderList>, ApiError> {
+    let providers = state.context.store.list_sso_providers(&state.org_id).await?;
     Ok(Json(SsoProviderList {
-        providers: providers.into_iter().map(|p| view(p, &state.sso.settings)).collect(),
+        providers: providers.into_iter().map(|p| view(p, &state.context.settings)).collect(),
     }))
 }
 
@@ -218,10 +218,10 @@ pub(crate) async fn list_providers(State(state): State<AppState>) -> Result<Json
     params(("id" = String, Path, description = "Provider id")),
     responses((status = 200, body = SsoProviderView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get_provider(
-    State(state): State<AppState>,
+    State(state): State<SsoState>,
     Path(id): Path<String>,
 ) -> Result<Json<SsoProviderView>, ApiError> {
-    Ok(Json(view(state.store.get_sso_provider(&state.org_id, &id).await?, &state.sso.settings)))
+    Ok(Json(view(state.context.store.get_sso_provider(&state.org_id, &id).await?, &state.context.settings)))
 }
 
 /// Updates an SSO provider; `claim_mappings` replaces the whole mapping.
@@ -232,12 +232,12 @@ pub(crate) async fn get_provider(
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[instrument(skip_all, fields(provider_id = %id))]
 pub(crate) async fn update_provider(
-    State(state): State<AppState>,
+    State(state): State<SsoState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateSsoProvider>,
 ) -> Result<Json<SsoProviderView>, ApiError> {
-    let settings = &state.sso.settings;
-    let current = state.store.get_sso_provider(&state.org_id, &id).await?;
+    let settings = &state.context.settings;
+    let current = state.context.store.get_sso_provider(&state.org_id, &id).await?;
     let kind = body.kind.unwrap_or(current.kind);
     let patch = SsoProviderPatch {
         name: body.name.as_deref().map(|n| validation::name("name", n)).transpose()?,
@@ -249,7 +249,7 @@ pub(crate) async fn update_provider(
         claim_mappings: body.claim_mappings.map(|m| m.resolve(kind)).transpose()?,
         enabled: body.enabled,
     };
-    let updated = state.store.update_sso_provider(&state.org_id, &id, patch).await?;
+    let updated = state.context.store.update_sso_provider(&state.org_id, &id, patch).await?;
     tracing::info!("sso provider updated");
     Ok(Json(view(updated, settings)))
 }
@@ -260,10 +260,10 @@ pub(crate) async fn update_provider(
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[instrument(skip(state))]
 pub(crate) async fn delete_provider(
-    State(state): State<AppState>,
+    State(state): State<SsoState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.store.delete_sso_provider(&state.org_id, &id).await?;
+    state.context.store.delete_sso_provider(&state.org_id, &id).await?;
     tracing::info!("sso provider deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -355,12 +355,6 @@ pub(crate) async fn logout(State(sso): State<SsoContext>, headers: HeaderMap) ->
     let cookie = set_cookie(&sso.settings, sso.settings.session_cookie_name(), "", "/", None);
     response.headers_mut().append(header::SET_COOKIE, cookie);
     Ok(response)
-}
-
-/// A 403 with the JSON error envelope.
-pub(crate) fn forbidden(code: &'static str, message: &str) -> Response {
-    let body = ErrorBody { error: ErrorDetail { code, message: message.to_owned(), field: None } };
-    (StatusCode::FORBIDDEN, Json(body)).into_response()
 }
 
 /// An issuer URL: https, or http on a loopback address when the settings allow it.

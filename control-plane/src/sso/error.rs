@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::api::{ErrorBody, ErrorDetail};
+use crate::rest::{ErrorBody, ErrorDetail};
 use crate::store::StoreError;
 use crate::validation::FieldError;
 

@@ -4,11 +4,12 @@
 //! claims, and server-side sessions carried by a `__Host-` cookie with CSRF
 //! protection.
 //!
-//! Other modules use the seam at the top of this file: [`AuthenticatedUser`],
-//! the [`CurrentUser`] extractor and [`login_redirect`].
+//! Other modules use the seam at the top of this file: the [`CurrentUser`]
+//! extractor (the session's [`AuthenticatedUser`]) and [`login_redirect`].
+//! The routes come with their own state, [`SsoState`]; the provider admin
+//! routes are put behind admin authentication by whoever mounts them.
 
 pub mod api;
-pub mod claims;
 mod discovery;
 mod error;
 mod login;
@@ -21,15 +22,15 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use axum::routing::{get, post};
+use axum::Router;
 
-pub use claims::{ClaimMappings, RoleMapping, WorkspaceMapping, ROLE_ADMIN, ROLE_MEMBER};
 pub use error::SsoError;
 pub use login::{callback, login};
 pub use session::{csrf_token_for, SessionCookie};
 
-use crate::api::ApiError;
+use crate::accounts::AuthenticatedUser;
+use crate::rest::ApiError;
 use crate::store::Store;
 use discovery::DiscoveryCache;
 
@@ -41,30 +42,6 @@ pub const CALLBACK_PATH: &str = "/auth/sso/callback";
 pub const LOGOUT_PATH: &str = "/auth/logout";
 /// Header carrying the per-session CSRF token on mutating requests.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-
-/// A signed-in person, as every other module sees them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct AuthenticatedUser {
-    /// Stable user id.
-    pub user_id: String,
-    /// The org the user belongs to.
-    pub org_id: String,
-    /// Email from the provider (may be empty).
-    pub email: String,
-    /// Display name.
-    pub name: String,
-    /// Org-level roles: `admin` or `member`.
-    pub roles: Vec<String>,
-    /// Ids of the workspaces the user is a member of.
-    pub workspace_ids: Vec<String>,
-}
-
-impl AuthenticatedUser {
-    /// Whether the user may use the admin API.
-    pub fn is_admin(&self) -> bool {
-        self.roles.iter().any(|r| r == ROLE_ADMIN)
-    }
-}
 
 /// The caller's session user, if a valid session cookie came with the request.
 ///
@@ -120,56 +97,6 @@ pub async fn purge_expired(store: Store, cancel: tokio_util::sync::CancellationT
             Ok(rows) => tracing::debug!(rows, "purged expired sessions and logins"),
             Err(error) => tracing::warn!(%error, "purging expired sessions failed"),
         }
-    }
-}
-
-/// The provider presets; they only change default claim names and scopes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    /// Okta (groups in `groups`).
-    Okta,
-    /// Auth0.
-    Auth0,
-    /// Microsoft Entra ID (Azure AD).
-    Entra,
-    /// Google Workspace.
-    Google,
-    /// Any other OpenID Connect issuer.
-    Oidc,
-}
-
-impl ProviderKind {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderKind::Okta => "okta",
-            ProviderKind::Auth0 => "auth0",
-            ProviderKind::Entra => "entra",
-            ProviderKind::Google => "google",
-            ProviderKind::Oidc => "oidc",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(value: &str) -> Option<Self> {
-        Some(match value {
-            "okta" => ProviderKind::Okta,
-            "auth0" => ProviderKind::Auth0,
-            "entra" => ProviderKind::Entra,
-            "google" => ProviderKind::Google,
-            "oidc" => ProviderKind::Oidc,
-            _ => return None,
-        })
-    }
-
-    /// Default scopes requested at login.
-    pub fn default_scopes(self) -> Vec<String> {
-        let mut scopes = vec!["openid".to_owned(), "email".to_owned(), "profile".to_owned()];
-        if matches!(self, ProviderKind::Okta) {
-            scopes.push("groups".to_owned());
-        }
-        scopes
     }
 }
 
@@ -256,6 +183,41 @@ impl SsoContext {
     pub fn settings(&self) -> &SsoSettings {
         &self.settings
     }
+}
+
+/// State of the SSO routes: the context, and the org the provider admin routes act on.
+#[derive(Clone)]
+pub struct SsoState {
+    /// Providers, logins and sessions.
+    pub context: SsoContext,
+    /// The org every admin request acts on (the default org, for now).
+    pub org_id: Arc<str>,
+}
+
+impl FromRef<SsoState> for SsoContext {
+    fn from_ref(state: &SsoState) -> Self {
+        state.context.clone()
+    }
+}
+
+/// The SSO routes: login, callback, logout and the session caller, open to
+/// anyone, and the provider routes, which `admin_only` puts behind admin
+/// authentication (SSO does not know how admins authenticate).
+pub fn routes(state: SsoState, admin_only: impl FnOnce(Router) -> Router) -> Router {
+    let providers = Router::new()
+        .route("/v1/sso/providers", post(api::create_provider).get(api::list_providers))
+        .route(
+            "/v1/sso/providers/{id}",
+            get(api::get_provider).patch(api::update_provider).delete(api::delete_provider),
+        )
+        .with_state(state.clone());
+    Router::new()
+        .route(LOGIN_PATH, get(login))
+        .route(CALLBACK_PATH, get(callback))
+        .route(LOGOUT_PATH, post(api::logout))
+        .route("/v1/me", get(api::me))
+        .with_state(state)
+        .merge(admin_only(providers))
 }
 
 #[cfg(test)]

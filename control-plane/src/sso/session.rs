@@ -11,8 +11,9 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;
 
-use super::{AuthenticatedUser, SsoContext, SsoSettings, CSRF_HEADER};
-use crate::api::ApiError;
+use super::{SsoContext, SsoSettings, CSRF_HEADER};
+use crate::accounts::AuthenticatedUser;
+use crate::rest::ApiError;
 
 /// Cookie binding a pending login to the browser that started it.
 pub(super) const LOGIN_STATE_COOKIE: &str = "gatehouse_sso_state";

@@ -8,8 +8,8 @@ use secrecy::{ExposeSecret, SecretString};
 use super::entities::{session, sso_login_state};
 use super::users::authenticated_user;
 use super::{now, Store, StoreError};
+use crate::accounts::AuthenticatedUser;
 use crate::credentials::SealedRecord;
-use crate::sso::AuthenticatedUser;
 
 /// Refresh `last_seen_at` at most this often, so reads don't all write.
 const TOUCH_INTERVAL: chrono::Duration = chrono::Duration::seconds(60);

@@ -7,8 +7,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::entities::sso_provider;
 use super::{from_json_text, new_id, now, to_json_text, Store, StoreError};
+use crate::accounts::{ClaimMappings, ProviderKind};
 use crate::credentials::SealedRecord;
-use crate::sso::{ClaimMappings, ProviderKind};
 
 /// An SSO provider as admins see it (the secret only as "is set").
 #[derive(Debug, Clone, PartialEq, Eq)]

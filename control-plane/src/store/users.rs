@@ -8,7 +8,7 @@ use sea_orm::{
 
 use super::entities::{membership, user, workspace};
 use super::{new_id, now, Store, StoreError};
-use crate::sso::AuthenticatedUser;
+use crate::accounts::AuthenticatedUser;
 
 /// Whether the Gatehouse user name `name` (as gateway tokens and upstream
 /// grants carry it) denotes the SSO user with `user_id` and `email`: their id,

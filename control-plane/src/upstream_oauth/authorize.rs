@@ -10,7 +10,7 @@ use url::Url;
 
 use super::overrides::RESERVED_PARAMS;
 use super::pkce::{hash_hex, random_token, Pkce};
-use super::{now_ms, resolve, routes, OAuthError, UpstreamOAuth};
+use super::{now_ms, resolve, OAuthError, UpstreamOAuth, START_PATH};
 use crate::store::authorization_links::{AuthorizationSubject, PendingSecrets};
 
 /// How long an authorization link stays usable.
@@ -50,7 +50,7 @@ pub async fn create_link(
         .await?;
     tracing::info!(server_id = %subject.server_id, user = %subject.user, "authorization link created");
     Ok(AuthorizationLink {
-        url: format!("{}{}/{}", ctx.public_url(), routes::START_PATH, id.expose_secret()),
+        url: format!("{}{}/{}", ctx.public_url(), START_PATH, id.expose_secret()),
         elicitation_id,
         expires_at: expires_at_ms / 1000,
     })

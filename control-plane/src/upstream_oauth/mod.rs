@@ -1,10 +1,11 @@
 //! Gatehouse as the OAuth client of upstream MCP servers: discovery, client
 //! registration, the per-user authorization-code + PKCE flow (links, start,
-//! callback), sealed grants, and the `CredentialBroker` service the edges use
-//! to read and refresh grants under a lease.
+//! callback), sealed grants and leases, which the edges reach through the
+//! `CredentialBroker` service (`crate::credential_broker`).
+//!
+//! The browser routes come with their own state, [`UpstreamOAuthState`].
 
 pub mod authorize;
-pub mod broker_service;
 pub mod callback;
 pub mod discovery;
 pub mod edge_config;
@@ -12,7 +13,7 @@ pub mod overrides;
 pub mod pkce;
 pub mod registration;
 pub mod resolve;
-pub mod routes;
+mod routes;
 pub mod ssrf;
 pub mod token_client;
 
@@ -23,6 +24,15 @@ use tokio_util::sync::CancellationToken;
 use crate::store::authorization_links::ConsumeError;
 use crate::store::{Server, Store, StoreError};
 use ssrf::{BlockedAddress, GuardedClient, SsrfPolicy};
+
+pub use routes::{routes, UpstreamOAuthState};
+
+/// Prefix of authorization links (`{START_PATH}/{id}`).
+pub const START_PATH: &str = "/oauth/upstream/start";
+/// Where upstream authorization servers redirect back to.
+pub const CALLBACK_PATH: &str = "/oauth/upstream/callback";
+/// Gatehouse's Client ID Metadata Document.
+pub const CLIENT_METADATA_PATH: &str = "/oauth/client-metadata.json";
 
 /// How often servers whose OAuth setup could not be resolved are retried.
 pub const RESOLVE_RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
@@ -158,12 +168,12 @@ impl UpstreamOAuth {
 
     /// Where upstream authorization servers redirect back to.
     pub fn callback_url(&self) -> String {
-        format!("{}{}", self.inner.public_url, routes::CALLBACK_PATH)
+        format!("{}{}", self.inner.public_url, CALLBACK_PATH)
     }
 
     /// Gatehouse's client id when it uses a Client ID Metadata Document.
     pub fn client_metadata_url(&self) -> String {
-        format!("{}{}", self.inner.public_url, routes::CLIENT_METADATA_PATH)
+        format!("{}{}", self.inner.public_url, CLIENT_METADATA_PATH)
     }
 
     /// The server `server_id` of `org_id`.

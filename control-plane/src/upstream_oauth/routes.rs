@@ -12,43 +12,39 @@ use super::callback::{self, CallbackParams};
 use super::now_ms;
 use super::pkce::hash_hex;
 use super::registration::client_metadata_document;
-use super::{authorize, OAuthError, UpstreamOAuth};
-use crate::sso::{AuthenticatedUser, CurrentUser, SsoContext};
+use super::{authorize, OAuthError, UpstreamOAuth, CALLBACK_PATH, CLIENT_METADATA_PATH, START_PATH};
+use crate::accounts::AuthenticatedUser;
+use crate::sso::{CurrentUser, SsoContext};
 use crate::store::authorization_links::ConsumeError;
 
-/// Prefix of authorization links (`{START_PATH}/{id}`).
-pub const START_PATH: &str = "/oauth/upstream/start";
-/// Where upstream authorization servers redirect back to.
-pub const CALLBACK_PATH: &str = "/oauth/upstream/callback";
-/// Gatehouse's Client ID Metadata Document.
-pub const CLIENT_METADATA_PATH: &str = "/oauth/client-metadata.json";
-
-/// State of these routes: the broker, and SSO sessions for binding links to people.
+/// State of the browser routes: the broker, and SSO sessions for binding links to people.
 #[derive(Clone)]
-struct RoutesState {
-    ctx: UpstreamOAuth,
-    sso: SsoContext,
+pub struct UpstreamOAuthState {
+    /// The upstream OAuth machinery.
+    pub upstream: UpstreamOAuth,
+    /// SSO sessions.
+    pub sso: SsoContext,
 }
 
-impl FromRef<RoutesState> for UpstreamOAuth {
-    fn from_ref(state: &RoutesState) -> Self {
-        state.ctx.clone()
+impl FromRef<UpstreamOAuthState> for UpstreamOAuth {
+    fn from_ref(state: &UpstreamOAuthState) -> Self {
+        state.upstream.clone()
     }
 }
 
-impl FromRef<RoutesState> for SsoContext {
-    fn from_ref(state: &RoutesState) -> Self {
+impl FromRef<UpstreamOAuthState> for SsoContext {
+    fn from_ref(state: &UpstreamOAuthState) -> Self {
         state.sso.clone()
     }
 }
 
-/// The routes, with their own state, mergeable into any router.
-pub fn router<S: Clone + Send + Sync + 'static>(ctx: UpstreamOAuth, sso: SsoContext) -> Router<S> {
+/// The browser routes with their own state (none needs admin authentication).
+pub fn routes(state: UpstreamOAuthState) -> Router {
     Router::new()
         .route(&format!("{START_PATH}/{{id}}"), get(start))
         .route(CALLBACK_PATH, get(complete))
         .route(CLIENT_METADATA_PATH, get(client_metadata))
-        .with_state(RoutesState { ctx, sso })
+        .with_state(state)
 }
 
 /// Opens an authorization link.

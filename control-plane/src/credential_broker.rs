@@ -3,6 +3,11 @@
 //! commit refreshed tokens (rotated refresh token stored before the edge uses
 //! the new access token), mark grants dead, and ask for authorization links.
 //! Authenticated with the node token like `ConfigDistribution`.
+//!
+//! A gRPC face over [`upstream_oauth`](crate::upstream_oauth), beside the
+//! config stream rather than inside either: the config stream already carries
+//! each server's OAuth client (so it sits above `upstream_oauth`), and this
+//! service shares the config stream's node-token check.
 
 use std::time::Duration;
 
@@ -11,12 +16,11 @@ use gatehouse_proto::config::v1::credential_broker_server::CredentialBroker;
 use secrecy::{ExposeSecret, SecretString};
 use tonic::{Request, Response, Status};
 
-use super::authorize;
-use super::{now_ms, OAuthError, UpstreamOAuth};
 use crate::config_stream::check_node_token;
 use crate::store::authorization_links::AuthorizationSubject;
 use crate::store::grants::{Grant, GrantTokens, NewTokens};
 use crate::store::StoreError;
+use crate::upstream_oauth::{authorize, now_ms, OAuthError, UpstreamOAuth};
 
 /// How long a refresh lease lasts.
 pub const LEASE_DURATION: Duration = Duration::from_secs(10);

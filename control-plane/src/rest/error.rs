@@ -1,5 +1,5 @@
-//! `ApiError`: every admin API failure, mapped once to an HTTP status and a
-//! JSON body `{"error": {"code", "message", "field"}}`.
+//! `ApiError`: every failure of a JSON endpoint, mapped once to an HTTP status
+//! and a JSON body `{"error": {"code", "message", "field"}}`.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -114,6 +114,12 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// A 403 with the JSON error envelope.
+pub fn forbidden(code: &'static str, message: &str) -> Response {
+    let body = ErrorBody { error: ErrorDetail { code, message: message.to_owned(), field: None } };
+    (StatusCode::FORBIDDEN, Json(body)).into_response()
 }
 
 impl From<StoreError> for ApiError {

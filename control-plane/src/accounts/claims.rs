@@ -211,7 +211,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::sso::ProviderKind;
+    use crate::accounts::ProviderKind;
 
     fn claims(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()

@@ -1,0 +1,43 @@
+//! The control plane's HTTP surface: the one place the subsystems' routers
+//! are merged. Each subsystem builds its routes from its own state and knows
+//! nothing of the others; admin authentication is put in front of their admin
+//! routes here, and unmatched requests get the JSON error envelope.
+
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::api::{self, auth::AdminAuth, ApiState};
+use crate::oauth_server::{self, AuthServerState};
+use crate::rest::ApiError;
+use crate::sso::{self, SsoState};
+use crate::upstream_oauth::{self, UpstreamOAuthState};
+
+/// The state of every subsystem served over HTTP.
+pub(crate) struct HttpStates {
+    /// Admin authentication, for every subsystem's admin routes.
+    pub admin_auth: AdminAuth,
+    /// The admin REST API.
+    pub api: ApiState,
+    /// SSO logins, sessions and providers.
+    pub sso: SsoState,
+    /// Gatehouse's own OAuth authorization server for MCP clients.
+    pub oauth_server: AuthServerState,
+    /// Upstream OAuth links and callbacks.
+    pub upstream_oauth: UpstreamOAuthState,
+}
+
+/// Builds the router of the admin API listener.
+pub(crate) fn router(states: HttpStates) -> Router {
+    let HttpStates { admin_auth, api, sso, oauth_server, upstream_oauth } = states;
+    Router::new()
+        .merge(api::routes(api, &admin_auth))
+        .merge(sso::routes(sso, |routes| admin_auth.admin_only(routes)))
+        .merge(oauth_server::routes(oauth_server, |routes| admin_auth.admin_only(routes)))
+        .merge(upstream_oauth::routes(upstream_oauth))
+        .fallback(|| async { ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // Spans name the path, never the query: SSO callbacks carry one-time codes and state there.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
+            tracing::debug_span!("request", method = %req.method(), path = req.uri().path(), version = ?req.version())
+        }))
+}
