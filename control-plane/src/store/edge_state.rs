@@ -178,7 +178,7 @@ pub(super) async fn load(
         oauth_server = super::as_keys::load_as_edge_settings(txn, keyring).await?;
         oauth_server.deactivated_users =
             super::user_deactivation::deactivated_since(txn, at - DEACTIVATED_LIST_WINDOW).await?;
-        upstream_oauth.token_cache_key = super::oauth_clients::load_token_cache_key(txn, keyring).await?;
+        upstream_oauth.token_cache_key = super::settings::load_token_cache_key(txn, keyring).await?;
     }
     Ok(EdgeState {
         version,

@@ -12,6 +12,7 @@ mod admin_tokens;
 mod certificate_identities;
 mod edge_state;
 mod outbox;
+mod touch;
 pub use outbox::{EdgeChanges, OUTBOX_RETENTION};
 mod write_txn;
 pub use write_txn::CommitSignal;

@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
-use super::entities::{server, upstream_oauth_client};
-use super::settings::load_random_key;
+use super::entities::upstream_oauth_client;
 use super::{from_json_text, now, to_json_text, Store, StoreError};
 use crate::credentials::{Keyring, SealedRecord};
 
@@ -83,14 +82,6 @@ pub(super) async fn load_server_clients(
     Ok(servers)
 }
 
-/// The key the edges encrypt cached upstream tokens with, inside the edge-state read transaction.
-pub(super) async fn load_token_cache_key(
-    conn: &impl ConnectionTrait,
-    keyring: &Keyring,
-) -> Result<Option<SecretBox<[u8; 32]>>, StoreError> {
-    load_random_key(conn, keyring, TOKEN_CACHE_KEY).await
-}
-
 fn client_from(
     keyring: &Keyring,
     row: upstream_oauth_client::Model,
@@ -163,28 +154,6 @@ impl Store {
         touch_server_of_client(&txn, key);
         txn.commit().await?;
         Ok(())
-    }
-
-    /// Servers of auth type `oauth2` or `client_credentials` whose OAuth client
-    /// is not resolved yet (e.g. their authorization server was down).
-    pub async fn unresolved_oauth_servers(&self) -> Result<Vec<super::Server>, StoreError> {
-        let rows = server::Entity::find()
-            .filter(server::Column::AuthType.is_in(["oauth2", "client_credentials"]))
-            .all(&self.db)
-            .await?;
-        let keys: Vec<String> = rows.iter().map(|r| server_key(&r.id)).collect();
-        let resolved: std::collections::BTreeSet<String> = upstream_oauth_client::Entity::find()
-            .filter(upstream_oauth_client::Column::Key.is_in(keys))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|r| r.key)
-            .collect();
-        rows.into_iter()
-            .filter(|r| !resolved.contains(&server_key(&r.id)))
-            // OAuth servers carry no static headers.
-            .map(|r| super::servers::server_from(r, Vec::new()))
-            .collect()
     }
 
     /// Generates and stores the token-cache key unless it exists. Returns whether it was created.

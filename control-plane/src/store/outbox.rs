@@ -9,16 +9,14 @@
 use chrono::{DateTime, Utc};
 use gatehouse_config::limits::{DEACTIVATED_LIST_WINDOW, GRANT_REVOCATION_RETENTION};
 use gatehouse_config::state::KeySet;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::edge_state::{load, Selection};
 use super::entities::{
-    certificate_identity, config_outbox, gateway_token, provision, upstream_elicitation_completion,
-    upstream_grant_revocation, user,
+    config_outbox, gateway_token, upstream_elicitation_completion, upstream_grant_revocation, user,
 };
-use super::{from_json_text, now, read_version, to_json_text, EdgeState, Store, StoreError, WriteTxn};
+use super::write_txn::to_i64;
+use super::{from_json_text, read_version, EdgeState, Store, StoreError};
 
 /// Beyond this many versions behind, one full load is cheaper than following the outbox.
 const MAX_FOLLOW: u64 = 10_000;
@@ -54,26 +52,6 @@ impl std::fmt::Debug for EdgeChanges {
             EdgeChanges::Resync(state) => f.debug_tuple("Resync").field(&state.version).finish(),
         }
     }
-}
-
-/// Writes `version`'s outbox row, inside its transaction.
-pub(super) async fn insert(
-    conn: &impl ConnectionTrait,
-    version: u64,
-    keys: &KeySet,
-) -> Result<(), StoreError> {
-    config_outbox::Entity::insert(config_outbox::ActiveModel {
-        version: Set(to_i64(version)?),
-        keys: Set(to_json_text(keys)),
-        created_at: Set(now()),
-    })
-    .exec_without_returning(conn)
-    .await?;
-    Ok(())
-}
-
-fn to_i64(version: u64) -> Result<i64, StoreError> {
-    i64::try_from(version).map_err(|_| StoreError::Corrupt("config version out of range".into()))
 }
 
 impl Store {
@@ -169,58 +147,4 @@ impl Store {
         txn.commit().await?;
         Ok(named)
     }
-}
-
-/// Names a workspace and everything that goes with it: its provisions, its
-/// tokens and its certificate identities (call before deleting them).
-pub(super) async fn touch_workspace(txn: &WriteTxn, workspace_id: &str) -> Result<(), StoreError> {
-    let provisions: Vec<(String, String)> = provision::Entity::find()
-        .select_only()
-        .columns([provision::Column::WorkspaceId, provision::Column::ServerId])
-        .filter(provision::Column::WorkspaceId.eq(workspace_id))
-        .into_tuple()
-        .all(txn)
-        .await?;
-    let tokens: Vec<String> = gateway_token::Entity::find()
-        .select_only()
-        .column(gateway_token::Column::Id)
-        .filter(gateway_token::Column::WorkspaceId.eq(workspace_id))
-        .into_tuple()
-        .all(txn)
-        .await?;
-    let identities: Vec<String> = certificate_identity::Entity::find()
-        .select_only()
-        .column(certificate_identity::Column::Id)
-        .filter(certificate_identity::Column::WorkspaceId.eq(workspace_id))
-        .into_tuple()
-        .all(txn)
-        .await?;
-    let mut touched = txn.touched();
-    touched.workspaces.insert(workspace_id.to_owned());
-    touched.provisions.extend(provisions.into_iter().map(provision_id));
-    touched.tokens.extend(tokens);
-    touched.certificate_identities.extend(identities);
-    Ok(())
-}
-
-/// Names a server and its provisions (call before deleting them).
-pub(super) async fn touch_server(txn: &WriteTxn, server_id: &str) -> Result<(), StoreError> {
-    let provisions: Vec<(String, String)> = provision::Entity::find()
-        .select_only()
-        .columns([provision::Column::WorkspaceId, provision::Column::ServerId])
-        .filter(provision::Column::ServerId.eq(server_id))
-        .into_tuple()
-        .all(txn)
-        .await?;
-    let mut touched = txn.touched();
-    touched.servers.insert(server_id.to_owned());
-    touched.provisions.extend(provisions.into_iter().map(provision_id));
-    Ok(())
-}
-
-/// The key of a provision.
-pub(super) fn provision_id(
-    (workspace_id, server_id): (String, String),
-) -> gatehouse_config::state::ProvisionId {
-    gatehouse_config::state::ProvisionId { workspace_id, server_id }
 }

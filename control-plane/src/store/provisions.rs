@@ -49,7 +49,7 @@ impl Store {
         }
         txn.touched()
             .provisions
-            .insert(super::outbox::provision_id((row.workspace_id.clone(), row.server_id.clone())));
+            .insert(super::touch::provision_id((row.workspace_id.clone(), row.server_id.clone())));
         txn.commit().await?;
         let value = Provision {
             workspace_id: row.workspace_id,
@@ -74,7 +74,7 @@ impl Store {
         let ws =
             find_workspace(&txn, org_id, workspace_slug).await?.ok_or(StoreError::NotFound("workspace"))?;
         let srv = find_server(&txn, org_id, server_slug).await?.ok_or(StoreError::NotFound("server"))?;
-        let key = super::outbox::provision_id((ws.id, srv.id));
+        let key = super::touch::provision_id((ws.id, srv.id));
         let deleted = provision::Entity::delete_by_id((key.workspace_id.clone(), key.server_id.clone()))
             .exec(&txn)
             .await?;

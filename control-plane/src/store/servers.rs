@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use super::entities::{provision, server, server_header};
+use super::entities::{provision, server, server_header, upstream_oauth_client};
 use super::{from_json_text, new_id, now, NewServer, Server, ServerPatch, Store, StoreError, Versioned};
 use crate::credentials::{Keyring, SealedRecord};
 use crate::validation::FieldError;
@@ -133,12 +133,34 @@ impl Store {
         Ok(Versioned { value: server_from(row, names)?, version })
     }
 
+    /// Servers of auth type `oauth2` or `client_credentials` whose OAuth client
+    /// is not resolved yet (e.g. their authorization server was down).
+    pub async fn unresolved_oauth_servers(&self) -> Result<Vec<Server>, StoreError> {
+        let rows = server::Entity::find()
+            .filter(server::Column::AuthType.is_in(["oauth2", "client_credentials"]))
+            .all(&self.db)
+            .await?;
+        let keys: Vec<String> = rows.iter().map(|r| super::oauth_clients::server_key(&r.id)).collect();
+        let resolved: std::collections::BTreeSet<String> = upstream_oauth_client::Entity::find()
+            .filter(upstream_oauth_client::Column::Key.is_in(keys))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        rows.into_iter()
+            .filter(|r| !resolved.contains(&super::oauth_clients::server_key(&r.id)))
+            // OAuth servers carry no static headers.
+            .map(|r| server_from(r, Vec::new()))
+            .collect()
+    }
+
     /// Deletes a server with everything of it in one transaction: headers,
     /// provisions, upstream OAuth client records and users' grants (tombstoned).
     pub async fn delete_server(&self, org_id: &str, slug: &str) -> Result<Versioned<()>, StoreError> {
         let (txn, version) = self.begin_write().await?;
         let row = find_server(&txn, org_id, slug).await?.ok_or(StoreError::NotFound("server"))?;
-        super::outbox::touch_server(&txn, &row.id).await?;
+        super::touch::touch_server(&txn, &row.id).await?;
         provision::Entity::delete_many().filter(provision::Column::ServerId.eq(&row.id)).exec(&txn).await?;
         server_header::Entity::delete_many()
             .filter(server_header::Column::ServerId.eq(&row.id))

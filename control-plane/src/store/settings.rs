@@ -117,3 +117,11 @@ pub(super) async fn load_random_key(
     let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| CredentialError::Malformed)?;
     Ok(Some(SecretBox::new(Box::new(key))))
 }
+
+/// The key the edges encrypt cached upstream tokens with, inside the edge-state read transaction.
+pub(super) async fn load_token_cache_key(
+    conn: &impl ConnectionTrait,
+    keyring: &Keyring,
+) -> Result<Option<SecretBox<[u8; 32]>>, StoreError> {
+    load_random_key(conn, keyring, super::oauth_clients::TOKEN_CACHE_KEY).await
+}

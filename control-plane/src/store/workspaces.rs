@@ -68,7 +68,7 @@ impl Store {
             touched.provisions.extend(
                 provisions
                     .iter()
-                    .map(|p| super::outbox::provision_id((p.workspace_id.clone(), p.server_id.clone()))),
+                    .map(|p| super::touch::provision_id((p.workspace_id.clone(), p.server_id.clone()))),
             );
         }
         txn.commit().await?;
@@ -97,7 +97,7 @@ impl Store {
     pub async fn delete_workspace(&self, org_id: &str, slug: &str) -> Result<Versioned<()>, StoreError> {
         let (txn, version) = self.begin_write().await?;
         let ws = find_workspace(&txn, org_id, slug).await?.ok_or(StoreError::NotFound("workspace"))?;
-        super::outbox::touch_workspace(&txn, &ws.id).await?;
+        super::touch::touch_workspace(&txn, &ws.id).await?;
         // Foreign keys cascade too; deleting explicitly keeps this independent of FK enforcement.
         provision::Entity::delete_many().filter(provision::Column::WorkspaceId.eq(&ws.id)).exec(&txn).await?;
         super::entities::gateway_token::Entity::delete_many()

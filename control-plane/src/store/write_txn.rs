@@ -6,10 +6,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use gatehouse_config::state::KeySet;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, Statement};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, ExecResult,
+    QueryResult, Statement,
+};
 use tokio::sync::watch;
 
-use super::{outbox, StoreError};
+use super::entities::config_outbox;
+use super::{now, to_json_text, StoreError};
 
 /// How long a committing mutation waits for the publisher to push its version
 /// before returning anyway (the publisher catches up on its own).
@@ -87,7 +91,7 @@ impl WriteTxn {
     /// Writes the outbox row, commits, and waits (bounded) for the version to be published.
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
         let keys = self.touched.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-        outbox::insert(&self.txn, self.version, &keys).await?;
+        insert_outbox_row(&self.txn, self.version, &keys).await?;
         self.txn.commit().await?;
         self.signal.wait_published(self.version).await;
         Ok(())
@@ -124,4 +128,24 @@ impl ConnectionTrait for WriteTxn {
     fn support_returning(&self) -> bool {
         self.txn.support_returning()
     }
+}
+
+/// Writes `version`'s outbox row, inside its transaction.
+async fn insert_outbox_row(
+    conn: &impl ConnectionTrait,
+    version: u64,
+    keys: &KeySet,
+) -> Result<(), StoreError> {
+    config_outbox::Entity::insert(config_outbox::ActiveModel {
+        version: Set(to_i64(version)?),
+        keys: Set(to_json_text(keys)),
+        created_at: Set(now()),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) fn to_i64(version: u64) -> Result<i64, StoreError> {
+    i64::try_from(version).map_err(|_| StoreError::Corrupt("config version out of range".into()))
 }
