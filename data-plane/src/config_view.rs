@@ -47,7 +47,7 @@ pub struct UpstreamServer {
     /// Identity settings compiled from `advanced_config` (jwt_validation, forwarding).
     pub identity: Arc<crate::identity::server_identity::ServerIdentity>,
     /// Upstream OAuth client settings (auth types `oauth2` and `client_credentials`).
-    pub oauth: Option<crate::credentials::UpstreamOAuthClient>,
+    pub oauth: Option<crate::upstream_oauth_client::UpstreamOAuthClient>,
 }
 
 /// A workspace (team).
@@ -507,7 +507,7 @@ fn server_from_wire(s: &pb::Server) -> Result<UpstreamServer, String> {
             s.advanced_config.as_ref(),
             introspect_secret,
         )),
-        oauth: s.oauth.as_ref().map(crate::credentials::UpstreamOAuthClient::from_wire),
+        oauth: s.oauth.as_ref().map(crate::upstream_oauth_client::UpstreamOAuthClient::from_wire),
     })
 }
 

@@ -6,7 +6,7 @@
 //! Modules, each importing only the ones before it (`scripts/import-cycles`
 //! checks there is no circle): [`config`] (settings from the environment) →
 //! [`control_plane`] (the one gRPC channel) → [`identity`] (verifiers compiled
-//! into the view) → [`config_view`], [`state`], [`config_client`] → [`auth`],
+//! into the view), [`upstream_oauth_client`] → [`config_view`], [`state`], [`config_client`] → [`auth`],
 //! [`policy`] → [`credentials`] → [`proxy`] → [`server`] → [`run`].
 
 pub mod auth;
@@ -26,6 +26,7 @@ pub mod proxy;
 pub mod server;
 pub mod state;
 pub mod tls;
+pub mod upstream_oauth_client;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -26,12 +26,12 @@ use sha2::{Digest as _, Sha256};
 use super::cache::{CacheStatus, EdgeTokenCache};
 use super::control_plane::{ControlPlaneClient, Grant, Lease, Refreshed};
 use super::error::BrokerError;
-use super::oauth_client::UpstreamOAuthClient;
 use super::sealing::{CachedToken, TokenSealer};
 use super::single_flight::SingleFlight;
 use super::throttle::Throttle;
 use super::token_endpoint::{self, IssuedTokens, TokenEndpointError};
 use crate::config_view::{ConfigView, UpstreamAuth, UpstreamServer};
+use crate::upstream_oauth_client::UpstreamOAuthClient;
 
 /// Longest a request waits for another edge's refresh or fetch.
 const WAIT_FOR_OTHERS: Duration = Duration::from_secs(15);

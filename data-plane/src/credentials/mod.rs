@@ -16,7 +16,6 @@ pub mod cache_backend;
 pub mod control_plane;
 pub mod error;
 pub mod memory_cache;
-pub mod oauth_client;
 pub mod redis_cache;
 pub mod sealing;
 pub mod single_flight;
@@ -28,7 +27,6 @@ pub use broker::{Credential, CredentialBroker};
 pub use cache::{CacheStatus, EdgeTokenCache};
 pub use control_plane::ControlPlaneClient;
 pub use error::BrokerError;
-pub use oauth_client::UpstreamOAuthClient;
 
 #[cfg(test)]
 pub(crate) mod tests_support {

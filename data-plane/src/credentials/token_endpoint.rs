@@ -9,7 +9,7 @@ use base64::Engine as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
-use super::oauth_client::{ClientAuthMethod, UpstreamOAuthClient};
+use crate::upstream_oauth_client::{ClientAuthMethod, UpstreamOAuthClient};
 
 /// Whole-request timeout for token endpoint calls.
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);

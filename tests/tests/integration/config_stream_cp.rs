@@ -372,3 +372,30 @@ async fn config_stream_cp_a_change_committed_without_its_publisher_is_published_
         cp.stop().await;
     }
 }
+
+#[tokio::test]
+async fn config_stream_cp_two_replicas_publish_the_same_versions_in_order() {
+    for db in TestDb::all().await {
+        let primary = TestControlPlane::start(db).await;
+        let replica = primary.start_replica().await;
+        let (mut on_primary, first) = subscribe(&primary, "edge-on-primary").await;
+        let (mut on_replica, second) = subscribe(&replica, "edge-on-replica").await;
+        let (mut v1, mut s1) = (first.version, ConfigState::from_wire(first.state.unwrap_or_default()));
+        let (mut v2, mut s2) = (second.version, ConfigState::from_wire(second.state.unwrap_or_default()));
+
+        // Changes through both replicas, interleaved.
+        for i in 0..4 {
+            let through = if i % 2 == 0 { &primary } else { &replica };
+            through.admin().create_workspace(&format!("team-{i}")).await;
+            through.admin().mint_token(&format!("user-{i}"), &format!("team-{i}")).await;
+        }
+        let target = primary.admin().config_version().await.max(replica.admin().config_version().await);
+        follow(&mut on_primary, &mut s1, &mut v1, target).await;
+        follow(&mut on_replica, &mut s2, &mut v2, target).await;
+        assert_eq!((v1, v2), (target, target), "{}", primary.db().backend());
+        assert_eq!(s1, s2, "both replicas publish the same state at the same version");
+        assert_eq!(s1.tokens.len(), 4);
+        replica.stop().await;
+        primary.stop().await;
+    }
+}

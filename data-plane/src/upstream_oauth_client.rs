@@ -1,4 +1,5 @@
-//! `UpstreamOAuthClient`: the domain form of a server's `UpstreamOAuth` settings.
+//! `UpstreamOAuthClient`: the domain form of a server's `UpstreamOAuth` settings,
+//! compiled into the config view and used by the credential broker.
 
 use gatehouse_proto::config::v1 as pb;
 use secrecy::SecretString;
