@@ -47,17 +47,22 @@ impl TestDb {
     /// A new PostgreSQL database, or `None` when `GATEHOUSE_TEST_DATABASE_URL` is unset.
     pub async fn postgres() -> Option<TestDb> {
         let admin_url = std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.trim().is_empty())?;
+        Some(Self::postgres_on(admin_url, POSTGRES_URL_VAR).await)
+    }
+
+    /// A new PostgreSQL database on the server `admin_url` connects to; `var` names
+    /// the setting `admin_url` came from, for error messages.
+    pub async fn postgres_on(admin_url: String, var: &str) -> TestDb {
         let name = format!("gatehouse_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("connecting to {POSTGRES_URL_VAR}: {e}"));
+        let admin =
+            Database::connect(&admin_url).await.unwrap_or_else(|e| panic!("connecting to {var}: {e}"));
         admin
             .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
             .await
             .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
         let _ = admin.close().await;
         let url = replace_database(&admin_url, &name);
-        Some(TestDb::Postgres { admin_url, name, url })
+        TestDb::Postgres { admin_url, name, url }
     }
 
     /// SQLite, plus PostgreSQL when configured: run the same test body on each.

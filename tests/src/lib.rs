@@ -10,6 +10,7 @@
 //! - [`logs`]: captures everything the process logs, to assert secrets never appear.
 //! - [`oauth_browser`]: Gatehouse's authorization server driven like a browser (SSO login, consent).
 //! - [`pki`]: a throw-away CA with server and client certificates for TLS and mTLS tests.
+//! - [`processes`]: the `gatehouse` binary as child processes, with their CPU time and memory.
 
 pub mod conformance_suite;
 pub mod control_plane;
@@ -19,6 +20,7 @@ pub mod logs;
 pub mod oauth_browser;
 pub mod oidc;
 pub mod pki;
+pub mod processes;
 pub mod protected_upstream;
 pub mod upstream;
 
