@@ -6,22 +6,8 @@ use std::collections::BTreeMap;
 use axum::http::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
-/// A rejected input value and the field it came from.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct FieldError {
-    /// JSON path of the offending field, e.g. `url` or `headers.host`.
-    pub field: String,
-    /// What is wrong; never contains a secret value.
-    pub message: String,
-}
-
-impl FieldError {
-    /// A new error for `field`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
-    }
-}
+/// A rejected input value and the field it came from (the one type both planes use).
+pub use gatehouse_config::identity::FieldError;
 
 /// The auth types this control plane accepts for upstream servers.
 pub const AUTH_TYPES: &[&str] = &["none", "headers", "oauth2", "client_credentials"];

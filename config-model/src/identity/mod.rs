@@ -34,8 +34,8 @@ pub struct FieldError {
 
 impl FieldError {
     /// An error for `field`.
-    pub fn new(field: &str, message: impl Into<String>) -> Self {
-        Self { field: field.to_owned(), message: message.into() }
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
     }
 
     /// The same error with its field path put under `prefix`
