@@ -14,6 +14,20 @@
 //! The 5-byte header is authenticated as associated data. Files are replaced
 //! atomically (temporary file in the same directory, fsync, rename) and are
 //! readable by the owner only.
+//!
+//! Between two such snapshots, config changes are appended to a journal beside
+//! the file (`<file>.journal`), so a change costs its own size on disk, not the
+//! whole config's:
+//!
+//! ```text
+//! record: length (u32, little-endian) | nonce (12 bytes) | AES-256-GCM(protobuf Delta) with its tag
+//! ```
+//!
+//! Each record is sealed like the snapshot, with `"GHEJ" | 0x01` as associated
+//! data. Loading replays the records that continue the snapshot's version, in
+//! order, and stops at the first one that does not (or a torn last write). The
+//! snapshot is rewritten, and the journal emptied, once the journal outgrows
+//! half of it.
 
 use std::fmt;
 use std::fs;
@@ -41,6 +55,11 @@ const HEADER_LEN: usize = MAGIC.len() + 1;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 const HKDF_INFO: &[u8] = b"gatehouse edge config cache v1";
+const JOURNAL_AAD: &[u8] = b"GHEJ\x01";
+/// The journal is folded into a new snapshot once it is larger than this share
+/// of the snapshot (or this floor), so replaying it never costs more than
+/// reading the snapshot again.
+const JOURNAL_FLOOR_BYTES: u64 = 64 * 1024;
 
 /// Why the cache could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -94,19 +113,59 @@ impl fmt::Debug for CacheKey {
 
 /// Encrypts `snapshot` into the cache file format.
 pub fn seal(key: &CacheKey, snapshot: &pb::Snapshot) -> Result<Vec<u8>, CacheError> {
-    let plaintext = Zeroizing::new(snapshot.encode_to_vec());
+    let header = header();
+    let mut out = header.to_vec();
+    seal_into(key, &snapshot.encode_to_vec(), &header, &mut out)?;
+    Ok(out)
+}
+
+/// Appends `nonce | AES-256-GCM(plaintext)` to `out`, the plaintext zeroised after.
+fn seal_into(key: &CacheKey, plaintext: &[u8], aad: &[u8], out: &mut Vec<u8>) -> Result<(), CacheError> {
+    let plaintext = Zeroizing::new(plaintext.to_vec());
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let header = header();
     let ciphertext = key
         .cipher()
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plaintext, aad: &header })
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plaintext, aad })
         .map_err(|_| CacheError::Encrypt)?;
-    let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + ciphertext.len());
-    out.extend_from_slice(&header);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&ciphertext);
+    Ok(())
+}
+
+/// One sealed journal record for `delta`, length prefix included.
+fn seal_record(key: &CacheKey, delta: &pb::Delta) -> Result<Vec<u8>, CacheError> {
+    let mut sealed = Vec::new();
+    seal_into(key, &delta.encode_to_vec(), JOURNAL_AAD, &mut sealed)?;
+    let len = u32::try_from(sealed.len()).map_err(|_| CacheError::Encrypt)?;
+    let mut out = len.to_le_bytes().to_vec();
+    out.extend_from_slice(&sealed);
     Ok(out)
+}
+
+/// The deltas of a journal, in order, up to the first record that is torn or
+/// does not open.
+fn open_journal(key: &CacheKey, mut bytes: &[u8]) -> Vec<pb::Delta> {
+    let mut deltas = Vec::new();
+    while bytes.len() >= 4 {
+        let len = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+        let Some(record) = bytes.get(4..4 + len) else { break };
+        if record.len() < NONCE_LEN + TAG_LEN {
+            break;
+        }
+        let (nonce, ciphertext) = record.split_at(NONCE_LEN);
+        let Ok(plaintext) = key
+            .cipher()
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: JOURNAL_AAD })
+            .map(Zeroizing::new)
+        else {
+            break;
+        };
+        let Ok(delta) = pb::Delta::decode(plaintext.as_slice()) else { break };
+        deltas.push(delta);
+        bytes = &bytes[4 + len..];
+    }
+    deltas
 }
 
 /// Decrypts and decodes a cache file's bytes.
@@ -156,58 +215,136 @@ impl ConfigCache {
         &self.path
     }
 
-    /// Reads the cached config; `Ok(None)` when there is no cache file yet.
+    /// The journal of changes since the snapshot file.
+    fn journal_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".journal");
+        self.path.with_file_name(name)
+    }
+
+    fn io(&self, error: io::Error) -> CacheError {
+        CacheError::Io { path: self.path.clone(), error }
+    }
+
+    /// Reads the cached config (the snapshot, then the journal's changes that
+    /// continue it); `Ok(None)` when there is no cache file yet.
     pub async fn load(&self) -> Result<Option<ConfigView>, CacheError> {
         let cache = self.clone();
         tokio::task::spawn_blocking(move || {
             let bytes = match fs::read(&cache.path) {
                 Ok(bytes) => bytes,
                 Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-                Err(error) => return Err(CacheError::Io { path: cache.path.clone(), error }),
+                Err(error) => return Err(cache.io(error)),
             };
-            let snapshot = open(&cache.key, &bytes)?;
-            Ok(Some(ConfigView::from_snapshot(snapshot)))
+            let mut view = ConfigView::from_snapshot(open(&cache.key, &bytes)?);
+            let journal = match fs::read(cache.journal_path()) {
+                Ok(bytes) => bytes,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => Vec::new(),
+                Err(error) => return Err(cache.io(error)),
+            };
+            for delta in open_journal(&cache.key, &journal) {
+                // Records the snapshot already holds (written before it) are skipped.
+                if delta.version <= view.version() {
+                    continue;
+                }
+                match view.apply(delta) {
+                    Ok(next) => view = next,
+                    Err(_) => break,
+                }
+            }
+            Ok(Some(view))
         })
         .await?
     }
 
-    /// Encrypts `view` and atomically replaces the cache file with it.
-    pub async fn store(&self, view: Arc<ConfigView>) -> Result<(), CacheError> {
+    /// Encrypts `view`, atomically replaces the cache file with it and empties
+    /// the journal. Returns the file's size.
+    pub async fn store(&self, view: Arc<ConfigView>) -> Result<u64, CacheError> {
         let cache = self.clone();
         tokio::task::spawn_blocking(move || {
             let sealed = seal(&cache.key, &view.to_snapshot())?;
-            write_atomically(&cache.path, &sealed)
-                .map_err(|error| CacheError::Io { path: cache.path.clone(), error })
+            write_atomically(&cache.path, &sealed).map_err(|e| cache.io(e))?;
+            match fs::remove_file(cache.journal_path()) {
+                Ok(()) => sync_dir(cache.path.parent().unwrap_or(Path::new("."))),
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(cache.io(error)),
+            }
+            Ok(sealed.len() as u64)
+        })
+        .await?
+    }
+
+    /// Appends the changes from `from` to `to` to the journal. Returns the bytes appended.
+    pub async fn append(&self, from: Arc<ConfigView>, to: Arc<ConfigView>) -> Result<u64, CacheError> {
+        let cache = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let record = seal_record(&cache.key, &to.delta_since(&from))?;
+            let mut file = open_journal_for_append(&cache.journal_path()).map_err(|e| cache.io(e))?;
+            file.write_all(&record).map_err(|e| cache.io(e))?;
+            file.sync_data().map_err(|e| cache.io(e))?;
+            Ok(record.len() as u64)
         })
         .await?
     }
 }
 
 /// Least time between two cache writes: a burst of config changes (say, a
-/// thousand tokens minted in a second) costs a few writes of the whole view,
-/// not one per change. The cache only matters when an edge restarts without
-/// the control plane, and a fresh subscription resynchronises anyway.
+/// thousand tokens minted in a second) costs a few journal records, not one
+/// per change. The cache only matters when an edge restarts without the
+/// control plane, and a fresh subscription resynchronises anyway.
 const MIN_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Spawns the task that persists every config sent on `updates`.
 ///
 /// Writes happen off the request path, at most one per [`MIN_WRITE_INTERVAL`];
-/// updates in between coalesce into one write of the latest view. The task
+/// updates in between coalesce into one journal record of their combined
+/// changes. The whole view is written only first, after an older version
+/// arrives, and when the journal has outgrown half of the snapshot. The task
 /// writes the last unseen view and ends once every sender is dropped.
 pub fn spawn_writer(cache: ConfigCache, mut updates: watch::Receiver<Arc<ConfigView>>) -> JoinHandle<()> {
     tokio::spawn(async move {
+        // What the files hold: the last view written, the snapshot's and the journal's sizes.
+        let mut written: Option<Arc<ConfigView>> = None;
+        let (mut snapshot_bytes, mut journal_bytes) = (0u64, 0u64);
         while updates.changed().await.is_ok() {
             let view = updates.borrow_and_update().clone();
             let version = view.version();
-            match cache.store(view).await {
-                Ok(()) => tracing::debug!(version, path = %cache.path().display(), "config cache written"),
+            let outcome = match &written {
+                Some(last) if version == last.version() => Ok(()),
+                Some(last)
+                    if version > last.version()
+                        && journal_bytes <= (snapshot_bytes / 2).max(JOURNAL_FLOOR_BYTES) =>
+                {
+                    cache.append(last.clone(), view.clone()).await.map(|n| journal_bytes += n)
+                }
+                _ => cache.store(view.clone()).await.map(|n| (snapshot_bytes, journal_bytes) = (n, 0)),
+            };
+            match outcome {
+                Ok(()) => {
+                    tracing::debug!(version, journal_bytes, path = %cache.path().display(), "config cache written");
+                    written = Some(view);
+                }
                 Err(err) => {
-                    tracing::warn!(version, path = %cache.path().display(), %err, "cannot write the config cache")
+                    tracing::warn!(version, path = %cache.path().display(), %err, "cannot write the config cache");
+                    // Start over with a whole snapshot: the journal may be torn.
+                    written = None;
                 }
             }
             tokio::time::sleep(MIN_WRITE_INTERVAL).await;
         }
     })
+}
+
+/// Opens the journal to append to (created private when missing).
+fn open_journal_for_append(path: &Path) -> io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)
 }
 
 /// Replaces `path` with `bytes` so a reader sees the old or the new file, never a torn one.
@@ -371,6 +508,61 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(cache.load().await, Err(CacheError::Decrypt)));
+    }
+
+    fn token_change(id: &str) -> pb::Change {
+        pb::Change {
+            kind: Some(pb::change::Kind::UpsertToken(pb::GatewayToken {
+                id: id.into(),
+                org_id: "org".into(),
+                token_hash: gatehouse_config::token_hash::hash_token(id).to_vec(),
+                workspace_id: "ws".into(),
+                ..Default::default()
+            })),
+        }
+    }
+
+    #[tokio::test]
+    async fn changes_go_to_the_journal_and_replay_on_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge-config.bin");
+        let cache = ConfigCache::new(path.clone(), &token("node-token-a"));
+        let v3 = Arc::new(ConfigView::from_snapshot(snapshot(3)));
+        let v4 = Arc::new(
+            v3.apply(pb::Delta { from_version: 3, version: 4, changes: vec![token_change("t1")] }).unwrap(),
+        );
+        let v6 = Arc::new(
+            v4.apply(pb::Delta { from_version: 4, version: 6, changes: vec![token_change("t2")] }).unwrap(),
+        );
+        cache.store(v3.clone()).await.unwrap();
+        let snapshot_file = fs::read(&path).unwrap();
+        let appended = cache.append(v3.clone(), v4.clone()).await.unwrap();
+        cache.append(v4.clone(), v6.clone()).await.unwrap();
+        assert!(appended < 200, "a record holds the change, not the config: {appended} bytes");
+        assert_eq!(fs::read(&path).unwrap(), snapshot_file, "the snapshot is not rewritten");
+        let journal = fs::read(cache.journal_path()).unwrap();
+        assert!(!journal.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
+
+        let loaded = cache.load().await.unwrap().unwrap();
+        assert_eq!(loaded.version(), 6);
+        assert!(loaded.token(&gatehouse_config::token_hash::hash_token("t2")).is_some());
+        assert!(loaded.server("org", "github").is_some());
+
+        // A torn last write, or a record the snapshot already holds, changes nothing.
+        cache.append(v3.clone(), v4.clone()).await.unwrap();
+        let mut torn = fs::read(cache.journal_path()).unwrap();
+        torn.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3]);
+        fs::write(cache.journal_path(), torn).unwrap();
+        assert_eq!(cache.load().await.unwrap().unwrap().version(), 6);
+
+        // A whole snapshot empties the journal.
+        cache.store(v6.clone()).await.unwrap();
+        assert!(!cache.journal_path().exists());
+        assert_eq!(cache.load().await.unwrap().unwrap().version(), 6);
+
+        // Another node token opens neither file.
+        let other = ConfigCache::new(path, &token("node-token-b"));
+        assert!(matches!(other.load().await, Err(CacheError::Decrypt)));
     }
 
     #[tokio::test]

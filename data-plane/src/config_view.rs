@@ -198,6 +198,17 @@ impl ConfigView {
         Ok(next)
     }
 
+    /// The delta that turns `earlier` into this view. Entries both share (all
+    /// but those changed in between, when this view was applied on top of
+    /// `earlier`) are skipped without being compared.
+    pub fn delta_since(&self, earlier: &ConfigView) -> pb::Delta {
+        pb::Delta {
+            from_version: earlier.version,
+            version: self.version,
+            changes: earlier.state.diff(&self.state),
+        }
+    }
+
     /// Re-encodes the view as a snapshot (for the edge's local cache).
     pub fn to_snapshot(&self) -> pb::Snapshot {
         pb::Snapshot { version: self.version, state: Some(self.state.to_wire()) }
