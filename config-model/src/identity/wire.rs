@@ -91,7 +91,7 @@ pub fn jwt_validation_from_wire(wire: &pb::JwtValidation) -> Result<JwtValidatio
         .enumerate()
         .map(|(i, c)| {
             let match_type = MatchType::parse(&c.match_type).ok_or_else(|| {
-                FieldError::new(&format!("claimValues[{i}].matchType"), "unknown match type")
+                FieldError::new(format!("claimValues[{i}].matchType"), "unknown match type")
             })?;
             Ok(ClaimValueSpec {
                 claim: c.claim.clone(),

@@ -1,4 +1,4 @@
-//! Issue 4, edge side: every way a caller proves identity besides gateway
+//! Identity at the edge: every way a caller proves identity besides gateway
 //! tokens (Gatehouse access tokens, bring-your-own JWTs via JWKS or
 //! introspection), protected resource metadata, and what the upstream learns
 //! (identity headers, `X-User-JWT`, forwarded headers).
