@@ -63,7 +63,7 @@ impl WireKey for ProvisionId {
     }
 }
 
-/// Generates [`ConfigState`], [`Observer`] and [`Collection`] from the table
+/// Generates [`ConfigState`], [`Observer`] and [`KeySet`] from the table
 /// of collections. Rows are listed parents first: a diff upserts in table
 /// order and deletes in reverse, so a child never refers to a missing parent.
 macro_rules! config_collections {
@@ -116,14 +116,6 @@ macro_rules! config_collections {
             }
         }
 
-        /// Which collection a change belongs to.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum Collection {
-            $( $(#[$doc])* $variant, )*
-            /// The edge-wide settings.
-            Settings,
-        }
-
         /// Hooks called for every entry a change touches, with its value before
         /// and after (`None` = absent), so derived indexes are updated entry by
         /// entry instead of rebuilt.
@@ -163,9 +155,11 @@ macro_rules! config_collections {
                 }
             }
 
-            /// Number of entries per collection, in table order.
-            pub fn counts(&self) -> Vec<(Collection, usize)> {
-                vec![$( (Collection::$variant, self.$field.len()), )*]
+            /// Tells `observer` about every entry (and the settings) as if each
+            /// were added to an empty state: how a snapshot's indexes are built.
+            pub fn replay(&self, observer: &mut impl Observer) {
+                observer.settings(&pb::EdgeSettings::default(), &self.settings);
+                $( for value in self.$field.values() { observer.$field(None, Some(value)); } )*
             }
 
             /// The changes that turn `self` into `new`: upserts parents first,
@@ -191,11 +185,7 @@ macro_rules! config_collections {
                 if self.settings != new.settings {
                     upserts.push(Kind::Settings(new.settings.clone()));
                 }
-                upserts
-                    .into_iter()
-                    .chain(deletes.into_iter().rev().flatten())
-                    .map(|kind| pb::Change { kind: Some(kind) })
-                    .collect()
+                in_order(upserts, deletes)
             }
 
             /// The changes that make the entries named by `keys` what they are in
@@ -219,11 +209,7 @@ macro_rules! config_collections {
                 if keys.settings && self.settings != loaded.settings {
                     upserts.push(Kind::Settings(loaded.settings.clone()));
                 }
-                upserts
-                    .into_iter()
-                    .chain(deletes.into_iter().rev().flatten())
-                    .map(|kind| pb::Change { kind: Some(kind) })
-                    .collect()
+                in_order(upserts, deletes)
             }
 
             /// Applies `changes` in order, telling `observer` about each entry
@@ -268,14 +254,17 @@ macro_rules! config_collections {
             }
         }
 
-        /// The collection a change belongs to.
-        pub fn collection_of(kind: &Kind) -> Collection {
-            match kind {
-                $( Kind::$Upsert(_) | Kind::$Delete(_) => Collection::$variant, )*
-                Kind::Settings(_) => Collection::Settings,
-            }
-        }
     };
+}
+
+/// One delta's changes: upserts in table order (parents first), then the
+/// deletes of each collection in reverse table order (children first).
+fn in_order(upserts: Vec<Kind>, deletes: Vec<Vec<Kind>>) -> Vec<pb::Change> {
+    upserts
+        .into_iter()
+        .chain(deletes.into_iter().rev().flatten())
+        .map(|kind| pb::Change { kind: Some(kind) })
+        .collect()
 }
 
 config_collections! {

@@ -161,25 +161,7 @@ impl ConfigView {
         let state = ConfigState::from_wire(snapshot.state.unwrap_or_default());
         let mut index = Indexes::default();
         // Indexing a snapshot is applying every entry to an empty view.
-        index.settings(&pb::EdgeSettings::default(), &state.settings);
-        for o in state.orgs.values() {
-            index.orgs(None, Some(o));
-        }
-        for w in state.workspaces.values() {
-            index.workspaces(None, Some(w));
-        }
-        for s in state.servers.values() {
-            index.servers(None, Some(s));
-        }
-        for p in state.provisions.values() {
-            index.provisions(None, Some(p));
-        }
-        for t in state.tokens.values() {
-            index.tokens(None, Some(t));
-        }
-        for c in state.certificate_identities.values() {
-            index.certificate_identities(None, Some(c));
-        }
+        state.replay(&mut index);
         ConfigView { version: snapshot.version, state, index }
     }
 

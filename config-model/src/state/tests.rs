@@ -178,12 +178,6 @@ fn deleting_an_absent_key_changes_nothing() {
     assert_eq!(recorder.calls, 0);
 }
 
-#[test]
-fn every_change_kind_has_a_collection() {
-    assert_eq!(collection_of(&Kind::RevokeGrant("g".into())), Collection::RevokedGrants);
-    assert_eq!(collection_of(&Kind::Settings(pb::EdgeSettings::default())), Collection::Settings);
-}
-
 /// Every key present in `a` or `b`, and the settings.
 fn all_keys(a: &ConfigState, b: &ConfigState) -> KeySet {
     let mut keys = KeySet { settings: true, ..Default::default() };

@@ -116,12 +116,6 @@ impl Publisher {
         (snapshot, self.deltas.subscribe())
     }
 
-    /// The published state (for checks that it matches the database).
-    pub async fn state(&self) -> (u64, ConfigState) {
-        let published = self.published.lock().await;
-        (published.version, published.state.clone())
-    }
-
     /// Publishes whenever this process commits, and every `interval` (for
     /// other replicas' commits), until `shutdown`; writes entries that aged out
     /// of the edges' view to the outbox every [`EXPIRY_INTERVAL`].

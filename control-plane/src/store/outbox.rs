@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use gatehouse_config::limits::{DEACTIVATED_LIST_WINDOW, GRANT_REVOCATION_RETENTION};
 use gatehouse_config::state::KeySet;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::edge_state::{load, Selection};
 use super::entities::{
@@ -104,33 +104,34 @@ impl Store {
             .exec(&self.db)
             .await?;
         let mut keys = KeySet::default();
-        let ids = |rows: Vec<String>| rows.into_iter();
-        keys.tokens.extend(ids(gateway_token::Entity::find()
-            .select_only()
-            .column(gateway_token::Column::Id)
-            .filter(gateway_token::Column::ExpiresAt.gt(since))
-            .filter(gateway_token::Column::ExpiresAt.lte(until))
-            .into_tuple()
-            .all(&self.db)
-            .await?));
-        let retention = GRANT_REVOCATION_RETENTION;
-        keys.revoked_grants.extend(ids(upstream_grant_revocation::Entity::find()
-            .select_only()
-            .column(upstream_grant_revocation::Column::GrantId)
-            .filter(upstream_grant_revocation::Column::RevokedAt.gt(since - retention))
-            .filter(upstream_grant_revocation::Column::RevokedAt.lte(until - retention))
-            .into_tuple()
-            .all(&self.db)
-            .await?));
+        use gateway_token::Column as Token;
+        keys.tokens.extend(
+            ids_between::<gateway_token::Entity>(&self.db, Token::Id, Token::ExpiresAt, since, until).await?,
+        );
+        let (from, to) = (since - GRANT_REVOCATION_RETENTION, until - GRANT_REVOCATION_RETENTION);
+        use upstream_grant_revocation::Column as Tombstone;
+        keys.revoked_grants.extend(
+            ids_between::<upstream_grant_revocation::Entity>(
+                &self.db,
+                Tombstone::GrantId,
+                Tombstone::RevokedAt,
+                from,
+                to,
+            )
+            .await?,
+        );
         let retention = super::elicitation_completions::ELICITATION_COMPLETION_RETENTION;
-        keys.completed_elicitations.extend(ids(upstream_elicitation_completion::Entity::find()
-            .select_only()
-            .column(upstream_elicitation_completion::Column::ElicitationId)
-            .filter(upstream_elicitation_completion::Column::CompletedAt.gt(since - retention))
-            .filter(upstream_elicitation_completion::Column::CompletedAt.lte(until - retention))
-            .into_tuple()
-            .all(&self.db)
-            .await?));
+        use upstream_elicitation_completion::Column as Completion;
+        keys.completed_elicitations.extend(
+            ids_between::<upstream_elicitation_completion::Entity>(
+                &self.db,
+                Completion::ElicitationId,
+                Completion::CompletedAt,
+                since - retention,
+                until - retention,
+            )
+            .await?,
+        );
         let window = DEACTIVATED_LIST_WINDOW;
         keys.settings = user::Entity::find()
             .filter(user::Column::DeactivatedAt.gt(since - window))
@@ -147,4 +148,15 @@ impl Store {
         txn.commit().await?;
         Ok(named)
     }
+}
+
+/// The `id` column of the rows whose `at` lies in `(from, to]`.
+async fn ids_between<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    id: E::Column,
+    at: E::Column,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    Ok(E::find().select_only().column(id).filter(at.gt(from)).filter(at.lte(to)).into_tuple().all(db).await?)
 }

@@ -10,13 +10,7 @@ use super::{StoreError, WriteTxn};
 /// Names a workspace and everything that goes with it: its provisions, its
 /// tokens and its certificate identities (call before deleting them).
 pub(super) async fn touch_workspace(txn: &WriteTxn, workspace_id: &str) -> Result<(), StoreError> {
-    let provisions: Vec<(String, String)> = provision::Entity::find()
-        .select_only()
-        .columns([provision::Column::WorkspaceId, provision::Column::ServerId])
-        .filter(provision::Column::WorkspaceId.eq(workspace_id))
-        .into_tuple()
-        .all(txn)
-        .await?;
+    let provisions = provision_keys(txn, provision::Column::WorkspaceId, workspace_id).await?;
     let tokens: Vec<String> = gateway_token::Entity::find()
         .select_only()
         .column(gateway_token::Column::Id)
@@ -41,17 +35,26 @@ pub(super) async fn touch_workspace(txn: &WriteTxn, workspace_id: &str) -> Resul
 
 /// Names a server and its provisions (call before deleting them).
 pub(super) async fn touch_server(txn: &WriteTxn, server_id: &str) -> Result<(), StoreError> {
-    let provisions: Vec<(String, String)> = provision::Entity::find()
-        .select_only()
-        .columns([provision::Column::WorkspaceId, provision::Column::ServerId])
-        .filter(provision::Column::ServerId.eq(server_id))
-        .into_tuple()
-        .all(txn)
-        .await?;
+    let provisions = provision_keys(txn, provision::Column::ServerId, server_id).await?;
     let mut touched = txn.touched();
     touched.servers.insert(server_id.to_owned());
     touched.provisions.extend(provisions.into_iter().map(provision_id));
     Ok(())
+}
+
+/// The keys of the provisions whose `column` is `id`.
+async fn provision_keys(
+    txn: &WriteTxn,
+    column: provision::Column,
+    id: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(provision::Entity::find()
+        .select_only()
+        .columns([provision::Column::WorkspaceId, provision::Column::ServerId])
+        .filter(column.eq(id))
+        .into_tuple()
+        .all(txn)
+        .await?)
 }
 
 /// The key of a provision.

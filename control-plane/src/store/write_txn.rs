@@ -40,22 +40,14 @@ impl CommitSignal {
 
     /// Called by the publisher once `version` is published.
     pub fn mark_published(&self, version: u64) {
-        self.published.send_if_modified(|v| {
-            let moved = version > *v;
-            *v = (*v).max(version);
-            moved
-        });
+        raise(&self.published, version);
     }
 
     /// Waits (bounded) until a publisher in this process published `version`,
     /// so a caller that got a response sees its change on the config stream.
     /// Returns at once when no publisher is running.
     async fn wait_published(&self, version: u64) {
-        self.committed.send_if_modified(|v| {
-            let moved = version > *v;
-            *v = (*v).max(version);
-            moved
-        });
+        raise(&self.committed, version);
         if self.committed.receiver_count() == 0 {
             return;
         }
@@ -65,6 +57,15 @@ impl CommitSignal {
             tracing::warn!(version, "config version not published in time; the publisher will catch up");
         }
     }
+}
+
+/// Raises `watch` to `version`, waking receivers only when it moves up.
+fn raise(watch: &watch::Sender<u64>, version: u64) {
+    watch.send_if_modified(|v| {
+        let moved = version > *v;
+        *v = (*v).max(version);
+        moved
+    });
 }
 
 /// An open mutation. Dropping it without [`WriteTxn::commit`] rolls it back.
