@@ -26,13 +26,22 @@ pub(crate) struct HttpStates {
     pub upstream_oauth: UpstreamOAuthState,
 }
 
-/// Builds the router of the admin API listener.
+/// Builds the router of the admin API listener. Requests to
+/// `/v1/orgs/{org}/<org route>` are rewritten to the org route before routing
+/// (remembering the org), so every org route exists for every org.
 pub(crate) fn router(states: HttpStates) -> Router {
+    let rewrite = axum::middleware::map_request(|request: axum::extract::Request| async move {
+        api::auth::rewrite_org_prefix(request)
+    });
+    Router::new().fallback_service(tower::Layer::layer(&rewrite, routes(states)))
+}
+
+fn routes(states: HttpStates) -> Router {
     let HttpStates { admin_auth, api, sso, oauth_server, upstream_oauth } = states;
     Router::new()
         .merge(api::routes(api, &admin_auth))
-        .merge(sso::routes(sso, |routes| admin_auth.admin_only(routes)))
-        .merge(oauth_server::routes(oauth_server, |routes| admin_auth.admin_only(routes)))
+        .merge(sso::routes(sso, |routes| admin_auth.guard(routes)))
+        .merge(oauth_server::routes(oauth_server, |routes| admin_auth.guard(routes)))
         .merge(upstream_oauth::routes(upstream_oauth))
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -114,18 +114,17 @@ pub async fn run(
     let sso = sso_context(&store, &config, api_addr_for_sso(&listeners))?;
     let states = http::HttpStates {
         admin_auth: api::auth::AdminAuth {
-            org_id: org_id.clone(),
             admin_token_hashes: boot.admin_token_hashes.into(),
+            store: store.clone(),
             sso: sso.clone(),
         },
         api: api::ApiState {
             store: store.clone(),
-            org_id: org_id.clone(),
             publisher: publisher.clone(),
             edges: edges.clone(),
             upstream_oauth: upstream.clone(),
         },
-        sso: sso::SsoState { context: sso.clone(), org_id: org_id.clone() },
+        sso: sso::SsoState { context: sso.clone() },
         oauth_server: oauth_server::AuthServerState { server: oauth_server, sso: sso.clone(), org_id },
         upstream_oauth: upstream_oauth::UpstreamOAuthState { upstream: upstream.clone(), sso },
     };

@@ -41,10 +41,27 @@ impl fmt::Debug for GeneratedToken {
     }
 }
 
+/// Prefix of every org API key (admin API credentials acting in one org with one role).
+pub const API_KEY_PREFIX: &str = "gak_";
+
 /// Generates a new random gateway token.
 pub fn generate() -> GeneratedToken {
+    generate_with(TOKEN_PREFIX)
+}
+
+/// Generates a new random org API key (same shape as a gateway token, its own prefix).
+pub fn generate_api_key() -> GeneratedToken {
+    generate_with(API_KEY_PREFIX)
+}
+
+/// Whether `text` has the org API key shape and a valid checksum.
+pub fn is_api_key(text: &str) -> bool {
+    is_well_formed_with(API_KEY_PREFIX, text)
+}
+
+fn generate_with(prefix: &str) -> GeneratedToken {
     let random = Alphanumeric.sample_string(&mut OsRng, RANDOM_LEN);
-    let text = format!("{TOKEN_PREFIX}{random}{}", checksum(random.as_bytes()));
+    let text = format!("{prefix}{random}{}", checksum(random.as_bytes()));
     let hash = hash_token(&text);
     let hint = hint(&text);
     GeneratedToken { token: SecretString::from(text), hash, hint }
@@ -59,7 +76,11 @@ pub fn hint(token: &str) -> String {
 
 /// Whether `token` has the gateway token shape and a valid checksum.
 pub fn is_well_formed(token: &str) -> bool {
-    let Some(rest) = token.strip_prefix(TOKEN_PREFIX) else {
+    is_well_formed_with(TOKEN_PREFIX, token)
+}
+
+fn is_well_formed_with(prefix: &str, token: &str) -> bool {
+    let Some(rest) = token.strip_prefix(prefix) else {
         return false;
     };
     if rest.len() != RANDOM_LEN + CHECKSUM_LEN || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -183,6 +204,15 @@ mod tests {
         assert_eq!(t.hash, hash_token(text));
         assert_eq!(t.hint, format!("{}…{}", &text[..8], &text[text.len() - 4..]));
         assert!(!format!("{t:?}").contains(text));
+    }
+
+    #[test]
+    fn api_keys_are_not_gateway_tokens() {
+        let k = generate_api_key();
+        let text = k.token.expose_secret();
+        assert!(text.starts_with("gak_") && is_api_key(text));
+        assert!(!is_well_formed(text), "an API key is never accepted as a gateway token");
+        assert!(!is_api_key(generate().token.expose_secret()));
     }
 
     #[test]

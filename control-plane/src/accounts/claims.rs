@@ -1,5 +1,6 @@
 //! Claim mappings: which ID-token claims name the user, and which claim
-//! values grant the `admin` role or membership of a workspace.
+//! values grant a role (`owner`, `admin`, `auditor`, `viewer`; `member` when
+//! none matches) or membership of a workspace.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -7,12 +8,7 @@ use utoipa::ToSchema;
 
 use crate::validation::FieldError;
 
-/// The org-level role of a user who is not an admin.
-pub const ROLE_MEMBER: &str = "member";
-/// The org-level role allowed to use the admin API.
-pub const ROLE_ADMIN: &str = "admin";
-/// Every role a mapping may grant.
-pub const ROLES: &[&str] = &[ROLE_ADMIN, ROLE_MEMBER];
+use super::Role;
 
 const MAX_MAPPINGS: usize = 256;
 const MAX_CLAIM_LEN: usize = 256;
@@ -123,10 +119,11 @@ impl ClaimMappings {
             if m.value.is_empty() || m.value.len() > MAX_CLAIM_LEN {
                 return Err(FieldError::new(f(&format!("role_mappings[{i}].value")), "must be 1-256 bytes"));
             }
-            if !ROLES.contains(&m.role.as_str()) {
+            if Role::parse(&m.role).is_none() {
+                let names: Vec<&str> = Role::ALL.iter().rev().map(|r| r.as_str()).collect();
                 return Err(FieldError::new(
                     f(&format!("role_mappings[{i}].role")),
-                    format!("must be one of {}", ROLES.join(", ")),
+                    format!("must be one of {}", names.join(", ")),
                 ));
             }
         }
@@ -156,13 +153,14 @@ impl ClaimMappings {
                 email.clone()
             }
         });
-        let role =
-            if self.role_mappings.iter().any(|m| m.role == ROLE_ADMIN && matches(claims, &m.claim, &m.value))
-            {
-                ROLE_ADMIN
-            } else {
-                ROLE_MEMBER
-            };
+        // Several mappings may match: the highest role wins.
+        let role = self
+            .role_mappings
+            .iter()
+            .filter(|m| matches(claims, &m.claim, &m.value))
+            .filter_map(|m| Role::parse(&m.role))
+            .max()
+            .unwrap_or(Role::Member);
         let mut workspace_slugs: Vec<String> = self
             .workspace_mappings
             .iter()
@@ -171,7 +169,7 @@ impl ClaimMappings {
             .collect();
         workspace_slugs.sort();
         workspace_slugs.dedup();
-        Ok(MappedIdentity { subject, email, name, role: role.to_owned(), workspace_slugs })
+        Ok(MappedIdentity { subject, email, name, role: role.as_str().to_owned(), workspace_slugs })
     }
 }
 
@@ -244,10 +242,28 @@ mod tests {
     }
 
     #[test]
+    fn the_highest_matching_role_wins() {
+        let mut m = ClaimMappings::preset(ProviderKind::Okta);
+        for (value, role) in [("readers", "viewer"), ("audit", "auditor"), ("ops", "admin")] {
+            m.role_mappings.push(RoleMapping { claim: "groups".into(), value: value.into(), role: role.into() });
+        }
+        let id = |groups: serde_json::Value| m.map(&claims(json!({"sub": "u", "groups": groups}))).unwrap().role;
+        assert_eq!(id(json!(["readers", "audit"])), "auditor");
+        assert_eq!(id(json!(["readers", "ops"])), "admin");
+        assert_eq!(id(json!(["readers"])), "viewer");
+        assert_eq!(id(json!(["other"])), "member");
+    }
+
+    #[test]
     fn validation_names_the_field() {
         let mut m = ClaimMappings::preset(ProviderKind::Okta);
-        m.role_mappings.push(RoleMapping { claim: "groups".into(), value: "x".into(), role: "owner".into() });
+        m.role_mappings.push(RoleMapping { claim: "groups".into(), value: "x".into(), role: "root".into() });
         assert_eq!(m.validate().unwrap_err().field, "claim_mappings.role_mappings[0].role");
+        for role in ["owner", "admin", "auditor", "viewer", "member"] {
+            let mut m = ClaimMappings::preset(ProviderKind::Okta);
+            m.role_mappings.push(RoleMapping { claim: "groups".into(), value: "x".into(), role: role.into() });
+            assert!(m.validate().is_ok(), "{role} is a role mappings may grant");
+        }
         let mut m = ClaimMappings::preset(ProviderKind::Okta);
         m.workspace_mappings.push(WorkspaceMapping {
             claim: "g".into(),

@@ -7,11 +7,17 @@
 //! them) and SSO (which logs people in) can both depend on them.
 
 pub mod claims;
+pub mod roles;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub use claims::{ClaimMappings, RoleMapping, WorkspaceMapping, ROLE_ADMIN, ROLE_MEMBER};
+pub use claims::{ClaimMappings, RoleMapping, WorkspaceMapping};
+pub use roles::{names_user, Access, OrgScope, Principal, Role};
+
+/// Slug of the org created at first start: the org of single-org installs, and
+/// the one plain `/v1/...` routes and `/mcp/{server_slug}` act on for the platform admin.
+pub const DEFAULT_ORG_SLUG: &str = "default";
 
 /// A signed-in person, as every other module sees them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -24,16 +30,16 @@ pub struct AuthenticatedUser {
     pub email: String,
     /// Display name.
     pub name: String,
-    /// Org-level roles: `admin` or `member`.
+    /// Org-level roles (`owner`, `admin`, `auditor`, `viewer` or `member`).
     pub roles: Vec<String>,
     /// Ids of the workspaces the user is a member of.
     pub workspace_ids: Vec<String>,
 }
 
 impl AuthenticatedUser {
-    /// Whether the user may use the admin API.
-    pub fn is_admin(&self) -> bool {
-        self.roles.iter().any(|r| r == ROLE_ADMIN)
+    /// The user's role in their org: the highest of their roles (unknown names count as `member`).
+    pub fn role(&self) -> Role {
+        self.roles.iter().filter_map(|r| Role::parse(r)).max().unwrap_or(Role::Member)
     }
 }
 

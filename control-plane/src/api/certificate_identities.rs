@@ -5,6 +5,7 @@
 //! Which certificates are trusted at all is the edge's `GATEHOUSE_EDGE_TLS_CLIENT_CA`;
 //! a binding only says who the holder of a trusted certificate is.
 
+use crate::accounts::OrgScope;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -16,8 +17,8 @@ use utoipa::ToSchema;
 
 use super::tokens::{validate_grant, Permissions};
 use super::ApiState;
-use crate::rest::json::ApiJson;
-use crate::rest::{ApiError, ErrorBody};
+use crate::rest::json::{ApiJson, ApiQuery};
+use crate::rest::{ApiError, ErrorBody, PageQuery};
 use crate::store::{CertificateIdentityRecord, NewCertificateIdentity};
 use crate::validation::FieldError;
 
@@ -83,6 +84,8 @@ impl From<CertificateIdentityRecord> for CertificateIdentityView {
 pub struct CertificateIdentityList {
     /// Certificate identities, newest first.
     pub certificate_identities: Vec<CertificateIdentityView>,
+    /// Cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// Registers a certificate identity; edges accept matching client certificates within a second.
@@ -93,6 +96,7 @@ pub struct CertificateIdentityList {
 #[instrument(skip_all, fields(team = %body.team, kind = %body.kind))]
 pub(crate) async fn register(
     State(state): State<ApiState>,
+    scope: OrgScope,
     ApiJson(body): ApiJson<RegisterCertificateIdentity>,
 ) -> Result<(StatusCode, Json<CertificateIdentityView>), ApiError> {
     let kind = CertNameKind::parse(&body.kind)
@@ -108,18 +112,28 @@ pub(crate) async fn register(
         server_permissions: body.permissions.servers,
         tool_permissions: body.permissions.tools,
     };
-    let created = state.store.create_certificate_identity(&state.org_id, new).await?;
+    let created = state.store.create_certificate_identity(&scope.org_id, new).await?;
     tracing::info!(version = created.version, identity_id = %created.value.id, "certificate identity registered");
     Ok((StatusCode::CREATED, Json(created.value.into())))
 }
 
 /// Lists the org's certificate identities, newest first.
 #[utoipa::path(get, path = "/v1/auth/certificate-identities", tag = "certificate identities",
-    security(("admin_token" = [])),
-    responses((status = 200, body = CertificateIdentityList), (status = 401, body = ErrorBody)))]
-pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<CertificateIdentityList>, ApiError> {
-    let found = state.store.list_certificate_identities(&state.org_id).await?;
-    Ok(Json(CertificateIdentityList { certificate_identities: found.into_iter().map(Into::into).collect() }))
+    params(PageQuery), security(("admin_token" = [])),
+    responses((status = 200, body = CertificateIdentityList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    scope: OrgScope,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<CertificateIdentityList>, ApiError> {
+    let page = query.page()?;
+    let mut found = state.store.list_certificate_identities(&scope.org_id).await?;
+    found.sort_by(|a, b| b.id.cmp(&a.id));
+    let page = page.slice_desc(found, |c| c.id.clone());
+    Ok(Json(CertificateIdentityList {
+        certificate_identities: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// One certificate identity.
@@ -129,9 +143,10 @@ pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<Certifica
         (status = 404, body = ErrorBody)))]
 pub(crate) async fn get(
     State(state): State<ApiState>,
+    scope: OrgScope,
     Path(id): Path<String>,
 ) -> Result<Json<CertificateIdentityView>, ApiError> {
-    Ok(Json(state.store.get_certificate_identity(&state.org_id, &id).await?.into()))
+    Ok(Json(state.store.get_certificate_identity(&scope.org_id, &id).await?.into()))
 }
 
 /// Deletes a certificate identity: certificates carrying its name stop authenticating at
@@ -142,9 +157,10 @@ pub(crate) async fn get(
 #[instrument(skip(state))]
 pub(crate) async fn delete(
     State(state): State<ApiState>,
+    scope: OrgScope,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let deleted = state.store.delete_certificate_identity(&state.org_id, &id).await?;
+    let deleted = state.store.delete_certificate_identity(&scope.org_id, &id).await?;
     tracing::info!(version = deleted.version, "certificate identity deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,16 +1,16 @@
 //! `/v1/connections`: users' upstream OAuth grants (never the tokens), and
 //! disconnecting them (revoked at the upstream AS when it supports RFC 7009).
 
+use crate::accounts::OrgScope;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::Principal;
 use super::ApiState;
 use crate::rest::forbidden;
 use crate::rest::{ApiError, ErrorBody};
@@ -24,6 +24,10 @@ pub struct ConnectionsQuery {
     /// Only this user's connections (default: everyone in the org).
     #[serde(default)]
     pub user: Option<String>,
+    /// Rows per page, 1-1000 (default 100).
+    pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// A user's connection to an upstream OAuth server.
@@ -54,6 +58,8 @@ pub struct ConnectionView {
 pub struct ConnectionList {
     /// Connections, oldest first.
     pub connections: Vec<ConnectionView>,
+    /// Cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 fn view(grant: Grant, server: String) -> ConnectionView {
@@ -79,27 +85,33 @@ fn view(grant: Grant, server: String) -> ConnectionView {
         (status = 403, body = ErrorBody)))]
 pub(crate) async fn list(
     State(state): State<ApiState>,
-    Extension(principal): Extension<Principal>,
+    scope: OrgScope,
     Query(query): Query<ConnectionsQuery>,
 ) -> Result<Response, ApiError> {
+    let page = crate::store::page::PageRequest::parse(query.limit, query.cursor.as_deref())?;
     if let Some(user) = &query.user {
         validation::user("user", user)?;
-        if !principal.owns(user) {
+        if !scope.owns(user) && !scope.role.reads_everything() {
             return Ok(forbidden("forbidden", "members may only list their own connections"));
         }
     }
-    let grants = state.store.list_grants(&state.org_id, query.user.as_deref()).await?;
+    let grants = state.store.list_grants(&scope.org_id, query.user.as_deref()).await?;
     let slugs: std::collections::HashMap<String, String> =
-        state.store.list_servers(&state.org_id).await?.into_iter().map(|s| (s.id, s.slug)).collect();
-    let connections = grants
+        state.store.list_servers(&scope.org_id).await?.into_iter().map(|s| (s.id, s.slug)).collect();
+    let mut grants: Vec<Grant> =
+        grants.into_iter().filter(|g| scope.role.reads_everything() || scope.owns(&g.user)).collect();
+    // Ids are time-ordered, so by id is oldest first.
+    grants.sort_by(|a, b| a.id.cmp(&b.id));
+    let page = page.slice(grants, |g| g.id.clone());
+    let connections = page
+        .items
         .into_iter()
-        .filter(|g| principal.owns(&g.user))
         .map(|g| {
             let slug = slugs.get(&g.server_id).cloned().unwrap_or_default();
             view(g, slug)
         })
         .collect();
-    Ok(Json(ConnectionList { connections }).into_response())
+    Ok(Json(ConnectionList { connections, next_cursor: page.next_cursor }).into_response())
 }
 
 /// Disconnects: deletes the grant and revokes it at the upstream AS (best
@@ -108,20 +120,20 @@ pub(crate) async fn list(
     security(("admin_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Connection id")),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[instrument(skip(state, principal))]
+#[instrument(skip(state, scope))]
 pub(crate) async fn delete(
     State(state): State<ApiState>,
-    Extension(principal): Extension<Principal>,
+    scope: OrgScope,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !principal.is_admin() {
+    if !scope.role.manages_everyone() {
         // Not found, rather than forbidden, so members can't probe other people's ids.
         let grant = state.store.grant(&id).await?;
-        if !grant.is_some_and(|g| g.org_id == *state.org_id && principal.owns(&g.user)) {
+        if !grant.is_some_and(|g| g.org_id == scope.org_id && scope.owns(&g.user)) {
             return Err(ApiError::NotFound("connection"));
         }
     }
-    let deleted = state.store.delete_grant(&state.org_id, &id).await?;
+    let deleted = state.store.delete_grant(&scope.org_id, &id).await?;
     // Edges drop cached access tokens of the grant once they see this version.
     let grant = deleted.value;
     tracing::info!(server_id = %grant.server_id, user = %grant.user, version = deleted.version, "upstream connection deleted");

@@ -7,6 +7,8 @@
 //! Handlers validate input, call one store mutation (one transaction), then
 //! ask the publisher to push the change to the edges.
 
+pub(crate) mod access;
+mod api_keys;
 pub(crate) mod auth;
 mod certificate_identities;
 mod connections;
@@ -14,6 +16,7 @@ mod edges;
 mod health;
 mod openapi;
 mod org_settings;
+mod orgs;
 mod provisions;
 mod servers;
 mod tokens;
@@ -35,15 +38,14 @@ use auth::AdminAuth;
 #[derive(Clone)]
 pub(crate) struct ApiState {
     pub store: Store,
-    /// The org every admin request acts on (the default org, for now).
-    pub org_id: Arc<str>,
     pub publisher: Arc<Publisher>,
     pub edges: Arc<EdgeRegistry>,
     /// Upstream OAuth client machinery (connections, resolution on server changes).
     pub upstream_oauth: crate::upstream_oauth::UpstreamOAuth,
 }
 
-/// The admin API's routes with their own state: its resources behind `auth`,
+/// The admin API's routes with their own state: its resources behind `auth`
+/// (each route's access is in [`access::ROUTES`]),
 /// health, the OpenAPI document and the console page open to anyone.
 pub(crate) fn routes(state: ApiState, auth: &AdminAuth) -> Router {
     let admin = Router::new()
@@ -67,13 +69,15 @@ pub(crate) fn routes(state: ApiState, auth: &AdminAuth) -> Router {
             "/v1/auth/certificate-identities/{id}",
             get(certificate_identities::get).delete(certificate_identities::delete),
         )
-        .route("/v1/org", get(org_settings::get).patch(org_settings::update))
+        .route("/v1/org", get(org_settings::get).patch(org_settings::update).delete(orgs::delete_own))
+        .route("/v1/orgs", post(orgs::create).get(orgs::list))
+        .route("/v1/orgs/{org}", get(orgs::get).patch(orgs::update).delete(orgs::delete))
+        .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
+        .route("/v1/api-keys/{id}", get(api_keys::get).delete(api_keys::delete))
         .route("/v1/users", get(users::list))
         .route("/v1/users/{id}/deactivate", post(users::deactivate))
         .route("/v1/users/{id}/reactivate", post(users::reactivate))
-        .route("/v1/edges", get(edges::list));
-    // Any member of the org: their own upstream connections (admins: everyone's).
-    let member = Router::new()
+        .route("/v1/edges", get(edges::list))
         .route("/v1/connections", get(connections::list))
         .route("/v1/connections/{id}", axum::routing::delete(connections::delete));
 
@@ -81,7 +85,6 @@ pub(crate) fn routes(state: ApiState, auth: &AdminAuth) -> Router {
         .route("/", get(health::console))
         .route("/healthz", get(health::healthz))
         .route("/v1/openapi.json", get(openapi::document))
-        .merge(auth.admin_only(admin))
-        .merge(auth.members_only(member))
+        .merge(auth.guard(admin))
         .with_state(state)
 }

@@ -7,17 +7,23 @@ use utoipa::{Modify, OpenApi};
 use crate::oauth_server::admin as oauth_admin;
 use crate::sso::api as sso_api;
 
+use super::access;
+#[cfg(test)]
+use super::access::ROUTES;
 use super::{
-    certificate_identities, connections, edges, health, org_settings, provisions, servers, tokens, users,
-    workspaces,
+    api_keys, certificate_identities, connections, edges, health, org_settings, orgs, provisions, servers, tokens,
+    users, workspaces,
 };
+use crate::accounts::Access;
 
 /// The admin API's OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Gatehouse admin API", description = "Manage workspaces, upstream MCP servers, provisions, gateway tokens and certificate identities."),
+    info(title = "Gatehouse admin API", description = "Manage orgs, workspaces, upstream MCP servers, provisions, gateway tokens and certificate identities. Every org route also exists under `/v1/orgs/{org}`; each operation's `x-gatehouse-access` names the role it needs."),
     paths(
         health::healthz,
+        orgs::create, orgs::list, orgs::get, orgs::update, orgs::delete, orgs::delete_own,
+        api_keys::create, api_keys::list, api_keys::get, api_keys::delete,
         workspaces::create, workspaces::list, workspaces::get, workspaces::delete, workspaces::list_provisions,
         provisions::provision, provisions::unprovision,
         servers::create, servers::list, servers::get, servers::update, servers::delete,
@@ -33,7 +39,7 @@ use super::{
         oauth_admin::create_client, oauth_admin::list_clients, oauth_admin::delete_client,
         oauth_admin::rotate_signing_key,
     ),
-    modifiers(&AdminTokenScheme, &SessionScheme),
+    modifiers(&AdminTokenScheme, &SessionScheme, &AccessRules),
 )]
 pub struct ApiDoc;
 
@@ -61,7 +67,126 @@ impl Modify for SessionScheme {
     }
 }
 
+/// Each admin operation's access rule as `x-gatehouse-access` (and in its
+/// description), and every org route's copy under `/v1/orgs/{org}`.
+struct AccessRules;
+
+impl Modify for AccessRules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{extensions::ExtensionsBuilder, Required};
+
+        let org_param: Parameter = ParameterBuilder::new()
+            .name("org")
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .description(Some("Org slug: act in this org (the platform admin, or a credential of that org)"))
+            .schema(Some(utoipa::openapi::schema::Object::with_type(utoipa::openapi::schema::Type::String)))
+            .build();
+        let mut prefixed = Vec::new();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let mut org_route = false;
+            for (method, operation) in operations(item) {
+                let Some(access) = access::lookup(&method, path) else { continue };
+                org_route |= access != Access::Platform;
+                let rule = ExtensionsBuilder::new()
+                    .add("x-gatehouse-access", serde_json::json!({"access": access, "needs": access.describe()}))
+                    .build();
+                operation.extensions.get_or_insert_with(Default::default).merge(rule);
+                let needs = format!("Needs {}.", access.describe());
+                operation.description = Some(match operation.description.take() {
+                    Some(d) if !d.is_empty() => format!("{d}\n\n{needs}"),
+                    _ => needs,
+                });
+            }
+            if org_route {
+                let mut copy = item.clone();
+                for (method, operation) in operations(&mut copy) {
+                    if access::lookup(&method, path).is_none_or(|a| a == Access::Platform) {
+                        *operation = Default::default();
+                        continue;
+                    }
+                    operation.operation_id = operation.operation_id.take().map(|id| format!("{id}_in_org"));
+                    operation.parameters.get_or_insert_with(Vec::new).insert(0, org_param.clone());
+                }
+                clear_empty(&mut copy);
+                prefixed.push((format!("/v1/orgs/{{org}}/{}", &path["/v1/".len()..]), copy));
+            }
+        }
+        openapi.paths.paths.extend(prefixed);
+    }
+}
+
+/// The operations of a path item with their methods.
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = (axum::http::Method, &mut utoipa::openapi::path::Operation)> {
+    use axum::http::Method;
+    [
+        (Method::GET, item.get.as_mut()),
+        (Method::PUT, item.put.as_mut()),
+        (Method::POST, item.post.as_mut()),
+        (Method::DELETE, item.delete.as_mut()),
+        (Method::PATCH, item.patch.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(m, op)| op.map(|op| (m, op)))
+}
+
+/// Drops the operations [`AccessRules`] emptied from a prefixed copy.
+fn clear_empty(item: &mut utoipa::openapi::PathItem) {
+    for slot in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch] {
+        if slot.as_ref().is_some_and(|op| op.responses.responses.is_empty()) {
+            *slot = None;
+        }
+    }
+}
+
 /// Serves the OpenAPI document (no auth).
 pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Admin operations that need no admin credential.
+    const PUBLIC: &[(&str, &str)] =
+        &[("GET", "/healthz"), ("GET", "/v1/me"), ("POST", "/auth/logout")];
+
+    #[test]
+    fn the_document_and_the_access_table_name_the_same_routes() {
+        let mut doc = ApiDoc::openapi();
+        let mut documented = std::collections::BTreeSet::new();
+        for (path, item) in doc.paths.paths.iter_mut() {
+            for (method, _) in operations(item) {
+                documented.insert((method.to_string(), path.clone()));
+            }
+        }
+        let mut expected = std::collections::BTreeSet::new();
+        for r in ROUTES {
+            expected.insert((r.method.to_owned(), r.path.to_owned()));
+            if r.access != Access::Platform {
+                expected.insert((r.method.to_owned(), format!("/v1/orgs/{{org}}/{}", &r.path["/v1/".len()..])));
+            }
+        }
+        for (m, p) in PUBLIC {
+            expected.insert(((*m).to_owned(), (*p).to_owned()));
+        }
+        let missing: Vec<_> = expected.difference(&documented).collect();
+        let unlisted: Vec<_> = documented.difference(&expected).collect();
+        assert!(missing.is_empty(), "in the access table but not documented: {missing:?}");
+        assert!(unlisted.is_empty(), "documented without an access rule: {unlisted:?}");
+    }
+
+    #[test]
+    fn operations_name_their_access() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let op = &doc["paths"]["/v1/orgs/{org}/servers"]["post"];
+        assert_eq!(op["x-gatehouse-access"]["access"], "admin");
+        assert_eq!(op["parameters"][0]["name"], "org");
+        assert_eq!(doc["paths"]["/v1/orgs"]["post"]["x-gatehouse-access"]["access"], "platform");
+        assert!(doc["paths"].get("/v1/orgs/{org}/edges").is_none());
+    }
 }

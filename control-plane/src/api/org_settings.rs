@@ -2,6 +2,7 @@
 //! (`jwt_validation`, `external_auth_config`), validated with the schemas the edge compiles
 //! (`gatehouse_config::identity`).
 
+use crate::accounts::OrgScope;
 use axum::extract::State;
 use axum::Json;
 use gatehouse_config::identity::advanced_config::validate_org_jwt_validation;
@@ -60,8 +61,8 @@ fn change(value: Option<serde_json::Value>) -> Option<Option<serde_json::Value>>
 /// Gets the org's edge authentication settings.
 #[utoipa::path(get, path = "/v1/org", tag = "org", security(("admin_token" = [])),
     responses((status = 200, body = OrgSettingsView), (status = 401, body = ErrorBody)))]
-pub(crate) async fn get(State(state): State<ApiState>) -> Result<Json<OrgSettingsView>, ApiError> {
-    Ok(Json(state.store.org_auth_settings(&state.org_id).await?.into()))
+pub(crate) async fn get(State(state): State<ApiState>, scope: OrgScope) -> Result<Json<OrgSettingsView>, ApiError> {
+    Ok(Json(state.store.org_auth_settings(&scope.org_id).await?.into()))
 }
 
 /// Changes the org's edge authentication settings and pushes them to the edges.
@@ -70,6 +71,7 @@ pub(crate) async fn get(State(state): State<ApiState>) -> Result<Json<OrgSetting
 #[instrument(skip_all)]
 pub(crate) async fn update(
     State(state): State<ApiState>,
+    scope: OrgScope,
     ApiJson(body): ApiJson<UpdateOrgSettings>,
 ) -> Result<Json<OrgSettingsView>, ApiError> {
     let jwt_validation = change(body.jwt_validation);
@@ -82,7 +84,7 @@ pub(crate) async fn update(
             .map_err(|e| FieldError::new(e.field, e.message))?;
     }
     let patch = OrgAuthPatch { jwt_validation, external_auth_config };
-    let updated = state.store.update_org_auth_settings(&state.org_id, patch).await?;
+    let updated = state.store.update_org_auth_settings(&scope.org_id, patch).await?;
     tracing::info!(version = updated.version, "org auth settings updated");
     Ok(Json(updated.value.into()))
 }

@@ -1,5 +1,6 @@
 //! `PUT/DELETE /v1/workspaces/{ws}/servers/{slug}`: provision a server to a workspace.
 
+use crate::accounts::OrgScope;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -71,6 +72,7 @@ impl From<Provision> for ProvisionView {
 #[instrument(skip(state, body))]
 pub(crate) async fn provision(
     State(state): State<ApiState>,
+    scope: OrgScope,
     Path((ws, slug)): Path<(String, String)>,
     OptionalJson(body): OptionalJson<ProvisionBody>,
 ) -> Result<(StatusCode, Json<ProvisionView>), ApiError> {
@@ -78,7 +80,7 @@ pub(crate) async fn provision(
     validation::tool_globs("tools.allow", &tools.allow)?;
     validation::tool_globs("tools.deny", &tools.deny)?;
     let rules = ToolRules { allow: tools.allow, deny: tools.deny };
-    let result = state.store.provision(&state.org_id, &ws, &slug, rules).await?;
+    let result = state.store.provision(&scope.org_id, &ws, &slug, rules).await?;
     let (provision, created) = result.value;
     tracing::info!(version = result.version, created, "server provisioned");
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
@@ -92,9 +94,10 @@ pub(crate) async fn provision(
 #[instrument(skip(state))]
 pub(crate) async fn unprovision(
     State(state): State<ApiState>,
+    scope: OrgScope,
     Path((ws, slug)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let result = state.store.unprovision(&state.org_id, &ws, &slug).await?;
+    let result = state.store.unprovision(&scope.org_id, &ws, &slug).await?;
     tracing::info!(version = result.version, "server unprovisioned");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,6 +2,7 @@
 //!
 //! Header values are write-only: responses list header names, never values.
 
+use crate::accounts::OrgScope;
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
@@ -14,8 +15,8 @@ use tracing::instrument;
 use utoipa::ToSchema;
 
 use super::ApiState;
-use crate::rest::json::ApiJson;
-use crate::rest::{ApiError, ErrorBody};
+use crate::rest::json::{ApiJson, ApiQuery};
+use crate::rest::{ApiError, ErrorBody, PageQuery};
 use crate::store::oauth_clients::{preset_key, OAuthClientRecord};
 use crate::store::{NewServer, Server, ServerPatch};
 use crate::upstream_oauth::overrides as oauth_overrides;
@@ -125,6 +126,8 @@ impl From<Server> for ServerView {
 pub struct ServerList {
     /// Servers by slug.
     pub servers: Vec<ServerView>,
+    /// Cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// Registers an upstream MCP server.
@@ -134,6 +137,7 @@ pub struct ServerList {
 #[instrument(skip_all, fields(slug = %body.slug))]
 pub(crate) async fn create(
     State(state): State<ApiState>,
+    scope: OrgScope,
     ApiJson(body): ApiJson<CreateServer>,
 ) -> Result<(StatusCode, Json<ServerView>), ApiError> {
     validation::slug("slug", &body.slug)?;
@@ -162,19 +166,44 @@ pub(crate) async fn create(
         advanced_config,
         auto_provision: body.auto_provision,
     };
-    let created = state.store.create_server(&state.org_id, new).await?;
+    let created = state.store.create_server(&scope.org_id, new).await?;
     store_client_secret(&state, &created.value.id, client_secret).await?;
     state.upstream_oauth.server_changed(created.value.clone()).await;
     tracing::info!(version = created.version, "server registered");
     Ok((StatusCode::CREATED, Json(created.value.into())))
 }
 
-/// Lists servers.
-#[utoipa::path(get, path = "/v1/servers", tag = "servers", security(("admin_token" = [])),
-    responses((status = 200, body = ServerList), (status = 401, body = ErrorBody)))]
-pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<ServerList>, ApiError> {
-    let servers = state.store.list_servers(&state.org_id).await?;
-    Ok(Json(ServerList { servers: servers.into_iter().map(Into::into).collect() }))
+/// Lists servers (a member: the servers provisioned to their workspaces).
+#[utoipa::path(get, path = "/v1/servers", tag = "servers", params(PageQuery), security(("admin_token" = [])),
+    responses((status = 200, body = ServerList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    scope: OrgScope,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<ServerList>, ApiError> {
+    let page = query.page()?;
+    let mut servers = state.store.list_servers(&scope.org_id).await?;
+    if let Some(visible) = member_servers(&state, &scope).await? {
+        servers.retain(|s| visible.contains(&s.id));
+    }
+    let page = page.slice(servers, |s| s.slug.clone());
+    Ok(Json(ServerList { servers: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
+}
+
+/// For a member, the ids of the servers provisioned to their workspaces; `None` for roles that see all.
+async fn member_servers(
+    state: &ApiState,
+    scope: &OrgScope,
+) -> Result<Option<std::collections::HashSet<String>>, ApiError> {
+    let Some(mine) = scope.member_workspaces() else { return Ok(None) };
+    let mut visible = std::collections::HashSet::new();
+    for workspace in state.store.list_workspaces(&scope.org_id).await? {
+        if mine.contains(&workspace.id) {
+            let provisions = state.store.workspace_provisions(&scope.org_id, &workspace.slug).await?;
+            visible.extend(provisions.into_iter().map(|p| p.server_id));
+        }
+    }
+    Ok(Some(visible))
 }
 
 /// Gets one server.
@@ -183,9 +212,14 @@ pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<ServerLis
     responses((status = 200, body = ServerView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get(
     State(state): State<ApiState>,
+    scope: OrgScope,
     Path(slug): Path<String>,
 ) -> Result<Json<ServerView>, ApiError> {
-    Ok(Json(state.store.get_server(&state.org_id, &slug).await?.into()))
+    let server = state.store.get_server(&scope.org_id, &slug).await?;
+    if member_servers(&state, &scope).await?.is_some_and(|visible| !visible.contains(&server.id)) {
+        return Err(ApiError::NotFound("server"));
+    }
+    Ok(Json(server.into()))
 }
 
 /// Updates a server; `headers` replaces the whole set.
@@ -196,6 +230,7 @@ pub(crate) async fn get(
 #[instrument(skip(state, body))]
 pub(crate) async fn update(
     State(state): State<ApiState>,
+    scope: OrgScope,
     Path(slug): Path<String>,
     ApiJson(body): ApiJson<UpdateServer>,
 ) -> Result<Json<ServerView>, ApiError> {
@@ -208,7 +243,7 @@ pub(crate) async fn update(
         validation::advanced_config("advanced_config", config)?;
         let auth_type = match &body.auth_type {
             Some(a) => a.clone(),
-            None => state.store.get_server(&state.org_id, &slug).await?.auth_type,
+            None => state.store.get_server(&scope.org_id, &slug).await?.auth_type,
         };
         client_secret = Some(oauth_overrides::take_secret(&auth_type, config)?);
     }
@@ -226,7 +261,7 @@ pub(crate) async fn update(
         advanced_config,
         auto_provision: body.auto_provision,
     };
-    let updated = state.store.update_server(&state.org_id, &slug, patch).await?;
+    let updated = state.store.update_server(&scope.org_id, &slug, patch).await?;
     if let Some(change) = client_secret {
         store_client_secret(&state, &updated.value.id, change).await?;
     }
@@ -242,9 +277,10 @@ pub(crate) async fn update(
 #[instrument(skip(state))]
 pub(crate) async fn delete(
     State(state): State<ApiState>,
+    scope: OrgScope,
     Path(slug): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let deleted = state.store.delete_server(&state.org_id, &slug).await?;
+    let deleted = state.store.delete_server(&scope.org_id, &slug).await?;
     tracing::info!(version = deleted.version, "server deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,6 +2,7 @@
 //!
 //! The token text is returned once (mint, rotate) and never stored or listed.
 
+use crate::accounts::OrgScope;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -116,6 +117,8 @@ pub struct IssuedToken {
 pub struct TokenList {
     /// Tokens, newest first (revoked ones included).
     pub tokens: Vec<TokenView>,
+    /// Cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// Filters of `GET /v1/auth/tokens`.
@@ -127,6 +130,10 @@ pub struct TokenQuery {
     pub team: Option<String>,
     /// Exact user.
     pub user: Option<String>,
+    /// Rows per page, 1-1000 (default 100).
+    pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// Mints a gateway token; the response carries the token text, once.
@@ -136,9 +143,11 @@ pub struct TokenQuery {
 #[instrument(skip_all, fields(team = %body.team))]
 pub(crate) async fn mint(
     State(state): State<ApiState>,
+    scope: OrgScope,
     ApiJson(body): ApiJson<MintToken>,
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
     validate_grant(&body.user, &body.team, &body.scopes, &body.permissions)?;
+    member_may_mint(&state, &scope, &body.user, &body.team).await?;
     let lifetime = tokens::parse_expires_in(body.expires_in.as_deref()).map_err(expires_in_error)?;
 
     let generated = tokens::generate();
@@ -152,7 +161,7 @@ pub(crate) async fn mint(
         hash: generated.hash,
         hint: generated.hint,
     };
-    let created = state.store.create_token(&state.org_id, new).await?;
+    let created = state.store.create_token(&scope.org_id, new).await?;
     tracing::info!(version = created.version, token_id = %created.value.id, "gateway token minted");
     let issued =
         IssuedToken { token: generated.token.expose_secret().to_owned(), details: created.value.into() };
@@ -164,11 +173,19 @@ pub(crate) async fn mint(
     responses((status = 200, body = TokenList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub(crate) async fn list(
     State(state): State<ApiState>,
+    scope: OrgScope,
     ApiQuery(query): ApiQuery<TokenQuery>,
 ) -> Result<Json<TokenList>, ApiError> {
-    let filter = TokenFilter { team: query.team, user: query.user };
-    let tokens = state.store.list_tokens(&state.org_id, &filter).await?;
-    Ok(Json(TokenList { tokens: tokens.into_iter().map(Into::into).collect() }))
+    let page = crate::store::page::PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    // Members see the tokens naming them; an API key with the member role is nobody.
+    let owned_by = match (scope.role.reads_everything(), scope.user()) {
+        (true, _) => None,
+        (false, Some(me)) => Some((me.user_id.clone(), me.email.clone())),
+        (false, None) => return Ok(Json(TokenList { tokens: Vec::new(), next_cursor: None })),
+    };
+    let filter = TokenFilter { team: query.team, user: query.user, owned_by };
+    let page = state.store.list_tokens(&scope.org_id, &filter, &page).await?;
+    Ok(Json(TokenList { tokens: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
 }
 
 /// Revokes a token: it stops working at once and stays listed with `revoked_at`.
@@ -178,9 +195,11 @@ pub(crate) async fn list(
 #[instrument(skip(state))]
 pub(crate) async fn revoke(
     State(state): State<ApiState>,
+    scope: OrgScope,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let revoked = state.store.revoke_token(&state.org_id, &id).await?;
+    own_token(&state, &scope, &id).await?;
+    let revoked = state.store.revoke_token(&scope.org_id, &id).await?;
     tracing::info!(version = revoked.version, "gateway token revoked");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -193,12 +212,46 @@ pub(crate) async fn revoke(
 #[instrument(skip(state))]
 pub(crate) async fn rotate(
     State(state): State<ApiState>,
+    scope: OrgScope,
     Path(id): Path<String>,
 ) -> Result<Json<IssuedToken>, ApiError> {
+    own_token(&state, &scope, &id).await?;
     let generated = tokens::generate();
-    let rotated = state.store.rotate_token(&state.org_id, &id, generated.hash, generated.hint).await?;
+    let rotated = state.store.rotate_token(&scope.org_id, &id, generated.hash, generated.hint).await?;
     tracing::info!(version = rotated.version, "gateway token rotated");
     Ok(Json(IssuedToken { token: generated.token.expose_secret().to_owned(), details: rotated.value.into() }))
+}
+
+/// A member mints tokens only for themselves, in a workspace they belong to.
+async fn member_may_mint(state: &ApiState, scope: &OrgScope, user: &str, team: &str) -> Result<(), ApiError> {
+    if scope.role.manages_everyone() {
+        return Ok(());
+    }
+    let Some(me) = scope.user() else {
+        return Err(ApiError::Forbidden(
+            "an API key with the member role acts for nobody and cannot mint tokens; use an admin key".into(),
+        ));
+    };
+    if !scope.owns(user) {
+        return Err(FieldError::new("user", "members may mint tokens only for themselves (their id or e-mail)").into());
+    }
+    let workspace = state.store.get_workspace(&scope.org_id, team).await.ok();
+    if !workspace.is_some_and(|w| me.workspace_ids.contains(&w.id)) {
+        return Err(FieldError::new("team", "members may mint tokens only in a workspace they belong to").into());
+    }
+    Ok(())
+}
+
+/// A member may revoke or rotate only tokens naming them; anyone else's is 404.
+async fn own_token(state: &ApiState, scope: &OrgScope, id: &str) -> Result<(), ApiError> {
+    if scope.role.manages_everyone() {
+        return Ok(());
+    }
+    let token = state.store.get_token(&scope.org_id, id).await?;
+    if !scope.owns(&token.user) {
+        return Err(ApiError::NotFound("token"));
+    }
+    Ok(())
 }
 
 /// Checks what a credential grants (`user`, `team`, `scopes`, `permissions`), naming the field at fault.

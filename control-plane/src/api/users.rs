@@ -1,6 +1,7 @@
 //! `/v1/users`: the org's SSO users; deactivation (which revokes everything the
 //! user holds, see `store::user_deactivation`) and reactivation.
 
+use crate::accounts::OrgScope;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
@@ -9,7 +10,8 @@ use tracing::instrument;
 use utoipa::ToSchema;
 
 use super::ApiState;
-use crate::rest::{ApiError, ErrorBody};
+use crate::rest::json::ApiQuery;
+use crate::rest::{ApiError, ErrorBody, PageQuery};
 use crate::sso::CurrentUser;
 use crate::store::User;
 
@@ -54,6 +56,8 @@ impl From<User> for UserView {
 pub struct UserList {
     /// Users, oldest first.
     pub users: Vec<UserView>,
+    /// Cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// What a deactivation revoked.
@@ -81,11 +85,18 @@ pub struct DeactivatedUser {
 }
 
 /// Lists the org's users.
-#[utoipa::path(get, path = "/v1/users", tag = "users", security(("admin_token" = []), ("session" = [])),
-    responses((status = 200, body = UserList), (status = 401, body = ErrorBody)))]
-pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<UserList>, ApiError> {
-    let users = state.store.list_users(&state.org_id).await?;
-    Ok(Json(UserList { users: users.into_iter().map(UserView::from).collect() }))
+#[utoipa::path(get, path = "/v1/users", tag = "users", params(PageQuery), security(("admin_token" = []), ("session" = [])),
+    responses((status = 200, body = UserList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    scope: OrgScope,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<UserList>, ApiError> {
+    let page = query.page()?;
+    let mut users = state.store.list_users(&scope.org_id).await?;
+    users.sort_by(|a, b| a.id.cmp(&b.id));
+    let page = page.slice(users, |u| u.id.clone());
+    Ok(Json(UserList { users: page.items.into_iter().map(UserView::from).collect(), next_cursor: page.next_cursor }))
 }
 
 /// Deactivates a user: they cannot sign in, and their gateway tokens, refresh
@@ -98,6 +109,7 @@ pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<UserList>
 #[instrument(skip(state, caller))]
 pub(crate) async fn deactivate(
     State(state): State<ApiState>,
+    scope: OrgScope,
     caller: Option<Extension<CurrentUser>>,
     Path(id): Path<String>,
 ) -> Result<Json<DeactivatedUser>, ApiError> {
@@ -105,7 +117,7 @@ pub(crate) async fn deactivate(
     if own {
         return Err(ApiError::Conflict { field: None, message: "you cannot deactivate yourself".into() });
     }
-    let done = state.store.deactivate_user(&state.org_id, &id).await?;
+    let done = state.store.deactivate_user(&scope.org_id, &id).await?;
     let d = done.value;
     tracing::info!(
         user_id = %d.user.id,
@@ -135,9 +147,10 @@ pub(crate) async fn deactivate(
 #[instrument(skip(state))]
 pub(crate) async fn reactivate(
     State(state): State<ApiState>,
+    scope: OrgScope,
     Path(id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
-    let done = state.store.reactivate_user(&state.org_id, &id).await?;
+    let done = state.store.reactivate_user(&scope.org_id, &id).await?;
     tracing::info!(user_id = %id, version = done.version, "user reactivated");
     Ok(Json(done.value.into()))
 }

@@ -1,6 +1,7 @@
 //! Admin API of the authorization server: machine clients (client
 //! credentials) under `/v1/oauth/clients` and signing-key rotation.
 
+use crate::accounts::OrgScope;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -11,8 +12,8 @@ use tracing::instrument;
 use utoipa::ToSchema;
 
 use super::{secrets, AuthServerState, SCOPES_SUPPORTED};
-use crate::rest::json::ApiJson;
-use crate::rest::{ApiError, ErrorBody};
+use crate::rest::json::{ApiJson, ApiQuery};
+use crate::rest::{ApiError, ErrorBody, PageQuery};
 use crate::store::{AsClient, AsClientKind, KeyPurpose};
 use crate::validation::{self, FieldError};
 
@@ -59,6 +60,8 @@ pub struct IssuedMachineClient {
 pub struct MachineClientList {
     /// Clients, oldest first.
     pub clients: Vec<MachineClientView>,
+    /// Cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// The newly active signing key.
@@ -84,6 +87,7 @@ fn view(client: AsClient) -> MachineClientView {
 #[instrument(skip_all, fields(workspace = %body.workspace))]
 pub(crate) async fn create_client(
     State(state): State<AuthServerState>,
+    scope: OrgScope,
     ApiJson(body): ApiJson<CreateMachineClient>,
 ) -> Result<(StatusCode, Json<IssuedMachineClient>), ApiError> {
     let name = validation::name("name", &body.name)?;
@@ -98,7 +102,7 @@ pub(crate) async fn create_client(
         )
         .into());
     }
-    let workspace = state.server.store.get_workspace(&state.org_id, &body.workspace).await?;
+    let workspace = state.server.store.get_workspace(&scope.org_id, &body.workspace).await?;
     let secret = secrets::generate("ghcs_");
     let client = AsClient {
         client_id: format!("ghm_{}", uuid::Uuid::new_v4().simple()),
@@ -110,7 +114,7 @@ pub(crate) async fn create_client(
         secret_hash: Some(secrets::digest(secret.expose_secret())),
         logo_uri: None,
         scopes,
-        org_id: Some(state.org_id.to_string()),
+        org_id: Some(scope.org_id.clone()),
         workspace_id: Some(workspace.id),
         created_at: chrono::Utc::now(),
     };
@@ -123,13 +127,18 @@ pub(crate) async fn create_client(
 }
 
 /// Lists the org's machine clients.
-#[utoipa::path(get, path = "/v1/oauth/clients", tag = "oauth", security(("admin_token" = [])),
-    responses((status = 200, body = MachineClientList), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/oauth/clients", tag = "oauth", params(PageQuery), security(("admin_token" = [])),
+    responses((status = 200, body = MachineClientList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub(crate) async fn list_clients(
     State(state): State<AuthServerState>,
+    scope: OrgScope,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<MachineClientList>, ApiError> {
-    let clients = state.server.store.list_as_machine_clients(&state.org_id).await?;
-    Ok(Json(MachineClientList { clients: clients.into_iter().map(view).collect() }))
+    let page = query.page()?;
+    let mut clients = state.server.store.list_as_machine_clients(&scope.org_id).await?;
+    clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+    let page = page.slice(clients, |c| c.client_id.clone());
+    Ok(Json(MachineClientList { clients: page.items.into_iter().map(view).collect(), next_cursor: page.next_cursor }))
 }
 
 /// Deletes a machine client; its tokens stop being renewable at once.
@@ -138,9 +147,10 @@ pub(crate) async fn list_clients(
     responses((status = 204), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub(crate) async fn delete_client(
     State(state): State<AuthServerState>,
+    scope: OrgScope,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.server.store.delete_as_machine_client(&state.org_id, &id).await?;
+    state.server.store.delete_as_machine_client(&scope.org_id, &id).await?;
     tracing::info!(client_id = %id, "deleted machine oauth client");
     Ok(StatusCode::NO_CONTENT)
 }

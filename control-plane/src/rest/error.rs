@@ -36,6 +36,9 @@ pub enum ApiError {
     /// Missing or wrong admin token (401 with `WWW-Authenticate: Bearer`).
     #[error("a valid admin token is required: Authorization: Bearer <token>")]
     Unauthorized,
+    /// Authenticated, but the caller's role may not do this (403 `forbidden`).
+    #[error("{0}")]
+    Forbidden(String),
     /// The thing does not exist (404).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -86,6 +89,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),

@@ -8,5 +8,7 @@
 
 mod error;
 pub mod json;
+mod scope;
 
 pub use error::{forbidden, ApiError, ErrorBody, ErrorDetail};
+pub use scope::PageQuery;

@@ -1,6 +1,7 @@
 //! SSO routes of the admin API: provider CRUD under `/v1/sso/providers`
 //! (admins), `GET /v1/me` (any session) and `POST /auth/logout`.
 
+use crate::accounts::OrgScope;
 use std::net::IpAddr;
 
 use axum::extract::{Path, State};
@@ -16,8 +17,8 @@ use utoipa::ToSchema;
 use super::session::set_cookie;
 use super::{SsoContext, SsoSettings, SsoState};
 use crate::accounts::{ClaimMappings, ProviderKind, RoleMapping, WorkspaceMapping};
-use crate::rest::json::ApiJson;
-use crate::rest::{forbidden, ApiError, ErrorBody};
+use crate::rest::json::{ApiJson, ApiQuery};
+use crate::rest::{forbidden, ApiError, ErrorBody, PageQuery};
 use crate::store::{NewSsoProvider, SsoProvider, SsoProviderPatch};
 use crate::validation::{self, FieldError};
 
@@ -157,6 +158,8 @@ pub struct SsoProviderView {
 pub struct SsoProviderList {
     /// Providers, oldest first.
     pub providers: Vec<SsoProviderView>,
+    /// Cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 fn view(p: SsoProvider, settings: &SsoSettings) -> SsoProviderView {
@@ -184,6 +187,7 @@ fn view(p: SsoProvider, settings: &SsoSettings) -> SsoProviderView {
 #[instrument(skip_all, fields(name = %body.name))]
 pub(crate) async fn create_provider(
     State(state): State<SsoState>,
+    scope: OrgScope,
     ApiJson(body): ApiJson<CreateSsoProvider>,
 ) -> Result<(StatusCode, Json<SsoProviderView>), ApiError> {
     let settings = &state.context.settings;
@@ -198,18 +202,27 @@ pub(crate) async fn create_provider(
         claim_mappings: body.claim_mappings.unwrap_or_default().resolve(kind)?,
         enabled: body.enabled.unwrap_or(true),
     };
-    let created = state.context.store.create_sso_provider(&state.org_id, new).await?;
+    let created = state.context.store.create_sso_provider(&scope.org_id, new).await?;
     tracing::info!(provider_id = %created.id, issuer = %created.issuer, "sso provider created");
     Ok((StatusCode::CREATED, Json(view(created, settings))))
 }
 
 /// Lists the org's SSO providers.
-#[utoipa::path(get, path = "/v1/sso/providers", tag = "sso", security(("admin_token" = []), ("session" = [])),
-    responses((status = 200, body = SsoProviderList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub(crate) async fn list_providers(State(state): State<SsoState>) -> Result<Json<SsoProviderList>, ApiError> {
-    let providers = state.context.store.list_sso_providers(&state.org_id).await?;
+#[utoipa::path(get, path = "/v1/sso/providers", tag = "sso", params(PageQuery), security(("admin_token" = []), ("session" = [])),
+    responses((status = 200, body = SsoProviderList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub(crate) async fn list_providers(
+    State(state): State<SsoState>,
+    scope: OrgScope,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<SsoProviderList>, ApiError> {
+    let page = query.page()?;
+    let mut providers = state.context.store.list_sso_providers(&scope.org_id).await?;
+    providers.sort_by(|a, b| a.id.cmp(&b.id));
+    let page = page.slice(providers, |p| p.id.clone());
     Ok(Json(SsoProviderList {
-        providers: providers.into_iter().map(|p| view(p, &state.context.settings)).collect(),
+        providers: page.items.into_iter().map(|p| view(p, &state.context.settings)).collect(),
+        next_cursor: page.next_cursor,
     }))
 }
 
@@ -219,9 +232,10 @@ pub(crate) async fn list_providers(State(state): State<SsoState>) -> Result<Json
     responses((status = 200, body = SsoProviderView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get_provider(
     State(state): State<SsoState>,
+    scope: OrgScope,
     Path(id): Path<String>,
 ) -> Result<Json<SsoProviderView>, ApiError> {
-    Ok(Json(view(state.context.store.get_sso_provider(&state.org_id, &id).await?, &state.context.settings)))
+    Ok(Json(view(state.context.store.get_sso_provider(&scope.org_id, &id).await?, &state.context.settings)))
 }
 
 /// Updates an SSO provider; `claim_mappings` replaces the whole mapping.
@@ -233,11 +247,12 @@ pub(crate) async fn get_provider(
 #[instrument(skip_all, fields(provider_id = %id))]
 pub(crate) async fn update_provider(
     State(state): State<SsoState>,
+    scope: OrgScope,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateSsoProvider>,
 ) -> Result<Json<SsoProviderView>, ApiError> {
     let settings = &state.context.settings;
-    let current = state.context.store.get_sso_provider(&state.org_id, &id).await?;
+    let current = state.context.store.get_sso_provider(&scope.org_id, &id).await?;
     let kind = body.kind.unwrap_or(current.kind);
     let patch = SsoProviderPatch {
         name: body.name.as_deref().map(|n| validation::name("name", n)).transpose()?,
@@ -249,7 +264,7 @@ pub(crate) async fn update_provider(
         claim_mappings: body.claim_mappings.map(|m| m.resolve(kind)).transpose()?,
         enabled: body.enabled,
     };
-    let updated = state.context.store.update_sso_provider(&state.org_id, &id, patch).await?;
+    let updated = state.context.store.update_sso_provider(&scope.org_id, &id, patch).await?;
     tracing::info!("sso provider updated");
     Ok(Json(view(updated, settings)))
 }
@@ -261,9 +276,10 @@ pub(crate) async fn update_provider(
 #[instrument(skip(state))]
 pub(crate) async fn delete_provider(
     State(state): State<SsoState>,
+    scope: OrgScope,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.context.store.delete_sso_provider(&state.org_id, &id).await?;
+    state.context.store.delete_sso_provider(&scope.org_id, &id).await?;
     tracing::info!("sso provider deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -185,13 +185,11 @@ impl SsoContext {
     }
 }
 
-/// State of the SSO routes: the context, and the org the provider admin routes act on.
+/// State of the SSO routes (the provider admin routes act on the request's org scope).
 #[derive(Clone)]
 pub struct SsoState {
     /// Providers, logins and sessions.
     pub context: SsoContext,
-    /// The org every admin request acts on (the default org, for now).
-    pub org_id: Arc<str>,
 }
 
 impl FromRef<SsoState> for SsoContext {

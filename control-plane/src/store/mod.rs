@@ -9,6 +9,10 @@ mod entities;
 pub mod model;
 
 mod admin_tokens;
+mod api_keys;
+pub use api_keys::{ApiKey, NewApiKey};
+mod org_deletion;
+pub mod page;
 mod certificate_identities;
 mod edge_state;
 mod outbox;

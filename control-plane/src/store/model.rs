@@ -204,6 +204,8 @@ pub struct TokenFilter {
     pub team: Option<String>,
     /// Exact user.
     pub user: Option<String>,
+    /// Only tokens naming this person: (user id, e-mail); the e-mail in any case.
+    pub owned_by: Option<(String, String)>,
 }
 
 /// Input to register a certificate identity (already validated, except references).

@@ -1,9 +1,12 @@
 //! Organisations.
 
-use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait as _, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use serde_json::Value;
 
 use super::entities::org;
+use super::page::{Page, PageRequest};
 use super::{new_id, now, Org, Store, StoreError, Versioned};
 
 /// An org's edge authentication settings (JSON as validated by the API; no secrets).
@@ -91,5 +94,56 @@ impl Store {
     pub async fn org_by_slug(&self, slug: &str) -> Result<Option<Org>, StoreError> {
         let row = org::Entity::find().filter(org::Column::Slug.eq(slug)).one(&self.db).await?;
         Ok(row.map(|r| Org { id: r.id, slug: r.slug, name: r.name }))
+    }
+}
+
+impl Store {
+    /// Creates an org (a tenant); `slug` must be unused.
+    pub async fn create_org(&self, slug: &str, name: &str) -> Result<Versioned<Org>, StoreError> {
+        let (txn, version) = self.begin_write().await?;
+        let id = new_id();
+        let row = org::ActiveModel {
+            id: Set(id.clone()),
+            slug: Set(slug.to_owned()),
+            name: Set(name.to_owned()),
+            created_at: Set(now()),
+            jwt_validation: Set(None),
+            external_auth_config: Set(None),
+        };
+        org::Entity::insert(row).exec_without_returning(&txn).await.map_err(|e| {
+            StoreError::unique_or_db(e, "slug", format!("an org with slug {slug:?} already exists"))
+        })?;
+        txn.touched().orgs.insert(id.clone());
+        txn.commit().await?;
+        Ok(Versioned { value: Org { id, slug: slug.to_owned(), name: name.to_owned() }, version })
+    }
+
+    /// A page of every org, by slug.
+    pub async fn list_orgs(&self, page: &PageRequest) -> Result<Page<Org>, StoreError> {
+        let mut query = org::Entity::find();
+        if let Some(after) = &page.after {
+            query = query.filter(org::Column::Slug.gt(after.as_str()));
+        }
+        let rows = query.order_by_asc(org::Column::Slug).limit(page.fetch()).all(&self.db).await?;
+        let orgs = rows.into_iter().map(|r| Org { id: r.id, slug: r.slug, name: r.name }).collect();
+        Ok(page.finish(orgs, |o: &Org| o.slug.clone()))
+    }
+
+    /// The org with `id`.
+    pub async fn org_by_id(&self, id: &str) -> Result<Option<Org>, StoreError> {
+        let row = org::Entity::find_by_id(id).one(&self.db).await?;
+        Ok(row.map(|r| Org { id: r.id, slug: r.slug, name: r.name }))
+    }
+
+    /// Renames an org (its slug never changes: it is part of every edge URL).
+    pub async fn rename_org(&self, org_id: &str, name: &str) -> Result<Versioned<Org>, StoreError> {
+        let (txn, version) = self.begin_write().await?;
+        let row = org::Entity::find_by_id(org_id).one(&txn).await?.ok_or(StoreError::NotFound("org"))?;
+        let mut active: org::ActiveModel = row.into();
+        active.name = Set(name.to_owned());
+        let row = active.update(&txn).await?;
+        txn.touched().orgs.insert(row.id.clone());
+        txn.commit().await?;
+        Ok(Versioned { value: Org { id: row.id, slug: row.slug, name: row.name }, version })
     }
 }

@@ -1,11 +1,14 @@
 //! Gateway tokens: minting, listing, revocation and rotation. Only hashes are stored.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use super::entities::{gateway_token, workspace};
+use super::page::{Page, PageRequest};
 use super::servers::find_server;
 use super::workspaces::find_workspace;
 use super::{
@@ -59,30 +62,47 @@ impl Store {
         Ok(Versioned { value: token_from(row, ws.slug)?, version })
     }
 
-    /// Tokens of the org (revoked ones included, for audit), newest first.
+    /// A page of the org's tokens (revoked ones included, for audit), newest first.
     pub async fn list_tokens(
         &self,
         org_id: &str,
         filter: &TokenFilter,
-    ) -> Result<Vec<TokenRecord>, StoreError> {
+        page: &PageRequest,
+    ) -> Result<Page<TokenRecord>, StoreError> {
         let mut query = gateway_token::Entity::find().filter(gateway_token::Column::OrgId.eq(org_id));
         if let Some(team) = &filter.team {
             let Some(ws) = find_workspace(&self.db, org_id, team).await? else {
-                return Ok(Vec::new());
+                return Ok(Page { items: Vec::new(), next_cursor: None });
             };
             query = query.filter(gateway_token::Column::WorkspaceId.eq(ws.id));
         }
         if let Some(user) = &filter.user {
             query = query.filter(gateway_token::Column::UserName.eq(user));
         }
-        let rows = query.order_by_desc(gateway_token::Column::CreatedAt).all(&self.db).await?;
+        if let Some((user_id, email)) = &filter.owned_by {
+            // The names a person goes by: their id, or their e-mail in any case.
+            let mut names = Condition::any().add(gateway_token::Column::UserName.eq(user_id.as_str()));
+            if !email.is_empty() {
+                names = names.add(
+                    Expr::expr(Func::lower(Expr::col(gateway_token::Column::UserName))).eq(email.to_lowercase()),
+                );
+            }
+            query = query.filter(names);
+        }
+        if let Some(after) = &page.after {
+            query = query.filter(gateway_token::Column::Id.lt(after.as_str()));
+        }
+        // Ids are time-ordered: by id descending is newest first, and a stable cursor.
+        let rows = query.order_by_desc(gateway_token::Column::Id).limit(page.fetch()).all(&self.db).await?;
         let slugs = workspace_slugs(&self.db, Some(org_id)).await?;
-        rows.into_iter()
+        let tokens = rows
+            .into_iter()
             .map(|r| {
                 let team = slugs.get(&r.workspace_id).cloned().unwrap_or_default();
                 token_from(r, team)
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page.finish(tokens, |t| t.id.clone()))
     }
 
     /// One token by id.

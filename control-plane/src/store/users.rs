@@ -14,7 +14,7 @@ use crate::accounts::AuthenticatedUser;
 /// grants carry it) denotes the SSO user with `user_id` and `email`: their id,
 /// or their e-mail in any case.
 pub fn name_denotes(name: &str, user_id: &str, email: &str) -> bool {
-    name == user_id || (!email.is_empty() && name.eq_ignore_ascii_case(email))
+    crate::accounts::names_user(name, user_id, email)
 }
 
 /// A user created by SSO.

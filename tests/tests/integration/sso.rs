@@ -176,7 +176,7 @@ async fn sso_provider_crud_keeps_the_client_secret_sealed() {
         (json!({"name": "", "issuer": "https://idp.example.com", "client_id": "c"}), "name"),
         (
             json!({"name": "x", "issuer": "https://idp.example.com", "client_id": "c",
-                "claim_mappings": {"role_mappings": [{"claim": "g", "value": "v", "role": "owner"}]}}),
+                "claim_mappings": {"role_mappings": [{"claim": "g", "value": "v", "role": "superuser"}]}}),
             "claim_mappings.role_mappings[0].role",
         ),
         (
@@ -560,10 +560,10 @@ async fn sso_members_see_and_disconnect_only_their_own_connections() {
         bob.sso_request(Method::DELETE, &format!("/v1/connections/{by_id}"), None, Some(csrf)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
-    // The admin still sees everyone's (alice's and bob's by email), and bob's other route stays admin-only.
+    // The admin still sees everyone's (alice's and bob's by email), and the org's users stay hidden from members.
     let (_, all) = admin.request(Method::GET, "/v1/connections", None).await;
     assert_eq!(all["connections"].as_array().unwrap().len(), 2, "{all}");
-    let (status, _) = bob.sso_request(Method::GET, "/v1/auth/tokens", None, None).await;
+    let (status, _) = bob.sso_request(Method::GET, "/v1/users", None, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) =
         reqwest::get(format!("{}/v1/connections", cp.api_url)).await.map(|r| (r.status(), ())).unwrap();

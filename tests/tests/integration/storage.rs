@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use gatehouse_config::identity::cert_names::CertNameKind;
 use gatehouse_config::token_hash::hash_token;
+use gatehouse_control_plane::store::page::PageRequest;
 use gatehouse_control_plane::store::grants::{GrantTokens, NewTokens};
 use gatehouse_control_plane::store::{
     NewCertificateIdentity, NewServer, NewToken, NewWorkspace, ServerPatch, Store, StoreError, TokenFilter,
@@ -183,7 +184,7 @@ async fn storage_deleting_a_server_cascades_to_provisions() {
         let state = store.load_edge_state().await.unwrap();
         assert!(state.provisions.is_empty());
         assert!(state.tokens.is_empty());
-        assert!(store.list_tokens(&org, &TokenFilter::default()).await.unwrap().is_empty());
+        assert!(store.list_tokens(&org, &TokenFilter::default(), &PageRequest::default()).await.unwrap().items.is_empty());
 
         assert!(matches!(store.unprovision(&org, "w2", "s2").await, Err(StoreError::NotFound("provision"))));
     }
@@ -295,7 +296,7 @@ async fn storage_failed_mutations_leave_nothing_behind() {
         ));
 
         assert!(
-            store.list_tokens(&org, &TokenFilter::default()).await.unwrap().is_empty(),
+            store.list_tokens(&org, &TokenFilter::default(), &PageRequest::default()).await.unwrap().items.is_empty(),
             "{}",
             db.backend()
         );
@@ -332,8 +333,8 @@ async fn storage_tokens_revoke_and_rotate() {
         let revoked = store.revoke_token(&org, &minted.id).await.unwrap();
         assert!(revoked.value.revoked_at.is_some());
         assert!(store.load_edge_state().await.unwrap().tokens.is_empty());
-        let listed =
-            store.list_tokens(&org, &TokenFilter { team: Some("w".into()), user: None }).await.unwrap();
+        let team = TokenFilter { team: Some("w".into()), ..Default::default() };
+        let listed = store.list_tokens(&org, &team, &PageRequest::default()).await.unwrap().items;
         assert_eq!(listed.len(), 1, "revoked tokens stay listed");
         assert!(listed[0].revoked_at.is_some());
         // Revoking again changes nothing; rotating a revoked token conflicts.
@@ -345,9 +346,10 @@ async fn storage_tokens_revoke_and_rotate() {
             Err(StoreError::Conflict { .. })
         ));
         assert!(store
-            .list_tokens(&org, &TokenFilter { team: None, user: Some("bob".into()) })
+            .list_tokens(&org, &TokenFilter { user: Some("bob".into()), ..Default::default() }, &PageRequest::default())
             .await
             .unwrap()
+            .items
             .is_empty());
 
         // Expired tokens are not sent to edges.

@@ -7,6 +7,7 @@ pub mod config_outbox;
 pub mod config_version;
 pub mod gateway_token;
 pub mod org;
+pub mod org_api_key;
 pub mod provision;
 pub mod server;
 pub mod server_header;
