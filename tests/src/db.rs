@@ -138,6 +138,61 @@ fn replace_database(url: &str, name: &str) -> String {
     }
 }
 
+/// Every row of every table as text, one `table: row` line each, for tests
+/// that must show something is (or is not) in the database at all. SQLite
+/// quotes each column (`quote()`, so blobs are hex); PostgreSQL renders rows
+/// as JSON (`row_to_json`).
+pub async fn dump_tables(db: &TestDb) -> Vec<(String, String)> {
+    let conn = Database::connect(db.url()).await.expect("connecting to dump the database");
+    let backend = conn.get_database_backend();
+    let tables_sql = match db {
+        TestDb::Sqlite { .. } => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        }
+        TestDb::Postgres { .. } => {
+            "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name"
+        }
+    };
+    let tables: Vec<String> = conn
+        .query_all(sea_orm::Statement::from_string(backend, tables_sql))
+        .await
+        .expect("listing tables")
+        .iter()
+        .map(|r| r.try_get::<String>("", "name").expect("table name"))
+        .collect();
+    let mut rows = Vec::new();
+    for table in tables {
+        let select = match db {
+            TestDb::Sqlite { .. } => {
+                let columns: Vec<String> = conn
+                    .query_all(sea_orm::Statement::from_string(
+                        backend,
+                        format!("PRAGMA table_info(\"{table}\")"),
+                    ))
+                    .await
+                    .expect("table columns")
+                    .iter()
+                    .map(|r| format!("quote(\"{}\")", r.try_get::<String>("", "name").expect("column name")))
+                    .collect();
+                format!("SELECT {} AS row FROM \"{table}\"", columns.join(" || ',' || "))
+            }
+            TestDb::Postgres { .. } => format!("SELECT row_to_json(t)::text AS row FROM \"{table}\" t"),
+        };
+        for r in
+            conn.query_all(sea_orm::Statement::from_string(backend, select)).await.expect("dumping a table")
+        {
+            rows.push((table.clone(), r.try_get::<String>("", "row").unwrap_or_default()));
+        }
+    }
+    conn.close().await.ok();
+    rows
+}
+
+/// [`dump_tables`] as one string.
+pub async fn dump_text(db: &TestDb) -> String {
+    dump_tables(db).await.into_iter().map(|(t, r)| format!("{t}: {r}\n")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::replace_database;

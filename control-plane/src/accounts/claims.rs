@@ -245,9 +245,14 @@ mod tests {
     fn the_highest_matching_role_wins() {
         let mut m = ClaimMappings::preset(ProviderKind::Okta);
         for (value, role) in [("readers", "viewer"), ("audit", "auditor"), ("ops", "admin")] {
-            m.role_mappings.push(RoleMapping { claim: "groups".into(), value: value.into(), role: role.into() });
+            m.role_mappings.push(RoleMapping {
+                claim: "groups".into(),
+                value: value.into(),
+                role: role.into(),
+            });
         }
-        let id = |groups: serde_json::Value| m.map(&claims(json!({"sub": "u", "groups": groups}))).unwrap().role;
+        let id =
+            |groups: serde_json::Value| m.map(&claims(json!({"sub": "u", "groups": groups}))).unwrap().role;
         assert_eq!(id(json!(["readers", "audit"])), "auditor");
         assert_eq!(id(json!(["readers", "ops"])), "admin");
         assert_eq!(id(json!(["readers"])), "viewer");
@@ -261,7 +266,11 @@ mod tests {
         assert_eq!(m.validate().unwrap_err().field, "claim_mappings.role_mappings[0].role");
         for role in ["owner", "admin", "auditor", "viewer", "member"] {
             let mut m = ClaimMappings::preset(ProviderKind::Okta);
-            m.role_mappings.push(RoleMapping { claim: "groups".into(), value: "x".into(), role: role.into() });
+            m.role_mappings.push(RoleMapping {
+                claim: "groups".into(),
+                value: "x".into(),
+                role: role.into(),
+            });
             assert!(m.validate().is_ok(), "{role} is a role mappings may grant");
         }
         let mut m = ClaimMappings::preset(ProviderKind::Okta);

@@ -119,7 +119,10 @@ async fn require_access(
     let path = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_default();
     let Some(access) = super::access::lookup(request.method(), &path) else {
         tracing::error!(method = %request.method(), path, "admin route without an access rule: refused");
-        return Err(AuthError::Forbidden { code: "forbidden", message: "this route has no access rule".into() });
+        return Err(AuthError::Forbidden {
+            code: "forbidden",
+            message: "this route has no access rule".into(),
+        });
     };
     let prefixed = request.extensions().get::<PrefixedOrg>().map(|p| p.0.clone());
     let principal = authenticate(&auth, request.headers(), request.method(), &path).await?;
@@ -128,7 +131,12 @@ async fn require_access(
         tracing::info!(role = %scope.role, method = %request.method(), path, "admin route refused to the caller's role");
         return Err(AuthError::Forbidden {
             code: "forbidden",
-            message: format!("{} {path} needs {}; the caller's role is {}", request.method(), access.describe(), scope.role),
+            message: format!(
+                "{} {path} needs {}; the caller's role is {}",
+                request.method(),
+                access.describe(),
+                scope.role
+            ),
         });
     }
     if let Principal::Session(user) = &scope.principal {
@@ -166,9 +174,7 @@ async fn scope_for(
             }
         }
         (None, Some(own)) => auth.store.org_by_id(own).await?.ok_or(ApiError::Unauthorized)?,
-        (None, None) => {
-            auth.store.org_by_slug(DEFAULT_ORG_SLUG).await?.ok_or(ApiError::NotFound("org"))?
-        }
+        (None, None) => auth.store.org_by_slug(DEFAULT_ORG_SLUG).await?.ok_or(ApiError::NotFound("org"))?,
     };
     let role = match &principal {
         Principal::Platform => Role::Owner,
@@ -254,7 +260,8 @@ mod tests {
     }
 
     fn rewritten(uri: &str) -> (String, Option<String>) {
-        let request = rewrite_org_prefix(Request::builder().uri(uri).body(axum::body::Body::empty()).unwrap());
+        let request =
+            rewrite_org_prefix(Request::builder().uri(uri).body(axum::body::Body::empty()).unwrap());
         (request.uri().to_string(), request.extensions().get::<PrefixedOrg>().map(|p| p.0.clone()))
     }
 

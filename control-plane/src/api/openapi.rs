@@ -11,8 +11,8 @@ use super::access;
 #[cfg(test)]
 use super::access::ROUTES;
 use super::{
-    api_keys, certificate_identities, connections, edges, health, org_settings, orgs, provisions, servers, tokens,
-    users, workspaces,
+    api_keys, certificate_identities, connections, edges, health, org_settings, orgs, provisions, servers,
+    tokens, users, workspaces,
 };
 use crate::accounts::Access;
 
@@ -90,7 +90,10 @@ impl Modify for AccessRules {
                 let Some(access) = access::lookup(&method, path) else { continue };
                 org_route |= access != Access::Platform;
                 let rule = ExtensionsBuilder::new()
-                    .add("x-gatehouse-access", serde_json::json!({"access": access, "needs": access.describe()}))
+                    .add(
+                        "x-gatehouse-access",
+                        serde_json::json!({"access": access, "needs": access.describe()}),
+                    )
                     .build();
                 operation.extensions.get_or_insert_with(Default::default).merge(rule);
                 let needs = format!("Needs {}.", access.describe());
@@ -152,8 +155,7 @@ mod tests {
     use super::*;
 
     /// Admin operations that need no admin credential.
-    const PUBLIC: &[(&str, &str)] =
-        &[("GET", "/healthz"), ("GET", "/v1/me"), ("POST", "/auth/logout")];
+    const PUBLIC: &[(&str, &str)] = &[("GET", "/healthz"), ("GET", "/v1/me"), ("POST", "/auth/logout")];
 
     #[test]
     fn the_document_and_the_access_table_name_the_same_routes() {
@@ -168,7 +170,8 @@ mod tests {
         for r in ROUTES {
             expected.insert((r.method.to_owned(), r.path.to_owned()));
             if r.access != Access::Platform {
-                expected.insert((r.method.to_owned(), format!("/v1/orgs/{{org}}/{}", &r.path["/v1/".len()..])));
+                expected
+                    .insert((r.method.to_owned(), format!("/v1/orgs/{{org}}/{}", &r.path["/v1/".len()..])));
             }
         }
         for (m, p) in PUBLIC {

@@ -61,7 +61,10 @@ fn change(value: Option<serde_json::Value>) -> Option<Option<serde_json::Value>>
 /// Gets the org's edge authentication settings.
 #[utoipa::path(get, path = "/v1/org", tag = "org", security(("admin_token" = [])),
     responses((status = 200, body = OrgSettingsView), (status = 401, body = ErrorBody)))]
-pub(crate) async fn get(State(state): State<ApiState>, scope: OrgScope) -> Result<Json<OrgSettingsView>, ApiError> {
+pub(crate) async fn get(
+    State(state): State<ApiState>,
+    scope: OrgScope,
+) -> Result<Json<OrgSettingsView>, ApiError> {
     Ok(Json(state.store.org_auth_settings(&scope.org_id).await?.into()))
 }
 

@@ -89,7 +89,10 @@ pub(crate) async fn list(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<OrgList>, ApiError> {
     let page = state.store.list_orgs(&query.page()?).await?;
-    Ok(Json(OrgList { orgs: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
+    Ok(Json(OrgList {
+        orgs: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Gets one org.
@@ -97,7 +100,10 @@ pub(crate) async fn list(
     params(("org" = String, Path, description = "Org slug")),
     responses((status = 200, body = OrgView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
-pub(crate) async fn get(State(state): State<ApiState>, Path(org): Path<String>) -> Result<Json<OrgView>, ApiError> {
+pub(crate) async fn get(
+    State(state): State<ApiState>,
+    Path(org): Path<String>,
+) -> Result<Json<OrgView>, ApiError> {
     let org = state.store.org_by_slug(&org).await?.ok_or(ApiError::NotFound("org"))?;
     Ok(Json(org.into()))
 }
@@ -129,7 +135,10 @@ pub(crate) async fn update(
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[instrument(skip(state))]
-pub(crate) async fn delete(State(state): State<ApiState>, Path(org): Path<String>) -> Result<StatusCode, ApiError> {
+pub(crate) async fn delete(
+    State(state): State<ApiState>,
+    Path(org): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let org = state.store.org_by_slug(&org).await?.ok_or(ApiError::NotFound("org"))?;
     delete_org(&state, &org.id, &org.slug).await
 }
@@ -139,7 +148,10 @@ pub(crate) async fn delete(State(state): State<ApiState>, Path(org): Path<String
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 #[instrument(skip_all, fields(org = %scope.org_slug))]
-pub(crate) async fn delete_own(State(state): State<ApiState>, scope: OrgScope) -> Result<StatusCode, ApiError> {
+pub(crate) async fn delete_own(
+    State(state): State<ApiState>,
+    scope: OrgScope,
+) -> Result<StatusCode, ApiError> {
     delete_org(&state, &scope.org_id, &scope.org_slug).await
 }
 
@@ -147,7 +159,8 @@ async fn delete_org(state: &ApiState, org_id: &str, slug: &str) -> Result<Status
     if slug == DEFAULT_ORG_SLUG {
         return Err(ApiError::Conflict {
             field: None,
-            message: "the default org cannot be deleted: single-org installs and plain /v1 routes act on it".into(),
+            message: "the default org cannot be deleted: single-org installs and plain /v1 routes act on it"
+                .into(),
         });
     }
     let deleted = state.store.delete_org(org_id).await?;

@@ -187,7 +187,10 @@ pub(crate) async fn list(
         servers.retain(|s| visible.contains(&s.id));
     }
     let page = page.slice(servers, |s| s.slug.clone());
-    Ok(Json(ServerList { servers: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
+    Ok(Json(ServerList {
+        servers: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// For a member, the ids of the servers provisioned to their workspaces; `None` for roles that see all.

@@ -185,7 +185,10 @@ pub(crate) async fn list(
     };
     let filter = TokenFilter { team: query.team, user: query.user, owned_by };
     let page = state.store.list_tokens(&scope.org_id, &filter, &page).await?;
-    Ok(Json(TokenList { tokens: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
+    Ok(Json(TokenList {
+        tokens: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Revokes a token: it stops working at once and stays listed with `revoked_at`.
@@ -233,11 +236,17 @@ async fn member_may_mint(state: &ApiState, scope: &OrgScope, user: &str, team: &
         ));
     };
     if !scope.owns(user) {
-        return Err(FieldError::new("user", "members may mint tokens only for themselves (their id or e-mail)").into());
+        return Err(FieldError::new(
+            "user",
+            "members may mint tokens only for themselves (their id or e-mail)",
+        )
+        .into());
     }
     let workspace = state.store.get_workspace(&scope.org_id, team).await.ok();
     if !workspace.is_some_and(|w| me.workspace_ids.contains(&w.id)) {
-        return Err(FieldError::new("team", "members may mint tokens only in a workspace they belong to").into());
+        return Err(
+            FieldError::new("team", "members may mint tokens only in a workspace they belong to").into()
+        );
     }
     Ok(())
 }

@@ -96,7 +96,10 @@ pub(crate) async fn list(
     let mut users = state.store.list_users(&scope.org_id).await?;
     users.sort_by(|a, b| a.id.cmp(&b.id));
     let page = page.slice(users, |u| u.id.clone());
-    Ok(Json(UserList { users: page.items.into_iter().map(UserView::from).collect(), next_cursor: page.next_cursor }))
+    Ok(Json(UserList {
+        users: page.items.into_iter().map(UserView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Deactivates a user: they cannot sign in, and their gateway tokens, refresh

@@ -115,7 +115,11 @@ pub(crate) async fn list(
 }
 
 /// The workspace `ws` if the caller may see it (a member: only their own; others are 404).
-pub(super) async fn visible_workspace(state: &ApiState, scope: &OrgScope, ws: &str) -> Result<Workspace, ApiError> {
+pub(super) async fn visible_workspace(
+    state: &ApiState,
+    scope: &OrgScope,
+    ws: &str,
+) -> Result<Workspace, ApiError> {
     let workspace = state.store.get_workspace(&scope.org_id, ws).await?;
     if scope.member_workspaces().is_some_and(|mine| !mine.contains(&workspace.id)) {
         return Err(ApiError::NotFound("workspace"));
@@ -164,5 +168,8 @@ pub(crate) async fn list_provisions(
     visible_workspace(&state, &scope, &ws).await?;
     let provisions = state.store.workspace_provisions(&scope.org_id, &ws).await?;
     let page = page.slice(provisions, |p| p.server_slug.clone());
-    Ok(Json(ProvisionList { servers: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
+    Ok(Json(ProvisionList {
+        servers: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }

@@ -138,7 +138,10 @@ pub(crate) async fn list_clients(
     let mut clients = state.server.store.list_as_machine_clients(&scope.org_id).await?;
     clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
     let page = page.slice(clients, |c| c.client_id.clone());
-    Ok(Json(MachineClientList { clients: page.items.into_iter().map(view).collect(), next_cursor: page.next_cursor }))
+    Ok(Json(MachineClientList {
+        clients: page.items.into_iter().map(view).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Deletes a machine client; its tokens stop being renewable at once.

@@ -34,7 +34,7 @@ pub enum ApiError {
     #[error("request body is too large")]
     PayloadTooLarge,
     /// Missing or wrong admin token (401 with `WWW-Authenticate: Bearer`).
-    #[error("a valid admin token is required: Authorization: Bearer <token>")]
+    #[error("a valid credential is required: Authorization: Bearer <admin token or org API key>, or an SSO session")]
     Unauthorized,
     /// Authenticated, but the caller's role may not do this (403 `forbidden`).
     #[error("{0}")]

@@ -17,7 +17,10 @@ impl<S: Send + Sync> FromRequestParts<S> for OrgScope {
     /// without that authentication is a bug, answered with a 500.
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         parts.extensions.get::<OrgScope>().cloned().ok_or_else(|| {
-            tracing::error!(path = parts.uri.path(), "org-scoped handler reached without admin authentication");
+            tracing::error!(
+                path = parts.uri.path(),
+                "org-scoped handler reached without admin authentication"
+            );
             ApiError::Internal
         })
     }

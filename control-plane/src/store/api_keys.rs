@@ -96,8 +96,10 @@ impl Store {
 
     /// The key whose text hashes to `hash`, noting its use (at most once a minute).
     pub async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>, StoreError> {
-        let Some(row) =
-            org_api_key::Entity::find().filter(org_api_key::Column::KeyHash.eq(hash.to_vec())).one(&self.db).await?
+        let Some(row) = org_api_key::Entity::find()
+            .filter(org_api_key::Column::KeyHash.eq(hash.to_vec()))
+            .one(&self.db)
+            .await?
         else {
             return Ok(None);
         };

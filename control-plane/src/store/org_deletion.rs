@@ -26,8 +26,9 @@ impl Store {
         if row.slug == crate::accounts::DEFAULT_ORG_SLUG {
             return Err(StoreError::Conflict {
                 field: None,
-                message: "the default org cannot be deleted (single-org installs and plain /v1 routes use it)"
-                    .into(),
+                message:
+                    "the default org cannot be deleted (single-org installs and plain /v1 routes use it)"
+                        .into(),
             });
         }
 
@@ -63,7 +64,8 @@ impl Store {
         }
         let tokens = ids!(gateway_token, Id, gateway_token::Column::OrgId.eq(org_id));
         let identities = ids!(certificate_identity, Id, certificate_identity::Column::OrgId.eq(org_id));
-        let tombstones = ids!(upstream_grant_revocation, GrantId, upstream_grant_revocation::Column::OrgId.eq(org_id));
+        let tombstones =
+            ids!(upstream_grant_revocation, GrantId, upstream_grant_revocation::Column::OrgId.eq(org_id));
         let completions = ids!(
             upstream_elicitation_completion,
             ElicitationId,
@@ -84,9 +86,7 @@ impl Store {
             [format!("%\"org\":{}%", serde_json::Value::String(org_id.to_owned()))],
         );
         as_auth_code::Entity::delete_many()
-            .filter(
-                as_auth_code::Column::ClientId.is_in(clients.clone()).or(subject_of_org.clone()),
-            )
+            .filter(as_auth_code::Column::ClientId.is_in(clients.clone()).or(subject_of_org.clone()))
             .exec(&txn)
             .await?;
         as_refresh_token::Entity::delete_many()
@@ -99,7 +99,11 @@ impl Store {
             .exec(&txn)
             .await?;
         as_consent::Entity::delete_many()
-            .filter(as_consent::Column::UserId.is_in(users.clone()).or(as_consent::Column::ClientId.is_in(clients.clone())))
+            .filter(
+                as_consent::Column::UserId
+                    .is_in(users.clone())
+                    .or(as_consent::Column::ClientId.is_in(clients.clone())),
+            )
             .exec(&txn)
             .await?;
         as_pending_request::Entity::delete_many()
@@ -109,18 +113,31 @@ impl Store {
         as_client::Entity::delete_many().filter(as_client::Column::OrgId.eq(org_id)).exec(&txn).await?;
 
         // People.
-        session::Entity::delete_many().filter(session::Column::UserId.is_in(users.clone())).exec(&txn).await?;
+        session::Entity::delete_many()
+            .filter(session::Column::UserId.is_in(users.clone()))
+            .exec(&txn)
+            .await?;
         membership::Entity::delete_many()
-            .filter(membership::Column::UserId.is_in(users).or(membership::Column::WorkspaceId.is_in(workspaces.clone())))
+            .filter(
+                membership::Column::UserId
+                    .is_in(users)
+                    .or(membership::Column::WorkspaceId.is_in(workspaces.clone())),
+            )
             .exec(&txn)
             .await?;
         user::Entity::delete_many().filter(user::Column::OrgId.eq(org_id)).exec(&txn).await?;
-        sso_login_state::Entity::delete_many().filter(sso_login_state::Column::OrgId.eq(org_id)).exec(&txn).await?;
+        sso_login_state::Entity::delete_many()
+            .filter(sso_login_state::Column::OrgId.eq(org_id))
+            .exec(&txn)
+            .await?;
         sso_provider::Entity::delete_many().filter(sso_provider::Column::OrgId.eq(org_id)).exec(&txn).await?;
         org_api_key::Entity::delete_many().filter(org_api_key::Column::OrgId.eq(org_id)).exec(&txn).await?;
 
         // Upstream credentials.
-        upstream_grant::Entity::delete_many().filter(upstream_grant::Column::OrgId.eq(org_id)).exec(&txn).await?;
+        upstream_grant::Entity::delete_many()
+            .filter(upstream_grant::Column::OrgId.eq(org_id))
+            .exec(&txn)
+            .await?;
         upstream_grant_revocation::Entity::delete_many()
             .filter(upstream_grant_revocation::Column::OrgId.eq(org_id))
             .exec(&txn)
@@ -142,16 +159,26 @@ impl Store {
         }
 
         // The registry.
-        gateway_token::Entity::delete_many().filter(gateway_token::Column::OrgId.eq(org_id)).exec(&txn).await?;
+        gateway_token::Entity::delete_many()
+            .filter(gateway_token::Column::OrgId.eq(org_id))
+            .exec(&txn)
+            .await?;
         certificate_identity::Entity::delete_many()
             .filter(certificate_identity::Column::OrgId.eq(org_id))
             .exec(&txn)
             .await?;
         provision::Entity::delete_many()
-            .filter(provision::Column::WorkspaceId.is_in(workspaces).or(provision::Column::ServerId.is_in(servers.clone())))
+            .filter(
+                provision::Column::WorkspaceId
+                    .is_in(workspaces)
+                    .or(provision::Column::ServerId.is_in(servers.clone())),
+            )
             .exec(&txn)
             .await?;
-        server_header::Entity::delete_many().filter(server_header::Column::ServerId.is_in(servers)).exec(&txn).await?;
+        server_header::Entity::delete_many()
+            .filter(server_header::Column::ServerId.is_in(servers))
+            .exec(&txn)
+            .await?;
         server::Entity::delete_many().filter(server::Column::OrgId.eq(org_id)).exec(&txn).await?;
         workspace::Entity::delete_many().filter(workspace::Column::OrgId.eq(org_id)).exec(&txn).await?;
         org::Entity::delete_by_id(org_id).exec(&txn).await?;

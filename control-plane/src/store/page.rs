@@ -40,13 +40,14 @@ impl PageRequest {
         let after = match cursor {
             None | Some("") => None,
             Some(c) => Some(
-                URL_SAFE_NO_PAD
-                    .decode(c)
-                    .ok()
-                    .and_then(|bytes| String::from_utf8(bytes).ok())
-                    .ok_or_else(|| {
-                        FieldError::new("cursor", "is not a cursor this API returned; pass `next_cursor` as is")
-                    })?,
+                URL_SAFE_NO_PAD.decode(c).ok().and_then(|bytes| String::from_utf8(bytes).ok()).ok_or_else(
+                    || {
+                        FieldError::new(
+                            "cursor",
+                            "is not a cursor this API returned; pass `next_cursor` as is",
+                        )
+                    },
+                )?,
             ),
         };
         Ok(Self { limit, after })

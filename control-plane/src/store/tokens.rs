@@ -84,7 +84,8 @@ impl Store {
             let mut names = Condition::any().add(gateway_token::Column::UserName.eq(user_id.as_str()));
             if !email.is_empty() {
                 names = names.add(
-                    Expr::expr(Func::lower(Expr::col(gateway_token::Column::UserName))).eq(email.to_lowercase()),
+                    Expr::expr(Func::lower(Expr::col(gateway_token::Column::UserName)))
+                        .eq(email.to_lowercase()),
                 );
             }
             query = query.filter(names);

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use gatehouse_config::identity::cert_names::CertNameKind;
 use gatehouse_config::token_hash::hash_token;
-use gatehouse_control_plane::store::page::PageRequest;
 use gatehouse_control_plane::store::grants::{GrantTokens, NewTokens};
+use gatehouse_control_plane::store::page::PageRequest;
 use gatehouse_control_plane::store::{
     NewCertificateIdentity, NewServer, NewToken, NewWorkspace, ServerPatch, Store, StoreError, TokenFilter,
     ToolRules,
@@ -184,7 +184,12 @@ async fn storage_deleting_a_server_cascades_to_provisions() {
         let state = store.load_edge_state().await.unwrap();
         assert!(state.provisions.is_empty());
         assert!(state.tokens.is_empty());
-        assert!(store.list_tokens(&org, &TokenFilter::default(), &PageRequest::default()).await.unwrap().items.is_empty());
+        assert!(store
+            .list_tokens(&org, &TokenFilter::default(), &PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty());
 
         assert!(matches!(store.unprovision(&org, "w2", "s2").await, Err(StoreError::NotFound("provision"))));
     }
@@ -296,7 +301,12 @@ async fn storage_failed_mutations_leave_nothing_behind() {
         ));
 
         assert!(
-            store.list_tokens(&org, &TokenFilter::default(), &PageRequest::default()).await.unwrap().items.is_empty(),
+            store
+                .list_tokens(&org, &TokenFilter::default(), &PageRequest::default())
+                .await
+                .unwrap()
+                .items
+                .is_empty(),
             "{}",
             db.backend()
         );
@@ -346,7 +356,11 @@ async fn storage_tokens_revoke_and_rotate() {
             Err(StoreError::Conflict { .. })
         ));
         assert!(store
-            .list_tokens(&org, &TokenFilter { user: Some("bob".into()), ..Default::default() }, &PageRequest::default())
+            .list_tokens(
+                &org,
+                &TokenFilter { user: Some("bob".into()), ..Default::default() },
+                &PageRequest::default()
+            )
             .await
             .unwrap()
             .items
