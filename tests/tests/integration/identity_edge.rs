@@ -195,7 +195,12 @@ impl Edge {
                     identity_signing_jwk: identity_key.private_jwk().to_string(),
                     ..Default::default()
                 }),
-                orgs,
+                // `/mcp/{slug}` reaches the default org's servers.
+                orgs: if orgs.is_empty() {
+                    vec![pb::Org { id: "org1".into(), slug: "default".into(), ..Default::default() }]
+                } else {
+                    orgs
+                },
                 ..Default::default()
             }),
         };
@@ -322,7 +327,7 @@ async fn gatehouse_access_tokens_are_verified_offline_and_audience_bound() {
 async fn protected_resource_metadata_and_challenges() {
     let org = pb::Org {
         id: "org1".into(),
-        slug: "acme".into(),
+        slug: "default".into(),
         external_auth_config: Some(pb::ExternalAuthConfig {
             issuer: "https://idp.acme.test".into(),
             scopes_supported: vec!["mcp:read".into()],

@@ -15,6 +15,7 @@ mod proxy;
 mod secrets;
 mod sso;
 mod storage;
+mod tenancy_edge;
 mod upstream_oauth_cp;
 mod upstream_oauth_edge;
 mod user_deactivation;
