@@ -714,6 +714,42 @@ mod tests {
     }
 
     #[test]
+    fn lookups_name_the_org_and_orgs_are_found_by_slug() {
+        let org = |id: &str, slug: &str| pb::Org { id: id.into(), slug: slug.into(), ..Default::default() };
+        let v1 = ConfigView::from_snapshot(pb::Snapshot {
+            version: 1,
+            state: Some(pb::ConfigState {
+                orgs: vec![org("org", "acme"), org("org2", "globex")],
+                tokens: vec![token("t1", "a")],
+                certificate_identities: vec![cert_identity("c1", "san_uri", "spiffe://acme/ci")],
+                ..Default::default()
+            }),
+        });
+        assert_eq!(v1.org_by_slug("acme").unwrap().id, "org");
+        assert!(v1.token("org", &hash_token("a")).is_some());
+        assert!(v1.token("org2", &hash_token("a")).is_none(), "another org's token is not found");
+        let (kind, name) = (CertNameKind::SanUri, "spiffe://acme/ci");
+        assert!(v1.certificate_identity("org", kind, name).is_some());
+        assert!(v1.certificate_identity("org2", kind, name).is_none());
+
+        // A renamed org is found by its new slug only; a deleted one not at all.
+        let v2 = v1
+            .apply(pb::Delta {
+                from_version: 1,
+                version: 2,
+                changes: vec![
+                    pb::Change { kind: Some(pb::change::Kind::UpsertOrg(org("org", "acme-corp"))) },
+                    pb::Change { kind: Some(pb::change::Kind::DeleteOrg("org2".into())) },
+                ],
+            })
+            .unwrap();
+        assert!(v2.org_by_slug("acme").is_none());
+        assert_eq!(v2.org_by_slug("acme-corp").unwrap().id, "org");
+        assert!(v2.org_by_slug("globex").is_none());
+        assert_eq!(ConfigView::from_snapshot(v2.to_snapshot()).index.org_slug_index.len(), 1);
+    }
+
+    #[test]
     fn delta_with_gap_is_refused() {
         let v = ConfigView::from_snapshot(pb::Snapshot { version: 5, state: None });
         let err = v.apply(pb::Delta { from_version: 4, version: 6, changes: vec![] }).unwrap_err();

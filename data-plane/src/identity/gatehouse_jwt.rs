@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::caller::{string_claim, string_list, AuthSource, Caller};
 use super::IdentityError;
 
-/// The scope a Gatehouse access token needs to use `/mcp/{slug}`: what the
+/// The scope a Gatehouse access token needs at every MCP URL: what the
 /// authorization server grants by default (its `DEFAULT_SCOPE`), advertised in
 /// the protected resource metadata and the `WWW-Authenticate` challenge.
 pub const MCP_SCOPE: &str = "mcp";
