@@ -4,8 +4,8 @@
 //! with `code`, `state` and `iss` (RFC 9207).
 //!
 //! A request naming a resource (`{edge}/mcp/{org}/{slug}`, or the default org's
-//! `{edge}/mcp/{slug}`) logs in at that server's org, and the consent screen names
-//! the org and the server. A request without `resource` (RFC 8707 §2 lets the
+//! `{edge}/mcp/{slug}`) logs in at that server's org (also when the browser is
+//! signed in to another org), and the consent screen names the org and the server. A request without `resource` (RFC 8707 §2 lets the
 //! server choose) logs in at the default org and the user picks one of their MCP
 //! servers on the consent screen; the code is bound to that pick.
 //!
@@ -205,6 +205,8 @@ async fn authorize_inner(
         None => None,
     };
 
+    // Someone signed in to another org than the resource's signs in at the resource's org.
+    let user = user.filter(|u| target.as_ref().is_none_or(|t| t.org_id == u.org_id));
     let Some(user) = user else {
         let org_slug = match &target {
             Some(target) => target.org_slug.clone(),

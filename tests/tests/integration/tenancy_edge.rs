@@ -2,8 +2,9 @@
 //! `/mcp/{org}/{slug}` reaches that org's server only, the default org's
 //! `/mcp/{slug}` reaches the default org's server only, a credential counts
 //! only in the org its URL names (gateway tokens, bring-your-own tokens checked
-//! by introspection, access tokens of Gatehouse's authorization server), and
-//! each org's protected resource metadata names that org's authorization server.
+//! by introspection, access tokens of Gatehouse's authorization server), each
+//! org's protected resource metadata names that org's authorization server, and
+//! a person signs in at the SSO of the org whose server a client asks for.
 //!
 //! The admin API acts on the default org; the second org (`acme`) is set up
 //! through the store, as the org admin API would.
@@ -19,7 +20,8 @@ use gatehouse_control_plane::store::{
     AsClient, AsClientKind, NewServer, NewToken, NewWorkspace, Org, OrgAuthPatch, Store, ToolRules,
 };
 use gatehouse_control_plane::tokens::{self, Lifetime};
-use gatehouse_tests::oauth_browser::register_public_client;
+use gatehouse_tests::oauth_browser::{location, query_of, register_public_client, start_org_sso};
+use gatehouse_tests::oidc::OidcUser;
 use gatehouse_tests::TestStack;
 use reqwest::{header, StatusCode};
 use secrecy::ExposeSecret as _;
@@ -398,4 +400,63 @@ async fn tenancy_access_tokens_are_good_only_at_their_orgs_server() {
         let location = response.headers()[header::LOCATION].to_str().unwrap();
         assert!(location.starts_with(&format!("/auth/sso/{org}/login?")), "{resource}: {location}");
     }
+}
+
+#[tokio::test]
+async fn tenancy_sign_in_and_consent_follow_the_resources_org() {
+    use base64::Engine as _;
+    let t = Tenants::start(|_| json!({})).await;
+    let cp = &t.stack.cp;
+    let _op =
+        start_org_sso(cp, vec![OidcUser::new("alice").email("alice@example.com").groups(&["eng"])]).await;
+    let redirect = "http://127.0.0.1:33333/callback";
+    let client_id = register_public_client(&cp.api_url, "Inspector", redirect).await;
+    let verifier = format!("v{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let challenge =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let authorize_url = |resource: &str| {
+        let mut url = url::Url::parse(&format!("{}/oauth/authorize", cp.api_url)).unwrap();
+        url.query_pairs_mut().extend_pairs([
+            ("response_type", "code"),
+            ("client_id", client_id.as_str()),
+            ("redirect_uri", redirect),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("resource", t.url(resource).as_str()),
+        ]);
+        url.to_string()
+    };
+
+    // alice signs in at the default org's SSO; the consent screen names the org and the server.
+    let browser = cp.sso_browser();
+    let page = browser
+        .oauth_consent(browser.oauth_authorize("alice", &authorize_url("/mcp/default/tools")).await)
+        .await;
+    assert!(
+        page.html.contains("<strong>Default tools</strong> of the organisation <strong>Default</strong>"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains(&format!("<code>{}</code>", t.url("/mcp/default/tools"))), "{}", page.html);
+    let back = browser.oauth_decide(&page, "approve", None).await;
+    let code = query_of(&location(&back))["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", client_id.as_str()),
+        ("code", code.as_str()),
+        ("code_verifier", verifier.as_str()),
+        ("redirect_uri", redirect),
+    ];
+    let response = t.http.post(format!("{}/oauth/token", cp.api_url)).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let tokens: Value = response.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(t.reached("/mcp/default/tools", access).await, "default");
+    assert_eq!(t.reached("/mcp/tools", access).await, "default");
+    t.assert_unknown("/mcp/acme/tools", access).await;
+
+    // Signed in to the default org, a request for acme's server sends the browser to acme's SSO.
+    let response = browser.http.get(authorize_url("/mcp/acme/tools")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert!(location(&response).starts_with("/auth/sso/acme/login?"), "{}", location(&response));
 }
