@@ -5,9 +5,10 @@
 //!
 //! A request naming a resource (`{edge}/mcp/{org}/{slug}`, or the default org's
 //! `{edge}/mcp/{slug}`) logs in at that server's org (also when the browser is
-//! signed in to another org), and the consent screen names the org and the server. A request without `resource` (RFC 8707 §2 lets the
-//! server choose) logs in at the default org and the user picks one of their MCP
-//! servers on the consent screen; the code is bound to that pick.
+//! signed in to another org), and the consent screen names the org and the
+//! server. A request without `resource` (RFC 8707 §2 lets the server choose)
+//! logs in at the default org and the user picks one of their MCP servers on the
+//! consent screen; the code is bound to that pick.
 //!
 //! Errors follow RFC 6749 §4.1.2.1: once the client and redirect URI are
 //! trusted they are redirected back, otherwise an HTML page is shown.
