@@ -20,6 +20,7 @@ use gatehouse_control_plane::store::{
     AsClient, AsClientKind, NewServer, NewToken, NewWorkspace, Org, OrgAuthPatch, Store, ToolRules,
 };
 use gatehouse_control_plane::tokens::{self, Lifetime};
+use gatehouse_tests::db::TestDb;
 use gatehouse_tests::oauth_browser::{location, query_of, register_public_client, start_org_sso};
 use gatehouse_tests::oidc::OidcUser;
 use gatehouse_tests::TestStack;
@@ -97,7 +98,12 @@ struct Tenants {
 impl Tenants {
     /// `advanced` is each server's `advanced_config`, given its org's slug.
     async fn start(advanced: impl Fn(&str) -> Value) -> Self {
-        let stack = TestStack::start_with_public_edge().await;
+        Self::start_on(TestDb::sqlite().await, advanced).await
+    }
+
+    /// [`Self::start`] on `db`.
+    async fn start_on(db: TestDb, advanced: impl Fn(&str) -> Value) -> Self {
+        let stack = TestStack::start_with_public_edge_on(db).await;
         let admin = stack.cp.admin();
         let default_upstream = Receiver::upstream("default").await;
         admin.create_workspace("platform").await;
@@ -268,7 +274,7 @@ async fn tenancy_protected_resource_metadata_names_each_orgs_authorization_serve
         assert_eq!(default["authorization_servers"], json!([issuer]), "{path}");
         assert_eq!(default["resource_name"], "Default tools", "{path}");
     }
-    // The acme org's own server has no legacy URL, and an unknown org has no metadata.
+    // An org or a server that does not exist has no metadata.
     assert_eq!(t.prm("/mcp/nope/tools").await.0, StatusCode::NOT_FOUND);
     assert_eq!(t.prm("/mcp/acme/missing").await.0, StatusCode::NOT_FOUND);
 
@@ -328,7 +334,12 @@ async fn machine_client(store: &Store, org: &Org, secret: &str) -> String {
 
 #[tokio::test]
 async fn tenancy_access_tokens_are_good_only_at_their_orgs_server() {
-    let t = Tenants::start(|_| json!({})).await;
+    // PostgreSQL when configured (GATEHOUSE_TEST_DATABASE_URL), SQLite otherwise.
+    let db = match TestDb::postgres().await {
+        Some(db) => db,
+        None => TestDb::sqlite().await,
+    };
+    let t = Tenants::start_on(db, |_| json!({})).await;
     let cp = &t.stack.cp;
     let default_org = t.store.org_by_slug("default").await.unwrap().unwrap();
     let acme_bot = machine_client(&t.store, &t.acme, "acme-secret").await;
