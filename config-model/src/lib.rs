@@ -5,10 +5,11 @@
 //! builds [`state::ConfigState`] and diffs it, the edge applies the diffs.
 //! Besides the collections it holds what both must read the same way: the
 //! identity schemas the control plane validates and the edge runs
-//! ([`identity`]), the gateway token hash ([`token_hash`]) and the time limits
-//! whose order spans the two ([`limits`]).
+//! ([`identity`]), the gateway token hash ([`token_hash`]), the MCP URLs of
+//! servers ([`mcp_path`]) and the time limits whose order spans the two ([`limits`]).
 
 pub mod identity;
 pub mod limits;
+pub mod mcp_path;
 pub mod state;
 pub mod token_hash;

@@ -14,7 +14,7 @@ use crate::store::{Org, Store};
 use crate::tokens;
 
 /// Slug of the org created at start.
-pub const DEFAULT_ORG: &str = crate::accounts::DEFAULT_ORG_SLUG;
+pub const DEFAULT_ORG: &str = gatehouse_config::mcp_path::DEFAULT_ORG_SLUG;
 
 /// What the rest of the control plane needs from bootstrap.
 pub(crate) struct Bootstrapped {

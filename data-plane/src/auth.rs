@@ -1,11 +1,14 @@
-//! Caller authentication and server authorisation for `/mcp/{slug}`.
+//! Caller authentication and server authorisation for `/mcp/{org}/{slug}` (and the default
+//! org's `/mcp/{slug}`).
 //!
-//! Gateway tokens are a SHA-256 and a hash-map lookup in one [`ConfigView`].
-//! Other credentials (Gatehouse access tokens, bring-your-own JWTs, opaque
-//! tokens for introspection) are verified by [`crate::identity`]; a verified
-//! mTLS client certificate is looked up by name among the certificate
-//! identities. Every one of them ends up as a [`Caller`], which is what
-//! authorisation works on.
+//! Every credential is judged within the org the request's URL names, and only there: a
+//! gateway token or certificate identity of another org is not found, a Gatehouse access
+//! token must be bound to this org's server, and only this org's (and this server's)
+//! bring-your-own validator ever sees a token. Gateway tokens are a SHA-256 and a hash-map
+//! lookup in one [`ConfigView`]. Other credentials (Gatehouse access tokens, bring-your-own
+//! JWTs, opaque tokens for introspection) are verified by [`crate::identity`]; a verified
+//! mTLS client certificate is looked up by name among the certificate identities. Every one
+//! of them ends up as a [`Caller`], which is what authorisation works on.
 
 use std::sync::Arc;
 
@@ -14,8 +17,9 @@ use http::header::AUTHORIZATION;
 use http::HeaderMap;
 use secrecy::SecretString;
 
-use crate::config_view::{ConfigView, ToolRules, UpstreamServer};
+use crate::config_view::{ConfigView, Org, ToolRules, UpstreamServer};
 use crate::error::EdgeError;
+use crate::identity::byo_jwt::JwtValidator;
 use crate::identity::client_cert::ClientCertificate;
 use crate::identity::gatehouse_jwt::looks_like_jwt;
 use crate::identity::{bearer, Caller, IdentityError, IdentityRuntime, TokenGrant};
@@ -34,15 +38,38 @@ pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Resolves a gateway token: missing → `MissingToken`, unknown → `InvalidToken`,
-/// expired at `now_unix` → `ExpiredToken`.
+/// What a request to an MCP URL addresses: the org its URL names, the server slug in it,
+/// and the audiences a Gatehouse access token may carry there.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The org the URL names; `None` when there is no such org (no credential belongs to it).
+    pub org: Option<&'a Org>,
+    /// The server's slug within the org.
+    pub slug: &'a str,
+    /// The resource URLs a Gatehouse access token for this server may be bound to.
+    pub audiences: &'a [String],
+}
+
+impl Target<'_> {
+    /// The `jwt_validation` that applies here: the server's own, else its org's. `None` when
+    /// the org has no such server or neither is configured.
+    fn jwt_validation<'v>(&self, view: &'v ConfigView) -> Option<&'v Result<Arc<JwtValidator>, String>> {
+        let org = self.org?;
+        let server = view.server(&org.id, self.slug)?;
+        server.identity.jwt.as_ref().or_else(|| view.org(&org.id)?.jwt.as_ref())
+    }
+}
+
+/// Resolves a gateway token of `org_id`: missing → `MissingToken`, unknown or another org's
+/// → `InvalidToken`, expired at `now_unix` → `ExpiredToken`.
 pub fn authenticate_gateway_token(
     view: &ConfigView,
+    org_id: &str,
     headers: &HeaderMap,
     now_unix: i64,
 ) -> Result<Arc<TokenGrant>, EdgeError> {
     let token = presented_token(headers).ok_or(EdgeError::MissingToken)?;
-    let grant = view.token(&hash_token(token)).ok_or(EdgeError::InvalidToken)?;
+    let grant = view.token(org_id, &hash_token(token)).ok_or(EdgeError::InvalidToken)?;
     if grant.is_expired(now_unix) {
         return Err(EdgeError::ExpiredToken);
     }
@@ -58,11 +85,13 @@ fn identity_error(e: IdentityError) -> EdgeError {
     }
 }
 
-/// Authenticates a verified client certificate: the first of its names (in
-/// [`CertNameKind`](gatehouse_config::identity::cert_names::CertNameKind) precedence) registered as a
-/// certificate identity. A certificate that maps to nothing is 401 `certificate_not_mapped`.
+/// Authenticates a verified client certificate within `org_id`: the first of its names (in
+/// [`CertNameKind`](gatehouse_config::identity::cert_names::CertNameKind) precedence) registered
+/// as a certificate identity of that org. A certificate that maps to nothing there (even if it
+/// maps to an identity of another org) is 401 `certificate_not_mapped`.
 pub fn authenticate_certificate(
     view: &ConfigView,
+    org_id: &str,
     cert: &ClientCertificate,
     now_unix: i64,
 ) -> Result<Caller, EdgeError> {
@@ -71,13 +100,14 @@ pub fn authenticate_certificate(
         tracing::info!(subject = cert.subject(), "client certificate expired during the connection");
         return Err(EdgeError::ExpiredToken);
     }
-    let found =
-        cert.names().find_map(|(kind, name)| view.certificate_identity(kind, name).map(|g| (kind, g)));
+    let found = cert
+        .names()
+        .find_map(|(kind, name)| view.certificate_identity(org_id, kind, name).map(|g| (kind, g)));
     let Some((kind, grant)) = found else {
         tracing::info!(
             subject = cert.subject(),
             fingerprint = %cert.fingerprint_hex(),
-            "client certificate maps to no certificate identity"
+            "client certificate maps to no certificate identity of the org"
         );
         return Err(EdgeError::CertificateNotMapped);
     };
@@ -85,30 +115,35 @@ pub fn authenticate_certificate(
     Ok(Caller::from_certificate(Arc::clone(grant), cert.not_after()))
 }
 
-/// Authenticates the caller of `/mcp/{slug}` whose exact resource URL is `resource`.
+/// Authenticates the caller of the MCP URL `target` names.
 ///
-/// Order: a known gateway token; a JWT whose issuer is Gatehouse's (verified
-/// offline, audience = `resource`); the `jwt_validation` of the servers named
-/// `slug` (the server's own, else its org's). Anything presented but not
-/// accepted is 401 and never reaches an upstream. Only when no credential is
-/// presented at all does the connection's verified client certificate
-/// (`peer`) authenticate the caller: an explicit credential always wins.
+/// Order: a known gateway token of the org; a JWT whose issuer is Gatehouse's (verified
+/// offline, audience one of `target.audiences`, org claim the URL's org); the `jwt_validation`
+/// of the org's server `slug` (the server's own, else its org's). Anything presented but not
+/// accepted is 401 and never reaches an upstream. Only when no credential is presented at all
+/// does the connection's verified client certificate (`peer`) authenticate the caller: an
+/// explicit credential always wins.
 pub async fn authenticate(
     view: &ConfigView,
     runtime: &IdentityRuntime,
     headers: &HeaderMap,
     peer: Option<&ClientCertificate>,
-    slug: &str,
-    resource: &str,
+    target: &Target<'_>,
     now_unix: i64,
 ) -> Result<Caller, EdgeError> {
+    let validator = target.jwt_validation(view);
     if let Some(cert) = peer {
-        if !presents_credential(view, slug, headers) {
-            return authenticate_certificate(view, cert, now_unix);
+        if !presents_credential(validator, headers) {
+            let Some(org) = target.org else { return Err(EdgeError::CertificateNotMapped) };
+            return authenticate_certificate(view, &org.id, cert, now_unix);
         }
     }
     let token = presented_token(headers);
-    if let Some(grant) = token.and_then(|t| view.token(&hash_token(t))) {
+    let Some(org) = target.org else {
+        // No such org: whatever was presented is as unknown as a token that does not exist.
+        return Err(if token.is_some() { EdgeError::InvalidToken } else { EdgeError::MissingToken });
+    };
+    if let Some(grant) = token.and_then(|t| view.token(&org.id, &hash_token(t))) {
         if grant.is_expired(now_unix) {
             return Err(EdgeError::ExpiredToken);
         }
@@ -116,39 +151,34 @@ pub async fn authenticate(
     }
     if let (Some(jwt), Some(keys)) = (bearer(headers), view.gatehouse_keys()) {
         if looks_like_jwt(jwt) && keys.claims_issuer(jwt) {
-            let mut caller = keys.verify(jwt, resource).map_err(identity_error)?;
+            let mut caller = keys.verify(jwt, target.audiences).map_err(identity_error)?;
+            if caller.org_id != org.id {
+                return Err(identity_error(IdentityError::Invalid("token of another org")));
+            }
             caller.presented = Some(SecretString::from(jwt.to_owned()));
             return Ok(caller);
         }
     }
-    let mut failure = None;
-    for server in view.servers_with_slug(slug) {
-        let configured = server.identity.jwt.as_ref().or_else(|| view.org(&server.org_id)?.jwt.as_ref());
-        let validator = match configured {
-            None => continue,
-            Some(Err(_)) => {
-                failure.get_or_insert(IdentityError::Invalid("jwt_validation is misconfigured"));
-                continue;
-            }
-            Some(Ok(validator)) => validator,
-        };
-        let Some(raw) = validator.extract(headers) else { continue };
-        match validator.verify(runtime, raw, now_unix).await {
-            Ok((claims, source)) => {
-                let org_id = server.org_id.as_str();
-                let mut caller = validator
-                    .caller(org_id, claims, source, |ws| {
-                        view.workspace_id_by_slug(org_id, ws).map(str::to_owned)
-                    })
-                    .map_err(identity_error)?;
-                caller.presented = Some(SecretString::from(raw.to_owned()));
-                return Ok(caller);
-            }
-            Err(e) => {
-                failure.get_or_insert(e);
-            }
-        }
-    }
+    let failure = match validator {
+        None => None,
+        Some(Err(_)) => Some(IdentityError::Invalid("jwt_validation is misconfigured")),
+        Some(Ok(validator)) => match validator.extract(headers) {
+            None => None,
+            Some(raw) => match validator.verify(runtime, raw, now_unix).await {
+                Ok((claims, source)) => {
+                    let org_id = org.id.as_str();
+                    let mut caller = validator
+                        .caller(org_id, claims, source, |ws| {
+                            view.workspace_id_by_slug(org_id, ws).map(str::to_owned)
+                        })
+                        .map_err(identity_error)?;
+                    caller.presented = Some(SecretString::from(raw.to_owned()));
+                    return Ok(caller);
+                }
+                Err(e) => Some(e),
+            },
+        },
+    };
     match (failure, token) {
         (Some(e), _) => Err(identity_error(e)),
         (None, Some(_)) => Err(EdgeError::InvalidToken),
@@ -158,16 +188,13 @@ pub async fn authenticate(
 
 /// Whether the request carries an explicit credential: any `Authorization` header (even of
 /// a scheme the edge doesn't take, which is answered as before rather than silently replaced
-/// by the certificate), a gateway token in `X-API-Key`, or a token in the custom header a
-/// `jwt_validation` of a server named `slug` reads.
-fn presents_credential(view: &ConfigView, slug: &str, headers: &HeaderMap) -> bool {
+/// by the certificate), a gateway token in `X-API-Key`, or a token in the custom header the
+/// `jwt_validation` that applies here (`validator`) reads.
+fn presents_credential(validator: Option<&Result<Arc<JwtValidator>, String>>, headers: &HeaderMap) -> bool {
     if headers.contains_key(AUTHORIZATION) || presented_token(headers).is_some() {
         return true;
     }
-    view.servers_with_slug(slug).into_iter().any(|server| {
-        let configured = server.identity.jwt.as_ref().or_else(|| view.org(&server.org_id)?.jwt.as_ref());
-        matches!(configured, Some(Ok(validator)) if validator.extract(headers).is_some())
-    })
+    matches!(validator, Some(Ok(validator)) if validator.extract(headers).is_some())
 }
 
 /// What an authorised request may reach: the server and its tool rules in the caller's workspace.
@@ -185,6 +212,7 @@ pub struct Route {
 
 /// Finds `slug` in the caller's org (404) and checks the caller may reach it (403):
 /// the first of the caller's workspaces with the server provisioned supplies the tool rules.
+/// [`authenticate`] only lets through callers of the org the request's URL names.
 pub fn authorize(view: &ConfigView, caller: &Caller, slug: &str) -> Result<Route, EdgeError> {
     let server = view.server(&caller.org_id, slug).ok_or(EdgeError::ServerNotFound)?;
     let (workspace_id, rules) = caller
@@ -250,6 +278,10 @@ mod tests {
                 certificate_identities: vec![
                     identity("c1", "san_uri", "spiffe://acme/agent/ci", "ci-agent"),
                     identity("c2", "subject_cn", "ci", "ci-by-cn"),
+                    pb::CertificateIdentity {
+                        org_id: "org2".into(),
+                        ..identity("c3", "san_uri", "spiffe://globex/agent/ci", "globex-agent")
+                    },
                 ],
                 provisions: vec![pb::Provision {
                     workspace_id: "ws".into(),
@@ -260,6 +292,12 @@ mod tests {
                     token("t1", "good", &[], 0),
                     token("t2", "old", &[], 100),
                     token("t3", "narrow", &["other"], 0),
+                    pb::GatewayToken { org_id: "org2".into(), ..token("t4", "elsewhere", &[], 0) },
+                    pb::GatewayToken { org_id: "org2".into(), ..token("t5", "elsewhere-old", &[], 100) },
+                ],
+                orgs: vec![
+                    pb::Org { id: "org".into(), slug: "acme".into(), ..Default::default() },
+                    pb::Org { id: "org2".into(), slug: "globex".into(), ..Default::default() },
                 ],
                 ..Default::default()
             }),
@@ -299,11 +337,14 @@ mod tests {
     #[test]
     fn authentication_outcomes() {
         let v = view();
-        let auth = |h: &[(&'static str, &str)]| authenticate_gateway_token(&v, &headers(h), 1_000);
+        let auth = |h: &[(&'static str, &str)]| authenticate_gateway_token(&v, "org", &headers(h), 1_000);
         assert!(matches!(auth(&[]), Err(EdgeError::MissingToken)));
         assert!(matches!(auth(&[("authorization", "Bearer nope")]), Err(EdgeError::InvalidToken)));
         assert!(matches!(auth(&[("authorization", "Bearer old")]), Err(EdgeError::ExpiredToken)));
         assert_eq!(auth(&[("x-api-key", "good")]).unwrap().id, "t1");
+        // Another org's token is as unknown as one that does not exist, expired or not.
+        assert!(matches!(auth(&[("x-api-key", "elsewhere")]), Err(EdgeError::InvalidToken)));
+        assert!(matches!(auth(&[("x-api-key", "elsewhere-old")]), Err(EdgeError::InvalidToken)));
     }
 
     fn certificate(uri: Option<&str>, cn: &str, not_after_year: i32) -> ClientCertificate {
@@ -329,7 +370,8 @@ mod tests {
             let v = &v;
             async move {
                 let h = headers(&h);
-                authenticate(v, runtime, &h, Some(&cert), slug, "https://edge/mcp/x", now).await
+                let target = Target { org: v.org("org").map(|o| &**o), slug, audiences: &[] };
+                authenticate(v, runtime, &h, Some(&cert), &target, now).await
             }
         };
 
@@ -366,10 +408,43 @@ mod tests {
         assert!(matches!(auth(vec![], outlived, "github").await, Err(EdgeError::ExpiredToken)));
     }
 
+    #[tokio::test]
+    async fn credentials_count_only_in_the_org_the_url_names() {
+        let v = view();
+        let runtime = IdentityRuntime::new().unwrap();
+        let now = 1_800_000_000;
+        let at = |org: Option<&'static str>,
+                  h: Vec<(&'static str, &'static str)>,
+                  cert: Option<ClientCertificate>| {
+            let (runtime, v) = (&runtime, &v);
+            async move {
+                let target =
+                    Target { org: org.and_then(|o| v.org(o)).map(|o| &**o), slug: "github", audiences: &[] };
+                authenticate(v, runtime, &headers(&h), cert.as_ref(), &target, now).await
+            }
+        };
+        assert_eq!(at(Some("org"), vec![("x-api-key", "good")], None).await.unwrap().org_id, "org");
+        assert!(matches!(
+            at(Some("org2"), vec![("x-api-key", "good")], None).await,
+            Err(EdgeError::InvalidToken)
+        ));
+        assert!(matches!(at(None, vec![("x-api-key", "good")], None).await, Err(EdgeError::InvalidToken)));
+        assert!(matches!(at(None, vec![], None).await, Err(EdgeError::MissingToken)));
+        assert_eq!(at(Some("org2"), vec![("x-api-key", "elsewhere")], None).await.unwrap().org_id, "org2");
+
+        // A certificate identity of another org does not exist here; one of this org does.
+        let globex = |cn: &str| Some(certificate(Some("spiffe://globex/agent/ci"), cn, 2030));
+        assert!(matches!(at(Some("org"), vec![], globex("g")).await, Err(EdgeError::CertificateNotMapped)));
+        assert!(matches!(at(None, vec![], globex("g")).await, Err(EdgeError::CertificateNotMapped)));
+        assert_eq!(at(Some("org2"), vec![], globex("ci")).await.unwrap().user, "globex-agent");
+        // Its CN is registered in `org`: there it matches by CN, never by the other org's SAN.
+        assert_eq!(at(Some("org"), vec![], globex("ci")).await.unwrap().user, "ci-by-cn");
+    }
+
     #[test]
     fn authorization_outcomes() {
         let v = view();
-        let grant = |secret: &str| Caller::from_grant(v.token(&hash_token(secret)).unwrap().clone());
+        let grant = |secret: &str| Caller::from_grant(v.token("org", &hash_token(secret)).unwrap().clone());
         assert!(matches!(authorize(&v, &grant("good"), "nope"), Err(EdgeError::ServerNotFound)));
         assert!(matches!(authorize(&v, &grant("good"), "jira"), Err(EdgeError::ServerNotProvisioned)));
         assert!(matches!(authorize(&v, &grant("narrow"), "github"), Err(EdgeError::ServerNotPermitted)));
@@ -379,7 +454,7 @@ mod tests {
     #[test]
     fn any_of_the_callers_workspaces_may_have_the_server() {
         let v = view();
-        let mut caller = Caller::from_grant(v.token(&hash_token("good")).unwrap().clone());
+        let mut caller = Caller::from_grant(v.token("org", &hash_token("good")).unwrap().clone());
         caller.grant = None;
         caller.workspace_ids = vec!["elsewhere".into()];
         assert!(matches!(authorize(&v, &caller, "github"), Err(EdgeError::ServerNotProvisioned)));

@@ -545,7 +545,7 @@ mod tests {
 
         let loaded = cache.load().await.unwrap().unwrap();
         assert_eq!(loaded.version(), 6);
-        assert!(loaded.token(&gatehouse_config::token_hash::hash_token("t2")).is_some());
+        assert!(loaded.token("org", &gatehouse_config::token_hash::hash_token("t2")).is_some());
         assert!(loaded.server("org", "github").is_some());
 
         // A torn last write, or a record the snapshot already holds, changes nothing.

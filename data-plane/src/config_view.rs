@@ -140,6 +140,8 @@ type Map<K, V> = imbl::HashMap<K, V>;
 #[derive(Debug, Default, Clone)]
 struct Indexes {
     org_index: Map<String, Arc<Org>>,
+    // org slug → org: how a request's URL names its org.
+    org_slug_index: Map<String, Arc<Org>>,
     token_index:
         imbl::GenericHashMap<TokenHash, Arc<TokenGrant>, TokenHashState, imbl::shared_ptr::DefaultSharedPtr>,
     // Per name kind (`CertNameKind::index`): normalised name → what the holder may do.
@@ -201,15 +203,21 @@ impl ConfigView {
         self.version
     }
 
-    /// Looks up a gateway token by the SHA-256 of its text.
-    pub fn token(&self, hash: &TokenHash) -> Option<&Arc<TokenGrant>> {
-        self.index.token_index.get(hash)
+    /// Looks up a gateway token of `org_id` by the SHA-256 of its text: another org's token
+    /// is not found, exactly like a token that does not exist.
+    pub fn token(&self, org_id: &str, hash: &TokenHash) -> Option<&Arc<TokenGrant>> {
+        self.index.token_index.get(hash).filter(|grant| grant.org_id == org_id)
     }
 
-    /// The identity registered for a client certificate name (normalised, see
-    /// [`gatehouse_config::identity::cert_names::normalize`]), if any.
-    pub fn certificate_identity(&self, kind: CertNameKind, name: &str) -> Option<&Arc<TokenGrant>> {
-        self.index.certificate_index[kind.index()].get(name)
+    /// The identity `org_id` registered for a client certificate name (normalised, see
+    /// [`gatehouse_config::identity::cert_names::normalize`]), if any; another org's is not found.
+    pub fn certificate_identity(
+        &self,
+        org_id: &str,
+        kind: CertNameKind,
+        name: &str,
+    ) -> Option<&Arc<TokenGrant>> {
+        self.index.certificate_index[kind.index()].get(name).filter(|grant| grant.org_id == org_id)
     }
 
     /// Looks up a server by organisation and slug.
@@ -240,17 +248,14 @@ impl ConfigView {
         self.index.org_index.get(id)
     }
 
+    /// Looks up an organisation by slug (the `{org}` of `/mcp/{org}/{server}`).
+    pub fn org_by_slug(&self, slug: &str) -> Option<&Arc<Org>> {
+        self.index.org_slug_index.get(slug)
+    }
+
     /// The edge-wide settings pushed by the control plane.
     pub fn settings(&self) -> &pb::EdgeSettings {
         &self.state.settings
-    }
-
-    /// Servers with `slug` in any org (for credentials that don't name an org), ordered by org id.
-    pub fn servers_with_slug(&self, slug: &str) -> Vec<&Arc<UpstreamServer>> {
-        let mut found: Vec<&Arc<UpstreamServer>> =
-            self.index.server_index.values().filter_map(|by_slug| by_slug.get(slug)).collect();
-        found.sort_by(|a, b| a.org_id.cmp(&b.org_id));
-        found
     }
 
     /// The id of the workspace `slug` in `org_id`.
@@ -332,6 +337,9 @@ impl Observer for Indexes {
     fn orgs(&mut self, old: Option<&pb::Org>, new: Option<&pb::Org>) {
         if let Some(o) = old {
             self.org_index.remove(&o.id);
+            if self.org_slug_index.get(&o.slug).is_some_and(|org| org.id == o.id) {
+                self.org_slug_index.remove(&o.slug);
+            }
         }
         if let Some(o) = new {
             let org = Org {
@@ -344,7 +352,9 @@ impl Observer for Indexes {
                 }),
                 jwt: org_jwt_validation(o),
             };
-            self.org_index.insert(o.id.clone(), Arc::new(org));
+            let org = Arc::new(org);
+            self.org_slug_index.insert(o.slug.clone(), Arc::clone(&org));
+            self.org_index.insert(o.id.clone(), org);
         }
     }
 
@@ -527,7 +537,7 @@ mod tests {
             state: Some(pb::ConfigState { tokens: vec![token("t1", "a")], ..Default::default() }),
         };
         let v3 = ConfigView::from_snapshot(snap);
-        assert!(v3.token(&hash_token("a")).is_some());
+        assert!(v3.token("org", &hash_token("a")).is_some());
         let delta = pb::Delta {
             from_version: 3,
             version: 4,
@@ -538,10 +548,10 @@ mod tests {
         };
         let v4 = v3.apply(delta).unwrap();
         assert_eq!(v4.version(), 4);
-        assert!(v4.token(&hash_token("a")).is_none());
-        assert_eq!(v4.token(&hash_token("b")).unwrap().id, "t2");
+        assert!(v4.token("org", &hash_token("a")).is_none());
+        assert_eq!(v4.token("org", &hash_token("b")).unwrap().id, "t2");
         // The old view is untouched: requests in flight keep a consistent version.
-        assert!(v3.token(&hash_token("a")).is_some());
+        assert!(v3.token("org", &hash_token("a")).is_some());
     }
 
     fn cert_identity(id: &str, kind: &str, value: &str) -> pb::CertificateIdentity {
@@ -570,11 +580,14 @@ mod tests {
             }),
         };
         let v1 = ConfigView::from_snapshot(snap);
-        let uri = v1.certificate_identity(CertNameKind::SanUri, "spiffe://acme/agent/ci").unwrap();
+        let uri = v1.certificate_identity("org", CertNameKind::SanUri, "spiffe://acme/agent/ci").unwrap();
         assert_eq!((uri.id.as_str(), uri.user.as_str(), uri.workspace_id.as_str()), ("c1", "ci", "ws"));
-        assert_eq!(v1.certificate_identity(CertNameKind::SanDns, "agent.example.com").unwrap().id, "c2");
-        assert!(v1.certificate_identity(CertNameKind::SubjectCn, "spiffe://acme/agent/ci").is_none());
-        assert!(v1.certificate_identity(CertNameKind::SanUri, "spiffe://acme/agent/CI").is_none());
+        assert_eq!(
+            v1.certificate_identity("org", CertNameKind::SanDns, "agent.example.com").unwrap().id,
+            "c2"
+        );
+        assert!(v1.certificate_identity("org", CertNameKind::SubjectCn, "spiffe://acme/agent/ci").is_none());
+        assert!(v1.certificate_identity("org", CertNameKind::SanUri, "spiffe://acme/agent/CI").is_none());
 
         let v2 = v1
             .apply(pb::Delta {
@@ -592,10 +605,10 @@ mod tests {
                 ],
             })
             .unwrap();
-        assert!(v2.certificate_identity(CertNameKind::SanUri, "spiffe://acme/agent/ci").is_none());
-        assert_eq!(v2.certificate_identity(CertNameKind::SubjectCn, "ci-agent").unwrap().id, "c4");
+        assert!(v2.certificate_identity("org", CertNameKind::SanUri, "spiffe://acme/agent/ci").is_none());
+        assert_eq!(v2.certificate_identity("org", CertNameKind::SubjectCn, "ci-agent").unwrap().id, "c4");
         let again = ConfigView::from_snapshot(v2.to_snapshot());
-        assert_eq!(again.certificate_identity(CertNameKind::SubjectCn, "ci-agent").unwrap().id, "c4");
+        assert_eq!(again.certificate_identity("org", CertNameKind::SubjectCn, "ci-agent").unwrap().id, "c4");
     }
 
     #[test]
@@ -630,9 +643,15 @@ mod tests {
                 changes: vec![pb::Change { kind: Some(pb::change::Kind::UpsertToken(token("t3", "c"))) }],
             })
             .unwrap();
-        assert_eq!(v2.token(&hash_token("c")).unwrap().id, "t3");
-        assert!(Arc::ptr_eq(v1.token(&hash_token("a")).unwrap(), v2.token(&hash_token("a")).unwrap()));
-        assert!(Arc::ptr_eq(v1.token(&hash_token("b")).unwrap(), v2.token(&hash_token("b")).unwrap()));
+        assert_eq!(v2.token("org", &hash_token("c")).unwrap().id, "t3");
+        assert!(Arc::ptr_eq(
+            v1.token("org", &hash_token("a")).unwrap(),
+            v2.token("org", &hash_token("a")).unwrap()
+        ));
+        assert!(Arc::ptr_eq(
+            v1.token("org", &hash_token("b")).unwrap(),
+            v2.token("org", &hash_token("b")).unwrap()
+        ));
         // The server, with its compiled JWT validator, is the same object.
         let (s1, s2) = (v1.server("org", "files").unwrap(), v2.server("org", "files").unwrap());
         assert!(Arc::ptr_eq(s1, s2));
@@ -647,8 +666,11 @@ mod tests {
                 changes: vec![pb::Change { kind: Some(pb::change::Kind::DeleteToken("t1".into())) }],
             })
             .unwrap();
-        assert!(v3.token(&hash_token("a")).is_none());
-        assert!(Arc::ptr_eq(v2.token(&hash_token("c")).unwrap(), v3.token(&hash_token("c")).unwrap()));
+        assert!(v3.token("org", &hash_token("a")).is_none());
+        assert!(Arc::ptr_eq(
+            v2.token("org", &hash_token("c")).unwrap(),
+            v3.token("org", &hash_token("c")).unwrap()
+        ));
     }
 
     #[test]
@@ -683,12 +705,48 @@ mod tests {
             })
             .unwrap();
         // The rotated token's old secret is gone from the index, the new one works.
-        assert!(v2.token(&hash_token("a")).is_none());
-        assert_eq!(v2.token(&hash_token("a2")).unwrap().id, "t1");
+        assert!(v2.token("org", &hash_token("a")).is_none());
+        assert_eq!(v2.token("org", &hash_token("a2")).unwrap().id, "t1");
         assert!(v2.provision("ws", "s").is_none());
         let rebuilt = ConfigView::from_snapshot(v2.to_snapshot());
         assert_eq!(rebuilt.index.token_index.len(), v2.index.token_index.len());
         assert_eq!(rebuilt.index.rules_index.len(), v2.index.rules_index.len());
+    }
+
+    #[test]
+    fn lookups_name_the_org_and_orgs_are_found_by_slug() {
+        let org = |id: &str, slug: &str| pb::Org { id: id.into(), slug: slug.into(), ..Default::default() };
+        let v1 = ConfigView::from_snapshot(pb::Snapshot {
+            version: 1,
+            state: Some(pb::ConfigState {
+                orgs: vec![org("org", "acme"), org("org2", "globex")],
+                tokens: vec![token("t1", "a")],
+                certificate_identities: vec![cert_identity("c1", "san_uri", "spiffe://acme/ci")],
+                ..Default::default()
+            }),
+        });
+        assert_eq!(v1.org_by_slug("acme").unwrap().id, "org");
+        assert!(v1.token("org", &hash_token("a")).is_some());
+        assert!(v1.token("org2", &hash_token("a")).is_none(), "another org's token is not found");
+        let (kind, name) = (CertNameKind::SanUri, "spiffe://acme/ci");
+        assert!(v1.certificate_identity("org", kind, name).is_some());
+        assert!(v1.certificate_identity("org2", kind, name).is_none());
+
+        // A renamed org is found by its new slug only; a deleted one not at all.
+        let v2 = v1
+            .apply(pb::Delta {
+                from_version: 1,
+                version: 2,
+                changes: vec![
+                    pb::Change { kind: Some(pb::change::Kind::UpsertOrg(org("org", "acme-corp"))) },
+                    pb::Change { kind: Some(pb::change::Kind::DeleteOrg("org2".into())) },
+                ],
+            })
+            .unwrap();
+        assert!(v2.org_by_slug("acme").is_none());
+        assert_eq!(v2.org_by_slug("acme-corp").unwrap().id, "org");
+        assert!(v2.org_by_slug("globex").is_none());
+        assert_eq!(ConfigView::from_snapshot(v2.to_snapshot()).index.org_slug_index.len(), 1);
     }
 
     #[test]
@@ -721,6 +779,6 @@ mod tests {
         };
         let again = ConfigView::from_snapshot(ConfigView::from_snapshot(snap).to_snapshot());
         assert_eq!(again.version(), 9);
-        assert!(again.token(&hash_token("a")).is_some());
+        assert!(again.token("org", &hash_token("a")).is_some());
     }
 }

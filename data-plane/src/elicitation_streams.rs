@@ -1,4 +1,4 @@
-//! Open standalone SSE streams (`GET /mcp/{slug}` with an `Mcp-Session-Id`),
+//! Open standalone SSE streams (`GET /mcp/{org}/{slug}` with an `Mcp-Session-Id`),
 //! by caller and session, so a completed URL elicitation can be reported to
 //! the session it was handed to (`notifications/elicitation/complete`, MCP
 //! 2025-11-25: only to the client that initiated the elicitation).

@@ -36,7 +36,7 @@ pub enum EdgeError {
     /// introspection endpoint) could not be reached.
     #[error("identity provider is unavailable")]
     IdentityProviderUnavailable,
-    /// A valid Gatehouse access token without the scope `/mcp/{slug}` requires.
+    /// A valid Gatehouse access token without the scope every MCP URL requires.
     #[error("the access token lacks the required scope")]
     InsufficientScope,
     /// No server with that slug in the token's org.

@@ -15,9 +15,10 @@ use utoipa::ToSchema;
 pub use claims::{ClaimMappings, RoleMapping, WorkspaceMapping};
 pub use roles::{names_user, Access, OrgScope, Principal, Role};
 
-/// Slug of the org created at first start: the org of single-org installs, and
-/// the one plain `/v1/...` routes and `/mcp/{server_slug}` act on for the platform admin.
-pub const DEFAULT_ORG_SLUG: &str = "default";
+/// Slug of the org created at first start: the org of single-org installs, the
+/// one plain `/v1/...` routes act on for the platform admin, and the one
+/// `/mcp/{server_slug}` reaches (the edge reads the same constant).
+pub use gatehouse_config::mcp_path::DEFAULT_ORG_SLUG;
 
 /// A signed-in person, as every other module sees them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]

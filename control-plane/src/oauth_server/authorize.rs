@@ -3,8 +3,11 @@
 //! (remembered per user, client, resource and scope) and the redirect back
 //! with `code`, `state` and `iss` (RFC 9207).
 //!
-//! A request without `resource` (RFC 8707 §2 lets the server choose) logs in
-//! at the default org and the user picks one of their MCP servers on the
+//! A request naming a resource (`{edge}/mcp/{org}/{slug}`, or the default org's
+//! `{edge}/mcp/{slug}`) logs in at that server's org (also when the browser is
+//! signed in to another org), and the consent screen names the org and the
+//! server. A request without `resource` (RFC 8707 §2 lets the server choose)
+//! logs in at the default org and the user picks one of their MCP servers on the
 //! consent screen; the code is bound to that pick.
 //!
 //! Errors follow RFC 6749 §4.1.2.1: once the client and redirect URI are
@@ -198,14 +201,16 @@ async fn authorize_inner(
     let scope = normalize_scope(get("scope"), SCOPES_SUPPORTED).map_err(back)?;
     // RFC 8707 §2: without a resource the user picks one of their servers on the consent screen.
     let resource = get("resource").map(|r| canonical(r).to_owned());
-    let candidates = match &resource {
-        Some(resource) => server.resource_servers(resource).await.map_err(back)?,
-        None => Vec::new(),
+    let target = match &resource {
+        Some(resource) => Some(server.resource_server(resource).await.map_err(back)?),
+        None => None,
     };
 
+    // Someone signed in to another org than the resource's signs in at the resource's org.
+    let user = user.filter(|u| target.as_ref().is_none_or(|t| t.org_id == u.org_id));
     let Some(user) = user else {
-        let org_slug = match candidates.first() {
-            Some(candidate) => candidate.org_slug.clone(),
+        let org_slug = match &target {
+            Some(target) => target.org_slug.clone(),
             None => server.org_slug(default_org_id).await.map_err(back)?,
         };
         return Ok(login_redirect(&org_slug, &format!("/oauth/authorize?{raw}")));
@@ -214,9 +219,16 @@ async fn authorize_inner(
     let choice = match &resource {
         Some(resource) => {
             let target = server.authorize_resource(resource, &subject).await.map_err(back)?;
-            pages::ResourceChoice::Fixed { resource: resource.clone(), server_name: target.name }
+            pages::ResourceChoice::Fixed {
+                resource: resource.clone(),
+                server_name: target.name,
+                org_name: target.org_name,
+            }
         }
-        None => pages::ResourceChoice::Pick(server.resource_choices(&subject).await.map_err(back)?),
+        None => {
+            let choices = server.resource_choices(&subject).await.map_err(back)?;
+            pages::ResourceChoice::Pick { org_name: choices.org_name, servers: choices.servers }
+        }
     };
 
     let request = AsPendingRequest {

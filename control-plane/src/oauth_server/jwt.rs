@@ -11,7 +11,8 @@ use crate::store::{ActiveSigningKey, AsSubject};
 pub struct AccessClaims {
     /// Issuer: the control plane's public URL.
     pub iss: String,
-    /// Audience: the exact MCP resource URL (`{edge}/mcp/{slug}`).
+    /// Audience: the exact MCP resource URL (`{edge}/mcp/{org}/{slug}`, or the default
+    /// org's `{edge}/mcp/{slug}`).
     pub aud: String,
     /// Expiry (seconds since the epoch).
     pub exp: i64,

@@ -56,7 +56,8 @@ pub const CONSENT_TTL: Duration = Duration::from_secs(600);
 pub struct AuthServerSettings {
     /// Issuer (`iss`): the control plane's public base URL, without a trailing slash.
     pub issuer: String,
-    /// The edges' public base URL; resources are `{edge_public_url}/mcp/{slug}`.
+    /// The edges' public base URL; resources are `{edge_public_url}/mcp/{org}/{slug}` (and the
+    /// default org's `{edge_public_url}/mcp/{slug}`).
     pub edge_public_url: String,
     /// Access-token lifetime.
     pub access_token_ttl: Duration,

@@ -6,10 +6,10 @@ use axum::response::{Html, IntoResponse, Response};
 
 /// The MCP server a consent is for.
 pub(crate) enum ResourceChoice {
-    /// The client named the resource.
-    Fixed { resource: String, server_name: String },
-    /// The client named none: the user picks one of `(resource, server name)`.
-    Pick(Vec<(String, String)>),
+    /// The client named the resource: server `server_name` of org `org_name`.
+    Fixed { resource: String, server_name: String, org_name: String },
+    /// The client named none: the user picks one of `(resource, server name)` of org `org_name`.
+    Pick { org_name: String, servers: Vec<(String, String)> },
 }
 
 /// What the consent screen shows.
@@ -49,12 +49,16 @@ pub(crate) fn consent(c: &Consent<'_>) -> Response {
         .unwrap_or_default();
     let scopes: String = c.scope.split(' ').map(|s| format!("<li><code>{}</code></li>", esc(s))).collect();
     let (wants, target) = match c.resource {
-        ResourceChoice::Fixed { resource, server_name } => (
-            format!("wants to use the MCP server <strong>{}</strong>", esc(server_name)),
+        ResourceChoice::Fixed { resource, server_name, org_name } => (
+            format!(
+                "wants to use the MCP server <strong>{}</strong> of the organisation <strong>{}</strong>",
+                esc(server_name),
+                esc(org_name)
+            ),
             format!("<p>Resource: <code>{}</code></p>", esc(resource)),
         ),
-        ResourceChoice::Pick(choices) => {
-            let options: String = choices
+        ResourceChoice::Pick { org_name, servers } => {
+            let options: String = servers
                 .iter()
                 .enumerate()
                 .map(|(i, (resource, name))| {
@@ -68,7 +72,10 @@ pub(crate) fn consent(c: &Consent<'_>) -> Response {
                 })
                 .collect();
             (
-                "wants to use one of your MCP servers".to_owned(),
+                format!(
+                    "wants to use one of your MCP servers of the organisation <strong>{}</strong>",
+                    esc(org_name)
+                ),
                 format!("<fieldset><legend>MCP server</legend>{options}</fieldset>"),
             )
         }
@@ -126,10 +133,35 @@ fn protect(mut response: Response) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::esc;
+    use super::*;
 
     #[test]
     fn escapes_markup() {
         assert_eq!(esc(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+    }
+
+    #[tokio::test]
+    async fn the_consent_screen_names_the_org_and_the_server() {
+        let resource = ResourceChoice::Fixed {
+            resource: "https://mcp.example.com/mcp/acme/files".into(),
+            server_name: "Files".into(),
+            org_name: "Acme <Corp>".into(),
+        };
+        let page = consent(&Consent {
+            client_name: "Inspector",
+            client_id: "c1",
+            logo_uri: None,
+            redirect_host: "localhost",
+            resource: &resource,
+            scope: "mcp",
+            user: "ada@example.com",
+            request_id: "r1",
+        });
+        let body = axum::body::to_bytes(page.into_body(), usize::MAX).await.unwrap();
+        let html = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            html.contains("<strong>Files</strong> of the organisation <strong>Acme &lt;Corp&gt;</strong>")
+        );
+        assert!(html.contains("<code>https://mcp.example.com/mcp/acme/files</code>"));
     }
 }

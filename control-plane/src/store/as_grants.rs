@@ -23,32 +23,38 @@ pub struct AsResourceServer {
     pub org_id: String,
     /// Owning org slug.
     pub org_slug: String,
-    /// Server slug (the resource is `{edge public base}/mcp/{slug}`).
+    /// Owning org display name.
+    pub org_name: String,
+    /// Server slug (the resource is `{edge public base}/mcp/{org slug}/{slug}`).
     pub slug: String,
     /// Display name.
     pub name: String,
 }
 
 impl Store {
-    /// Servers with `slug`, in any org (the edge path carries no org).
-    pub async fn as_servers_by_slug(&self, slug: &str) -> Result<Vec<AsResourceServer>, StoreError> {
-        let rows = server::Entity::find().filter(server::Column::Slug.eq(slug)).all(&self.db).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let org_slug = org::Entity::find_by_id(row.org_id.clone())
-                .one(&self.db)
-                .await?
-                .map(|o| o.slug)
-                .unwrap_or_default();
-            out.push(AsResourceServer {
-                server_id: row.id,
-                org_id: row.org_id,
-                org_slug,
-                slug: row.slug,
-                name: row.name,
-            });
-        }
-        Ok(out)
+    /// The server `slug` of the org with slug `org_slug`, if both exist.
+    pub async fn as_resource_server(
+        &self,
+        org_slug: &str,
+        slug: &str,
+    ) -> Result<Option<AsResourceServer>, StoreError> {
+        let Some(org) = org::Entity::find().filter(org::Column::Slug.eq(org_slug)).one(&self.db).await?
+        else {
+            return Ok(None);
+        };
+        let row = server::Entity::find()
+            .filter(server::Column::OrgId.eq(org.id.as_str()))
+            .filter(server::Column::Slug.eq(slug))
+            .one(&self.db)
+            .await?;
+        Ok(row.map(|row| AsResourceServer {
+            server_id: row.id,
+            org_id: row.org_id,
+            org_slug: org.slug,
+            org_name: org.name,
+            slug: row.slug,
+            name: row.name,
+        }))
     }
 
     /// Servers of `org_id` provisioned to any of `workspace_ids`, by slug: what a
@@ -71,8 +77,11 @@ impl Store {
         if server_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let org_slug =
-            org::Entity::find_by_id(org_id).one(&self.db).await?.map(|o| o.slug).unwrap_or_default();
+        let (org_slug, org_name) = org::Entity::find_by_id(org_id)
+            .one(&self.db)
+            .await?
+            .map(|o| (o.slug, o.name))
+            .unwrap_or_default();
         let rows = server::Entity::find()
             .filter(server::Column::OrgId.eq(org_id))
             .filter(server::Column::Id.is_in(server_ids))
@@ -85,6 +94,7 @@ impl Store {
                 server_id: row.id,
                 org_id: row.org_id,
                 org_slug: org_slug.clone(),
+                org_name: org_name.clone(),
                 slug: row.slug,
                 name: row.name,
             })

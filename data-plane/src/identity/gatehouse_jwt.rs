@@ -1,7 +1,8 @@
 //! Access tokens issued by Gatehouse's own authorization server: ES256 JWTs
 //! verified offline against `EdgeSettings.jwks_json`, audience-bound to the
-//! exact resource URL (`{edge public base}/mcp/{slug}`, RFC 8707) and
-//! carrying the [`MCP_SCOPE`] every `/mcp/{slug}` requires.
+//! exact resource URL of one org's server (`{edge public base}/mcp/{org}/{slug}`,
+//! or the default org's `{edge public base}/mcp/{slug}`, RFC 8707) and
+//! carrying the [`MCP_SCOPE`] every MCP URL requires.
 
 use std::collections::HashSet;
 
@@ -13,7 +14,7 @@ use serde_json::{Map, Value};
 use super::caller::{string_claim, string_list, AuthSource, Caller};
 use super::IdentityError;
 
-/// The scope a Gatehouse access token needs to use `/mcp/{slug}`: what the
+/// The scope a Gatehouse access token needs at every MCP URL: what the
 /// authorization server grants by default (its `DEFAULT_SCOPE`), advertised in
 /// the protected resource metadata and the `WWW-Authenticate` challenge.
 pub const MCP_SCOPE: &str = "mcp";
@@ -62,8 +63,8 @@ impl GatehouseKeys {
         unverified_issuer(token).is_some_and(|iss| iss == self.issuer)
     }
 
-    /// Verifies a Gatehouse access token for `resource` and returns its caller.
-    pub fn verify(&self, token: &str, resource: &str) -> Result<Caller, IdentityError> {
+    /// Verifies a Gatehouse access token bound to one of `resources` and returns its caller.
+    pub fn verify(&self, token: &str, resources: &[String]) -> Result<Caller, IdentityError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| IdentityError::Invalid("malformed jwt"))?;
         if header.alg != Algorithm::ES256 {
@@ -78,7 +79,7 @@ impl GatehouseKeys {
         validation.leeway = GATEHOUSE_JWT_LEEWAY.as_secs();
         validation.validate_nbf = true;
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[resource]);
+        validation.set_audience(resources);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation)
             .map_err(super::jwt_error)?

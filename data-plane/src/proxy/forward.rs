@@ -14,6 +14,7 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use bytes::Bytes;
+use gatehouse_config::mcp_path::McpPath;
 use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
@@ -46,16 +47,29 @@ impl From<EdgeError> for Rejection {
     }
 }
 
-/// Axum handler for every method on `/mcp/{slug}`.
+/// Axum handler for every method on `/mcp/{org}/{slug}`.
 pub(super) async fn handle(
+    State(state): State<ProxyState>,
+    Path((org, slug)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    handle_path(state, McpPath::qualified(&org, &slug), request).await
+}
+
+/// Axum handler for every method on `/mcp/{slug}`: the default org's servers only.
+pub(super) async fn handle_legacy(
     State(state): State<ProxyState>,
     Path(slug): Path<String>,
     request: Request,
 ) -> Response {
+    handle_path(state, McpPath::legacy(&slug), request).await
+}
+
+async fn handle_path(state: ProxyState, path: McpPath, request: Request) -> Response {
     let started = Instant::now();
     // Kept for the 401 challenge, which must name this request's resource metadata URL.
     let origin = prm::RequestOrigin::of(&request);
-    let span = trace::request_span(request.method(), &slug);
+    let span = trace::request_span(request.method(), path.org_slug(), &path.slug);
     trace::set_remote_parent(&span, request.headers());
     async move {
         let span = Span::current();
@@ -65,7 +79,7 @@ pub(super) async fn handle(
             // refusal, use this view.
             Ok(is_post) => {
                 let view = inner.edge.config();
-                forward(inner, &view, is_post, &slug, request, &origin, &span)
+                forward(inner, &view, is_post, &path, request, &origin, &span)
                     .await
                     .map_err(|r| (r, Some(view)))
             }
@@ -77,7 +91,7 @@ pub(super) async fn handle(
                 let mut response = error.to_response(id.as_deref());
                 if let Some(view) = view {
                     let configured = inner.settings.public_base_url.as_ref();
-                    prm::challenge(&mut response, &error, &view, configured, &origin, &slug);
+                    prm::challenge(&mut response, &error, &view, configured, &origin, &path);
                 }
                 (response, Some(error.reason()))
             }
@@ -116,17 +130,22 @@ async fn forward(
     inner: &Inner,
     view: &Arc<ConfigView>,
     is_post: bool,
-    slug: &str,
+    path: &McpPath,
     request: Request,
     origin: &prm::RequestOrigin,
     span: &Span,
 ) -> Result<Response, Rejection> {
     let base = prm::public_base(inner.settings.public_base_url.as_ref(), view, origin);
     let now = now_unix();
-    let resource = prm::resource_url(&base, slug);
+    let slug = path.slug.as_str();
+    let audiences = prm::audiences(&base, path);
+    let target = auth::Target {
+        org: view.org_by_slug(path.org_slug()).map(|org| &**org),
+        slug,
+        audiences: &audiences,
+    };
     let peer = request.extensions().get::<TlsSession>().and_then(|tls| tls.client_certificate.as_ref());
-    let caller =
-        auth::authenticate(view, &inner.identity, request.headers(), peer, slug, &resource, now).await?;
+    let caller = auth::authenticate(view, &inner.identity, request.headers(), peer, &target, now).await?;
     if !identity::gatehouse_jwt::has_required_scope(&caller) {
         tracing::info!(user = %caller.user, "gatehouse access token lacks the mcp scope");
         return Err(EdgeError::InsufficientScope.into());

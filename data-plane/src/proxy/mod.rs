@@ -1,4 +1,5 @@
-//! The MCP Streamable HTTP proxy at `/mcp/{server_slug}`.
+//! The MCP Streamable HTTP proxy at `/mcp/{org}/{server_slug}` (and the default org's
+//! `/mcp/{server_slug}`).
 //!
 //! Every request is authenticated and authorised from one in-memory
 //! [`ConfigView`](crate::config_view::ConfigView), peeked (never re-serialised),
@@ -31,11 +32,15 @@ use axum::Router;
 
 pub use state::ProxyState;
 
-/// The MCP routes: POST, GET and DELETE on `/mcp/{slug}`; other methods get a JSON 405.
-/// Also serves RFC 9728 protected resource metadata for every `/mcp/{slug}`.
+/// The MCP routes: POST, GET and DELETE on `/mcp/{org}/{slug}`, and on `/mcp/{slug}` for the
+/// default org's servers; other methods get a JSON 405. Also serves RFC 9728 protected
+/// resource metadata for every one of those URLs.
 pub fn router(state: ProxyState) -> Router {
+    let prm_route = |path: &str| format!("{}{path}", prm::WELL_KNOWN_PREFIX);
     Router::new()
-        .route("/mcp/{slug}", any(forward::handle))
-        .route("/.well-known/oauth-protected-resource/mcp/{slug}", axum::routing::get(prm::handler))
+        .route("/mcp/{org}/{slug}", any(forward::handle))
+        .route("/mcp/{slug}", any(forward::handle_legacy))
+        .route(&prm_route("/mcp/{org}/{slug}"), axum::routing::get(prm::handler))
+        .route(&prm_route("/mcp/{slug}"), axum::routing::get(prm::legacy_handler))
         .with_state(state)
 }

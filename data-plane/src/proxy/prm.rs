@@ -1,6 +1,9 @@
-//! RFC 9728 Protected Resource Metadata for every `/mcp/{slug}` at the
-//! path-inserted well-known URL, and the `WWW-Authenticate` challenge that
-//! points MCP clients at it.
+//! RFC 9728 Protected Resource Metadata for every MCP URL (`/mcp/{org}/{slug}`,
+//! and the default org's `/mcp/{slug}`) at the path-inserted well-known URL, and
+//! the `WWW-Authenticate` challenge that points MCP clients at it.
+//!
+//! Each document describes the URL the client used (its `resource`) and names the
+//! authorization server of that URL's org, never another org's.
 //!
 //! When Gatehouse's own authorization server is advertised, both name the
 //! scope its tokens need here ([`MCP_SCOPE`]): `scopes_supported` in the
@@ -11,12 +14,13 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use gatehouse_config::mcp_path::McpPath;
 use http::header::{CACHE_CONTROL, HOST, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 
 use super::state::ProxyState;
-use crate::config_view::ConfigView;
+use crate::config_view::{ConfigView, Org};
 use crate::error::EdgeError;
 use crate::identity::gatehouse_jwt::MCP_SCOPE;
 use crate::tls::TlsSession;
@@ -66,17 +70,23 @@ pub fn public_base(configured: Option<&url::Url>, view: &ConfigView, origin: &Re
     format!("{scheme}://{host}")
 }
 
-/// The resource URL of `slug` (the audience of Gatehouse access tokens).
-pub fn resource_url(base: &str, slug: &str) -> String {
-    format!("{base}/mcp/{slug}")
+/// The resource URL of the MCP URL `path` as the client wrote it.
+pub fn resource_url(base: &str, path: &McpPath) -> String {
+    format!("{base}{}", path.path())
 }
 
-/// The metadata URL of `slug`.
-pub fn metadata_url(base: &str, slug: &str) -> String {
-    format!("{base}{WELL_KNOWN_PREFIX}/mcp/{slug}")
+/// The resource URLs a Gatehouse access token may be bound to at `path`: the server's
+/// org-qualified URL, and for a default-org server also its legacy `/mcp/{slug}`.
+pub fn audiences(base: &str, path: &McpPath) -> Vec<String> {
+    path.audience_paths().into_iter().map(|p| format!("{base}{p}")).collect()
 }
 
-/// What `/mcp/{slug}` advertises to clients about getting a token.
+/// The metadata URL of the MCP URL `path` as the client wrote it.
+pub fn metadata_url(base: &str, path: &McpPath) -> String {
+    format!("{base}{WELL_KNOWN_PREFIX}{}", path.path())
+}
+
+/// What an MCP URL advertises to clients about getting a token.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Advertised {
     /// `authorization_servers` (empty when none is configured).
@@ -88,47 +98,52 @@ pub struct Advertised {
 }
 
 impl Advertised {
-    /// What the first server named `slug` advertises: its org's own authorization
-    /// server when configured, else Gatehouse's (`None` for an unknown slug).
-    pub fn for_slug(view: &ConfigView, slug: &str) -> Option<Self> {
-        let server = view.servers_with_slug(slug).into_iter().next()?;
-        let external = view.org(&server.org_id).and_then(|o| o.external_auth_config.clone());
-        if let Some(ext) = external {
-            return Some(Self {
-                authorization_servers: vec![ext.issuer],
-                scopes_supported: ext.scopes_supported,
+    /// What the server at `path` advertises: its org's own authorization server when
+    /// configured, else Gatehouse's (`None` when the URL names no server).
+    pub fn for_path(view: &ConfigView, path: &McpPath) -> Option<Self> {
+        let org = view.org_by_slug(path.org_slug())?;
+        view.server(&org.id, &path.slug)?;
+        Some(Self::for_org(view, org))
+    }
+
+    /// What the servers of `org` advertise.
+    pub fn for_org(view: &ConfigView, org: &Org) -> Self {
+        if let Some(ext) = &org.external_auth_config {
+            return Self {
+                authorization_servers: vec![ext.issuer.clone()],
+                scopes_supported: ext.scopes_supported.clone(),
                 required_scope: None,
-            });
+            };
         }
         let issuer = view.settings().issuer.trim();
         if issuer.is_empty() {
-            return Some(Self::default());
+            return Self::default();
         }
-        Some(Self {
+        Self {
             authorization_servers: vec![issuer.to_owned()],
             scopes_supported: vec![MCP_SCOPE.to_owned()],
             required_scope: Some(MCP_SCOPE),
-        })
+        }
     }
 }
 
 /// Points the answer to a request refused for its credential (any 401, or a 403
-/// `insufficient_scope`) at `slug`'s metadata, as `view` (the config the request
-/// was decided with) describes it; other answers are left as they are.
+/// `insufficient_scope`) at the metadata of the URL the client used (`path`), as `view`
+/// (the config the request was decided with) describes it; other answers are left as they are.
 pub fn challenge(
     response: &mut Response,
     error: &EdgeError,
     view: &ConfigView,
     configured: Option<&url::Url>,
     origin: &RequestOrigin,
-    slug: &str,
+    path: &McpPath,
 ) {
     let challenged =
         response.status() == StatusCode::UNAUTHORIZED || matches!(error, EdgeError::InsufficientScope);
     if challenged {
         let base = public_base(configured, view, origin);
-        let scope = Advertised::for_slug(view, slug).and_then(|a| a.required_scope);
-        add_challenge(response, &metadata_url(&base, slug), error, scope);
+        let scope = Advertised::for_path(view, path).and_then(|a| a.required_scope);
+        add_challenge(response, &metadata_url(&base, path), error, scope);
     }
 }
 
@@ -160,24 +175,40 @@ struct Metadata {
     resource_name: String,
 }
 
-/// `GET /.well-known/oauth-protected-resource/mcp/{slug}`.
+/// `GET /.well-known/oauth-protected-resource/mcp/{org}/{slug}`.
 pub(crate) async fn handler(
+    State(state): State<ProxyState>,
+    Path((org, slug)): Path<(String, String)>,
+    request: axum::extract::Request,
+) -> Response {
+    metadata(&state, &McpPath::qualified(&org, &slug), &request)
+}
+
+/// `GET /.well-known/oauth-protected-resource/mcp/{slug}`: the default org's servers only.
+pub(crate) async fn legacy_handler(
     State(state): State<ProxyState>,
     Path(slug): Path<String>,
     request: axum::extract::Request,
 ) -> Response {
+    metadata(&state, &McpPath::legacy(&slug), &request)
+}
+
+fn metadata(state: &ProxyState, path: &McpPath, request: &axum::extract::Request) -> Response {
     let edge = state.edge_state();
     if !edge.is_loaded() {
         return EdgeError::NotReady.into_response();
     }
     let view = edge.config();
-    let Some(server) = view.servers_with_slug(&slug).into_iter().next() else {
+    let Some(org) = view.org_by_slug(path.org_slug()) else {
         return EdgeError::ServerNotFound.into_response();
     };
-    let base = public_base(state.public_base_url(), &view, &RequestOrigin::of(&request));
-    let advertised = Advertised::for_slug(&view, &slug).unwrap_or_default();
+    let Some(server) = view.server(&org.id, &path.slug) else {
+        return EdgeError::ServerNotFound.into_response();
+    };
+    let base = public_base(state.public_base_url(), &view, &RequestOrigin::of(request));
+    let advertised = Advertised::for_org(&view, org);
     let body = Metadata {
-        resource: resource_url(&base, &slug),
+        resource: resource_url(&base, path),
         authorization_servers: advertised.authorization_servers,
         scopes_supported: advertised.scopes_supported,
         bearer_methods_supported: ["header"],

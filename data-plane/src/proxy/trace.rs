@@ -12,12 +12,13 @@ use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// One span per MCP request; fields are recorded as the request is decided.
-pub fn request_span(method: &Method, slug: &str) -> Span {
+pub fn request_span(method: &Method, org: &str, slug: &str) -> Span {
     tracing::info_span!(
         "mcp.request",
         otel.kind = "server",
         otel.name = Empty,
         http.request.method = %method,
+        org = %org,
         server = %slug,
         mcp.method = Empty,
         mcp.tool = Empty,
@@ -67,7 +68,7 @@ mod tests {
                 "traceparent",
                 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
             );
-            let span = request_span(&Method::POST, "github");
+            let span = request_span(&Method::POST, "default", "github");
             set_remote_parent(&span, &incoming);
             let mut upstream = HeaderMap::new();
             inject_context(&span, &mut upstream);
@@ -79,7 +80,7 @@ mod tests {
 
     #[test]
     fn without_a_layer_nothing_is_injected() {
-        let span = request_span(&Method::GET, "x");
+        let span = request_span(&Method::GET, "default", "x");
         let mut upstream = HeaderMap::new();
         inject_context(&span, &mut upstream);
         assert!(upstream.is_empty());

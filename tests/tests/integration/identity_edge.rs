@@ -195,7 +195,12 @@ impl Edge {
                     identity_signing_jwk: identity_key.private_jwk().to_string(),
                     ..Default::default()
                 }),
-                orgs,
+                // `/mcp/{slug}` reaches the default org's servers.
+                orgs: if orgs.is_empty() {
+                    vec![pb::Org { id: "org1".into(), slug: "default".into(), ..Default::default() }]
+                } else {
+                    orgs
+                },
                 ..Default::default()
             }),
         };
@@ -319,10 +324,32 @@ async fn gatehouse_access_tokens_are_verified_offline_and_audience_bound() {
 }
 
 #[tokio::test]
+async fn gatehouse_access_tokens_count_only_in_their_own_org() {
+    let edge = Edge::start(|u| vec![server("s1", "alpha", u, json!({}), &[])]).await;
+    let key = &edge.gatehouse_key;
+    // The default org's server answers at both of its URLs, to tokens for either.
+    for aud in [edge.resource("alpha"), edge.resource("default/alpha")] {
+        let mut claims = gatehouse_claims(&edge, "alpha", &["ws1"]);
+        claims["aud"] = json!(aud);
+        let token = key.sign(&claims);
+        assert_eq!(edge.call_bearer("alpha", &token).await.status(), StatusCode::OK, "{aud}");
+        assert_eq!(edge.call_bearer("default/alpha", &token).await.status(), StatusCode::OK, "{aud}");
+    }
+    // A token of another org is refused even when its audience is this server's URL.
+    let mut foreign = gatehouse_claims(&edge, "alpha", &["ws1"]);
+    foreign["org"] = json!("org2");
+    edge.assert_refused("alpha", &key.sign(&foreign), "token of another org").await;
+    // A token for another org's server of the same slug is refused here.
+    let mut elsewhere = gatehouse_claims(&edge, "alpha", &["ws1"]);
+    elsewhere["aud"] = json!(edge.resource("acme/alpha"));
+    edge.assert_refused("alpha", &key.sign(&elsewhere), "audience of another org's server").await;
+}
+
+#[tokio::test]
 async fn protected_resource_metadata_and_challenges() {
     let org = pb::Org {
         id: "org1".into(),
-        slug: "acme".into(),
+        slug: "default".into(),
         external_auth_config: Some(pb::ExternalAuthConfig {
             issuer: "https://idp.acme.test".into(),
             scopes_supported: vec!["mcp:read".into()],

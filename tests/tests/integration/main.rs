@@ -16,6 +16,7 @@ mod secrets;
 mod sso;
 mod storage;
 mod tenancy;
+mod tenancy_edge;
 mod upstream_oauth_cp;
 mod upstream_oauth_edge;
 mod user_deactivation;

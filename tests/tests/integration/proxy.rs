@@ -190,6 +190,10 @@ fn server(id: &str, org: &str, slug: &str, url: String, auth: &str, headers: &[(
     }
 }
 
+fn org(id: &str, slug: &str) -> pb::Org {
+    pb::Org { id: id.into(), slug: slug.into(), ..Default::default() }
+}
+
 fn provision(server: &str, allow: &[&str], deny: &[&str]) -> pb::Provision {
     pb::Provision {
         workspace_id: "ws1".into(),
@@ -288,7 +292,7 @@ impl Gateway {
                     session_binding_key: session_key.map(|k| k.to_vec()).unwrap_or_default(),
                     ..Default::default()
                 }),
-                orgs: vec![],
+                orgs: vec![org("org1", "default"), org("org2", "other")],
                 ..Default::default()
             }),
         };
@@ -836,7 +840,7 @@ async fn a_client_leaving_an_idle_stream_closes_the_upstream_stream() {
             provisions: vec![provision("s-idle", &[], &[])],
             tokens: vec![token("t-good", GOOD, "alice", &[], 0)],
             settings: None,
-            orgs: vec![],
+            orgs: vec![org("org1", "default")],
             ..Default::default()
         }),
     };
