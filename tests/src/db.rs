@@ -142,7 +142,7 @@ fn replace_database(url: &str, name: &str) -> String {
 /// that must show something is (or is not) in the database at all. SQLite
 /// quotes each column (`quote()`, so blobs are hex); PostgreSQL renders rows
 /// as JSON (`row_to_json`).
-pub async fn dump_tables(db: &TestDb) -> Vec<(String, String)> {
+pub async fn dump_tables(db: &TestDb) -> std::collections::BTreeMap<String, Vec<String>> {
     let conn = Database::connect(db.url()).await.expect("connecting to dump the database");
     let backend = conn.get_database_backend();
     let tables_sql = match db {
@@ -160,7 +160,7 @@ pub async fn dump_tables(db: &TestDb) -> Vec<(String, String)> {
         .iter()
         .map(|r| r.try_get::<String>("", "name").expect("table name"))
         .collect();
-    let mut rows = Vec::new();
+    let mut rows = std::collections::BTreeMap::new();
     for table in tables {
         let select = match db {
             TestDb::Sqlite { .. } => {
@@ -178,11 +178,12 @@ pub async fn dump_tables(db: &TestDb) -> Vec<(String, String)> {
             }
             TestDb::Postgres { .. } => format!("SELECT row_to_json(t)::text AS row FROM \"{table}\" t"),
         };
-        for r in
-            conn.query_all(sea_orm::Statement::from_string(backend, select)).await.expect("dumping a table")
-        {
-            rows.push((table.clone(), r.try_get::<String>("", "row").unwrap_or_default()));
-        }
+        let found =
+            conn.query_all(sea_orm::Statement::from_string(backend, select)).await.expect("dumping a table");
+        rows.insert(
+            table,
+            found.iter().map(|r| r.try_get::<String>("", "row").unwrap_or_default()).collect(),
+        );
     }
     conn.close().await.ok();
     rows
@@ -190,7 +191,13 @@ pub async fn dump_tables(db: &TestDb) -> Vec<(String, String)> {
 
 /// [`dump_tables`] as one string.
 pub async fn dump_text(db: &TestDb) -> String {
-    dump_tables(db).await.into_iter().map(|(t, r)| format!("{t}: {r}\n")).collect()
+    let mut text = String::new();
+    for (table, rows) in dump_tables(db).await {
+        for row in rows {
+            text.push_str(&format!("{table}: {row}\n"));
+        }
+    }
+    text
 }
 
 #[cfg(test)]

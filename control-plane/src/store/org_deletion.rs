@@ -7,7 +7,6 @@
 //! keeping a tombstone would keep a row of the org. What stays is the outbox
 //! row naming the deleted keys (ids only), which ages out like every other.
 
-use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::entities::{
@@ -81,12 +80,13 @@ impl Store {
 
         // The authorization server's records of the org's people and machine clients. Codes
         // and refresh tokens name their org inside the subject JSON, written compactly.
-        let subject_of_org: SimpleExpr = Expr::cust_with_values(
-            "subject LIKE ?",
-            [format!("%\"org\":{}%", serde_json::Value::String(org_id.to_owned()))],
-        );
+        let subject_of_org = format!("%\"org\":{}%", serde_json::Value::String(org_id.to_owned()));
         as_auth_code::Entity::delete_many()
-            .filter(as_auth_code::Column::ClientId.is_in(clients.clone()).or(subject_of_org.clone()))
+            .filter(
+                as_auth_code::Column::ClientId
+                    .is_in(clients.clone())
+                    .or(as_auth_code::Column::Subject.like(subject_of_org.clone())),
+            )
             .exec(&txn)
             .await?;
         as_refresh_token::Entity::delete_many()
@@ -94,7 +94,7 @@ impl Store {
                 as_refresh_token::Column::UserId
                     .is_in(users.clone())
                     .or(as_refresh_token::Column::ClientId.is_in(clients.clone()))
-                    .or(subject_of_org),
+                    .or(as_refresh_token::Column::Subject.like(subject_of_org)),
             )
             .exec(&txn)
             .await?;
