@@ -10,5 +10,6 @@
 
 pub mod identity;
 pub mod limits;
+pub mod scope;
 pub mod state;
 pub mod token_hash;

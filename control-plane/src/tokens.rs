@@ -15,6 +15,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 /// Prefix of every gateway token.
 pub const TOKEN_PREFIX: &str = "gth_";
+/// Prefix of every edge token (the credential of an edge node), same shape otherwise.
+pub const EDGE_TOKEN_PREFIX: &str = "ghn_";
 const RANDOM_LEN: usize = 40;
 const CHECKSUM_LEN: usize = 6;
 /// Total length of a gateway token.
@@ -43,8 +45,17 @@ impl fmt::Debug for GeneratedToken {
 
 /// Generates a new random gateway token.
 pub fn generate() -> GeneratedToken {
+    generate_with_prefix(TOKEN_PREFIX)
+}
+
+/// Generates a new random edge token (`ghn_…`).
+pub fn generate_edge_token() -> GeneratedToken {
+    generate_with_prefix(EDGE_TOKEN_PREFIX)
+}
+
+fn generate_with_prefix(prefix: &str) -> GeneratedToken {
     let random = Alphanumeric.sample_string(&mut OsRng, RANDOM_LEN);
-    let text = format!("{TOKEN_PREFIX}{random}{}", checksum(random.as_bytes()));
+    let text = format!("{prefix}{random}{}", checksum(random.as_bytes()));
     let hash = hash_token(&text);
     let hint = hint(&text);
     GeneratedToken { token: SecretString::from(text), hash, hint }

@@ -16,6 +16,7 @@ mod m20261122_000006_certificate_identities;
 mod m20261201_000001_user_deactivation;
 mod m20261202_000001_elicitation_completions;
 mod m20261206_000001_config_outbox;
+mod m20261207_000002_edge_tokens;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_user_deactivation::Migration),
             Box::new(m20261202_000001_elicitation_completions::Migration),
             Box::new(m20261206_000001_config_outbox::Migration),
+            Box::new(m20261207_000002_edge_tokens::Migration),
         ]
     }
 }

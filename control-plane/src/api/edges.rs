@@ -28,6 +28,17 @@ pub struct EdgeView {
     pub connected_at: DateTime<Utc>,
     /// Last message or disconnection.
     pub last_seen: DateTime<Utc>,
+    /// The edge token its latest stream was opened with.
+    pub token: EdgeTokenRef,
+}
+
+/// The edge token an edge uses (`bootstrap` for `GATEHOUSE_NODE_TOKEN`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EdgeTokenRef {
+    /// Token id (`bootstrap` for the environment's token).
+    pub id: String,
+    /// Token name.
+    pub name: String,
 }
 
 /// Edges and the current config version.
@@ -60,6 +71,7 @@ pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<EdgeList>
             remote_addr: e.remote_addr,
             connected_at: e.connected_at,
             last_seen: e.last_seen,
+            token: EdgeTokenRef { id: e.token_id, name: e.token_name },
         })
         .collect();
     Ok(Json(EdgeList { config_version, published_version, edges }))

@@ -10,6 +10,7 @@
 pub(crate) mod auth;
 mod certificate_identities;
 mod connections;
+mod edge_tokens;
 mod edges;
 mod health;
 mod openapi;
@@ -71,7 +72,8 @@ pub(crate) fn routes(state: ApiState, auth: &AdminAuth) -> Router {
         .route("/v1/users", get(users::list))
         .route("/v1/users/{id}/deactivate", post(users::deactivate))
         .route("/v1/users/{id}/reactivate", post(users::reactivate))
-        .route("/v1/edges", get(edges::list));
+        .route("/v1/edges", get(edges::list))
+        .merge(edge_tokens::routes());
     // Any member of the org: their own upstream connections (admins: everyone's).
     let member = Router::new()
         .route("/v1/connections", get(connections::list))

@@ -8,8 +8,8 @@ use crate::oauth_server::admin as oauth_admin;
 use crate::sso::api as sso_api;
 
 use super::{
-    certificate_identities, connections, edges, health, org_settings, provisions, servers, tokens, users,
-    workspaces,
+    certificate_identities, connections, edge_tokens, edges, health, org_settings, provisions, servers,
+    tokens, users, workspaces,
 };
 
 /// The admin API's OpenAPI document.
@@ -24,7 +24,7 @@ use super::{
         tokens::mint, tokens::list, tokens::revoke, tokens::rotate,
         certificate_identities::register, certificate_identities::list, certificate_identities::get,
         certificate_identities::delete,
-        edges::list,
+        edges::list, edge_tokens::create, edge_tokens::list, edge_tokens::revoke,
         org_settings::get, org_settings::update,
         users::list, users::deactivate, users::reactivate,
         connections::list, connections::delete,

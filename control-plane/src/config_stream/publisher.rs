@@ -8,6 +8,7 @@
 //! entries it touched, whatever the size of the state. Other replicas' commits
 //! arrive through the same outbox, found by polling it.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use gatehouse_proto::config::v1 as pb;
 use tokio::sync::{broadcast, Mutex};
 use tokio_util::sync::CancellationToken;
 
+use super::scope::{scoped_snapshot, ScopedDelta};
 use super::wire::to_config_state;
 use crate::store::{EdgeChanges, Store, StoreError};
 
@@ -38,7 +40,7 @@ struct Published {
 pub struct Publisher {
     store: Store,
     published: Mutex<Published>,
-    deltas: broadcast::Sender<Arc<pb::Delta>>,
+    deltas: broadcast::Sender<Arc<ScopedDelta>>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -85,11 +87,18 @@ impl Publisher {
                 (version, published.state.diff(&next))
             }
         };
+        // States share their unchanged entries, so keeping the one before costs nothing.
+        let before = published.state.clone();
         published.state.apply(changes.clone(), &mut NoObserver);
         published.version = version;
         published.snapshot = None;
-        let delta = pb::Delta { from_version, version, changes };
-        tracing::debug!(from_version, version, changes = delta.changes.len(), "publishing config delta");
+        let delta = ScopedDelta::new(pb::Delta { from_version, version, changes }, &before, &published.state);
+        tracing::debug!(
+            from_version,
+            version,
+            changes = delta.delta.changes.len(),
+            "publishing config delta"
+        );
         drop(published);
         // No receivers is fine: nobody is subscribed right now.
         let _ = self.deltas.send(Arc::new(delta));
@@ -97,11 +106,19 @@ impl Publisher {
         Ok(version)
     }
 
-    /// A snapshot of the published state plus a receiver of every later delta.
+    /// A snapshot of the published state (only the orgs `orgs`, by slug, when
+    /// given) plus a receiver of every later delta.
     ///
     /// Both are taken under the publish lock, so no delta falls between them.
-    pub async fn subscribe(&self) -> (Arc<pb::Snapshot>, broadcast::Receiver<Arc<pb::Delta>>) {
+    pub async fn subscribe(
+        &self,
+        orgs: Option<&BTreeSet<String>>,
+    ) -> (Arc<pb::Snapshot>, broadcast::Receiver<Arc<ScopedDelta>>) {
         let mut published = self.published.lock().await;
+        if let Some(orgs) = orgs {
+            let snapshot = scoped_snapshot(published.version, &published.state, orgs);
+            return (Arc::new(snapshot), self.deltas.subscribe());
+        }
         let snapshot = match &published.snapshot {
             Some(snapshot) => snapshot.clone(),
             None => {

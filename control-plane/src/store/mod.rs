@@ -11,6 +11,8 @@ pub mod model;
 mod admin_tokens;
 mod certificate_identities;
 mod edge_state;
+mod edge_tokens;
+pub use edge_tokens::{EdgeTokenRecord, NewEdgeToken};
 mod outbox;
 mod touch;
 pub use outbox::{EdgeChanges, OUTBOX_RETENTION};

@@ -87,6 +87,12 @@ impl Store {
         Ok(Versioned { value: org_auth_from(&row)?, version })
     }
 
+    /// The org with `id`, if any.
+    pub async fn org_by_id(&self, id: &str) -> Result<Option<Org>, StoreError> {
+        let row = org::Entity::find_by_id(id).one(&self.db).await?;
+        Ok(row.map(|r| Org { id: r.id, slug: r.slug, name: r.name }))
+    }
+
     /// The org with `slug`, if any.
     pub async fn org_by_slug(&self, slug: &str) -> Result<Option<Org>, StoreError> {
         let row = org::Entity::find().filter(org::Column::Slug.eq(slug)).one(&self.db).await?;

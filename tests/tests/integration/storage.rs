@@ -7,8 +7,8 @@ use gatehouse_config::identity::cert_names::CertNameKind;
 use gatehouse_config::token_hash::hash_token;
 use gatehouse_control_plane::store::grants::{GrantTokens, NewTokens};
 use gatehouse_control_plane::store::{
-    NewCertificateIdentity, NewServer, NewToken, NewWorkspace, ServerPatch, Store, StoreError, TokenFilter,
-    ToolRules,
+    NewCertificateIdentity, NewEdgeToken, NewServer, NewToken, NewWorkspace, ServerPatch, Store, StoreError,
+    TokenFilter, ToolRules,
 };
 use gatehouse_control_plane::tokens::{self, Lifetime};
 use gatehouse_control_plane::{Keyring, MasterKey};
@@ -502,5 +502,51 @@ async fn storage_certificate_identities_are_unique_per_name_and_follow_their_wor
         store.delete_workspace(&org, "eng").await.unwrap();
         assert!(store.list_certificate_identities(&org).await.unwrap().is_empty(), "{backend}");
         assert!(store.load_edge_state().await.unwrap().certificate_identities.is_empty(), "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn storage_edge_tokens_create_page_revoke() {
+    for db in TestDb::all().await {
+        let (store, _org) = store(&db).await;
+        store.ensure_org("acme", "Acme").await.unwrap();
+        let version = store.config_version().await.unwrap();
+        let new = |name: &str, orgs: Option<Vec<String>>| {
+            let generated = tokens::generate_edge_token();
+            let text = generated.token.expose_secret().to_owned();
+            (NewEdgeToken { name: name.into(), orgs, hash: generated.hash, hint: generated.hint }, text)
+        };
+
+        let (unknown, _) = new("x", Some(vec!["acme".into(), "nope".into()]));
+        match store.create_edge_token(unknown).await {
+            Err(StoreError::Invalid(e)) => assert_eq!(e.field, "orgs[1]"),
+            other => panic!("expected an invalid orgs[1], got {other:?}"),
+        }
+        let (scoped, scoped_text) = new("eu", Some(vec!["acme".into()]));
+        let scoped = store.create_edge_token(scoped).await.unwrap();
+        assert_eq!(scoped.orgs.as_deref(), Some(&["acme".to_owned()][..]));
+        let (everywhere, _) = new("all", None);
+        let everywhere = store.create_edge_token(everywhere).await.unwrap();
+        assert_eq!(store.config_version().await.unwrap(), version, "edge tokens are not edge config");
+
+        let found = store.active_edge_token(&hash_token(&scoped_text)).await.unwrap().expect("found by hash");
+        assert_eq!(found.id, scoped.id);
+        let first = store.list_edge_tokens(None, 1).await.unwrap();
+        assert_eq!(first.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), [scoped.id.as_str()]);
+        let second = store.list_edge_tokens(Some(&scoped.id), 10).await.unwrap();
+        assert_eq!(second.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), [everywhere.id.as_str()]);
+
+        let at = chrono::Utc::now();
+        store.touch_edge_token(&scoped.id, at).await.unwrap();
+        let touched = store.edge_token(&scoped.id).await.unwrap().unwrap();
+        assert!(touched.last_used_at.is_some(), "{}", db.backend());
+
+        let revoked = store.revoke_edge_token(&scoped.id).await.unwrap();
+        assert!(revoked.revoked_at.is_some());
+        assert!(store.active_edge_token(&hash_token(&scoped_text)).await.unwrap().is_none());
+        let again = store.revoke_edge_token(&scoped.id).await.unwrap();
+        assert_eq!(again.revoked_at, revoked.revoked_at, "revoking twice keeps the first time");
+        assert!(matches!(store.revoke_edge_token("missing").await, Err(StoreError::NotFound(_))));
+        assert_eq!(store.list_edge_tokens(None, 10).await.unwrap().len(), 2, "revoked tokens stay listed");
     }
 }
