@@ -8,6 +8,7 @@
 //! ([`identity`]), the gateway token hash ([`token_hash`]) and the time limits
 //! whose order spans the two ([`limits`]).
 
+pub mod grant_identity;
 pub mod identity;
 pub mod limits;
 pub mod scope;

@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use gatehouse_config::grant_identity::{GrantIdentity, IdentitySource};
 use gatehouse_proto::config::v1 as pb;
 use gatehouse_proto::config::v1::credential_broker_server::CredentialBroker;
 use secrecy::{ExposeSecret, SecretString};
@@ -70,6 +71,22 @@ fn field(name: &str, value: &str) -> Result<(), Status> {
     Ok(())
 }
 
+/// The identity a request names: `identity_source` (empty = `gatehouse`), `issuer`, `user`.
+fn identity(source: &str, issuer: String, user: String) -> Result<GrantIdentity, Status> {
+    let source = IdentitySource::parse(source)
+        .ok_or_else(|| Status::invalid_argument("identity_source must be gatehouse or jwt"))?;
+    match source {
+        IdentitySource::Gatehouse if !issuer.is_empty() => {
+            return Err(Status::invalid_argument("issuer must be empty for gatehouse identities"))
+        }
+        IdentitySource::Jwt if issuer.len() > MAX_FIELD_LEN => {
+            return Err(Status::invalid_argument(format!("issuer must be at most {MAX_FIELD_LEN} bytes")))
+        }
+        _ => {}
+    }
+    Ok(GrantIdentity { source, issuer, subject: user })
+}
+
 fn store_status(error: StoreError) -> Status {
     match error {
         StoreError::NotFound(what) => Status::not_found(format!("{what} not found")),
@@ -119,8 +136,8 @@ impl CredentialBroker for BrokerService {
         field("user", &r.user)?;
         field("server_id", &r.server_id)?;
         self.auth.check_org(&credential, &r.org_id).await?;
-        let grant =
-            self.ctx.store().find_grant(&r.org_id, &r.user, &r.server_id).await.map_err(store_status)?;
+        let who = identity(&r.identity_source, r.issuer, r.user)?;
+        let grant = self.ctx.store().find_grant(&r.org_id, who, &r.server_id).await.map_err(store_status)?;
         Ok(Response::new(pb::GrantResponse { grant: grant.map(to_wire) }))
     }
 
@@ -225,8 +242,8 @@ impl CredentialBroker for BrokerService {
             }
         };
         let subject = AuthorizationSubject {
+            identity: identity(&r.identity_source, r.issuer, r.user)?,
             org_id: r.org_id,
-            user: r.user,
             server_id: r.server_id,
             scopes: r.scopes,
             session_hash,

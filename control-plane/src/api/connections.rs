@@ -31,8 +31,13 @@ pub struct ConnectionsQuery {
 pub struct ConnectionView {
     /// Connection (grant) id.
     pub id: String,
-    /// The Gatehouse user.
+    /// The Gatehouse user (`source` `gatehouse`), or the JWT subject (`jwt`).
     pub user: String,
+    /// Where the identity comes from: `gatehouse` (users Gatehouse knows) or
+    /// `jwt` (a bring-your-own JWT of the org's IdP).
+    pub source: &'static str,
+    /// The JWT issuer (`jwt`); empty for `gatehouse`.
+    pub issuer: String,
     /// Upstream server id.
     pub server_id: String,
     /// Upstream server slug (empty if the server is gone).
@@ -60,6 +65,8 @@ fn view(grant: Grant, server: String) -> ConnectionView {
     ConnectionView {
         id: grant.id,
         user: grant.user,
+        source: grant.identity_source.as_str(),
+        issuer: grant.issuer,
         server_id: grant.server_id,
         server,
         scopes: grant.scopes,
@@ -93,7 +100,8 @@ pub(crate) async fn list(
         state.store.list_servers(&state.org_id).await?.into_iter().map(|s| (s.id, s.slug)).collect();
     let connections = grants
         .into_iter()
-        .filter(|g| principal.owns(&g.user))
+        // A JWT subject is not the Gatehouse user of the same text.
+        .filter(|g| principal.is_admin() || g.gatehouse_user().is_some_and(|u| principal.owns(u)))
         .map(|g| {
             let slug = slugs.get(&g.server_id).cloned().unwrap_or_default();
             view(g, slug)

@@ -298,7 +298,12 @@ async fn edge_tokens_scoped_stream_gets_only_its_orgs_and_revocation_closes_it()
     assert_eq!(refused.code(), Code::Unauthenticated);
     let refused = broker(&cp)
         .get_grant(authorized(
-            pb::GrantRequest { org_id: acme.clone(), user: "alice".into(), server_id: "s".into() },
+            pb::GrantRequest {
+                org_id: acme.clone(),
+                user: "alice".into(),
+                server_id: "s".into(),
+                ..Default::default()
+            },
             &scoped_token,
         ))
         .await
@@ -334,6 +339,7 @@ async fn edge_tokens_scoped_broker_refuses_other_orgs_grants() {
         org_id: org.to_owned(),
         user: "alice@example.com".into(),
         server_id: "server-1".into(),
+        ..Default::default()
     };
     let own = broker.get_grant(authorized(request(&acme), token)).await.expect("its own org's grant");
     assert_eq!(own.into_inner().grant.unwrap().id, acme_grant.id);

@@ -216,6 +216,7 @@ impl Fixture {
             org_id: self.org_id.clone(),
             user: user.to_owned(),
             server_id: self.server_id.clone(),
+            ..Default::default()
         });
         let auth = format!("Bearer {}", self.cp.node_token).parse().unwrap();
         request.metadata_mut().insert("authorization", auth);
