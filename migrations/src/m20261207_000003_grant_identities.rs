@@ -20,9 +20,7 @@ const NEW_INDEX: &str = "ux_upstream_grants_org_identity_server";
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in
-            [Table::UpstreamGrants, Table::UpstreamAuthorizationLinks, Table::UpstreamPendingAuthorizations]
-        {
+        for table in [Table::Grants, Table::AuthorizationLinks, Table::PendingAuthorizations] {
             // One column per statement: SQLite alters one thing at a time.
             manager
                 .alter_table(
@@ -41,12 +39,12 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
-        manager.drop_index(Index::drop().name(OLD_INDEX).table(Table::UpstreamGrants).to_owned()).await?;
+        manager.drop_index(Index::drop().name(OLD_INDEX).table(Table::Grants).to_owned()).await?;
         manager
             .create_index(
                 Index::create()
                     .name(NEW_INDEX)
-                    .table(Table::UpstreamGrants)
+                    .table(Table::Grants)
                     .col(Column::OrgId)
                     .col(Column::IdentitySource)
                     .col(Column::IdentityIssuer)
@@ -59,10 +57,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_index(Index::drop().name(NEW_INDEX).table(Table::UpstreamGrants).to_owned()).await?;
-        for table in
-            [Table::UpstreamGrants, Table::UpstreamAuthorizationLinks, Table::UpstreamPendingAuthorizations]
-        {
+        manager.drop_index(Index::drop().name(NEW_INDEX).table(Table::Grants).to_owned()).await?;
+        for table in [Table::Grants, Table::AuthorizationLinks, Table::PendingAuthorizations] {
             for column in [Column::IdentityIssuer, Column::IdentitySource] {
                 manager
                     .alter_table(sea_query::Table::alter().table(table).drop_column(column).to_owned())
@@ -73,7 +69,7 @@ impl MigrationTrait for Migration {
             .create_index(
                 Index::create()
                     .name(OLD_INDEX)
-                    .table(Table::UpstreamGrants)
+                    .table(Table::Grants)
                     .col(Column::OrgId)
                     .col(Column::UserName)
                     .col(Column::ServerId)
@@ -86,9 +82,12 @@ impl MigrationTrait for Migration {
 
 #[derive(DeriveIden, Clone, Copy)]
 enum Table {
-    UpstreamGrants,
-    UpstreamAuthorizationLinks,
-    UpstreamPendingAuthorizations,
+    #[sea_orm(iden = "upstream_grants")]
+    Grants,
+    #[sea_orm(iden = "upstream_authorization_links")]
+    AuthorizationLinks,
+    #[sea_orm(iden = "upstream_pending_authorizations")]
+    PendingAuthorizations,
 }
 
 #[derive(DeriveIden)]

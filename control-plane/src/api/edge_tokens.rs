@@ -136,9 +136,9 @@ pub(crate) async fn create(
             validation::slug(&format!("orgs[{i}]"), slug)?;
         }
     }
-    let orgs = body.orgs.map(|mut orgs| {
-        orgs.dedup();
-        orgs
+    let orgs = body.orgs.map(|orgs| {
+        let mut seen = std::collections::HashSet::new();
+        orgs.into_iter().filter(|slug| seen.insert(slug.clone())).collect::<Vec<_>>()
     });
     let generated = tokens::generate_edge_token();
     let new = NewEdgeToken { name, orgs, hash: generated.hash, hint: generated.hint };

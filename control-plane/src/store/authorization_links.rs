@@ -97,7 +97,7 @@ impl ConsumeError {
 fn link_subject(row: upstream_authorization_link::Model) -> Result<AuthorizationSubject, StoreError> {
     Ok(AuthorizationSubject {
         scopes: from_json_text("upstream_authorization_links.scopes", &row.scopes)?,
-        identity: super::grants::identity_of(row.identity_source, row.identity_issuer, row.user_name)?,
+        identity: super::identity_of(&row.identity_source, &row.identity_issuer, &row.user_name)?,
         org_id: row.org_id,
         server_id: row.server_id,
         session_hash: row.session_hash,
@@ -263,7 +263,7 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("upstream_pending_authorizations: {e}")))?;
         let subject = AuthorizationSubject {
             scopes: from_json_text("upstream_pending_authorizations.scopes", &row.scopes)?,
-            identity: super::grants::identity_of(row.identity_source, row.identity_issuer, row.user_name)?,
+            identity: super::identity_of(&row.identity_source, &row.identity_issuer, &row.user_name)?,
             org_id: row.org_id,
             server_id: row.server_id,
             session_hash: row.session_hash,

@@ -122,17 +122,6 @@ impl Grant {
     }
 }
 
-/// The identity stored in a row's source, issuer and subject columns.
-pub(super) fn identity_of(
-    source: String,
-    issuer: String,
-    subject: String,
-) -> Result<GrantIdentity, StoreError> {
-    let source = IdentitySource::parse(&source)
-        .ok_or_else(|| StoreError::Corrupt(format!("unknown identity source {source:?}")))?;
-    Ok(GrantIdentity { source, issuer, subject })
-}
-
 impl Store {
     /// Stores tokens for (org, identity, server) after an authorization: creates the
     /// grant or replaces its tokens, reactivates it and bumps its version.

@@ -216,6 +216,21 @@ fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// The identity stored in a row's `identity_source`, `identity_issuer` and `user_name` columns.
+fn identity_of(
+    source: &str,
+    issuer: &str,
+    subject: &str,
+) -> Result<gatehouse_config::grant_identity::GrantIdentity, StoreError> {
+    let source = gatehouse_config::grant_identity::IdentitySource::parse(source)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown identity source {source:?}")))?;
+    Ok(gatehouse_config::grant_identity::GrantIdentity {
+        source,
+        issuer: issuer.to_owned(),
+        subject: subject.to_owned(),
+    })
+}
+
 fn to_json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("serialising plain data to JSON cannot fail")
 }

@@ -550,3 +550,59 @@ async fn storage_edge_tokens_create_page_revoke() {
         assert_eq!(store.list_edge_tokens(None, 10).await.unwrap().len(), 2, "revoked tokens stay listed");
     }
 }
+
+#[tokio::test]
+async fn storage_grants_are_keyed_by_org_and_identity() {
+    use gatehouse_config::grant_identity::{GrantIdentity, IdentitySource};
+    for db in TestDb::all().await {
+        let (store, default_org) = store(&db).await;
+        let acme = store.ensure_org("acme", "Acme").await.unwrap().id;
+        let tokens = |access: &str| NewTokens {
+            tokens: GrantTokens { access_token: SecretString::from(access), refresh_token: None },
+            access_expires_at: 0,
+            scopes: vec![],
+        };
+        let jwt = GrantIdentity::jwt("https://idp.example.com", "alice@example.com");
+        let other_issuer = GrantIdentity::jwt("https://other.example.com", "alice@example.com");
+        let user =
+            store.store_grant(&default_org, "alice@example.com", "s1", tokens("user"), None).await.unwrap();
+        let by_jwt = store.store_grant(&default_org, &jwt, "s1", tokens("jwt"), None).await.unwrap();
+        let by_other =
+            store.store_grant(&default_org, &other_issuer, "s1", tokens("other"), None).await.unwrap();
+        let in_acme =
+            store.store_grant(&acme, "alice@example.com", "s1", tokens("acme"), None).await.unwrap();
+        let ids = BTreeMap::from([
+            (user.id.clone(), "user"),
+            (by_jwt.id.clone(), "jwt"),
+            (by_other.id.clone(), "other"),
+            (in_acme.id.clone(), "acme"),
+        ]);
+        assert_eq!(ids.len(), 4, "four separate grants ({})", db.backend());
+        assert_eq!(user.identity_source, IdentitySource::Gatehouse);
+        assert_eq!(by_jwt.identity(), jwt);
+
+        let find = |org: &str, who: GrantIdentity| {
+            let store = store.clone();
+            let org = org.to_owned();
+            async move {
+                let grant = store.find_grant(&org, who, "s1").await.unwrap().expect("a grant");
+                grant.tokens.access_token.expose_secret().to_owned()
+            }
+        };
+        assert_eq!(find(&default_org, "alice@example.com".into()).await, "user");
+        assert_eq!(find(&default_org, jwt.clone()).await, "jwt");
+        assert_eq!(find(&default_org, other_issuer).await, "other");
+        assert_eq!(find(&acme, "alice@example.com".into()).await, "acme");
+        assert!(store.find_grant(&acme, &jwt, "s1").await.unwrap().is_none());
+
+        // Storing again for the same key replaces the tokens of the same grant.
+        let again = store.store_grant(&default_org, &jwt, "s1", tokens("jwt-2"), None).await.unwrap();
+        assert_eq!(again.id, by_jwt.id);
+        assert_eq!(again.version, by_jwt.version + 1);
+
+        // One Gatehouse user's grants never include a JWT subject's.
+        let listed = store.list_grants(&default_org, Some("alice@example.com")).await.unwrap();
+        assert_eq!(listed.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(), [user.id.as_str()]);
+        assert_eq!(store.list_grants(&default_org, None).await.unwrap().len(), 3);
+    }
+}
