@@ -13,10 +13,13 @@ use crate::state::{ConfigState, ProvisionId};
 /// The org a change belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeOrg<'a> {
-    /// Every edge gets it (the edge-wide settings, grant tombstones: ids only).
+    /// Every edge gets it (the edge-wide settings).
     Global,
     /// The org with this id.
     Org(&'a str),
+    /// The tombstone of the grant with this id, whose org the state does not
+    /// carry (the control plane knows it).
+    RevokedGrant(&'a str),
     /// An entry whose org neither state knows; no scoped edge gets it.
     Unknown,
 }
@@ -38,7 +41,8 @@ pub fn change_org<'a>(
         after.servers.get(server_id).or_else(|| before.servers.get(server_id)).map(|s| s.org_id.as_str())
     };
     match kind {
-        Kind::Settings(_) | Kind::RevokeGrant(_) | Kind::ForgetRevokedGrant(_) => ChangeOrg::Global,
+        Kind::Settings(_) => ChangeOrg::Global,
+        Kind::RevokeGrant(id) | Kind::ForgetRevokedGrant(id) => ChangeOrg::RevokedGrant(id),
         Kind::UpsertOrg(o) => ChangeOrg::Org(&o.id),
         Kind::DeleteOrg(id) => ChangeOrg::Org(id),
         Kind::UpsertWorkspace(w) => ChangeOrg::Org(&w.org_id),
@@ -65,7 +69,7 @@ impl ConfigState {
     }
 
     /// This state with only the entries of the orgs `org_ids` (and everything
-    /// edge-wide: the settings, grant tombstones).
+    /// edge-wide: the settings; and every grant tombstone, which carries no org).
     pub fn only_orgs(&self, org_ids: &BTreeSet<String>) -> ConfigState {
         let has = |org_id: &String| org_ids.contains(org_id);
         let provision_in =
@@ -168,6 +172,8 @@ mod tests {
         assert!(!orgs.contains(&ChangeOrg::Unknown));
         let settings = pb::Change { kind: Some(Kind::Settings(pb::EdgeSettings::default())) };
         assert_eq!(change_org(&settings, &before, &after), ChangeOrg::Global);
+        let tombstone = pb::Change { kind: Some(Kind::RevokeGrant("g".into())) };
+        assert_eq!(change_org(&tombstone, &before, &after), ChangeOrg::RevokedGrant("g"));
         let stray = pb::Change { kind: Some(Kind::DeleteServer("nope".into())) };
         assert_eq!(change_org(&stray, &before, &after), ChangeOrg::Unknown);
     }

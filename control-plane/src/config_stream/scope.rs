@@ -3,7 +3,7 @@
 //! edge's stream keeps the changes of its orgs. A change costs its size per
 //! edge, never a rebuild of the state.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use gatehouse_config::scope::{change_org, ChangeOrg};
@@ -20,18 +20,28 @@ pub struct ScopedDelta {
 }
 
 impl ScopedDelta {
-    /// Labels the changes of `delta`, which leads from `before` to `after`.
-    pub(super) fn new(delta: pb::Delta, before: &ConfigState, after: &ConfigState) -> Self {
+    /// Labels the changes of `delta`, which leads from `before` to `after`;
+    /// `grant_orgs` has the org of every grant tombstone either state holds.
+    pub(super) fn new(
+        delta: pb::Delta,
+        before: &ConfigState,
+        after: &ConfigState,
+        grant_orgs: &HashMap<String, String>,
+    ) -> Self {
+        let slug = |id: &str| {
+            let org = after.orgs.get(id).or_else(|| before.orgs.get(id));
+            // An empty slug, which no scope names.
+            Some(org.map_or_else(|| Arc::from(""), |o| Arc::from(o.slug.as_str())))
+        };
         let orgs = delta
             .changes
             .iter()
             .map(|change| match change_org(change, before, after) {
                 ChangeOrg::Global => None,
-                ChangeOrg::Org(id) => {
-                    let org = after.orgs.get(id).or_else(|| before.orgs.get(id));
-                    Some(org.map_or_else(|| Arc::from(""), |o| Arc::from(o.slug.as_str())))
-                }
-                // An empty slug, which no scope names.
+                ChangeOrg::Org(id) => slug(id),
+                // A tombstone of an unknown org goes to every edge: a missed one
+                // could let a cached token of a deleted grant be used.
+                ChangeOrg::RevokedGrant(grant_id) => grant_orgs.get(grant_id).and_then(|id| slug(id)),
                 ChangeOrg::Unknown => Some(Arc::from("")),
             })
             .collect();
@@ -56,8 +66,21 @@ impl ScopedDelta {
     }
 }
 
-/// The snapshot of `state` at `version` for an edge seeing the orgs `slugs`.
-pub(super) fn scoped_snapshot(version: u64, state: &ConfigState, slugs: &BTreeSet<String>) -> pb::Snapshot {
-    let scoped = state.only_orgs(&state.org_ids_with_slugs(slugs));
+/// The snapshot of `state` at `version` for an edge seeing the orgs `slugs`;
+/// `grant_orgs` has the org of every grant tombstone (unknown ones are kept).
+pub(super) fn scoped_snapshot(
+    version: u64,
+    state: &ConfigState,
+    slugs: &BTreeSet<String>,
+    grant_orgs: &HashMap<String, String>,
+) -> pb::Snapshot {
+    let org_ids = state.org_ids_with_slugs(slugs);
+    let mut scoped = state.only_orgs(&org_ids);
+    scoped.revoked_grants = scoped
+        .revoked_grants
+        .iter()
+        .filter(|(id, _)| grant_orgs.get(*id).is_none_or(|org| org_ids.contains(org)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     pb::Snapshot { version, state: Some(scoped.to_wire()) }
 }

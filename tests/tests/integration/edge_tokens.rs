@@ -274,6 +274,41 @@ async fn edge_tokens_scoped_stream_gets_only_its_orgs_and_revocation_closes_it()
         .iter()
         .any(|c| matches!(&c.kind, Some(pb::change::Kind::UpsertServer(s)) if s.org_id == default_org)));
 
+    // Grant tombstones: only acme's reach it, in deltas and in a new snapshot.
+    let tombstone = |org: String| {
+        let store = store.clone();
+        async move {
+            let tokens =
+                GrantTokens { access_token: SecretString::from("upstream-access"), refresh_token: None };
+            let new = NewTokens { tokens, access_expires_at: 0, scopes: vec![] };
+            let grant = store.store_grant(&org, "alice@example.com", "server-1", new, None).await.unwrap();
+            store.delete_grant(&org, &grant.id).await.unwrap();
+            grant.id
+        }
+    };
+    let (acme_tombstone, default_tombstone) =
+        (tombstone(acme.clone()).await, tombstone(default_org.clone()).await);
+    published(&cp).await;
+    let version = admin.config_version().await;
+    let revoked = |changes: &[pb::Change]| -> BTreeSet<String> {
+        changes
+            .iter()
+            .filter_map(|c| match &c.kind {
+                Some(pb::change::Kind::RevokeGrant(id)) => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(revoked(&edge.changes_until(version).await), BTreeSet::from([acme_tombstone.clone()]));
+    assert_eq!(
+        revoked(&whole.changes_until(version).await),
+        BTreeSet::from([acme_tombstone.clone(), default_tombstone])
+    );
+    let mut late = open(&cp, &scoped_token, "acme-edge-late").await.unwrap();
+    let late_state = late.snapshot().await.state.unwrap();
+    assert_eq!(late_state.revoked_grants, [acme_tombstone]);
+    drop(late);
+
     // `GET /v1/edges` names each edge's token.
     let edges = admin.edges().await;
     let token_of = |node: &str| {
