@@ -441,3 +441,32 @@ async fn edge_tokens_scoped_edge_serves_and_persists_only_its_orgs() {
     assert!(!bytes.contains(DEFAULT_SECRET) && bytes.contains(ACME_SECRET));
     edge.stop().await;
 }
+
+#[tokio::test]
+async fn edge_tokens_revoked_on_one_replica_close_streams_on_another() {
+    let cp = TestControlPlane::start(TestDb::sqlite().await).await;
+    let replica = cp.start_replica().await;
+    let created = create_edge_token(&cp, "roaming", None).await;
+    let token = created["token"].as_str().unwrap();
+    let mut edge = open(&replica, token, "replica-edge").await.expect("the replica accepts the token");
+    edge.snapshot().await;
+
+    let id = created["id"].as_str().unwrap();
+    let (status, _) = cp.admin().request(Method::DELETE, &format!("/v1/edges/tokens/{id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // The replica refuses new streams at once and closes the open one when it next checks.
+    let refused = open(&replica, token, "replica-edge-2").await.err().expect("refused on the replica too");
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match edge.rx.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => break None,
+                Err(status) => break Some(status.code()),
+            }
+        }
+    })
+    .await
+    .expect("the replica closes the stream within its check interval");
+    assert_eq!(ended, Some(Code::Unauthenticated));
+}
