@@ -154,6 +154,9 @@ impl Session {
 
     /// Sends the snapshot, then deltas until the edge leaves or the control plane stops.
     async fn stream(&mut self, node_id: &str, shutdown: &CancellationToken) {
+        if self.revoked.is_cancelled() {
+            return self.token_revoked(node_id).await;
+        }
         let mut deltas = match self.send_snapshot().await {
             Some(rx) => rx,
             None => return,
