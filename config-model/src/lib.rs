@@ -8,8 +8,10 @@
 //! ([`identity`]), the gateway token hash ([`token_hash`]), the MCP URLs of
 //! servers ([`mcp_path`]) and the time limits whose order spans the two ([`limits`]).
 
+pub mod grant_identity;
 pub mod identity;
 pub mod limits;
 pub mod mcp_path;
+pub mod scope;
 pub mod state;
 pub mod token_hash;

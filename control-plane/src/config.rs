@@ -64,7 +64,8 @@ pub struct ControlPlaneConfig {
     pub admin_token: Option<SecretString>,
     /// Where a generated admin token is written (mode 0600).
     pub admin_token_file: Option<PathBuf>,
-    /// Tokens edges present on the config stream.
+    /// Bootstrap edge tokens (unscoped, named `bootstrap`, `bootstrap-2`, …), accepted
+    /// beside the edge tokens stored in the database.
     pub node_tokens: Vec<SecretString>,
     /// How often the config version is polled for changes made by other replicas.
     pub version_poll_interval: Duration,

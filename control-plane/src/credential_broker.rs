@@ -2,21 +2,24 @@
 //! lease (SQL compare-and-swap, so it holds across control-plane replicas),
 //! commit refreshed tokens (rotated refresh token stored before the edge uses
 //! the new access token), mark grants dead, and ask for authorization links.
-//! Authenticated with the node token like `ConfigDistribution`.
+//! Authenticated with the edge token like `ConfigDistribution`; an edge whose
+//! token is scoped to some orgs is refused (`PERMISSION_DENIED`) anything about
+//! another org's grants.
 //!
 //! A gRPC face over [`upstream_oauth`](crate::upstream_oauth), beside the
 //! config stream rather than inside either: the config stream already carries
 //! each server's OAuth client (so it sits above `upstream_oauth`), and this
-//! service shares the config stream's node-token check.
+//! service shares the config stream's edge-token check.
 
 use std::time::Duration;
 
+use gatehouse_config::grant_identity::{GrantIdentity, IdentitySource};
 use gatehouse_proto::config::v1 as pb;
 use gatehouse_proto::config::v1::credential_broker_server::CredentialBroker;
 use secrecy::{ExposeSecret, SecretString};
 use tonic::{Request, Response, Status};
 
-use crate::config_stream::check_node_token;
+use crate::config_stream::{EdgeAuth, EdgeCredential};
 use crate::store::authorization_links::AuthorizationSubject;
 use crate::store::grants::{Grant, GrantTokens, NewTokens};
 use crate::store::StoreError;
@@ -31,7 +34,7 @@ const MAX_TOKEN_LEN: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct BrokerService {
     ctx: UpstreamOAuth,
-    node_token_hashes: std::sync::Arc<[[u8; 32]]>,
+    auth: EdgeAuth,
 }
 
 impl std::fmt::Debug for BrokerService {
@@ -41,13 +44,23 @@ impl std::fmt::Debug for BrokerService {
 }
 
 impl BrokerService {
-    /// A service accepting the node tokens whose SHA-256 is in `node_token_hashes`.
-    pub fn new(ctx: UpstreamOAuth, node_token_hashes: Vec<[u8; 32]>) -> Self {
-        Self { ctx, node_token_hashes: node_token_hashes.into() }
+    /// A service accepting the edge tokens `auth` accepts.
+    pub fn new(ctx: UpstreamOAuth, auth: EdgeAuth) -> Self {
+        Self { ctx, auth }
     }
 
-    fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        check_node_token(&self.node_token_hashes, request.metadata())
+    async fn check<T>(&self, request: &Request<T>) -> Result<EdgeCredential, Status> {
+        self.auth.authenticate(request.metadata()).await
+    }
+
+    /// Refuses a scoped edge a grant of another org (or a grant that is gone).
+    async fn check_grant(&self, credential: &EdgeCredential, grant_id: &str) -> Result<(), Status> {
+        if credential.orgs.is_none() {
+            return Ok(());
+        }
+        let grant = self.ctx.store().grant(grant_id).await.map_err(store_status)?;
+        let grant = grant.ok_or_else(|| Status::not_found("grant not found"))?;
+        self.auth.check_org(credential, &grant.org_id).await
     }
 }
 
@@ -56,6 +69,22 @@ fn field(name: &str, value: &str) -> Result<(), Status> {
         return Err(Status::invalid_argument(format!("{name} must be 1-{MAX_FIELD_LEN} bytes")));
     }
     Ok(())
+}
+
+/// The identity a request names: `identity_source` (empty = `gatehouse`), `issuer`, `user`.
+fn identity(source: &str, issuer: String, user: String) -> Result<GrantIdentity, Status> {
+    let source = IdentitySource::parse(source)
+        .ok_or_else(|| Status::invalid_argument("identity_source must be gatehouse or jwt"))?;
+    match source {
+        IdentitySource::Gatehouse if !issuer.is_empty() => {
+            return Err(Status::invalid_argument("issuer must be empty for gatehouse identities"))
+        }
+        IdentitySource::Jwt if issuer.len() > MAX_FIELD_LEN => {
+            return Err(Status::invalid_argument(format!("issuer must be at most {MAX_FIELD_LEN} bytes")))
+        }
+        _ => {}
+    }
+    Ok(GrantIdentity { source, issuer, subject: user })
 }
 
 fn store_status(error: StoreError) -> Status {
@@ -101,13 +130,14 @@ impl CredentialBroker for BrokerService {
         &self,
         request: Request<pb::GrantRequest>,
     ) -> Result<Response<pb::GrantResponse>, Status> {
-        self.check(&request)?;
+        let credential = self.check(&request).await?;
         let r = request.into_inner();
         field("org_id", &r.org_id)?;
         field("user", &r.user)?;
         field("server_id", &r.server_id)?;
-        let grant =
-            self.ctx.store().find_grant(&r.org_id, &r.user, &r.server_id).await.map_err(store_status)?;
+        self.auth.check_org(&credential, &r.org_id).await?;
+        let who = identity(&r.identity_source, r.issuer, r.user)?;
+        let grant = self.ctx.store().find_grant(&r.org_id, who, &r.server_id).await.map_err(store_status)?;
         Ok(Response::new(pb::GrantResponse { grant: grant.map(to_wire) }))
     }
 
@@ -115,10 +145,11 @@ impl CredentialBroker for BrokerService {
         &self,
         request: Request<pb::LeaseRequest>,
     ) -> Result<Response<pb::LeaseResponse>, Status> {
-        self.check(&request)?;
+        let credential = self.check(&request).await?;
         let r = request.into_inner();
         field("grant_id", &r.grant_id)?;
         field("node_id", &r.node_id)?;
+        self.check_grant(&credential, &r.grant_id).await?;
         let lease_ms = i64::try_from(LEASE_DURATION.as_millis()).unwrap_or(i64::MAX);
         let lease = self
             .ctx
@@ -142,9 +173,10 @@ impl CredentialBroker for BrokerService {
         &self,
         request: Request<pb::CommitRefreshRequest>,
     ) -> Result<Response<pb::GrantResponse>, Status> {
-        self.check(&request)?;
+        let credential = self.check(&request).await?;
         let r = request.into_inner();
         field("grant_id", &r.grant_id)?;
+        self.check_grant(&credential, &r.grant_id).await?;
         if r.access_token.is_empty()
             || r.access_token.len() > MAX_TOKEN_LEN
             || r.refresh_token.len() > MAX_TOKEN_LEN
@@ -171,9 +203,10 @@ impl CredentialBroker for BrokerService {
         &self,
         request: Request<pb::MarkGrantDeadRequest>,
     ) -> Result<Response<pb::GrantResponse>, Status> {
-        self.check(&request)?;
+        let credential = self.check(&request).await?;
         let r = request.into_inner();
         field("grant_id", &r.grant_id)?;
+        self.check_grant(&credential, &r.grant_id).await?;
         let grant =
             self.ctx.store().mark_grant_dead(&r.grant_id, r.expected_version).await.map_err(store_status)?;
         let Some(grant) = grant else {
@@ -188,11 +221,12 @@ impl CredentialBroker for BrokerService {
         &self,
         request: Request<pb::AuthorizationLinkRequest>,
     ) -> Result<Response<pb::AuthorizationLink>, Status> {
-        self.check(&request)?;
+        let credential = self.check(&request).await?;
         let r = request.into_inner();
         field("org_id", &r.org_id)?;
         field("user", &r.user)?;
         field("server_id", &r.server_id)?;
+        self.auth.check_org(&credential, &r.org_id).await?;
         if r.scopes.len() > 64 || r.scopes.iter().any(|s| s.is_empty() || s.len() > 256 || s.contains(' ')) {
             return Err(Status::invalid_argument(
                 "scopes must be at most 64 non-empty tokens without spaces",
@@ -208,8 +242,8 @@ impl CredentialBroker for BrokerService {
             }
         };
         let subject = AuthorizationSubject {
+            identity: identity(&r.identity_source, r.issuer, r.user)?,
             org_id: r.org_id,
-            user: r.user,
             server_id: r.server_id,
             scopes: r.scopes,
             session_hash,

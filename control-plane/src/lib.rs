@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{ConfigError, ControlPlaneConfig};
 pub use credentials::{Keyring, MasterKey};
 
-use config_stream::{ConfigService, EdgeRegistry, Publisher};
+use config_stream::{ConfigService, EdgeAuth, EdgeRegistry, Publisher};
 use store::Store;
 
 /// The sockets the control plane serves on, bound by the caller.
@@ -138,14 +138,14 @@ pub async fn run(
     .with_graceful_shutdown(cancel.clone().cancelled_owned())
     .into_future();
 
-    let node_token_hashes = config.node_tokens.iter().map(tokens::hash_secret).collect();
-    let service = ConfigService::new(publisher.clone(), edges, node_token_hashes, cancel.clone());
+    let edge_auth = EdgeAuth::new(store.clone(), &config.node_tokens);
+    let service = ConfigService::new(publisher.clone(), edges, edge_auth.clone(), cancel.clone());
     let grpc = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .add_service(ConfigDistributionServer::new(service))
         .add_service(CredentialBrokerServer::new(credential_broker::BrokerService::new(
             upstream.clone(),
-            config.node_tokens.iter().map(tokens::hash_secret).collect(),
+            edge_auth,
         )))
         .serve_with_incoming_shutdown(
             TcpListenerStream::new(listeners.grpc),

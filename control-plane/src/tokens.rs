@@ -15,6 +15,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 /// Prefix of every gateway token.
 pub const TOKEN_PREFIX: &str = "gth_";
+/// Prefix of every edge token (the credential of an edge node), same shape otherwise.
+pub const EDGE_TOKEN_PREFIX: &str = "ghn_";
 const RANDOM_LEN: usize = 40;
 const CHECKSUM_LEN: usize = 6;
 /// Total length of a gateway token.
@@ -57,6 +59,11 @@ pub fn generate_api_key() -> GeneratedToken {
 /// Whether `text` has the org API key shape and a valid checksum.
 pub fn is_api_key(text: &str) -> bool {
     is_well_formed_with(API_KEY_PREFIX, text)
+}
+
+/// Generates a new random edge token (`ghn_…`).
+pub fn generate_edge_token() -> GeneratedToken {
+    generate_with(EDGE_TOKEN_PREFIX)
 }
 
 fn generate_with(prefix: &str) -> GeneratedToken {

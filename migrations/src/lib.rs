@@ -17,6 +17,8 @@ mod m20261201_000001_user_deactivation;
 mod m20261202_000001_elicitation_completions;
 mod m20261206_000001_config_outbox;
 mod m20261207_000001_org_api_keys;
+mod m20261207_000002_edge_tokens;
+mod m20261207_000003_grant_identities;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -36,6 +38,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_elicitation_completions::Migration),
             Box::new(m20261206_000001_config_outbox::Migration),
             Box::new(m20261207_000001_org_api_keys::Migration),
+            Box::new(m20261207_000002_edge_tokens::Migration),
+            Box::new(m20261207_000003_grant_identities::Migration),
         ]
     }
 }

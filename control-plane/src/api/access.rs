@@ -36,6 +36,9 @@ pub(crate) const ROUTES: &[RouteAccess] = &[
     route("PATCH", "/v1/orgs/{org}", Platform),
     route("DELETE", "/v1/orgs/{org}", Platform),
     route("GET", "/v1/edges", Platform),
+    route("POST", "/v1/edges/tokens", Platform),
+    route("GET", "/v1/edges/tokens", Platform),
+    route("DELETE", "/v1/edges/tokens/{id}", Platform),
     route("POST", "/v1/oauth/signing-keys/rotate", Platform),
     // The org itself.
     route("GET", "/v1/org", Read),

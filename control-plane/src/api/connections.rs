@@ -35,8 +35,13 @@ pub struct ConnectionsQuery {
 pub struct ConnectionView {
     /// Connection (grant) id.
     pub id: String,
-    /// The Gatehouse user.
+    /// The Gatehouse user (`source` `gatehouse`), or the JWT subject (`jwt`).
     pub user: String,
+    /// Where the identity comes from: `gatehouse` (users Gatehouse knows) or
+    /// `jwt` (a bring-your-own JWT of the org's IdP).
+    pub source: &'static str,
+    /// The JWT issuer (`jwt`); empty for `gatehouse`.
+    pub issuer: String,
     /// Upstream server id.
     pub server_id: String,
     /// Upstream server slug (empty if the server is gone).
@@ -66,6 +71,8 @@ fn view(grant: Grant, server: String) -> ConnectionView {
     ConnectionView {
         id: grant.id,
         user: grant.user,
+        source: grant.identity_source.as_str(),
+        issuer: grant.issuer,
         server_id: grant.server_id,
         server,
         scopes: grant.scopes,
@@ -99,7 +106,11 @@ pub(crate) async fn list(
     let slugs: std::collections::HashMap<String, String> =
         state.store.list_servers(&scope.org_id).await?.into_iter().map(|s| (s.id, s.slug)).collect();
     let mut grants: Vec<Grant> =
-        grants.into_iter().filter(|g| scope.role.reads_everything() || scope.owns(&g.user)).collect();
+        // A JWT subject is not the Gatehouse user of the same text.
+        grants
+            .into_iter()
+            .filter(|g| scope.role.reads_everything() || g.gatehouse_user().is_some_and(|u| scope.owns(u)))
+            .collect();
     // Ids are time-ordered, so by id is oldest first.
     grants.sort_by(|a, b| a.id.cmp(&b.id));
     let page = page.slice(grants, |g| g.id.clone());
@@ -129,7 +140,8 @@ pub(crate) async fn delete(
     if !scope.role.manages_everyone() {
         // Not found, rather than forbidden, so members can't probe other people's ids.
         let grant = state.store.grant(&id).await?;
-        if !grant.is_some_and(|g| g.org_id == scope.org_id && scope.owns(&g.user)) {
+        let own = |g: &Grant| g.gatehouse_user().is_some_and(|u| scope.owns(u));
+        if !grant.is_some_and(|g| g.org_id == scope.org_id && own(&g)) {
             return Err(ApiError::NotFound("connection"));
         }
     }

@@ -7,7 +7,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::ApiState;
-use crate::rest::{ApiError, ErrorBody};
+use crate::rest::json::ApiQuery;
+use crate::rest::{ApiError, ErrorBody, PageQuery};
 
 /// One edge node, as seen by this control-plane replica.
 #[derive(Debug, Serialize, ToSchema)]
@@ -28,6 +29,17 @@ pub struct EdgeView {
     pub connected_at: DateTime<Utc>,
     /// Last message or disconnection.
     pub last_seen: DateTime<Utc>,
+    /// The edge token its latest stream was opened with.
+    pub token: EdgeTokenRef,
+}
+
+/// The edge token an edge uses (`bootstrap` for `GATEHOUSE_NODE_TOKEN`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EdgeTokenRef {
+    /// Token id (`bootstrap` for the environment's token).
+    pub id: String,
+    /// Token name.
+    pub name: String,
 }
 
 /// Edges and the current config version.
@@ -39,12 +51,18 @@ pub struct EdgeList {
     pub published_version: u64,
     /// Edges by node id.
     pub edges: Vec<EdgeView>,
+    /// Cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// Lists the edges connected now and recently.
-#[utoipa::path(get, path = "/v1/edges", tag = "edges", security(("admin_token" = [])),
-    responses((status = 200, body = EdgeList), (status = 401, body = ErrorBody)))]
-pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<EdgeList>, ApiError> {
+#[utoipa::path(get, path = "/v1/edges", tag = "edges", params(PageQuery), security(("admin_token" = [])),
+    responses((status = 200, body = EdgeList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<EdgeList>, ApiError> {
+    let page = query.page()?;
     let config_version = state.store.config_version().await?;
     let published_version = state.publisher.version().await;
     let edges = state
@@ -60,7 +78,9 @@ pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<EdgeList>
             remote_addr: e.remote_addr,
             connected_at: e.connected_at,
             last_seen: e.last_seen,
+            token: EdgeTokenRef { id: e.token_id, name: e.token_name },
         })
-        .collect();
-    Ok(Json(EdgeList { config_version, published_version, edges }))
+        .collect::<Vec<_>>();
+    let page = page.slice(edges, |e| e.node_id.clone());
+    Ok(Json(EdgeList { config_version, published_version, edges: page.items, next_cursor: page.next_cursor }))
 }

@@ -12,6 +12,7 @@ mod api_keys;
 pub(crate) mod auth;
 mod certificate_identities;
 mod connections;
+mod edge_tokens;
 mod edges;
 mod health;
 mod openapi;
@@ -79,7 +80,8 @@ pub(crate) fn routes(state: ApiState, auth: &AdminAuth) -> Router {
         .route("/v1/users/{id}/reactivate", post(users::reactivate))
         .route("/v1/edges", get(edges::list))
         .route("/v1/connections", get(connections::list))
-        .route("/v1/connections/{id}", axum::routing::delete(connections::delete));
+        .route("/v1/connections/{id}", axum::routing::delete(connections::delete))
+        .merge(edge_tokens::routes());
 
     Router::new()
         .route("/", get(health::console))

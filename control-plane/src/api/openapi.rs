@@ -11,8 +11,8 @@ use super::access;
 #[cfg(test)]
 use super::access::ROUTES;
 use super::{
-    api_keys, certificate_identities, connections, edges, health, org_settings, orgs, provisions, servers,
-    tokens, users, workspaces,
+    api_keys, certificate_identities, connections, edge_tokens, edges, health, org_settings, orgs,
+    provisions, servers, tokens, users, workspaces,
 };
 use crate::accounts::Access;
 
@@ -30,7 +30,7 @@ use crate::accounts::Access;
         tokens::mint, tokens::list, tokens::revoke, tokens::rotate,
         certificate_identities::register, certificate_identities::list, certificate_identities::get,
         certificate_identities::delete,
-        edges::list,
+        edges::list, edge_tokens::create, edge_tokens::list, edge_tokens::revoke,
         org_settings::get, org_settings::update,
         users::list, users::deactivate, users::reactivate,
         connections::list, connections::delete,

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
 
 /// What the control plane knows about one edge node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,10 @@ pub struct EdgeStatus {
     pub connected_at: DateTime<Utc>,
     /// Last message from, or disconnection of, the edge.
     pub last_seen: DateTime<Utc>,
+    /// Id of the edge token of the latest stream.
+    pub token_id: String,
+    /// Name of the edge token of the latest stream.
+    pub token_name: String,
 }
 
 #[derive(Debug)]
@@ -35,22 +40,56 @@ struct Entry {
 #[derive(Debug)]
 pub struct EdgeRegistry {
     entries: Mutex<HashMap<String, Entry>>,
+    /// The open streams of each edge token, cancelled when it is revoked.
+    streams_by_token: Mutex<HashMap<String, Vec<CancellationToken>>>,
     retention: Duration,
+}
+
+/// The edge token a stream was opened with.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamToken<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// Its name.
+    pub name: &'a str,
 }
 
 impl EdgeRegistry {
     /// A registry forgetting disconnected edges after `retention`.
     pub fn new(retention: Duration) -> Self {
-        Self { entries: Mutex::new(HashMap::new()), retention }
+        Self { entries: Mutex::new(HashMap::new()), streams_by_token: Mutex::default(), retention }
     }
 
-    /// Records a new stream from `node_id`.
+    /// A token cancelled when the edge token `token_id` is revoked; cancel it
+    /// when the stream ends.
+    pub fn revocation_of(&self, token_id: &str) -> CancellationToken {
+        let token = CancellationToken::new();
+        let mut streams = self.streams_by_token.lock().expect("edge registry lock poisoned");
+        streams.retain(|_, open| {
+            open.retain(|t| !t.is_cancelled());
+            !open.is_empty()
+        });
+        streams.entry(token_id.to_owned()).or_default().push(token.clone());
+        token
+    }
+
+    /// Closes every stream of this replica opened with the edge token `token_id`.
+    pub fn revoke_token(&self, token_id: &str) -> usize {
+        let open = self.streams_by_token.lock().expect("edge registry lock poisoned").remove(token_id);
+        let open = open.unwrap_or_default();
+        let count = open.iter().filter(|t| !t.is_cancelled()).count();
+        open.iter().for_each(CancellationToken::cancel);
+        count
+    }
+
+    /// Records a new stream from `node_id`, opened with `token`.
     pub fn connected(
         &self,
         node_id: &str,
         software_version: &str,
         have_version: u64,
         remote_addr: Option<String>,
+        token: StreamToken<'_>,
     ) {
         let now = Utc::now();
         let mut entries = self.entries.lock().expect("edge registry lock poisoned");
@@ -63,6 +102,8 @@ impl EdgeRegistry {
                 remote_addr: None,
                 connected_at: now,
                 last_seen: now,
+                token_id: String::new(),
+                token_name: String::new(),
             },
             streams: 0,
         });
@@ -72,6 +113,8 @@ impl EdgeRegistry {
         entry.status.remote_addr = remote_addr;
         entry.status.connected_at = now;
         entry.status.last_seen = now;
+        token.id.clone_into(&mut entry.status.token_id);
+        token.name.clone_into(&mut entry.status.token_name);
         if have_version > 0 && entry.status.acked_version.is_none() {
             entry.status.acked_version = Some(have_version);
         }
@@ -111,24 +154,40 @@ impl EdgeRegistry {
 mod tests {
     use super::*;
 
+    const TOKEN: StreamToken<'static> = StreamToken { id: "bootstrap", name: "bootstrap" };
+
     #[test]
     fn tracks_streams_acks_and_disconnects() {
         let reg = EdgeRegistry::new(Duration::from_secs(60));
-        reg.connected("edge-1", "0.1.0", 0, None);
-        reg.connected("edge-1", "0.1.0", 0, None);
+        reg.connected("edge-1", "0.1.0", 0, None, TOKEN);
+        reg.connected("edge-1", "0.1.0", 0, None, TOKEN);
         reg.acked("edge-1", 7);
         reg.disconnected("edge-1");
         let list = reg.list();
         assert_eq!(list.len(), 1);
         assert!(list[0].connected);
         assert_eq!(list[0].acked_version, Some(7));
+        assert_eq!(list[0].token_name, "bootstrap");
         reg.disconnected("edge-1");
         assert!(!reg.list()[0].connected);
 
         let forgetful = EdgeRegistry::new(Duration::ZERO);
-        forgetful.connected("edge-2", "0.1.0", 0, None);
+        forgetful.connected("edge-2", "0.1.0", 0, None, TOKEN);
         forgetful.disconnected("edge-2");
         std::thread::sleep(Duration::from_millis(2));
         assert!(forgetful.list().is_empty());
+    }
+
+    #[test]
+    fn revoking_a_token_cancels_only_its_open_streams() {
+        let reg = EdgeRegistry::new(Duration::from_secs(60));
+        let a = reg.revocation_of("t1");
+        let ended = reg.revocation_of("t1");
+        ended.cancel();
+        let b = reg.revocation_of("t2");
+        assert_eq!(reg.revoke_token("t1"), 1);
+        assert!(a.is_cancelled());
+        assert!(!b.is_cancelled());
+        assert_eq!(reg.revoke_token("t1"), 0);
     }
 }

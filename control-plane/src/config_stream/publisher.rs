@@ -8,6 +8,7 @@
 //! entries it touched, whatever the size of the state. Other replicas' commits
 //! arrive through the same outbox, found by polling it.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use gatehouse_proto::config::v1 as pb;
 use tokio::sync::{broadcast, Mutex};
 use tokio_util::sync::CancellationToken;
 
+use super::scope::{scoped_snapshot, ScopedDelta};
 use super::wire::to_config_state;
 use crate::store::{EdgeChanges, Store, StoreError};
 
@@ -32,13 +34,15 @@ struct Published {
     state: ConfigState,
     /// The snapshot of `version`, encoded once for every edge that connects at it.
     snapshot: Option<Arc<pb::Snapshot>>,
+    /// The org id of each grant tombstone in `state` (which carries ids only).
+    grant_orgs: HashMap<String, String>,
 }
 
 /// Publishes config versions to subscribed edges.
 pub struct Publisher {
     store: Store,
     published: Mutex<Published>,
-    deltas: broadcast::Sender<Arc<pb::Delta>>,
+    deltas: broadcast::Sender<Arc<ScopedDelta>>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -50,10 +54,11 @@ impl std::fmt::Debug for Publisher {
 impl Publisher {
     /// Loads the current state; it becomes the first published version.
     pub async fn load(store: Store) -> Result<Self, StoreError> {
-        let state = store.load_edge_state().await?;
+        let mut state = store.load_edge_state().await?;
         let version = state.version;
         let (deltas, _) = broadcast::channel(BROADCAST_CAPACITY);
-        let published = Published { version, state: to_config_state(state), snapshot: None };
+        let grant_orgs = std::mem::take(&mut state.revoked_grant_orgs).into_iter().collect();
+        let published = Published { version, state: to_config_state(state), snapshot: None, grant_orgs };
         store.commits().mark_published(version);
         Ok(Self { store, published: Mutex::new(published), deltas })
     }
@@ -73,23 +78,38 @@ impl Publisher {
         let from_version = published.version;
         let (version, changes) = match self.store.edge_changes_since(from_version).await? {
             EdgeChanges::UpToDate => return Ok(from_version),
-            EdgeChanges::Entries { keys, state } => {
+            EdgeChanges::Entries { keys, mut state } => {
                 let version = state.version;
+                published.grant_orgs.extend(std::mem::take(&mut state.revoked_grant_orgs));
                 let loaded = to_config_state(state);
                 let changes = published.state.changes_to(&keys, &loaded);
                 (version, changes)
             }
-            EdgeChanges::Resync(state) => {
+            EdgeChanges::Resync(mut state) => {
                 let version = state.version;
+                published.grant_orgs.extend(std::mem::take(&mut state.revoked_grant_orgs));
                 let next = to_config_state(state);
                 (version, published.state.diff(&next))
             }
         };
+        // States share their unchanged entries, so keeping the one before costs nothing.
+        let before = published.state.clone();
         published.state.apply(changes.clone(), &mut NoObserver);
         published.version = version;
         published.snapshot = None;
         let delta = pb::Delta { from_version, version, changes };
-        tracing::debug!(from_version, version, changes = delta.changes.len(), "publishing config delta");
+        let delta = ScopedDelta::new(delta, &before, &published.state, &published.grant_orgs);
+        for change in &delta.delta.changes {
+            if let Some(pb::change::Kind::ForgetRevokedGrant(id)) = &change.kind {
+                published.grant_orgs.remove(id);
+            }
+        }
+        tracing::debug!(
+            from_version,
+            version,
+            changes = delta.delta.changes.len(),
+            "publishing config delta"
+        );
         drop(published);
         // No receivers is fine: nobody is subscribed right now.
         let _ = self.deltas.send(Arc::new(delta));
@@ -97,11 +117,19 @@ impl Publisher {
         Ok(version)
     }
 
-    /// A snapshot of the published state plus a receiver of every later delta.
+    /// A snapshot of the published state (only the orgs `orgs`, by slug, when
+    /// given) plus a receiver of every later delta.
     ///
     /// Both are taken under the publish lock, so no delta falls between them.
-    pub async fn subscribe(&self) -> (Arc<pb::Snapshot>, broadcast::Receiver<Arc<pb::Delta>>) {
+    pub async fn subscribe(
+        &self,
+        orgs: Option<&BTreeSet<String>>,
+    ) -> (Arc<pb::Snapshot>, broadcast::Receiver<Arc<ScopedDelta>>) {
         let mut published = self.published.lock().await;
+        if let Some(orgs) = orgs {
+            let snapshot = scoped_snapshot(published.version, &published.state, orgs, &published.grant_orgs);
+            return (Arc::new(snapshot), self.deltas.subscribe());
+        }
         let snapshot = match &published.snapshot {
             Some(snapshot) => snapshot.clone(),
             None => {

@@ -1,12 +1,12 @@
-//! The tonic `ConfigDistribution` service: authenticates edges by node token,
-//! sends a snapshot after `Hello`, then every delta, and records acks.
+//! The tonic `ConfigDistribution` service: authenticates edges by edge token,
+//! sends a snapshot after `Hello`, then every delta (only the orgs the token
+//! is scoped to), records acks, and closes the stream when the token is revoked.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_proto::config::v1 as pb;
 use gatehouse_proto::config::v1::config_distribution_server::ConfigDistribution;
-use subtle::ConstantTimeEq;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
@@ -14,13 +14,17 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
-use super::{EdgeRegistry, Publisher};
+use super::{EdgeAuth, EdgeCredential, EdgeRegistry, Publisher, ScopedDelta, StreamToken};
 
 /// How long an edge has to send its `Hello` after opening the stream.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Outbound messages buffered per edge.
 const OUTBOUND_BUFFER: usize = 16;
 const MAX_NODE_ID_LEN: usize = 256;
+/// How often an open stream checks that its edge token is still valid (a
+/// revocation on this replica closes its streams at once; this catches other
+/// replicas' revocations).
+const TOKEN_RECHECK_INTERVAL: Duration = Duration::from_secs(10);
 
 type Outbound = mpsc::Sender<Result<pb::ConfigMessage, Status>>;
 
@@ -29,7 +33,7 @@ type Outbound = mpsc::Sender<Result<pb::ConfigMessage, Status>>;
 pub struct ConfigService {
     publisher: Arc<Publisher>,
     edges: Arc<EdgeRegistry>,
-    node_token_hashes: Arc<[[u8; 32]]>,
+    auth: EdgeAuth,
     shutdown: CancellationToken,
 }
 
@@ -40,42 +44,15 @@ impl std::fmt::Debug for ConfigService {
 }
 
 impl ConfigService {
-    /// A service accepting the node tokens whose SHA-256 is in `node_token_hashes`;
-    /// every stream ends when `shutdown` is cancelled.
+    /// A service accepting the edge tokens `auth` accepts; every stream ends
+    /// when `shutdown` is cancelled.
     pub fn new(
         publisher: Arc<Publisher>,
         edges: Arc<EdgeRegistry>,
-        node_token_hashes: Vec<[u8; 32]>,
+        auth: EdgeAuth,
         shutdown: CancellationToken,
     ) -> Self {
-        Self { publisher, edges, node_token_hashes: node_token_hashes.into(), shutdown }
-    }
-
-    fn authenticate(&self, metadata: &tonic::metadata::MetadataMap) -> Result<(), Status> {
-        check_node_token(&self.node_token_hashes, metadata)
-    }
-}
-
-/// Checks the `authorization: Bearer <node token>` metadata against the known
-/// node-token hashes (shared by every edge-facing gRPC service).
-pub(crate) fn check_node_token(
-    node_token_hashes: &[[u8; 32]],
-    metadata: &tonic::metadata::MetadataMap,
-) -> Result<(), Status> {
-    let presented = metadata
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .ok_or_else(|| Status::unauthenticated("missing node token"))?;
-    let hash = gatehouse_config::token_hash::hash_token(presented);
-    // Check every configured token so timing does not reveal which one matched.
-    let matched =
-        node_token_hashes.iter().fold(subtle::Choice::from(0), |acc, known| acc | known.ct_eq(&hash));
-    if bool::from(matched) {
-        Ok(())
-    } else {
-        Err(Status::unauthenticated("invalid node token"))
+        Self { publisher, edges, auth, shutdown }
     }
 }
 
@@ -87,19 +64,32 @@ impl ConfigDistribution for ConfigService {
         &self,
         request: Request<Streaming<pb::EdgeMessage>>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        if let Err(status) = self.authenticate(request.metadata()) {
-            tracing::warn!(remote_addr = ?request.remote_addr(), "config stream rejected: bad node token");
-            return Err(status);
-        }
+        let credential = match self.auth.authenticate(request.metadata()).await {
+            Ok(credential) => credential,
+            Err(status) => {
+                tracing::warn!(remote_addr = ?request.remote_addr(), "config stream rejected: bad node token");
+                return Err(status);
+            }
+        };
+        self.auth.used(&credential).await;
         let remote_addr = request.remote_addr().map(|a| a.to_string());
         let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(OUTBOUND_BUFFER);
-        let session = Session { service: self.clone(), inbound, tx, remote_addr: remote_addr.clone() };
+        let revoked = self.edges.revocation_of(&credential.token_id);
         let span = tracing::info_span!(
             "config_stream",
             remote_addr = remote_addr.as_deref().unwrap_or("?"),
+            edge_token = %credential.token_name,
             node_id = tracing::field::Empty
         );
+        let session = Session {
+            service: self.clone(),
+            inbound,
+            tx,
+            remote_addr: remote_addr.clone(),
+            credential,
+            revoked,
+        };
         tokio::spawn(session.run().instrument(span));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
@@ -111,10 +101,20 @@ struct Session {
     inbound: Streaming<pb::EdgeMessage>,
     tx: Outbound,
     remote_addr: Option<String>,
+    credential: EdgeCredential,
+    /// Cancelled when the edge token is revoked.
+    revoked: CancellationToken,
 }
 
 impl Session {
     async fn run(mut self) {
+        let revoked = self.revoked.clone();
+        self.serve().await;
+        // Lets the registry forget this stream.
+        revoked.cancel();
+    }
+
+    async fn serve(&mut self) {
         let shutdown = self.service.shutdown.clone();
         let hello = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -138,7 +138,14 @@ impl Session {
         let node_id = hello.node_id.clone();
         tracing::Span::current().record("node_id", node_id.as_str());
         let edges = self.service.edges.clone();
-        edges.connected(&node_id, &hello.software_version, hello.have_version, self.remote_addr.take());
+        let token = StreamToken { id: &self.credential.token_id, name: &self.credential.token_name };
+        edges.connected(
+            &node_id,
+            &hello.software_version,
+            hello.have_version,
+            self.remote_addr.take(),
+            token,
+        );
         tracing::info!(node_id = %node_id, have_version = hello.have_version, software_version = %hello.software_version, "edge subscribed");
         self.stream(&node_id, &shutdown).await;
         edges.disconnected(&node_id);
@@ -147,14 +154,27 @@ impl Session {
 
     /// Sends the snapshot, then deltas until the edge leaves or the control plane stops.
     async fn stream(&mut self, node_id: &str, shutdown: &CancellationToken) {
+        if self.revoked.is_cancelled() {
+            return self.token_revoked(node_id).await;
+        }
         let mut deltas = match self.send_snapshot().await {
             Some(rx) => rx,
             None => return,
         };
+        let mut recheck = tokio::time::interval(TOKEN_RECHECK_INTERVAL);
+        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        recheck.tick().await;
+        let revoked = self.revoked.clone();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = self.tx.closed() => return,
+                () = revoked.cancelled() => return self.token_revoked(node_id).await,
+                _ = recheck.tick() => match self.service.auth.still_valid(&self.credential).await {
+                    Ok(true) => {}
+                    Ok(false) => return self.token_revoked(node_id).await,
+                    Err(error) => tracing::warn!(node_id, %error, "checking the edge token failed"),
+                },
                 message = self.inbound.next() => match message {
                     Some(Ok(pb::EdgeMessage { kind: Some(pb::edge_message::Kind::Ack(ack)) })) => {
                         tracing::debug!(node_id, version = ack.version, "edge acked");
@@ -171,7 +191,8 @@ impl Session {
                 },
                 delta = deltas.recv() => match delta {
                     Ok(delta) => {
-                        let message = pb::ConfigMessage { kind: Some(pb::config_message::Kind::Delta((*delta).clone())) };
+                        let delta = delta.for_orgs(self.credential.orgs.as_deref());
+                        let message = pb::ConfigMessage { kind: Some(pb::config_message::Kind::Delta(delta)) };
                         if self.tx.send(Ok(message)).await.is_err() {
                             return;
                         }
@@ -189,12 +210,17 @@ impl Session {
         }
     }
 
-    async fn send_snapshot(&self) -> Option<broadcast::Receiver<Arc<pb::Delta>>> {
-        let (snapshot, rx) = self.service.publisher.subscribe().await;
+    async fn send_snapshot(&self) -> Option<broadcast::Receiver<Arc<ScopedDelta>>> {
+        let (snapshot, rx) = self.service.publisher.subscribe(self.credential.orgs.as_deref()).await;
         let message =
             pb::ConfigMessage { kind: Some(pb::config_message::Kind::Snapshot((*snapshot).clone())) };
         self.tx.send(Ok(message)).await.ok()?;
         Some(rx)
+    }
+
+    async fn token_revoked(&self, node_id: &str) {
+        tracing::info!(node_id, token_id = %self.credential.token_id, "edge token revoked; closing its stream");
+        let _ = self.tx.send(Err(Status::unauthenticated("edge token revoked"))).await;
     }
 
     async fn fail(&self, status: Status) {

@@ -4,6 +4,7 @@
 //! Both are consumed with one conditional UPDATE, so each is used at most once
 //! even with several control-plane replicas.
 
+use gatehouse_config::grant_identity::GrantIdentity;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use secrecy::{ExposeSecret, SecretString};
@@ -23,8 +24,8 @@ pub(super) fn pending_aad(state_hash: &str) -> Vec<u8> {
 pub struct AuthorizationSubject {
     /// Org.
     pub org_id: String,
-    /// Gatehouse user.
-    pub user: String,
+    /// The identity the grant is stored for.
+    pub identity: GrantIdentity,
     /// Upstream server id.
     pub server_id: String,
     /// Scopes requested (step-up), possibly empty.
@@ -44,7 +45,7 @@ impl AuthorizationSubject {
         Some(ElicitationCompletion {
             elicitation_id: self.elicitation_id.clone()?,
             org_id: self.org_id.clone(),
-            user: self.user.clone(),
+            user: self.identity.subject.clone(),
             server_id: self.server_id.clone(),
             session_hash: self.session_hash.clone()?,
         })
@@ -59,7 +60,7 @@ pub struct ElicitationCompletion {
     pub elicitation_id: String,
     /// Org.
     pub org_id: String,
-    /// Gatehouse user.
+    /// The subject of the identity that authorized (the session is bound to it).
     pub user: String,
     /// Upstream server id.
     pub server_id: String,
@@ -96,8 +97,8 @@ impl ConsumeError {
 fn link_subject(row: upstream_authorization_link::Model) -> Result<AuthorizationSubject, StoreError> {
     Ok(AuthorizationSubject {
         scopes: from_json_text("upstream_authorization_links.scopes", &row.scopes)?,
+        identity: super::identity_of(&row.identity_source, &row.identity_issuer, &row.user_name)?,
         org_id: row.org_id,
-        user: row.user_name,
         server_id: row.server_id,
         session_hash: row.session_hash,
         elicitation_id: Some(row.elicitation_id),
@@ -131,7 +132,9 @@ impl Store {
         upstream_authorization_link::Entity::insert(upstream_authorization_link::ActiveModel {
             id_hash: Set(id_hash.to_owned()),
             org_id: Set(subject.org_id.clone()),
-            user_name: Set(subject.user.clone()),
+            user_name: Set(subject.identity.subject.clone()),
+            identity_source: Set(subject.identity.source.as_str().to_owned()),
+            identity_issuer: Set(subject.identity.issuer.clone()),
             server_id: Set(subject.server_id.clone()),
             scopes: Set(to_json_text(&subject.scopes)),
             elicitation_id: Set(elicitation_id.to_owned()),
@@ -213,7 +216,9 @@ impl Store {
         upstream_pending_authorization::Entity::insert(upstream_pending_authorization::ActiveModel {
             state_hash: Set(state_hash.to_owned()),
             org_id: Set(subject.org_id.clone()),
-            user_name: Set(subject.user.clone()),
+            user_name: Set(subject.identity.subject.clone()),
+            identity_source: Set(subject.identity.source.as_str().to_owned()),
+            identity_issuer: Set(subject.identity.issuer.clone()),
             server_id: Set(subject.server_id.clone()),
             scopes: Set(to_json_text(&subject.scopes)),
             key_id: Set(sealed.key_id),
@@ -258,8 +263,8 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("upstream_pending_authorizations: {e}")))?;
         let subject = AuthorizationSubject {
             scopes: from_json_text("upstream_pending_authorizations.scopes", &row.scopes)?,
+            identity: super::identity_of(&row.identity_source, &row.identity_issuer, &row.user_name)?,
             org_id: row.org_id,
-            user: row.user_name,
             server_id: row.server_id,
             session_hash: row.session_hash,
             elicitation_id: row.elicitation_id,

@@ -148,15 +148,17 @@ pub(super) async fn load(
         }
     }
 
-    let revoked_grants = match selection.filter(
+    let revocations = match selection.filter(
         upstream_grant_revocation::Entity::find()
             .filter(upstream_grant_revocation::Column::RevokedAt.gt(at - GRANT_REVOCATION_RETENTION)),
         upstream_grant_revocation::Column::GrantId,
         |k| &k.revoked_grants,
     ) {
-        Some(query) => query.all(txn).await?.into_iter().map(|r| r.grant_id).collect(),
+        Some(query) => query.all(txn).await?,
         None => Vec::new(),
     };
+    let revoked_grant_orgs = revocations.iter().map(|r| (r.grant_id.clone(), r.org_id.clone())).collect();
+    let revoked_grants = revocations.into_iter().map(|r| r.grant_id).collect();
 
     let completed_elicitations = match selection {
         Selection::All => super::elicitation_completions::recent(txn, at, None).await?,
@@ -193,6 +195,7 @@ pub(super) async fn load(
         upstream_oauth,
         org_auth,
         revoked_grants,
+        revoked_grant_orgs,
         completed_elicitations,
     })
 }

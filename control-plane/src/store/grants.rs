@@ -3,6 +3,7 @@
 //! exactly one edge (across every control-plane replica) refreshes a grant.
 
 use chrono::{DateTime, Utc};
+use gatehouse_config::grant_identity::{GrantIdentity, IdentitySource};
 use gatehouse_config::limits::GRANT_REVOCATION_RETENTION;
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
@@ -50,15 +51,19 @@ struct SealedTokens {
     refresh_token: Option<String>,
 }
 
-/// A user's grant for one upstream server.
+/// An identity's grant for one upstream server.
 #[derive(Debug, Clone)]
 pub struct Grant {
     /// Stable id.
     pub id: String,
     /// Owning org.
     pub org_id: String,
-    /// The Gatehouse user it belongs to.
+    /// The subject it belongs to: a Gatehouse user, or a JWT `sub` (see `identity_source`).
     pub user: String,
+    /// Where the identity comes from.
+    pub identity_source: IdentitySource,
+    /// The JWT issuer (`jwt`); empty for `gatehouse`.
+    pub issuer: String,
     /// The upstream server.
     pub server_id: String,
     /// `active` | `dead`.
@@ -101,8 +106,24 @@ pub struct Lease {
     pub current: Option<Grant>,
 }
 
+impl Grant {
+    /// The identity the grant belongs to.
+    pub fn identity(&self) -> GrantIdentity {
+        GrantIdentity {
+            source: self.identity_source,
+            issuer: self.issuer.clone(),
+            subject: self.user.clone(),
+        }
+    }
+
+    /// The Gatehouse user the grant belongs to; `None` for a JWT subject.
+    pub fn gatehouse_user(&self) -> Option<&str> {
+        (self.identity_source == IdentitySource::Gatehouse).then_some(self.user.as_str())
+    }
+}
+
 impl Store {
-    /// Stores tokens for (org, user, server) after an authorization: creates the
+    /// Stores tokens for (org, identity, server) after an authorization: creates the
     /// grant or replaces its tokens, reactivates it and bumps its version.
     ///
     /// With a `completion` (the authorization started from a URL elicitation
@@ -111,16 +132,17 @@ impl Store {
     pub async fn store_grant(
         &self,
         org_id: &str,
-        user: &str,
+        identity: impl Into<GrantIdentity>,
         server_id: &str,
         new: NewTokens,
         completion: Option<&ElicitationCompletion>,
     ) -> Result<Grant, StoreError> {
+        let identity = identity.into();
         let at = now();
         let id = match completion {
             Some(completion) => {
                 let (txn, _version) = self.begin_write().await?;
-                let id = self.upsert_grant(&txn, org_id, user, server_id, &new, at).await?;
+                let id = self.upsert_grant(&txn, org_id, &identity, server_id, &new, at).await?;
                 super::elicitation_completions::record(&txn, completion, at).await?;
                 txn.touched().completed_elicitations.insert(completion.elicitation_id.clone());
                 txn.commit().await?;
@@ -128,7 +150,7 @@ impl Store {
             }
             None => {
                 let txn = self.db.begin().await?;
-                let id = self.upsert_grant(&txn, org_id, user, server_id, &new, at).await?;
+                let id = self.upsert_grant(&txn, org_id, &identity, server_id, &new, at).await?;
                 txn.commit().await?;
                 id
             }
@@ -136,20 +158,18 @@ impl Store {
         self.grant(&id).await?.ok_or(StoreError::NotFound("grant"))
     }
 
-    /// Creates the grant of (org, user, server) or replaces its tokens; returns its id.
+    /// Creates the grant of (org, identity, server) or replaces its tokens; returns its id.
     async fn upsert_grant(
         &self,
         txn: &impl ConnectionTrait,
         org_id: &str,
-        user: &str,
+        identity: &GrantIdentity,
         server_id: &str,
         new: &NewTokens,
         at: DateTime<Utc>,
     ) -> Result<String, StoreError> {
         let existing = upstream_grant::Entity::find()
-            .filter(upstream_grant::Column::OrgId.eq(org_id))
-            .filter(upstream_grant::Column::UserName.eq(user))
-            .filter(upstream_grant::Column::ServerId.eq(server_id))
+            .filter(identity_filter(org_id, identity, server_id))
             .one(txn)
             .await?;
         let id = existing.as_ref().map_or_else(new_id, |e| e.id.clone());
@@ -157,7 +177,9 @@ impl Store {
         let model = upstream_grant::ActiveModel {
             id: Set(id.clone()),
             org_id: Set(org_id.to_owned()),
-            user_name: Set(user.to_owned()),
+            user_name: Set(identity.subject.clone()),
+            identity_source: Set(identity.source.as_str().to_owned()),
+            identity_issuer: Set(identity.issuer.clone()),
             server_id: Set(server_id.to_owned()),
             status: Set(GRANT_ACTIVE.to_owned()),
             version: Set(existing.as_ref().map_or(1, |e| e.version + 1)),
@@ -180,17 +202,15 @@ impl Store {
         Ok(id)
     }
 
-    /// The grant of (org, user, server).
+    /// The grant of (org, identity, server).
     pub async fn find_grant(
         &self,
         org_id: &str,
-        user: &str,
+        identity: impl Into<GrantIdentity>,
         server_id: &str,
     ) -> Result<Option<Grant>, StoreError> {
         let row = upstream_grant::Entity::find()
-            .filter(upstream_grant::Column::OrgId.eq(org_id))
-            .filter(upstream_grant::Column::UserName.eq(user))
-            .filter(upstream_grant::Column::ServerId.eq(server_id))
+            .filter(identity_filter(org_id, &identity.into(), server_id))
             .one(&self.db)
             .await?;
         row.map(|r| self.grant_from(r)).transpose()
@@ -202,11 +222,13 @@ impl Store {
         row.map(|r| self.grant_from(r)).transpose()
     }
 
-    /// The grants of an org, optionally of one user, oldest first.
+    /// The grants of an org, optionally of one Gatehouse user, oldest first.
     pub async fn list_grants(&self, org_id: &str, user: Option<&str>) -> Result<Vec<Grant>, StoreError> {
         let mut query = upstream_grant::Entity::find().filter(upstream_grant::Column::OrgId.eq(org_id));
         if let Some(user) = user {
-            query = query.filter(upstream_grant::Column::UserName.eq(user));
+            query = query
+                .filter(upstream_grant::Column::IdentitySource.eq(IdentitySource::Gatehouse.as_str()))
+                .filter(upstream_grant::Column::UserName.eq(user));
         }
         let rows = query.order_by_asc(upstream_grant::Column::CreatedAt).all(&self.db).await?;
         rows.into_iter().map(|r| self.grant_from(r)).collect()
@@ -381,7 +403,12 @@ impl Store {
 
     fn grant_from(&self, row: upstream_grant::Model) -> Result<Grant, StoreError> {
         let tokens = self.open_tokens(&row)?;
+        let identity_source = IdentitySource::parse(&row.identity_source).ok_or_else(|| {
+            StoreError::Corrupt(format!("unknown identity source {:?}", row.identity_source))
+        })?;
         Ok(Grant {
+            identity_source,
+            issuer: row.identity_issuer,
             scopes: from_json_text("upstream_grants.scopes", &row.scopes)?,
             version: u64::try_from(row.version)
                 .map_err(|_| StoreError::Corrupt("negative grant version".into()))?,
@@ -396,6 +423,16 @@ impl Store {
             tokens,
         })
     }
+}
+
+/// The row of (org, identity, server).
+fn identity_filter(org_id: &str, identity: &GrantIdentity, server_id: &str) -> Condition {
+    Condition::all()
+        .add(upstream_grant::Column::OrgId.eq(org_id))
+        .add(upstream_grant::Column::IdentitySource.eq(identity.source.as_str()))
+        .add(upstream_grant::Column::IdentityIssuer.eq(identity.issuer.as_str()))
+        .add(upstream_grant::Column::UserName.eq(identity.subject.as_str()))
+        .add(upstream_grant::Column::ServerId.eq(server_id))
 }
 
 fn to_i64(value: u64) -> i64 {

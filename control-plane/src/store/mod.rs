@@ -13,7 +13,9 @@ mod api_keys;
 pub use api_keys::{ApiKey, NewApiKey};
 mod certificate_identities;
 mod edge_state;
+mod edge_tokens;
 mod org_deletion;
+pub use edge_tokens::{EdgeTokenRecord, NewEdgeToken};
 mod outbox;
 pub mod page;
 mod touch;
@@ -216,6 +218,21 @@ fn now() -> DateTime<Utc> {
 /// A new sortable unique id.
 fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// The identity stored in a row's `identity_source`, `identity_issuer` and `user_name` columns.
+fn identity_of(
+    source: &str,
+    issuer: &str,
+    subject: &str,
+) -> Result<gatehouse_config::grant_identity::GrantIdentity, StoreError> {
+    let source = gatehouse_config::grant_identity::IdentitySource::parse(source)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown identity source {source:?}")))?;
+    Ok(gatehouse_config::grant_identity::GrantIdentity {
+        source,
+        issuer: issuer.to_owned(),
+        subject: subject.to_owned(),
+    })
 }
 
 fn to_json_text<T: serde::Serialize>(value: &T) -> String {

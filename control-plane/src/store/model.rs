@@ -297,6 +297,9 @@ pub struct EdgeState {
     pub org_auth: std::collections::BTreeMap<String, super::orgs::OrgAuthSettings>,
     /// Ids of upstream grants deleted within the revocation retention.
     pub revoked_grants: Vec<String>,
+    /// The org of each of `revoked_grants`, by grant id (edges scoped to orgs
+    /// get only their orgs' tombstones).
+    pub revoked_grant_orgs: std::collections::BTreeMap<String, String>,
     /// URL elicitations completed within their retention, oldest first.
     pub completed_elicitations: Vec<super::authorization_links::ElicitationCompletion>,
 }

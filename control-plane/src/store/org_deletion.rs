@@ -11,9 +11,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::entities::{
     as_auth_code, as_client, as_consent, as_pending_request, as_refresh_token, certificate_identity,
-    gateway_token, membership, org, org_api_key, provision, server, server_header, session, sso_login_state,
-    sso_provider, upstream_authorization_link, upstream_elicitation_completion, upstream_grant,
-    upstream_grant_revocation, upstream_pending_authorization, user, workspace,
+    edge_token, gateway_token, membership, org, org_api_key, provision, server, server_header, session,
+    sso_login_state, sso_provider, upstream_authorization_link, upstream_elicitation_completion,
+    upstream_grant, upstream_grant_revocation, upstream_pending_authorization, user, workspace,
 };
 use super::{Store, StoreError, Versioned};
 
@@ -181,6 +181,25 @@ impl Store {
             .await?;
         server::Entity::delete_many().filter(server::Column::OrgId.eq(org_id)).exec(&txn).await?;
         workspace::Entity::delete_many().filter(workspace::Column::OrgId.eq(org_id)).exec(&txn).await?;
+        // Edge tokens scoped to the org lose it: a new org given the same slug later is
+        // another tenant, and must not reach edges dedicated to this one.
+        for token in
+            edge_token::Entity::find().filter(edge_token::Column::Orgs.is_not_null()).all(&txn).await?
+        {
+            let Some(text) = token.orgs.as_deref() else { continue };
+            let orgs: Vec<String> = super::from_json_text("edge_tokens.orgs", text)?;
+            if orgs.iter().any(|o| *o == row.slug) {
+                let kept: Vec<String> = orgs.into_iter().filter(|o| *o != row.slug).collect();
+                edge_token::Entity::update_many()
+                    .col_expr(
+                        edge_token::Column::Orgs,
+                        sea_orm::sea_query::Expr::value(super::to_json_text(&kept)),
+                    )
+                    .filter(edge_token::Column::Id.eq(&token.id))
+                    .exec(&txn)
+                    .await?;
+            }
+        }
         org::Entity::delete_by_id(org_id).exec(&txn).await?;
         txn.commit().await?;
         Ok(Versioned { value: (), version })

@@ -90,6 +90,12 @@ impl Store {
         Ok(Versioned { value: org_auth_from(&row)?, version })
     }
 
+    /// The org with `id`, if any.
+    pub async fn org_by_id(&self, id: &str) -> Result<Option<Org>, StoreError> {
+        let row = org::Entity::find_by_id(id).one(&self.db).await?;
+        Ok(row.map(|r| Org { id: r.id, slug: r.slug, name: r.name }))
+    }
+
     /// The org with `slug`, if any.
     pub async fn org_by_slug(&self, slug: &str) -> Result<Option<Org>, StoreError> {
         let row = org::Entity::find().filter(org::Column::Slug.eq(slug)).one(&self.db).await?;
@@ -127,12 +133,6 @@ impl Store {
         let rows = query.order_by_asc(org::Column::Slug).limit(page.fetch()).all(&self.db).await?;
         let orgs = rows.into_iter().map(|r| Org { id: r.id, slug: r.slug, name: r.name }).collect();
         Ok(page.finish(orgs, |o: &Org| o.slug.clone()))
-    }
-
-    /// The org with `id`.
-    pub async fn org_by_id(&self, id: &str) -> Result<Option<Org>, StoreError> {
-        let row = org::Entity::find_by_id(id).one(&self.db).await?;
-        Ok(row.map(|r| Org { id: r.id, slug: r.slug, name: r.name }))
     }
 
     /// Renames an org (its slug never changes: it is part of every edge URL).

@@ -126,6 +126,10 @@ impl Store {
             .all(&txn)
             .await?
             .into_iter()
+            // Only Gatehouse users' grants: a JWT subject of the same text is someone else.
+            .filter(|g| {
+                g.identity_source == gatehouse_config::grant_identity::IdentitySource::Gatehouse.as_str()
+            })
             .filter(|g| names_user(&g.user_name, &row))
             .collect();
         // Tombstoned like a disconnect, so no edge uses a token it cached for them.

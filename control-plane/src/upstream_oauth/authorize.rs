@@ -48,7 +48,7 @@ pub async fn create_link(
     ctx.store()
         .create_authorization_link(&hash_hex(id.expose_secret()), &subject, &elicitation_id, expires_at_ms)
         .await?;
-    tracing::info!(server_id = %subject.server_id, user = %subject.user, "authorization link created");
+    tracing::info!(server_id = %subject.server_id, source = subject.identity.source.as_str(), user = %subject.identity.subject, "authorization link created");
     Ok(AuthorizationLink {
         url: format!("{}{}/{}", ctx.public_url(), START_PATH, id.expose_secret()),
         elicitation_id,
@@ -112,6 +112,6 @@ pub async fn start(ctx: &UpstreamOAuth, link_id: &str) -> Result<Url, OAuthError
             query.append_pair("scope", &scopes.join(" "));
         }
     }
-    tracing::info!(server_id = %server.id, user = %subject.user, "redirecting to upstream authorization");
+    tracing::info!(server_id = %server.id, source = subject.identity.source.as_str(), user = %subject.identity.subject, "redirecting to upstream authorization");
     Ok(url)
 }

@@ -36,7 +36,7 @@ pub async fn complete(ctx: &UpstreamOAuth, params: CallbackParams) -> Result<Gra
         .await?
         .map_err(OAuthError::State)?;
     if let Some(error) = params.error {
-        tracing::info!(server_id = %subject.server_id, user = %subject.user, %error, "upstream authorization denied");
+        tracing::info!(server_id = %subject.server_id, source = subject.identity.source.as_str(), user = %subject.identity.subject, %error, "upstream authorization denied");
         return Err(OAuthError::Denied(error));
     }
     let code = params.code.as_deref().ok_or(OAuthError::BadCallback("missing code"))?;
@@ -79,7 +79,7 @@ pub async fn complete(ctx: &UpstreamOAuth, params: CallbackParams) -> Result<Gra
         .store()
         .store_grant(
             &subject.org_id,
-            &subject.user,
+            &subject.identity,
             &subject.server_id,
             NewTokens {
                 tokens: GrantTokens { access_token: token.access_token, refresh_token: token.refresh_token },
@@ -89,6 +89,6 @@ pub async fn complete(ctx: &UpstreamOAuth, params: CallbackParams) -> Result<Gra
             completion.as_ref(),
         )
         .await?;
-    tracing::info!(server_id = %subject.server_id, user = %subject.user, grant_id = %grant.id, version = grant.version, "upstream grant stored");
+    tracing::info!(server_id = %subject.server_id, source = subject.identity.source.as_str(), user = %subject.identity.subject, grant_id = %grant.id, version = grant.version, "upstream grant stored");
     Ok(grant)
 }

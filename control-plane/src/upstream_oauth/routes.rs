@@ -7,6 +7,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use gatehouse_config::grant_identity::IdentitySource;
 
 use super::callback::{self, CallbackParams};
 use super::now_ms;
@@ -85,7 +86,12 @@ async fn link_owner_check(
     let Some(subject) = store.peek_authorization_link(&hash_hex(id), now_ms()).await? else {
         return Ok(None);
     };
-    let Some(owner) = store.org_user_named(&subject.org_id, &subject.user).await? else {
+    // Only a Gatehouse user is someone who signs in here; a JWT subject of the
+    // same text is someone else.
+    if subject.identity.source != IdentitySource::Gatehouse {
+        return Ok(None);
+    }
+    let Some(owner) = store.org_user_named(&subject.org_id, &subject.identity.subject).await? else {
         return Ok(None);
     };
     match me {

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+use gatehouse_config::grant_identity::GrantIdentity;
 use gatehouse_config::limits::MAX_CACHED_TOKEN_TTL;
 use rand::RngCore as _;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -135,8 +136,11 @@ fn digest(parts: &[&str]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&hash.finalize()[..18])
 }
 
-fn user_key(org: &str, user: &str, server_id: &str) -> String {
-    format!("tok:u:{server_id}:{}", digest(&[org, user]))
+/// The cache key of an identity's token for a server: org, identity source,
+/// issuer and subject, digested (no user names in Redis keys).
+fn user_key(org: &str, who: impl Into<GrantIdentity>, server_id: &str) -> String {
+    let who = who.into();
+    format!("tok:u:{server_id}:{}", digest(&[org, who.source.as_str(), &who.issuer, &who.subject]))
 }
 
 fn shared_key(server_id: &str, client: &UpstreamOAuthClient) -> String {
@@ -191,11 +195,11 @@ impl CredentialBroker {
         self: &Arc<Self>,
         view: &Arc<ConfigView>,
         org: &str,
-        user: &str,
+        who: &GrantIdentity,
         session: Option<&[u8]>,
         server: &Arc<UpstreamServer>,
     ) -> Result<Option<Credential>, BrokerError> {
-        self.credential(view, org, user, session, server, Want::Usable).await
+        self.credential(view, org, who, session, server, Want::Usable).await
     }
 
     /// A replacement for `rejected`, which the upstream answered 401 to.
@@ -203,12 +207,12 @@ impl CredentialBroker {
         self: &Arc<Self>,
         view: &Arc<ConfigView>,
         org: &str,
-        user: &str,
+        who: &GrantIdentity,
         session: Option<&[u8]>,
         server: &Arc<UpstreamServer>,
         rejected: &Credential,
     ) -> Result<Option<Credential>, BrokerError> {
-        self.credential(view, org, user, session, server, Want::NotThis(rejected.token.clone())).await
+        self.credential(view, org, who, session, server, Want::NotThis(rejected.token.clone())).await
     }
 
     /// After a 403 `insufficient_scope`: the link asking for `scopes`, unless
@@ -216,7 +220,7 @@ impl CredentialBroker {
     pub async fn step_up(
         self: &Arc<Self>,
         org: &str,
-        user: &str,
+        who: &GrantIdentity,
         session: Option<&[u8]>,
         server: &Arc<UpstreamServer>,
         mut scopes: Vec<String>,
@@ -227,21 +231,25 @@ impl CredentialBroker {
         scopes.sort();
         scopes.dedup();
         // The cached token lacks the scope: once the user re-authorizes, the new grant must be fetched.
-        self.cache.delete(&user_key(org, user, &server.id)).await;
-        let throttle_key = format!("{}:{}", server.id, digest(&[org, user, &scopes.join(" ")]));
+        self.cache.delete(&user_key(org, who, &server.id)).await;
+        let throttle_key = format!(
+            "{}:{}",
+            server.id,
+            digest(&[org, who.source.as_str(), &who.issuer, &who.subject, &scopes.join(" ")])
+        );
         if !self.step_ups.allow(&throttle_key) {
             tracing::info!(server = %server.slug, "step-up already requested recently, not prompting again");
             return None;
         }
         tracing::info!(server = %server.slug, scopes = %scopes.join(" "), "upstream asks for more scopes, requesting step-up");
-        Some(self.authorization_link(org, user, session, server, scopes).await)
+        Some(self.authorization_link(org, who, session, server, scopes).await)
     }
 
     async fn credential(
         self: &Arc<Self>,
         view: &Arc<ConfigView>,
         org: &str,
-        user: &str,
+        who: &GrantIdentity,
         session: Option<&[u8]>,
         server: &Arc<UpstreamServer>,
         want: Want,
@@ -250,7 +258,7 @@ impl CredentialBroker {
         // client settings; they are only needed to refresh.
         let client = server.oauth.as_ref().filter(|c| c.is_usable()).cloned();
         let key = match (&server.auth, &client) {
-            (UpstreamAuth::OAuth2, _) => user_key(org, user, &server.id),
+            (UpstreamAuth::OAuth2, _) => user_key(org, who, &server.id),
             (UpstreamAuth::ClientCredentials, Some(client)) => shared_key(&server.id, client),
             (UpstreamAuth::ClientCredentials, None) => return Err(BrokerError::NotConfigured),
             _ => return Ok(None),
@@ -261,7 +269,7 @@ impl CredentialBroker {
                 let token = cached.access_token.expose_secret();
                 if want.accepts(token, cached.expires_at, now, self.skew) {
                     if refresh_due(cached.expires_at, now, self.skew) && self.proactive.allow(&key) {
-                        self.spawn_proactive_refresh(view, org, user, server);
+                        self.spawn_proactive_refresh(view, org, who, server);
                     }
                     return Ok(Some(Credential { token: cached.access_token }));
                 }
@@ -269,13 +277,13 @@ impl CredentialBroker {
         }
         let flight_key = format!("{key}{}", want.flight_suffix());
         let this = self.clone();
-        let (owned_org, owned_user, owned_server) = (org.to_owned(), user.to_owned(), server.clone());
+        let (owned_org, owned_who, owned_server) = (org.to_owned(), who.clone(), server.clone());
         let view = Arc::clone(view);
         let work = async move {
-            let (org, user, server) = (owned_org, owned_user, owned_server);
+            let (org, who, server) = (owned_org, owned_who, owned_server);
             match server.auth {
                 UpstreamAuth::OAuth2 => {
-                    this.fetch_user(&view, &org, &user, &server, client.as_ref(), &key, want).await
+                    this.fetch_user(&view, &org, &who, &server, client.as_ref(), &key, want).await
                 }
                 _ => match &client {
                     Some(client) => this.fetch_shared(&view, client, &key, want).await,
@@ -288,7 +296,7 @@ impl CredentialBroker {
             // Each waiter gets a link of its own: links are single-use, and each
             // one reports its completion to the waiter's own MCP session.
             Err(BrokerError::NoUsableGrant) => {
-                Err(self.authorization_link(org, user, session, server, Vec::new()).await)
+                Err(self.authorization_link(org, who, session, server, Vec::new()).await)
             }
             Err(err) => Err(err),
         }
@@ -298,14 +306,14 @@ impl CredentialBroker {
         self: &Arc<Self>,
         view: &Arc<ConfigView>,
         org: &str,
-        user: &str,
+        who: &GrantIdentity,
         server: &Arc<UpstreamServer>,
     ) {
         let this = self.clone();
         let view = Arc::clone(view);
-        let (org, user, server) = (org.to_owned(), user.to_owned(), server.clone());
+        let (org, who, server) = (org.to_owned(), who.clone(), server.clone());
         tokio::spawn(async move {
-            if let Err(err) = this.credential(&view, &org, &user, None, &server, Want::Fresh).await {
+            if let Err(err) = this.credential(&view, &org, &who, None, &server, Want::Fresh).await {
                 tracing::info!(server = %server.slug, %err, "background token refresh failed");
             }
         });
@@ -343,14 +351,14 @@ impl CredentialBroker {
     async fn authorization_link(
         &self,
         org: &str,
-        user: &str,
+        who: &GrantIdentity,
         session: Option<&[u8]>,
         server: &UpstreamServer,
         scopes: Vec<String>,
     ) -> BrokerError {
         let session_hash = session.map(crate::elicitation_streams::session_hash);
         let link =
-            self.control_plane.authorization_link(org, user, &server.id, scopes, session_hash.as_deref());
+            self.control_plane.authorization_link(org, who, &server.id, scopes, session_hash.as_deref());
         match link.await {
             Ok(link) => BrokerError::AuthorizationRequired(link),
             Err(err) => err,
@@ -373,13 +381,13 @@ impl CredentialBroker {
         &self,
         view: &ConfigView,
         org: &str,
-        user: &str,
+        who: &GrantIdentity,
         server: &UpstreamServer,
         client: Option<&UpstreamOAuthClient>,
         key: &str,
         want: Want,
     ) -> Result<Credential, BrokerError> {
-        let grant = self.control_plane.get_grant(org, user, &server.id).await?;
+        let grant = self.control_plane.get_grant(org, who, &server.id).await?;
         let Some(mut grant) = grant.filter(|g| !g.dead) else {
             return Err(BrokerError::NoUsableGrant);
         };
@@ -438,7 +446,7 @@ impl CredentialBroker {
                         return Ok(Credential { token: cached.access_token });
                     }
                 }
-                match self.control_plane.get_grant(org, user, &server.id).await? {
+                match self.control_plane.get_grant(org, who, &server.id).await? {
                     None => return Err(BrokerError::NoUsableGrant),
                     Some(g) => latest = Some(g),
                 }
@@ -597,6 +605,15 @@ mod tests {
         assert_ne!(user_key("o", "ab", "s"), user_key("o", "a", "s"));
         assert_ne!(user_key("o:a", "b", "s"), user_key("o", "a:b", "s"), "length-prefixed, no collisions");
         assert!(!user_key("o", "alice@example.com", "s").contains("alice"), "no user names in Redis keys");
+        let jwt = GrantIdentity::jwt("https://idp.example.com", "alice@example.com");
+        assert_ne!(
+            user_key("o", &jwt, "s"),
+            user_key("o", "alice@example.com", "s"),
+            "a JWT subject is not a user"
+        );
+        let other_issuer = GrantIdentity::jwt("https://other.example.com", "alice@example.com");
+        assert_ne!(user_key("o", &jwt, "s"), user_key("o", &other_issuer, "s"));
+        assert_ne!(user_key("o", "alice", "s"), user_key("p", "alice", "s"), "orgs are separate");
         let mut client = UpstreamOAuthClient::from_wire(&gatehouse_proto::config::v1::UpstreamOAuth {
             token_endpoint: "https://as/token".into(),
             client_id: "c".into(),

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use gatehouse_config::grant_identity::GrantIdentity;
 use gatehouse_proto::config::v1 as pb;
 use gatehouse_proto::config::v1::credential_broker_client::CredentialBrokerClient;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -123,17 +124,19 @@ impl ControlPlaneClient {
         Self { client, node_id: control_plane.node_id().to_owned() }
     }
 
-    /// The grant of (org, user, server), if any.
+    /// The grant of (org, identity, server), if any.
     pub async fn get_grant(
         &self,
         org: &str,
-        user: &str,
+        who: &GrantIdentity,
         server_id: &str,
     ) -> Result<Option<Grant>, BrokerError> {
         let request = pb::GrantRequest {
             org_id: org.to_owned(),
-            user: user.to_owned(),
+            user: who.subject.clone(),
             server_id: server_id.to_owned(),
+            identity_source: who.source.as_str().to_owned(),
+            issuer: who.issuer.clone(),
         };
         let response = self.client.clone().get_grant(request).await.map_err(status_error)?;
         Ok(response.into_inner().grant.map(Grant::from))
@@ -188,17 +191,19 @@ impl ControlPlaneClient {
     pub async fn authorization_link(
         &self,
         org: &str,
-        user: &str,
+        who: &GrantIdentity,
         server_id: &str,
         scopes: Vec<String>,
         session: Option<&str>,
     ) -> Result<AuthorizationLink, BrokerError> {
         let request = pb::AuthorizationLinkRequest {
             org_id: org.to_owned(),
-            user: user.to_owned(),
+            user: who.subject.clone(),
             server_id: server_id.to_owned(),
             scopes,
             session_hash: session.unwrap_or_default().to_owned(),
+            identity_source: who.source.as_str().to_owned(),
+            issuer: who.issuer.clone(),
         };
         let link =
             self.client.clone().create_authorization_link(request).await.map_err(status_error)?.into_inner();

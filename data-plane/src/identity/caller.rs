@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use gatehouse_config::grant_identity::GrantIdentity;
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 
@@ -128,6 +129,22 @@ impl Caller {
     /// Whether the caller's server permissions include `slug`.
     pub fn allows_server(&self, slug: &str) -> bool {
         self.server_permissions.is_empty() || self.server_permissions.iter().any(|s| s == slug)
+    }
+
+    /// The identity the caller's upstream grants are kept under: a user
+    /// Gatehouse knows (gateway token, Gatehouse access token, certificate
+    /// identity), or the subject of the org's own IdP under its issuer, so
+    /// neither is ever taken for the other.
+    pub fn grant_identity(&self) -> GrantIdentity {
+        match self.source {
+            AuthSource::ExternalJwt | AuthSource::Introspection => {
+                let issuer = self.claims.get("iss").and_then(Value::as_str).unwrap_or_default();
+                GrantIdentity::jwt(issuer, self.user.clone())
+            }
+            AuthSource::GatewayToken | AuthSource::GatehouseJwt | AuthSource::ClientCertificate => {
+                GrantIdentity::gatehouse(self.user.clone())
+            }
+        }
     }
 
     /// The permission record the tool policy evaluates, for `workspace_id`.

@@ -198,7 +198,8 @@ async fn forward(
     // user to authorize), and the headers below are built in one step around it.
     let client_session = parts.headers.get(MCP_SESSION_ID).map(HeaderValue::as_bytes);
     let is_get = parts.method == Method::GET;
-    let who = upstream::CallerRef { org: &caller.org_id, user: &caller.user, session: client_session };
+    let identity = caller.grant_identity();
+    let who = upstream::CallerRef { org: &caller.org_id, identity: &identity, session: client_session };
     let credential = upstream::credential(inner, view, &who, server).await.map_err(reject)?;
     let upstream_headers = headers::upstream_request_headers(&UpstreamHeaderSources {
         client: &parts.headers,

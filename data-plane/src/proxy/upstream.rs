@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use gatehouse_config::grant_identity::GrantIdentity;
 use http::{HeaderMap, Method, StatusCode};
 use tracing::Span;
 
@@ -23,7 +24,8 @@ use crate::error::EdgeError;
 /// Who is calling, for per-user credentials.
 pub(super) struct CallerRef<'a> {
     pub org: &'a str,
-    pub user: &'a str,
+    /// The identity the caller's upstream grants are kept under.
+    pub identity: &'a GrantIdentity,
     /// The client's `Mcp-Session-Id`, as it sent it.
     pub session: Option<&'a [u8]>,
 }
@@ -50,7 +52,7 @@ pub(super) async fn credential(
         return Err(EdgeError::UpstreamAuthUnsupported);
     };
     broker
-        .upstream_credential(view, caller.org, caller.user, caller.session, server)
+        .upstream_credential(view, caller.org, caller.identity, caller.session, server)
         .await
         .map_err(|e| e.into_edge_error(&server.name))
 }
@@ -78,7 +80,14 @@ pub(super) async fn send(
                 StatusCode::UNAUTHORIZED => {
                     tracing::info!(server = %server.slug, "upstream rejected the access token, replacing it and retrying once");
                     let replacement = broker
-                        .replace_rejected(view, caller.org, caller.user, caller.session, server, &credential)
+                        .replace_rejected(
+                            view,
+                            caller.org,
+                            caller.identity,
+                            caller.session,
+                            server,
+                            &credential,
+                        )
                         .await
                         .map_err(|e| e.into_edge_error(&server.name))?;
                     let mut retry = retry;
@@ -92,7 +101,10 @@ pub(super) async fn send(
                 }
                 StatusCode::FORBIDDEN => match step_up::insufficient_scope(response.headers()) {
                     Some(scopes) => {
-                        match broker.step_up(caller.org, caller.user, caller.session, server, scopes).await {
+                        match broker
+                            .step_up(caller.org, caller.identity, caller.session, server, scopes)
+                            .await
+                        {
                             Some(err) => return Err(err.into_edge_error(&server.name)),
                             None => response,
                         }

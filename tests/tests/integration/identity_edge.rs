@@ -37,7 +37,7 @@ fn now() -> i64 {
 }
 
 /// An EC P-256 key pair with its JWKs.
-struct EcKey {
+pub(crate) struct EcKey {
     kid: String,
     pkcs8: Vec<u8>,
     x: String,
@@ -46,7 +46,7 @@ struct EcKey {
 }
 
 impl EcKey {
-    fn generate(kid: &str) -> Self {
+    pub(crate) fn generate(kid: &str) -> Self {
         let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
         let public = pair.public_key().as_ref().to_vec();
         let d = pair.private_key().as_be_bytes().unwrap();
@@ -63,7 +63,7 @@ impl EcKey {
         json!({"kty":"EC","crv":"P-256","x":self.x,"y":self.y,"kid":self.kid,"alg":"ES256","use":"sig"})
     }
 
-    fn jwks(&self) -> Value {
+    pub(crate) fn jwks(&self) -> Value {
         json!({"keys":[self.public_jwk()]})
     }
 
@@ -71,7 +71,7 @@ impl EcKey {
         json!({"kty":"EC","crv":"P-256","x":self.x,"y":self.y,"d":self.d,"kid":self.kid})
     }
 
-    fn sign(&self, claims: &Value) -> String {
+    pub(crate) fn sign(&self, claims: &Value) -> String {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_ec_der(&self.pkcs8)).unwrap()

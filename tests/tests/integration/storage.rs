@@ -8,8 +8,8 @@ use gatehouse_config::token_hash::hash_token;
 use gatehouse_control_plane::store::grants::{GrantTokens, NewTokens};
 use gatehouse_control_plane::store::page::PageRequest;
 use gatehouse_control_plane::store::{
-    NewCertificateIdentity, NewServer, NewToken, NewWorkspace, ServerPatch, Store, StoreError, TokenFilter,
-    ToolRules,
+    NewCertificateIdentity, NewEdgeToken, NewServer, NewToken, NewWorkspace, ServerPatch, Store, StoreError,
+    TokenFilter, ToolRules,
 };
 use gatehouse_control_plane::tokens::{self, Lifetime};
 use gatehouse_control_plane::{Keyring, MasterKey};
@@ -518,5 +518,107 @@ async fn storage_certificate_identities_are_unique_per_name_and_follow_their_wor
         store.delete_workspace(&org, "eng").await.unwrap();
         assert!(store.list_certificate_identities(&org).await.unwrap().is_empty(), "{backend}");
         assert!(store.load_edge_state().await.unwrap().certificate_identities.is_empty(), "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn storage_edge_tokens_create_page_revoke() {
+    for db in TestDb::all().await {
+        let (store, _org) = store(&db).await;
+        store.ensure_org("acme", "Acme").await.unwrap();
+        let version = store.config_version().await.unwrap();
+        let new = |name: &str, orgs: Option<Vec<String>>| {
+            let generated = tokens::generate_edge_token();
+            let text = generated.token.expose_secret().to_owned();
+            (NewEdgeToken { name: name.into(), orgs, hash: generated.hash, hint: generated.hint }, text)
+        };
+
+        let (unknown, _) = new("x", Some(vec!["acme".into(), "nope".into()]));
+        match store.create_edge_token(unknown).await {
+            Err(StoreError::Invalid(e)) => assert_eq!(e.field, "orgs[1]"),
+            other => panic!("expected an invalid orgs[1], got {other:?}"),
+        }
+        let (scoped, scoped_text) = new("eu", Some(vec!["acme".into()]));
+        let scoped = store.create_edge_token(scoped).await.unwrap();
+        assert_eq!(scoped.orgs.as_deref(), Some(&["acme".to_owned()][..]));
+        let (everywhere, _) = new("all", None);
+        let everywhere = store.create_edge_token(everywhere).await.unwrap();
+        assert_eq!(store.config_version().await.unwrap(), version, "edge tokens are not edge config");
+
+        let found = store.active_edge_token(&hash_token(&scoped_text)).await.unwrap().expect("found by hash");
+        assert_eq!(found.id, scoped.id);
+        let first = store.list_edge_tokens(None, 1).await.unwrap();
+        assert_eq!(first.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), [scoped.id.as_str()]);
+        let second = store.list_edge_tokens(Some(&scoped.id), 10).await.unwrap();
+        assert_eq!(second.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), [everywhere.id.as_str()]);
+
+        let at = chrono::Utc::now();
+        store.touch_edge_token(&scoped.id, at).await.unwrap();
+        let touched = store.edge_token(&scoped.id).await.unwrap().unwrap();
+        assert!(touched.last_used_at.is_some(), "{}", db.backend());
+
+        let revoked = store.revoke_edge_token(&scoped.id).await.unwrap();
+        assert!(revoked.revoked_at.is_some());
+        assert!(store.active_edge_token(&hash_token(&scoped_text)).await.unwrap().is_none());
+        let again = store.revoke_edge_token(&scoped.id).await.unwrap();
+        assert_eq!(again.revoked_at, revoked.revoked_at, "revoking twice keeps the first time");
+        assert!(matches!(store.revoke_edge_token("missing").await, Err(StoreError::NotFound(_))));
+        assert_eq!(store.list_edge_tokens(None, 10).await.unwrap().len(), 2, "revoked tokens stay listed");
+    }
+}
+
+#[tokio::test]
+async fn storage_grants_are_keyed_by_org_and_identity() {
+    use gatehouse_config::grant_identity::{GrantIdentity, IdentitySource};
+    for db in TestDb::all().await {
+        let (store, default_org) = store(&db).await;
+        let acme = store.ensure_org("acme", "Acme").await.unwrap().id;
+        let tokens = |access: &str| NewTokens {
+            tokens: GrantTokens { access_token: SecretString::from(access), refresh_token: None },
+            access_expires_at: 0,
+            scopes: vec![],
+        };
+        let jwt = GrantIdentity::jwt("https://idp.example.com", "alice@example.com");
+        let other_issuer = GrantIdentity::jwt("https://other.example.com", "alice@example.com");
+        let user =
+            store.store_grant(&default_org, "alice@example.com", "s1", tokens("user"), None).await.unwrap();
+        let by_jwt = store.store_grant(&default_org, &jwt, "s1", tokens("jwt"), None).await.unwrap();
+        let by_other =
+            store.store_grant(&default_org, &other_issuer, "s1", tokens("other"), None).await.unwrap();
+        let in_acme =
+            store.store_grant(&acme, "alice@example.com", "s1", tokens("acme"), None).await.unwrap();
+        let ids = BTreeMap::from([
+            (user.id.clone(), "user"),
+            (by_jwt.id.clone(), "jwt"),
+            (by_other.id.clone(), "other"),
+            (in_acme.id.clone(), "acme"),
+        ]);
+        assert_eq!(ids.len(), 4, "four separate grants ({})", db.backend());
+        assert_eq!(user.identity_source, IdentitySource::Gatehouse);
+        assert_eq!(by_jwt.identity(), jwt);
+
+        let find = |org: &str, who: GrantIdentity| {
+            let store = store.clone();
+            let org = org.to_owned();
+            async move {
+                let grant = store.find_grant(&org, who, "s1").await.unwrap().expect("a grant");
+                grant.tokens.access_token.expose_secret().to_owned()
+            }
+        };
+        assert_eq!(find(&default_org, "alice@example.com".into()).await, "user");
+        assert_eq!(find(&default_org, jwt.clone()).await, "jwt");
+        assert_eq!(find(&default_org, other_issuer).await, "other");
+        assert_eq!(find(&acme, "alice@example.com".into()).await, "acme");
+        assert!(store.find_grant(&acme, &jwt, "s1").await.unwrap().is_none());
+
+        // Storing again for the same key replaces the tokens of the same grant.
+        let again = store.store_grant(&default_org, &jwt, "s1", tokens("jwt-2"), None).await.unwrap();
+        assert_eq!(again.id, by_jwt.id);
+        assert_eq!(again.version, by_jwt.version + 1);
+
+        // One Gatehouse user's grants never include a JWT subject's.
+        let listed = store.list_grants(&default_org, Some("alice@example.com")).await.unwrap();
+        assert_eq!(listed.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(), [user.id.as_str()]);
+        assert_eq!(store.list_grants(&default_org, None).await.unwrap().len(), 3);
     }
 }

@@ -8,6 +8,9 @@
 
 use std::collections::BTreeMap;
 
+use gatehouse_control_plane::store::grants::{GrantTokens, NewTokens};
+use secrecy::SecretString;
+
 use gatehouse_tests::control_plane::{AdminClient, SsoBrowser, TestControlPlane};
 use gatehouse_tests::db::TestDb;
 use gatehouse_tests::oidc::{OidcClient, OidcConfig, OidcUser, TestOidcProvider};
@@ -117,7 +120,25 @@ async fn setup_org(cp: &TestControlPlane, op: &TestOidcProvider, slug: &str) -> 
         .await;
     assert_eq!(status, StatusCode::CREATED, "{provider}");
 
+    // An upstream connection of bob's, as the OAuth callback would store it.
+    let store = cp.store().await;
+    let tokens = GrantTokens {
+        access_token: SecretString::from(format!("{slug}-upstream-access")),
+        refresh_token: None,
+    };
+    let grant = store
+        .store_grant(
+            org["id"].as_str().unwrap(),
+            "bob@example.com",
+            server["id"].as_str().unwrap(),
+            NewTokens { tokens, access_expires_at: 0, scopes: vec![] },
+            None,
+        )
+        .await
+        .unwrap();
+
     let mut ids = BTreeMap::new();
+    ids.insert("connection", grant.id.clone());
     ids.insert("token", token.id.clone());
     ids.insert("api-key", key_ids[1].clone());
     ids.insert("certificate-identity", cert.clone());
@@ -132,6 +153,9 @@ async fn setup_org(cp: &TestControlPlane, op: &TestOidcProvider, slug: &str) -> 
         client["client_id"].as_str().unwrap().to_owned(),
         provider["id"].as_str().unwrap().to_owned(),
         upstream,
+        grant.id,
+        format!("{slug}-upstream-access"),
+        format!("{slug}-upstream-secret"),
     ];
     secrets_of_identity.extend(key_ids);
     Tenant {
@@ -189,6 +213,8 @@ fn fill(template: &str, method: &Method, target: &Tenant) -> String {
         "oauth-client"
     } else if template.contains("/sso/providers/") {
         "sso-provider"
+    } else if template.contains("/connections/") {
+        "connection"
     } else {
         ""
     };
@@ -445,9 +471,6 @@ async fn lists_are_paginated_with_a_cursor() {
 /// working at the edge within a second, and no table holds a row of it after.
 #[tokio::test]
 async fn deleting_an_org_stops_its_tokens_and_leaves_nothing_behind() {
-    use gatehouse_control_plane::store::grants::{GrantTokens, NewTokens};
-    use secrecy::SecretString;
-
     for db in TestDb::all().await {
         let backend = db.backend();
         let stack = gatehouse_tests::TestStack::start_with_public_edge_on(db).await;
@@ -498,6 +521,15 @@ async fn deleting_an_org_stops_its_tokens_and_leaves_nothing_behind() {
         let (status, err) = platform.request(Method::DELETE, "/v1/orgs/default", None).await;
         assert_eq!(status, StatusCode::CONFLICT, "the default org stays: {err}");
 
+        let (status, edge_token) = platform
+            .request(
+                Method::POST,
+                "/v1/edges/tokens",
+                Some(json!({"name": "acme-dedicated", "orgs": ["acme"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{edge_token}");
+
         let deleted_at = std::time::Instant::now();
         let (status, body) = platform.request(Method::DELETE, "/v1/orgs/acme", None).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
@@ -515,6 +547,16 @@ async fn deleting_an_org_stops_its_tokens_and_leaves_nothing_behind() {
         assert_eq!(stack.edge.list_tools("tools", &default_token.token).await.status(), StatusCode::OK);
         assert_eq!(acme.request(Method::GET, "/v1/servers", None).await.0, StatusCode::UNAUTHORIZED);
         assert_eq!(platform.request(Method::GET, "/v1/orgs/acme", None).await.0, StatusCode::NOT_FOUND);
+        // An edge dedicated to acme is not handed a later org that takes the same slug.
+        let (_, edge_tokens) = platform.request(Method::GET, "/v1/edges/tokens", None).await;
+        let dedicated = edge_tokens["tokens"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{edge_tokens}"))
+            .iter()
+            .find(|t| t["id"] == edge_token["id"])
+            .cloned()
+            .unwrap();
+        assert_eq!(dedicated["orgs"], json!([]), "{backend}: {dedicated}");
 
         // Nothing of it in any table; only the outbox's row of keys names what went.
         let needles = [

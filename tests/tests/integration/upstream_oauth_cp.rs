@@ -48,13 +48,18 @@ async fn create_link(cp: &TestControlPlane, user: &str, server_id: &str) -> pb::
         server_id: server_id.into(),
         scopes: vec![],
         session_hash: String::new(),
+        ..Default::default()
     };
     broker(cp).await.create_authorization_link(authed(cp, request)).await.expect("create link").into_inner()
 }
 
 async fn get_grant(cp: &TestControlPlane, user: &str, server_id: &str) -> Option<pb::Grant> {
-    let request =
-        pb::GrantRequest { org_id: org_id(cp).await, user: user.into(), server_id: server_id.into() };
+    let request = pb::GrantRequest {
+        org_id: org_id(cp).await,
+        user: user.into(),
+        server_id: server_id.into(),
+        ..Default::default()
+    };
     broker(cp).await.get_grant(authed(cp, request)).await.expect("get grant").into_inner().grant
 }
 
@@ -314,6 +319,7 @@ async fn callback_refuses_unknown_state_and_wrong_issuer() {
             server_id: server_id.clone(),
             scopes: vec![],
             session_hash: bad.to_owned(),
+            ..Default::default()
         };
         let status = broker(&cp).await.create_authorization_link(authed(&cp, request)).await.unwrap_err();
         assert_eq!(status.code(), tonic::Code::InvalidArgument, "{bad}");
@@ -349,7 +355,7 @@ async fn callback_refuses_unknown_state_and_wrong_issuer() {
     let store = cp.store().await;
     let subject = gatehouse_control_plane::store::authorization_links::AuthorizationSubject {
         org_id: org_id(&cp).await,
-        user: "erin".into(),
+        identity: "erin".into(),
         server_id: server_id.clone(),
         scopes: vec![],
         session_hash: None,

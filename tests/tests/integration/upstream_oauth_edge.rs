@@ -216,6 +216,7 @@ impl Fixture {
             org_id: self.org_id.clone(),
             user: user.to_owned(),
             server_id: self.server_id.clone(),
+            ..Default::default()
         });
         let auth = format!("Bearer {}", self.cp.node_token).parse().unwrap();
         request.metadata_mut().insert("authorization", auth);
@@ -646,4 +647,66 @@ async fn a_completed_authorization_is_announced_on_the_eliciting_session_only() 
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("\"result\"") && !body.contains("\"error\""), "{body}");
     assert_eq!(f.upstream.log.last_accepted().unwrap().sub, "alice");
+}
+
+#[tokio::test]
+async fn a_jwt_subject_and_a_gateway_token_user_of_the_same_text_hold_separate_grants() {
+    const ISSUER: &str = "https://idp.test";
+    let key = crate::identity_edge::EcKey::generate("byo-grants");
+    let server = json!({"auth_type": "oauth2", "advanced_config": {"jwt_validation": {
+        "jwks": key.jwks(), "issuer": ISSUER, "audience": "gatehouse", "workspace": "platform"}}});
+    let f = Fixture::start_with(1, ProtectedOptions::default(), OidcConfig::new(), server, None).await;
+    let now = chrono::Utc::now().timestamp();
+    // The org's own IdP vouches for a subject spelled like the gateway token's user.
+    let jwt = key
+        .sign(&json!({"iss": ISSUER, "aud": "gatehouse", "sub": ALICE, "scope": "mcp:read mcp:write",
+        "iat": now, "exp": now + 300}));
+
+    f.authorize_user(&f.alice, "alice").await;
+    f.expect_success(0, &f.alice, "whoami").await;
+    // alice's grant is not the JWT subject's: it is asked to authorize on its own.
+    let elicitation = f.expect_elicitation(0, &jwt, "whoami").await;
+    f.authorize_as(&elicitation, "bob").await;
+    f.expect_success(0, &jwt, "whoami").await;
+    assert_eq!(f.upstream.log.last_accepted().unwrap().sub, "bob", "the JWT subject's own grant");
+    f.expect_success(0, &f.alice, "whoami").await;
+    assert_eq!(f.upstream.log.last_accepted().unwrap().sub, "alice", "the gateway token user's grant");
+
+    // The broker keeps them apart, and the admin API says whose is whose.
+    let gatehouse = f.grant(ALICE).await.expect("the gateway token user's grant");
+    let mut request = tonic::Request::new(pb::GrantRequest {
+        org_id: f.org_id.clone(),
+        user: ALICE.into(),
+        server_id: f.server_id.clone(),
+        identity_source: "jwt".into(),
+        issuer: ISSUER.into(),
+    });
+    request.metadata_mut().insert("authorization", format!("Bearer {}", f.cp.node_token).parse().unwrap());
+    let jwt_grant =
+        f.broker().await.get_grant(request).await.unwrap().into_inner().grant.expect("the JWT's grant");
+    assert_ne!(gatehouse.id, jwt_grant.id);
+    assert_ne!(gatehouse.access_token, jwt_grant.access_token);
+    let (status, body) = f.cp.admin().request(Method::GET, "/v1/connections", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut owners: Vec<(String, String, String)> = body["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let text = |k: &str| c[k].as_str().unwrap().to_owned();
+            (text("user"), text("source"), text("issuer"))
+        })
+        .collect();
+    owners.sort();
+    assert_eq!(
+        owners,
+        [
+            (ALICE.to_owned(), "gatehouse".to_owned(), String::new()),
+            (ALICE.to_owned(), "jwt".to_owned(), ISSUER.to_owned())
+        ]
+    );
+    // Listing one Gatehouse user's connections never includes a JWT subject's.
+    let (_, body) = f.cp.admin().request(Method::GET, &format!("/v1/connections?user={ALICE}"), None).await;
+    assert_eq!(body["connections"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["connections"][0]["source"], "gatehouse");
 }

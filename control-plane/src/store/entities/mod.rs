@@ -5,6 +5,7 @@ pub mod admin_token;
 pub mod certificate_identity;
 pub mod config_outbox;
 pub mod config_version;
+pub mod edge_token;
 pub mod gateway_token;
 pub mod org;
 pub mod org_api_key;

@@ -10,7 +10,12 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id_hash: String,
     pub org_id: String,
+    /// The identity's subject (a Gatehouse user, or a JWT `sub`).
     pub user_name: String,
+    /// `gatehouse` or `jwt`.
+    pub identity_source: String,
+    /// The JWT issuer; empty for `gatehouse`.
+    pub identity_issuer: String,
     pub server_id: String,
     /// JSON array of scopes, as text.
     #[sea_orm(column_type = "Text")]

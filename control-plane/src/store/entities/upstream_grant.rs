@@ -2,14 +2,19 @@
 
 use sea_orm::entity::prelude::*;
 
-/// A row of `upstream_grants`; unique `(org_id, user_name, server_id)`.
+/// A row of `upstream_grants`; unique `(org_id, identity_source, identity_issuer, user_name, server_id)`.
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "upstream_grants")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub org_id: String,
+    /// The identity's subject (a Gatehouse user, or a JWT `sub`).
     pub user_name: String,
+    /// `gatehouse` or `jwt`.
+    pub identity_source: String,
+    /// The JWT issuer; empty for `gatehouse`.
+    pub identity_issuer: String,
     pub server_id: String,
     pub status: String,
     pub version: i64,
