@@ -20,6 +20,8 @@ use crate::validation::FieldError;
 /// The org's edge authentication settings.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrgSettingsView {
+    /// The org's slug, as in `/v1/orgs/{org}` and the edge's `/mcp/{org}/{server}`.
+    pub slug: String,
     /// Org-wide bring-your-own-JWT validation (see docs/edge.md); null = none.
     #[schema(value_type = Object)]
     pub jwt_validation: Option<serde_json::Value>,
@@ -28,9 +30,13 @@ pub struct OrgSettingsView {
     pub external_auth_config: Option<serde_json::Value>,
 }
 
-impl From<OrgAuthSettings> for OrgSettingsView {
-    fn from(s: OrgAuthSettings) -> Self {
-        Self { jwt_validation: s.jwt_validation, external_auth_config: s.external_auth_config }
+impl OrgSettingsView {
+    fn of(s: OrgAuthSettings, scope: &OrgScope) -> Self {
+        Self {
+            slug: scope.org_slug.clone(),
+            jwt_validation: s.jwt_validation,
+            external_auth_config: s.external_auth_config,
+        }
     }
 }
 
@@ -65,7 +71,7 @@ pub(crate) async fn get(
     State(state): State<ApiState>,
     scope: OrgScope,
 ) -> Result<Json<OrgSettingsView>, ApiError> {
-    Ok(Json(state.store.org_auth_settings(&scope.org_id).await?.into()))
+    Ok(Json(OrgSettingsView::of(state.store.org_auth_settings(&scope.org_id).await?, &scope)))
 }
 
 /// Changes the org's edge authentication settings and pushes them to the edges.
@@ -89,5 +95,5 @@ pub(crate) async fn update(
     let patch = OrgAuthPatch { jwt_validation, external_auth_config };
     let updated = state.store.update_org_auth_settings(&scope.org_id, patch).await?;
     tracing::info!(version = updated.version, "org auth settings updated");
-    Ok(Json(updated.value.into()))
+    Ok(Json(OrgSettingsView::of(updated.value, &scope)))
 }

@@ -114,6 +114,14 @@ impl Store {
         if let Some(flag) = patch.auto_provision {
             row.auto_provision = flag;
         }
+        // A change to nothing is no change: no version, no `updated_at`, no re-sealed headers.
+        // Header values are compared decrypted, so re-applying the same secret (as config as
+        // code does, values being write-only) is recognised as unchanged.
+        if row == current && headers_unchanged(&txn, &self.keyring, &current.id, headers.as_ref()).await? {
+            txn.rollback().await?;
+            let version = self.config_version().await?;
+            return Ok(Versioned { value: server_from(current, current_names)?, version });
+        }
         row.updated_at = now();
         server::Entity::update(server::ActiveModel::from(row.clone()).reset_all()).exec(&txn).await?;
 
@@ -231,6 +239,27 @@ async fn header_names(
         out.entry(r.server_id).or_default().push(r.name);
     }
     Ok(out)
+}
+
+/// Whether `headers` (a replacement set, or `None` for none given) equals the server's
+/// current headers, values compared in constant time.
+async fn headers_unchanged(
+    conn: &impl ConnectionTrait,
+    keyring: &Keyring,
+    server_id: &str,
+    headers: Option<&BTreeMap<String, SecretString>>,
+) -> Result<bool, StoreError> {
+    let Some(wanted) = headers else { return Ok(true) };
+    let ids = [server_id.to_owned()];
+    let current = decrypted_headers(conn, keyring, Some(&ids)).await?.remove(server_id).unwrap_or_default();
+    Ok(current.len() == wanted.len()
+        && current.iter().zip(wanted).all(|((n1, v1), (n2, v2))| {
+            n1 == n2
+                && bool::from(subtle::ConstantTimeEq::ct_eq(
+                    v1.expose_secret().as_bytes(),
+                    v2.expose_secret().as_bytes(),
+                ))
+        }))
 }
 
 /// Decrypts every header of the servers `ids` names (all servers when `None`), by server id.

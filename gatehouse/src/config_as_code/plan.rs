@@ -1,0 +1,202 @@
+//! What `apply` would change: the desired state (a validated file with its
+//! secrets resolved) against the org's current state, as an ordered list of
+//! admin API calls. Creations come before what uses them, deletions
+//! (`--prune`) after, and a deleted workspace or server takes its
+//! provisions with it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use reqwest::Method;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::{json, Value};
+
+use super::admin_client::{AdminApi, ApiCallError};
+use super::file::{ServerSpec, ToolsSpec, WorkspaceSpec};
+
+/// The file's content, validated, with secrets resolved.
+pub(super) struct Desired {
+    pub workspaces: Vec<WorkspaceSpec>,
+    pub servers: Vec<(ServerSpec, BTreeMap<String, SecretString>)>,
+}
+
+/// The org as the admin API shows it.
+#[derive(Debug, Default)]
+pub(super) struct Current {
+    pub workspaces: BTreeMap<String, Value>,
+    pub servers: BTreeMap<String, Value>,
+    pub provisions: BTreeMap<(String, String), ToolsSpec>,
+}
+
+impl Current {
+    /// Reads workspaces, servers and every workspace's provisions.
+    pub async fn fetch(api: &AdminApi) -> Result<Self, ApiCallError> {
+        let mut current = Current::default();
+        for ws in api.list_all("/workspaces", "workspaces").await? {
+            let slug = ws["slug"].as_str().unwrap_or_default().to_owned();
+            for p in api.list_all(&format!("/workspaces/{slug}/servers"), "servers").await? {
+                let tools = serde_json::from_value(p["tools"].clone()).unwrap_or_default();
+                current
+                    .provisions
+                    .insert((slug.clone(), p["server"].as_str().unwrap_or_default().to_owned()), tools);
+            }
+            current.workspaces.insert(slug, ws);
+        }
+        for server in api.list_all("/servers", "servers").await? {
+            current.servers.insert(server["slug"].as_str().unwrap_or_default().to_owned(), server);
+        }
+        Ok(current)
+    }
+}
+
+/// One admin API call of a plan.
+#[derive(Debug)]
+pub(super) struct Step {
+    /// What it does, as printed (`+ server github`, `~ server github: url a → b`).
+    pub summary: String,
+    pub method: Method,
+    /// Org-relative path.
+    pub path: String,
+    pub body: Option<Value>,
+    /// Re-sends write-only header values the API compares itself: a change only
+    /// if the server's `updated_at` moves.
+    pub reassert: bool,
+}
+
+/// The steps from `current` to `desired`; with `prune`, what the file does not name is deleted.
+pub(super) fn plan(desired: &Desired, current: &Current, prune: bool) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for ws in &desired.workspaces {
+        if !current.workspaces.contains_key(&ws.slug) {
+            let mut body = json!({"slug": ws.slug});
+            if let Some(name) = &ws.name {
+                body["name"] = json!(name);
+            }
+            steps.push(step(
+                format!("+ workspace {}", ws.slug),
+                Method::POST,
+                "/workspaces".into(),
+                Some(body),
+            ));
+        }
+    }
+    for (spec, headers) in &desired.servers {
+        let body = server_body(spec, headers);
+        match current.servers.get(&spec.slug) {
+            None => steps.push(step(
+                format!("+ server {}", spec.slug),
+                Method::POST,
+                "/servers".into(),
+                Some(body),
+            )),
+            Some(now) => {
+                let changes = server_changes(&body, now);
+                let path = format!("/servers/{}", spec.slug);
+                let mut patch = body.clone();
+                patch.as_object_mut().expect("a server body is an object").remove("slug");
+                if !changes.is_empty() {
+                    let summary = format!("~ server {}: {}", spec.slug, changes.join("; "));
+                    steps.push(step(summary, Method::PATCH, path, Some(patch)));
+                } else if !headers.is_empty() {
+                    let summary = format!("~ server {}: header values", spec.slug);
+                    let body = json!({"headers": patch["headers"].clone()});
+                    steps.push(Step {
+                        summary,
+                        method: Method::PATCH,
+                        path,
+                        body: Some(body),
+                        reassert: true,
+                    });
+                }
+            }
+        }
+    }
+    let mut wanted = BTreeSet::new();
+    for ws in &desired.workspaces {
+        for p in &ws.servers {
+            wanted.insert((ws.slug.clone(), p.server.clone()));
+            let key = (ws.slug.clone(), p.server.clone());
+            if current.provisions.get(&key) != Some(&p.tools) {
+                let sign = if current.provisions.contains_key(&key) { "~" } else { "+" };
+                let summary =
+                    format!("{sign} provision {}/{}{}", ws.slug, p.server, describe_tools(&p.tools));
+                let body = json!({"tools": {"allow": p.tools.allow, "deny": p.tools.deny}});
+                let path = format!("/workspaces/{}/servers/{}", ws.slug, p.server);
+                steps.push(step(summary, Method::PUT, path, Some(body)));
+            }
+        }
+    }
+    if prune {
+        let servers: BTreeSet<&String> = desired.servers.iter().map(|(s, _)| &s.slug).collect();
+        let workspaces: BTreeSet<&String> = desired.workspaces.iter().map(|w| &w.slug).collect();
+        for (ws, server) in current.provisions.keys() {
+            let goes_anyway = !servers.contains(server) || !workspaces.contains(ws);
+            if !wanted.contains(&(ws.clone(), server.clone())) && !goes_anyway {
+                let path = format!("/workspaces/{ws}/servers/{server}");
+                steps.push(step(format!("- provision {ws}/{server}"), Method::DELETE, path, None));
+            }
+        }
+        for slug in current.servers.keys().filter(|s| !servers.contains(s)) {
+            steps.push(step(format!("- server {slug}"), Method::DELETE, format!("/servers/{slug}"), None));
+        }
+        for slug in current.workspaces.keys().filter(|s| !workspaces.contains(s)) {
+            let summary = format!("- workspace {slug} (with its gateway tokens)");
+            steps.push(step(summary, Method::DELETE, format!("/workspaces/{slug}"), None));
+        }
+    }
+    steps
+}
+
+fn step(summary: String, method: Method, path: String, body: Option<Value>) -> Step {
+    Step { summary, method, path, body, reassert: false }
+}
+
+/// The admin API body of a server (`POST /v1/servers`), header values included.
+fn server_body(spec: &ServerSpec, headers: &BTreeMap<String, SecretString>) -> Value {
+    let auth_type = spec
+        .auth_type
+        .clone()
+        .unwrap_or_else(|| if headers.is_empty() { "none" } else { "headers" }.to_owned());
+    let headers: serde_json::Map<String, Value> =
+        headers.iter().map(|(k, v)| (k.clone(), json!(v.expose_secret()))).collect();
+    json!({
+        "slug": spec.slug,
+        "name": spec.name.clone().unwrap_or_else(|| spec.slug.clone()),
+        "url": spec.url,
+        "auth_type": auth_type,
+        "headers": headers,
+        "advanced_config": spec.advanced_config.clone().unwrap_or_else(|| json!({})),
+        "auto_provision": spec.auto_provision,
+    })
+}
+
+/// What differs between a wanted server body and the server as listed (header names only:
+/// values are write-only).
+fn server_changes(body: &Value, now: &Value) -> Vec<String> {
+    let mut changes = Vec::new();
+    for field in ["name", "url", "auth_type", "auto_provision"] {
+        if body[field] != now[field] {
+            changes.push(format!("{field} {} → {}", now[field], body[field]));
+        }
+    }
+    if body["advanced_config"] != now["advanced_config"] {
+        changes.push("advanced_config".to_owned());
+    }
+    let wanted: BTreeSet<String> =
+        body["headers"].as_object().map(|h| h.keys().cloned().collect()).unwrap_or_default();
+    let have: BTreeSet<String> = now["headers"]
+        .as_array()
+        .map(|h| h.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    if wanted != have {
+        let names = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(", ");
+        changes.push(format!("headers [{}] → [{}]", names(&have), names(&wanted)));
+    }
+    changes
+}
+
+fn describe_tools(tools: &ToolsSpec) -> String {
+    match (tools.allow.is_empty(), tools.deny.is_empty()) {
+        (true, true) => String::new(),
+        _ => format!(" (allow: [{}], deny: [{}])", tools.allow.join(", "), tools.deny.join(", ")),
+    }
+}
