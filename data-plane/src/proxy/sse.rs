@@ -184,8 +184,16 @@ fn replace_data(raw: &[u8], data: &[u8]) -> Bytes {
 }
 
 /// Applies `filter` to one raw event: unchanged, rewritten, or dropped (`None`).
+///
+/// Only a JSON-RPC message is filtered. Events that carry none (comments,
+/// `retry:`, or an `id:` with empty `data:`, as servers prime a resumable
+/// stream with) pass through byte for byte; data that is not JSON at all is
+/// dropped, since it might be a response the filter cannot vouch for.
 fn filter_event(raw: Bytes, filter: &ToolsListFilter) -> Option<Bytes> {
     let Some(data) = event_data(&raw) else { return Some(raw) };
+    if data.iter().all(u8::is_ascii_whitespace) {
+        return Some(raw);
+    }
     match filter.rewrite(&data) {
         Ok(None) => Some(raw),
         Ok(Some(json)) => Some(replace_data(&raw, &json)),
@@ -384,6 +392,29 @@ mod tests {
     async fn non_json_data_is_dropped() {
         let out = run_filter(vec![b"data: not json\n\ndata: {\"id\":9,\"result\":{}}\n\n".to_vec()]).await;
         assert_eq!(out, b"data: {\"id\":9,\"result\":{}}\n\n");
+    }
+
+    /// As the MCP "everything" server opens a resumable (2025-11-25) response stream:
+    /// a priming event with an id and empty data, then the response.
+    #[tokio::test]
+    async fn a_priming_event_with_empty_data_passes_through_byte_for_byte() {
+        let priming = "id: 0-priming\ndata:\n\n";
+        let spaced = "id: 0-b\r\ndata: \r\n\r\n";
+        let response = r#"id: 1-a
+event: message
+data: {"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"get_a"},{"name":"drop_db"}]}}
+
+"#;
+        let out = run_filter(vec![format!("{priming}{spaced}{response}").into_bytes()]).await;
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with(&format!("{priming}{spaced}")),
+            "priming events kept as they were: {text:?}"
+        );
+        assert!(
+            text.contains("get_a") && !text.contains("drop_db"),
+            "the response is still filtered: {text:?}"
+        );
     }
 
     #[tokio::test]
