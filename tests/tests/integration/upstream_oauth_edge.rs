@@ -41,7 +41,7 @@ fn call_add() -> String {
 
 /// A Redis URL and fresh key prefix shared by this test's edges, when CI provides Redis.
 fn test_redis() -> Option<(String, String)> {
-    let url = std::env::var("GATEHOUSE_TEST_REDIS_URL").ok().filter(|u| !u.is_empty())?;
+    let url = gatehouse_tests::backends::redis_url()?;
     Some((url, format!("gatehouse-test:{}:", uuid::Uuid::new_v4().simple())))
 }
 
