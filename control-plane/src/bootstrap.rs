@@ -24,7 +24,7 @@ pub(crate) struct Bootstrapped {
 }
 
 pub(crate) async fn bootstrap(store: &Store, config: &ControlPlaneConfig) -> anyhow::Result<Bootstrapped> {
-    let rewrapped = store.rewrap_secrets().await.context(
+    let rewrapped = store.rewrap_all().await.context(
         "opening stored secrets failed: is GATEHOUSE_MASTER_KEY the key this database was sealed with?",
     )?;
     if rewrapped > 0 {

@@ -61,11 +61,6 @@ pub async fn run(
     if store.ensure_token_cache_key().await.context("creating the upstream token-cache key")? {
         tracing::info!("generated the upstream token-cache key");
     }
-    let rewrapped =
-        store.rewrap_upstream_oauth_secrets().await.context("re-wrapping upstream oauth secrets")?;
-    if rewrapped > 0 {
-        tracing::info!(rewrapped, "re-wrapped upstream oauth secrets under the primary master key");
-    }
     let oauth_server = oauth_server::AuthServer::start(
         store.clone(),
         oauth_server::AuthServerSettings {

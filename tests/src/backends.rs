@@ -78,10 +78,14 @@ mod tests {
     #[test]
     fn a_missing_url_fails_under_ci_and_skips_elsewhere() {
         for value in [None, Some(""), Some("  ")] {
-            assert!(matches!(decide(REDIS_URL_VAR, "Redis", value, Some("true")), Decision::Fail(m) if m.contains(REDIS_URL_VAR)));
+            assert!(
+                matches!(decide(REDIS_URL_VAR, "Redis", value, Some("true")), Decision::Fail(m) if m.contains(REDIS_URL_VAR))
+            );
             assert!(matches!(decide(REDIS_URL_VAR, "Redis", value, Some("1")), Decision::Fail(_)));
             for ci in [None, Some(""), Some("false"), Some("0")] {
-                assert!(matches!(decide(REDIS_URL_VAR, "Redis", value, ci), Decision::Skip(l) if l.starts_with("skipped")));
+                assert!(
+                    matches!(decide(REDIS_URL_VAR, "Redis", value, ci), Decision::Skip(l) if l.starts_with("skipped"))
+                );
             }
         }
     }

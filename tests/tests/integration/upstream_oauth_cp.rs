@@ -773,8 +773,8 @@ async fn upstream_secrets_survive_master_key_rotation() {
     store.close().await.unwrap();
 
     let store = Store::connect(&db.url(), Keyring::new(new.clone(), vec![old])).await.unwrap();
-    assert_eq!(store.rewrap_upstream_oauth_secrets().await.unwrap(), 2);
-    assert_eq!(store.rewrap_upstream_oauth_secrets().await.unwrap(), 0);
+    assert_eq!(store.rewrap_all().await.unwrap(), 2);
+    assert_eq!(store.rewrap_all().await.unwrap(), 0);
     store.close().await.unwrap();
 
     // The old key is gone: everything still opens under the new one.
