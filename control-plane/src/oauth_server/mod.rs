@@ -168,6 +168,7 @@ pub fn routes(state: AuthServerState, admin_only: impl FnOnce(Router) -> Router)
         .route("/v1/oauth/clients", post(admin::create_client).get(admin::list_clients))
         .route("/v1/oauth/clients/{id}", delete(admin::delete_client))
         .route("/v1/oauth/signing-keys/rotate", post(admin::rotate_signing_key))
+        .route("/v1/identity/signing-keys/rotate", post(admin::rotate_identity_signing_key))
         .with_state(state.clone());
     Router::new()
         .route("/.well-known/oauth-authorization-server", get(metadata::authorization_server))

@@ -133,8 +133,12 @@ pub(super) async fn load_as_edge_settings(
         .into_iter()
         .map(key_from)
         .collect::<Result<Vec<_>, _>>()?;
-    if !keys.is_empty() {
-        let jwks: Vec<_> = keys.into_iter().map(|k| k.public_jwk).collect();
+    // Only access-token keys: the identity key is held by every edge, so an edge that
+    // accepted its signatures as access tokens could mint them.
+    let access_keys: Vec<_> =
+        keys.into_iter().filter(|k| k.purpose == KeyPurpose::AccessToken.as_str()).collect();
+    if !access_keys.is_empty() {
+        let jwks: Vec<_> = access_keys.into_iter().map(|k| k.public_jwk).collect();
         settings.jwks_json = serde_json::json!({ "keys": jwks }).to_string();
     }
     settings.identity_signing_jwk =

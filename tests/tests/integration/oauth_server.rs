@@ -672,6 +672,61 @@ async fn oauth_client_credentials_and_key_rotation() {
     assert_eq!(token(cc(&res), true).await.0, StatusCode::UNAUTHORIZED);
 }
 
+#[tokio::test]
+async fn oauth_identity_key_mints_no_access_token_and_rotates_through_the_api() {
+    use gatehouse_control_plane::oauth_server::jwt::{self, AccessClaims};
+    use gatehouse_control_plane::store::KeyPurpose;
+
+    let cp = TestControlPlane::start_with(TestDb::sqlite().await, |c| c.allow_loopback_upstreams = true).await;
+    let env = env_without_sso(cp).await;
+    let admin = env.cp.admin();
+    let edge = TestEdge::start(&env.cp.grpc_url, &env.cp.node_token).await;
+    let (status, created) = admin
+        .request(Method::POST, "/v1/oauth/clients", Some(json!({"name": "bot", "workspace": "platform"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let res = resource("tools");
+    let resp = env
+        .http
+        .post(format!("{}/oauth/token", env.cp.api_url))
+        .basic_auth(created["client_id"].as_str().unwrap(), created["client_secret"].as_str())
+        .form(&[("grant_type", "client_credentials"), ("resource", res.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    edge.wait_for_version(admin.config_version().await).await;
+    // Past authentication (the stateful upstream answers a session-less tools/list itself).
+    let accepted = |status: StatusCode| status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN;
+    let status = edge.list_tools("tools", &access).await.status();
+    assert!(accepted(status), "{status}");
+
+    // The same claims signed with the identity key every edge holds: refused.
+    let claims: AccessClaims = jsonwebtoken::dangerous::insecure_decode(&access).unwrap().claims;
+    let store = env.cp.store().await;
+    let identity = store.active_as_signing_key(KeyPurpose::Identity).await.unwrap().expect("identity key");
+    let minted = jwt::sign(&identity, &claims).unwrap();
+    assert_eq!(decode_header(&minted).unwrap().typ.as_deref(), Some("at+jwt"));
+    assert_eq!(edge.list_tools("tools", &minted).await.status(), StatusCode::UNAUTHORIZED);
+
+    // The identity key rotates through the admin API (platform admin only).
+    let (status, rotated) = admin.request(Method::POST, "/v1/identity/signing-keys/rotate", None).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
+    assert_ne!(new_kid, identity.kid);
+    let active = store.active_as_signing_key(KeyPurpose::Identity).await.unwrap().unwrap();
+    assert_eq!(active.kid, new_kid);
+    let access_key = store.active_as_signing_key(KeyPurpose::AccessToken).await.unwrap().unwrap();
+    assert_ne!(access_key.kid, new_kid, "the access-token key did not rotate");
+    let jwks: Value = env.get_json(&format!("{}/oauth/jwks.json", env.cp.api_url)).await;
+    assert!(jwks.to_string().contains(&new_kid), "upstreams verify assertions against the published key");
+    edge.wait_for_version(admin.config_version().await).await;
+    assert_eq!(edge.list_tools("tools", &jwt::sign(&active, &claims).unwrap()).await.status(), StatusCode::UNAUTHORIZED);
+    let status = edge.list_tools("tools", &access).await.status();
+    assert!(accepted(status), "{status}");
+}
+
 /// Serves `doc` at `/client.json` on a loopback port; returns the document URL.
 async fn serve_metadata(doc: impl Fn(&str) -> Value + Send + Sync + 'static) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
