@@ -71,6 +71,7 @@ pub async fn run(
             edge_public_url: config.edge_public_url.clone(),
             access_token_ttl: config.oauth_access_token_ttl,
             refresh_token_ttl: config.oauth_refresh_token_ttl,
+            refresh_family_lifetime: config.oauth_refresh_family_lifetime,
             allow_loopback_metadata: config.allow_loopback_upstreams,
             registration_per_minute: config.oauth_registration_per_minute,
             registration_burst: config.oauth_registration_burst,

@@ -63,6 +63,8 @@ pub struct AuthServerSettings {
     pub access_token_ttl: Duration,
     /// Refresh-token lifetime.
     pub refresh_token_ttl: Duration,
+    /// Absolute lifetime of a refresh-token family (one authorization), however often refreshed.
+    pub refresh_family_lifetime: Duration,
     /// Allow `http://` loopback client metadata documents (dev and tests only).
     pub allow_loopback_metadata: bool,
     /// Dynamic Client Registrations per client address per minute (0 = unlimited).

@@ -492,6 +492,65 @@ async fn oauth_refresh_rotation_reuse_detection_and_revocation() {
 }
 
 #[tokio::test]
+async fn oauth_refresh_re_evaluates_the_user_and_the_family_has_an_absolute_lifetime() {
+    use gatehouse_control_plane::store::UserLogin;
+
+    let family_lifetime = std::time::Duration::from_secs(4);
+    let env = env_with(move |c| c.oauth_refresh_family_lifetime = family_lifetime).await;
+    let client_id = env.register_public().await;
+    let browser = env.cp.sso_browser();
+    let res = resource("tools");
+    let (code, verifier) = env.code(&browser, &client_id, &res).await;
+    let (status, tokens) = env.exchange(&client_id, &code, &verifier).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let claims = env.verify(tokens["access_token"].as_str().unwrap(), &res).await;
+    let store = env.cp.store().await;
+    let user = store.get_user(claims["sub"].as_str().unwrap()).await.unwrap().unwrap();
+    let relogin = |role: &str, workspaces: &[&str]| UserLogin {
+        org_id: user.org_id.clone(),
+        issuer: user.issuer.clone(),
+        subject: user.subject.clone(),
+        email: user.email.clone(),
+        name: user.name.clone(),
+        role: role.to_owned(),
+        workspace_slugs: workspaces.iter().map(|w| (*w).to_owned()).collect(),
+    };
+
+    // A new role reaches the next access token: refresh reads the user as they are now.
+    assert_ne!(claims["roles"], json!(["admin"]), "{claims}");
+    store.record_login(relogin("admin", &["platform"])).await.unwrap();
+    let (status, rotated) = env.refresh(&client_id, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let refreshed = env.verify(rotated["access_token"].as_str().unwrap(), &res).await;
+    assert_eq!(refreshed["roles"], json!(["admin"]));
+    assert_eq!(refreshed["ws"], claims["ws"]);
+
+    // Removed from the workspace the server is provisioned to: the grant is over, for good.
+    store.record_login(relogin("member", &[])).await.unwrap();
+    let r2 = rotated["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = env.refresh(&client_id, &r2).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    store.record_login(relogin("member", &["platform"])).await.unwrap();
+    let (status, _) = env.refresh(&client_id, &r2).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the family stays revoked");
+
+    // However often it is refreshed, a family ends at its absolute lifetime.
+    let (code, verifier) = env.code(&browser, &client_id, &res).await;
+    let started = std::time::Instant::now();
+    let (_, tokens) = env.exchange(&client_id, &code, &verifier).await;
+    let mut refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    while started.elapsed() < family_lifetime - std::time::Duration::from_millis(1500) {
+        let (status, body) = env.refresh(&client_id, &refresh).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        refresh = body["refresh_token"].as_str().unwrap().to_owned();
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep((family_lifetime + std::time::Duration::from_millis(200)).saturating_sub(started.elapsed())).await;
+    let (status, body) = env.refresh(&client_id, &refresh).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+}
+
+#[tokio::test]
 async fn oauth_authorization_errors_redirect_or_show_a_page() {
     let env = env().await;
     let client_id = env.register_public().await;
