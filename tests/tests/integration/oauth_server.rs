@@ -545,7 +545,10 @@ async fn oauth_refresh_re_evaluates_the_user_and_the_family_has_an_absolute_life
         refresh = body["refresh_token"].as_str().unwrap().to_owned();
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    tokio::time::sleep((family_lifetime + std::time::Duration::from_millis(200)).saturating_sub(started.elapsed())).await;
+    tokio::time::sleep(
+        (family_lifetime + std::time::Duration::from_millis(200)).saturating_sub(started.elapsed()),
+    )
+    .await;
     let (status, body) = env.refresh(&client_id, &refresh).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
 }
@@ -736,7 +739,8 @@ async fn oauth_identity_key_mints_no_access_token_and_rotates_through_the_api() 
     use gatehouse_control_plane::oauth_server::jwt::{self, AccessClaims};
     use gatehouse_control_plane::store::KeyPurpose;
 
-    let cp = TestControlPlane::start_with(TestDb::sqlite().await, |c| c.allow_loopback_upstreams = true).await;
+    let cp =
+        TestControlPlane::start_with(TestDb::sqlite().await, |c| c.allow_loopback_upstreams = true).await;
     let env = env_without_sso(cp).await;
     let admin = env.cp.admin();
     let edge = TestEdge::start(&env.cp.grpc_url, &env.cp.node_token).await;
@@ -781,7 +785,10 @@ async fn oauth_identity_key_mints_no_access_token_and_rotates_through_the_api() 
     let jwks: Value = env.get_json(&format!("{}/oauth/jwks.json", env.cp.api_url)).await;
     assert!(jwks.to_string().contains(&new_kid), "upstreams verify assertions against the published key");
     edge.wait_for_version(admin.config_version().await).await;
-    assert_eq!(edge.list_tools("tools", &jwt::sign(&active, &claims).unwrap()).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        edge.list_tools("tools", &jwt::sign(&active, &claims).unwrap()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     let status = edge.list_tools("tools", &access).await.status();
     assert!(accepted(status), "{status}");
 }
