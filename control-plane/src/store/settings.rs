@@ -13,6 +13,10 @@ use crate::credentials::{CredentialError, Keyring, SealedRecord};
 /// Name of the setting holding the 32-byte MCP session-binding key.
 pub const SESSION_BINDING_KEY: &str = "session_binding_key";
 
+/// Name of the setting holding the 32-byte key that binds an upstream OAuth flow to
+/// the browser that started it (the HMAC of its `state` in a cookie).
+pub const UPSTREAM_OAUTH_BROWSER_KEY: &str = "upstream_oauth_browser_key";
+
 /// AAD binding a sealed setting to its name.
 pub(super) fn setting_aad(name: &str) -> Vec<u8> {
     format!("setting:{name}").into_bytes()
@@ -22,6 +26,14 @@ impl Store {
     /// Generates and stores the session-binding key unless it exists. Returns whether it was created.
     pub async fn ensure_session_binding_key(&self) -> Result<bool, StoreError> {
         self.ensure_random_key(SESSION_BINDING_KEY).await
+    }
+
+    /// The upstream OAuth browser-binding key, created on first use.
+    pub async fn upstream_oauth_browser_key(&self) -> Result<SecretBox<[u8; 32]>, StoreError> {
+        self.ensure_random_key(UPSTREAM_OAUTH_BROWSER_KEY).await?;
+        load_random_key(&self.db, &self.keyring, UPSTREAM_OAUTH_BROWSER_KEY)
+            .await?
+            .ok_or(StoreError::Credential(CredentialError::Malformed))
     }
 
     /// Generates and stores a random 32-byte key as the sealed setting `name`,
