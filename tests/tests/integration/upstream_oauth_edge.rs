@@ -16,7 +16,7 @@ use gatehouse_tests::db::TestDb;
 use gatehouse_tests::edge::{EdgeCache, TestEdge};
 use gatehouse_tests::eventually;
 use gatehouse_tests::oidc::{
-    authorize_headless, browser_client, no_redirect_client, OidcClient, OidcConfig, OidcUser, TestOidcProvider,
+    authorize_headless, browser_client, OidcClient, OidcConfig, OidcUser, TestOidcProvider,
 };
 use gatehouse_tests::protected_upstream::{ProtectedOptions, ProtectedUpstream};
 use reqwest::{Method, StatusCode, Url};
