@@ -82,7 +82,8 @@ mod tests {
         assert!(text.contains("; Secure") && text.contains("HttpOnly") && text.contains("Path=/;"), "{text}");
         let pair = text.split(';').next().unwrap();
         let mut headers = HeaderMap::new();
-        headers.insert(axum::http::header::COOKIE, HeaderValue::from_str(&format!("other=1; {pair}")).unwrap());
+        headers
+            .insert(axum::http::header::COOKIE, HeaderValue::from_str(&format!("other=1; {pair}")).unwrap());
         assert!(verify(&headers, &key(1), true, "state-a"));
         assert!(!verify(&headers, &key(2), true, "state-a"), "another key");
         assert!(!verify(&headers, &key(1), true, "state-b"), "another flow");

@@ -143,7 +143,11 @@ async fn complete(
             // Name both sides, so the person sees which account went to whom.
             let user = match &me {
                 Some(me) if done.subject.identity.subject == me.user_id => {
-                    if me.email.is_empty() { me.name.clone() } else { me.email.clone() }
+                    if me.email.is_empty() {
+                        me.name.clone()
+                    } else {
+                        me.email.clone()
+                    }
                 }
                 _ => done.subject.identity.subject.clone(),
             };

@@ -359,13 +359,8 @@ async fn callback_refuses_unknown_state_and_wrong_issuer() {
     let pairs: Vec<(String, String)> =
         callback.url.query_pairs().into_owned().filter(|(k, _)| k != "iss").collect();
     forged.query_pairs_mut().clear().extend_pairs(pairs).append_pair("iss", "http://evil.example");
-    let response = callback
-        .browser
-        .get(forged.as_str())
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
+    let response =
+        callback.browser.get(forged.as_str()).header("accept", "application/json").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "issuer_mismatch");
@@ -987,6 +982,8 @@ async fn upstream_authorization_completes_only_in_the_browser_and_session_that_s
     assert_eq!(response.status(), StatusCode::OK);
     let page = response.text().await.unwrap();
     assert!(page.contains("for the Gatehouse user bob@example.com"), "{page}");
-    assert!(set_cookies.iter().any(|c| c.starts_with("gatehouse_upstream_oauth_") && c.contains("Max-Age=0")));
+    assert!(set_cookies
+        .iter()
+        .any(|c| c.starts_with("gatehouse_upstream_oauth_") && c.contains("Max-Age=0")));
     assert!(get_grant(&cp, "bob@example.com", server_id).await.is_some());
 }
