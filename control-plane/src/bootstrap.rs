@@ -24,7 +24,7 @@ pub(crate) struct Bootstrapped {
 }
 
 pub(crate) async fn bootstrap(store: &Store, config: &ControlPlaneConfig) -> anyhow::Result<Bootstrapped> {
-    let rewrapped = store.rewrap_secrets().await.context(
+    let rewrapped = store.rewrap_all().await.context(
         "opening stored secrets failed: is GATEHOUSE_MASTER_KEY the key this database was sealed with?",
     )?;
     if rewrapped > 0 {
@@ -51,18 +51,21 @@ async fn admin_tokens(store: &Store, config: &ControlPlaneConfig) -> anyhow::Res
     if !stored.is_empty() {
         return Ok(stored);
     }
+    // Without a file there is nowhere to put the token but the log, which outlives the
+    // terminal (collected, shipped, kept): refuse to start rather than print a secret.
+    let Some(path) = &config.admin_token_file else {
+        anyhow::bail!(
+            "no admin token: set GATEHOUSE_ADMIN_TOKEN, or GATEHOUSE_ADMIN_TOKEN_FILE for a generated one to be written to"
+        );
+    };
     let token = SecretString::from(format!("gha_{}", Alphanumeric.sample_string(&mut OsRng, 43)));
     let hash = tokens::hash_secret(&token);
-    if let Some(path) = &config.admin_token_file {
-        write_private_file(path, token.expose_secret())
-            .with_context(|| format!("writing the admin token to {}", path.display()))?;
-    }
+    write_private_file(path, token.expose_secret())
+        .with_context(|| format!("writing the admin token to {}", path.display()))?;
     store.add_admin_token(hash).await.context("storing the admin token hash")?;
-    // The one place a secret is deliberately logged: first start, no token configured.
     tracing::warn!(
-        admin_token = token.expose_secret(),
-        admin_token_file = config.admin_token_file.as_ref().map(|p| p.display().to_string()),
-        "generated the bootstrap admin token; it is shown only this once, store it now (or set GATEHOUSE_ADMIN_TOKEN)"
+        admin_token_file = %path.display(),
+        "generated the bootstrap admin token and wrote it to the token file (mode 0600); it is not shown anywhere else"
     );
     Ok(vec![hash])
 }

@@ -28,6 +28,7 @@ const VAR_ALLOW_LOOPBACK_UPSTREAMS: &str = "GATEHOUSE_ALLOW_LOOPBACK_UPSTREAMS";
 const VAR_EDGE_PUBLIC_URL: &str = "GATEHOUSE_EDGE_PUBLIC_URL";
 const VAR_OAUTH_ACCESS_TOKEN_TTL: &str = "GATEHOUSE_OAUTH_ACCESS_TOKEN_TTL_SECS";
 const VAR_OAUTH_REFRESH_TOKEN_TTL: &str = "GATEHOUSE_OAUTH_REFRESH_TOKEN_TTL_SECS";
+const VAR_OAUTH_REFRESH_FAMILY_LIFETIME: &str = "GATEHOUSE_OAUTH_REFRESH_FAMILY_MAX_LIFETIME_SECS";
 const VAR_OAUTH_REGISTRATION_PER_MINUTE: &str = "GATEHOUSE_OAUTH_REGISTRATION_PER_MINUTE";
 const VAR_OAUTH_REGISTRATION_BURST: &str = "GATEHOUSE_OAUTH_REGISTRATION_BURST";
 const VAR_TRUSTED_PROXY_HOPS: &str = "GATEHOUSE_TRUSTED_PROXY_HOPS";
@@ -82,6 +83,8 @@ pub struct ControlPlaneConfig {
     pub oauth_access_token_ttl: Duration,
     /// Lifetime of refresh tokens issued by the OAuth authorization server.
     pub oauth_refresh_token_ttl: Duration,
+    /// Absolute lifetime of a refresh-token family (one authorization), however often refreshed.
+    pub oauth_refresh_family_lifetime: Duration,
     /// Dynamic Client Registrations each client address may make per minute (0 = unlimited).
     pub oauth_registration_per_minute: u32,
     /// Registrations a client address may make at once before the per-minute rate applies.
@@ -111,6 +114,7 @@ impl ControlPlaneConfig {
             edge_public_url: DEFAULT_EDGE_PUBLIC_URL.to_owned(),
             oauth_access_token_ttl: Duration::from_secs(600),
             oauth_refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            oauth_refresh_family_lifetime: Duration::from_secs(30 * 24 * 3600),
             oauth_registration_per_minute: 10,
             oauth_registration_burst: 20,
             trusted_proxy_hops: 0,
@@ -177,6 +181,10 @@ impl ControlPlaneConfig {
         if let Some(secs) = get(VAR_OAUTH_REFRESH_TOKEN_TTL) {
             config.oauth_refresh_token_ttl =
                 parse_secs(VAR_OAUTH_REFRESH_TOKEN_TTL, secs, 300, 365 * 24 * 3600)?;
+        }
+        if let Some(secs) = get(VAR_OAUTH_REFRESH_FAMILY_LIFETIME) {
+            config.oauth_refresh_family_lifetime =
+                parse_secs(VAR_OAUTH_REFRESH_FAMILY_LIFETIME, secs, 300, 365 * 24 * 3600)?;
         }
         if let Some(n) = get(VAR_OAUTH_REGISTRATION_PER_MINUTE) {
             config.oauth_registration_per_minute =
@@ -478,8 +486,11 @@ mod tests {
             (VAR_EDGE_PUBLIC_URL, "https://mcp.example.com/"),
             (VAR_OAUTH_ACCESS_TOKEN_TTL, "300"),
             (VAR_OAUTH_REFRESH_TOKEN_TTL, "86400"),
+            (VAR_OAUTH_REFRESH_FAMILY_LIFETIME, "604800"),
         ]);
+        assert_eq!(c.oauth_refresh_family_lifetime, Duration::from_secs(30 * 24 * 3600));
         let c = ControlPlaneConfig::from_env(&env(&vars)).unwrap();
+        assert_eq!(c.oauth_refresh_family_lifetime, Duration::from_secs(604800));
         assert_eq!(c.edge_public_url, "https://mcp.example.com");
         assert_eq!(c.oauth_access_token_ttl, Duration::from_secs(300));
         assert_eq!(c.oauth_refresh_token_ttl, Duration::from_secs(86400));

@@ -61,11 +61,6 @@ pub async fn run(
     if store.ensure_token_cache_key().await.context("creating the upstream token-cache key")? {
         tracing::info!("generated the upstream token-cache key");
     }
-    let rewrapped =
-        store.rewrap_upstream_oauth_secrets().await.context("re-wrapping upstream oauth secrets")?;
-    if rewrapped > 0 {
-        tracing::info!(rewrapped, "re-wrapped upstream oauth secrets under the primary master key");
-    }
     let oauth_server = oauth_server::AuthServer::start(
         store.clone(),
         oauth_server::AuthServerSettings {
@@ -76,6 +71,7 @@ pub async fn run(
             edge_public_url: config.edge_public_url.clone(),
             access_token_ttl: config.oauth_access_token_ttl,
             refresh_token_ttl: config.oauth_refresh_token_ttl,
+            refresh_family_lifetime: config.oauth_refresh_family_lifetime,
             allow_loopback_metadata: config.allow_loopback_upstreams,
             registration_per_minute: config.oauth_registration_per_minute,
             registration_burst: config.oauth_registration_burst,

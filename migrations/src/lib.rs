@@ -19,6 +19,7 @@ mod m20261206_000001_config_outbox;
 mod m20261207_000001_org_api_keys;
 mod m20261207_000002_edge_tokens;
 mod m20261207_000003_grant_identities;
+mod m20261207_000010_refresh_family_deadline;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_org_api_keys::Migration),
             Box::new(m20261207_000002_edge_tokens::Migration),
             Box::new(m20261207_000003_grant_identities::Migration),
+            Box::new(m20261207_000010_refresh_family_deadline::Migration),
         ]
     }
 }

@@ -228,6 +228,32 @@ async function connectSdkClient(endpoint, token) {
 }
 
 /**
+ * Follows redirects from `url` like a browser: cookies are kept per host and port
+ * and sent back (fetch's own redirect following drops them), as Gatehouse's
+ * upstream OAuth callback requires the cookie its start set in the same browser.
+ */
+async function browse(url) {
+  const jar = new Map();
+  let next = new URL(url);
+  for (let hop = 0; hop < 20; hop += 1) {
+    const cookies = jar.get(next.host) ?? new Map();
+    const headers = cookies.size ? { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') } : {};
+    const resp = await fetch(next, { redirect: 'manual', headers });
+    for (const line of resp.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const eq = pair.indexOf('=');
+      if (eq > 0) cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+    }
+    jar.set(next.host, cookies);
+    const location = resp.headers.get('location');
+    if (resp.status < 300 || resp.status >= 400 || !location) return resp;
+    await resp.arrayBuffer();
+    next = new URL(location, next);
+  }
+  throw new Error(`authorization link: too many redirects from ${url}`);
+}
+
+/**
  * Runs `step`; when the edge answers -32042 (URL elicitation: the user must
  * authorize Gatehouse at the upstream's AS), opens the authorization link like a
  * browser would (the suite's AS approves without interaction, redirecting to
@@ -246,7 +272,7 @@ async function withAuthorization(step) {
       const elicitation = err?.code === -32042 ? err.data?.elicitations?.[0] : undefined;
       if (elicitation?.url && authorizations < 3) {
         authorizations += 1;
-        const resp = await fetch(elicitation.url, { redirect: 'follow' });
+        const resp = await browse(elicitation.url);
         if (!resp.ok) throw new Error(`authorization link ended with ${resp.status}: ${await resp.text()}`);
         continue;
       }

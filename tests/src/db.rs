@@ -12,8 +12,7 @@ use std::path::PathBuf;
 
 use sea_orm::{ConnectionTrait, Database};
 
-/// Env var naming an admin connection to a PostgreSQL server for tests.
-pub const POSTGRES_URL_VAR: &str = "GATEHOUSE_TEST_DATABASE_URL";
+pub use crate::backends::POSTGRES_URL_VAR;
 
 /// A database owned by one test, removed when dropped.
 #[derive(Debug)]
@@ -44,9 +43,10 @@ impl TestDb {
         TestDb::Sqlite { dir, path }
     }
 
-    /// A new PostgreSQL database, or `None` when `GATEHOUSE_TEST_DATABASE_URL` is unset.
+    /// A new PostgreSQL database, or `None` when `GATEHOUSE_TEST_DATABASE_URL` is unset
+    /// outside CI (under CI that fails the test: `crate::backends`).
     pub async fn postgres() -> Option<TestDb> {
-        let admin_url = std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.trim().is_empty())?;
+        let admin_url = crate::backends::postgres_url()?;
         Some(Self::postgres_on(admin_url, POSTGRES_URL_VAR).await)
     }
 

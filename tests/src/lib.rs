@@ -12,6 +12,7 @@
 //! - [`pki`]: a throw-away CA with server and client certificates for TLS and mTLS tests.
 //! - [`processes`]: the `gatehouse` binary as child processes, with their CPU time and memory.
 
+pub mod backends;
 pub mod conformance_suite;
 pub mod control_plane;
 pub mod db;

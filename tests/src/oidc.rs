@@ -471,6 +471,17 @@ pub fn no_redirect_client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("reqwest client")
 }
 
+/// A browser: keeps cookies (as a browser does, by host, whatever the port) and does not
+/// follow redirects, so [`authorize_headless`] can drive it. Upstream OAuth flows need
+/// it: the callback must come from the browser whose start set the binding cookie.
+pub fn browser_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("reqwest client")
+}
+
 /// Follows the redirects of an authorization request (through the OP's headless
 /// login and consent, and any redirects before it) and returns the authorization
 /// response: the first redirect whose query carries `code` or `error`, without

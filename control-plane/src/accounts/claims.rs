@@ -21,6 +21,15 @@ pub struct ClaimMappings {
     pub user_claim: String,
     /// Claim holding the email address (default `email`).
     pub email_claim: String,
+    /// Claim that must be `true` (or `"true"`) for the email to be recorded: an address
+    /// decides which gateway tokens, connections and links are the user's, so only one
+    /// the provider vouches for counts (default `email_verified`; `xms_edov` for Entra).
+    #[serde(default = "default_email_verified_claim")]
+    pub email_verified_claim: String,
+    /// Record the email without the verification claim, for providers that never send
+    /// one and only issue addresses they own (default `false`).
+    #[serde(default)]
+    pub trust_unverified_email: bool,
     /// Claim holding the display name (default `name`).
     pub name_claim: String,
     /// Claim holding group names (default per provider kind, e.g. `groups`).
@@ -91,6 +100,13 @@ impl ClaimMappings {
             } else {
                 "email".into()
             },
+            email_verified_claim: if kind == ProviderKind::Entra {
+                // Entra's optional claim: the email's domain is verified by the tenant.
+                "xms_edov".into()
+            } else {
+                default_email_verified_claim()
+            },
+            trust_unverified_email: false,
             name_claim: "name".into(),
             groups_claim: groups.map(str::to_owned),
             role_mappings: Vec::new(),
@@ -104,6 +120,7 @@ impl ClaimMappings {
         for (name, value) in [
             ("user_claim", &self.user_claim),
             ("email_claim", &self.email_claim),
+            ("email_verified_claim", &self.email_verified_claim),
             ("name_claim", &self.name_claim),
         ] {
             claim_name(&f(name), value)?;
@@ -145,7 +162,9 @@ impl ClaimMappings {
         let subject = string_claim(claims, &self.user_claim)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| MissingClaim(self.user_claim.clone()))?;
-        let email = string_claim(claims, &self.email_claim).unwrap_or_default();
+        let email = string_claim(claims, &self.email_claim)
+            .filter(|_| self.trust_unverified_email || is_true(claims.get(&self.email_verified_claim)))
+            .unwrap_or_default();
         let name = string_claim(claims, &self.name_claim).filter(|s| !s.is_empty()).unwrap_or_else(|| {
             if email.is_empty() {
                 subject.clone()
@@ -170,6 +189,19 @@ impl ClaimMappings {
         workspace_slugs.sort();
         workspace_slugs.dedup();
         Ok(MappedIdentity { subject, email, name, role: role.as_str().to_owned(), workspace_slugs })
+    }
+}
+
+fn default_email_verified_claim() -> String {
+    "email_verified".into()
+}
+
+/// A boolean claim that is true (some providers send the string `"true"`).
+fn is_true(value: Option<&Value>) -> bool {
+    match value {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
     }
 }
 
@@ -229,7 +261,9 @@ mod tests {
             workspace: "platform".into(),
         });
         let admin = m
-            .map(&claims(json!({"sub": "u1", "email": "a@x", "groups": ["dev", "ops"], "dept": "eng"})))
+            .map(&claims(
+                json!({"sub": "u1", "email": "a@x", "email_verified": true, "groups": ["dev", "ops"], "dept": "eng"}),
+            ))
             .unwrap();
         assert_eq!(admin.role, "admin");
         assert_eq!(admin.workspace_slugs, vec!["platform".to_owned()]);
@@ -239,6 +273,32 @@ mod tests {
         assert!(member.workspace_slugs.is_empty());
         assert_eq!(member.name, "u2");
         assert!(m.map(&claims(json!({"email": "a@x"}))).is_err());
+    }
+
+    #[test]
+    fn only_a_verified_email_is_recorded_unless_the_provider_is_trusted() {
+        let m = ClaimMappings::preset(ProviderKind::Oidc);
+        let email = |c: Value| m.map(&claims(c)).unwrap().email;
+        assert_eq!(email(json!({"sub": "u", "email": "a@x", "email_verified": true})), "a@x");
+        assert_eq!(email(json!({"sub": "u", "email": "a@x", "email_verified": "true"})), "a@x");
+        for unverified in [json!(false), json!("false"), json!(null), json!(1)] {
+            assert_eq!(email(json!({"sub": "u", "email": "a@x", "email_verified": unverified})), "");
+        }
+        let unverified = m.map(&claims(json!({"sub": "u", "email": "a@x"}))).unwrap();
+        assert_eq!((unverified.email.as_str(), unverified.name.as_str()), ("", "u"));
+        let entra = ClaimMappings::preset(ProviderKind::Entra);
+        assert_eq!(entra.email_verified_claim, "xms_edov");
+        let trusting = ClaimMappings { trust_unverified_email: true, ..m.clone() };
+        assert_eq!(trusting.map(&claims(json!({"sub": "u", "email": "a@x"}))).unwrap().email, "a@x");
+        // Stored mappings from before the setting existed are strict.
+        let mut stored = serde_json::to_value(&m).unwrap();
+        stored.as_object_mut().unwrap().remove("email_verified_claim");
+        stored.as_object_mut().unwrap().remove("trust_unverified_email");
+        let old: ClaimMappings = serde_json::from_value(stored).unwrap();
+        assert_eq!(
+            (old.email_verified_claim.as_str(), old.trust_unverified_email),
+            ("email_verified", false)
+        );
     }
 
     #[test]

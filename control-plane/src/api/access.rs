@@ -40,6 +40,7 @@ pub(crate) const ROUTES: &[RouteAccess] = &[
     route("GET", "/v1/edges/tokens", Platform),
     route("DELETE", "/v1/edges/tokens/{id}", Platform),
     route("POST", "/v1/oauth/signing-keys/rotate", Platform),
+    route("POST", "/v1/identity/signing-keys/rotate", Platform),
     // The org itself.
     route("GET", "/v1/org", Read),
     route("PATCH", "/v1/org", Owner),

@@ -38,6 +38,7 @@ use crate::accounts::Access;
         sso_api::delete_provider, sso_api::me, sso_api::logout,
         oauth_admin::create_client, oauth_admin::list_clients, oauth_admin::delete_client,
         oauth_admin::rotate_signing_key,
+        oauth_admin::rotate_identity_signing_key,
     ),
     modifiers(&AdminTokenScheme, &SessionScheme, &AccessRules),
 )]

@@ -170,3 +170,17 @@ pub(crate) async fn rotate_signing_key(
     })?;
     Ok(Json(RotatedKey { kid }))
 }
+
+/// Rotates the key edges sign identity assertions (`X-User-JWT`) with; the old key stays
+/// in the public JWKS until assertions signed with it expire.
+#[utoipa::path(post, path = "/v1/identity/signing-keys/rotate", tag = "oauth", security(("admin_token" = [])),
+    responses((status = 200, body = RotatedKey), (status = 401, body = ErrorBody)))]
+pub(crate) async fn rotate_identity_signing_key(
+    State(state): State<AuthServerState>,
+) -> Result<Json<RotatedKey>, ApiError> {
+    let kid = state.server.rotate_key(KeyPurpose::Identity).await.map_err(|error| {
+        tracing::error!(%error, "rotating the identity signing key failed");
+        ApiError::Internal
+    })?;
+    Ok(Json(RotatedKey { kid }))
+}

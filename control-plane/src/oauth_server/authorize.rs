@@ -98,7 +98,7 @@ impl AuthServer {
 }
 
 /// The subject a signed-in user becomes.
-fn subject_of(user: &AuthenticatedUser) -> AsSubject {
+pub(super) fn subject_of(user: &AuthenticatedUser) -> AsSubject {
     AsSubject {
         sub: user.user_id.clone(),
         org: user.org_id.clone(),

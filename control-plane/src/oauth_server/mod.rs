@@ -63,6 +63,8 @@ pub struct AuthServerSettings {
     pub access_token_ttl: Duration,
     /// Refresh-token lifetime.
     pub refresh_token_ttl: Duration,
+    /// Absolute lifetime of a refresh-token family (one authorization), however often refreshed.
+    pub refresh_family_lifetime: Duration,
     /// Allow `http://` loopback client metadata documents (dev and tests only).
     pub allow_loopback_metadata: bool,
     /// Dynamic Client Registrations per client address per minute (0 = unlimited).
@@ -168,6 +170,7 @@ pub fn routes(state: AuthServerState, admin_only: impl FnOnce(Router) -> Router)
         .route("/v1/oauth/clients", post(admin::create_client).get(admin::list_clients))
         .route("/v1/oauth/clients/{id}", delete(admin::delete_client))
         .route("/v1/oauth/signing-keys/rotate", post(admin::rotate_signing_key))
+        .route("/v1/identity/signing-keys/rotate", post(admin::rotate_identity_signing_key))
         .with_state(state.clone());
     Router::new()
         .route("/.well-known/oauth-authorization-server", get(metadata::authorization_server))

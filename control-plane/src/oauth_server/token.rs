@@ -11,11 +11,12 @@ use axum::Json;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use super::authorize::{normalize_scope, single_params};
+use super::authorize::{normalize_scope, single_params, subject_of};
 use super::clients::{presented_credentials, Client};
 use super::jwt::{self, AccessClaims};
 use super::resource::canonical;
 use super::{secrets, AuthServer, AuthServerState, OAuthError};
+use crate::accounts::AuthenticatedUser;
 use crate::store::{AsClientKind, AsRefreshGrant, AsSubject, KeyPurpose, RefreshOutcome};
 
 type Params = std::collections::BTreeMap<String, String>;
@@ -114,6 +115,8 @@ impl AuthServer {
             scope: grant.scope,
             subject: grant.subject,
             expires_at: self.refresh_expiry(),
+            family_expires_at: chrono::Utc::now()
+                + chrono::Duration::from_std(self.settings.refresh_family_lifetime).unwrap_or_default(),
         };
         let refresh_token = secrets::generate("ghr_");
         self.store.insert_as_refresh(&secrets::digest(refresh_token.expose_secret()), &refresh).await?;
@@ -153,17 +156,31 @@ impl AuthServer {
         if get("resource").is_some_and(|r| canonical(r) != grant.resource) {
             return Err(OAuthError::new("invalid_target", "resource does not match the grant"));
         }
-        // Deactivation revokes the family, but a rotation racing it may have slipped through.
-        if let Err(error) = self.require_active_user(&grant.subject).await {
-            self.store.revoke_as_family(&grant.family_id).await?;
-            return Err(error);
-        }
+        // The user as they are now, not as they were at the first login: deactivation
+        // revokes the family (a rotation racing it may have slipped through), and a
+        // changed role or workspace membership is what the new access token carries.
+        let subject = match self.require_active_user(&grant.subject).await {
+            Ok(user) if user.org_id == grant.subject.org => subject_of(&user),
+            Ok(_) => {
+                self.store.revoke_as_family(&grant.family_id).await?;
+                return Err(OAuthError::invalid_grant("the user no longer belongs to this organisation"));
+            }
+            Err(error) => {
+                self.store.revoke_as_family(&grant.family_id).await?;
+                return Err(error);
+            }
+        };
         // A narrower scope may be requested (RFC 6749 §6); never a wider one.
         let granted: Vec<&str> = grant.scope.split(' ').collect();
         let scope = normalize_scope(get("scope").or(Some(grant.scope.as_str())), &granted)?;
-        // The server may have been unprovisioned since the grant.
-        self.authorize_resource(&grant.resource, &grant.subject).await?;
-        let mut response = self.access_token(&grant.resource, &grant.subject, &scope, &client.id).await?;
+        // The server may have been unprovisioned since the grant, or the user removed
+        // from every workspace it is provisioned to: the grant is over.
+        if let Err(error) = self.authorize_resource(&grant.resource, &subject).await {
+            tracing::info!(user_id = %subject.sub, reason = error.code, "refresh refused: resource no longer granted");
+            self.store.revoke_as_family(&grant.family_id).await?;
+            return Err(OAuthError::invalid_grant("the user may no longer reach this resource"));
+        }
+        let mut response = self.access_token(&grant.resource, &subject, &scope, &client.id).await?;
         response.refresh_token = Some(next.expose_secret().to_owned());
         Ok(response)
     }
@@ -225,13 +242,15 @@ impl AuthServer {
         })
     }
 
-    /// `invalid_grant` unless the grant's user still exists and is active.
-    async fn require_active_user(&self, subject: &AsSubject) -> Result<(), OAuthError> {
-        if self.store.authenticated_user(&subject.sub).await?.is_none() {
-            tracing::info!(user_id = %subject.sub, "grant of a deactivated or removed user refused");
-            return Err(OAuthError::invalid_grant("the user is deactivated or no longer exists"));
+    /// The grant's user as they are now; `invalid_grant` unless they still exist and are active.
+    async fn require_active_user(&self, subject: &AsSubject) -> Result<AuthenticatedUser, OAuthError> {
+        match self.store.authenticated_user(&subject.sub).await? {
+            Some(user) => Ok(user),
+            None => {
+                tracing::info!(user_id = %subject.sub, "grant of a deactivated or removed user refused");
+                Err(OAuthError::invalid_grant("the user is deactivated or no longer exists"))
+            }
         }
-        Ok(())
     }
 
     fn refresh_expiry(&self) -> chrono::DateTime<chrono::Utc> {

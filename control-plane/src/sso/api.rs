@@ -35,6 +35,14 @@ pub struct ClaimMappingsInput {
     /// Claim with the email (default `email`; `preferred_username` for Entra).
     #[serde(default)]
     pub email_claim: Option<String>,
+    /// Claim that must be true for the email to be recorded (default `email_verified`;
+    /// `xms_edov` for Entra).
+    #[serde(default)]
+    pub email_verified_claim: Option<String>,
+    /// Record emails the provider does not mark verified (default `false`): only for
+    /// providers that never send the claim and only issue addresses they own.
+    #[serde(default)]
+    pub trust_unverified_email: bool,
     /// Claim with the display name (default `name`).
     #[serde(default)]
     pub name_claim: Option<String>,
@@ -55,6 +63,8 @@ impl ClaimMappingsInput {
         let mappings = ClaimMappings {
             user_claim: self.user_claim.unwrap_or(preset.user_claim),
             email_claim: self.email_claim.unwrap_or(preset.email_claim),
+            email_verified_claim: self.email_verified_claim.unwrap_or(preset.email_verified_claim),
+            trust_unverified_email: self.trust_unverified_email,
             name_claim: self.name_claim.unwrap_or(preset.name_claim),
             groups_claim: self.groups_claim.or(preset.groups_claim),
             role_mappings: self.role_mappings,

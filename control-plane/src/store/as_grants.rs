@@ -280,7 +280,13 @@ impl Store {
         let Some(row) = as_refresh_token::Entity::find_by_id(token_hash).one(&txn).await? else {
             return Ok(RefreshOutcome::Invalid);
         };
-        if row.client_id != client_id || row.revoked_at.is_some() || row.expires_at <= now() {
+        // Families written before their deadline was stored end with their current token.
+        let family_expires_at = row.family_expires_at.unwrap_or(row.expires_at);
+        if row.client_id != client_id
+            || row.revoked_at.is_some()
+            || row.expires_at <= now()
+            || family_expires_at <= now()
+        {
             return Ok(RefreshOutcome::Invalid);
         }
         let spent = as_refresh_token::Entity::update_many()
@@ -300,7 +306,8 @@ impl Store {
             client_id: row.client_id,
             resource: row.resource,
             scope: row.scope,
-            expires_at: next_expires_at,
+            expires_at: next_expires_at.min(family_expires_at),
+            family_expires_at,
         };
         insert_refresh(&txn, next_hash, &grant).await?;
         txn.commit().await?;
@@ -356,7 +363,8 @@ async fn insert_refresh(
         scope: Set(grant.scope.clone()),
         subject: Set(to_json_text(&grant.subject)),
         created_at: Set(now()),
-        expires_at: Set(grant.expires_at),
+        expires_at: Set(grant.expires_at.min(grant.family_expires_at)),
+        family_expires_at: Set(Some(grant.family_expires_at)),
         rotated_at: Set(None),
         revoked_at: Set(None),
     })

@@ -20,7 +20,7 @@ pub const AS_EDGE_PUBLIC_BASE_URL: &str = "edge_public_base_url";
 /// Setting: the control plane's public base URL.
 pub const AS_CONTROL_PLANE_PUBLIC_URL: &str = "control_plane_public_url";
 
-fn key_aad(kid: &str) -> Vec<u8> {
+pub(super) fn key_aad(kid: &str) -> Vec<u8> {
     format!("as_signing_key:{kid}").into_bytes()
 }
 
@@ -133,8 +133,12 @@ pub(super) async fn load_as_edge_settings(
         .into_iter()
         .map(key_from)
         .collect::<Result<Vec<_>, _>>()?;
-    if !keys.is_empty() {
-        let jwks: Vec<_> = keys.into_iter().map(|k| k.public_jwk).collect();
+    // Only access-token keys: the identity key is held by every edge, so an edge that
+    // accepted its signatures as access tokens could mint them.
+    let access_keys: Vec<_> =
+        keys.into_iter().filter(|k| k.purpose == KeyPurpose::AccessToken.as_str()).collect();
+    if !access_keys.is_empty() {
+        let jwks: Vec<_> = access_keys.into_iter().map(|k| k.public_jwk).collect();
         settings.jwks_json = serde_json::json!({ "keys": jwks }).to_string();
     }
     settings.identity_signing_jwk =
@@ -193,31 +197,4 @@ fn key_from(row: as_signing_key::Model) -> Result<AsSigningKey, StoreError> {
         created_at: row.created_at,
         retired_at: row.retired_at,
     })
-}
-
-/// Re-wraps signing keys sealed under a non-primary master key (master-key rotation).
-pub(super) async fn rewrap_as_signing_keys(
-    conn: &impl ConnectionTrait,
-    keyring: &Keyring,
-) -> Result<usize, StoreError> {
-    let mut rewrapped = 0;
-    for row in as_signing_key::Entity::find().all(conn).await? {
-        let aad = key_aad(&row.kid);
-        let sealed =
-            SealedRecord { key_id: row.key_id, wrapped_key: row.wrapped_key, ciphertext: row.ciphertext };
-        keyring.unseal(&sealed, &aad)?;
-        if keyring.is_primary(&sealed.key_id) {
-            continue;
-        }
-        let new = keyring.rewrap(&sealed, &aad)?;
-        as_signing_key::Entity::update_many()
-            .col_expr(as_signing_key::Column::KeyId, new.key_id.into())
-            .col_expr(as_signing_key::Column::WrappedKey, new.wrapped_key.into())
-            .filter(as_signing_key::Column::Kid.eq(&row.kid))
-            .filter(as_signing_key::Column::KeyId.eq(&sealed.key_id))
-            .exec(conn)
-            .await?;
-        rewrapped += 1;
-    }
-    Ok(rewrapped)
 }

@@ -194,8 +194,10 @@ pub struct AsRefreshGrant {
     pub scope: String,
     /// Subject.
     pub subject: AsSubject,
-    /// Expiry.
+    /// Expiry of this token (never after `family_expires_at`).
     pub expires_at: DateTime<Utc>,
+    /// When the family ends, however often it is refreshed.
+    pub family_expires_at: DateTime<Utc>,
 }
 
 /// The outcome of presenting a refresh token for rotation.

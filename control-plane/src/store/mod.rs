@@ -26,6 +26,7 @@ pub(crate) use write_txn::WriteTxn;
 mod orgs;
 pub use orgs::{OrgAuthPatch, OrgAuthSettings};
 mod provisions;
+pub mod sealed_columns;
 mod servers;
 mod settings;
 mod tokens;

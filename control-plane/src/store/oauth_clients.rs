@@ -29,7 +29,7 @@ pub fn registration_key(issuer: &str, flow: &str) -> String {
     format!("as:{flow}:{issuer}")
 }
 
-fn secret_aad(key: &str) -> Vec<u8> {
+pub(super) fn secret_aad(key: &str) -> Vec<u8> {
     format!("upstream_oauth_client:{key}").into_bytes()
 }
 
@@ -159,77 +159,6 @@ impl Store {
     /// Generates and stores the token-cache key unless it exists. Returns whether it was created.
     pub async fn ensure_token_cache_key(&self) -> Result<bool, StoreError> {
         self.ensure_random_key(TOKEN_CACHE_KEY).await
-    }
-}
-
-impl Store {
-    /// Opens every sealed upstream OAuth record (client secrets, grants, pending
-    /// authorizations) and re-wraps those sealed under a non-primary master key.
-    /// Returns how many were re-wrapped.
-    pub async fn rewrap_upstream_oauth_secrets(&self) -> Result<usize, StoreError> {
-        use super::entities::{upstream_grant, upstream_pending_authorization};
-        let mut rewrapped = 0;
-        for row in upstream_oauth_client::Entity::find().all(&self.db).await? {
-            let (Some(key_id), Some(wrapped_key), Some(ciphertext)) =
-                (row.secret_key_id, row.secret_wrapped_key, row.secret_ciphertext)
-            else {
-                continue;
-            };
-            let sealed = SealedRecord { key_id, wrapped_key, ciphertext };
-            let aad = secret_aad(&row.key);
-            self.keyring.unseal(&sealed, &aad)?;
-            if self.keyring.is_primary(&sealed.key_id) {
-                continue;
-            }
-            let new = self.keyring.rewrap(&sealed, &aad)?;
-            upstream_oauth_client::Entity::update_many()
-                .col_expr(upstream_oauth_client::Column::SecretKeyId, Some(new.key_id).into())
-                .col_expr(upstream_oauth_client::Column::SecretWrappedKey, Some(new.wrapped_key).into())
-                .filter(upstream_oauth_client::Column::Key.eq(&row.key))
-                .filter(upstream_oauth_client::Column::SecretKeyId.eq(&sealed.key_id))
-                .exec(&self.db)
-                .await?;
-            rewrapped += 1;
-        }
-        for row in upstream_grant::Entity::find().all(&self.db).await? {
-            let sealed =
-                SealedRecord { key_id: row.key_id, wrapped_key: row.wrapped_key, ciphertext: row.ciphertext };
-            let aad = super::grants::grant_aad(&row.id);
-            self.keyring.unseal(&sealed, &aad)?;
-            if self.keyring.is_primary(&sealed.key_id) {
-                continue;
-            }
-            let new = self.keyring.rewrap(&sealed, &aad)?;
-            upstream_grant::Entity::update_many()
-                .col_expr(upstream_grant::Column::KeyId, new.key_id.into())
-                .col_expr(upstream_grant::Column::WrappedKey, new.wrapped_key.into())
-                .filter(upstream_grant::Column::Id.eq(&row.id))
-                .filter(upstream_grant::Column::KeyId.eq(&sealed.key_id))
-                // Only if the tokens did not change meanwhile (same ciphertext).
-                .filter(upstream_grant::Column::Ciphertext.eq(sealed.ciphertext.clone()))
-                .exec(&self.db)
-                .await?;
-            rewrapped += 1;
-        }
-        for row in upstream_pending_authorization::Entity::find().all(&self.db).await? {
-            let sealed =
-                SealedRecord { key_id: row.key_id, wrapped_key: row.wrapped_key, ciphertext: row.ciphertext };
-            let aad = super::authorization_links::pending_aad(&row.state_hash);
-            self.keyring.unseal(&sealed, &aad)?;
-            if self.keyring.is_primary(&sealed.key_id) {
-                continue;
-            }
-            let new = self.keyring.rewrap(&sealed, &aad)?;
-            upstream_pending_authorization::Entity::update_many()
-                .col_expr(upstream_pending_authorization::Column::KeyId, new.key_id.into())
-                .col_expr(upstream_pending_authorization::Column::WrappedKey, new.wrapped_key.into())
-                .filter(upstream_pending_authorization::Column::StateHash.eq(&row.state_hash))
-                .filter(upstream_pending_authorization::Column::KeyId.eq(&sealed.key_id))
-                .exec(&self.db)
-                .await?;
-            rewrapped += 1;
-        }
-        Ok(rewrapped)
     }
 }
 

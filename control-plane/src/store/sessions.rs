@@ -42,7 +42,7 @@ pub struct PendingLogin {
     pub expires_at: DateTime<Utc>,
 }
 
-fn login_aad(state_hash: &str) -> Vec<u8> {
+pub(super) fn login_aad(state_hash: &str) -> Vec<u8> {
     format!("sso_login_state:{state_hash}").into_bytes()
 }
 

@@ -2,17 +2,20 @@
 
 use rand::rngs::OsRng;
 use rand::RngCore;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 use secrecy::SecretBox;
 use zeroize::Zeroizing;
 
-use super::entities::{server_header, setting};
-use super::servers::header_aad;
+use super::entities::setting;
 use super::{now, Store, StoreError};
 use crate::credentials::{CredentialError, Keyring, SealedRecord};
 
 /// Name of the setting holding the 32-byte MCP session-binding key.
 pub const SESSION_BINDING_KEY: &str = "session_binding_key";
+
+/// Name of the setting holding the 32-byte key that binds an upstream OAuth flow to
+/// the browser that started it (the HMAC of its `state` in a cookie).
+pub const UPSTREAM_OAUTH_BROWSER_KEY: &str = "upstream_oauth_browser_key";
 
 /// AAD binding a sealed setting to its name.
 pub(super) fn setting_aad(name: &str) -> Vec<u8> {
@@ -23,6 +26,14 @@ impl Store {
     /// Generates and stores the session-binding key unless it exists. Returns whether it was created.
     pub async fn ensure_session_binding_key(&self) -> Result<bool, StoreError> {
         self.ensure_random_key(SESSION_BINDING_KEY).await
+    }
+
+    /// The upstream OAuth browser-binding key, created on first use.
+    pub async fn upstream_oauth_browser_key(&self) -> Result<SecretBox<[u8; 32]>, StoreError> {
+        self.ensure_random_key(UPSTREAM_OAUTH_BROWSER_KEY).await?;
+        load_random_key(&self.db, &self.keyring, UPSTREAM_OAUTH_BROWSER_KEY)
+            .await?
+            .ok_or(StoreError::Credential(CredentialError::Malformed))
     }
 
     /// Generates and stores a random 32-byte key as the sealed setting `name`,
@@ -52,53 +63,6 @@ impl Store {
         txn.touched().settings = true;
         txn.commit().await?;
         Ok(true)
-    }
-
-    /// Opens every sealed record (failing if the keyring cannot) and re-wraps the
-    /// data keys of records sealed under a non-primary key. Returns how many were re-wrapped.
-    pub async fn rewrap_secrets(&self) -> Result<usize, StoreError> {
-        let mut rewrapped = 0;
-        for row in server_header::Entity::find().all(&self.db).await? {
-            let aad = header_aad(&row.server_id, &row.name);
-            let sealed =
-                SealedRecord { key_id: row.key_id, wrapped_key: row.wrapped_key, ciphertext: row.ciphertext };
-            self.keyring.unseal(&sealed, &aad)?;
-            if self.keyring.is_primary(&sealed.key_id) {
-                continue;
-            }
-            let new = self.keyring.rewrap(&sealed, &aad)?;
-            // Conditional on the old key id, so a concurrent rewrite is never clobbered.
-            server_header::Entity::update_many()
-                .col_expr(server_header::Column::KeyId, new.key_id.into())
-                .col_expr(server_header::Column::WrappedKey, new.wrapped_key.into())
-                .filter(server_header::Column::ServerId.eq(&row.server_id))
-                .filter(server_header::Column::Name.eq(&row.name))
-                .filter(server_header::Column::KeyId.eq(&sealed.key_id))
-                .exec(&self.db)
-                .await?;
-            rewrapped += 1;
-        }
-        for row in setting::Entity::find().all(&self.db).await? {
-            let aad = setting_aad(&row.name);
-            let sealed =
-                SealedRecord { key_id: row.key_id, wrapped_key: row.wrapped_key, ciphertext: row.ciphertext };
-            self.keyring.unseal(&sealed, &aad)?;
-            if self.keyring.is_primary(&sealed.key_id) {
-                continue;
-            }
-            let new = self.keyring.rewrap(&sealed, &aad)?;
-            setting::Entity::update_many()
-                .col_expr(setting::Column::KeyId, new.key_id.into())
-                .col_expr(setting::Column::WrappedKey, new.wrapped_key.into())
-                .filter(setting::Column::Name.eq(&row.name))
-                .filter(setting::Column::KeyId.eq(&sealed.key_id))
-                .exec(&self.db)
-                .await?;
-            rewrapped += 1;
-        }
-        // Signing keys of the OAuth authorization server.
-        rewrapped += super::as_keys::rewrap_as_signing_keys(&self.db, &self.keyring).await?;
-        Ok(rewrapped)
     }
 }
 

@@ -81,7 +81,7 @@ pub struct SsoProviderPatch {
     pub enabled: Option<bool>,
 }
 
-fn secret_aad(provider_id: &str) -> Vec<u8> {
+pub(super) fn secret_aad(provider_id: &str) -> Vec<u8> {
     format!("sso_provider:{provider_id}:client_secret").into_bytes()
 }
 

@@ -56,8 +56,17 @@ pub async fn create_link(
     })
 }
 
+/// A started authorization: where to send the browser, and the `state` it carries
+/// (which the start route binds to the browser, `browser_binding`).
+pub struct Started {
+    /// The upstream authorization URL.
+    pub url: Url,
+    /// The flow's `state`.
+    pub state: secrecy::SecretString,
+}
+
 /// Consumes link `link_id` and returns the upstream authorization URL to redirect to.
-pub async fn start(ctx: &UpstreamOAuth, link_id: &str) -> Result<Url, OAuthError> {
+pub async fn start(ctx: &UpstreamOAuth, link_id: &str) -> Result<Started, OAuthError> {
     let subject = ctx
         .store()
         .consume_authorization_link(&hash_hex(link_id), now_ms())
@@ -113,5 +122,5 @@ pub async fn start(ctx: &UpstreamOAuth, link_id: &str) -> Result<Url, OAuthError
         }
     }
     tracing::info!(server_id = %server.id, source = subject.identity.source.as_str(), user = %subject.identity.subject, "redirecting to upstream authorization");
-    Ok(url)
+    Ok(Started { url, state })
 }

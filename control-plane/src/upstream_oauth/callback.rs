@@ -6,10 +6,16 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use url::Url;
 
+use axum::http::HeaderMap;
+use gatehouse_config::grant_identity::IdentitySource;
+
+use super::browser_binding;
 use super::discovery::split_scopes;
 use super::pkce::hash_hex;
 use super::token_client::token_request;
 use super::{now_ms, resolve, OAuthError, UpstreamOAuth};
+use crate::accounts::AuthenticatedUser;
+use crate::store::authorization_links::AuthorizationSubject;
 use crate::store::grants::{Grant, GrantTokens, NewTokens};
 
 /// Query parameters of `GET /oauth/upstream/callback`.
@@ -27,14 +33,59 @@ pub struct CallbackParams {
     pub error_description: Option<String>,
 }
 
+/// The browser a callback arrived in.
+pub struct CallbackBrowser<'a> {
+    /// The request's headers (for the browser-binding cookie).
+    pub headers: &'a HeaderMap,
+    /// Whether cookies are `Secure` (https public URL).
+    pub secure: bool,
+    /// The browser's SSO user, if signed in.
+    pub user: Option<&'a AuthenticatedUser>,
+}
+
+/// A completed authorization.
+pub struct Completed {
+    /// The stored grant.
+    pub grant: Grant,
+    /// Who it was connected for.
+    pub subject: AuthorizationSubject,
+    /// The upstream account, as far as the token response names it.
+    pub account: Option<String>,
+    /// The server's display name.
+    pub server_name: String,
+}
+
 /// Completes an authorization and returns the stored grant.
-pub async fn complete(ctx: &UpstreamOAuth, params: CallbackParams) -> Result<Grant, OAuthError> {
+///
+/// The callback must arrive in the browser that started the flow (its binding
+/// cookie), and for a user SSO knows, in that user's session: otherwise whoever
+/// completes someone else's authorization URL would hand them their upstream account.
+pub async fn complete(
+    ctx: &UpstreamOAuth,
+    params: CallbackParams,
+    browser: CallbackBrowser<'_>,
+) -> Result<Completed, OAuthError> {
     let state = params.state.as_deref().ok_or(OAuthError::BadCallback("missing state"))?;
+    // Consumed first: a response that reached the wrong browser burns its flow.
     let (subject, secrets) = ctx
         .store()
         .consume_pending_authorization(&hash_hex(state), now_ms())
         .await?
         .map_err(OAuthError::State)?;
+    let key = ctx.browser_key().await?;
+    if !browser_binding::verify(browser.headers, key, browser.secure, state) {
+        tracing::warn!(server_id = %subject.server_id, "upstream oauth callback without the binding cookie of the browser that started it");
+        return Err(OAuthError::WrongBrowser);
+    }
+    // Only a Gatehouse user is someone who signs in here; a JWT subject of the same text is someone else.
+    if subject.identity.source == IdentitySource::Gatehouse {
+        if let Some(owner) = ctx.store().org_user_named(&subject.org_id, &subject.identity.subject).await? {
+            if browser.user.is_none_or(|me| me.user_id != owner.id) {
+                tracing::warn!(server_id = %subject.server_id, "upstream oauth callback outside the session of the link's user");
+                return Err(OAuthError::WrongUser);
+            }
+        }
+    }
     if let Some(error) = params.error {
         tracing::info!(server_id = %subject.server_id, source = subject.identity.source.as_str(), user = %subject.identity.subject, %error, "upstream authorization denied");
         return Err(OAuthError::Denied(error));
@@ -74,6 +125,7 @@ pub async fn complete(ctx: &UpstreamOAuth, params: CallbackParams) -> Result<Gra
         }
     };
     let access_expires_at = token.expires_in.map_or(0, |s| chrono::Utc::now().timestamp() + s);
+    let account = token.account.clone();
     let completion = subject.completion();
     let grant = ctx
         .store()
@@ -90,5 +142,5 @@ pub async fn complete(ctx: &UpstreamOAuth, params: CallbackParams) -> Result<Gra
         )
         .await?;
     tracing::info!(server_id = %subject.server_id, source = subject.identity.source.as_str(), user = %subject.identity.subject, grant_id = %grant.id, version = grant.version, "upstream grant stored");
-    Ok(grant)
+    Ok(Completed { grant, subject, account, server_name: server.name.clone() })
 }

@@ -6,6 +6,7 @@
 //! The browser routes come with their own state, [`UpstreamOAuthState`].
 
 pub mod authorize;
+pub mod browser_binding;
 pub mod callback;
 pub mod discovery;
 pub mod edge_config;
@@ -109,6 +110,12 @@ pub enum OAuthError {
     /// The callback request is malformed.
     #[error("bad callback: {0}")]
     BadCallback(&'static str),
+    /// The callback reached a browser that did not start this authorization.
+    #[error("authorization response in another browser")]
+    WrongBrowser,
+    /// The callback reached a session of another user than the one the link was for.
+    #[error("authorization response in another user's session")]
+    WrongUser,
 }
 
 impl OAuthError {
@@ -130,6 +137,8 @@ struct Inner {
     public_url: String,
     /// Serialises resolution in this process so concurrent first uses register once.
     resolving: tokio::sync::Mutex<()>,
+    /// The browser-binding key, loaded (or created) on first use.
+    browser_key: tokio::sync::OnceCell<secrecy::SecretBox<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for UpstreamOAuth {
@@ -143,7 +152,8 @@ impl UpstreamOAuth {
     pub fn new(store: Store, policy: SsrfPolicy, public_url: String) -> Self {
         let public_url = public_url.trim_end_matches('/').to_owned();
         let resolving = tokio::sync::Mutex::new(());
-        Self { inner: Arc::new(Inner { store, http: policy.client(), public_url, resolving }) }
+        let browser_key = tokio::sync::OnceCell::new();
+        Self { inner: Arc::new(Inner { store, http: policy.client(), public_url, resolving, browser_key }) }
     }
 
     /// The store.
@@ -159,6 +169,11 @@ impl UpstreamOAuth {
     /// Held while resolving a server (discovery + registration).
     pub(crate) async fn resolving(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.inner.resolving.lock().await
+    }
+
+    /// The key binding a flow to its browser (the same on every replica: it is stored).
+    pub async fn browser_key(&self) -> Result<&secrecy::SecretBox<[u8; 32]>, OAuthError> {
+        Ok(self.inner.browser_key.get_or_try_init(|| self.inner.store.upstream_oauth_browser_key()).await?)
     }
 
     /// The control plane's public base URL.

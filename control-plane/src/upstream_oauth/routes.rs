@@ -3,13 +3,16 @@
 //! when the client asks for it) that never contain secrets.
 
 use axum::extract::{FromRef, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use gatehouse_config::grant_identity::IdentitySource;
 
-use super::callback::{self, CallbackParams};
+use secrecy::ExposeSecret as _;
+
+use super::browser_binding;
+use super::callback::{self, CallbackBrowser, CallbackParams};
 use super::now_ms;
 use super::pkce::hash_hex;
 use super::registration::client_metadata_document;
@@ -68,11 +71,25 @@ async fn start(
         Ok(Some(response)) => return response,
         Err(error) => return error_page(&headers, &error),
     }
-    match authorize::start(&ctx, &id).await {
-        // 302 Found, as an OAuth authorization redirect.
-        Ok(url) => (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response(),
-        Err(error) => error_page(&headers, &error),
-    }
+    let started = match authorize::start(&ctx, &id).await {
+        Ok(started) => started,
+        Err(error) => return error_page(&headers, &error),
+    };
+    let key = match ctx.browser_key().await {
+        Ok(key) => key,
+        Err(error) => return error_page(&headers, &error),
+    };
+    let cookie = browser_binding::set_cookie(key, secure_cookies(&ctx), started.state.expose_secret());
+    // 302 Found, as an OAuth authorization redirect.
+    let mut response = (StatusCode::FOUND, [(header::LOCATION, started.url.to_string())]).into_response();
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Whether cookies are `Secure` (and `__Host-` prefixed): the public URL is https.
+fn secure_cookies(ctx: &UpstreamOAuth) -> bool {
+    ctx.public_url().starts_with("https://")
 }
 
 /// `Some(response)` when the browser may not use link `id` as it is (yet).
@@ -114,18 +131,39 @@ async fn link_owner_check(
 
 async fn complete(
     State(ctx): State<UpstreamOAuth>,
+    CurrentUser(me): CurrentUser,
     headers: HeaderMap,
     Query(params): Query<CallbackParams>,
 ) -> Response {
-    match callback::complete(&ctx, params).await {
-        Ok(_) => page(
-            &headers,
-            StatusCode::OK,
-            "connected",
-            "Connected. You can close this tab and return to your agent.",
-        ),
-        Err(error) => error_page(&headers, &error),
+    let secure = secure_cookies(&ctx);
+    let state = params.state.clone().unwrap_or_default();
+    let browser = CallbackBrowser { headers: &headers, secure, user: me.as_ref() };
+    let mut response = match callback::complete(&ctx, params, browser).await {
+        Ok(done) => {
+            // Name both sides, so the person sees which account went to whom.
+            let user = match &me {
+                Some(me) if done.subject.identity.subject == me.user_id => {
+                    if me.email.is_empty() {
+                        me.name.clone()
+                    } else {
+                        me.email.clone()
+                    }
+                }
+                _ => done.subject.identity.subject.clone(),
+            };
+            let account = done.account.as_deref().unwrap_or("the account you signed in with");
+            let message = format!(
+                "Connected {account} at {} for the Gatehouse user {user}. You can close this tab and return to your agent.",
+                done.server_name
+            );
+            page(&headers, StatusCode::OK, "connected", &message)
+        }
+        Err(error) => return error_page(&headers, &error),
+    };
+    if !state.is_empty() {
+        response.headers_mut().append(header::SET_COOKIE, browser_binding::clear_cookie(secure, &state));
     }
+    response
 }
 
 async fn client_metadata(State(ctx): State<UpstreamOAuth>) -> Response {
@@ -153,6 +191,16 @@ fn error_page(headers: &HeaderMap, error: &OAuthError) -> Response {
             "invalid_state",
             "This authorization response is not valid, already used or expired. Start again from your agent."
                 .to_owned(),
+        ),
+        OAuthError::WrongBrowser => (
+            StatusCode::FORBIDDEN,
+            "browser_mismatch",
+            "This authorization was started in another browser, so it was not completed here. Open the link from your agent in this browser to connect your own account.".to_owned(),
+        ),
+        OAuthError::WrongUser => (
+            StatusCode::FORBIDDEN,
+            "user_mismatch",
+            "This authorization was started for another Gatehouse user, so it was not completed. Sign in as that user, or ask your agent for a new link.".to_owned(),
         ),
         OAuthError::IssuerMismatch => (
             StatusCode::BAD_REQUEST,

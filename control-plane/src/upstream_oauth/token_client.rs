@@ -42,6 +42,10 @@ pub struct TokenResponse {
     pub expires_in: Option<i64>,
     /// Granted scopes, if given.
     pub scope: Option<String>,
+    /// The upstream account, as far as the response names it (an OpenID `id_token`'s
+    /// e-mail, username, name or subject, read unverified): only ever shown to the
+    /// person who just signed in there.
+    pub account: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +57,20 @@ struct RawToken {
     expires_in: Option<serde_json::Value>,
     #[serde(default)]
     scope: Option<String>,
+    #[serde(default)]
+    id_token: Option<String>,
+}
+
+/// The account an `id_token` names, read without verification (for display only).
+fn id_token_account(id_token: &str) -> Option<String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let payload = id_token.split('.').nth(1)?;
+    let claims: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?).ok()?;
+    ["email", "preferred_username", "name", "sub"]
+        .iter()
+        .find_map(|claim| claims.get(*claim)?.as_str().filter(|v| !v.is_empty()))
+        .map(|v| v.chars().take(256).collect())
 }
 
 #[derive(Deserialize)]
@@ -137,6 +155,7 @@ pub async fn token_request(
         refresh_token: raw.refresh_token.map(SecretString::from),
         expires_in,
         scope: raw.scope,
+        account: raw.id_token.as_deref().and_then(id_token_account),
     })
 }
 

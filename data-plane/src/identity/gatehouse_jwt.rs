@@ -1,5 +1,5 @@
-//! Access tokens issued by Gatehouse's own authorization server: ES256 JWTs
-//! verified offline against `EdgeSettings.jwks_json`, audience-bound to the
+//! Access tokens issued by Gatehouse's own authorization server: ES256 JWTs typed
+//! `at+jwt`, verified offline against `EdgeSettings.jwks_json` (access-token keys only), audience-bound to the
 //! exact resource URL of one org's server (`{edge public base}/mcp/{org}/{slug}`,
 //! or the default org's `{edge public base}/mcp/{slug}`, RFC 8707) and
 //! carrying the [`MCP_SCOPE`] every MCP URL requires.
@@ -70,6 +70,11 @@ impl GatehouseKeys {
         if header.alg != Algorithm::ES256 {
             return Err(IdentityError::Invalid("algorithm not allowed"));
         }
+        // RFC 9068: only a JWT typed as an access token is one, so no other JWT the
+        // issuer's keys sign (an identity assertion) is ever taken for an access token.
+        if !header.typ.as_deref().is_some_and(is_access_token_type) {
+            return Err(IdentityError::Invalid("not an access token (typ)"));
+        }
         let key =
             self.keys.get(header.kid.as_deref()).ok_or(IdentityError::Invalid("unknown signing key"))?;
         if !key.accepts(header.alg) {
@@ -111,6 +116,12 @@ fn caller(claims: Map<String, Value>) -> Result<Caller, IdentityError> {
         presented: None,
         grant: None,
     })
+}
+
+/// Whether a JOSE `typ` names an RFC 9068 access token (`at+jwt`, or with its media-type prefix).
+fn is_access_token_type(typ: &str) -> bool {
+    let typ = typ.strip_prefix("application/").unwrap_or(typ);
+    typ.eq_ignore_ascii_case("at+jwt")
 }
 
 /// The `iss` of a JWT, read without verifying it (only to pick a verifier).

@@ -441,8 +441,13 @@ async fn admin_api_generates_a_bootstrap_admin_token_once() {
         (url, tx, task)
     }
 
+    let logs = gatehouse_tests::logs::capture().expect("log capture");
     let (url, stop, task) = serve(config.clone()).await;
     let token = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    // The token is only in the file; the log names the file.
+    let text = logs.text();
+    assert!(!text.contains(&token), "the admin token reached the log");
+    assert!(text.contains(&token_file.display().to_string()), "the log does not name the token file");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -466,4 +471,31 @@ async fn admin_api_generates_a_bootstrap_admin_token_once() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
+    assert!(!logs.text().contains(&token), "the admin token reached the log");
+}
+
+#[tokio::test]
+async fn admin_api_refuses_to_start_when_a_generated_admin_token_has_nowhere_to_go() {
+    use gatehouse_control_plane::{ControlPlaneConfig, Keyring, Listeners, MasterKey};
+    use secrecy::SecretString;
+    use tokio::net::TcpListener;
+
+    let logs = gatehouse_tests::logs::capture().expect("log capture");
+    let db = TestDb::sqlite().await;
+    let config = ControlPlaneConfig::new(
+        db.url(),
+        Keyring::new(MasterKey::generate(), vec![]),
+        vec![SecretString::from("node-token-0123456789abcdef")],
+    );
+    let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        gatehouse_control_plane::run(config, Listeners { api, grpc }, std::future::pending::<()>()),
+    )
+    .await
+    .expect("the control plane started without an admin token");
+    let error = format!("{:#}", result.expect_err("the control plane started without an admin token"));
+    assert!(error.contains("GATEHOUSE_ADMIN_TOKEN_FILE"), "{error}");
+    assert!(!logs.text().contains("gha_"), "a generated admin token reached the log");
 }

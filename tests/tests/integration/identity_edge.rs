@@ -71,9 +71,15 @@ impl EcKey {
         json!({"kty":"EC","crv":"P-256","x":self.x,"y":self.y,"d":self.d,"kid":self.kid})
     }
 
+    /// Signs `claims` typed as an access token (`typ: at+jwt`, as Gatehouse's AS does).
     pub(crate) fn sign(&self, claims: &Value) -> String {
+        self.sign_typed(claims, "at+jwt")
+    }
+
+    pub(crate) fn sign_typed(&self, claims: &Value, typ: &str) -> String {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.kid = Some(self.kid.clone());
+        header.typ = Some(typ.to_owned());
         jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_ec_der(&self.pkcs8)).unwrap()
     }
 }
@@ -296,6 +302,9 @@ async fn gatehouse_access_tokens_are_verified_offline_and_audience_bound() {
     edge.assert_refused("alpha", &key.sign(&expired), "expired").await;
     let forged = EcKey::generate("gh-1").sign(&gatehouse_claims(&edge, "alpha", &["ws1"]));
     edge.assert_refused("alpha", &forged, "signed by another key with the same kid").await;
+    // Only a JWT typed as an access token is one (an identity assertion is typed `JWT`).
+    let untyped = key.sign_typed(&gatehouse_claims(&edge, "alpha", &["ws1"]), "JWT");
+    edge.assert_refused("alpha", &untyped, "signed by the access-token key but typed JWT").await;
     // Gateway tokens keep working exactly as before.
     assert_eq!(edge.call_bearer("alpha", GATEWAY_TOKEN).await.status(), StatusCode::OK);
 

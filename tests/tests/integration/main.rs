@@ -14,6 +14,7 @@ mod mtls;
 mod oauth_server;
 mod oidc_harness;
 mod proxy;
+mod redis_cache;
 mod secrets;
 mod sso;
 mod storage;

@@ -492,6 +492,68 @@ async fn oauth_refresh_rotation_reuse_detection_and_revocation() {
 }
 
 #[tokio::test]
+async fn oauth_refresh_re_evaluates_the_user_and_the_family_has_an_absolute_lifetime() {
+    use gatehouse_control_plane::store::UserLogin;
+
+    let family_lifetime = std::time::Duration::from_secs(4);
+    let env = env_with(move |c| c.oauth_refresh_family_lifetime = family_lifetime).await;
+    let client_id = env.register_public().await;
+    let browser = env.cp.sso_browser();
+    let res = resource("tools");
+    let (code, verifier) = env.code(&browser, &client_id, &res).await;
+    let (status, tokens) = env.exchange(&client_id, &code, &verifier).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let claims = env.verify(tokens["access_token"].as_str().unwrap(), &res).await;
+    let store = env.cp.store().await;
+    let user = store.get_user(claims["sub"].as_str().unwrap()).await.unwrap().unwrap();
+    let relogin = |role: &str, workspaces: &[&str]| UserLogin {
+        org_id: user.org_id.clone(),
+        issuer: user.issuer.clone(),
+        subject: user.subject.clone(),
+        email: user.email.clone(),
+        name: user.name.clone(),
+        role: role.to_owned(),
+        workspace_slugs: workspaces.iter().map(|w| (*w).to_owned()).collect(),
+    };
+
+    // A new role reaches the next access token: refresh reads the user as they are now.
+    assert_ne!(claims["roles"], json!(["admin"]), "{claims}");
+    store.record_login(relogin("admin", &["platform"])).await.unwrap();
+    let (status, rotated) = env.refresh(&client_id, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let refreshed = env.verify(rotated["access_token"].as_str().unwrap(), &res).await;
+    assert_eq!(refreshed["roles"], json!(["admin"]));
+    assert_eq!(refreshed["ws"], claims["ws"]);
+
+    // Removed from the workspace the server is provisioned to: the grant is over, for good.
+    store.record_login(relogin("member", &[])).await.unwrap();
+    let r2 = rotated["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = env.refresh(&client_id, &r2).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    store.record_login(relogin("member", &["platform"])).await.unwrap();
+    let (status, _) = env.refresh(&client_id, &r2).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the family stays revoked");
+
+    // However often it is refreshed, a family ends at its absolute lifetime.
+    let (code, verifier) = env.code(&browser, &client_id, &res).await;
+    let started = std::time::Instant::now();
+    let (_, tokens) = env.exchange(&client_id, &code, &verifier).await;
+    let mut refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    while started.elapsed() < family_lifetime - std::time::Duration::from_millis(1500) {
+        let (status, body) = env.refresh(&client_id, &refresh).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        refresh = body["refresh_token"].as_str().unwrap().to_owned();
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(
+        (family_lifetime + std::time::Duration::from_millis(200)).saturating_sub(started.elapsed()),
+    )
+    .await;
+    let (status, body) = env.refresh(&client_id, &refresh).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+}
+
+#[tokio::test]
 async fn oauth_authorization_errors_redirect_or_show_a_page() {
     let env = env().await;
     let client_id = env.register_public().await;
@@ -670,6 +732,65 @@ async fn oauth_client_credentials_and_key_rotation() {
     let (status, _) = admin.request(Method::DELETE, &format!("/v1/oauth/clients/{client_id}"), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(token(cc(&res), true).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn oauth_identity_key_mints_no_access_token_and_rotates_through_the_api() {
+    use gatehouse_control_plane::oauth_server::jwt::{self, AccessClaims};
+    use gatehouse_control_plane::store::KeyPurpose;
+
+    let cp =
+        TestControlPlane::start_with(TestDb::sqlite().await, |c| c.allow_loopback_upstreams = true).await;
+    let env = env_without_sso(cp).await;
+    let admin = env.cp.admin();
+    let edge = TestEdge::start(&env.cp.grpc_url, &env.cp.node_token).await;
+    let (status, created) = admin
+        .request(Method::POST, "/v1/oauth/clients", Some(json!({"name": "bot", "workspace": "platform"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let res = resource("tools");
+    let resp = env
+        .http
+        .post(format!("{}/oauth/token", env.cp.api_url))
+        .basic_auth(created["client_id"].as_str().unwrap(), created["client_secret"].as_str())
+        .form(&[("grant_type", "client_credentials"), ("resource", res.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    edge.wait_for_version(admin.config_version().await).await;
+    // Past authentication (the stateful upstream answers a session-less tools/list itself).
+    let accepted = |status: StatusCode| status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN;
+    let status = edge.list_tools("tools", &access).await.status();
+    assert!(accepted(status), "{status}");
+
+    // The same claims signed with the identity key every edge holds: refused.
+    let claims: AccessClaims = jsonwebtoken::dangerous::insecure_decode(&access).unwrap().claims;
+    let store = env.cp.store().await;
+    let identity = store.active_as_signing_key(KeyPurpose::Identity).await.unwrap().expect("identity key");
+    let minted = jwt::sign(&identity, &claims).unwrap();
+    assert_eq!(decode_header(&minted).unwrap().typ.as_deref(), Some("at+jwt"));
+    assert_eq!(edge.list_tools("tools", &minted).await.status(), StatusCode::UNAUTHORIZED);
+
+    // The identity key rotates through the admin API (platform admin only).
+    let (status, rotated) = admin.request(Method::POST, "/v1/identity/signing-keys/rotate", None).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
+    assert_ne!(new_kid, identity.kid);
+    let active = store.active_as_signing_key(KeyPurpose::Identity).await.unwrap().unwrap();
+    assert_eq!(active.kid, new_kid);
+    let access_key = store.active_as_signing_key(KeyPurpose::AccessToken).await.unwrap().unwrap();
+    assert_ne!(access_key.kid, new_kid, "the access-token key did not rotate");
+    let jwks: Value = env.get_json(&format!("{}/oauth/jwks.json", env.cp.api_url)).await;
+    assert!(jwks.to_string().contains(&new_kid), "upstreams verify assertions against the published key");
+    edge.wait_for_version(admin.config_version().await).await;
+    assert_eq!(
+        edge.list_tools("tools", &jwt::sign(&active, &claims).unwrap()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let status = edge.list_tools("tools", &access).await.status();
+    assert!(accepted(status), "{status}");
 }
 
 /// Serves `doc` at `/client.json` on a loopback port; returns the document URL.

@@ -569,3 +569,61 @@ async fn sso_members_see_and_disconnect_only_their_own_connections() {
         reqwest::get(format!("{}/v1/connections", cp.api_url)).await.map(|r| (r.status(), ())).unwrap();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn sso_an_unverified_email_owns_nothing_unless_the_provider_is_trusted() {
+    let cp = control_plane(TestDb::sqlite().await).await;
+    let mut client = OidcClient::confidential(CLIENT_ID, CLIENT_SECRET);
+    client = client.redirect_uri(&format!("{}/auth/sso/callback", cp.api_url));
+    // Mallory's provider account claims alice's address without having verified it.
+    let op = TestOidcProvider::start(
+        OidcConfig::new().client(client).user(
+            OidcUser::new("mallory")
+                .email("alice@example.com")
+                .name("Mallory")
+                .groups(&["eng"])
+                .claim("email_verified", json!(false)),
+        ),
+    )
+    .await;
+    let provider = configure(&cp, &op).await;
+    let admin = cp.admin();
+    let server = admin
+        .create_server_json(
+            json!({"slug": "linear", "url": "https://mcp.linear.example/mcp", "auth_type": "oauth2"}),
+        )
+        .await;
+    let org_id = cp.store().await.org_by_slug("default").await.unwrap().unwrap().id;
+    let alices = seed_grant(&cp, &org_id, "alice@example.com", server["id"].as_str().unwrap()).await;
+
+    let mallory = cp.sso_browser();
+    mallory.sso_login("default", "mallory").await;
+    let (_, me) = mallory.sso_me().await;
+    assert_eq!(me["user"]["email"], "", "an unverified address is not recorded: {me}");
+    let csrf = me["csrf_token"].as_str().unwrap().to_owned();
+    let (status, list) = mallory.sso_request(Method::GET, "/v1/connections", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["connections"], json!([]), "alice's connection is not mallory's: {list}");
+    let (status, _) =
+        mallory.sso_request(Method::DELETE, &format!("/v1/connections/{alices}"), None, Some(&csrf)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let mint = json!({"user": "alice@example.com", "team": "platform"});
+    let (status, body) =
+        mallory.sso_request(Method::POST, "/v1/auth/tokens", Some(mint.clone()), Some(&csrf)).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("user")), "{body}");
+
+    // A provider the admin trusts with unverified addresses: the address counts again.
+    let id = provider["id"].as_str().unwrap();
+    let mut trusting = mappings();
+    trusting["trust_unverified_email"] = json!(true);
+    let (status, body) = admin
+        .request(Method::PATCH, &format!("/v1/sso/providers/{id}"), Some(json!({"claim_mappings": trusting})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["claim_mappings"]["trust_unverified_email"], json!(true), "{body}");
+    let mallory = cp.sso_browser();
+    mallory.sso_login("default", "mallory").await;
+    let (status, list) = mallory.sso_request(Method::GET, "/v1/connections", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["connections"].as_array().unwrap().len(), 1, "{list}");
+}

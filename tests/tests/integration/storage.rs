@@ -388,18 +388,144 @@ async fn storage_master_key_rotation_rewraps_secrets() {
         // A keyring without the old key cannot open the records.
         let new = MasterKey::generate();
         let (stranger, _) = open(&db, Keyring::new(new.clone(), vec![])).await;
-        assert!(stranger.rewrap_secrets().await.is_err(), "{}", db.backend());
+        assert!(stranger.rewrap_all().await.is_err(), "{}", db.backend());
         stranger.close().await.unwrap();
 
         let (rotating, _) = open(&db, Keyring::new(new.clone(), vec![old])).await;
-        assert_eq!(rotating.rewrap_secrets().await.unwrap(), 2);
-        assert_eq!(rotating.rewrap_secrets().await.unwrap(), 0);
+        assert_eq!(rotating.rewrap_all().await.unwrap(), 2);
+        assert_eq!(rotating.rewrap_all().await.unwrap(), 0);
         rotating.close().await.unwrap();
 
         let (rotated, _) = open(&db, Keyring::new(new, vec![])).await;
         let state = rotated.load_edge_state().await.unwrap();
         assert_eq!(state.servers[0].headers["authorization"].expose_secret(), "Bearer rotated-secret");
         assert_eq!(state.session_binding_key.unwrap().expose_secret().to_vec(), session_key);
+    }
+}
+
+/// Every sealed column of the schema (found by name: `*ciphertext`, `*wrapped_key`).
+async fn sealed_columns_in_schema(db: &TestDb) -> std::collections::BTreeSet<(String, String)> {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let conn = Database::connect(db.url()).await.unwrap();
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Sqlite => {
+            "SELECT m.name AS table_name, p.name AS column_name FROM sqlite_master m \
+             JOIN pragma_table_info(m.name) p WHERE m.type = 'table'"
+        }
+        _ => {
+            "SELECT table_name::text AS table_name, column_name::text AS column_name \
+             FROM information_schema.columns WHERE table_schema = current_schema()"
+        }
+    };
+    let rows = conn.query_all(Statement::from_string(backend, sql)).await.unwrap();
+    let mut sealed = std::collections::BTreeSet::new();
+    for row in rows {
+        let table: String = row.try_get("", "table_name").unwrap();
+        let column: String = row.try_get("", "column_name").unwrap();
+        for suffix in ["ciphertext", "wrapped_key"] {
+            if let Some(prefix) = column.strip_suffix(suffix) {
+                sealed.insert((table.clone(), prefix.to_owned()));
+            }
+        }
+    }
+    conn.close().await.unwrap();
+    sealed
+}
+
+#[tokio::test]
+async fn storage_every_sealed_column_is_in_the_rewrap_registry() {
+    use gatehouse_control_plane::store::sealed_columns::SEALED_COLUMNS;
+    for db in TestDb::all().await {
+        let (store, _) = store(&db).await;
+        store.close().await.unwrap();
+        let in_schema = sealed_columns_in_schema(&db).await;
+        assert!(
+            in_schema.contains(&("server_headers".into(), String::new())),
+            "sanity: the scan finds sealed columns"
+        );
+        let registered: std::collections::BTreeSet<(String, String)> =
+            SEALED_COLUMNS.iter().map(|c| (c.table.to_owned(), c.prefix.to_owned())).collect();
+        let missing: Vec<_> = in_schema.difference(&registered).collect();
+        assert!(
+            missing.is_empty(),
+            "{}: sealed columns missing from SEALED_COLUMNS: {missing:?}",
+            db.backend()
+        );
+        let stale: Vec<_> = registered.difference(&in_schema).collect();
+        assert!(
+            stale.is_empty(),
+            "{}: SEALED_COLUMNS names columns the schema lacks: {stale:?}",
+            db.backend()
+        );
+    }
+}
+
+#[tokio::test]
+async fn storage_master_key_rotation_reaches_every_sealed_column_sso_included() {
+    use gatehouse_control_plane::accounts::{ClaimMappings, ProviderKind};
+    use gatehouse_control_plane::store::grants::{GrantTokens, NewTokens};
+    use gatehouse_control_plane::store::oauth_clients::OAuthClientRecord;
+    use gatehouse_control_plane::store::NewSsoProvider;
+    for db in TestDb::all().await {
+        let old = MasterKey::generate();
+        let (store, org) = open(&db, Keyring::new(old.clone(), vec![])).await;
+        store.create_server(&org, server("s", &[("authorization", "Bearer rotated-secret")])).await.unwrap();
+        store.ensure_session_binding_key().await.unwrap();
+        let provider = store
+            .create_sso_provider(
+                &org,
+                NewSsoProvider {
+                    name: "corp".into(),
+                    kind: ProviderKind::Oidc,
+                    issuer: "https://idp.example.com".into(),
+                    client_id: "gatehouse".into(),
+                    client_secret: Some(SecretString::from("sso-client-secret")),
+                    scopes: vec!["openid".into()],
+                    claim_mappings: ClaimMappings::preset(ProviderKind::Oidc),
+                    enabled: true,
+                },
+            )
+            .await
+            .unwrap();
+        let tokens = NewTokens {
+            tokens: GrantTokens {
+                access_token: SecretString::from("rotate-access"),
+                refresh_token: Some(SecretString::from("rotate-refresh")),
+            },
+            access_expires_at: 0,
+            scopes: vec![],
+        };
+        store.store_grant(&org, "ivy", "server-1", tokens, None).await.unwrap();
+        let record = OAuthClientRecord {
+            key: "preset:server-1".into(),
+            issuer: String::new(),
+            client_id: "c".into(),
+            auth_method: "client_secret_basic".into(),
+            metadata: json!({}),
+            client_secret: Some(SecretString::from("rotate-secret")),
+        };
+        store.put_oauth_client(&record).await.unwrap();
+        store.close().await.unwrap();
+
+        let new = MasterKey::generate();
+        let (rotating, _) = open(&db, Keyring::new(new.clone(), vec![old])).await;
+        assert_eq!(rotating.rewrap_all().await.unwrap(), 5, "{}", db.backend());
+        assert_eq!(rotating.rewrap_all().await.unwrap(), 0);
+        rotating.close().await.unwrap();
+
+        // The previous key is gone: every sealed value still opens.
+        let (rotated, _) = open(&db, Keyring::new(new, vec![])).await;
+        assert_eq!(rotated.rewrap_all().await.unwrap(), 0);
+        let secret = rotated.sso_provider_secret(&org, &provider.id).await.unwrap().unwrap();
+        assert_eq!(secret.expose_secret(), "sso-client-secret");
+        let state = rotated.load_edge_state().await.unwrap();
+        assert_eq!(state.servers[0].headers["authorization"].expose_secret(), "Bearer rotated-secret");
+        let grant = rotated.find_grant(&org, "ivy", "server-1").await.unwrap().unwrap();
+        assert_eq!(grant.tokens.refresh_token.unwrap().expose_secret(), "rotate-refresh");
+        let client = rotated.oauth_client("preset:server-1").await.unwrap().unwrap();
+        assert_eq!(client.client_secret.unwrap().expose_secret(), "rotate-secret");
+        rotated.close().await.unwrap();
     }
 }
 

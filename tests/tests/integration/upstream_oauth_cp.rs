@@ -12,7 +12,7 @@ use gatehouse_tests::control_plane::TestControlPlane;
 use gatehouse_tests::db::TestDb;
 use gatehouse_tests::eventually;
 use gatehouse_tests::oidc::{
-    authorize_headless, no_redirect_client, OidcClient, OidcConfig, TestOidcProvider,
+    authorize_headless, browser_client, no_redirect_client, OidcClient, OidcConfig, TestOidcProvider,
 };
 use gatehouse_tests::protected_upstream::{ProtectedOptions, ProtectedUpstream};
 use reqwest::Url;
@@ -63,9 +63,29 @@ async fn get_grant(cp: &TestControlPlane, user: &str, server_id: &str) -> Option
     broker(cp).await.get_grant(authed(cp, request)).await.expect("get grant").into_inner().grant
 }
 
-/// Opens the link, lets the OP log in headlessly, and returns the callback URL (not yet fetched).
-async fn authorize(link: &str) -> Url {
-    authorize_headless(&no_redirect_client(), link).await
+/// An authorization response not yet fetched, and the browser it belongs to.
+struct Callback {
+    url: Url,
+    browser: reqwest::Client,
+}
+
+impl Callback {
+    fn as_str(&self) -> &str {
+        self.url.as_str()
+    }
+
+    /// Fetches the callback in the browser that started the flow.
+    async fn complete(&self) -> (StatusCode, String) {
+        let response = self.browser.get(self.url.clone()).send().await.expect("GET callback");
+        (response.status(), response.text().await.unwrap_or_default())
+    }
+}
+
+/// Opens the link in a fresh browser, lets the OP log in headlessly, and returns the callback (not yet fetched).
+async fn authorize(link: &str) -> Callback {
+    let browser = browser_client();
+    let url = authorize_headless(&browser, link).await;
+    Callback { url, browser }
 }
 
 async fn fetch(url: &str) -> (StatusCode, String) {
@@ -125,7 +145,7 @@ async fn per_user_flow(db: TestDb) {
 
     let callback = authorize(&link.url).await;
     assert!(callback.as_str().starts_with(&format!("{}/oauth/upstream/callback", cp.api_url)));
-    let (status, body) = fetch(callback.as_str()).await;
+    let (status, body) = callback.complete().await;
     assert_eq!(status, StatusCode::OK, "{backend}: {body}");
     assert!(body.contains("Connected"), "{body}");
 
@@ -153,7 +173,7 @@ async fn per_user_flow(db: TestDb) {
     // Links and states are single use.
     let (status, _) = fetch(&link.url).await;
     assert_eq!(status, StatusCode::GONE);
-    let (status, body) = fetch(callback.as_str()).await;
+    let (status, body) = callback.complete().await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // Tokens are sealed: not in the database files in plaintext.
@@ -164,7 +184,7 @@ async fn per_user_flow(db: TestDb) {
 
     // A second user reuses the cached registration.
     let link = create_link(&cp, "bob", &server_id).await;
-    let (status, _) = fetch(authorize(&link.url).await.as_str()).await;
+    let (status, _) = authorize(&link.url).await.complete().await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(op.stats().await.registrations, 1, "{backend}: one registration per authorization server");
     let bob = get_grant(&cp, "bob", &server_id).await.expect("bob has a grant");
@@ -260,7 +280,8 @@ async fn pre_registered_client_secret_is_sealed_and_authorization_params_cannot_
 
     // The start redirect carries Gatehouse's parameters, never the admin's extras in their place.
     let link = create_link(&cp, "carol", &server_id).await;
-    let response = no_redirect_client().get(&link.url).send().await.unwrap();
+    let browser = browser_client();
+    let response = browser.get(&link.url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::FOUND);
     let location = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
     let params: Vec<(String, String)> = location.query_pairs().into_owned().collect();
@@ -280,8 +301,8 @@ async fn pre_registered_client_secret_is_sealed_and_authorization_params_cannot_
     assert_eq!(one("scope"), "mcp:read mcp:write", "scope from the 401 challenge / resource metadata");
     assert_eq!(one("state").len(), 43);
 
-    let callback_url = authorize_headless(&no_redirect_client(), location.as_str()).await;
-    let (status, body) = fetch(callback_url.as_str()).await;
+    let callback = Callback { url: authorize_headless(&browser, location.as_str()).await, browser };
+    let (status, body) = callback.complete().await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(get_grant(&cp, "carol", &server_id).await.is_some());
     assert_eq!(op.stats().await.registrations, 0, "the pre-registered client is used");
@@ -295,7 +316,7 @@ async fn pre_registered_client_secret_is_sealed_and_authorization_params_cannot_
     config["oauth_metadata"]["authorization_params"] = json!({});
     admin.update_server("pre", json!({"advanced_config": config})).await;
     let link = create_link(&cp, "dave", &server_id).await;
-    let (status, body) = fetch(authorize(&link.url).await.as_str()).await;
+    let (status, body) = authorize(&link.url).await.complete().await;
     assert_eq!(status, StatusCode::OK, "{body}");
     cp.stop().await;
 }
@@ -334,20 +355,16 @@ async fn callback_refuses_unknown_state_and_wrong_issuer() {
     // A response claiming another issuer is refused (RFC 9207), and its state is burnt.
     let link = create_link(&cp, "erin", &server_id).await;
     let callback = authorize(&link.url).await;
-    let mut forged = callback.clone();
+    let mut forged = callback.url.clone();
     let pairs: Vec<(String, String)> =
-        callback.query_pairs().into_owned().filter(|(k, _)| k != "iss").collect();
+        callback.url.query_pairs().into_owned().filter(|(k, _)| k != "iss").collect();
     forged.query_pairs_mut().clear().extend_pairs(pairs).append_pair("iss", "http://evil.example");
-    let response = reqwest::Client::new()
-        .get(forged.as_str())
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
+    let response =
+        callback.browser.get(forged.as_str()).header("accept", "application/json").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "issuer_mismatch");
-    let (status, _) = fetch(callback.as_str()).await;
+    let (status, _) = callback.complete().await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "the state was single use");
     assert!(get_grant(&cp, "erin", &server_id).await.is_none());
 
@@ -773,8 +790,8 @@ async fn upstream_secrets_survive_master_key_rotation() {
     store.close().await.unwrap();
 
     let store = Store::connect(&db.url(), Keyring::new(new.clone(), vec![old])).await.unwrap();
-    assert_eq!(store.rewrap_upstream_oauth_secrets().await.unwrap(), 2);
-    assert_eq!(store.rewrap_upstream_oauth_secrets().await.unwrap(), 0);
+    assert_eq!(store.rewrap_all().await.unwrap(), 2);
+    assert_eq!(store.rewrap_all().await.unwrap(), 0);
     store.close().await.unwrap();
 
     // The old key is gone: everything still opens under the new one.
@@ -884,4 +901,89 @@ async fn authorization_links_of_sso_users_need_their_session() {
     let response = no_redirect_client().get(&link.url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::FOUND);
     assert!(response.headers()["location"].to_str().unwrap().starts_with(&op.issuer));
+}
+
+/// An upstream authorization completes only in the browser that started it and, for a
+/// user SSO knows, in that user's session: handing someone the upstream authorization
+/// URL of one's own link does not get their upstream account.
+#[tokio::test]
+async fn upstream_authorization_completes_only_in_the_browser_and_session_that_started_it() {
+    use gatehouse_tests::oidc::OidcUser;
+    const SSO_CLIENT: &str = "gatehouse-console";
+    const SSO_SECRET: &str = "console-secret-2b7e";
+    let cp =
+        TestControlPlane::start_with(TestDb::sqlite().await, |c| c.allow_loopback_upstreams = true).await;
+    let op = start_op(
+        OidcConfig::new()
+            .client(
+                OidcClient::confidential(SSO_CLIENT, SSO_SECRET)
+                    .redirect_uri(&format!("{}/auth/sso/callback", cp.api_url)),
+            )
+            .user(OidcUser::new("alice").email("alice@example.com"))
+            .user(OidcUser::new("bob").email("bob@example.com")),
+    )
+    .await;
+    let upstream = ProtectedUpstream::start(&op, ProtectedOptions::default()).await;
+    let admin = cp.admin();
+    admin
+        .sso_create_provider(
+            json!({"name": "IdP", "issuer": op.issuer, "client_id": SSO_CLIENT, "client_secret": SSO_SECRET}),
+        )
+        .await;
+    let server =
+        admin.create_server_json(json!({"slug": "linear", "url": upstream.url, "auth_type": "oauth2"})).await;
+    let server_id = server["id"].as_str().unwrap();
+    let started = |browser: reqwest::Client, link: String| async move {
+        let response = browser.get(&link).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FOUND);
+        let set = response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned());
+        let binding: Vec<String> = set.filter(|c| c.starts_with("gatehouse_upstream_oauth_")).collect();
+        assert_eq!(binding.len(), 1, "the start sets the flow's binding cookie");
+        assert!(binding[0].contains("HttpOnly") && binding[0].contains("SameSite=Lax"), "{}", binding[0]);
+        response.headers()["location"].to_str().unwrap().to_owned()
+    };
+    let json_get = |browser: &reqwest::Client, url: &Url| {
+        browser.get(url.clone()).header("accept", "application/json").send()
+    };
+
+    // A bearer link (a name SSO doesn't know): mallory starts it and sends the
+    // authorization URL to a colleague, who signs in at the upstream: refused.
+    let link = create_link(&cp, "ci-bot", server_id).await;
+    let location = started(browser_client(), link.url.clone()).await;
+    let colleague = browser_client();
+    let callback = authorize_headless(&colleague, &location).await;
+    let response = json_get(&colleague, &callback).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "browser_mismatch", "{body}");
+    assert!(get_grant(&cp, "ci-bot", server_id).await.is_none(), "no grant from another browser");
+
+    // Bob's link, started in bob's session, finished in that browser once it is alice's session: refused.
+    let bob = cp.sso_browser();
+    bob.sso_login("default", "bob").await;
+    let link = create_link(&cp, "bob@example.com", server_id).await;
+    let location = started(bob.http.clone(), link.url.clone()).await;
+    let callback = authorize_headless(&bob.http, &location).await;
+    bob.sso_login("default", "alice").await;
+    let response = json_get(&bob.http, &callback).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "user_mismatch", "{body}");
+    assert!(get_grant(&cp, "bob@example.com", server_id).await.is_none());
+
+    // In bob's own browser and session it completes, and the page names whom it is for.
+    bob.sso_login("default", "bob").await;
+    let link = create_link(&cp, "bob@example.com", server_id).await;
+    let location = started(bob.http.clone(), link.url.clone()).await;
+    let callback = authorize_headless(&bob.http, &location).await;
+    let response = bob.http.get(callback).send().await.unwrap();
+    let set_cookies: Vec<String> =
+        response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("for the Gatehouse user bob@example.com"), "{page}");
+    assert!(set_cookies
+        .iter()
+        .any(|c| c.starts_with("gatehouse_upstream_oauth_") && c.contains("Max-Age=0")));
+    assert!(get_grant(&cp, "bob@example.com", server_id).await.is_some());
 }

@@ -16,7 +16,7 @@ use gatehouse_tests::db::TestDb;
 use gatehouse_tests::edge::{EdgeCache, TestEdge};
 use gatehouse_tests::eventually;
 use gatehouse_tests::oidc::{
-    authorize_headless, no_redirect_client, OidcClient, OidcConfig, OidcUser, TestOidcProvider,
+    authorize_headless, browser_client, OidcClient, OidcConfig, OidcUser, TestOidcProvider,
 };
 use gatehouse_tests::protected_upstream::{ProtectedOptions, ProtectedUpstream};
 use reqwest::{Method, StatusCode, Url};
@@ -41,7 +41,7 @@ fn call_add() -> String {
 
 /// A Redis URL and fresh key prefix shared by this test's edges, when CI provides Redis.
 fn test_redis() -> Option<(String, String)> {
-    let url = std::env::var("GATEHOUSE_TEST_REDIS_URL").ok().filter(|u| !u.is_empty())?;
+    let url = gatehouse_tests::backends::redis_url()?;
     Some((url, format!("gatehouse-test:{}:", uuid::Uuid::new_v4().simple())))
 }
 
@@ -195,7 +195,8 @@ impl Fixture {
 
     /// Opens the elicitation URL as OP user `sub` (headless login and consent) and finishes the callback.
     async fn authorize_as(&self, elicitation: &Value, sub: &str) {
-        let http = no_redirect_client();
+        // One browser from the link to the callback: the callback needs the start's binding cookie.
+        let http = browser_client();
         let link = elicitation["url"].as_str().unwrap();
         let response = http.get(link).send().await.unwrap();
         let location =
@@ -420,7 +421,7 @@ async fn insufficient_scope_steps_up_once_with_the_extra_scope() {
     assert!(body.contains("upstream_credentials_rejected") && !body.contains("-32042"), "{body}");
 
     // The link asks for the extra scope; authorizing it makes the call work.
-    let http = no_redirect_client();
+    let http = browser_client();
     let link = elicitation["url"].as_str().unwrap();
     let response = http.get(link).send().await.unwrap();
     let location =

@@ -20,6 +20,8 @@ pub struct Model {
     pub subject: String,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
+    /// When the family ends, however often it is refreshed (NULL: at this token's expiry).
+    pub family_expires_at: Option<DateTimeUtc>,
     /// Set when exchanged for a successor; presenting it again revokes the family.
     pub rotated_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
