@@ -66,14 +66,57 @@ pub fn prepare(env: &mut BTreeMap<String, String>) -> anyhow::Result<DevLayout> 
     }
     let grpc = roles::addr(env, "GATEHOUSE_GRPC_ADDR", roles::DEFAULT_GRPC_ADDR)?;
     env.entry("GATEHOUSE_CONTROL_PLANE_URL".into()).or_insert_with(|| format!("http://{grpc}"));
+    // The public URLs follow the ports, so metadata, challenges and links name the real ones.
+    let edge = roles::addr(env, "GATEHOUSE_EDGE_ADDR", roles::DEFAULT_EDGE_ADDR)?;
+    let scheme =
+        if env.get("GATEHOUSE_EDGE_TLS_CERT").is_some_and(|v| !v.is_empty()) { "https" } else { "http" };
+    if unset(env, "GATEHOUSE_EDGE_PUBLIC_URL") && unset(env, "GATEHOUSE_PUBLIC_BASE_URL") {
+        env.insert("GATEHOUSE_EDGE_PUBLIC_URL".into(), format!("{scheme}://{edge}"));
+    }
+    let api = roles::addr(env, "GATEHOUSE_API_ADDR", roles::DEFAULT_API_ADDR)?;
+    env.entry("GATEHOUSE_PUBLIC_URL".into()).or_insert_with(|| format!("http://{api}"));
     Ok(DevLayout { data_dir, admin_token_file })
 }
 
+/// Checks every setting of both roles before anything binds or starts, so a
+/// mistake in one is reported with the other's, not after the other started.
+pub fn validate(env: &BTreeMap<String, String>) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    match gatehouse_control_plane::ControlPlaneConfig::from_env(env) {
+        Ok(config) => problems.extend(config.validate().err().map(|e| format!("control plane: {e}"))),
+        Err(e) => problems.push(format!("control plane: {e}")),
+    }
+    match gatehouse_data_plane::EdgeConfig::from_env(env) {
+        Ok(config) => problems.extend(config.validate().err().map(|e| format!("edge: {e}"))),
+        Err(e) => problems.push(format!("edge: {e}")),
+    }
+    for key in ["GATEHOUSE_API_ADDR", "GATEHOUSE_GRPC_ADDR", "GATEHOUSE_EDGE_ADDR"] {
+        let default = match key {
+            "GATEHOUSE_API_ADDR" => roles::DEFAULT_API_ADDR,
+            "GATEHOUSE_GRPC_ADDR" => roles::DEFAULT_GRPC_ADDR,
+            _ => roles::DEFAULT_EDGE_ADDR,
+        };
+        if let Err(e) = roles::addr(env, key, default) {
+            problems.push(e.to_string());
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!("invalid settings, nothing started:\n  {}", problems.join("\n  "))
+}
+
 /// Runs the dev stack until Ctrl-C; either half failing stops both.
-pub async fn run(mut env: BTreeMap<String, String>) -> anyhow::Result<()> {
-    let layout = prepare(&mut env)?;
+pub async fn run(env: BTreeMap<String, String>) -> anyhow::Result<()> {
     let token = CancellationToken::new();
     tokio::spawn(roles::shutdown_signal(token.clone()));
+    run_until(env, token).await
+}
+
+/// Runs the dev stack until `token` is cancelled (or either half fails).
+pub async fn run_until(mut env: BTreeMap<String, String>, token: CancellationToken) -> anyhow::Result<()> {
+    let layout = prepare(&mut env)?;
+    validate(&env)?;
 
     let cp = {
         let (env, token) = (env.clone(), token.clone());
@@ -103,9 +146,12 @@ fn print_banner(env: &BTreeMap<String, String>, layout: &DevLayout) {
     let edge = env.get("GATEHOUSE_EDGE_ADDR").map_or(roles::DEFAULT_EDGE_ADDR, |v| v);
     let scheme =
         if env.get("GATEHOUSE_EDGE_TLS_CERT").is_some_and(|v| !v.is_empty()) { "https" } else { "http" };
+    let edge_url =
+        env.get("GATEHOUSE_EDGE_PUBLIC_URL").cloned().unwrap_or_else(|| format!("{scheme}://{edge}"));
     eprintln!(
-        "\ngatehouse dev\n  admin API   http://{api}  (token in {})\n  MCP edge    {scheme}://{edge}/mcp/<server-slug>\n  data        {}\n",
+        "\ngatehouse dev\n  admin API   http://{api}  (token in {})\n  MCP edge    {}/mcp/default/<server-slug>  (or /mcp/<server-slug>)\n  data        {}\n",
         layout.admin_token_file.display(),
+        edge_url.trim_end_matches('/'),
         layout.data_dir.display()
     );
 }

@@ -6,7 +6,10 @@ use std::time::Duration;
 const MAX_REQUEST_BYTES: &str = "GATEHOUSE_MAX_REQUEST_BYTES";
 const CONNECT_TIMEOUT_MS: &str = "GATEHOUSE_UPSTREAM_CONNECT_TIMEOUT_MS";
 const RESPONSE_TIMEOUT_MS: &str = "GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT_MS";
-const PUBLIC_BASE_URL: &str = "GATEHOUSE_PUBLIC_BASE_URL";
+/// The edge's public URL: one name for both roles (the control plane reads it too).
+const EDGE_PUBLIC_URL: &str = "GATEHOUSE_EDGE_PUBLIC_URL";
+/// The edge's former name for it, still read (with a warning) when the new one is unset.
+const DEPRECATED_PUBLIC_BASE_URL: &str = "GATEHOUSE_PUBLIC_BASE_URL";
 
 /// Tunables of the request path.
 #[derive(Debug, Clone)]
@@ -36,7 +39,8 @@ impl Default for ProxySettings {
 
 impl ProxySettings {
     /// Reads `GATEHOUSE_MAX_REQUEST_BYTES`, `GATEHOUSE_UPSTREAM_CONNECT_TIMEOUT_MS`,
-    /// `GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT_MS` and `GATEHOUSE_PUBLIC_BASE_URL`;
+    /// `GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT_MS` and `GATEHOUSE_EDGE_PUBLIC_URL`
+    /// (formerly `GATEHOUSE_PUBLIC_BASE_URL`, still read with a warning);
     /// unset ones keep their defaults.
     pub fn from_env(env: &BTreeMap<String, String>) -> Result<Self, ProxyConfigError> {
         let mut settings = Self::default();
@@ -50,9 +54,17 @@ impl ProxySettings {
         if let Some(ms) = positive(env, RESPONSE_TIMEOUT_MS)? {
             settings.upstream_response_timeout = Duration::from_millis(ms);
         }
-        if let Some(raw) = env.get(PUBLIC_BASE_URL).filter(|v| !v.trim().is_empty()) {
+        let set = |name: &'static str| env.get(name).filter(|v| !v.trim().is_empty()).map(|v| (name, v));
+        let public = set(EDGE_PUBLIC_URL).or_else(|| {
+            let old = set(DEPRECATED_PUBLIC_BASE_URL)?;
+            tracing::warn!(
+                "{DEPRECATED_PUBLIC_BASE_URL} is deprecated: set {EDGE_PUBLIC_URL}, which both roles read"
+            );
+            Some(old)
+        });
+        if let Some((name, raw)) = public {
             let url = url::Url::parse(raw.trim())
-                .map_err(|source| ProxyConfigError::InvalidUrl { name: PUBLIC_BASE_URL, source })?;
+                .map_err(|source| ProxyConfigError::InvalidUrl { name, source })?;
             settings.public_base_url = Some(url);
         }
         Ok(settings)
