@@ -119,7 +119,7 @@ mod tests {
             (MAX_REQUEST_BYTES, "1024"),
             (CONNECT_TIMEOUT_MS, "250"),
             (RESPONSE_TIMEOUT_MS, "5000"),
-            (PUBLIC_BASE_URL, "https://mcp.example.com/"),
+            (EDGE_PUBLIC_URL, "https://mcp.example.com/"),
         ]))
         .unwrap();
         assert_eq!(s.max_request_body_bytes, 1024);
@@ -134,6 +134,19 @@ mod tests {
             let err = ProxySettings::from_env(&env(&[(k, v)])).unwrap_err();
             assert!(err.to_string().contains(k));
         }
-        assert!(ProxySettings::from_env(&env(&[(PUBLIC_BASE_URL, "not a url")])).is_err());
+        assert!(ProxySettings::from_env(&env(&[(EDGE_PUBLIC_URL, "not a url")])).is_err());
+    }
+
+    #[test]
+    fn the_former_public_url_name_still_works_and_the_new_one_wins() {
+        let old = ProxySettings::from_env(&env(&[(DEPRECATED_PUBLIC_BASE_URL, "https://old.example.com")]))
+            .unwrap();
+        assert_eq!(old.public_base_url.unwrap().host_str(), Some("old.example.com"));
+        let both = ProxySettings::from_env(&env(&[
+            (DEPRECATED_PUBLIC_BASE_URL, "https://old.example.com"),
+            (EDGE_PUBLIC_URL, "https://new.example.com"),
+        ]))
+        .unwrap();
+        assert_eq!(both.public_base_url.unwrap().host_str(), Some("new.example.com"));
     }
 }
