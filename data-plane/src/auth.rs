@@ -362,7 +362,7 @@ mod tests {
     #[tokio::test]
     async fn a_client_certificate_authenticates_only_without_an_explicit_credential() {
         let v = view();
-        let runtime = IdentityRuntime::new().unwrap();
+        let runtime = IdentityRuntime::new(Default::default()).unwrap();
         let now = 1_800_000_000; // 2027
         let ci = certificate(Some("spiffe://acme/agent/ci"), "ci", 2030);
         let auth = |h: Vec<(&'static str, &'static str)>, cert: ClientCertificate, slug: &'static str| {
@@ -411,7 +411,7 @@ mod tests {
     #[tokio::test]
     async fn credentials_count_only_in_the_org_the_url_names() {
         let v = view();
-        let runtime = IdentityRuntime::new().unwrap();
+        let runtime = IdentityRuntime::new(Default::default()).unwrap();
         let now = 1_800_000_000;
         let at = |org: Option<&'static str>,
                   h: Vec<(&'static str, &'static str)>,

@@ -33,7 +33,6 @@ pub enum UpstreamAuth {
 }
 
 /// A registered upstream MCP server.
-#[derive(Debug)]
 pub struct UpstreamServer {
     pub id: String,
     pub org_id: String,
@@ -70,6 +69,21 @@ pub struct Org {
     pub jwt: Option<Result<Arc<crate::identity::byo_jwt::JwtValidator>, String>>,
 }
 
+// Header values are credentials: Debug names the headers and never shows a value.
+impl std::fmt::Debug for UpstreamServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> =
+            self.headers.iter().map(|(n, _)| (n.as_str(), "<redacted>")).collect();
+        f.debug_struct("UpstreamServer")
+            .field("id", &self.id)
+            .field("org_id", &self.org_id)
+            .field("slug", &self.slug)
+            .field("auth", &self.auth)
+            .field("headers", &headers)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Tool rules of one server provisioned to one workspace.
 #[derive(Debug, Default)]
 pub struct ToolRules {
@@ -94,7 +108,7 @@ pub enum ApplyError {
 /// all it did not change with the previous one, and applying a delta touches
 /// only the entries it names (an unchanged server keeps its compiled JWT
 /// validator, JWKS and introspection caches).
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct ConfigView {
     version: u64,
     // Wire-form source of truth, keyed by id: deltas apply here and snapshots
@@ -102,6 +116,21 @@ pub struct ConfigView {
     state: ConfigState,
     // Derived indexes used by requests, kept in step by `Indexes`' change hooks.
     index: Indexes,
+}
+
+// The state holds static upstream headers, signing keys and the session key in
+// plaintext: Debug shows only the version and how much there is.
+impl std::fmt::Debug for ConfigView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (servers, workspaces, provisions, tokens) = self.counts();
+        f.debug_struct("ConfigView")
+            .field("version", &self.version)
+            .field("servers", &servers)
+            .field("workspaces", &workspaces)
+            .field("provisions", &provisions)
+            .field("tokens", &tokens)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A `BuildHasher` for token hashes: they are SHA-256 outputs already, so
@@ -137,7 +166,7 @@ impl std::hash::BuildHasher for TokenHashState {
 
 type Map<K, V> = imbl::HashMap<K, V>;
 
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 struct Indexes {
     org_index: Map<String, Arc<Org>>,
     // org slug → org: how a request's URL names its org.

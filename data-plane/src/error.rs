@@ -99,6 +99,13 @@ pub enum EdgeError {
     /// The upstream answered 401/403 to the gateway's credentials.
     #[error("upstream rejected the gateway's credentials")]
     UpstreamRejectedCredentials,
+    /// The server's URL points at an address the edge may not reach (link-local, cloud
+    /// metadata, loopback, private), by its literal or by what its name resolves to.
+    #[error("upstream address is not allowed")]
+    UpstreamAddressBlocked,
+    /// The upstream answered with a redirect (3xx), which is never passed on.
+    #[error("upstream server answered with a redirect")]
+    UpstreamRedirect,
     /// The upstream exchange failed after connecting.
     #[error("upstream request failed")]
     UpstreamFailed,
@@ -146,9 +153,11 @@ impl EdgeError {
             // JSON-RPC-level refusals of a well-formed request travel in a 200, like an upstream's would.
             MissingToolName | ToolDenied { .. } => StatusCode::OK,
             UpstreamAuthUnsupported
+            | UpstreamAddressBlocked
             | UpstreamUnavailable
             | UpstreamRejectedCredentials
             | UpstreamFailed
+            | UpstreamRedirect
             | UpstreamInvalidResponse
             | UpstreamResponseTooLarge => StatusCode::BAD_GATEWAY,
             UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -203,6 +212,8 @@ impl EdgeError {
             UpstreamTimeout => "upstream_timeout",
             UpstreamRejectedCredentials => "upstream_credentials_rejected",
             UpstreamFailed => "upstream_failed",
+            UpstreamRedirect => "upstream_redirect",
+            UpstreamAddressBlocked => "upstream_address_blocked",
             UpstreamInvalidResponse => "upstream_invalid_response",
             UpstreamResponseTooLarge => "upstream_response_too_large",
             UpstreamAuthorizationRequired { .. } => "authorization_required",
@@ -217,13 +228,16 @@ impl EdgeError {
     pub fn source(&self) -> ErrorSource {
         use EdgeError::*;
         match self {
-            NotReady | ToolDenied { .. } | UpstreamAuthUnsupported | IdentityProviderUnavailable => {
-                ErrorSource::Gateway
-            }
+            NotReady
+            | ToolDenied { .. }
+            | UpstreamAuthUnsupported
+            | UpstreamAddressBlocked
+            | IdentityProviderUnavailable => ErrorSource::Gateway,
             UpstreamUnavailable
             | UpstreamTimeout
             | UpstreamRejectedCredentials
             | UpstreamFailed
+            | UpstreamRedirect
             | UpstreamInvalidResponse
             | UpstreamResponseTooLarge => ErrorSource::Upstream,
             UpstreamTokenEndpointFailed | UpstreamTokenRefused => ErrorSource::Upstream,

@@ -16,6 +16,7 @@ pub mod config_client;
 pub mod config_view;
 pub mod control_plane;
 pub mod credentials;
+pub mod egress;
 pub mod elicitation;
 pub mod elicitation_streams;
 pub mod error;
@@ -79,8 +80,13 @@ pub async fn run_with_state(
         .context("configuring the upstream token cache (GATEHOUSE_REDIS_URL)")?;
     tracing::info!(token_cache = token_cache.status().backend, "upstream token cache configured");
     let broker_client = credentials::ControlPlaneClient::new(&control_plane);
-    let broker =
-        credentials::CredentialBroker::new(token_cache, broker_client, config.credentials.refresh_skew);
+    let broker = credentials::CredentialBroker::new(
+        token_cache,
+        broker_client,
+        config.credentials.refresh_skew,
+        config.proxy.upstream_addresses.clone(),
+    )
+    .context("building the upstream token client")?;
     let proxy = proxy.with_credential_broker(broker.clone());
     let app = server::router(state.clone(), proxy::router(proxy)).layer(axum::Extension(broker));
 

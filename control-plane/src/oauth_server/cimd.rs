@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use gatehouse_config::address_filter::AddressPolicy;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
@@ -149,28 +150,7 @@ impl MetadataCache {
     }
 
     fn address_allowed(&self, ip: IpAddr) -> bool {
-        if ip.is_loopback() {
-            return self.allow_loopback;
-        }
-        match ip {
-            IpAddr::V4(v4) => {
-                !(v4.is_private()
-                    || v4.is_link_local()
-                    || v4.is_unspecified()
-                    || v4.is_broadcast()
-                    || v4.is_multicast()
-                    || v4.is_documentation()
-                    || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
-            }
-            IpAddr::V6(v6) => {
-                let first = v6.segments()[0];
-                !(v6.is_unspecified()
-                    || v6.is_multicast()
-                    || (first & 0xfe00) == 0xfc00
-                    || (first & 0xffc0) == 0xfe80
-                    || v6.to_ipv4_mapped().is_some())
-            }
-        }
+        AddressPolicy::new(self.allow_loopback).check(None, ip).is_ok()
     }
 }
 

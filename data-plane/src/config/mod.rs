@@ -3,9 +3,11 @@
 //! Everything the edge reads from its environment lives here and depends on
 //! nothing else in the crate: [`EdgeConfig`] with the request-path
 //! ([`proxy`]), upstream credential ([`credentials`]) and listener TLS
-//! ([`tls`]) settings, and their errors ([`ConfigError`]).
+//! ([`tls`]) settings, which addresses outbound calls may reach ([`egress`]), and
+//! their errors ([`ConfigError`]).
 
 pub mod credentials;
+pub mod egress;
 mod error;
 pub mod proxy;
 pub mod tls;

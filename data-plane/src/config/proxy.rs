@@ -3,6 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use gatehouse_config::address_filter::AddressPolicy;
+
+use super::egress::{self, EgressConfigError};
+
 const MAX_REQUEST_BYTES: &str = "GATEHOUSE_MAX_REQUEST_BYTES";
 const CONNECT_TIMEOUT_MS: &str = "GATEHOUSE_UPSTREAM_CONNECT_TIMEOUT_MS";
 const RESPONSE_TIMEOUT_MS: &str = "GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT_MS";
@@ -21,6 +25,9 @@ pub struct ProxySettings {
     /// The edge's public URL, advertised in protected resource metadata and
     /// used as the audience base of Gatehouse access tokens.
     pub public_base_url: Option<url::Url>,
+    /// Which addresses upstream, token-endpoint, JWKS and introspection calls may
+    /// reach (default: public addresses only).
+    pub upstream_addresses: AddressPolicy,
 }
 
 impl Default for ProxySettings {
@@ -30,14 +37,16 @@ impl Default for ProxySettings {
             upstream_connect_timeout: Duration::from_secs(10),
             upstream_response_timeout: Duration::from_secs(60),
             public_base_url: None,
+            upstream_addresses: AddressPolicy::default(),
         }
     }
 }
 
 impl ProxySettings {
     /// Reads `GATEHOUSE_MAX_REQUEST_BYTES`, `GATEHOUSE_UPSTREAM_CONNECT_TIMEOUT_MS`,
-    /// `GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT_MS` and `GATEHOUSE_PUBLIC_BASE_URL`;
-    /// unset ones keep their defaults.
+    /// `GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT_MS`, `GATEHOUSE_PUBLIC_BASE_URL`,
+    /// `GATEHOUSE_UPSTREAM_ALLOW` and `GATEHOUSE_ALLOW_LOOPBACK_UPSTREAMS`; unset ones keep
+    /// their defaults.
     pub fn from_env(env: &BTreeMap<String, String>) -> Result<Self, ProxyConfigError> {
         let mut settings = Self::default();
         if let Some(bytes) = positive(env, MAX_REQUEST_BYTES)? {
@@ -55,6 +64,7 @@ impl ProxySettings {
                 .map_err(|source| ProxyConfigError::InvalidUrl { name: PUBLIC_BASE_URL, source })?;
             settings.public_base_url = Some(url);
         }
+        settings.upstream_addresses = egress::address_policy_from_env(env)?;
         Ok(settings)
     }
 }
@@ -85,6 +95,9 @@ pub enum ProxyConfigError {
         #[source]
         source: url::ParseError,
     },
+    /// The outbound address policy is invalid.
+    #[error(transparent)]
+    Egress(#[from] EgressConfigError),
     /// The upstream HTTP client could not be built.
     #[error("failed to build the upstream HTTP client")]
     Client(#[source] reqwest::Error),

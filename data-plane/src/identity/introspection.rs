@@ -100,7 +100,11 @@ impl Introspector {
     async fn call(&self, runtime: &IdentityRuntime, token: &str) -> Result<Answer, IdentityError> {
         let mut request = runtime
             .http
-            .post(self.endpoint.clone())
+            .request(reqwest::Method::POST, self.endpoint.clone())
+            .map_err(|blocked| {
+                tracing::warn!(endpoint = %self.endpoint, %blocked, "introspection endpoint address is not allowed");
+                IdentityError::Unavailable
+            })?
             .header(http::header::ACCEPT, "application/json")
             .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(

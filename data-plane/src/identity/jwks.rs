@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use gatehouse_config::identity::jwks::KeySet;
 
+use crate::egress::Egress;
+
 /// Largest JWKS document the edge accepts from a remote endpoint.
 const MAX_JWKS_BYTES: usize = 256 * 1024;
 /// Time allowed to fetch a remote JWKS.
@@ -49,7 +51,7 @@ impl RemoteJwks {
     /// refetched (rate-limited) when `kid` is not in the cached set.
     pub async fn key_set(
         &self,
-        http: &reqwest::Client,
+        http: &Egress,
         uri: &url::Url,
         kid: Option<&str>,
         ttl: Duration,
@@ -90,8 +92,10 @@ impl RemoteJwks {
     }
 }
 
-async fn fetch(http: &reqwest::Client, uri: &url::Url) -> Result<KeySet, JwksError> {
-    let response = tokio::time::timeout(FETCH_TIMEOUT, http.get(uri.clone()).send())
+async fn fetch(http: &Egress, uri: &url::Url) -> Result<KeySet, JwksError> {
+    let request =
+        http.request(reqwest::Method::GET, uri.clone()).map_err(|e| JwksError::Fetch(e.to_string()))?;
+    let response = tokio::time::timeout(FETCH_TIMEOUT, request.send())
         .await
         .map_err(|_| JwksError::Fetch("timed out".into()))?
         .map_err(|e| JwksError::Fetch(e.without_url().to_string()))?;

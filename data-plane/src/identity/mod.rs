@@ -28,6 +28,7 @@ pub mod server_identity;
 
 use std::time::Duration;
 
+use gatehouse_config::address_filter::AddressPolicy;
 use http::header::AUTHORIZATION;
 use http::HeaderMap;
 use jsonwebtoken::errors::ErrorKind;
@@ -36,6 +37,8 @@ pub use caller::{AuthSource, Caller, TokenGrant};
 
 use identity_jwt::IdentityJwtCache;
 use jwks::RemoteJwks;
+
+use crate::egress::Egress;
 
 /// Time allowed to connect to a JWKS or introspection endpoint.
 const IDP_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -72,8 +75,8 @@ pub(crate) fn jwt_error(e: jsonwebtoken::errors::Error) -> IdentityError {
 /// JWKS and the signed identity-assertion cache.
 #[derive(Debug)]
 pub struct IdentityRuntime {
-    /// Client for JWKS and introspection endpoints (no redirects).
-    pub http: reqwest::Client,
+    /// Client for JWKS and introspection endpoints (no redirects, guarded addresses).
+    pub http: Egress,
     /// Remote key sets by URI.
     pub jwks: RemoteJwks,
     /// Signed `X-User-JWT` assertions.
@@ -81,12 +84,11 @@ pub struct IdentityRuntime {
 }
 
 impl IdentityRuntime {
-    /// Builds the runtime with its own HTTP client.
-    pub fn new() -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(IDP_CONNECT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+    /// Builds the runtime with its own HTTP client, reaching only what `addresses` allows.
+    pub fn new(addresses: AddressPolicy) -> Result<Self, reqwest::Error> {
+        let http = Egress::new(addresses, |b| {
+            b.connect_timeout(IDP_CONNECT_TIMEOUT).redirect(reqwest::redirect::Policy::none())
+        })?;
         Ok(Self { http, jwks: RemoteJwks::default(), jwt_cache: IdentityJwtCache::default() })
     }
 }

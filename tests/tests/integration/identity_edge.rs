@@ -17,6 +17,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use gatehouse_config::address_filter::AddressPolicy;
 use gatehouse_config::token_hash::hash_token;
 use gatehouse_data_plane::config::ProxySettings;
 use gatehouse_data_plane::config_view::ConfigView;
@@ -67,7 +68,7 @@ impl EcKey {
         json!({"keys":[self.public_jwk()]})
     }
 
-    fn private_jwk(&self) -> Value {
+    pub(crate) fn private_jwk(&self) -> Value {
         json!({"kty":"EC","crv":"P-256","x":self.x,"y":self.y,"d":self.d,"kid":self.kid})
     }
 
@@ -209,6 +210,8 @@ impl Edge {
         let settings = ProxySettings {
             upstream_response_timeout: Duration::from_secs(3),
             public_base_url: public_base.map(|b| url::Url::parse(b).unwrap()),
+            // The upstreams of these tests listen on loopback.
+            upstream_addresses: AddressPolicy::new(true),
             ..ProxySettings::default()
         };
         let state = ProxyState::new(edge, settings).unwrap();

@@ -1,0 +1,186 @@
+//! The edge's guards against its own config being turned on it: which addresses it
+//! connects to, and what its `Debug` output shows.
+//!
+//! A hand-made snapshot and the real `proxy::router` on a real listener, in front of a
+//! real upstream on loopback.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::extract::State;
+use gatehouse_config::address_filter::AddressPolicy;
+use gatehouse_config::token_hash::hash_token;
+use gatehouse_data_plane::config::ProxySettings;
+use gatehouse_data_plane::config_view::ConfigView;
+use gatehouse_data_plane::proxy::{self, ProxyState};
+use gatehouse_data_plane::EdgeState;
+use gatehouse_proto::config::v1 as pb;
+use serde_json::{json, Value};
+
+use crate::identity_edge::EcKey;
+
+const TOKEN: &str = "gth_edge_guards_token_000000000000000000000000";
+const HEADER_SECRET: &str = "static-header-secret-5b1e0c";
+
+async fn serve(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// An upstream that counts the requests reaching it and answers every one.
+async fn counting_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let handler = |State(hits): State<Arc<AtomicUsize>>, body: String| async move {
+        hits.fetch_add(1, Ordering::SeqCst);
+        let id = serde_json::from_str::<Value>(&body).ok().and_then(|v| v.get("id").cloned());
+        axum::Json(json!({"jsonrpc":"2.0","id":id,"result":{"tools":[]}}))
+    };
+    let addr =
+        serve(axum::Router::new().route("/mcp", axum::routing::post(handler)).with_state(hits.clone())).await;
+    (addr, hits)
+}
+
+fn snapshot(servers: &[(&str, String)], identity_key: &EcKey) -> pb::Snapshot {
+    let servers: Vec<pb::Server> = servers
+        .iter()
+        .map(|(slug, url)| pb::Server {
+            id: format!("s-{slug}"),
+            org_id: "org1".into(),
+            slug: (*slug).into(),
+            name: (*slug).into(),
+            url: url.clone(),
+            auth_type: "headers".into(),
+            headers: [("x-upstream-key".to_owned(), HEADER_SECRET.to_owned())].into(),
+            advanced_config: None,
+            oauth: None,
+        })
+        .collect();
+    pb::Snapshot {
+        version: 1,
+        state: Some(pb::ConfigState {
+            provisions: servers
+                .iter()
+                .map(|s| pb::Provision {
+                    workspace_id: "ws1".into(),
+                    server_id: s.id.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            servers,
+            workspaces: vec![pb::Workspace {
+                id: "ws1".into(),
+                org_id: "org1".into(),
+                slug: "team".into(),
+                name: "Team".into(),
+            }],
+            tokens: vec![pb::GatewayToken {
+                id: "t1".into(),
+                org_id: "org1".into(),
+                token_hash: hash_token(TOKEN).to_vec(),
+                user: "alice".into(),
+                workspace_id: "ws1".into(),
+                scopes: vec!["mcp".into()],
+                ..Default::default()
+            }],
+            settings: Some(pb::EdgeSettings {
+                session_binding_key: vec![9; 32],
+                identity_signing_jwk: identity_key.private_jwk().to_string(),
+                ..Default::default()
+            }),
+            orgs: vec![pb::Org { id: "org1".into(), slug: "default".into(), ..Default::default() }],
+            ..Default::default()
+        }),
+    }
+}
+
+/// An edge serving `servers` whose outbound calls follow `addresses`; returns its base URL.
+async fn edge(servers: &[(&str, String)], addresses: AddressPolicy) -> String {
+    let state = EdgeState::new();
+    state.install(ConfigView::from_snapshot(snapshot(servers, &EcKey::generate("id-1"))));
+    let settings = ProxySettings { upstream_addresses: addresses, ..ProxySettings::default() };
+    let proxy = ProxyState::new(state, settings).unwrap();
+    format!("http://{}", serve(proxy::router(proxy)).await)
+}
+
+async fn call(base: &str, slug: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/mcp/{slug}"))
+        .bearer_auth(TOKEN)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_edge_refuses_loopback_private_and_metadata_upstreams_by_address_and_by_name() {
+    let (upstream, hits) = counting_upstream().await;
+    let port = upstream.port();
+    let servers = [
+        ("literal", format!("http://127.0.0.1:{port}/mcp")),
+        ("mapped", format!("http://[::ffff:127.0.0.1]:{port}/mcp")),
+        // A name is checked on what it resolves to, at every connection.
+        ("named", format!("http://localhost:{port}/mcp")),
+        ("metadata", "http://169.254.169.254/latest/meta-data/iam".to_owned()),
+        ("private", "http://10.0.0.1/mcp".to_owned()),
+    ];
+    let strict = edge(&servers, AddressPolicy::default()).await;
+    for (slug, _) in &servers {
+        let (status, body) = call(&strict, slug).await;
+        assert_eq!(status, 502, "{slug}: {body}");
+        assert_eq!(
+            body["error"]["data"],
+            json!({"reason":"upstream_address_blocked","source":"gateway","retryable":false}),
+            "{slug}"
+        );
+        assert!(!body.to_string().contains("169.254"), "{body}");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "no refused request reached the upstream");
+
+    // The same upstream, allowed by a network on the allowlist, or by name.
+    let allow = AddressPolicy::parse_allowlist("127.0.0.0/8").unwrap();
+    let allowed = edge(&servers, AddressPolicy { allow_loopback: false, allow }).await;
+    assert_eq!(call(&allowed, "literal").await.0, 200);
+    assert_eq!(call(&allowed, "named").await.0, 200);
+    assert_eq!(call(&allowed, "metadata").await.1["error"]["data"]["reason"], "upstream_address_blocked");
+    let by_name =
+        AddressPolicy { allow_loopback: false, allow: AddressPolicy::parse_allowlist("localhost").unwrap() };
+    let by_name = edge(&servers, by_name).await;
+    assert_eq!(call(&by_name, "named").await.0, 200);
+    assert_eq!(call(&by_name, "literal").await.0, 502, "a host entry admits only that name");
+    // `GATEHOUSE_ALLOW_LOOPBACK_UPSTREAMS=true` (dev, tests) admits loopback and nothing else.
+    let dev = edge(&servers, AddressPolicy::new(true)).await;
+    assert_eq!(call(&dev, "literal").await.0, 200);
+    assert_eq!(call(&dev, "private").await.1["error"]["data"]["reason"], "upstream_address_blocked");
+    assert_eq!(hits.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn debug_output_of_the_served_config_holds_no_header_secret_or_private_key() {
+    let key = EcKey::generate("id-1");
+    let state = EdgeState::new();
+    state.install(ConfigView::from_snapshot(snapshot(&[("s", "http://127.0.0.1:1/mcp".into())], &key)));
+    let view = state.config();
+    let server = view.server("org1", "s").expect("the server is served");
+    let proxy = ProxyState::new(state.clone(), ProxySettings::default()).unwrap();
+    let outputs = [
+        format!("{view:?}"),
+        format!("{:#?}", *view),
+        format!("{state:?}"),
+        format!("{proxy:?}"),
+        format!("{server:?}"),
+    ];
+    let private_d = key.private_jwk()["d"].as_str().unwrap().to_owned();
+    for output in &outputs {
+        assert!(!output.contains(HEADER_SECRET), "{output}");
+        assert!(!output.contains(&private_d), "{output}");
+    }
+    assert!(outputs[0].contains("version: 1"), "{}", outputs[0]);
+    assert!(outputs[4].contains("x-upstream-key"), "the header name is still shown: {}", outputs[4]);
+}
