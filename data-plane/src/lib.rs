@@ -67,7 +67,10 @@ pub async fn run_with_state(
     // Certificates and keys are read here first: a bad file stops the edge before it serves.
     let tls = config.tls.as_ref().map(tls::EdgeTls::load).transpose()?;
     let addr = listener.local_addr().context("reading the edge listener address")?;
-    let cache = config.cache_path.clone().map(|path| ConfigCache::new(path, &config.node_token));
+    let cache = config
+        .cache_path
+        .clone()
+        .map(|path| ConfigCache::new(path, &config.node_token).with_max_age(config.cache_max_age));
     if let Some(cache) = &cache {
         load_cache(cache, &state).await;
     }
@@ -90,7 +93,7 @@ pub async fn run_with_state(
     let proxy = proxy.with_credential_broker(broker.clone());
     let app = server::router(state.clone(), proxy::router(proxy)).layer(axum::Extension(broker));
 
-    let writer = cache.map(|cache| config_cache::spawn_writer(cache, client.subscribe()));
+    let writer = cache.map(|cache| config_cache::spawn_writer(cache, state.clone(), client.subscribe()));
     let stop_client = CancellationToken::new();
     let client = tokio::spawn(client.run(stop_client.clone()));
     tracing::info!(
@@ -131,6 +134,16 @@ pub async fn run_with_state(
 async fn load_cache(cache: &ConfigCache, state: &EdgeState) {
     let path = cache.path().display();
     match cache.load().await {
+        // Never step back: a copy older than what this edge already serves would revive
+        // what was revoked since.
+        Ok(Some(view)) if state.is_loaded() && view.version() <= state.config().version() => {
+            tracing::warn!(
+                version = view.version(),
+                served = state.config().version(),
+                %path,
+                "ignoring a local config cache older than the config already served"
+            );
+        }
         Ok(Some(view)) => {
             let version = view.version();
             let (servers, workspaces, provisions, tokens) = view.counts();
