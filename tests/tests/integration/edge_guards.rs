@@ -1,5 +1,5 @@
 //! The edge's guards against its own config being turned on it: which addresses it
-//! connects to, and what its `Debug` output shows.
+//! connects to, what its `Debug` output shows, and which cached config it serves.
 //!
 //! A hand-made snapshot and the real `proxy::router` on a real listener, in front of a
 //! real upstream on loopback.
@@ -7,15 +7,18 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use gatehouse_config::address_filter::AddressPolicy;
 use gatehouse_config::token_hash::hash_token;
 use gatehouse_data_plane::config::ProxySettings;
+use gatehouse_data_plane::config_cache::ConfigCache;
 use gatehouse_data_plane::config_view::ConfigView;
 use gatehouse_data_plane::proxy::{self, ProxyState};
 use gatehouse_data_plane::EdgeState;
 use gatehouse_proto::config::v1 as pb;
+use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use crate::identity_edge::EcKey;
@@ -183,4 +186,47 @@ async fn debug_output_of_the_served_config_holds_no_header_secret_or_private_key
     }
     assert!(outputs[0].contains("version: 1"), "{}", outputs[0]);
     assert!(outputs[4].contains("x-upstream-key"), "the header name is still shown: {}", outputs[4]);
+}
+
+#[tokio::test]
+async fn a_cache_older_than_the_served_version_is_never_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edge-config.bin");
+    let node_token = "edge-guards-node-token";
+    let key = EcKey::generate("id-1");
+    let mut old = snapshot(&[("s", "http://127.0.0.1:1/mcp".into())], &key);
+    old.version = 10;
+    let cache = ConfigCache::new(path.clone(), &SecretString::from(node_token.to_owned()));
+    cache.store(Arc::new(ConfigView::from_snapshot(old))).await.unwrap();
+
+    // The edge already serves version 50 when it reads its cache.
+    let mut served = snapshot(&[], &key);
+    served.version = 50;
+    let state = EdgeState::new();
+    state.install(ConfigView::from_snapshot(served));
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let env: std::collections::BTreeMap<String, String> = [
+        ("GATEHOUSE_NODE_TOKEN", node_token.to_owned()),
+        ("GATEHOUSE_CONTROL_PLANE_URL", format!("http://{closed}")),
+        ("GATEHOUSE_EDGE_CACHE", path.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let config = gatehouse_data_plane::EdgeConfig::from_env(&env).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let edge = tokio::spawn(gatehouse_data_plane::run_with_state(config, state.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+    // Serving means the cache was read.
+    gatehouse_tests::eventually(Duration::from_secs(5), "the edge to serve", || async {
+        reqwest::get(format!("http://{addr}/healthz")).await.ok().filter(|r| r.status() == 200).map(|_| ())
+    })
+    .await;
+    assert_eq!(state.config().version(), 50, "the older cached version was not installed");
+    assert!(state.config().server("org1", "s").is_none());
+    let _ = stop.send(());
+    edge.await.unwrap().unwrap();
 }
