@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use gatehouse_config::identity::allowed_origins::AllowedOrigins;
 use gatehouse_config::identity::cert_names::{self, CertNameKind};
 use gatehouse_config::identity::external_auth::ExternalAuthConfig;
 use gatehouse_config::identity::wire::jwt_validation_from_wire;
@@ -47,6 +48,8 @@ pub struct UpstreamServer {
     pub identity: Arc<crate::identity::server_identity::ServerIdentity>,
     /// Upstream OAuth client settings (auth types `oauth2` and `client_credentials`).
     pub oauth: Option<crate::upstream_oauth_client::UpstreamOAuthClient>,
+    /// `advanced_config.allowed_origins`: browser origins admitted besides the edge's own.
+    pub allowed_origins: AllowedOrigins,
 }
 
 /// A workspace (team).
@@ -540,6 +543,11 @@ fn server_from_wire(s: &pb::Server) -> Result<UpstreamServer, String> {
             introspect_secret,
         )),
         oauth: s.oauth.as_ref().map(crate::upstream_oauth_client::UpstreamOAuthClient::from_wire),
+        allowed_origins: s
+            .advanced_config
+            .as_ref()
+            .map(|c| AllowedOrigins::from_wire(&c.allowed_origins))
+            .unwrap_or_default(),
     })
 }
 

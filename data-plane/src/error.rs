@@ -39,6 +39,9 @@ pub enum EdgeError {
     /// A valid Gatehouse access token without the scope every MCP URL requires.
     #[error("the access token lacks the required scope")]
     InsufficientScope,
+    /// A browser request whose `Origin` is neither the edge's own nor one the server allows.
+    #[error("origin is not allowed")]
+    OriginNotAllowed,
     /// No server with that slug in the token's org.
     #[error("server not found")]
     ServerNotFound,
@@ -146,7 +149,9 @@ impl EdgeError {
             NotReady | IdentityProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             MissingToken | InvalidToken | ExpiredToken | CertificateNotMapped => StatusCode::UNAUTHORIZED,
             ServerNotFound | SessionNotFound => StatusCode::NOT_FOUND,
-            InsufficientScope | ServerNotProvisioned | ServerNotPermitted => StatusCode::FORBIDDEN,
+            InsufficientScope | ServerNotProvisioned | ServerNotPermitted | OriginNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             BodyRead | Parse | Batch | InvalidRequest | HeaderMismatch { .. } => StatusCode::BAD_REQUEST,
@@ -195,6 +200,7 @@ impl EdgeError {
             IdentityProviderUnavailable => "identity_provider_unavailable",
             InsufficientScope => "insufficient_scope",
             ServerNotFound => "server_not_found",
+            OriginNotAllowed => "origin_not_allowed",
             ServerNotProvisioned => "server_not_provisioned",
             ServerNotPermitted => "server_not_permitted",
             MethodNotAllowed => "method_not_allowed",

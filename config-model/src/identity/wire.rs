@@ -7,6 +7,7 @@ use gatehouse_proto::config::v1 as pb;
 use http::HeaderName;
 use serde_json::Value;
 
+use super::allowed_origins::AllowedOrigins;
 use super::claims_match::{ClaimValueSpec, MatchType, OneOrMany};
 use super::external_auth::ExternalAuthConfig;
 use super::forward_headers::ForwardHeaders;
@@ -27,6 +28,10 @@ pub fn advanced_config_to_wire(config: &Value) -> pb::AdvancedConfig {
         forward_headers: get("forward_headers")
             .and_then(|v| ForwardHeaders::from_value(v).ok())
             .map(|f| f.to_wire()),
+        allowed_origins: get("allowed_origins")
+            .and_then(|v| AllowedOrigins::from_value(v).ok())
+            .map(|o| o.as_slice().to_vec())
+            .unwrap_or_default(),
     }
 }
 

@@ -25,6 +25,8 @@ use crate::identity_edge::EcKey;
 
 const TOKEN: &str = "gth_edge_guards_token_000000000000000000000000";
 const HEADER_SECRET: &str = "static-header-secret-5b1e0c";
+/// The browser origin every server of these tests allows.
+const APP_ORIGIN: &str = "https://app.example.com";
 
 async fn serve(router: axum::Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -57,7 +59,10 @@ fn snapshot(servers: &[(&str, String)], identity_key: &EcKey) -> pb::Snapshot {
             url: url.clone(),
             auth_type: "headers".into(),
             headers: [("x-upstream-key".to_owned(), HEADER_SECRET.to_owned())].into(),
-            advanced_config: None,
+            advanced_config: Some(pb::AdvancedConfig {
+                allowed_origins: vec![APP_ORIGIN.into()],
+                ..Default::default()
+            }),
             oauth: None,
         })
         .collect();
@@ -101,16 +106,26 @@ fn snapshot(servers: &[(&str, String)], identity_key: &EcKey) -> pb::Snapshot {
 
 /// An edge serving `servers` whose outbound calls follow `addresses`; returns its base URL.
 async fn edge(servers: &[(&str, String)], addresses: AddressPolicy) -> String {
+    edge_with(servers, ProxySettings { upstream_addresses: addresses, ..ProxySettings::default() }).await
+}
+
+async fn edge_with(servers: &[(&str, String)], settings: ProxySettings) -> String {
     let state = EdgeState::new();
     state.install(ConfigView::from_snapshot(snapshot(servers, &EcKey::generate("id-1"))));
-    let settings = ProxySettings { upstream_addresses: addresses, ..ProxySettings::default() };
     let proxy = ProxyState::new(state, settings).unwrap();
     format!("http://{}", serve(proxy::router(proxy)).await)
 }
 
 async fn call(base: &str, slug: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/mcp/{slug}"))
+    call_from(base, slug, None).await
+}
+
+async fn call_from(base: &str, slug: &str, origin: Option<&str>) -> (u16, Value) {
+    let mut request = reqwest::Client::new().post(format!("{base}/mcp/{slug}"));
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    let response = request
         .bearer_auth(TOKEN)
         .header("accept", "application/json, text/event-stream")
         .header("content-type", "application/json")
@@ -229,4 +244,39 @@ async fn a_cache_older_than_the_served_version_is_never_installed() {
     assert!(state.config().server("org1", "s").is_none());
     let _ = stop.send(());
     edge.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_browser_origin_the_server_does_not_allow_is_refused_403() {
+    let (upstream, hits) = counting_upstream().await;
+    let servers = [("tools", format!("http://{upstream}/mcp"))];
+    let settings = ProxySettings {
+        upstream_addresses: AddressPolicy::new(true),
+        public_base_url: Some(url::Url::parse("https://mcp.example.com/").unwrap()),
+        ..ProxySettings::default()
+    };
+    let base = edge_with(&servers, settings).await;
+
+    // Non-browser clients send no Origin; the edge's own origin and the server's list pass.
+    assert_eq!(call_from(&base, "tools", None).await.0, 200);
+    assert_eq!(call_from(&base, "tools", Some("https://mcp.example.com")).await.0, 200);
+    assert_eq!(call_from(&base, "tools", Some("HTTPS://APP.example.com:443")).await.0, 200);
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+
+    // A page on another origin, including one whose DNS name was rebound to the edge (its
+    // Origin then names the edge's address), never reaches the upstream.
+    let rebound = base.clone();
+    for origin in ["https://evil.example", "http://app.example.com", rebound.as_str(), "null"] {
+        let (status, body) = call_from(&base, "tools", Some(origin)).await;
+        assert_eq!(status, 403, "{origin}: {body}");
+        assert_eq!(body["jsonrpc"], "2.0");
+        assert_eq!(
+            body["error"]["data"],
+            json!({"reason":"origin_not_allowed","source":"client","retryable":false}),
+            "{origin}"
+        );
+    }
+    // Another server's URL (unknown here) is refused the same way, before anything else.
+    assert_eq!(call_from(&base, "nope", Some("https://evil.example")).await.0, 403);
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
 }

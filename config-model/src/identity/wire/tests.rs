@@ -68,8 +68,10 @@ fn advanced_config_keeps_what_the_edge_acts_on() {
         "jwt_validation": {"jwksUri": "https://idp.example/jwks", "workspace": "eng"},
         "user_identity_forwarding": {"method": "claims_header"},
         "forward_headers": ["x-tenant"],
+        "allowed_origins": ["HTTPS://App.Example"],
         "oauth_metadata": {"scopes": ["read"]},
     }));
+    assert_eq!(wire.allowed_origins, vec!["https://app.example".to_owned()]);
     assert_eq!(wire.jwt_validation.unwrap().jwks_uri, "https://idp.example/jwks");
     assert_eq!(wire.user_identity_forwarding.unwrap().method, "claims_header");
     assert_eq!(wire.forward_headers.unwrap().names, vec!["x-tenant".to_owned()]);
