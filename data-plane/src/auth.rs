@@ -258,6 +258,7 @@ mod tests {
             advanced_config: Some(gatehouse_config::identity::wire::advanced_config_to_wire(
                 &serde_json::json!({"jwt_validation": {
                     "jwks": {"keys": [ec_public_jwk()]}, "headerKey": "x-idp-token", "workspace": "ws",
+                    "issuer": "https://idp.test", "audience": "gatehouse",
                 }}),
             )),
             ..server("s3", "byo")

@@ -76,6 +76,7 @@ pub fn jwt_validation_to_wire(value: &Value) -> pb::JwtValidation {
         workspace: spec.workspace.unwrap_or_default(),
         workspace_claim: spec.workspace_claim.unwrap_or_default(),
         cache_ttl: spec.cache_ttl,
+        skip_issuer_and_audience_check: spec.skip_issuer_and_audience_check,
     }
 }
 
@@ -126,6 +127,7 @@ pub fn jwt_validation_from_wire(wire: &pb::JwtValidation) -> Result<JwtValidatio
         workspace: text(&wire.workspace),
         workspace_claim: text(&wire.workspace_claim),
         cache_ttl: wire.cache_ttl,
+        skip_issuer_and_audience_check: wire.skip_issuer_and_audience_check,
     })
 }
 

@@ -230,7 +230,7 @@ mod tests {
 
     #[test]
     fn custom_header_strips_bearer() {
-        let v = compile(json!({"jwksUri":"https://a/j","workspace":"w","headerKey":"X-Id-Token"})).unwrap();
+        let v = compile(json!({"jwksUri":"https://a/j","workspace":"w","headerKey":"X-Id-Token","issuer":"https://i","audience":"a"})).unwrap();
         let mut h = HeaderMap::new();
         h.insert("x-id-token", "Bearer abc".parse().unwrap());
         assert_eq!(v.extract(&h), Some("abc"));

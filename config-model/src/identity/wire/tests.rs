@@ -7,7 +7,8 @@ use super::*;
 #[test]
 fn jwt_validation_survives_the_wire_unchanged() {
     for v in [
-        json!({"jwksUri": "https://idp.example/.well-known/jwks.json", "workspace": "eng"}),
+        json!({"jwksUri": "https://idp.example/.well-known/jwks.json", "workspace": "eng",
+               "skipIssuerAndAudienceCheck": true}),
         json!({"jwksUri": "https://idp.example/jwks", "issuer": "https://idp.example", "audience": ["a", "b"],
                "algorithms": ["RS256", "PS256"], "clockTolerance": 5, "maxTokenAge": 600, "headerKey": "X-Token",
                "requiredClaims": ["sub", "email"], "userClaim": "uid", "emailClaim": "mail", "nameClaim": "cn",
@@ -16,10 +17,11 @@ fn jwt_validation_survives_the_wire_unchanged() {
                                {"claim": "iss", "value": "https://idp.example"},
                                {"claim": "sub", "value": "^svc-.*$", "matchType": "regex"}]}),
         json!({"introspectEndpoint": "https://idp.example/introspect", "introspectClientId": "gatehouse",
-               "workspace": "eng"}),
+               "workspace": "eng", "issuer": "https://idp.example", "audience": "gatehouse"}),
         json!({"jwks": {"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
                "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-               "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}, "workspace": "eng"}),
+               "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}, "workspace": "eng",
+               "issuer": "https://idp.example", "audience": "gatehouse"}),
     ] {
         let direct = JwtValidation::from_value(&v).unwrap_or_else(|e| panic!("{v}: {e}"));
         let wire = jwt_validation_to_wire(&v);
@@ -65,7 +67,8 @@ fn forwarding_settings_survive_the_wire_unchanged() {
 #[test]
 fn advanced_config_keeps_what_the_edge_acts_on() {
     let wire = advanced_config_to_wire(&json!({
-        "jwt_validation": {"jwksUri": "https://idp.example/jwks", "workspace": "eng"},
+        "jwt_validation": {"jwksUri": "https://idp.example/jwks", "workspace": "eng",
+                           "issuer": "https://idp.example", "audience": "gatehouse"},
         "user_identity_forwarding": {"method": "claims_header"},
         "forward_headers": ["x-tenant"],
         "allowed_origins": ["HTTPS://App.Example"],
