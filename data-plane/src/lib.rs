@@ -111,7 +111,7 @@ pub async fn run_with_state(
     if let Some(tls) = &tls {
         tokio::spawn(tls.clone().watch(stop_tls_watch.clone()));
     }
-    server::serve(listener, app, tls, shutdown, server::SHUTDOWN_GRACE).await;
+    server::serve_with_limits(listener, app, tls, &config.limits, shutdown, server::SHUTDOWN_GRACE).await;
     stop_tls_watch.cancel();
 
     stop_client.cancel();

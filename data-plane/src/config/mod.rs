@@ -9,6 +9,7 @@
 pub mod credentials;
 pub mod egress;
 mod error;
+pub mod limits;
 pub mod proxy;
 pub mod tls;
 
@@ -20,6 +21,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 pub use credentials::{CredentialSettings, CredentialSettingsError};
 pub use error::ConfigError;
+pub use limits::{EdgeLimits, LimitsConfigError};
 pub use proxy::{ProxyConfigError, ProxySettings};
 pub use tls::{ClientAuth, TlsSettings};
 
@@ -64,6 +66,8 @@ pub struct EdgeConfig {
     pub credentials: CredentialSettings,
     /// TLS (and client certificates) on the listener; `None` = plain HTTP.
     pub tls: Option<TlsSettings>,
+    /// Connection, HTTP/2 and identity-provider call limits.
+    pub limits: EdgeLimits,
 }
 
 impl EdgeConfig {
@@ -80,6 +84,7 @@ impl EdgeConfig {
             proxy: ProxySettings::default(),
             credentials: CredentialSettings::default(),
             tls: None,
+            limits: EdgeLimits::default(),
         }
     }
 
@@ -95,6 +100,7 @@ impl EdgeConfig {
         let proxy = ProxySettings::from_env(env)?;
         let credentials = CredentialSettings::from_env(env)?;
         let tls = TlsSettings::from_env(env)?;
+        let limits = EdgeLimits::from_env(env)?;
         Ok(Self {
             control_plane_url: get(CONTROL_PLANE_URL).unwrap_or(DEFAULT_CONTROL_PLANE_URL).to_owned(),
             node_token: SecretString::from(node_token.to_owned()),
@@ -112,6 +118,7 @@ impl EdgeConfig {
             proxy,
             credentials,
             tls,
+            limits,
         })
     }
 
