@@ -36,6 +36,9 @@ pub enum EdgeError {
     /// introspection endpoint) could not be reached.
     #[error("identity provider is unavailable")]
     IdentityProviderUnavailable,
+    /// The client address spent its budget of identity-provider calls (JWKS, introspection).
+    #[error("too many credentials to check from this client; retry later")]
+    IdentityChecksRateLimited,
     /// A valid Gatehouse access token without the scope every MCP URL requires.
     #[error("the access token lacks the required scope")]
     InsufficientScope,
@@ -153,6 +156,7 @@ impl EdgeError {
                 StatusCode::FORBIDDEN
             }
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            IdentityChecksRateLimited => StatusCode::TOO_MANY_REQUESTS,
             BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             BodyRead | Parse | Batch | InvalidRequest | HeaderMismatch { .. } => StatusCode::BAD_REQUEST,
             // JSON-RPC-level refusals of a well-formed request travel in a 200, like an upstream's would.
@@ -198,6 +202,7 @@ impl EdgeError {
             ExpiredToken => "token_expired",
             CertificateNotMapped => "certificate_not_mapped",
             IdentityProviderUnavailable => "identity_provider_unavailable",
+            IdentityChecksRateLimited => "identity_checks_rate_limited",
             InsufficientScope => "insufficient_scope",
             ServerNotFound => "server_not_found",
             OriginNotAllowed => "origin_not_allowed",
@@ -268,7 +273,12 @@ impl EdgeError {
         }
         matches!(
             self,
-            NotReady | UpstreamUnavailable | UpstreamTimeout | UpstreamFailed | IdentityProviderUnavailable
+            NotReady
+                | UpstreamUnavailable
+                | UpstreamTimeout
+                | UpstreamFailed
+                | IdentityProviderUnavailable
+                | IdentityChecksRateLimited
         )
     }
 
@@ -308,6 +318,9 @@ impl EdgeError {
             }
             EdgeError::NotReady => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            EdgeError::IdentityChecksRateLimited => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("60"));
             }
             _ => {}
         }

@@ -1,8 +1,8 @@
 //! Limits that keep one client from exhausting the edge: open connections, HTTP/2
-//! streams, idle connections, and identity-provider calls unauthenticated requests
-//! cause (`GATEHOUSE_EDGE_MAX_CONNECTIONS`, `GATEHOUSE_EDGE_H2_MAX_STREAMS`,
-//! `GATEHOUSE_EDGE_H2_KEEPALIVE_SECS`, `GATEHOUSE_EDGE_IDLE_TIMEOUT_SECS`,
-//! `GATEHOUSE_EDGE_IDP_CALLS_PER_MINUTE`).
+//! streams and idle connections (`GATEHOUSE_EDGE_MAX_CONNECTIONS`,
+//! `GATEHOUSE_EDGE_H2_MAX_STREAMS`, `GATEHOUSE_EDGE_H2_KEEPALIVE_SECS`,
+//! `GATEHOUSE_EDGE_IDLE_TIMEOUT_SECS`). The identity-provider call budget of
+//! unauthenticated requests is a request-path setting (`proxy.rs`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,7 +11,6 @@ const MAX_CONNECTIONS: &str = "GATEHOUSE_EDGE_MAX_CONNECTIONS";
 const H2_MAX_STREAMS: &str = "GATEHOUSE_EDGE_H2_MAX_STREAMS";
 const H2_KEEPALIVE_SECS: &str = "GATEHOUSE_EDGE_H2_KEEPALIVE_SECS";
 const IDLE_TIMEOUT_SECS: &str = "GATEHOUSE_EDGE_IDLE_TIMEOUT_SECS";
-const IDP_CALLS_PER_MINUTE: &str = "GATEHOUSE_EDGE_IDP_CALLS_PER_MINUTE";
 
 /// Connection and request-rate limits of the edge's listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,9 +25,6 @@ pub struct EdgeLimits {
     /// A connection with no request or response body in flight for this long is
     /// closed, HTTP/1.1 and HTTP/2 alike (default 300 s).
     pub idle_timeout: Duration,
-    /// Calls to identity providers (remote JWKS fetches, token introspection) that
-    /// requests not yet authenticated may cause, per client address and minute (default 60).
-    pub idp_calls_per_minute: u32,
 }
 
 impl Default for EdgeLimits {
@@ -38,7 +34,6 @@ impl Default for EdgeLimits {
             h2_max_concurrent_streams: 100,
             h2_keep_alive: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
-            idp_calls_per_minute: 60,
         }
     }
 }
@@ -78,9 +73,6 @@ impl EdgeLimits {
         if let Some(n) = read(IDLE_TIMEOUT_SECS)? {
             limits.idle_timeout = Duration::from_secs(n);
         }
-        if let Some(n) = read(IDP_CALLS_PER_MINUTE)? {
-            limits.idp_calls_per_minute = narrow(IDP_CALLS_PER_MINUTE, n)?;
-        }
         Ok(limits)
     }
 }
@@ -101,7 +93,6 @@ mod tests {
             (H2_MAX_STREAMS, "20"),
             (H2_KEEPALIVE_SECS, "10"),
             (IDLE_TIMEOUT_SECS, "60"),
-            (IDP_CALLS_PER_MINUTE, "5"),
         ]))
         .unwrap();
         assert_eq!(
@@ -111,12 +102,9 @@ mod tests {
                 h2_max_concurrent_streams: 20,
                 h2_keep_alive: Duration::from_secs(10),
                 idle_timeout: Duration::from_secs(60),
-                idp_calls_per_minute: 5,
             }
         );
-        for name in
-            [MAX_CONNECTIONS, H2_MAX_STREAMS, H2_KEEPALIVE_SECS, IDLE_TIMEOUT_SECS, IDP_CALLS_PER_MINUTE]
-        {
+        for name in [MAX_CONNECTIONS, H2_MAX_STREAMS, H2_KEEPALIVE_SECS, IDLE_TIMEOUT_SECS] {
             for bad in ["0", "-1", "many"] {
                 assert_eq!(EdgeLimits::from_env(&env(&[(name, bad)])).unwrap_err().name, name);
             }

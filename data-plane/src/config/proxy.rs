@@ -11,6 +11,7 @@ const MAX_REQUEST_BYTES: &str = "GATEHOUSE_MAX_REQUEST_BYTES";
 const CONNECT_TIMEOUT_MS: &str = "GATEHOUSE_UPSTREAM_CONNECT_TIMEOUT_MS";
 const RESPONSE_TIMEOUT_MS: &str = "GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT_MS";
 const PUBLIC_BASE_URL: &str = "GATEHOUSE_PUBLIC_BASE_URL";
+const IDP_CALLS_PER_MINUTE: &str = "GATEHOUSE_EDGE_IDP_CALLS_PER_MINUTE";
 
 /// Tunables of the request path.
 #[derive(Debug, Clone)]
@@ -28,6 +29,9 @@ pub struct ProxySettings {
     /// Which addresses upstream, token-endpoint, JWKS and introspection calls may
     /// reach (default: public addresses only).
     pub upstream_addresses: AddressPolicy,
+    /// Identity-provider calls (remote JWKS fetches, token introspection) that requests
+    /// not yet authenticated may cause, per client address and minute (default 60).
+    pub idp_calls_per_minute: u32,
 }
 
 impl Default for ProxySettings {
@@ -38,6 +42,7 @@ impl Default for ProxySettings {
             upstream_response_timeout: Duration::from_secs(60),
             public_base_url: None,
             upstream_addresses: AddressPolicy::default(),
+            idp_calls_per_minute: 60,
         }
     }
 }
@@ -65,6 +70,10 @@ impl ProxySettings {
             settings.public_base_url = Some(url);
         }
         settings.upstream_addresses = egress::address_policy_from_env(env)?;
+        if let Some(n) = positive(env, IDP_CALLS_PER_MINUTE)? {
+            settings.idp_calls_per_minute = u32::try_from(n)
+                .map_err(|_| ProxyConfigError::InvalidNumber { name: IDP_CALLS_PER_MINUTE })?;
+        }
         Ok(settings)
     }
 }

@@ -25,6 +25,9 @@ pub enum JwksError {
     /// The document is not a usable JWKS.
     #[error("{0}")]
     Invalid(String),
+    /// A fetch was needed but the requesting client's call budget is spent.
+    #[error("jwks fetch refused: the client's identity-provider call budget is spent")]
+    RateLimited,
 }
 
 #[derive(Default)]
@@ -48,13 +51,16 @@ impl std::fmt::Debug for RemoteJwks {
 
 impl RemoteJwks {
     /// The key set at `uri`, fetched when absent or older than `ttl`, and
-    /// refetched (rate-limited) when `kid` is not in the cached set.
+    /// refetched (rate-limited) when `kid` is not in the cached set; a fetch happens
+    /// only when `may_fetch` agrees (the requesting client's budget), else the cached
+    /// set is used, if any.
     pub async fn key_set(
         &self,
         http: &Egress,
         uri: &url::Url,
         kid: Option<&str>,
         ttl: Duration,
+        may_fetch: impl FnOnce() -> bool,
     ) -> Result<Arc<KeySet>, JwksError> {
         let slot = {
             let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
@@ -74,6 +80,10 @@ impl RemoteJwks {
             if fresh && !known {
                 entry.last_forced = Some(now);
             }
+        }
+        if !may_fetch() {
+            tracing::info!(jwks_uri = %uri, "jwks fetch refused: the client's identity-provider call budget is spent");
+            return entry.keys.clone().ok_or(JwksError::RateLimited);
         }
         match fetch(http, uri).await {
             Ok(keys) => {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::response::Response;
 use bytes::Bytes;
 use gatehouse_config::identity::allowed_origins;
@@ -150,6 +150,7 @@ async fn forward(
         org: view.org_by_slug(path.org_slug()).map(|org| &**org),
         slug,
         audiences: &audiences,
+        client: request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
     };
     let peer = request.extensions().get::<TlsSession>().and_then(|tls| tls.client_certificate.as_ref());
     let caller = auth::authenticate(view, &inner.identity, request.headers(), peer, &target, now).await?;

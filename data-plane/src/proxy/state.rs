@@ -50,7 +50,8 @@ impl ProxyState {
         })
         .map_err(ProxyConfigError::Client)?;
         let identity =
-            IdentityRuntime::new(settings.upstream_addresses.clone()).map_err(ProxyConfigError::Client)?;
+            IdentityRuntime::new(settings.upstream_addresses.clone(), settings.idp_calls_per_minute)
+                .map_err(ProxyConfigError::Client)?;
         let inner = Inner {
             edge,
             client,

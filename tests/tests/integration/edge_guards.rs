@@ -280,3 +280,83 @@ async fn a_browser_origin_the_server_does_not_allow_is_refused_403() {
     assert_eq!(call_from(&base, "nope", Some("https://evil.example")).await.0, 403);
     assert_eq!(hits.load(Ordering::SeqCst), 3);
 }
+
+#[tokio::test]
+async fn unauthenticated_requests_of_one_client_cause_a_bounded_number_of_introspection_calls() {
+    let (upstream, _) = counting_upstream().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let introspect = |State(calls): State<Arc<AtomicUsize>>| async move {
+        calls.fetch_add(1, Ordering::SeqCst);
+        let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 300;
+        axum::Json(json!({"active": true, "sub": "svc", "exp": exp}))
+    };
+    let idp = serve(
+        axum::Router::new().route("/introspect", axum::routing::post(introspect)).with_state(calls.clone()),
+    )
+    .await;
+    let mut snapshot = snapshot(&[], &EcKey::generate("id-1"));
+    let state_pb = snapshot.state.as_mut().unwrap();
+    state_pb.servers.push(pb::Server {
+        id: "s-opaque".into(),
+        org_id: "org1".into(),
+        slug: "opaque".into(),
+        name: "opaque".into(),
+        url: format!("http://{upstream}/mcp"),
+        auth_type: "none".into(),
+        advanced_config: Some(gatehouse_config::identity::wire::advanced_config_to_wire(&json!({
+            "jwt_validation": {"introspectEndpoint": format!("http://{idp}/introspect"), "workspace": "team",
+                               "skipIssuerAndAudienceCheck": true}}))),
+        ..Default::default()
+    });
+    state_pb.provisions.push(pb::Provision {
+        workspace_id: "ws1".into(),
+        server_id: "s-opaque".into(),
+        ..Default::default()
+    });
+    let edge = EdgeState::new();
+    edge.install(ConfigView::from_snapshot(snapshot));
+    let settings = ProxySettings {
+        upstream_addresses: AddressPolicy::new(true),
+        idp_calls_per_minute: 3,
+        ..ProxySettings::default()
+    };
+    let proxy = ProxyState::new(edge, settings).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The edge's own accept loop: it tells the request path the client's address.
+    tokio::spawn(gatehouse_data_plane::server::serve(
+        listener,
+        proxy::router(proxy),
+        None,
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+    let send = |token: String| async move {
+        let response = reqwest::Client::new()
+            .post(format!("http://{addr}/mcp/opaque"))
+            .bearer_auth(token)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}).to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+        (status, retry_after, response.json::<Value>().await.unwrap())
+    };
+    for i in 0..3 {
+        assert_eq!(send(format!("opaque-token-{i}")).await.0, 200, "token {i}");
+    }
+    // Made-up tokens beyond the budget are refused without calling the identity provider.
+    for i in 3..8 {
+        let (status, retry_after, body) = send(format!("opaque-token-{i}")).await;
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(retry_after.as_deref(), Some("60"));
+        assert_eq!(body["error"]["data"]["reason"], "identity_checks_rate_limited");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    // An answer already cached costs nothing: its caller still gets in.
+    assert_eq!(send("opaque-token-0".to_owned()).await.0, 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
