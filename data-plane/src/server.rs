@@ -245,29 +245,40 @@ async fn serve_http<I>(
 
 /// Requests and response bodies in flight on one connection, and when the last one ended.
 #[derive(Clone, Default)]
-struct Activity(Arc<std::sync::Mutex<(usize, Option<tokio::time::Instant>)>>);
+struct Activity(Arc<ActivityState>);
+
+#[derive(Default)]
+struct ActivityState {
+    // (in flight, when the count last dropped to zero)
+    counts: std::sync::Mutex<(usize, Option<tokio::time::Instant>)>,
+    // Woken when the count drops to zero.
+    quiet: tokio::sync::Notify,
+}
 
 /// One request (and its response body) in flight; ends when dropped.
 struct Busy(Activity);
 
 impl Activity {
     fn start(&self) -> Busy {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).0 += 1;
+        self.0.counts.lock().unwrap_or_else(|e| e.into_inner()).0 += 1;
         Busy(self.clone())
     }
 
-    /// Completes once nothing has been in flight for `timeout`.
+    /// Completes once nothing has been in flight for `timeout`; sleeps (no polling) while
+    /// a long stream is open.
     async fn idle_for(&self, timeout: Duration) {
         let opened = tokio::time::Instant::now();
         loop {
+            let quiet = self.0.quiet.notified();
             let idle_since = {
-                let state = self.0.lock().unwrap_or_else(|e| e.into_inner());
-                (state.0 == 0).then(|| state.1.unwrap_or(opened))
+                let counts = self.0.counts.lock().unwrap_or_else(|e| e.into_inner());
+                (counts.0 == 0).then(|| counts.1.unwrap_or(opened))
             };
             match idle_since {
                 Some(since) if since.elapsed() >= timeout => return,
+                // Woken early by nothing: a request that starts meanwhile is seen on the next check.
                 Some(since) => tokio::time::sleep_until(since + timeout).await,
-                None => tokio::time::sleep(timeout.min(Duration::from_secs(1))).await,
+                None => quiet.await,
             }
         }
     }
@@ -275,9 +286,12 @@ impl Activity {
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        let mut state = self.0 .0.lock().unwrap_or_else(|e| e.into_inner());
-        state.0 -= 1;
-        state.1 = Some(tokio::time::Instant::now());
+        let mut counts = self.0 .0.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts.0 -= 1;
+        counts.1 = Some(tokio::time::Instant::now());
+        if counts.0 == 0 {
+            self.0 .0.quiet.notify_waiters();
+        }
     }
 }
 
