@@ -192,6 +192,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn metadata_fetches_refuse_exactly_what_upstream_discovery_refuses() {
+        use crate::upstream_oauth::ssrf::SsrfPolicy;
+        // Addresses the two guards once judged differently, and the usual suspects.
+        for ip in [
+            "0.1.2.3",
+            "192.0.0.8",
+            "198.18.0.1",
+            "240.0.0.1",
+            "64:ff9b::a00:1",
+            "::ffff:8.8.8.8",
+            "::ffff:10.0.0.1",
+            "169.254.169.254",
+            "100.100.100.200",
+            "fd00:ec2::254",
+            "127.0.0.1",
+            "8.8.8.8",
+            "2606:4700::1111",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            for loopback in [false, true] {
+                assert_eq!(
+                    MetadataCache::new(loopback).address_allowed(ip),
+                    SsrfPolicy { allow_loopback: loopback }.check(ip).is_ok(),
+                    "{ip} (loopback allowed: {loopback})"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn metadata_url_shape() {
         let strict = MetadataCache::new(false);
         assert!(strict.is_metadata_url("https://app.example.com/oauth/client.json"));
