@@ -6,8 +6,10 @@
 //! Besides the collections it holds what both must read the same way: the
 //! identity schemas the control plane validates and the edge runs
 //! ([`identity`]), the gateway token hash ([`token_hash`]), the MCP URLs of
-//! servers ([`mcp_path`]) and the time limits whose order spans the two ([`limits`]).
+//! servers ([`mcp_path`]), the time limits whose order spans the two ([`limits`]) and
+//! which network addresses outbound calls may reach ([`address_filter`]).
 
+pub mod address_filter;
 pub mod grant_identity;
 pub mod identity;
 pub mod limits;

@@ -48,6 +48,9 @@ pub struct Target<'a> {
     pub slug: &'a str,
     /// The resource URLs a Gatehouse access token for this server may be bound to.
     pub audiences: &'a [String],
+    /// The client's address, whose identity-provider call budget a credential that needs
+    /// a JWKS fetch or an introspection call spends; `None` = not limited.
+    pub client: Option<std::net::IpAddr>,
 }
 
 impl Target<'_> {
@@ -82,6 +85,7 @@ fn identity_error(e: IdentityError) -> EdgeError {
         IdentityError::Invalid(_) => EdgeError::InvalidToken,
         IdentityError::Expired => EdgeError::ExpiredToken,
         IdentityError::Unavailable => EdgeError::IdentityProviderUnavailable,
+        IdentityError::RateLimited => EdgeError::IdentityChecksRateLimited,
     }
 }
 
@@ -164,7 +168,7 @@ pub async fn authenticate(
         Some(Err(_)) => Some(IdentityError::Invalid("jwt_validation is misconfigured")),
         Some(Ok(validator)) => match validator.extract(headers) {
             None => None,
-            Some(raw) => match validator.verify(runtime, raw, now_unix).await {
+            Some(raw) => match validator.verify(runtime, raw, now_unix, target.client).await {
                 Ok((claims, source)) => {
                     let org_id = org.id.as_str();
                     let mut caller = validator
@@ -258,6 +262,7 @@ mod tests {
             advanced_config: Some(gatehouse_config::identity::wire::advanced_config_to_wire(
                 &serde_json::json!({"jwt_validation": {
                     "jwks": {"keys": [ec_public_jwk()]}, "headerKey": "x-idp-token", "workspace": "ws",
+                    "issuer": "https://idp.test", "audience": "gatehouse",
                 }}),
             )),
             ..server("s3", "byo")
@@ -362,7 +367,7 @@ mod tests {
     #[tokio::test]
     async fn a_client_certificate_authenticates_only_without_an_explicit_credential() {
         let v = view();
-        let runtime = IdentityRuntime::new().unwrap();
+        let runtime = IdentityRuntime::new(Default::default(), 60).unwrap();
         let now = 1_800_000_000; // 2027
         let ci = certificate(Some("spiffe://acme/agent/ci"), "ci", 2030);
         let auth = |h: Vec<(&'static str, &'static str)>, cert: ClientCertificate, slug: &'static str| {
@@ -370,7 +375,7 @@ mod tests {
             let v = &v;
             async move {
                 let h = headers(&h);
-                let target = Target { org: v.org("org").map(|o| &**o), slug, audiences: &[] };
+                let target = Target { org: v.org("org").map(|o| &**o), slug, audiences: &[], client: None };
                 authenticate(v, runtime, &h, Some(&cert), &target, now).await
             }
         };
@@ -411,15 +416,19 @@ mod tests {
     #[tokio::test]
     async fn credentials_count_only_in_the_org_the_url_names() {
         let v = view();
-        let runtime = IdentityRuntime::new().unwrap();
+        let runtime = IdentityRuntime::new(Default::default(), 60).unwrap();
         let now = 1_800_000_000;
         let at = |org: Option<&'static str>,
                   h: Vec<(&'static str, &'static str)>,
                   cert: Option<ClientCertificate>| {
             let (runtime, v) = (&runtime, &v);
             async move {
-                let target =
-                    Target { org: org.and_then(|o| v.org(o)).map(|o| &**o), slug: "github", audiences: &[] };
+                let target = Target {
+                    org: org.and_then(|o| v.org(o)).map(|o| &**o),
+                    slug: "github",
+                    audiences: &[],
+                    client: None,
+                };
                 authenticate(v, runtime, &headers(&h), cert.as_ref(), &target, now).await
             }
         };

@@ -5,13 +5,15 @@
 //! AES-256-GCM under a key derived from the node token; a file written for one
 //! node token can't be read with another.
 //!
-//! File format, version 1:
+//! File format, version 2:
 //!
 //! ```text
-//! "GHEC" | 0x01 | nonce (12 bytes) | AES-256-GCM(protobuf Snapshot) with its 16-byte tag
+//! "GHEC" | 0x02 | nonce (12 bytes) | AES-256-GCM(written at | protobuf Snapshot) with its 16-byte tag
 //! ```
 //!
-//! The 5-byte header is authenticated as associated data. Files are replaced
+//! `written at` is the Unix time in seconds (u64, little-endian) at which the edge
+//! knew the content to be current, sealed with it. The 5-byte header is
+//! authenticated as associated data. Files are replaced
 //! atomically (temporary file in the same directory, fsync, rename) and are
 //! readable by the owner only.
 //!
@@ -20,20 +22,29 @@
 //! whole config's:
 //!
 //! ```text
-//! record: length (u32, little-endian) | nonce (12 bytes) | AES-256-GCM(protobuf Delta) with its tag
+//! record: length (u32, little-endian) | nonce (12 bytes) | AES-256-GCM(written at | protobuf Delta) with its tag
 //! ```
 //!
-//! Each record is sealed like the snapshot, with `"GHEJ" | 0x01` as associated
+//! Each record is sealed like the snapshot, with `"GHEJ" | 0x02` as associated
 //! data. Loading replays the records that continue the snapshot's version, in
 //! order, and stops at the first one that does not (or a torn last write). The
 //! snapshot is rewritten, and the journal emptied, once the journal outgrows
 //! half of it.
+//!
+//! A sealed file can still be stale: an old copy put back revives tokens revoked
+//! since, for as long as the control plane stays away. So a cache older than its
+//! maximum age (`GATEHOUSE_EDGE_CACHE_MAX_AGE`, default 24 h; the age is that of
+//! the newest snapshot or journal record, by its sealed time) is refused, and while
+//! the config stream is up and nothing changes, the writer rewrites the snapshot
+//! every quarter of that age (at most hourly) so a current cache never looks old.
+//! Files of format 1 carry no time and are not loaded.
 
 use std::fmt;
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -47,15 +58,21 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
+use crate::config::DEFAULT_CACHE_MAX_AGE;
 use crate::config_view::ConfigView;
+use crate::state::EdgeState;
 
 const MAGIC: &[u8; 4] = b"GHEC";
-const FORMAT_V1: u8 = 1;
+const FORMAT_V2: u8 = 2;
 const HEADER_LEN: usize = MAGIC.len() + 1;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 const HKDF_INFO: &[u8] = b"gatehouse edge config cache v1";
-const JOURNAL_AAD: &[u8] = b"GHEJ\x01";
+const JOURNAL_AAD: &[u8] = b"GHEJ\x02";
+const STAMP_LEN: usize = 8;
+/// How far in the future a sealed time may lie (clock steps between edges' restarts).
+const MAX_CLOCK_SKEW_SECS: u64 = 300;
+
 /// The journal is folded into a new snapshot once it is larger than this share
 /// of the snapshot (or this floor), so replaying it never costs more than
 /// reading the snapshot again.
@@ -79,6 +96,17 @@ pub enum CacheError {
     /// Encryption failed (only possible for absurdly large configs).
     #[error("cannot encrypt the config cache")]
     Encrypt,
+    /// The newest content is older than the maximum age.
+    #[error("config cache is {age_secs} s old, more than the maximum of {max_age_secs} s (GATEHOUSE_EDGE_CACHE_MAX_AGE)")]
+    TooOld {
+        /// Seconds since the newest content was known current.
+        age_secs: u64,
+        /// The maximum age in seconds.
+        max_age_secs: u64,
+    },
+    /// The sealed write time lies in the future.
+    #[error("config cache claims to be written in the future")]
+    FromTheFuture,
     /// The decrypted bytes are not a snapshot.
     #[error("decrypted config cache is not a valid snapshot: {0}")]
     Decode(#[from] prost::DecodeError),
@@ -111,12 +139,34 @@ impl fmt::Debug for CacheKey {
     }
 }
 
-/// Encrypts `snapshot` into the cache file format.
+/// Encrypts `snapshot`, current now, into the cache file format.
 pub fn seal(key: &CacheKey, snapshot: &pb::Snapshot) -> Result<Vec<u8>, CacheError> {
+    seal_at(key, snapshot, now_unix())
+}
+
+/// Encrypts `snapshot`, known current at Unix time `written_at`, into the cache file format.
+pub fn seal_at(key: &CacheKey, snapshot: &pb::Snapshot, written_at: u64) -> Result<Vec<u8>, CacheError> {
     let header = header();
     let mut out = header.to_vec();
-    seal_into(key, &snapshot.encode_to_vec(), &header, &mut out)?;
+    seal_into(key, &stamped(written_at, snapshot), &header, &mut out)?;
     Ok(out)
+}
+
+/// `written_at` (little-endian) followed by the message's encoding.
+fn stamped(written_at: u64, message: &impl prost::Message) -> Vec<u8> {
+    let mut plaintext = written_at.to_le_bytes().to_vec();
+    message.encode(&mut plaintext).expect("a Vec grows as needed");
+    plaintext
+}
+
+/// Splits a stamped plaintext into its time and message bytes.
+fn unstamp(plaintext: &[u8]) -> Option<(u64, &[u8])> {
+    let (stamp, message) = plaintext.split_at_checked(STAMP_LEN)?;
+    Some((u64::from_le_bytes(stamp.try_into().ok()?), message))
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Appends `nonce | AES-256-GCM(plaintext)` to `out`, the plaintext zeroised after.
@@ -133,19 +183,19 @@ fn seal_into(key: &CacheKey, plaintext: &[u8], aad: &[u8], out: &mut Vec<u8>) ->
     Ok(())
 }
 
-/// One sealed journal record for `delta`, length prefix included.
+/// One sealed journal record for `delta`, current now, length prefix included.
 fn seal_record(key: &CacheKey, delta: &pb::Delta) -> Result<Vec<u8>, CacheError> {
     let mut sealed = Vec::new();
-    seal_into(key, &delta.encode_to_vec(), JOURNAL_AAD, &mut sealed)?;
+    seal_into(key, &stamped(now_unix(), delta), JOURNAL_AAD, &mut sealed)?;
     let len = u32::try_from(sealed.len()).map_err(|_| CacheError::Encrypt)?;
     let mut out = len.to_le_bytes().to_vec();
     out.extend_from_slice(&sealed);
     Ok(out)
 }
 
-/// The deltas of a journal, in order, up to the first record that is torn or
-/// does not open.
-fn open_journal(key: &CacheKey, mut bytes: &[u8]) -> Vec<pb::Delta> {
+/// The deltas of a journal with their write times, in order, up to the first record
+/// that is torn or does not open.
+fn open_journal(key: &CacheKey, mut bytes: &[u8]) -> Vec<(u64, pb::Delta)> {
     let mut deltas = Vec::new();
     while bytes.len() >= 4 {
         let len = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
@@ -161,8 +211,9 @@ fn open_journal(key: &CacheKey, mut bytes: &[u8]) -> Vec<pb::Delta> {
         else {
             break;
         };
-        let Ok(delta) = pb::Delta::decode(plaintext.as_slice()) else { break };
-        deltas.push(delta);
+        let Some((written_at, message)) = unstamp(&plaintext) else { break };
+        let Ok(delta) = pb::Delta::decode(message) else { break };
+        deltas.push((written_at, delta));
         bytes = &bytes[4 + len..];
     }
     deltas
@@ -170,11 +221,16 @@ fn open_journal(key: &CacheKey, mut bytes: &[u8]) -> Vec<pb::Delta> {
 
 /// Decrypts and decodes a cache file's bytes.
 pub fn open(key: &CacheKey, bytes: &[u8]) -> Result<pb::Snapshot, CacheError> {
+    open_stamped(key, bytes).map(|(_, snapshot)| snapshot)
+}
+
+/// Decrypts and decodes a cache file's bytes, with the time they were known current.
+pub fn open_stamped(key: &CacheKey, bytes: &[u8]) -> Result<(u64, pb::Snapshot), CacheError> {
     if bytes.len() < HEADER_LEN || &bytes[..MAGIC.len()] != MAGIC {
         return Err(CacheError::NotACache);
     }
     let format = bytes[MAGIC.len()];
-    if format != FORMAT_V1 {
+    if format != FORMAT_V2 {
         return Err(CacheError::UnsupportedFormat(format));
     }
     let rest = &bytes[HEADER_LEN..];
@@ -187,13 +243,14 @@ pub fn open(key: &CacheKey, bytes: &[u8]) -> Result<pb::Snapshot, CacheError> {
         .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: &bytes[..HEADER_LEN] })
         .map(Zeroizing::new)
         .map_err(|_| CacheError::Decrypt)?;
-    Ok(pb::Snapshot::decode(plaintext.as_slice())?)
+    let (written_at, message) = unstamp(&plaintext).ok_or(CacheError::Decrypt)?;
+    Ok((written_at, pb::Snapshot::decode(message)?))
 }
 
 fn header() -> [u8; HEADER_LEN] {
     let mut header = [0u8; HEADER_LEN];
     header[..MAGIC.len()].copy_from_slice(MAGIC);
-    header[MAGIC.len()] = FORMAT_V1;
+    header[MAGIC.len()] = FORMAT_V2;
     header
 }
 
@@ -202,12 +259,19 @@ fn header() -> [u8; HEADER_LEN] {
 pub struct ConfigCache {
     path: PathBuf,
     key: Arc<CacheKey>,
+    max_age: Duration,
 }
 
 impl ConfigCache {
     /// A cache at `path`, sealed with a key derived from `node_token`.
     pub fn new(path: PathBuf, node_token: &SecretString) -> Self {
-        Self { path, key: Arc::new(CacheKey::derive(node_token)) }
+        Self { path, key: Arc::new(CacheKey::derive(node_token)), max_age: DEFAULT_CACHE_MAX_AGE }
+    }
+
+    /// Refuses to load content older than `max_age` (default [`DEFAULT_CACHE_MAX_AGE`]).
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
     }
 
     /// The cache file's path.
@@ -227,7 +291,8 @@ impl ConfigCache {
     }
 
     /// Reads the cached config (the snapshot, then the journal's changes that
-    /// continue it); `Ok(None)` when there is no cache file yet.
+    /// continue it); `Ok(None)` when there is no cache file yet. Content older
+    /// than the maximum age, or sealed with a time in the future, is an error.
     pub async fn load(&self) -> Result<Option<ConfigView>, CacheError> {
         let cache = self.clone();
         tokio::task::spawn_blocking(move || {
@@ -236,13 +301,14 @@ impl ConfigCache {
                 Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
                 Err(error) => return Err(cache.io(error)),
             };
-            let mut view = ConfigView::from_snapshot(open(&cache.key, &bytes)?);
+            let (mut written_at, snapshot) = open_stamped(&cache.key, &bytes)?;
+            let mut view = ConfigView::from_snapshot(snapshot);
             let journal = match fs::read(cache.journal_path()) {
                 Ok(bytes) => bytes,
                 Err(error) if error.kind() == io::ErrorKind::NotFound => Vec::new(),
                 Err(error) => return Err(cache.io(error)),
             };
-            for delta in open_journal(&cache.key, &journal) {
+            for (record_at, delta) in open_journal(&cache.key, &journal) {
                 // Records the snapshot already holds (written before it) are skipped.
                 if delta.version <= view.version() {
                     continue;
@@ -251,6 +317,15 @@ impl ConfigCache {
                     Ok(next) => view = next,
                     Err(_) => break,
                 }
+                written_at = written_at.max(record_at);
+            }
+            let now = now_unix();
+            if written_at > now + MAX_CLOCK_SKEW_SECS {
+                return Err(CacheError::FromTheFuture);
+            }
+            let age_secs = now.saturating_sub(written_at);
+            if age_secs > cache.max_age.as_secs() {
+                return Err(CacheError::TooOld { age_secs, max_age_secs: cache.max_age.as_secs() });
             }
             Ok(Some(view))
         })
@@ -292,22 +367,47 @@ impl ConfigCache {
 /// thousand tokens minted in a second) costs a few journal records, not one
 /// per change. The cache only matters when an edge restarts without the
 /// control plane, and a fresh subscription resynchronises anyway.
-const MIN_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+const MIN_WRITE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Spawns the task that persists every config sent on `updates`.
 ///
 /// Writes happen off the request path, at most one per [`MIN_WRITE_INTERVAL`];
 /// updates in between coalesce into one journal record of their combined
 /// changes. The whole view is written only first, after an older version
-/// arrives, and when the journal has outgrown half of the snapshot. The task
+/// arrives, when the journal has outgrown half of the snapshot, and when the
+/// config stream is up (`state`) but nothing was written for a quarter of the
+/// maximum age (at most an hour), so the sealed time stays recent. The task
 /// writes the last unseen view and ends once every sender is dropped.
-pub fn spawn_writer(cache: ConfigCache, mut updates: watch::Receiver<Arc<ConfigView>>) -> JoinHandle<()> {
+pub fn spawn_writer(
+    cache: ConfigCache,
+    state: Arc<EdgeState>,
+    mut updates: watch::Receiver<Arc<ConfigView>>,
+) -> JoinHandle<()> {
+    let refresh = (cache.max_age / 4).clamp(MIN_WRITE_INTERVAL, Duration::from_secs(3600));
     tokio::spawn(async move {
         // What the files hold: the last view written, the snapshot's and the journal's sizes.
         let mut written: Option<Arc<ConfigView>> = None;
         let (mut snapshot_bytes, mut journal_bytes) = (0u64, 0u64);
-        while updates.changed().await.is_ok() {
-            let view = updates.borrow_and_update().clone();
+        let mut last_write = tokio::time::Instant::now();
+        let mut check = tokio::time::interval(refresh.min(Duration::from_secs(60)));
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let view = tokio::select! {
+                changed = updates.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    updates.borrow_and_update().clone()
+                }
+                _ = check.tick() => match written.take() {
+                    // Still current (the stream is up): rewritten below as a whole snapshot.
+                    Some(view) if state.is_connected() && last_write.elapsed() >= refresh => view,
+                    other => {
+                        written = other;
+                        continue;
+                    }
+                },
+            };
             let version = view.version();
             let outcome = match &written {
                 Some(last) if version == last.version() => Ok(()),
@@ -323,6 +423,7 @@ pub fn spawn_writer(cache: ConfigCache, mut updates: watch::Receiver<Arc<ConfigV
                 Ok(()) => {
                     tracing::debug!(version, journal_bytes, path = %cache.path().display(), "config cache written");
                     written = Some(view);
+                    last_write = tokio::time::Instant::now();
                 }
                 Err(err) => {
                     tracing::warn!(version, path = %cache.path().display(), %err, "cannot write the config cache");
@@ -443,7 +544,7 @@ mod tests {
         assert_ne!(a, b, "each write uses a fresh nonce");
         for sealed in [&a, &b] {
             assert!(!sealed.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
-            assert_eq!(&sealed[..HEADER_LEN], b"GHEC\x01");
+            assert_eq!(&sealed[..HEADER_LEN], b"GHEC\x02");
         }
     }
 
@@ -464,8 +565,12 @@ mod tests {
         assert!(matches!(open(&key, &flipped), Err(CacheError::Decrypt)));
 
         let mut newer = sealed.clone();
-        newer[MAGIC.len()] = 2;
-        assert!(matches!(open(&key, &newer), Err(CacheError::UnsupportedFormat(2))));
+        newer[MAGIC.len()] = 3;
+        assert!(matches!(open(&key, &newer), Err(CacheError::UnsupportedFormat(3))));
+        // Format 1 carried no write time: its age cannot be known, so it is not loaded.
+        let mut older = sealed.clone();
+        older[MAGIC.len()] = 1;
+        assert!(matches!(open(&key, &older), Err(CacheError::UnsupportedFormat(1))));
 
         assert!(matches!(open(&key, &sealed[..HEADER_LEN + 3]), Err(CacheError::Decrypt)));
         assert!(matches!(open(&key, b"GHE"), Err(CacheError::NotACache)));
@@ -566,11 +671,72 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_cache_older_than_its_maximum_age_or_from_the_future_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge-config.bin");
+        let node_token = token("node-token-a");
+        let key = CacheKey::derive(&node_token);
+        let cache = ConfigCache::new(path.clone(), &node_token);
+        let day = DEFAULT_CACHE_MAX_AGE.as_secs();
+
+        fs::write(&path, seal_at(&key, &snapshot(5), now_unix() - day - 60).unwrap()).unwrap();
+        let err = cache.load().await.unwrap_err();
+        assert!(matches!(err, CacheError::TooOld { max_age_secs, .. } if max_age_secs == day), "{err}");
+        assert!(err.to_string().contains("GATEHOUSE_EDGE_CACHE_MAX_AGE"), "{err}");
+
+        fs::write(&path, seal_at(&key, &snapshot(5), now_unix() - 3600).unwrap()).unwrap();
+        assert_eq!(cache.load().await.unwrap().unwrap().version(), 5, "an hour old is within a day");
+        let strict = cache.clone().with_max_age(Duration::from_secs(600));
+        assert!(matches!(strict.load().await, Err(CacheError::TooOld { .. })));
+
+        // A journal record written later makes the whole cache as recent as it.
+        let v5 = Arc::new(ConfigView::from_snapshot(snapshot(5)));
+        let v6 = Arc::new(
+            v5.apply(pb::Delta { from_version: 5, version: 6, changes: vec![token_change("t1")] }).unwrap(),
+        );
+        strict.append(v5, v6).await.unwrap();
+        assert_eq!(strict.load().await.unwrap().unwrap().version(), 6);
+
+        let _ = fs::remove_file(cache.journal_path());
+        fs::write(&path, seal_at(&key, &snapshot(5), now_unix() + 3600).unwrap()).unwrap();
+        assert!(matches!(cache.load().await, Err(CacheError::FromTheFuture)));
+    }
+
+    #[tokio::test]
+    async fn while_connected_the_writer_keeps_an_unchanged_cache_recent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge-config.bin");
+        // A quarter of 2 s: the snapshot is rewritten every 500 ms while nothing changes.
+        let cache =
+            ConfigCache::new(path.clone(), &token("node-token-a")).with_max_age(Duration::from_secs(2));
+        let state = EdgeState::new();
+        state.set_connected(true);
+        let (tx, rx) = watch::channel(Arc::new(ConfigView::default()));
+        let writer = spawn_writer(cache.clone(), state.clone(), rx);
+        tx.send_replace(Arc::new(ConfigView::from_snapshot(snapshot(1))));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let first = fs::read(&path).unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let refreshed = fs::read(&path).unwrap();
+        assert_ne!(first, refreshed, "rewritten (fresh nonce and time) without a config change");
+        assert_eq!(cache.load().await.unwrap().unwrap().version(), 1);
+
+        // Disconnected, the edge cannot know its copy is current: nothing is rewritten.
+        state.set_connected(false);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let idle = fs::read(&path).unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(fs::read(&path).unwrap(), idle);
+        drop(tx);
+        writer.await.unwrap();
+    }
+
+    #[tokio::test]
     async fn writer_coalesces_and_flushes_the_last_view_on_close() {
         let dir = tempfile::tempdir().unwrap();
         let cache = ConfigCache::new(dir.path().join("edge-config.bin"), &token("node-token-a"));
         let (tx, rx) = watch::channel(Arc::new(ConfigView::default()));
-        let writer = spawn_writer(cache.clone(), rx);
+        let writer = spawn_writer(cache.clone(), EdgeState::new(), rx);
         for version in 1..=20 {
             tx.send_replace(Arc::new(ConfigView::from_snapshot(snapshot(version))));
         }

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use gatehouse_config::identity::allowed_origins::AllowedOrigins;
 use gatehouse_config::identity::cert_names::{self, CertNameKind};
 use gatehouse_config::identity::external_auth::ExternalAuthConfig;
 use gatehouse_config::identity::wire::jwt_validation_from_wire;
@@ -33,7 +34,6 @@ pub enum UpstreamAuth {
 }
 
 /// A registered upstream MCP server.
-#[derive(Debug)]
 pub struct UpstreamServer {
     pub id: String,
     pub org_id: String,
@@ -48,6 +48,8 @@ pub struct UpstreamServer {
     pub identity: Arc<crate::identity::server_identity::ServerIdentity>,
     /// Upstream OAuth client settings (auth types `oauth2` and `client_credentials`).
     pub oauth: Option<crate::upstream_oauth_client::UpstreamOAuthClient>,
+    /// `advanced_config.allowed_origins`: browser origins admitted besides the edge's own.
+    pub allowed_origins: AllowedOrigins,
 }
 
 /// A workspace (team).
@@ -68,6 +70,21 @@ pub struct Org {
     pub external_auth_config: Option<ExternalAuthConfig>,
     /// Org-wide `jwt_validation`, compiled: `Err` = configured but invalid (every JWT refused).
     pub jwt: Option<Result<Arc<crate::identity::byo_jwt::JwtValidator>, String>>,
+}
+
+// Header values are credentials: Debug names the headers and never shows a value.
+impl std::fmt::Debug for UpstreamServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> =
+            self.headers.iter().map(|(n, _)| (n.as_str(), "<redacted>")).collect();
+        f.debug_struct("UpstreamServer")
+            .field("id", &self.id)
+            .field("org_id", &self.org_id)
+            .field("slug", &self.slug)
+            .field("auth", &self.auth)
+            .field("headers", &headers)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Tool rules of one server provisioned to one workspace.
@@ -94,7 +111,7 @@ pub enum ApplyError {
 /// all it did not change with the previous one, and applying a delta touches
 /// only the entries it names (an unchanged server keeps its compiled JWT
 /// validator, JWKS and introspection caches).
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct ConfigView {
     version: u64,
     // Wire-form source of truth, keyed by id: deltas apply here and snapshots
@@ -102,6 +119,21 @@ pub struct ConfigView {
     state: ConfigState,
     // Derived indexes used by requests, kept in step by `Indexes`' change hooks.
     index: Indexes,
+}
+
+// The state holds static upstream headers, signing keys and the session key in
+// plaintext: Debug shows only the version and how much there is.
+impl std::fmt::Debug for ConfigView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (servers, workspaces, provisions, tokens) = self.counts();
+        f.debug_struct("ConfigView")
+            .field("version", &self.version)
+            .field("servers", &servers)
+            .field("workspaces", &workspaces)
+            .field("provisions", &provisions)
+            .field("tokens", &tokens)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A `BuildHasher` for token hashes: they are SHA-256 outputs already, so
@@ -137,7 +169,7 @@ impl std::hash::BuildHasher for TokenHashState {
 
 type Map<K, V> = imbl::HashMap<K, V>;
 
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 struct Indexes {
     org_index: Map<String, Arc<Org>>,
     // org slug → org: how a request's URL names its org.
@@ -511,6 +543,11 @@ fn server_from_wire(s: &pb::Server) -> Result<UpstreamServer, String> {
             introspect_secret,
         )),
         oauth: s.oauth.as_ref().map(crate::upstream_oauth_client::UpstreamOAuthClient::from_wire),
+        allowed_origins: s
+            .advanced_config
+            .as_ref()
+            .map(|c| AllowedOrigins::from_wire(&c.allowed_origins))
+            .unwrap_or_default(),
     })
 }
 

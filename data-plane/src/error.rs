@@ -36,9 +36,15 @@ pub enum EdgeError {
     /// introspection endpoint) could not be reached.
     #[error("identity provider is unavailable")]
     IdentityProviderUnavailable,
+    /// The client address spent its budget of identity-provider calls (JWKS, introspection).
+    #[error("too many credentials to check from this client; retry later")]
+    IdentityChecksRateLimited,
     /// A valid Gatehouse access token without the scope every MCP URL requires.
     #[error("the access token lacks the required scope")]
     InsufficientScope,
+    /// A browser request whose `Origin` is neither the edge's own nor one the server allows.
+    #[error("origin is not allowed")]
+    OriginNotAllowed,
     /// No server with that slug in the token's org.
     #[error("server not found")]
     ServerNotFound,
@@ -99,6 +105,13 @@ pub enum EdgeError {
     /// The upstream answered 401/403 to the gateway's credentials.
     #[error("upstream rejected the gateway's credentials")]
     UpstreamRejectedCredentials,
+    /// The server's URL points at an address the edge may not reach (link-local, cloud
+    /// metadata, loopback, private), by its literal or by what its name resolves to.
+    #[error("upstream address is not allowed")]
+    UpstreamAddressBlocked,
+    /// The upstream answered with a redirect (3xx), which is never passed on.
+    #[error("upstream server answered with a redirect")]
+    UpstreamRedirect,
     /// The upstream exchange failed after connecting.
     #[error("upstream request failed")]
     UpstreamFailed,
@@ -139,16 +152,21 @@ impl EdgeError {
             NotReady | IdentityProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             MissingToken | InvalidToken | ExpiredToken | CertificateNotMapped => StatusCode::UNAUTHORIZED,
             ServerNotFound | SessionNotFound => StatusCode::NOT_FOUND,
-            InsufficientScope | ServerNotProvisioned | ServerNotPermitted => StatusCode::FORBIDDEN,
+            InsufficientScope | ServerNotProvisioned | ServerNotPermitted | OriginNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            IdentityChecksRateLimited => StatusCode::TOO_MANY_REQUESTS,
             BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             BodyRead | Parse | Batch | InvalidRequest | HeaderMismatch { .. } => StatusCode::BAD_REQUEST,
             // JSON-RPC-level refusals of a well-formed request travel in a 200, like an upstream's would.
             MissingToolName | ToolDenied { .. } => StatusCode::OK,
             UpstreamAuthUnsupported
+            | UpstreamAddressBlocked
             | UpstreamUnavailable
             | UpstreamRejectedCredentials
             | UpstreamFailed
+            | UpstreamRedirect
             | UpstreamInvalidResponse
             | UpstreamResponseTooLarge => StatusCode::BAD_GATEWAY,
             UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -184,8 +202,10 @@ impl EdgeError {
             ExpiredToken => "token_expired",
             CertificateNotMapped => "certificate_not_mapped",
             IdentityProviderUnavailable => "identity_provider_unavailable",
+            IdentityChecksRateLimited => "identity_checks_rate_limited",
             InsufficientScope => "insufficient_scope",
             ServerNotFound => "server_not_found",
+            OriginNotAllowed => "origin_not_allowed",
             ServerNotProvisioned => "server_not_provisioned",
             ServerNotPermitted => "server_not_permitted",
             MethodNotAllowed => "method_not_allowed",
@@ -203,6 +223,8 @@ impl EdgeError {
             UpstreamTimeout => "upstream_timeout",
             UpstreamRejectedCredentials => "upstream_credentials_rejected",
             UpstreamFailed => "upstream_failed",
+            UpstreamRedirect => "upstream_redirect",
+            UpstreamAddressBlocked => "upstream_address_blocked",
             UpstreamInvalidResponse => "upstream_invalid_response",
             UpstreamResponseTooLarge => "upstream_response_too_large",
             UpstreamAuthorizationRequired { .. } => "authorization_required",
@@ -217,13 +239,16 @@ impl EdgeError {
     pub fn source(&self) -> ErrorSource {
         use EdgeError::*;
         match self {
-            NotReady | ToolDenied { .. } | UpstreamAuthUnsupported | IdentityProviderUnavailable => {
-                ErrorSource::Gateway
-            }
+            NotReady
+            | ToolDenied { .. }
+            | UpstreamAuthUnsupported
+            | UpstreamAddressBlocked
+            | IdentityProviderUnavailable => ErrorSource::Gateway,
             UpstreamUnavailable
             | UpstreamTimeout
             | UpstreamRejectedCredentials
             | UpstreamFailed
+            | UpstreamRedirect
             | UpstreamInvalidResponse
             | UpstreamResponseTooLarge => ErrorSource::Upstream,
             UpstreamTokenEndpointFailed | UpstreamTokenRefused => ErrorSource::Upstream,
@@ -248,7 +273,12 @@ impl EdgeError {
         }
         matches!(
             self,
-            NotReady | UpstreamUnavailable | UpstreamTimeout | UpstreamFailed | IdentityProviderUnavailable
+            NotReady
+                | UpstreamUnavailable
+                | UpstreamTimeout
+                | UpstreamFailed
+                | IdentityProviderUnavailable
+                | IdentityChecksRateLimited
         )
     }
 
@@ -288,6 +318,9 @@ impl EdgeError {
             }
             EdgeError::NotReady => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            EdgeError::IdentityChecksRateLimited => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("60"));
             }
             _ => {}
         }

@@ -16,6 +16,7 @@ pub mod config_client;
 pub mod config_view;
 pub mod control_plane;
 pub mod credentials;
+pub mod egress;
 pub mod elicitation;
 pub mod elicitation_streams;
 pub mod error;
@@ -66,7 +67,10 @@ pub async fn run_with_state(
     // Certificates and keys are read here first: a bad file stops the edge before it serves.
     let tls = config.tls.as_ref().map(tls::EdgeTls::load).transpose()?;
     let addr = listener.local_addr().context("reading the edge listener address")?;
-    let cache = config.cache_path.clone().map(|path| ConfigCache::new(path, &config.node_token));
+    let cache = config
+        .cache_path
+        .clone()
+        .map(|path| ConfigCache::new(path, &config.node_token).with_max_age(config.cache_max_age));
     if let Some(cache) = &cache {
         load_cache(cache, &state).await;
     }
@@ -79,12 +83,17 @@ pub async fn run_with_state(
         .context("configuring the upstream token cache (GATEHOUSE_REDIS_URL)")?;
     tracing::info!(token_cache = token_cache.status().backend, "upstream token cache configured");
     let broker_client = credentials::ControlPlaneClient::new(&control_plane);
-    let broker =
-        credentials::CredentialBroker::new(token_cache, broker_client, config.credentials.refresh_skew);
+    let broker = credentials::CredentialBroker::new(
+        token_cache,
+        broker_client,
+        config.credentials.refresh_skew,
+        config.proxy.upstream_addresses.clone(),
+    )
+    .context("building the upstream token client")?;
     let proxy = proxy.with_credential_broker(broker.clone());
     let app = server::router(state.clone(), proxy::router(proxy)).layer(axum::Extension(broker));
 
-    let writer = cache.map(|cache| config_cache::spawn_writer(cache, client.subscribe()));
+    let writer = cache.map(|cache| config_cache::spawn_writer(cache, state.clone(), client.subscribe()));
     let stop_client = CancellationToken::new();
     let client = tokio::spawn(client.run(stop_client.clone()));
     tracing::info!(
@@ -102,7 +111,7 @@ pub async fn run_with_state(
     if let Some(tls) = &tls {
         tokio::spawn(tls.clone().watch(stop_tls_watch.clone()));
     }
-    server::serve(listener, app, tls, shutdown, server::SHUTDOWN_GRACE).await;
+    server::serve_with_limits(listener, app, tls, &config.limits, shutdown, server::SHUTDOWN_GRACE).await;
     stop_tls_watch.cancel();
 
     stop_client.cancel();
@@ -125,6 +134,16 @@ pub async fn run_with_state(
 async fn load_cache(cache: &ConfigCache, state: &EdgeState) {
     let path = cache.path().display();
     match cache.load().await {
+        // Never step back: a copy older than what this edge already serves would revive
+        // what was revoked since.
+        Ok(Some(view)) if state.is_loaded() && view.version() <= state.config().version() => {
+            tracing::warn!(
+                version = view.version(),
+                served = state.config().version(),
+                %path,
+                "ignoring a local config cache older than the config already served"
+            );
+        }
         Ok(Some(view)) => {
             let version = view.version();
             let (servers, workspaces, provisions, tokens) = view.counts();

@@ -16,10 +16,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
+use crate::config::EdgeLimits;
 use crate::state::EdgeState;
 use crate::tls::{EdgeTls, TlsSession};
 
@@ -99,15 +101,41 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) {
+    serve_with_limits(listener, app, tls, &EdgeLimits::default(), shutdown, grace).await;
+}
+
+/// [`serve`] within `limits`: at most `max_connections` are served at once (more wait
+/// in the listen backlog, unaccepted), HTTP/2 connections get the stream limit and
+/// keep-alive pings, and a connection idle for `idle_timeout` is closed.
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<EdgeTls>,
+    limits: &EdgeLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) {
     let drain = CancellationToken::new();
     let mut connections = JoinSet::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let limits = Arc::new(limits.clone());
     tokio::pin!(shutdown);
     loop {
+        // A free slot first: at the cap nothing is accepted, so the kernel backlog holds the rest.
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    connections.spawn(serve_connection(stream, peer, app.clone(), tls.clone(), drain.clone()));
+                    let conn = serve_connection(stream, peer, app.clone(), tls.clone(), limits.clone(), drain.clone());
+                    connections.spawn(async move {
+                        conn.await;
+                        drop(slot);
+                    });
                 }
                 Err(err) => {
                     tracing::warn!(%err, "cannot accept a connection");
@@ -138,20 +166,21 @@ async fn serve_connection(
     peer: SocketAddr,
     app: Router,
     tls: Option<EdgeTls>,
+    limits: Arc<EdgeLimits>,
     drain: CancellationToken,
 ) {
     if let Err(err) = stream.set_nodelay(true) {
         tracing::debug!(%peer, %err, "cannot set TCP_NODELAY");
     }
     let Some(tls) = tls else {
-        return serve_http(TokioIo::new(stream), peer, app, None, drain).await;
+        return serve_http(TokioIo::new(stream), peer, app, None, &limits, drain).await;
     };
     let handshake = tokio::select! {
         handshake = tls.handshake(stream, peer) => handshake,
         () = drain.cancelled() => return,
     };
     if let Some((stream, session)) = handshake {
-        serve_http(TokioIo::new(stream), peer, app, Some(session), drain).await;
+        serve_http(TokioIo::new(stream), peer, app, Some(session), &limits, drain).await;
     }
 }
 
@@ -160,10 +189,13 @@ async fn serve_http<I>(
     peer: SocketAddr,
     app: Router,
     tls: Option<TlsSession>,
+    limits: &EdgeLimits,
     drain: CancellationToken,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let activity = Activity::default();
+    let tracker = activity.clone();
     // Handlers may ask for the caller's address, as with axum's `into_make_service_with_connect_info`,
     // and for the connection's verified client certificate.
     let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
@@ -171,10 +203,27 @@ async fn serve_http<I>(
         if let Some(tls) = &tls {
             request.extensions_mut().insert(tls.clone());
         }
-        app.clone().oneshot(request)
+        // In flight until the response body is dropped: a long SSE stream is activity.
+        let busy = tracker.start();
+        let response = app.clone().oneshot(request);
+        async move {
+            let response = response.await?;
+            Ok::<_, std::convert::Infallible>(response.map(|body| {
+                axum::body::Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
+                    let _busy = &busy;
+                    frame
+                }))
+            }))
+        }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .keep_alive_interval(limits.h2_keep_alive)
+        .keep_alive_timeout(limits.h2_keep_alive);
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
     let result = tokio::select! {
@@ -183,9 +232,66 @@ async fn serve_http<I>(
             connection.as_mut().graceful_shutdown();
             connection.await
         }
+        () = activity.idle_for(limits.idle_timeout) => {
+            tracing::debug!(%peer, "closing an idle connection");
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
     };
     if let Err(err) = result {
         tracing::debug!(%peer, %err, "connection ended with an error");
+    }
+}
+
+/// Requests and response bodies in flight on one connection, and when the last one ended.
+#[derive(Clone, Default)]
+struct Activity(Arc<ActivityState>);
+
+#[derive(Default)]
+struct ActivityState {
+    // (in flight, when the count last dropped to zero)
+    counts: std::sync::Mutex<(usize, Option<tokio::time::Instant>)>,
+    // Woken when the count drops to zero.
+    quiet: tokio::sync::Notify,
+}
+
+/// One request (and its response body) in flight; ends when dropped.
+struct Busy(Activity);
+
+impl Activity {
+    fn start(&self) -> Busy {
+        self.0.counts.lock().unwrap_or_else(|e| e.into_inner()).0 += 1;
+        Busy(self.clone())
+    }
+
+    /// Completes once nothing has been in flight for `timeout`; sleeps (no polling) while
+    /// a long stream is open.
+    async fn idle_for(&self, timeout: Duration) {
+        let opened = tokio::time::Instant::now();
+        loop {
+            let quiet = self.0.quiet.notified();
+            let idle_since = {
+                let counts = self.0.counts.lock().unwrap_or_else(|e| e.into_inner());
+                (counts.0 == 0).then(|| counts.1.unwrap_or(opened))
+            };
+            match idle_since {
+                Some(since) if since.elapsed() >= timeout => return,
+                // Woken early by nothing: a request that starts meanwhile is seen on the next check.
+                Some(since) => tokio::time::sleep_until(since + timeout).await,
+                None => quiet.await,
+            }
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut counts = self.0 .0.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts.0 -= 1;
+        counts.1 = Some(tokio::time::Instant::now());
+        if counts.0 == 0 {
+            self.0 .0.quiet.notify_waiters();
+        }
     }
 }
 

@@ -12,12 +12,23 @@ use crate::elicitation_streams::ElicitationStreams;
 ///
 /// Requests call [`EdgeState::config`] once and use that one immutable view
 /// for their whole life; the config client swaps in new views atomically.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct EdgeState {
     config: ArcSwap<ConfigView>,
     loaded: AtomicBool,
     connected: AtomicBool,
     elicitation_streams: Arc<ElicitationStreams>,
+}
+
+// Only what the served view's own (redacting) Debug shows, plus the flags.
+impl std::fmt::Debug for EdgeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeState")
+            .field("config", &*self.config.load())
+            .field("loaded", &self.loaded.load(Ordering::Relaxed))
+            .field("connected", &self.connected.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
 impl EdgeState {

@@ -289,6 +289,7 @@ impl Cluster {
             ("GATEHOUSE_NODE_ID", format!("bench-edge-{i}")),
             ("GATEHOUSE_EDGE_ADDR", addr.clone()),
             ("GATEHOUSE_EDGE_CACHE", self.dir.path().join(format!("edge-{i}.bin")).display().to_string()),
+            ("GATEHOUSE_ALLOW_LOOPBACK_UPSTREAMS", "true".to_owned()),
             ("RUST_LOG", self.log_filter.clone()),
         ];
         let env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();

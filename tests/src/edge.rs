@@ -177,6 +177,9 @@ impl TestEdge {
             ("GATEHOUSE_NODE_TOKEN", node_token.to_owned()),
             ("GATEHOUSE_NODE_ID", node_id.clone()),
             ("GATEHOUSE_EDGE_CACHE", cache.path().display().to_string()),
+            // Every upstream, token endpoint and JWKS of the tests listens on loopback;
+            // a test of the address guard overrides this in `extra_env`.
+            ("GATEHOUSE_ALLOW_LOOPBACK_UPSTREAMS", "true".to_owned()),
         ]
         .into_iter()
         .chain(tls.iter().flat_map(EdgeTlsSetup::env))

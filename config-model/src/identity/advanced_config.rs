@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use super::allowed_origins::AllowedOrigins;
 use super::forward_headers::ForwardHeaders;
 use super::jwt_validation::JwtValidation;
 use super::user_identity_forwarding::IdentityForwarding;
@@ -22,6 +23,9 @@ pub fn validate_advanced_config(prefix: &str, config: &Value) -> Result<(), Fiel
     }
     if let Some(v) = config.get("forward_headers").filter(|v| !v.is_null()) {
         ForwardHeaders::from_value(v).map_err(|e| e.under(&format!("{prefix}.forward_headers")))?;
+    }
+    if let Some(v) = config.get("allowed_origins").filter(|v| !v.is_null()) {
+        AllowedOrigins::from_value(v).map_err(|e| e.under(&format!("{prefix}.allowed_origins")))?;
     }
     Ok(())
 }
@@ -55,6 +59,15 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.field, "advanced_config.user_identity_forwarding.method");
+        let e =
+            validate_advanced_config("advanced_config", &json!({"allowed_origins":["https://a.example/x"]}))
+                .unwrap_err();
+        assert_eq!(e.field, "advanced_config.allowed_origins[0]");
+        assert!(validate_advanced_config(
+            "advanced_config",
+            &json!({"allowed_origins":["https://a.example"]})
+        )
+        .is_ok());
         assert!(validate_advanced_config("advanced_config", &json!({"other": 1})).is_ok());
         assert!(ExternalAuthConfig::from_value("external_auth_config", &json!({"issuer":"nope"})).is_err());
     }

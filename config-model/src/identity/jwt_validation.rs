@@ -91,6 +91,10 @@ pub struct JwtValidationSpec {
     /// Seconds remote JWKS and introspection answers are cached (default 300).
     #[serde(default)]
     pub cache_ttl: Option<u64>,
+    /// Accept tokens without checking `iss` and `aud` when `issuer` or `audience` is
+    /// unset: any token the keys verify, minted for any service, gets in.
+    #[serde(default)]
+    pub skip_issuer_and_audience_check: bool,
 }
 
 /// Where verification keys (or the verdict) come from.
@@ -124,10 +128,12 @@ pub enum TokenHeader {
 pub struct JwtValidation {
     /// Where keys or verdicts come from.
     pub source: KeySource,
-    /// Accepted issuers (empty = any).
+    /// Accepted issuers (empty = any, only with [`JwtValidation::skips_issuer_and_audience_check`]).
     pub issuers: Vec<String>,
-    /// Accepted audiences (empty = not checked).
+    /// Accepted audiences (empty = not checked, likewise).
     pub audiences: Vec<String>,
+    /// The explicit opt-out of the issuer and audience requirement.
+    pub skips_issuer_and_audience_check: bool,
     /// Accepted signature algorithms.
     pub algorithms: Vec<Algorithm>,
     /// Leeway for `exp`/`nbf`/`maxTokenAge`, seconds.
@@ -162,12 +168,22 @@ fn err(field: &str, message: impl Into<String>) -> FieldError {
     FieldError::new(field, message)
 }
 
+/// An https URL; plain http only to a loopback host (`gatehouse dev`, tests), which no
+/// deployment outside dev reaches anyway (loopback is outside both planes' address filter).
 fn parse_url(field: &str, raw: &str) -> Result<url::Url, FieldError> {
     let url = url::Url::parse(raw).map_err(|_| err(field, "must be an absolute URL"))?;
-    if !matches!(url.scheme(), "https" | "http") {
-        return Err(err(field, "must be an http(s) URL"));
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        "http" => Err(err(field, "must be an https URL (plain http only to a loopback host, in dev)")),
+        _ => Err(err(field, "must be an https URL")),
     }
-    Ok(url)
 }
 
 fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
@@ -261,6 +277,17 @@ impl JwtValidation {
         if spec.workspace.as_deref().is_some_and(|w| w.trim().is_empty()) {
             return Err(err("workspace", "must not be empty"));
         }
+        let issuers = spec.issuer.map(OneOrMany::into_vec).unwrap_or_default();
+        let audiences = spec.audience.map(OneOrMany::into_vec).unwrap_or_default();
+        if !spec.skip_issuer_and_audience_check {
+            let opt_out = "(or set skipIssuerAndAudienceCheck: true to accept tokens minted by anyone the keys trust, for any service)";
+            if issuers.is_empty() {
+                return Err(err("issuer", format!("is required {opt_out}")));
+            }
+            if audiences.is_empty() {
+                return Err(err("audience", format!("is required {opt_out}")));
+            }
+        }
         let claim = |v: Option<String>, field: &str, default: &str| -> Result<String, FieldError> {
             match v {
                 Some(c) if c.trim().is_empty() => Err(err(field, "must not be empty")),
@@ -270,8 +297,9 @@ impl JwtValidation {
         };
         Ok(Self {
             source,
-            issuers: spec.issuer.map(OneOrMany::into_vec).unwrap_or_default(),
-            audiences: spec.audience.map(OneOrMany::into_vec).unwrap_or_default(),
+            issuers,
+            audiences,
+            skips_issuer_and_audience_check: spec.skip_issuer_and_audience_check,
             algorithms,
             clock_tolerance,
             max_token_age: spec.max_token_age,
@@ -302,34 +330,87 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         let field = |v: Value| compile(v).unwrap_err().field;
-        assert_eq!(field(json!({"workspace":"w"})), "jwksUri");
-        assert_eq!(field(json!({"jwksUri":"https://a/j","jwks":{"keys":[]},"workspace":"w"})), "jwksUri");
-        assert_eq!(field(json!({"jwksUri":"not a url","workspace":"w"})), "jwksUri");
+        assert_eq!(field(json!({"workspace":"w","issuer":"https://i","audience":"a"})), "jwksUri");
         assert_eq!(
-            field(json!({"jwksUri":"https://a/j","workspace":"w","algorithms":["none"]})),
+            field(
+                json!({"jwksUri":"https://a/j","jwks":{"keys":[]},"workspace":"w","issuer":"https://i","audience":"a"})
+            ),
+            "jwksUri"
+        );
+        assert_eq!(
+            field(json!({"jwksUri":"not a url","workspace":"w","issuer":"https://i","audience":"a"})),
+            "jwksUri"
+        );
+        assert_eq!(
+            field(
+                json!({"jwksUri":"https://a/j","workspace":"w","issuer":"https://i","audience":"a","algorithms":["none"]})
+            ),
             "algorithms"
         );
         assert_eq!(
-            field(json!({"jwksUri":"https://a/j","workspace":"w","algorithms":["HS256"]})),
+            field(
+                json!({"jwksUri":"https://a/j","workspace":"w","issuer":"https://i","audience":"a","algorithms":["HS256"]})
+            ),
             "algorithms"
         );
-        assert_eq!(field(json!({"jwksUri":"https://a/j"})), "workspace");
+        assert_eq!(field(json!({"jwksUri":"https://a/j","issuer":"https://i","audience":"a"})), "workspace");
         assert_eq!(
-            field(json!({"jwksUri":"https://a/j","workspace":"w","clockTolerance":9999})),
+            field(
+                json!({"jwksUri":"https://a/j","workspace":"w","issuer":"https://i","audience":"a","clockTolerance":9999})
+            ),
             "clockTolerance"
         );
         assert_eq!(
-            field(json!({"jwksUri":"https://a/j","workspace":"w","headerKey":"bad header"})),
+            field(
+                json!({"jwksUri":"https://a/j","workspace":"w","issuer":"https://i","audience":"a","headerKey":"bad header"})
+            ),
             "headerKey"
         );
         assert_eq!(
             field(
-                json!({"jwksUri":"https://a/j","workspace":"w","claimValues":[{"claim":"a","value":"(","matchType":"regex"}]})
+                json!({"jwksUri":"https://a/j","workspace":"w","issuer":"https://i","audience":"a","claimValues":[{"claim":"a","value":"(","matchType":"regex"}]})
             ),
             "claimValues[0]"
         );
-        assert_eq!(field(json!({"jwks":{"keys":[{"kty":"oct","k":"c2VjcmV0"}]},"workspace":"w"})), "jwks");
-        assert_eq!(field(json!({"jwksUri":"https://a/j","workspace":"w","bogus":1})), "");
-        assert!(compile(json!({"jwksUri":"https://a/j","workspaceClaim":"teams"})).is_ok());
+        assert_eq!(
+            field(
+                json!({"jwks":{"keys":[{"kty":"oct","k":"c2VjcmV0"}]},"workspace":"w","issuer":"https://i","audience":"a"})
+            ),
+            "jwks"
+        );
+        assert_eq!(
+            field(
+                json!({"jwksUri":"https://a/j","workspace":"w","issuer":"https://i","audience":"a","bogus":1})
+            ),
+            ""
+        );
+        assert!(compile(
+            json!({"jwksUri":"https://a/j","workspaceClaim":"teams","issuer":"https://i","audience":"a"})
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn issuer_and_audience_are_required_unless_explicitly_skipped() {
+        let field = |v: Value| compile(v).unwrap_err().field;
+        assert_eq!(field(json!({"jwksUri":"https://a/j","workspace":"w","audience":"a"})), "issuer");
+        assert_eq!(field(json!({"jwksUri":"https://a/j","workspace":"w","issuer":"https://i"})), "audience");
+        let skipped =
+            compile(json!({"jwksUri":"https://a/j","workspace":"w","skipIssuerAndAudienceCheck":true}))
+                .unwrap();
+        assert!(skipped.skips_issuer_and_audience_check && skipped.audiences.is_empty());
+    }
+
+    #[test]
+    fn key_and_introspection_urls_must_be_https_except_to_loopback() {
+        let with = |k: &str, url: &str| json!({k:url,"workspace":"w","issuer":"https://i","audience":"a"});
+        for key in ["jwksUri", "introspectEndpoint"] {
+            assert_eq!(compile(with(key, "http://idp.example/jwks")).unwrap_err().field, key);
+            assert_eq!(compile(with(key, "ftp://idp.example/jwks")).unwrap_err().field, key);
+            assert!(compile(with(key, "https://idp.example/jwks")).is_ok());
+            for dev in ["http://127.0.0.1:8080/jwks", "http://localhost/jwks", "http://[::1]/jwks"] {
+                assert!(compile(with(key, dev)).is_ok(), "{dev}");
+            }
+        }
     }
 }

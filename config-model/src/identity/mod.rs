@@ -12,6 +12,7 @@
 //! See `docs/edge.md` for the configuration reference.
 
 pub mod advanced_config;
+pub mod allowed_origins;
 pub mod cert_names;
 pub mod claims_match;
 pub mod external_auth;

@@ -7,6 +7,7 @@ use gatehouse_proto::config::v1 as pb;
 use http::HeaderName;
 use serde_json::Value;
 
+use super::allowed_origins::AllowedOrigins;
 use super::claims_match::{ClaimValueSpec, MatchType, OneOrMany};
 use super::external_auth::ExternalAuthConfig;
 use super::forward_headers::ForwardHeaders;
@@ -27,6 +28,10 @@ pub fn advanced_config_to_wire(config: &Value) -> pb::AdvancedConfig {
         forward_headers: get("forward_headers")
             .and_then(|v| ForwardHeaders::from_value(v).ok())
             .map(|f| f.to_wire()),
+        allowed_origins: get("allowed_origins")
+            .and_then(|v| AllowedOrigins::from_value(v).ok())
+            .map(|o| o.as_slice().to_vec())
+            .unwrap_or_default(),
     }
 }
 
@@ -71,6 +76,7 @@ pub fn jwt_validation_to_wire(value: &Value) -> pb::JwtValidation {
         workspace: spec.workspace.unwrap_or_default(),
         workspace_claim: spec.workspace_claim.unwrap_or_default(),
         cache_ttl: spec.cache_ttl,
+        skip_issuer_and_audience_check: spec.skip_issuer_and_audience_check,
     }
 }
 
@@ -121,6 +127,7 @@ pub fn jwt_validation_from_wire(wire: &pb::JwtValidation) -> Result<JwtValidatio
         workspace: text(&wire.workspace),
         workspace_claim: text(&wire.workspace_claim),
         cache_ttl: wire.cache_ttl,
+        skip_issuer_and_audience_check: wire.skip_issuer_and_audience_check,
     })
 }
 

@@ -15,6 +15,7 @@ mod connections;
 mod edge_tokens;
 mod edges;
 mod health;
+mod jwt_warning;
 mod openapi;
 mod org_settings;
 mod orgs;

@@ -82,8 +82,9 @@ pub(crate) async fn update(
     State(state): State<ApiState>,
     scope: OrgScope,
     ApiJson(body): ApiJson<UpdateOrgSettings>,
-) -> Result<Json<OrgSettingsView>, ApiError> {
+) -> Result<(axum::http::HeaderMap, Json<OrgSettingsView>), ApiError> {
     let jwt_validation = change(body.jwt_validation);
+    let warning = super::jwt_warning::for_jwt_validation(jwt_validation.as_ref().and_then(Option::as_ref));
     if let Some(Some(v)) = &jwt_validation {
         validate_org_jwt_validation("jwt_validation", v).map_err(|e| FieldError::new(e.field, e.message))?;
     }
@@ -95,5 +96,5 @@ pub(crate) async fn update(
     let patch = OrgAuthPatch { jwt_validation, external_auth_config };
     let updated = state.store.update_org_auth_settings(&scope.org_id, patch).await?;
     tracing::info!(version = updated.version, "org auth settings updated");
-    Ok(Json(OrgSettingsView::of(updated.value, &scope)))
+    Ok((warning, Json(OrgSettingsView::of(updated.value, &scope))))
 }

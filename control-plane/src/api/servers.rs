@@ -6,7 +6,7 @@ use crate::accounts::OrgScope;
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use utoipa::ToSchema;
 
-use super::ApiState;
+use super::{jwt_warning, ApiState};
 use crate::rest::json::{ApiJson, ApiQuery};
 use crate::rest::{ApiError, ErrorBody, PageQuery};
 use crate::store::oauth_clients::{preset_key, OAuthClientRecord};
@@ -139,7 +139,7 @@ pub(crate) async fn create(
     State(state): State<ApiState>,
     scope: OrgScope,
     ApiJson(body): ApiJson<CreateServer>,
-) -> Result<(StatusCode, Json<ServerView>), ApiError> {
+) -> Result<(StatusCode, HeaderMap, Json<ServerView>), ApiError> {
     validation::slug("slug", &body.slug)?;
     let name = validation::name("name", body.name.as_deref().unwrap_or(&body.slug))?;
     let url = validation::upstream_url("url", &body.url)?;
@@ -166,11 +166,12 @@ pub(crate) async fn create(
         advanced_config,
         auto_provision: body.auto_provision,
     };
+    let warning = jwt_warning::for_advanced_config(Some(&new.advanced_config));
     let created = state.store.create_server(&scope.org_id, new).await?;
     store_client_secret(&state, &created.value.id, client_secret).await?;
     state.upstream_oauth.server_changed(created.value.clone()).await;
     tracing::info!(version = created.version, "server registered");
-    Ok((StatusCode::CREATED, Json(created.value.into())))
+    Ok((StatusCode::CREATED, warning, Json(created.value.into())))
 }
 
 /// Lists servers (a member: the servers provisioned to their workspaces).
@@ -236,7 +237,7 @@ pub(crate) async fn update(
     scope: OrgScope,
     Path(slug): Path<String>,
     ApiJson(body): ApiJson<UpdateServer>,
-) -> Result<Json<ServerView>, ApiError> {
+) -> Result<(HeaderMap, Json<ServerView>), ApiError> {
     if body.slug.as_ref().is_some_and(|s| *s != slug) {
         return Err(FieldError::new("slug", "is immutable; create a new server instead").into());
     }
@@ -264,13 +265,14 @@ pub(crate) async fn update(
         advanced_config,
         auto_provision: body.auto_provision,
     };
+    let warning = jwt_warning::for_advanced_config(patch.advanced_config.as_ref());
     let updated = state.store.update_server(&scope.org_id, &slug, patch).await?;
     if let Some(change) = client_secret {
         store_client_secret(&state, &updated.value.id, change).await?;
     }
     state.upstream_oauth.server_changed(updated.value.clone()).await;
     tracing::info!(version = updated.version, "server updated");
-    Ok(Json(updated.value.into()))
+    Ok((warning, Json(updated.value.into())))
 }
 
 /// Deletes a server and every provision of it.

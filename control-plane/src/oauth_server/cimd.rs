@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use gatehouse_config::address_filter::AddressPolicy;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
@@ -149,28 +150,7 @@ impl MetadataCache {
     }
 
     fn address_allowed(&self, ip: IpAddr) -> bool {
-        if ip.is_loopback() {
-            return self.allow_loopback;
-        }
-        match ip {
-            IpAddr::V4(v4) => {
-                !(v4.is_private()
-                    || v4.is_link_local()
-                    || v4.is_unspecified()
-                    || v4.is_broadcast()
-                    || v4.is_multicast()
-                    || v4.is_documentation()
-                    || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
-            }
-            IpAddr::V6(v6) => {
-                let first = v6.segments()[0];
-                !(v6.is_unspecified()
-                    || v6.is_multicast()
-                    || (first & 0xfe00) == 0xfc00
-                    || (first & 0xffc0) == 0xfe80
-                    || v6.to_ipv4_mapped().is_some())
-            }
-        }
+        AddressPolicy::new(self.allow_loopback).check(None, ip).is_ok()
     }
 }
 
@@ -210,6 +190,36 @@ fn cache_ttl(value: Option<&reqwest::header::HeaderValue>) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_fetches_refuse_exactly_what_upstream_discovery_refuses() {
+        use crate::upstream_oauth::ssrf::SsrfPolicy;
+        // Addresses the two guards once judged differently, and the usual suspects.
+        for ip in [
+            "0.1.2.3",
+            "192.0.0.8",
+            "198.18.0.1",
+            "240.0.0.1",
+            "64:ff9b::a00:1",
+            "::ffff:8.8.8.8",
+            "::ffff:10.0.0.1",
+            "169.254.169.254",
+            "100.100.100.200",
+            "fd00:ec2::254",
+            "127.0.0.1",
+            "8.8.8.8",
+            "2606:4700::1111",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            for loopback in [false, true] {
+                assert_eq!(
+                    MetadataCache::new(loopback).address_allowed(ip),
+                    SsrfPolicy { allow_loopback: loopback }.check(ip).is_ok(),
+                    "{ip} (loopback allowed: {loopback})"
+                );
+            }
+        }
+    }
 
     #[test]
     fn metadata_url_shape() {

@@ -1,12 +1,14 @@
 //! SSRF guard for URLs discovered from upstream servers: every host is resolved
-//! and refused if any address is private, loopback, link-local, unique-local,
-//! CGNAT, multicast or otherwise non-public, and redirects are checked the same
-//! way. Loopback can be allowed for local development (`gatehouse dev`, tests).
+//! and refused if any address is not public by `gatehouse_config::address_filter`
+//! (the classification the edges and client metadata fetches use too), and
+//! redirects are checked the same way. Loopback can be allowed for local
+//! development (`gatehouse dev`, tests).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use gatehouse_config::address_filter::AddressPolicy;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// How many redirects a guarded client follows.
@@ -27,24 +29,14 @@ pub struct SsrfPolicy {
 pub struct BlockedAddress(pub IpAddr);
 
 impl SsrfPolicy {
+    /// The shared address filter this policy stands for.
+    fn filter(&self) -> AddressPolicy {
+        AddressPolicy::new(self.allow_loopback)
+    }
+
     /// Whether `ip` may be contacted.
     pub fn check(&self, ip: IpAddr) -> Result<(), BlockedAddress> {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            IpAddr::V4(_) => ip,
-        };
-        if ip.is_loopback() {
-            return if self.allow_loopback { Ok(()) } else { Err(BlockedAddress(ip)) };
-        }
-        let blocked = match ip {
-            IpAddr::V4(v4) => blocked_v4(v4),
-            IpAddr::V6(v6) => blocked_v6(v6),
-        };
-        if blocked {
-            Err(BlockedAddress(ip))
-        } else {
-            Ok(())
-        }
+        self.filter().check(None, ip).map_err(|b| BlockedAddress(b.address))
     }
 
     /// Checks a URL whose host is an IP literal (names are checked at resolution).
@@ -105,32 +97,6 @@ impl GuardedClient {
         self.policy.check_url(url)?;
         Ok(self.inner.request(method, url.clone()))
     }
-}
-
-fn blocked_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    ip.is_unspecified()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_multicast()
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || a == 0
-        || (a == 100 && (64..=127).contains(&b)) // CGNAT 100.64.0.0/10
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-        || (a == 198 && (18..=19).contains(&b)) // benchmarking
-        || a >= 240 // reserved
-}
-
-fn blocked_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    ip.is_unspecified()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
-        || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
-        || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
-        || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
-        || first == 0x0064 && ip.segments()[1] == 0xff9b // NAT64 can reach private v4
 }
 
 /// Resolves names with the system resolver and refuses blocked addresses.

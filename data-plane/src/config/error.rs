@@ -1,6 +1,7 @@
 //! [`ConfigError`]: why the edge's settings are unusable.
 
 use super::credentials::CredentialSettingsError;
+use super::limits::LimitsConfigError;
 use super::proxy::ProxyConfigError;
 
 /// Why the edge config is unusable; each message names the setting to fix.
@@ -15,6 +16,9 @@ pub enum ConfigError {
     /// A request-path setting is invalid.
     #[error(transparent)]
     Proxy(#[from] ProxyConfigError),
+    /// A connection or rate limit is invalid.
+    #[error(transparent)]
+    Limits(#[from] LimitsConfigError),
     /// An upstream credential broker setting (Redis, refresh skew) is invalid.
     #[error(transparent)]
     Credentials(#[from] CredentialSettingsError),

@@ -3,10 +3,13 @@
 //! Everything the edge reads from its environment lives here and depends on
 //! nothing else in the crate: [`EdgeConfig`] with the request-path
 //! ([`proxy`]), upstream credential ([`credentials`]) and listener TLS
-//! ([`tls`]) settings, and their errors ([`ConfigError`]).
+//! ([`tls`]) settings, which addresses outbound calls may reach ([`egress`]), and
+//! their errors ([`ConfigError`]).
 
 pub mod credentials;
+pub mod egress;
 mod error;
+pub mod limits;
 pub mod proxy;
 pub mod tls;
 
@@ -18,6 +21,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 pub use credentials::{CredentialSettings, CredentialSettingsError};
 pub use error::ConfigError;
+pub use limits::{EdgeLimits, LimitsConfigError};
 pub use proxy::{ProxyConfigError, ProxySettings};
 pub use tls::{ClientAuth, TlsSettings};
 
@@ -25,6 +29,8 @@ pub use tls::{ClientAuth, TlsSettings};
 pub const DEFAULT_CONTROL_PLANE_URL: &str = "http://127.0.0.1:50051";
 /// First reconnect delay after the config stream drops.
 pub const DEFAULT_RECONNECT_MIN: Duration = Duration::from_millis(100);
+/// Default of `GATEHOUSE_EDGE_CACHE_MAX_AGE`.
+pub const DEFAULT_CACHE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// Longest reconnect delay while the control plane stays unreachable.
 pub const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(5);
 
@@ -32,6 +38,7 @@ const CONTROL_PLANE_URL: &str = "GATEHOUSE_CONTROL_PLANE_URL";
 const NODE_TOKEN: &str = "GATEHOUSE_NODE_TOKEN";
 const NODE_ID: &str = "GATEHOUSE_NODE_ID";
 const EDGE_CACHE: &str = "GATEHOUSE_EDGE_CACHE";
+const EDGE_CACHE_MAX_AGE: &str = "GATEHOUSE_EDGE_CACHE_MAX_AGE";
 /// Set by Kubernetes and most container runtimes to the pod or container name.
 const HOSTNAME: &str = "HOSTNAME";
 const MAX_NODE_ID_LEN: usize = 253;
@@ -47,6 +54,8 @@ pub struct EdgeConfig {
     pub node_id: String,
     /// Where to keep the encrypted copy of the served config; `None` disables it.
     pub cache_path: Option<PathBuf>,
+    /// A cache older than this is not loaded (default 24 h).
+    pub cache_max_age: Duration,
     /// First reconnect delay.
     pub reconnect_min: Duration,
     /// Reconnect delay cap.
@@ -57,6 +66,8 @@ pub struct EdgeConfig {
     pub credentials: CredentialSettings,
     /// TLS (and client certificates) on the listener; `None` = plain HTTP.
     pub tls: Option<TlsSettings>,
+    /// Connection, HTTP/2 and identity-provider call limits.
+    pub limits: EdgeLimits,
 }
 
 impl EdgeConfig {
@@ -67,11 +78,13 @@ impl EdgeConfig {
             node_token,
             node_id: random_node_id(),
             cache_path: None,
+            cache_max_age: DEFAULT_CACHE_MAX_AGE,
             reconnect_min: DEFAULT_RECONNECT_MIN,
             reconnect_max: DEFAULT_RECONNECT_MAX,
             proxy: ProxySettings::default(),
             credentials: CredentialSettings::default(),
             tls: None,
+            limits: EdgeLimits::default(),
         }
     }
 
@@ -87,16 +100,25 @@ impl EdgeConfig {
         let proxy = ProxySettings::from_env(env)?;
         let credentials = CredentialSettings::from_env(env)?;
         let tls = TlsSettings::from_env(env)?;
+        let limits = EdgeLimits::from_env(env)?;
         Ok(Self {
             control_plane_url: get(CONTROL_PLANE_URL).unwrap_or(DEFAULT_CONTROL_PLANE_URL).to_owned(),
             node_token: SecretString::from(node_token.to_owned()),
             node_id: get(NODE_ID).or_else(|| get(HOSTNAME)).map_or_else(random_node_id, str::to_owned),
             cache_path: get(EDGE_CACHE).map(PathBuf::from),
+            cache_max_age: match get(EDGE_CACHE_MAX_AGE) {
+                Some(text) => parse_duration(text).ok_or_else(|| ConfigError::Invalid {
+                    setting: EDGE_CACHE_MAX_AGE,
+                    reason: "expected a positive duration such as 24h, 90m or 3600s".to_owned(),
+                })?,
+                None => DEFAULT_CACHE_MAX_AGE,
+            },
             reconnect_min: DEFAULT_RECONNECT_MIN,
             reconnect_max: DEFAULT_RECONNECT_MAX,
             proxy,
             credentials,
             tls,
+            limits,
         })
     }
 
@@ -151,6 +173,21 @@ impl EdgeConfig {
         self.credentials.validate()?;
         Ok(())
     }
+}
+
+/// `90`, `90s`, `15m`, `24h` or `7d`; zero is refused.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit_secs = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    let secs = number.parse::<u64>().ok()?.checked_mul(unit_secs)?;
+    (secs > 0).then(|| Duration::from_secs(secs))
 }
 
 fn random_node_id() -> String {
@@ -211,6 +248,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("GATEHOUSE_EDGE_TLS_KEY"), "{err}");
+    }
+
+    #[test]
+    fn cache_max_age_defaults_to_a_day_and_takes_units() {
+        let age = |v: &str| EdgeConfig::from_env(&env(&[(NODE_TOKEN, "t"), (EDGE_CACHE_MAX_AGE, v)]));
+        assert_eq!(
+            EdgeConfig::from_env(&env(&[(NODE_TOKEN, "t")])).unwrap().cache_max_age,
+            DEFAULT_CACHE_MAX_AGE
+        );
+        assert_eq!(age("90m").unwrap().cache_max_age, Duration::from_secs(5400));
+        assert_eq!(age("7d").unwrap().cache_max_age, Duration::from_secs(7 * 86_400));
+        assert_eq!(age("3600").unwrap().cache_max_age, Duration::from_secs(3600));
+        for bad in ["0", "1w", "-1h", "soon"] {
+            let err = age(bad).unwrap_err().to_string();
+            assert!(err.contains(EDGE_CACHE_MAX_AGE), "{err}");
+        }
     }
 
     #[test]

@@ -3,6 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use gatehouse_config::address_filter::AddressPolicy;
+
+use super::egress::{self, EgressConfigError};
+
 const MAX_REQUEST_BYTES: &str = "GATEHOUSE_MAX_REQUEST_BYTES";
 const CONNECT_TIMEOUT_MS: &str = "GATEHOUSE_UPSTREAM_CONNECT_TIMEOUT_MS";
 const RESPONSE_TIMEOUT_MS: &str = "GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT_MS";
@@ -10,6 +14,7 @@ const RESPONSE_TIMEOUT_MS: &str = "GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT_MS";
 const EDGE_PUBLIC_URL: &str = "GATEHOUSE_EDGE_PUBLIC_URL";
 /// The edge's former name for it, still read (with a warning) when the new one is unset.
 const DEPRECATED_PUBLIC_BASE_URL: &str = "GATEHOUSE_PUBLIC_BASE_URL";
+const IDP_CALLS_PER_MINUTE: &str = "GATEHOUSE_EDGE_IDP_CALLS_PER_MINUTE";
 
 /// Tunables of the request path.
 #[derive(Debug, Clone)]
@@ -24,6 +29,12 @@ pub struct ProxySettings {
     /// The edge's public URL, advertised in protected resource metadata and
     /// used as the audience base of Gatehouse access tokens.
     pub public_base_url: Option<url::Url>,
+    /// Which addresses upstream, token-endpoint, JWKS and introspection calls may
+    /// reach (default: public addresses only).
+    pub upstream_addresses: AddressPolicy,
+    /// Identity-provider calls (remote JWKS fetches, token introspection) that requests
+    /// not yet authenticated may cause, per client address and minute (default 60).
+    pub idp_calls_per_minute: u32,
 }
 
 impl Default for ProxySettings {
@@ -33,15 +44,17 @@ impl Default for ProxySettings {
             upstream_connect_timeout: Duration::from_secs(10),
             upstream_response_timeout: Duration::from_secs(60),
             public_base_url: None,
+            upstream_addresses: AddressPolicy::default(),
+            idp_calls_per_minute: 60,
         }
     }
 }
 
 impl ProxySettings {
     /// Reads `GATEHOUSE_MAX_REQUEST_BYTES`, `GATEHOUSE_UPSTREAM_CONNECT_TIMEOUT_MS`,
-    /// `GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT_MS` and `GATEHOUSE_EDGE_PUBLIC_URL`
-    /// (formerly `GATEHOUSE_PUBLIC_BASE_URL`, still read with a warning);
-    /// unset ones keep their defaults.
+    /// `GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT_MS`, `GATEHOUSE_EDGE_PUBLIC_URL` (formerly
+    /// `GATEHOUSE_PUBLIC_BASE_URL`, still read with a warning), `GATEHOUSE_UPSTREAM_ALLOW` and
+    /// `GATEHOUSE_ALLOW_LOOPBACK_UPSTREAMS`; unset ones keep their defaults.
     pub fn from_env(env: &BTreeMap<String, String>) -> Result<Self, ProxyConfigError> {
         let mut settings = Self::default();
         if let Some(bytes) = positive(env, MAX_REQUEST_BYTES)? {
@@ -66,6 +79,11 @@ impl ProxySettings {
             let url = url::Url::parse(raw.trim())
                 .map_err(|source| ProxyConfigError::InvalidUrl { name, source })?;
             settings.public_base_url = Some(url);
+        }
+        settings.upstream_addresses = egress::address_policy_from_env(env)?;
+        if let Some(n) = positive(env, IDP_CALLS_PER_MINUTE)? {
+            settings.idp_calls_per_minute = u32::try_from(n)
+                .map_err(|_| ProxyConfigError::InvalidNumber { name: IDP_CALLS_PER_MINUTE })?;
         }
         Ok(settings)
     }
@@ -97,6 +115,9 @@ pub enum ProxyConfigError {
         #[source]
         source: url::ParseError,
     },
+    /// The outbound address policy is invalid.
+    #[error(transparent)]
+    Egress(#[from] EgressConfigError),
     /// The upstream HTTP client could not be built.
     #[error("failed to build the upstream HTTP client")]
     Client(#[source] reqwest::Error),

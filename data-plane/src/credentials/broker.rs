@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+use gatehouse_config::address_filter::AddressPolicy;
 use gatehouse_config::grant_identity::GrantIdentity;
 use gatehouse_config::limits::MAX_CACHED_TOKEN_TTL;
 use rand::RngCore as _;
@@ -32,6 +33,7 @@ use super::single_flight::SingleFlight;
 use super::throttle::Throttle;
 use super::token_endpoint::{self, IssuedTokens, TokenEndpointError};
 use crate::config_view::{ConfigView, UpstreamAuth, UpstreamServer};
+use crate::egress::Egress;
 use crate::upstream_oauth_client::UpstreamOAuthClient;
 
 /// Longest a request waits for another edge's refresh or fetch.
@@ -154,7 +156,7 @@ fn shared_key(server_id: &str, client: &UpstreamOAuthClient) -> String {
 pub struct CredentialBroker {
     cache: EdgeTokenCache,
     control_plane: ControlPlaneClient,
-    http: reqwest::Client,
+    http: Egress,
     skew: i64,
     flights: SingleFlight<Credential>,
     step_ups: Throttle,
@@ -169,17 +171,18 @@ impl CredentialBroker {
         cache: EdgeTokenCache,
         control_plane: ControlPlaneClient,
         refresh_skew: Duration,
-    ) -> Arc<Self> {
-        Arc::new(Self {
+        addresses: AddressPolicy,
+    ) -> Result<Arc<Self>, reqwest::Error> {
+        Ok(Arc::new(Self {
             cache,
             control_plane,
-            http: token_endpoint::http_client(),
+            http: token_endpoint::http_client(addresses)?,
             skew: refresh_skew.as_secs() as i64,
             flights: SingleFlight::default(),
             step_ups: Throttle::new(STEP_UP_WINDOW),
             proactive: Throttle::new(PROACTIVE_WINDOW),
             fallback_sealer: TokenSealer::ephemeral(),
-        })
+        }))
     }
 
     /// Token cache backend and failure counters (for `/readyz`).

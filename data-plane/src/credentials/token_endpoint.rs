@@ -9,6 +9,9 @@ use base64::Engine as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
+use gatehouse_config::address_filter::AddressPolicy;
+
+use crate::egress::Egress;
 use crate::upstream_oauth_client::{ClientAuthMethod, UpstreamOAuthClient};
 
 /// Whole-request timeout for token endpoint calls.
@@ -70,18 +73,15 @@ struct Failure {
     error: String,
 }
 
-/// An HTTP client for token endpoints: no redirects, bounded time.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(TOKEN_TIMEOUT)
-        .build()
-        .unwrap_or_default()
+/// An HTTP client for token endpoints: no redirects, bounded time, only the addresses
+/// `policy` allows.
+pub fn http_client(policy: AddressPolicy) -> Result<Egress, reqwest::Error> {
+    Egress::new(policy, |b| b.redirect(reqwest::redirect::Policy::none()).timeout(TOKEN_TIMEOUT))
 }
 
 /// Exchanges a refresh token (with `resource`, RFC 8707).
 pub async fn refresh(
-    http: &reqwest::Client,
+    http: &Egress,
     client: &UpstreamOAuthClient,
     refresh_token: &SecretString,
 ) -> Result<IssuedTokens, TokenEndpointError> {
@@ -91,7 +91,7 @@ pub async fn refresh(
 
 /// Obtains a shared token with the client credentials grant.
 pub async fn client_credentials(
-    http: &reqwest::Client,
+    http: &Egress,
     client: &UpstreamOAuthClient,
 ) -> Result<IssuedTokens, TokenEndpointError> {
     let scope = client.scopes.join(" ");
@@ -103,12 +103,18 @@ pub async fn client_credentials(
 }
 
 async fn request(
-    http: &reqwest::Client,
+    http: &Egress,
     client: &UpstreamOAuthClient,
     params: &[(&str, &str)],
 ) -> Result<IssuedTokens, TokenEndpointError> {
     let endpoint = client.token_endpoint.clone().ok_or(TokenEndpointError::NotConfigured)?;
-    let mut request = http.post(endpoint).header(http::header::ACCEPT, "application/json");
+    let mut request = http
+        .request(reqwest::Method::POST, endpoint)
+        .map_err(|blocked| {
+            tracing::warn!(issuer = %client.issuer, %blocked, "token endpoint address is not allowed");
+            TokenEndpointError::Transport
+        })?
+        .header(http::header::ACCEPT, "application/json");
     // Built in its own scope: the serializer is not `Send` and must not live across an await.
     let body = {
         let mut form = url::form_urlencoded::Serializer::new(String::new());

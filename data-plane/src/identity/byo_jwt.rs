@@ -3,6 +3,7 @@
 //! `gatehouse-config`): against a JWKS (remote or inline) or an RFC 7662
 //! introspection endpoint. The JSON shape is documented in `docs/edge.md`.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use gatehouse_config::identity::claims_match::lookup;
@@ -16,6 +17,7 @@ use serde_json::{Map, Value};
 
 use super::caller::{string_claim, string_list, AuthSource, Caller};
 use super::introspection::Introspector;
+use super::jwks::JwksError;
 use super::{IdentityError, IdentityRuntime};
 
 /// The configured [`KeySource`] made usable: an introspection endpoint gets
@@ -83,10 +85,11 @@ impl JwtValidator {
         runtime: &IdentityRuntime,
         token: &str,
         now_unix: i64,
+        client: Option<IpAddr>,
     ) -> Result<(Map<String, Value>, AuthSource), IdentityError> {
         let claims = match &self.verification {
             Verification::Introspect(introspector) => {
-                let claims = introspector.introspect(runtime, token, now_unix).await?;
+                let claims = introspector.introspect(runtime, token, now_unix, client).await?;
                 self.check_claims(&claims, now_unix, true)?;
                 return Ok((claims, AuthSource::Introspection));
             }
@@ -96,9 +99,14 @@ impl JwtValidator {
                     .map_err(|_| IdentityError::Invalid("malformed jwt"))?;
                 let keys = runtime
                     .jwks
-                    .key_set(&runtime.http, uri, header.kid.as_deref(), self.config.cache_ttl)
+                    .key_set(&runtime.http, uri, header.kid.as_deref(), self.config.cache_ttl, || {
+                        runtime.idp_calls.allow(client)
+                    })
                     .await
-                    .map_err(|_| IdentityError::Unavailable)?;
+                    .map_err(|e| match e {
+                        JwksError::RateLimited => IdentityError::RateLimited,
+                        _ => IdentityError::Unavailable,
+                    })?;
                 self.decode(&keys, token)?
             }
         };
@@ -230,7 +238,7 @@ mod tests {
 
     #[test]
     fn custom_header_strips_bearer() {
-        let v = compile(json!({"jwksUri":"https://a/j","workspace":"w","headerKey":"X-Id-Token"})).unwrap();
+        let v = compile(json!({"jwksUri":"https://a/j","workspace":"w","headerKey":"X-Id-Token","issuer":"https://i","audience":"a"})).unwrap();
         let mut h = HeaderMap::new();
         h.insert("x-id-token", "Bearer abc".parse().unwrap());
         assert_eq!(v.extract(&h), Some("abc"));

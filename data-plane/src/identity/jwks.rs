@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use gatehouse_config::identity::jwks::KeySet;
 
+use crate::egress::Egress;
+
 /// Largest JWKS document the edge accepts from a remote endpoint.
 const MAX_JWKS_BYTES: usize = 256 * 1024;
 /// Time allowed to fetch a remote JWKS.
@@ -23,6 +25,9 @@ pub enum JwksError {
     /// The document is not a usable JWKS.
     #[error("{0}")]
     Invalid(String),
+    /// A fetch was needed but the requesting client's call budget is spent.
+    #[error("jwks fetch refused: the client's identity-provider call budget is spent")]
+    RateLimited,
 }
 
 #[derive(Default)]
@@ -46,13 +51,16 @@ impl std::fmt::Debug for RemoteJwks {
 
 impl RemoteJwks {
     /// The key set at `uri`, fetched when absent or older than `ttl`, and
-    /// refetched (rate-limited) when `kid` is not in the cached set.
+    /// refetched (rate-limited) when `kid` is not in the cached set; a fetch happens
+    /// only when `may_fetch` agrees (the requesting client's budget), else the cached
+    /// set is used, if any.
     pub async fn key_set(
         &self,
-        http: &reqwest::Client,
+        http: &Egress,
         uri: &url::Url,
         kid: Option<&str>,
         ttl: Duration,
+        may_fetch: impl FnOnce() -> bool,
     ) -> Result<Arc<KeySet>, JwksError> {
         let slot = {
             let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
@@ -73,6 +81,10 @@ impl RemoteJwks {
                 entry.last_forced = Some(now);
             }
         }
+        if !may_fetch() {
+            tracing::info!(jwks_uri = %uri, "jwks fetch refused: the client's identity-provider call budget is spent");
+            return entry.keys.clone().ok_or(JwksError::RateLimited);
+        }
         match fetch(http, uri).await {
             Ok(keys) => {
                 tracing::info!(jwks_uri = %uri, keys = keys.len(), "jwks fetched");
@@ -90,8 +102,10 @@ impl RemoteJwks {
     }
 }
 
-async fn fetch(http: &reqwest::Client, uri: &url::Url) -> Result<KeySet, JwksError> {
-    let response = tokio::time::timeout(FETCH_TIMEOUT, http.get(uri.clone()).send())
+async fn fetch(http: &Egress, uri: &url::Url) -> Result<KeySet, JwksError> {
+    let request =
+        http.request(reqwest::Method::GET, uri.clone()).map_err(|e| JwksError::Fetch(e.to_string()))?;
+    let response = tokio::time::timeout(FETCH_TIMEOUT, request.send())
         .await
         .map_err(|_| JwksError::Fetch("timed out".into()))?
         .map_err(|e| JwksError::Fetch(e.without_url().to_string()))?;

@@ -22,12 +22,14 @@ pub mod client_cert;
 pub mod forwarding;
 pub mod gatehouse_jwt;
 pub mod identity_jwt;
+pub mod idp_calls;
 pub mod introspection;
 pub mod jwks;
 pub mod server_identity;
 
 use std::time::Duration;
 
+use gatehouse_config::address_filter::AddressPolicy;
 use http::header::AUTHORIZATION;
 use http::HeaderMap;
 use jsonwebtoken::errors::ErrorKind;
@@ -35,7 +37,10 @@ use jsonwebtoken::errors::ErrorKind;
 pub use caller::{AuthSource, Caller, TokenGrant};
 
 use identity_jwt::IdentityJwtCache;
+use idp_calls::IdpCallLimiter;
 use jwks::RemoteJwks;
+
+use crate::egress::Egress;
 
 /// Time allowed to connect to a JWKS or introspection endpoint.
 const IDP_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -52,6 +57,9 @@ pub enum IdentityError {
     /// The identity provider (JWKS or introspection endpoint) could not be reached.
     #[error("identity provider unavailable")]
     Unavailable,
+    /// The client address spent its identity-provider call budget.
+    #[error("too many identity provider calls from this client")]
+    RateLimited,
 }
 
 /// Maps a `jsonwebtoken` failure to an [`IdentityError`].
@@ -72,22 +80,29 @@ pub(crate) fn jwt_error(e: jsonwebtoken::errors::Error) -> IdentityError {
 /// JWKS and the signed identity-assertion cache.
 #[derive(Debug)]
 pub struct IdentityRuntime {
-    /// Client for JWKS and introspection endpoints (no redirects).
-    pub http: reqwest::Client,
+    /// Client for JWKS and introspection endpoints (no redirects, guarded addresses).
+    pub http: Egress,
     /// Remote key sets by URI.
     pub jwks: RemoteJwks,
     /// Signed `X-User-JWT` assertions.
     pub jwt_cache: IdentityJwtCache,
+    /// Identity-provider calls unauthenticated requests may cause, per client address.
+    pub idp_calls: IdpCallLimiter,
 }
 
 impl IdentityRuntime {
-    /// Builds the runtime with its own HTTP client.
-    pub fn new() -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(IDP_CONNECT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        Ok(Self { http, jwks: RemoteJwks::default(), jwt_cache: IdentityJwtCache::default() })
+    /// Builds the runtime with its own HTTP client, reaching only what `addresses` allows,
+    /// and a budget of `idp_calls_per_minute` identity-provider calls per client address.
+    pub fn new(addresses: AddressPolicy, idp_calls_per_minute: u32) -> Result<Self, reqwest::Error> {
+        let http = Egress::new(addresses, |b| {
+            b.connect_timeout(IDP_CONNECT_TIMEOUT).redirect(reqwest::redirect::Policy::none())
+        })?;
+        Ok(Self {
+            http,
+            jwks: RemoteJwks::default(),
+            jwt_cache: IdentityJwtCache::default(),
+            idp_calls: IdpCallLimiter::new(idp_calls_per_minute),
+        })
     }
 }
 

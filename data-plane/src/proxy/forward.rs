@@ -1,7 +1,7 @@
 //! The request path: decide from memory, then hand the request to the upstream.
 //!
 //! Order (ARCHITECTURE.md "Edge request order"): method (405) → config loaded
-//! (503) → token (401) → token scope (403) → server in the token's org (404) → provisioned and
+//! (503) → `Origin` (403) → token (401) → token scope (403) → server in the token's org (404) → provisioned and
 //! permitted (403) → body size (413) → JSON-RPC peek (400) → mirrored headers
 //! (400) → tool policy (JSON-RPC error, never forwarded) → session binding
 //! (404) → upstream auth type (502) → upstream credential → upstream (`upstream`).
@@ -11,11 +11,12 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::response::Response;
 use bytes::Bytes;
+use gatehouse_config::identity::allowed_origins;
 use gatehouse_config::mcp_path::McpPath;
-use http::header::CONTENT_LENGTH;
+use http::header::{CONTENT_LENGTH, ORIGIN};
 use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde_json::value::RawValue;
@@ -138,11 +139,18 @@ async fn forward(
     let base = prm::public_base(inner.settings.public_base_url.as_ref(), view, origin);
     let now = now_unix();
     let slug = path.slug.as_str();
+    if let Some(presented) = request.headers().get(ORIGIN) {
+        if !origin_allowed(inner, view, path, presented) {
+            tracing::info!(origin = ?presented, "refusing a request from a browser origin the server does not allow");
+            return Err(EdgeError::OriginNotAllowed.into());
+        }
+    }
     let audiences = prm::audiences(&base, path);
     let target = auth::Target {
         org: view.org_by_slug(path.org_slug()).map(|org| &**org),
         slug,
         audiences: &audiences,
+        client: request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
     };
     let peer = request.extensions().get::<TlsSession>().and_then(|tls| tls.client_certificate.as_ref());
     let caller = auth::authenticate(view, &inner.identity, request.headers(), peer, &target, now).await?;
@@ -233,6 +241,24 @@ async fn forward(
         }
         _ => Ok(response),
     }
+}
+
+/// Whether a browser page at `presented` may call `path`: the edge's own public origin
+/// (`GATEHOUSE_PUBLIC_BASE_URL`, or the control plane's `edge_public_base_url`) or one
+/// of the server's `allowed_origins`. Never the origin the request's `Host` names:
+/// under DNS rebinding that is the attacker's page.
+fn origin_allowed(inner: &Inner, view: &ConfigView, path: &McpPath, presented: &HeaderValue) -> bool {
+    let Ok(presented) = presented.to_str() else { return false };
+    let Some(presented) = allowed_origins::normalize(presented) else { return false };
+    let own = |base: &str| url::Url::parse(base).ok().map(|u| u.origin().ascii_serialization());
+    let configured = inner.settings.public_base_url.as_ref().map(|u| u.origin().ascii_serialization());
+    let pushed = own(view.settings().edge_public_base_url.trim());
+    if configured.as_deref() == Some(presented.as_str()) || pushed.as_deref() == Some(presented.as_str()) {
+        return true;
+    }
+    view.org_by_slug(path.org_slug())
+        .and_then(|org| view.server(&org.id, &path.slug))
+        .is_some_and(|server| server.allowed_origins.allows(&presented))
 }
 
 /// Peeks at a POSTed message and applies the JSON-RPC checks; returns the

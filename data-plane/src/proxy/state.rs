@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::config::{ProxyConfigError, ProxySettings};
 use crate::credentials::CredentialBroker;
+use crate::egress::Egress;
 use crate::identity::IdentityRuntime;
 use crate::state::EdgeState;
 
@@ -15,10 +16,9 @@ pub struct ProxyState {
     pub(super) inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 pub(super) struct Inner {
     pub(super) edge: Arc<EdgeState>,
-    pub(super) client: reqwest::Client,
+    pub(super) client: Egress,
     pub(super) settings: ProxySettings,
     /// Whether the "no session key" warning has been logged.
     pub(super) warned_no_session_key: AtomicBool,
@@ -28,17 +28,30 @@ pub(super) struct Inner {
     pub(super) identity: IdentityRuntime,
 }
 
+// The edge state redacts itself; the broker and the clients are left out.
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyState")
+            .field("edge", &self.edge)
+            .field("settings", &self.settings)
+            .field("credential_broker", &self.broker.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl ProxyState {
     /// Builds the shared upstream client (rustls, pooled, no redirects, no total timeout).
     pub fn new(edge: Arc<EdgeState>, settings: ProxySettings) -> Result<Self, ProxyConfigError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(settings.upstream_connect_timeout)
-            // A redirect would re-send the injected credentials somewhere else.
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()
-            .map_err(ProxyConfigError::Client)?;
-        let identity = IdentityRuntime::new().map_err(ProxyConfigError::Client)?;
+        let client = Egress::new(settings.upstream_addresses.clone(), |b| {
+            b.connect_timeout(settings.upstream_connect_timeout)
+                // A redirect would re-send the injected credentials somewhere else.
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_idle_timeout(Duration::from_secs(90))
+        })
+        .map_err(ProxyConfigError::Client)?;
+        let identity =
+            IdentityRuntime::new(settings.upstream_addresses.clone(), settings.idp_calls_per_minute)
+                .map_err(ProxyConfigError::Client)?;
         let inner = Inner {
             edge,
             client,

@@ -7,6 +7,8 @@
 //! - Any 401 or 403 the exchange still ends with is answered 502
 //!   `upstream_credentials_rejected`: passing it on would tell the client its
 //!   own gateway token is bad.
+//! - A redirect is answered 502 `upstream_redirect`: its `Location` would send the
+//!   client (and whatever credentials it follows with) somewhere the admin never registered.
 
 use std::sync::Arc;
 
@@ -19,6 +21,7 @@ use super::headers;
 use super::state::Inner;
 use crate::config_view::{ConfigView, UpstreamAuth, UpstreamServer};
 use crate::credentials::{step_up, Credential};
+use crate::egress;
 use crate::error::EdgeError;
 
 /// Who is calling, for per-user credentials.
@@ -122,6 +125,10 @@ pub(super) async fn send(
         tracing::warn!(upstream.status = status.as_u16(), "upstream rejected the gateway's credentials");
         return Err(EdgeError::UpstreamRejectedCredentials);
     }
+    if status.is_redirection() {
+        tracing::warn!(upstream.status = status.as_u16(), "upstream answered with a redirect");
+        return Err(EdgeError::UpstreamRedirect);
+    }
     Ok(response)
 }
 
@@ -132,7 +139,11 @@ async fn exchange(
     request: Outgoing,
 ) -> Result<reqwest::Response, EdgeError> {
     let Outgoing { method, headers, body } = request;
-    let mut request = inner.client.request(method, server.url.clone()).headers(headers);
+    let request = inner.client.request(method, server.url.clone()).map_err(|blocked| {
+        tracing::warn!(server = %server.slug, %blocked, "upstream address is not allowed");
+        EdgeError::UpstreamAddressBlocked
+    })?;
+    let mut request = request.headers(headers);
     if let Some(body) = body {
         // The original bytes, never re-serialised.
         request = request.body(body);
@@ -143,6 +154,9 @@ async fn exchange(
         Ok(Err(error)) => {
             // Never log the URL: it may carry a credential in its query.
             let error = error.without_url();
+            if egress::is_blocked(&error) {
+                return Err(EdgeError::UpstreamAddressBlocked);
+            }
             tracing::warn!(error = ?error, "upstream request failed");
             Err(if error.is_connect() {
                 EdgeError::UpstreamUnavailable

@@ -311,7 +311,8 @@ async fn config_stream_cp_deltas_add_up_to_a_full_reload() {
             .request(
                 Method::PATCH,
                 "/v1/org",
-                Some(json!({"jwt_validation": {"jwksUri": "https://idp.example/jwks", "workspace": "a"}})),
+                Some(json!({"jwt_validation": {"jwksUri": "https://idp.example/jwks", "workspace": "a",
+                    "issuer": "https://idp.example", "audience": "gatehouse"}})),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");

@@ -2,7 +2,10 @@
 //! edge, through propagation, control-plane outages, restarts from the
 //! encrypted local cache and a corrupt cache.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use gatehouse_data_plane::config_cache::{self, CacheKey, ConfigCache};
+use secrecy::SecretString;
 
 use gatehouse_tests::control_plane::TestControlPlane;
 use gatehouse_tests::db::TestDb;
@@ -198,6 +201,48 @@ async fn edge_restarted_while_the_control_plane_is_down_serves_from_its_cache() 
 }
 
 #[tokio::test]
+async fn a_cache_older_than_its_maximum_age_is_not_served() {
+    let stack = TestStack::start().await;
+    let upstream = McpUpstream::start(SessionMode::Stateless).await;
+    let minted = setup(&stack, &upstream, "tools").await;
+    let TestStack { cp, edge, .. } = stack;
+    let version = edge.config_version().await;
+    edge.wait_for_cached_version(version).await;
+    let (grpc_url, node_token) = (cp.grpc_url.clone(), cp.node_token.clone());
+    let cache = edge.stop().await;
+    let _stopped = cp.stop().await;
+
+    // The same validly sealed content, as an old copy put back would carry it: 25 hours old.
+    let key = CacheKey::derive(&SecretString::from(node_token.clone()));
+    let current = ConfigCache::new(cache.path(), &SecretString::from(node_token.clone()));
+    let snapshot = current.load().await.unwrap().expect("the cached config").to_snapshot();
+    let day_ago = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() - 25 * 3600;
+    let old = config_cache::seal_at(&key, &snapshot, day_ago).unwrap();
+    std::fs::write(cache.path(), &old).unwrap();
+    let _ = std::fs::remove_file(format!("{}.journal", cache.path().display()));
+
+    let edge = TestEdge::start_with_cache(&grpc_url, &node_token, cache.clone()).await;
+    // Give it the time it takes to load a cache (it loads before it serves).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        readiness(&edge).await,
+        Readiness { status: "not_ready".into(), config_version: 0, connected: false }
+    );
+    assert_eq!(initialize(&edge, "tools", &minted.token).await, StatusCode::SERVICE_UNAVAILABLE);
+    edge.stop().await;
+
+    // A longer maximum age (`GATEHOUSE_EDGE_CACHE_MAX_AGE`) admits the same file.
+    std::fs::write(cache.path(), &old).unwrap();
+    let edge =
+        TestEdge::start_with_env(&grpc_url, &node_token, cache, &[("GATEHOUSE_EDGE_CACHE_MAX_AGE", "2d")])
+            .await;
+    edge.wait_ready().await;
+    assert_eq!(edge.config_version().await, version);
+    assert_eq!(initialize(&edge, "tools", &minted.token).await, StatusCode::OK);
+    edge.stop().await;
+}
+
+#[tokio::test]
 async fn cache_is_encrypted_and_a_corrupt_one_is_ignored() {
     let stack = TestStack::start().await;
     let upstream = McpUpstream::start(SessionMode::Stateless).await;
@@ -209,7 +254,7 @@ async fn cache_is_encrypted_and_a_corrupt_one_is_ignored() {
 
     let cache = edge.stop().await;
     let bytes = std::fs::read(cache.path()).expect("the edge persisted its config");
-    assert!(bytes.starts_with(b"GHEC\x01"), "versioned cache header");
+    assert!(bytes.starts_with(b"GHEC\x02"), "versioned cache header");
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     assert!(!contains(HEADER_SECRET.as_bytes()), "header secret in plaintext in the cache");
     assert!(!contains(upstream.url.as_bytes()), "config in plaintext in the cache");
@@ -221,7 +266,7 @@ async fn cache_is_encrypted_and_a_corrupt_one_is_ignored() {
     }
 
     // A corrupt cache is ignored: with the control plane down the edge is alive but not ready…
-    std::fs::write(cache.path(), b"GHEC\x01 this is not a sealed config").unwrap();
+    std::fs::write(cache.path(), b"GHEC\x02 this is not a sealed config").unwrap();
     let stopped = cp.stop().await;
     let edge = TestEdge::start_with_cache(&grpc_url, &node_token, cache.clone()).await;
     let health = reqwest::get(format!("{}/healthz", edge.url)).await.unwrap();

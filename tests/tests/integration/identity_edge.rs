@@ -17,6 +17,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use gatehouse_config::address_filter::AddressPolicy;
 use gatehouse_config::token_hash::hash_token;
 use gatehouse_data_plane::config::ProxySettings;
 use gatehouse_data_plane::config_view::ConfigView;
@@ -67,7 +68,7 @@ impl EcKey {
         json!({"keys":[self.public_jwk()]})
     }
 
-    fn private_jwk(&self) -> Value {
+    pub(crate) fn private_jwk(&self) -> Value {
         json!({"kty":"EC","crv":"P-256","x":self.x,"y":self.y,"d":self.d,"kid":self.kid})
     }
 
@@ -215,6 +216,8 @@ impl Edge {
         let settings = ProxySettings {
             upstream_response_timeout: Duration::from_secs(3),
             public_base_url: public_base.map(|b| url::Url::parse(b).unwrap()),
+            // The upstreams of these tests listen on loopback.
+            upstream_addresses: AddressPolicy::new(true),
             ..ProxySettings::default()
         };
         let state = ProxyState::new(edge, settings).unwrap();
@@ -472,7 +475,7 @@ async fn claim_values_support_every_match_type() {
     let edge = Edge::start(move |u| {
         let rule = |slug: &str, id: &str, rule: Value| {
             let config = json!({"jwt_validation":{"jwks":jwks,"workspace":"team","claimValues":[rule],
-                "requiredClaims":["email"],"maxTokenAge":600}});
+                "requiredClaims":["email"],"maxTokenAge":600,"skipIssuerAndAudienceCheck":true}});
             server(id, slug, u, config, &[])
         };
         vec![
@@ -562,7 +565,7 @@ async fn introspection_accepts_active_tokens_caches_and_refuses_inactive_ones() 
     let endpoint = op.introspection_endpoint();
     let edge = Edge::start(move |u| {
         let config = json!({"jwt_validation":{"introspectEndpoint":endpoint,"introspectClientId":"app",
-            "workspace":"team","userClaim":"client_id","cacheTtl":60}});
+            "workspace":"team","userClaim":"client_id","cacheTtl":60,"skipIssuerAndAudienceCheck":true}});
         // The introspection secret is sealed with the server's headers and used by the edge only.
         vec![server("s1", "opaque", u, config, &[("x-gatehouse-introspection-secret", "app-secret")])]
     })
@@ -669,7 +672,8 @@ async fn bearer_passthrough_only_forwards_jwts_when_opted_in() {
     let key = EcKey::generate("byo-1");
     let jwks = key.jwks();
     let edge = Edge::start(move |u| {
-        let config = json!({"jwt_validation":{"jwks":jwks,"workspace":"team","headerKey":"X-Id-Token"},
+        let config = json!({"jwt_validation":{"jwks":jwks,"workspace":"team","headerKey":"X-Id-Token",
+            "skipIssuerAndAudienceCheck":true},
             "user_identity_forwarding":{"method":"bearer","allow_token_passthrough":true}});
         vec![server("s1", "pass", u, config, &[]), server("s2", "plain", u, json!({}), &[])]
     })
@@ -700,6 +704,25 @@ mod control_plane {
                 "advanced_config.jwt_validation.algorithms",
             ),
             (json!({"jwt_validation":{"workspace":"team"}}), "advanced_config.jwt_validation.jwksUri"),
+            // Without issuer and audience any token the keys verify would do, whoever it was for.
+            (
+                json!({"jwt_validation":{"jwksUri":"https://idp.test/jwks","workspace":"team","audience":"a"}}),
+                "advanced_config.jwt_validation.issuer",
+            ),
+            (
+                json!({"jwt_validation":{"jwksUri":"https://idp.test/jwks","workspace":"team","issuer":"https://idp.test"}}),
+                "advanced_config.jwt_validation.audience",
+            ),
+            (
+                json!({"jwt_validation":{"jwksUri":"http://idp.test/jwks","workspace":"team",
+                "issuer":"https://idp.test","audience":"a"}}),
+                "advanced_config.jwt_validation.jwksUri",
+            ),
+            (
+                json!({"jwt_validation":{"introspectEndpoint":"http://idp.test/introspect","workspace":"team",
+                "issuer":"https://idp.test","audience":"a"}}),
+                "advanced_config.jwt_validation.introspectEndpoint",
+            ),
             (
                 json!({"jwt_validation":{"jwksUri":"https://idp.test/jwks","workspace":"team",
                 "claimValues":[{"claim":"a","value":"(","matchType":"regex"}]}}),
@@ -725,10 +748,22 @@ mod control_plane {
             assert_eq!(error["error"]["field"], field, "{config}: {error}");
         }
         let ok = json!({"slug":"good","url":"http://127.0.0.1:9/mcp","advanced_config":{
-            "jwt_validation":{"jwksUri":"https://idp.test/jwks","workspaceClaim":"teams"},
+            "jwt_validation":{"jwksUri":"https://idp.test/jwks","workspaceClaim":"teams",
+                "issuer":"https://idp.test","audience":"gatehouse"},
             "user_identity_forwarding":{"method":"jwt_header","identity_headers":["email","team"]},
             "forward_headers":{"mode":"all-except","headers":["x-debug"]}}});
-        assert_eq!(admin.request(Method::POST, "/v1/servers", Some(ok)).await.0, StatusCode::CREATED);
+        let json = Some("application/json");
+        let (status, headers, _) = admin.request_raw(Method::POST, "/v1/servers", json, ok.to_string()).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert!(headers.get("warning").is_none(), "issuer and audience are checked");
+        // The explicit opt-out is accepted, with a warning.
+        let opted_out = json!({"advanced_config":{"jwt_validation":{"jwksUri":"https://idp.test/jwks",
+            "workspace":"team","skipIssuerAndAudienceCheck":true}}});
+        let (status, headers, _) =
+            admin.request_raw(Method::PATCH, "/v1/servers/good", json, opted_out.to_string()).await;
+        assert_eq!(status, StatusCode::OK);
+        let warning = headers["warning"].to_str().unwrap().to_owned();
+        assert!(warning.starts_with("299 ") && warning.contains("skipIssuerAndAudienceCheck"), "{warning}");
         let patch = json!({"advanced_config":{"forward_headers":["cookie"]}});
         let (status, error) = admin.request(Method::PATCH, "/v1/servers/good", Some(patch)).await;
         assert_eq!(
@@ -756,7 +791,8 @@ mod control_plane {
         );
 
         let settings = json!({
-            "jwt_validation":{"jwksUri":"https://idp.test/jwks","workspace":"team"},
+            "jwt_validation":{"jwksUri":"https://idp.test/jwks","workspace":"team",
+                "issuer":"https://idp.test","audience":"gatehouse"},
             "external_auth_config":{"issuer":"https://idp.test","scopes_supported":["mcp"]}});
         let (status, body) = admin.request(Method::PATCH, "/v1/org", Some(settings.clone())).await;
         assert_eq!(status, StatusCode::OK, "{body}");

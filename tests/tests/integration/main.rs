@@ -8,6 +8,8 @@ mod config_stream_edge;
 mod conformance;
 mod conformance_as;
 mod dev_mode;
+mod edge_guards;
+mod edge_limits;
 mod edge_tokens;
 mod identity_edge;
 mod mcp_e2e;

@@ -14,6 +14,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::Response;
 use futures::StreamExt as _;
+use gatehouse_config::address_filter::AddressPolicy;
 use gatehouse_config::token_hash::hash_token;
 use gatehouse_data_plane::config::ProxySettings;
 use gatehouse_data_plane::config_view::ConfigView;
@@ -101,6 +102,11 @@ async fn upstream_handler(State(upstream): State<Upstream>, request: Request) ->
         let mut r =
             reply(StatusCode::UNAUTHORIZED, "text/plain", "upstream says: bad key upstream-internal-detail");
         r.headers_mut().insert("www-authenticate", "Bearer realm=\"upstream\"".parse().unwrap());
+        return r;
+    }
+    if tool == "redirect" {
+        let mut r = reply(StatusCode::TEMPORARY_REDIRECT, "text/plain", "moved");
+        r.headers_mut().insert("location", "http://169.254.169.254/latest/meta-data".parse().unwrap());
         return r;
     }
     if tool == "teapot" {
@@ -302,6 +308,8 @@ impl Gateway {
             max_request_body_bytes: 64 * 1024,
             upstream_connect_timeout: Duration::from_secs(2),
             upstream_response_timeout: Duration::from_millis(500),
+            // The upstreams of these tests listen on loopback.
+            upstream_addresses: AddressPolicy::new(true),
             ..ProxySettings::default()
         };
         let state = ProxyState::new(edge, settings).unwrap();
@@ -319,6 +327,11 @@ impl Gateway {
     fn post(&self, slug: &str, body: impl Into<String>) -> reqwest::RequestBuilder {
         self.request(Method::POST, slug).bearer_auth(GOOD).body(body.into())
     }
+}
+
+/// Proxy settings reaching the loopback upstreams of these tests.
+fn loopback_settings() -> ProxySettings {
+    ProxySettings { upstream_addresses: AddressPolicy::new(true), ..ProxySettings::default() }
 }
 
 fn call(id: u64, tool: &str) -> String {
@@ -597,7 +610,7 @@ async fn the_upstreams_unknown_session_404_passes_through() {
 
 #[tokio::test]
 async fn an_edge_without_config_is_not_ready() {
-    let state = ProxyState::new(EdgeState::new(), ProxySettings::default()).unwrap();
+    let state = ProxyState::new(EdgeState::new(), loopback_settings()).unwrap();
     let addr = serve(proxy::router(state)).await;
     let r = reqwest::Client::new()
         .post(format!("http://{addr}/mcp/alpha"))
@@ -687,6 +700,21 @@ async fn upstream_failures_are_mapped() {
     let r = gw.post("alpha", call(8, "teapot")).send().await.unwrap();
     assert_eq!(r.status(), 418);
     assert_eq!(r.text().await.unwrap(), r#"{"teapot":true}"#);
+}
+
+#[tokio::test]
+async fn an_upstream_redirect_is_a_502_and_its_location_never_reaches_the_client() {
+    let gw = Gateway::start().await;
+    let r = gw.post("alpha", call(9, "redirect")).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    assert_eq!(r.headers().get("location"), None);
+    let v = json_of(r).await;
+    assert_eq!(v["id"], 9);
+    assert_eq!(
+        v["error"]["data"],
+        json!({"reason":"upstream_redirect","source":"upstream","retryable":false})
+    );
+    assert!(!v.to_string().contains("169.254"), "{v}");
 }
 
 #[tokio::test]
@@ -846,7 +874,7 @@ async fn a_client_leaving_an_idle_stream_closes_the_upstream_stream() {
     };
     let edge = EdgeState::new();
     edge.install(ConfigView::from_snapshot(snapshot));
-    let state = ProxyState::new(edge, ProxySettings::default()).unwrap();
+    let state = ProxyState::new(edge, loopback_settings()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     // The edge's own accept loop, not axum::serve: what it does with a vanished client is under test.

@@ -7,7 +7,8 @@ use super::*;
 #[test]
 fn jwt_validation_survives_the_wire_unchanged() {
     for v in [
-        json!({"jwksUri": "https://idp.example/.well-known/jwks.json", "workspace": "eng"}),
+        json!({"jwksUri": "https://idp.example/.well-known/jwks.json", "workspace": "eng",
+               "skipIssuerAndAudienceCheck": true}),
         json!({"jwksUri": "https://idp.example/jwks", "issuer": "https://idp.example", "audience": ["a", "b"],
                "algorithms": ["RS256", "PS256"], "clockTolerance": 5, "maxTokenAge": 600, "headerKey": "X-Token",
                "requiredClaims": ["sub", "email"], "userClaim": "uid", "emailClaim": "mail", "nameClaim": "cn",
@@ -16,10 +17,11 @@ fn jwt_validation_survives_the_wire_unchanged() {
                                {"claim": "iss", "value": "https://idp.example"},
                                {"claim": "sub", "value": "^svc-.*$", "matchType": "regex"}]}),
         json!({"introspectEndpoint": "https://idp.example/introspect", "introspectClientId": "gatehouse",
-               "workspace": "eng"}),
+               "workspace": "eng", "issuer": "https://idp.example", "audience": "gatehouse"}),
         json!({"jwks": {"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
                "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-               "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}, "workspace": "eng"}),
+               "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}, "workspace": "eng",
+               "issuer": "https://idp.example", "audience": "gatehouse"}),
     ] {
         let direct = JwtValidation::from_value(&v).unwrap_or_else(|e| panic!("{v}: {e}"));
         let wire = jwt_validation_to_wire(&v);
@@ -65,11 +67,14 @@ fn forwarding_settings_survive_the_wire_unchanged() {
 #[test]
 fn advanced_config_keeps_what_the_edge_acts_on() {
     let wire = advanced_config_to_wire(&json!({
-        "jwt_validation": {"jwksUri": "https://idp.example/jwks", "workspace": "eng"},
+        "jwt_validation": {"jwksUri": "https://idp.example/jwks", "workspace": "eng",
+                           "issuer": "https://idp.example", "audience": "gatehouse"},
         "user_identity_forwarding": {"method": "claims_header"},
         "forward_headers": ["x-tenant"],
+        "allowed_origins": ["HTTPS://App.Example"],
         "oauth_metadata": {"scopes": ["read"]},
     }));
+    assert_eq!(wire.allowed_origins, vec!["https://app.example".to_owned()]);
     assert_eq!(wire.jwt_validation.unwrap().jwks_uri, "https://idp.example/jwks");
     assert_eq!(wire.user_identity_forwarding.unwrap().method, "claims_header");
     assert_eq!(wire.forward_headers.unwrap().names, vec!["x-tenant".to_owned()]);
