@@ -58,7 +58,11 @@ async fn admin_tokens(store: &Store, config: &ControlPlaneConfig) -> anyhow::Res
             "no admin token: set GATEHOUSE_ADMIN_TOKEN, or GATEHOUSE_ADMIN_TOKEN_FILE for a generated one to be written to"
         );
     };
-    let token = SecretString::from(format!("gha_{}", Alphanumeric.sample_string(&mut OsRng, 43)));
+    let token = SecretString::from(format!(
+        "{}{}",
+        gatehouse_config::token_hash::ADMIN_TOKEN_PREFIX,
+        Alphanumeric.sample_string(&mut OsRng, 43)
+    ));
     let hash = tokens::hash_secret(&token);
     write_private_file(path, token.expose_secret())
         .with_context(|| format!("writing the admin token to {}", path.display()))?;

@@ -14,9 +14,9 @@ use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Prefix of every gateway token.
-pub const TOKEN_PREFIX: &str = "gth_";
+pub const TOKEN_PREFIX: &str = gatehouse_config::token_hash::GATEWAY_TOKEN_PREFIX;
 /// Prefix of every edge token (the credential of an edge node), same shape otherwise.
-pub const EDGE_TOKEN_PREFIX: &str = "ghn_";
+pub const EDGE_TOKEN_PREFIX: &str = gatehouse_config::token_hash::EDGE_TOKEN_PREFIX;
 const RANDOM_LEN: usize = 40;
 const CHECKSUM_LEN: usize = 6;
 /// Total length of a gateway token.
@@ -44,7 +44,7 @@ impl fmt::Debug for GeneratedToken {
 }
 
 /// Prefix of every org API key (admin API credentials acting in one org with one role).
-pub const API_KEY_PREFIX: &str = "gak_";
+pub const API_KEY_PREFIX: &str = gatehouse_config::token_hash::API_KEY_PREFIX;
 
 /// Generates a new random gateway token.
 pub fn generate() -> GeneratedToken {

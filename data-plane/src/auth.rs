@@ -218,7 +218,8 @@ pub struct Route {
 /// the first of the caller's workspaces with the server provisioned supplies the tool rules.
 /// [`authenticate`] only lets through callers of the org the request's URL names.
 pub fn authorize(view: &ConfigView, caller: &Caller, slug: &str) -> Result<Route, EdgeError> {
-    let server = view.server(&caller.org_id, slug).ok_or(EdgeError::ServerNotFound)?;
+    let server =
+        view.server(&caller.org_id, slug).ok_or_else(|| EdgeError::ServerNotFound(slug.to_owned()))?;
     let (workspace_id, rules) = caller
         .workspace_ids
         .iter()
@@ -454,7 +455,7 @@ mod tests {
     fn authorization_outcomes() {
         let v = view();
         let grant = |secret: &str| Caller::from_grant(v.token("org", &hash_token(secret)).unwrap().clone());
-        assert!(matches!(authorize(&v, &grant("good"), "nope"), Err(EdgeError::ServerNotFound)));
+        assert!(matches!(authorize(&v, &grant("good"), "nope"), Err(EdgeError::ServerNotFound(_))));
         assert!(matches!(authorize(&v, &grant("good"), "jira"), Err(EdgeError::ServerNotProvisioned)));
         assert!(matches!(authorize(&v, &grant("narrow"), "github"), Err(EdgeError::ServerNotPermitted)));
         assert_eq!(authorize(&v, &grant("good"), "github").unwrap().server.id, "s1");

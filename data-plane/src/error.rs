@@ -25,6 +25,9 @@ pub enum EdgeError {
     /// The token is not known.
     #[error("invalid gateway token")]
     InvalidToken,
+    /// An admin API or edge credential presented where agents present a gateway token.
+    #[error("this is an admin API credential (admin token or org API key) or an edge token, not a gateway token: agents authenticate with a gateway token, minted with POST /v1/auth/tokens")]
+    NotAGatewayToken,
     /// The token has expired.
     #[error("gateway token expired")]
     ExpiredToken,
@@ -45,9 +48,15 @@ pub enum EdgeError {
     /// A browser request whose `Origin` is neither the edge's own nor one the server allows.
     #[error("origin is not allowed")]
     OriginNotAllowed,
-    /// No server with that slug in the token's org.
-    #[error("server not found")]
-    ServerNotFound,
+    /// No server with that slug in the URL's org.
+    #[error("no server {0:?} in this org: servers are at /mcp/{{org}}/{{server_slug}}")]
+    ServerNotFound(String),
+    /// A path under `/mcp` that names no server.
+    #[error("no MCP server at this path: use /mcp/{{org}}/{{server_slug}} (or /mcp/{{server_slug}} for the default org), without a trailing slash")]
+    NoSuchPath,
+    /// The client does not accept what MCP answers with.
+    #[error("the Accept header must list application/json and text/event-stream (MCP Streamable HTTP); GET needs text/event-stream")]
+    NotAcceptable,
     /// The server is not provisioned to the token's workspace.
     #[error("server is not provisioned to this workspace")]
     ServerNotProvisioned,
@@ -150,8 +159,11 @@ impl EdgeError {
         use EdgeError::*;
         match self {
             NotReady | IdentityProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            MissingToken | InvalidToken | ExpiredToken | CertificateNotMapped => StatusCode::UNAUTHORIZED,
-            ServerNotFound | SessionNotFound => StatusCode::NOT_FOUND,
+            MissingToken | InvalidToken | NotAGatewayToken | ExpiredToken | CertificateNotMapped => {
+                StatusCode::UNAUTHORIZED
+            }
+            ServerNotFound(_) | NoSuchPath | SessionNotFound => StatusCode::NOT_FOUND,
+            NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             InsufficientScope | ServerNotProvisioned | ServerNotPermitted | OriginNotAllowed => {
                 StatusCode::FORBIDDEN
             }
@@ -199,12 +211,15 @@ impl EdgeError {
             NotReady => "not_ready",
             MissingToken => "missing_token",
             InvalidToken => "invalid_token",
+            NotAGatewayToken => "not_a_gateway_token",
             ExpiredToken => "token_expired",
             CertificateNotMapped => "certificate_not_mapped",
             IdentityProviderUnavailable => "identity_provider_unavailable",
             IdentityChecksRateLimited => "identity_checks_rate_limited",
             InsufficientScope => "insufficient_scope",
-            ServerNotFound => "server_not_found",
+            ServerNotFound(_) => "server_not_found",
+            NoSuchPath => "not_found",
+            NotAcceptable => "not_acceptable",
             OriginNotAllowed => "origin_not_allowed",
             ServerNotProvisioned => "server_not_provisioned",
             ServerNotPermitted => "server_not_permitted",
@@ -301,7 +316,7 @@ impl EdgeError {
             EdgeError::MissingToken | EdgeError::CertificateNotMapped => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="gatehouse""#));
             }
-            EdgeError::InvalidToken | EdgeError::ExpiredToken => {
+            EdgeError::InvalidToken | EdgeError::NotAGatewayToken | EdgeError::ExpiredToken => {
                 headers.insert(
                     WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Bearer realm="gatehouse", error="invalid_token""#),

@@ -16,6 +16,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use gatehouse_config::identity::allowed_origins;
 use gatehouse_config::mcp_path::McpPath;
+use gatehouse_config::token_hash;
 use http::header::{CONTENT_LENGTH, ORIGIN};
 use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
@@ -113,6 +114,31 @@ async fn handle_path(state: ProxyState, path: McpPath, request: Request) -> Resp
     .await
 }
 
+/// Whether the client accepts what an MCP endpoint answers with: a POST lists both JSON and
+/// an event stream, a GET an event stream, by name as the Streamable HTTP transport requires
+/// (upstream SDKs refuse wildcards too). Answered by the edge itself, so the client hears it
+/// in the edge's words rather than whatever the upstream would have said.
+fn accepts_mcp(headers: &HeaderMap, is_post: bool) -> bool {
+    let mut json = false;
+    let mut sse = false;
+    for value in headers.get_all(http::header::ACCEPT) {
+        let Ok(text) = value.to_str() else { continue };
+        for item in text.split(',') {
+            let media = item.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            match media.as_str() {
+                "application/json" => json = true,
+                "text/event-stream" => sse = true,
+                _ => {}
+            }
+        }
+    }
+    if is_post {
+        json && sse
+    } else {
+        sse
+    }
+}
+
 /// The checks before any config is read: the method (405), then whether a config is loaded
 /// (503). Returns whether the request is a POST.
 fn admit(inner: &Inner, method: &Method) -> Result<bool, EdgeError> {
@@ -153,7 +179,16 @@ async fn forward(
         client: request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
     };
     let peer = request.extensions().get::<TlsSession>().and_then(|tls| tls.client_certificate.as_ref());
-    let caller = auth::authenticate(view, &inner.identity, request.headers(), peer, &target, now).await?;
+    let caller = match auth::authenticate(view, &inner.identity, request.headers(), peer, &target, now).await
+    {
+        // Say which credential to use when the one presented is for the admin API or an edge.
+        Err(EdgeError::InvalidToken)
+            if auth::presented_token(request.headers()).is_some_and(token_hash::is_admin_side_credential) =>
+        {
+            return Err(EdgeError::NotAGatewayToken.into());
+        }
+        other => other?,
+    };
     if !identity::gatehouse_jwt::has_required_scope(&caller) {
         tracing::info!(user = %caller.user, "gatehouse access token lacks the mcp scope");
         return Err(EdgeError::InsufficientScope.into());
@@ -176,6 +211,9 @@ async fn forward(
     let (id, filter) =
         if is_post { check_message(&body, &parts.headers, slug, &policy, span)? } else { (None, None) };
     let reject = |error: EdgeError| Rejection { error, id: id.map(ToOwned::to_owned) };
+    if parts.method != Method::DELETE && !accepts_mcp(&parts.headers, is_post) {
+        return Err(reject(EdgeError::NotAcceptable));
+    }
 
     let key = view.session_key();
     if key.is_none() && !inner.warned_no_session_key.load(Ordering::Relaxed) {

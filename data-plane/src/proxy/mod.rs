@@ -40,7 +40,18 @@ pub fn router(state: ProxyState) -> Router {
     Router::new()
         .route("/mcp/{org}/{slug}", any(forward::handle))
         .route("/mcp/{slug}", any(forward::handle_legacy))
+        // Near misses get a JSON-RPC error saying where servers are, not a bare 404.
+        .route("/mcp", any(no_such_path))
+        .route("/mcp/", any(no_such_path))
+        .route("/mcp/{slug}/", any(no_such_path))
+        .route("/mcp/{org}/{slug}/", any(no_such_path))
+        .route("/mcp/{org}/{slug}/{*rest}", any(no_such_path))
         .route(&prm_route("/mcp/{org}/{slug}"), axum::routing::get(prm::handler))
         .route(&prm_route("/mcp/{slug}"), axum::routing::get(prm::legacy_handler))
         .with_state(state)
+}
+
+/// A path under `/mcp` that names no server.
+async fn no_such_path() -> axum::response::Response {
+    axum::response::IntoResponse::into_response(crate::error::EdgeError::NoSuchPath)
 }

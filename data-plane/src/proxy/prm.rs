@@ -200,10 +200,10 @@ fn metadata(state: &ProxyState, path: &McpPath, request: &axum::extract::Request
     }
     let view = edge.config();
     let Some(org) = view.org_by_slug(path.org_slug()) else {
-        return EdgeError::ServerNotFound.into_response();
+        return EdgeError::ServerNotFound(path.slug.clone()).into_response();
     };
     let Some(server) = view.server(&org.id, &path.slug) else {
-        return EdgeError::ServerNotFound.into_response();
+        return EdgeError::ServerNotFound(path.slug.clone()).into_response();
     };
     let base = public_base(state.public_base_url(), &view, &RequestOrigin::of(request));
     let advertised = Advertised::for_org(&view, org);

@@ -10,6 +10,7 @@ mod conformance_as;
 mod dev_mode;
 mod edge_guards;
 mod edge_limits;
+mod edge_messages;
 mod edge_tokens;
 mod identity_edge;
 mod mcp_e2e;

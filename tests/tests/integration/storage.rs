@@ -230,8 +230,20 @@ async fn storage_every_mutation_bumps_the_version_once() {
         };
         check(store.create_workspace(&org, workspace("w")).await.unwrap().version);
         check(store.create_server(&org, server("s", &[("x-a", "1")])).await.unwrap().version);
-        check(store.update_server(&org, "s", ServerPatch::default()).await.unwrap().version);
-        check(store.provision(&org, "w", "s", ToolRules::default()).await.unwrap().version);
+        let renamed = ServerPatch { name: Some("renamed".into()), ..Default::default() };
+        check(store.update_server(&org, "s", renamed).await.unwrap().version);
+        // A patch that changes nothing (header values included) writes nothing.
+        let same = ServerPatch {
+            name: Some("renamed".into()),
+            headers: Some([("x-a".to_owned(), secrecy::SecretString::from("1"))].into()),
+            ..Default::default()
+        };
+        let unchanged = store.update_server(&org, "s", same).await.unwrap().version;
+        assert_eq!(unchanged, store.config_version().await.unwrap(), "{}", db.backend());
+        let after_noop = store.config_version().await.unwrap();
+        let provisioned = store.provision(&org, "w", "s", ToolRules::default()).await.unwrap().version;
+        assert_eq!(provisioned, after_noop + 1, "the no-op patch took no version: {}", db.backend());
+        check(provisioned);
         let (token, _) = new_token("w", &["s"]);
         let minted = store.create_token(&org, token).await.unwrap();
         check(minted.version);
