@@ -77,9 +77,9 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
+        let path = known_path(&err.path().to_string());
         let inner = err.into_inner();
-        let field = (path != "." && !path.is_empty()).then_some(path);
+        let field = (!path.is_empty()).then_some(path);
         let message = match inner.classify() {
             serde_json::error::Category::Data => redact(&inner.to_string()),
             serde_json::error::Category::Eof => "the JSON body ends unexpectedly".to_owned(),
@@ -92,6 +92,13 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         message: "trailing characters after the JSON body".into(),
     })?;
     Ok(value)
+}
+
+/// The part of a serde path that names fields: `?` stands for a segment serde could not
+/// name (e.g. inside malformed JSON), and `.` for the top level; neither is a field.
+fn known_path(path: &str) -> String {
+    let segments: Vec<&str> = path.split('.').take_while(|s| *s != "?" && !s.is_empty()).collect();
+    segments.join(".")
 }
 
 /// Drops serde's position suffix and replaces quoted string values (which may be
@@ -120,6 +127,24 @@ fn redact(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unnamed_path_segments_are_never_a_field() {
+        assert_eq!(known_path("."), "");
+        assert_eq!(known_path("?"), "");
+        assert_eq!(known_path("headers.?"), "headers");
+        assert_eq!(known_path("permissions.servers[0]"), "permissions.servers[0]");
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Body {
+            slug: String,
+        }
+        for bad in [&br#"{"slug": "a",}"#[..], br#"{"slug" "a"}"#, b"[1,", br#"{"slug": 5}"#] {
+            if let Err(ApiError::InvalidJson { field, .. }) = parse::<Body>(bad) {
+                assert!(field.as_deref().is_none_or(|f| !f.contains('?') && !f.is_empty()), "{field:?}");
+            }
+        }
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
