@@ -28,6 +28,8 @@ pub use orgs::{OrgAuthPatch, OrgAuthSettings};
 mod provisions;
 mod servers;
 mod settings;
+mod startup_lock;
+pub use startup_lock::StartupLock;
 mod tokens;
 mod workspaces;
 
