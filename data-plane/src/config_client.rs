@@ -150,11 +150,16 @@ impl ConfigClient {
                 up = self.control_plane.probe() => up,
                 () = tokio::time::sleep_until(deadline) => return,
             };
-            if up && seen_down {
-                tracing::debug!("control plane accepts connections again, reconnecting now");
+            if up {
+                if seen_down {
+                    tracing::debug!("control plane accepts connections again, reconnecting now");
+                } else {
+                    // It was never down to the probe: nothing to wait for but the backoff.
+                    tokio::time::sleep_until(deadline).await;
+                }
                 return;
             }
-            seen_down |= !up;
+            seen_down = true;
             let next = (tokio::time::Instant::now() + PROBE_INTERVAL).min(deadline);
             tokio::time::sleep_until(next).await;
             if next >= deadline {
