@@ -49,7 +49,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(var: &'static str, message: impl Into<String>) -> Self {
+    fn new(var: &'static str, message: impl Into<String>) -> Self {
         Self { var, message: message.into() }
     }
 }
@@ -198,7 +198,7 @@ impl ControlPlaneConfig {
         if let Some(secs) = get(VAR_SESSION_IDLE_TIMEOUT) {
             config.session_idle_timeout = parse_secs(VAR_SESSION_IDLE_TIMEOUT, secs, 60, 30 * 24 * 3600)?;
         }
-        config.tls = ListenerTlsSettings::from_env(env)?;
+        config.tls = ListenerTlsSettings::from_env(env).map_err(|e| ConfigError::new(e.setting, e.reason))?;
         config.validate()?;
         Ok(config)
     }

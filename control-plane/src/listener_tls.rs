@@ -16,7 +16,14 @@ use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ConfigError;
+/// A TLS setting that is unusable, naming the variable (the config maps it to its own error).
+pub type SettingError = gatehouse_tls::TlsError;
+
+impl ListenerTlsSettings {
+    fn error(var: &'static str, message: impl Into<String>) -> SettingError {
+        SettingError::new(var, message)
+    }
+}
 
 /// PEM certificate chain of the gRPC listener.
 pub const VAR_GRPC_TLS_CERT: &str = "GATEHOUSE_GRPC_TLS_CERT";
@@ -55,17 +62,17 @@ impl Default for ListenerTlsSettings {
 
 impl ListenerTlsSettings {
     /// Reads the variables; an inconsistent combination is an error naming the variable.
-    pub fn from_env(env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &BTreeMap<String, String>) -> Result<Self, SettingError> {
         let get = |var: &str| env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty());
         let pair = |cert_var: &'static str, key_var: &'static str| match (get(cert_var), get(key_var)) {
             (None, None) => Ok(None),
-            (Some(_), None) => Err(ConfigError::new(key_var, format!("is required when {cert_var} is set"))),
-            (None, Some(_)) => Err(ConfigError::new(cert_var, format!("is required when {key_var} is set"))),
+            (Some(_), None) => Err(Self::error(key_var, format!("is required when {cert_var} is set"))),
+            (None, Some(_)) => Err(Self::error(cert_var, format!("is required when {key_var} is set"))),
             (Some(cert), Some(key)) => Ok(Some((PemFile::new(cert_var, cert), PemFile::new(key_var, key)))),
         };
         let grpc = match (pair(VAR_GRPC_TLS_CERT, VAR_GRPC_TLS_KEY)?, get(VAR_GRPC_CLIENT_CA)) {
             (None, Some(_)) => {
-                return Err(ConfigError::new(
+                return Err(Self::error(
                     VAR_GRPC_TLS_CERT,
                     format!("client certificates need TLS: set {VAR_GRPC_TLS_CERT} and {VAR_GRPC_TLS_KEY}"),
                 ))
@@ -95,7 +102,7 @@ impl ListenerTlsSettings {
             Some(raw) => match raw.parse::<u64>() {
                 Ok(ms) if (100..=86_400_000).contains(&ms) => Some(Duration::from_millis(ms)),
                 _ => {
-                    return Err(ConfigError::new(
+                    return Err(Self::error(
                         VAR_TLS_RELOAD_INTERVAL_MS,
                         "must be 0 (never) or an integer from 100 to 86400000",
                     ))
@@ -110,11 +117,8 @@ impl ListenerTlsSettings {
 pub(crate) type LoadedTls = Arc<Reloading<ServerTls>>;
 
 /// Loads a listener's files; a failure names the variable and stops the start.
-pub(crate) fn load(settings: &Option<ServerTls>) -> Result<Option<LoadedTls>, ConfigError> {
-    settings
-        .clone()
-        .map(|tls| Reloading::load(tls).map_err(|e| ConfigError::new(e.setting, e.reason)))
-        .transpose()
+pub(crate) fn load(settings: &Option<ServerTls>) -> Result<Option<LoadedTls>, SettingError> {
+    settings.clone().map(Reloading::load).transpose()
 }
 
 /// Watches the files of `tls` for changes until `shutdown`.
@@ -206,7 +210,7 @@ mod tests {
         ];
         for (pairs, var) in cases {
             let err = ListenerTlsSettings::from_env(&env(pairs)).unwrap_err();
-            assert_eq!(err.var, *var, "{pairs:?}");
+            assert_eq!(err.setting, *var, "{pairs:?}");
         }
     }
 }
