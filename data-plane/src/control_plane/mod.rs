@@ -195,4 +195,17 @@ mod tests {
         )));
         assert_eq!(error_chain(&err), "transport error: connection refused", "repeated layers are folded");
     }
+
+    #[tokio::test]
+    async fn unreadable_tls_files_name_the_variable_at_start() {
+        let mut config = EdgeConfig::new(secrecy::SecretString::from("node-token-1"));
+        config.control_plane_url = "https://cp-0:50051,https://cp-1:50051".into();
+        config.control_plane_tls.ca_path = Some("/nonexistent/ca.crt".into());
+        let err = ControlPlaneChannel::new(&config).unwrap_err().to_string();
+        assert!(err.contains(CONTROL_PLANE_CA) && err.contains("cannot read"), "{err}");
+        // Plaintext reads no TLS file at all; nothing connects before the first call.
+        config.control_plane_url = "http://127.0.0.1:1".into();
+        let channel = ControlPlaneChannel::new(&config).unwrap();
+        assert!(!format!("{channel:?}").contains("node-token-1"), "debug output never shows the token");
+    }
 }
