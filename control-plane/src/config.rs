@@ -9,6 +9,7 @@ use gatehouse_config::limits::MAX_GATEHOUSE_ACCESS_TOKEN_TTL;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::credentials::{Keyring, MasterKey};
+use crate::listener_tls::ListenerTlsSettings;
 
 /// Database URL used when `GATEHOUSE_DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://gatehouse.db?mode=rwc";
@@ -96,6 +97,8 @@ pub struct ControlPlaneConfig {
     pub session_ttl: Duration,
     /// An SSO session unused this long expires.
     pub session_idle_timeout: Duration,
+    /// TLS on the gRPC and admin API listeners (`GATEHOUSE_GRPC_TLS_*`, `GATEHOUSE_API_TLS_*`).
+    pub tls: ListenerTlsSettings,
 }
 
 impl ControlPlaneConfig {
@@ -120,6 +123,7 @@ impl ControlPlaneConfig {
             trusted_proxy_hops: 0,
             session_ttl: Duration::from_secs(12 * 3600),
             session_idle_timeout: Duration::from_secs(3600),
+            tls: ListenerTlsSettings::default(),
         }
     }
 
@@ -202,6 +206,7 @@ impl ControlPlaneConfig {
         if let Some(secs) = get(VAR_SESSION_IDLE_TIMEOUT) {
             config.session_idle_timeout = parse_secs(VAR_SESSION_IDLE_TIMEOUT, secs, 60, 30 * 24 * 3600)?;
         }
+        config.tls = ListenerTlsSettings::from_env(env).map_err(|e| ConfigError::new(e.setting, e.reason))?;
         config.validate()?;
         Ok(config)
     }

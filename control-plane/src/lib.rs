@@ -12,6 +12,7 @@ pub mod config_stream;
 pub mod credential_broker;
 pub mod credentials;
 mod http;
+pub mod listener_tls;
 pub mod oauth_server;
 pub mod rest;
 pub mod sso;
@@ -27,7 +28,7 @@ use anyhow::Context;
 use gatehouse_proto::config::v1::config_distribution_server::ConfigDistributionServer;
 use gatehouse_proto::config::v1::credential_broker_server::CredentialBrokerServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{ConfigError, ControlPlaneConfig};
@@ -54,6 +55,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.validate()?;
+    // Certificates and keys are read first: a bad file stops the start before anything else.
+    let grpc_tls = listener_tls::load(&config.tls.grpc)?;
+    let api_tls = listener_tls::load(&config.tls.api)?;
+    // Replicas starting at once migrate and bootstrap one after the other.
+    let startup_lock = store::StartupLock::acquire(&config.database_url)
+        .await
+        .context("taking the start-up lock on the database")?;
     let store = Store::connect(&config.database_url, config.keyring.clone())
         .await
         .context("connecting to the database and migrating the schema")?;
@@ -80,6 +88,7 @@ pub async fn run(
     )
     .await
     .context("starting the oauth authorization server")?;
+    startup_lock.release().await.context("releasing the start-up lock")?;
     let publisher = Arc::new(Publisher::load(store.clone()).await.context("loading the edge config")?);
     let edges = Arc::new(EdgeRegistry::new(config.edge_retention));
 
@@ -127,31 +136,58 @@ pub async fn run(
     let api_addr = listeners.api.local_addr().ok();
     let grpc_addr = listeners.grpc.local_addr().ok();
     // Peer addresses reach the handlers (per-client limits such as Dynamic Client Registration's).
-    let api = axum::serve(
-        listeners.api,
-        http::router(states).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(cancel.clone().cancelled_owned())
-    .into_future();
+    let router = http::router(states);
+    let api: futures::future::BoxFuture<'static, std::io::Result<()>> = match api_tls.clone() {
+        None => Box::pin(
+            axum::serve(listeners.api, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                .with_graceful_shutdown(cancel.clone().cancelled_owned())
+                .into_future(),
+        ),
+        Some(tls) => {
+            let listener = listener_tls::TlsListener::new(listeners.api, tls, cancel.clone())?;
+            // `tap_io` gives the TLS listener's peer address to handlers as `ConnectInfo`.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
+            Box::pin(
+                axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                    .with_graceful_shutdown(cancel.clone().cancelled_owned())
+                    .into_future(),
+            )
+        }
+    };
+    for tls in [&grpc_tls, &api_tls].into_iter().flatten() {
+        listener_tls::spawn_watch(tls, config.tls.reload_interval, cancel.clone());
+    }
 
     let edge_auth = EdgeAuth::new(store.clone(), &config.node_tokens);
     let service = ConfigService::new(publisher.clone(), edges, edge_auth.clone(), cancel.clone());
-    let grpc = tonic::transport::Server::builder()
+    let grpc_router = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .add_service(ConfigDistributionServer::new(service))
         .add_service(CredentialBrokerServer::new(credential_broker::BrokerService::new(
             upstream.clone(),
             edge_auth,
-        )))
-        .serve_with_incoming_shutdown(
+        )));
+    let grpc: futures::future::BoxFuture<'static, Result<(), tonic::transport::Error>> = match grpc_tls {
+        None => Box::pin(grpc_router.serve_with_incoming_shutdown(
             TcpListenerStream::new(listeners.grpc),
             cancel.clone().cancelled_owned(),
-        );
+        )),
+        Some(tls) => {
+            let accepted = listener_tls::accept(listeners.grpc, tls, cancel.clone());
+            let incoming = tokio_stream::StreamExt::map(ReceiverStream::new(accepted), |(stream, _)| {
+                Ok::<_, std::io::Error>(stream)
+            });
+            Box::pin(grpc_router.serve_with_incoming_shutdown(incoming, cancel.clone().cancelled_owned()))
+        }
+    };
 
     let config_version = publisher.version().await;
     tracing::info!(
         api_addr = ?api_addr,
         grpc_addr = ?grpc_addr,
+        grpc_tls = config.tls.grpc.is_some(),
+        grpc_client_certificates = config.tls.grpc.as_ref().is_some_and(|t| t.client_ca.is_some()),
+        api_tls = config.tls.api.is_some(),
         config_version,
         org_id = %boot.org.id,
         "control plane serving"

@@ -3,7 +3,9 @@
 //! One long-lived `Subscribe` stream per edge: `Hello` first, then a full
 //! snapshot, then deltas, each acknowledged once installed. While the stream
 //! is down the edge keeps serving its last good config and reconnects with
-//! exponential backoff and jitter.
+//! exponential backoff and jitter; while it waits after failing to connect, it
+//! probes the control plane's addresses and reconnects as soon as one that was
+//! down accepts again, so a long outage does not delay the edges once it ends.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +26,8 @@ use crate::state::EdgeState;
 /// Largest config message accepted from the control plane (tonic's default is 4 MiB).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 const SOFTWARE_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// How often a waiting edge probes whether the control plane accepts connections again.
+const PROBE_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Why one subscription ended.
 #[derive(Debug, thiserror::Error)]
@@ -116,9 +120,10 @@ impl ConfigClient {
                     }
                     err => tracing::warn!(%err, version, retry_in_ms, "cannot subscribe to the control plane"),
                 }
+                let probe = matches!(ended, SessionError::Connect(_));
                 tokio::select! {
                     () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(retry_in) => {}
+                    () = self.wait(retry_in, probe) => {}
                 }
             }
             self.state.set_connected(false);
@@ -126,6 +131,41 @@ impl ConfigClient {
         }
         .instrument(span)
         .await
+    }
+
+    /// Waits `delay` before the next attempt. With `probe` (the last attempt could not
+    /// connect), the wait ends early once a probe that failed during it succeeds: the
+    /// control plane was down and is back. A probe that succeeds from the start (TCP
+    /// answers but, say, TLS fails) does not cut the wait, so a misconfigured edge
+    /// still backs off.
+    async fn wait(&self, delay: Duration, probe: bool) {
+        if !probe {
+            tokio::time::sleep(delay).await;
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + delay;
+        let mut seen_down = false;
+        loop {
+            let up = tokio::select! {
+                up = self.control_plane.probe() => up,
+                () = tokio::time::sleep_until(deadline) => return,
+            };
+            if up {
+                if seen_down {
+                    tracing::debug!("control plane accepts connections again, reconnecting now");
+                } else {
+                    // It was never down to the probe: nothing to wait for but the backoff.
+                    tokio::time::sleep_until(deadline).await;
+                }
+                return;
+            }
+            seen_down = true;
+            let next = (tokio::time::Instant::now() + PROBE_INTERVAL).min(deadline);
+            tokio::time::sleep_until(next).await;
+            if next >= deadline {
+                return;
+            }
+        }
     }
 
     /// One subscription, until it fails; `healthy` becomes true once a config was installed from it.

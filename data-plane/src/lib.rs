@@ -100,6 +100,7 @@ pub async fn run_with_state(
         %addr,
         node_id = %config.node_id,
         control_plane = %config.control_plane_url,
+        control_plane_tls = config.control_plane_url.contains("https://"),
         config_version = state.config().version(),
         tls = tls.is_some(),
         client_auth = tls.as_ref().map_or("none", |t| t.client_auth().as_str()),
@@ -111,6 +112,7 @@ pub async fn run_with_state(
     if let Some(tls) = &tls {
         tokio::spawn(tls.clone().watch(stop_tls_watch.clone()));
     }
+    tokio::spawn(control_plane.clone().watch_tls(stop_tls_watch.clone()));
     server::serve_with_limits(listener, app, tls, &config.limits, shutdown, server::SHUTDOWN_GRACE).await;
     stop_tls_watch.cancel();
 

@@ -65,13 +65,22 @@ pub fn prepare(env: &mut BTreeMap<String, String>) -> anyhow::Result<DevLayout> 
         env.entry(k.to_owned()).or_insert(v);
     }
     let grpc = roles::addr(env, "GATEHOUSE_GRPC_ADDR", roles::DEFAULT_GRPC_ADDR)?;
-    env.entry("GATEHOUSE_CONTROL_PLANE_URL".into()).or_insert_with(|| format!("http://{grpc}"));
+    // The edge reaches the control plane in the same process: on loopback, so plaintext is
+    // allowed unless the gRPC listener serves TLS (then the edge needs GATEHOUSE_CONTROL_PLANE_CA).
+    let grpc_tls = env.get("GATEHOUSE_GRPC_TLS_CERT").is_some_and(|v| !v.trim().is_empty());
+    let host = if grpc.ip().is_unspecified() {
+        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), grpc.port())
+    } else {
+        grpc
+    };
+    let scheme = if grpc_tls { "https" } else { "http" };
+    env.entry("GATEHOUSE_CONTROL_PLANE_URL".into()).or_insert_with(|| format!("{scheme}://{host}"));
     // The public URLs follow the ports, so metadata, challenges and links name the real ones.
     let edge = roles::addr(env, "GATEHOUSE_EDGE_ADDR", roles::DEFAULT_EDGE_ADDR)?;
-    let scheme =
+    let edge_scheme =
         if env.get("GATEHOUSE_EDGE_TLS_CERT").is_some_and(|v| !v.is_empty()) { "https" } else { "http" };
     if unset(env, "GATEHOUSE_EDGE_PUBLIC_URL") && unset(env, "GATEHOUSE_PUBLIC_BASE_URL") {
-        env.insert("GATEHOUSE_EDGE_PUBLIC_URL".into(), format!("{scheme}://{edge}"));
+        env.insert("GATEHOUSE_EDGE_PUBLIC_URL".into(), format!("{edge_scheme}://{edge}"));
     }
     let api = roles::addr(env, "GATEHOUSE_API_ADDR", roles::DEFAULT_API_ADDR)?;
     env.entry("GATEHOUSE_PUBLIC_URL".into()).or_insert_with(|| format!("http://{api}"));
@@ -234,5 +243,24 @@ mod tests {
         assert_eq!(env["GATEHOUSE_DATABASE_URL"], "postgres://db/x");
         assert!(!env.contains_key("GATEHOUSE_MASTER_KEY_FILE"));
         assert!(!dir.path().join("master.key").exists());
+    }
+
+    #[test]
+    fn the_dev_edge_reaches_its_control_plane_on_loopback() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = BTreeMap::from([
+            ("GATEHOUSE_DATA_DIR".to_string(), dir.path().display().to_string()),
+            ("GATEHOUSE_GRPC_ADDR".to_string(), "0.0.0.0:50061".to_string()),
+        ]);
+        prepare(&mut env).unwrap();
+        // Loopback, so the edge accepts the plaintext URL without an opt-in.
+        assert_eq!(env["GATEHOUSE_CONTROL_PLANE_URL"], "http://127.0.0.1:50061");
+
+        let mut env = BTreeMap::from([
+            ("GATEHOUSE_DATA_DIR".to_string(), dir.path().display().to_string()),
+            ("GATEHOUSE_GRPC_TLS_CERT".to_string(), "/tls/grpc.crt".to_string()),
+        ]);
+        prepare(&mut env).unwrap();
+        assert_eq!(env["GATEHOUSE_CONTROL_PLANE_URL"], "https://127.0.0.1:50051");
     }
 }

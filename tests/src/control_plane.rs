@@ -101,27 +101,70 @@ impl TestControlPlane {
         Self::launch(self.db.clone(), self.secrets.clone(), Listeners { api, grpc }).await
     }
 
+    /// Starts two replicas on `db` at the same moment (same keys and tokens), as two
+    /// control-plane pods starting together on a fresh database would.
+    pub async fn start_pair(db: TestDb) -> (TestControlPlane, TestControlPlane) {
+        let db = Arc::new(db);
+        let secrets = Secrets::generate();
+        let listeners = || async {
+            let api = TcpListener::bind("127.0.0.1:0").await.expect("binding the api port");
+            let grpc = TcpListener::bind("127.0.0.1:0").await.expect("binding the grpc port");
+            Listeners { api, grpc }
+        };
+        let (first, second) = (listeners().await, listeners().await);
+        tokio::join!(
+            Self::launch(db.clone(), secrets.clone(), first),
+            Self::launch(db.clone(), secrets.clone(), second)
+        )
+    }
+
+    /// Starts a replica like [`Self::start_replica`], but on a runtime of its own, so
+    /// [`KillableReplica::kill`] can end it at once the way a crashed process ends:
+    /// every task dropped, every socket closed, nothing said to the edges first.
+    pub async fn start_replica_killable(&self) -> KillableReplica {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime for the replica");
+        let bind = || {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a port");
+            listener.set_nonblocking(true).expect("a non-blocking listener");
+            listener
+        };
+        let (api, grpc) = (bind(), bind());
+        let (api_addr, grpc_addr) = (api.local_addr().unwrap(), grpc.local_addr().unwrap());
+        let config = self.secrets.config(&self.db);
+        let task = {
+            let _entered = runtime.enter();
+            let listeners = Listeners {
+                api: TcpListener::from_std(api).expect("the api listener"),
+                grpc: TcpListener::from_std(grpc).expect("the grpc listener"),
+            };
+            runtime.spawn(gatehouse_control_plane::run(config, listeners, std::future::pending()))
+        };
+        let replica = KillableReplica {
+            api_url: format!("http://{api_addr}"),
+            grpc_url: format!("http://{grpc_addr}"),
+            runtime: Some(runtime),
+        };
+        wait_healthy(&replica.api_url, || task.is_finished()).await;
+        replica
+    }
+
     async fn launch(db: Arc<TestDb>, secrets: Secrets, listeners: Listeners) -> Self {
         let api_addr = listeners.api.local_addr().expect("api address");
         let grpc_addr = listeners.grpc.local_addr().expect("grpc address");
-        let mut config = ControlPlaneConfig::new(
-            db.url(),
-            Keyring::new(secrets.master_key.clone(), vec![]),
-            vec![SecretString::from(secrets.node_token.clone())],
-        );
-        config.admin_token = Some(SecretString::from(secrets.admin_token.clone()));
-        // Every test upstream and authorization server listens on 127.0.0.1 (as `gatehouse dev`).
-        config.allow_loopback_upstreams = true;
-        if let Some(configure) = &secrets.configure {
-            configure(&mut config);
-        }
+        let config = secrets.config(&db);
+        let grpc_scheme = if config.tls.grpc.is_some() { "https" } else { "http" };
+        let api_scheme = if config.tls.api.is_some() { "https" } else { "http" };
         let (shutdown, stop) = oneshot::channel::<()>();
         let task = tokio::spawn(gatehouse_control_plane::run(config, listeners, async move {
             let _ = stop.await;
         }));
         let cp = TestControlPlane {
-            api_url: format!("http://{api_addr}"),
-            grpc_url: format!("http://{grpc_addr}"),
+            api_url: format!("{api_scheme}://{api_addr}"),
+            grpc_url: format!("{grpc_scheme}://{grpc_addr}"),
             admin_token: secrets.admin_token.clone(),
             node_token: secrets.node_token.clone(),
             master_key: secrets.master_key.clone(),
@@ -137,23 +180,7 @@ impl TestControlPlane {
     }
 
     async fn wait_healthy(&self) {
-        let client = reqwest::Client::new();
-        let url = format!("{}/healthz", self.api_url);
-        let deadline = tokio::time::Instant::now() + STARTUP_TIMEOUT;
-        loop {
-            if self.task.is_finished() {
-                panic!("control plane exited during start-up (see its logs)");
-            }
-            if let Ok(r) = client.get(&url).timeout(Duration::from_secs(2)).send().await {
-                if r.status() == StatusCode::OK {
-                    return;
-                }
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!("control plane not healthy after {STARTUP_TIMEOUT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_healthy(&self.api_url, || self.task.is_finished()).await;
     }
 
     /// A client for the admin API authenticated with the admin token.
@@ -203,6 +230,75 @@ impl StoppedControlPlane {
     /// The database, e.g. to inspect it while stopped.
     pub fn db(&self) -> &TestDb {
         &self.db
+    }
+}
+
+/// A control-plane replica on a runtime of its own, killed (not stopped) by [`Self::kill`].
+pub struct KillableReplica {
+    /// Base URL of its admin API.
+    pub api_url: String,
+    /// URL of its config stream.
+    pub grpc_url: String,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl KillableReplica {
+    /// Ends the replica at once: its runtime is shut down, dropping every task and socket.
+    pub fn kill(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for KillableReplica {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Secrets {
+    /// The config every replica with these secrets starts with.
+    fn config(&self, db: &TestDb) -> ControlPlaneConfig {
+        let mut config = ControlPlaneConfig::new(
+            db.url(),
+            Keyring::new(self.master_key.clone(), vec![]),
+            vec![SecretString::from(self.node_token.clone())],
+        );
+        config.admin_token = Some(SecretString::from(self.admin_token.clone()));
+        // Every test upstream and authorization server listens on 127.0.0.1 (as `gatehouse dev`).
+        config.allow_loopback_upstreams = true;
+        if let Some(configure) = &self.configure {
+            configure(&mut config);
+        }
+        config
+    }
+}
+
+/// Waits until `api_url` answers `/healthz` (over TLS without checking the
+/// certificate: the tests of TLS check it themselves); panics if `exited` first.
+async fn wait_healthy(api_url: &str, exited: impl Fn() -> bool) {
+    let client = reqwest::Client::builder()
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .expect("a health-check client");
+    let url = format!("{api_url}/healthz");
+    let deadline = tokio::time::Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        if exited() {
+            panic!("control plane exited during start-up (see its logs)");
+        }
+        if let Ok(r) = client.get(&url).timeout(Duration::from_secs(2)).send().await {
+            if r.status() == StatusCode::OK {
+                return;
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("control plane not healthy after {STARTUP_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -170,6 +170,24 @@ impl TestEdge {
         extra_env: &[(&str, &str)],
         tls: Option<EdgeTlsSetup>,
     ) -> TestEdge {
+        Self::start_full(listener, grpc_url, node_token, cache, extra_env, tls, Some(RECONNECT_MAX)).await
+    }
+
+    /// Starts an edge with the production reconnect backoff (not the harness's short cap).
+    pub async fn start_with_default_backoff(grpc_url: &str, node_token: &str) -> TestEdge {
+        let listener = loopback_listener().await;
+        Self::start_full(listener, grpc_url, node_token, EdgeCache::temporary(), &[], None, None).await
+    }
+
+    async fn start_full(
+        listener: tokio::net::TcpListener,
+        grpc_url: &str,
+        node_token: &str,
+        cache: EdgeCache,
+        extra_env: &[(&str, &str)],
+        tls: Option<EdgeTlsSetup>,
+        reconnect_max: Option<Duration>,
+    ) -> TestEdge {
         let addr = listener.local_addr().unwrap();
         let node_id = format!("test-edge-{}", addr.port());
         let env: BTreeMap<String, String> = [
@@ -187,7 +205,9 @@ impl TestEdge {
         .chain(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
         .collect();
         let mut config = EdgeConfig::from_env(&env).expect("edge config");
-        config.reconnect_max = RECONNECT_MAX;
+        if let Some(max) = reconnect_max {
+            config.reconnect_max = max;
+        }
         config.validate().expect("valid edge config");
 
         let state = EdgeState::new();

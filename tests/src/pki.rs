@@ -162,3 +162,31 @@ impl EdgeTlsFiles {
         }
     }
 }
+
+/// A temporary directory of PEM files, rewritable in place (to rotate a certificate).
+pub struct PemDir {
+    dir: TempDir,
+}
+
+impl PemDir {
+    /// A new empty directory.
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("a directory for PEM files") }
+    }
+
+    /// Writes `contents` to `name` (replacing it) and returns its path.
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        // Written beside and renamed, as a secret volume is updated: never half a file.
+        let partial = self.dir.path().join(format!(".{name}.partial"));
+        std::fs::write(&partial, contents).expect("write a PEM file");
+        std::fs::rename(&partial, &path).expect("move a PEM file into place");
+        path
+    }
+}
+
+impl Default for PemDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -29,6 +29,8 @@ mod provisions;
 pub mod sealed_columns;
 mod servers;
 mod settings;
+mod startup_lock;
+pub use startup_lock::StartupLock;
 mod tokens;
 mod workspaces;
 

@@ -6,6 +6,7 @@
 //! ([`tls`]) settings, which addresses outbound calls may reach ([`egress`]), and
 //! their errors ([`ConfigError`]).
 
+pub mod control_plane;
 pub mod credentials;
 pub mod egress;
 mod error;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret as _, SecretString};
 
+pub use control_plane::ControlPlaneTls;
 pub use credentials::{CredentialSettings, CredentialSettingsError};
 pub use error::ConfigError;
 pub use limits::{EdgeLimits, LimitsConfigError};
@@ -34,7 +36,7 @@ pub const DEFAULT_CACHE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// Longest reconnect delay while the control plane stays unreachable.
 pub const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(5);
 
-const CONTROL_PLANE_URL: &str = "GATEHOUSE_CONTROL_PLANE_URL";
+use control_plane::{ALLOW_INSECURE_CONTROL_PLANE, CONTROL_PLANE_URL};
 const NODE_TOKEN: &str = "GATEHOUSE_NODE_TOKEN";
 const NODE_ID: &str = "GATEHOUSE_NODE_ID";
 const EDGE_CACHE: &str = "GATEHOUSE_EDGE_CACHE";
@@ -46,8 +48,12 @@ const MAX_NODE_ID_LEN: usize = 253;
 /// Everything the edge needs to start.
 #[derive(Debug, Clone)]
 pub struct EdgeConfig {
-    /// gRPC URL of the control plane's config stream (`http://` or `https://`).
+    /// gRPC URL(s) of the control plane, comma-separated (`http://` or `https://`, not mixed).
     pub control_plane_url: String,
+    /// The CA the control plane's certificate must chain to, and the edge's client certificate.
+    pub control_plane_tls: ControlPlaneTls,
+    /// Allows a plaintext control-plane URL to another host.
+    pub allow_insecure_control_plane: bool,
     /// Token the edge authenticates with; also keys the local cache encryption.
     pub node_token: SecretString,
     /// Stable name of this edge in the control plane's edge list.
@@ -75,6 +81,8 @@ impl EdgeConfig {
     pub fn new(node_token: SecretString) -> Self {
         Self {
             control_plane_url: DEFAULT_CONTROL_PLANE_URL.to_owned(),
+            control_plane_tls: ControlPlaneTls::default(),
+            allow_insecure_control_plane: false,
             node_token,
             node_id: random_node_id(),
             cache_path: None,
@@ -101,8 +109,21 @@ impl EdgeConfig {
         let credentials = CredentialSettings::from_env(env)?;
         let tls = TlsSettings::from_env(env)?;
         let limits = EdgeLimits::from_env(env)?;
+        let allow_insecure_control_plane = match get(ALLOW_INSECURE_CONTROL_PLANE) {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => true,
+            Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => false,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    setting: ALLOW_INSECURE_CONTROL_PLANE,
+                    reason: "must be true or false".to_owned(),
+                })
+            }
+        };
         Ok(Self {
             control_plane_url: get(CONTROL_PLANE_URL).unwrap_or(DEFAULT_CONTROL_PLANE_URL).to_owned(),
+            control_plane_tls: ControlPlaneTls::from_env(env)?,
+            allow_insecure_control_plane,
             node_token: SecretString::from(node_token.to_owned()),
             node_id: get(NODE_ID).or_else(|| get(HOSTNAME)).map_or_else(random_node_id, str::to_owned),
             cache_path: get(EDGE_CACHE).map(PathBuf::from),
@@ -126,21 +147,11 @@ impl EdgeConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |setting, reason: &str| ConfigError::Invalid { setting, reason: reason.to_owned() };
 
-        let url = url::Url::parse(&self.control_plane_url).map_err(|e| {
-            invalid(CONTROL_PLANE_URL, &format!("{e} (expected e.g. {DEFAULT_CONTROL_PLANE_URL})"))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid(CONTROL_PLANE_URL, "scheme must be http or https"));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(invalid(CONTROL_PLANE_URL, "a host is required"));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(invalid(
-                CONTROL_PLANE_URL,
-                "credentials belong in GATEHOUSE_NODE_TOKEN, not the url",
-            ));
-        }
+        control_plane::validate(
+            &self.control_plane_url,
+            &self.control_plane_tls,
+            self.allow_insecure_control_plane,
+        )?;
 
         let token = self.node_token.expose_secret();
         if token.is_empty() {

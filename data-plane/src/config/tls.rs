@@ -26,29 +26,8 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default interval between checks of the TLS files.
 pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Whether the listener asks clients for a certificate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ClientAuth {
-    /// Plain TLS: no client certificate is requested.
-    #[default]
-    None,
-    /// A certificate is requested; one that is presented must verify against
-    /// the client CA, but a client without one still gets to HTTP.
-    Optional,
-    /// No certificate that verifies against the client CA, no connection.
-    Required,
-}
-
-impl ClientAuth {
-    /// The setting's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClientAuth::None => "none",
-            ClientAuth::Optional => "optional",
-            ClientAuth::Required => "required",
-        }
-    }
-}
+/// Whether the listener asks clients for a certificate (shared with the control plane's listeners).
+pub use gatehouse_tls::ClientAuth;
 
 /// The listener's TLS settings, as read from the environment (files are read by
 /// [`crate::tls::EdgeTls::load`] at start).

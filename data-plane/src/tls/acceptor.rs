@@ -4,18 +4,11 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
-use sha2::{Digest as _, Sha256};
+use gatehouse_tls::{PemFile, Reloading, ServerTls, TlsError};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
 
 use crate::config::tls::{ClientAuth, TlsSettings, TLS_CERT, TLS_CLIENT_CA, TLS_KEY};
 use crate::config::ConfigError;
@@ -32,15 +25,10 @@ pub struct TlsSession {
 /// The loaded TLS configuration of the edge listener.
 #[derive(Clone)]
 pub struct EdgeTls {
-    /// Swapped whole when the files change; a handshake uses the one it loaded.
-    acceptor: Arc<ArcSwap<TlsAcceptor>>,
-    /// The fingerprint of the files the acceptor was first built from.
-    loaded: Fingerprint,
+    /// Rebuilt and swapped whole when the files change; a handshake uses the one it loaded.
+    acceptor: Arc<Reloading<ServerTls>>,
     settings: Arc<TlsSettings>,
 }
-
-/// SHA-256 over the contents of the TLS files: a change of any of them is a change.
-type Fingerprint = [u8; 32];
 
 impl fmt::Debug for EdgeTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -52,39 +40,30 @@ impl fmt::Debug for EdgeTls {
     }
 }
 
-fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { setting, reason: reason.into() }
-}
-
-fn read(setting: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
-    std::fs::read(path).map_err(|e| invalid(setting, format!("cannot read {}: {e}", path.display())))
-}
-
-fn certificates(
-    setting: &'static str,
-    path: &Path,
-    pem: &[u8],
-) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid(setting, format!("{} is not valid PEM: {e}", path.display())))?;
-    if certs.is_empty() {
-        return Err(invalid(setting, format!("{} holds no PEM CERTIFICATE block", path.display())));
-    }
-    Ok(certs)
+fn config_error(err: TlsError) -> ConfigError {
+    ConfigError::Invalid { setting: err.setting, reason: err.reason }
 }
 
 impl EdgeTls {
     /// Reads the certificate, key and client CA bundle and builds the acceptor;
     /// every failure names the variable to fix (and never shows key material).
     pub fn load(settings: &TlsSettings) -> Result<Self, ConfigError> {
-        let files = TlsFiles::read(settings)?;
-        let acceptor = build(settings, &files)?;
-        Ok(Self {
-            acceptor: Arc::new(ArcSwap::from_pointee(acceptor)),
-            loaded: files.fingerprint(),
-            settings: Arc::new(settings.clone()),
-        })
+        if settings.client_auth != ClientAuth::None && settings.client_ca_path.is_none() {
+            return Err(ConfigError::Invalid {
+                setting: TLS_CLIENT_CA,
+                reason: "is required when client certificates are requested".to_owned(),
+            });
+        }
+        let source = ServerTls {
+            cert: PemFile::new(TLS_CERT, &settings.cert_path),
+            key: PemFile::new(TLS_KEY, &settings.key_path),
+            client_ca: settings.client_ca_path.as_ref().map(|path| PemFile::new(TLS_CLIENT_CA, path)),
+            client_auth: settings.client_auth,
+            alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+            name: "edge listener",
+        };
+        let acceptor = Reloading::load(source).map_err(config_error)?;
+        Ok(Self { acceptor, settings: Arc::new(settings.clone()) })
     }
 
     /// Checks the files every `GATEHOUSE_EDGE_TLS_RELOAD_INTERVAL_MS` until
@@ -94,132 +73,8 @@ impl EdgeTls {
     /// its key) are logged and the current one is kept, until they do.
     pub async fn watch(self, shutdown: tokio_util::sync::CancellationToken) {
         let Some(interval) = self.settings.reload_interval else { return };
-        let mut current = self.loaded;
-        let mut refused: Option<Fingerprint> = None;
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticker.tick().await;
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = ticker.tick() => {}
-            }
-            let settings = self.settings.clone();
-            let read = tokio::task::spawn_blocking(move || TlsFiles::read(&settings)).await;
-            let files = match read {
-                Ok(Ok(files)) => files,
-                Ok(Err(error)) => {
-                    // Mid-rotation a file may be missing for a moment: try again next time.
-                    tracing::debug!(%error, "tls files unreadable; keeping the current certificate");
-                    continue;
-                }
-                Err(_) => continue,
-            };
-            let fingerprint = files.fingerprint();
-            if fingerprint == current || Some(fingerprint) == refused {
-                continue;
-            }
-            match build(&self.settings, &files) {
-                Ok(acceptor) => {
-                    self.acceptor.store(Arc::new(acceptor));
-                    current = fingerprint;
-                    refused = None;
-                    tracing::info!(
-                        "tls certificate, key or client ca changed on disk; new connections use them"
-                    );
-                }
-                Err(error) => {
-                    refused = Some(fingerprint);
-                    tracing::warn!(%error, "changed tls files are not usable; keeping the current certificate");
-                }
-            }
-        }
+        self.acceptor.watch(interval, shutdown).await;
     }
-}
-
-/// The contents of the TLS files.
-struct TlsFiles {
-    cert: Vec<u8>,
-    key: zeroize::Zeroizing<Vec<u8>>,
-    client_ca: Option<Vec<u8>>,
-}
-
-impl TlsFiles {
-    fn read(settings: &TlsSettings) -> Result<Self, ConfigError> {
-        Ok(Self {
-            cert: read(TLS_CERT, &settings.cert_path)?,
-            key: zeroize::Zeroizing::new(read(TLS_KEY, &settings.key_path)?),
-            client_ca: match &settings.client_ca_path {
-                Some(path) => Some(read(TLS_CLIENT_CA, path)?),
-                None => None,
-            },
-        })
-    }
-
-    fn fingerprint(&self) -> Fingerprint {
-        let mut hash = Sha256::new();
-        for part in [&self.cert[..], &self.key[..], self.client_ca.as_deref().unwrap_or_default()] {
-            hash.update((part.len() as u64).to_be_bytes());
-            hash.update(part);
-        }
-        hash.finalize().into()
-    }
-}
-
-/// Builds the acceptor from the files' contents; every failure names the
-/// variable to fix (and never shows key material).
-fn build(settings: &TlsSettings, files: &TlsFiles) -> Result<TlsAcceptor, ConfigError> {
-    // Explicit provider: rustls is built with both aws-lc-rs and ring in this tree,
-    // so the process default would be ambiguous.
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let chain = certificates(TLS_CERT, &settings.cert_path, &files.cert)?;
-    let key = PrivateKeyDer::from_pem_slice(&files.key).map_err(|_| {
-        invalid(
-            TLS_KEY,
-            format!("{} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)", settings.key_path.display()),
-        )
-    })?;
-
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| invalid(TLS_CERT, format!("no usable TLS versions: {e}")))?;
-    let builder = match (settings.client_auth, &settings.client_ca_path) {
-        (ClientAuth::None, _) => builder.with_no_client_auth(),
-        (mode, Some(ca_path)) => {
-            let mut roots = RootCertStore::empty();
-            let pem = files.client_ca.as_deref().unwrap_or_default();
-            for (i, ca) in certificates(TLS_CLIENT_CA, ca_path, pem)?.into_iter().enumerate() {
-                roots.add(ca).map_err(|e| {
-                    invalid(
-                        TLS_CLIENT_CA,
-                        format!("certificate {i} of {} is unusable: {e}", ca_path.display()),
-                    )
-                })?;
-            }
-            let mut verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-            if mode == ClientAuth::Optional {
-                verifier = verifier.allow_unauthenticated();
-            }
-            let verifier = verifier.build().map_err(|e| invalid(TLS_CLIENT_CA, e.to_string()))?;
-            builder.with_client_cert_verifier(verifier)
-        }
-        (_, None) => {
-            return Err(invalid(TLS_CLIENT_CA, "is required when client certificates are requested"));
-        }
-    };
-    let mut config = builder.with_single_cert(chain, key).map_err(|e| match e {
-        rustls::Error::InconsistentKeys(_) => invalid(
-            TLS_KEY,
-            format!(
-                "the key in {} does not match the certificate in {}",
-                settings.key_path.display(),
-                settings.cert_path.display()
-            ),
-        ),
-        other => invalid(TLS_KEY, format!("unusable certificate or key: {other}")),
-    })?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 impl EdgeTls {
@@ -235,12 +90,12 @@ impl EdgeTls {
         stream: TcpStream,
         peer: SocketAddr,
     ) -> Option<(TlsStream<TcpStream>, TlsSession)> {
-        let acceptor = self.acceptor.load_full();
+        let acceptor = self.acceptor.current();
         let timeout = self.settings.handshake_timeout;
         let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(err)) => {
-                log_refused(peer, &err);
+                gatehouse_tls::listener::log_refused("edge listener", peer, &err);
                 return None;
             }
             Err(_) => {
@@ -273,22 +128,6 @@ impl EdgeTls {
             },
         };
         Some((stream, TlsSession { client_certificate }))
-    }
-}
-
-/// Client-certificate refusals are worth an info line (someone holds a bad or
-/// untrusted certificate); other handshake failures (scanners, plain HTTP on the
-/// TLS port) only a debug one.
-fn log_refused(peer: SocketAddr, err: &std::io::Error) {
-    let tls_error = err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
-    match tls_error {
-        Some(rustls::Error::InvalidCertificate(reason)) => {
-            tracing::info!(%peer, reason = ?reason, "tls handshake refused: invalid client certificate");
-        }
-        Some(rustls::Error::NoCertificatesPresented) => {
-            tracing::info!(%peer, "tls handshake refused: no client certificate");
-        }
-        _ => tracing::debug!(%peer, error = %err, "tls handshake failed"),
     }
 }
 
