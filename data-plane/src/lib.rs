@@ -19,6 +19,8 @@ pub mod credentials;
 pub mod elicitation;
 pub mod elicitation_streams;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod jsonrpc;
 pub mod policy;

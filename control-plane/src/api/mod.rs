@@ -16,6 +16,8 @@ mod edge_tokens;
 mod edges;
 mod health;
 mod openapi;
+mod openapi_errors;
+mod openapi_links;
 mod org_settings;
 mod orgs;
 mod provisions;
@@ -29,7 +31,7 @@ use std::sync::Arc;
 use axum::routing::{get, post, put};
 use axum::Router;
 
-pub use openapi::ApiDoc;
+pub use openapi::{document_json, ApiDoc};
 
 use crate::config_stream::{EdgeRegistry, Publisher};
 use crate::store::Store;

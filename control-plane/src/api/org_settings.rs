@@ -21,10 +21,10 @@ use crate::validation::FieldError;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrgSettingsView {
     /// Org-wide bring-your-own-JWT validation (see docs/edge.md); null = none.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub jwt_validation: Option<serde_json::Value>,
     /// The org's own authorization server (`{issuer, scopes_supported}`); null = Gatehouse's.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub external_auth_config: Option<serde_json::Value>,
 }
 
@@ -40,11 +40,11 @@ impl From<OrgAuthSettings> for OrgSettingsView {
 pub struct UpdateOrgSettings {
     /// New org-wide `jwt_validation`, or null.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub jwt_validation: Option<serde_json::Value>,
     /// New `external_auth_config`, or null.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub external_auth_config: Option<serde_json::Value>,
 }
 
