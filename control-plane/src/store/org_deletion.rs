@@ -188,7 +188,7 @@ impl Store {
         {
             let Some(text) = token.orgs.as_deref() else { continue };
             let orgs: Vec<String> = super::from_json_text("edge_tokens.orgs", text)?;
-            if orgs.iter().any(|o| *o == row.slug) {
+            if orgs.contains(&row.slug) {
                 let kept: Vec<String> = orgs.into_iter().filter(|o| *o != row.slug).collect();
                 edge_token::Entity::update_many()
                     .col_expr(
