@@ -396,7 +396,8 @@ mod tests {
         let body = b"{\"jsonrpc\":\"2\xff\xff.0\",\"id\":null,\"method\":\"t\\u006fols/list\"}";
         assert!(serde_json::from_slice::<serde_json::Value>(body).is_err());
         assert_eq!(peek(body).unwrap_err(), PeekError::Parse);
-        let in_params = b"{\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"arguments\":{\"x\":\"\xc3\"}}}";
+        let in_params =
+            b"{\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"arguments\":{\"x\":\"\xc3\"}}}";
         assert_eq!(peek(in_params).unwrap_err(), PeekError::Parse);
     }
 

@@ -14,7 +14,13 @@ fuzz_target!(|body: &[u8]| {
     let full = serde_json::from_slice::<Value>(body);
     match peeked {
         Ok(p) => {
-            let value = full.expect("a peeked body is JSON");
+            let value = match full {
+                Ok(value) => value,
+                // Valid JSON that serde_json's `Value` cannot hold (a number beyond f64);
+                // the peek skips such values, as any JSON parser may read them.
+                Err(e) if e.to_string().starts_with("number out of range") => return,
+                Err(e) => panic!("a peeked body is JSON: {e}"),
+            };
             let object = value.as_object().expect("a peeked body is an object");
             if let Some(Value::String(method)) = object.get("method") {
                 assert_eq!(p.method(), Some(method.as_str()));

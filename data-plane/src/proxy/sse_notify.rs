@@ -74,11 +74,14 @@ struct Splice {
     at_start: bool,
     /// An event of ours went out before the first upstream byte.
     wrote_first: bool,
+    /// Leading upstream bytes held back because they are the start of a
+    /// byte-order mark that arrived split across chunks.
+    held: usize,
 }
 
 impl Splice {
     fn new() -> Self {
-        Self { position: Position::EventStart, at_start: true, wrote_first: false }
+        Self { position: Position::EventStart, at_start: true, wrote_first: false, held: 0 }
     }
 
     /// Whether an event of ours may be written now.
@@ -94,10 +97,27 @@ impl Splice {
     /// The upstream chunk as it goes out after what was written so far.
     fn upstream(&mut self, mut bytes: Bytes) -> Bytes {
         if self.at_start && !bytes.is_empty() {
-            self.at_start = false;
-            // A client strips a BOM only at the very start of the stream.
-            if self.wrote_first && bytes.starts_with(BOM) {
-                bytes = bytes.slice(BOM.len()..);
+            if self.wrote_first {
+                // A client strips a BOM only at the very start of the stream, which is
+                // now ours: drop the upstream's, even when it comes a byte at a time.
+                let rest = &BOM[self.held..];
+                let matched = bytes.iter().zip(rest).take_while(|(a, b)| a == b).count();
+                if matched == bytes.len() && matched < rest.len() {
+                    self.held += matched;
+                    return Bytes::new();
+                }
+                self.at_start = false;
+                if matched == rest.len() {
+                    bytes = bytes.slice(matched..);
+                } else if self.held > 0 {
+                    // Not a BOM after all: give back what was held.
+                    let mut whole = BOM[..self.held].to_vec();
+                    whole.extend_from_slice(&bytes);
+                    bytes = Bytes::from(whole);
+                }
+                self.held = 0;
+            } else {
+                self.at_start = false;
             }
         }
         self.position = self.position.feed(&bytes);
@@ -210,6 +230,22 @@ mod tests {
             let (a, b) = whole.split_at(cut);
             assert_eq!(Position::EventStart.feed(a).feed(b), at(whole), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn a_bom_split_across_chunks_is_dropped_after_an_event_of_ours() {
+        // Found by the `sse_splice` fuzz target: with our event first, a BOM arriving
+        // a byte at a time went out mid-stream, where it is part of the next field
+        // name, and the client lost the upstream's first event.
+        let ours = String::from_utf8(elicitation_complete_event("e").to_vec()).unwrap();
+        // (One of ours before every chunk: the held bytes leave the stream at an event start.)
+        let out = splice_everywhere(&[b"\xEF", b"\xBB", b"\xBFdata: x\n\n"], "e");
+        assert_eq!(out, format!("{ours}{ours}{ours}data: x\n\n{ours}").into_bytes());
+        let out = splice_everywhere(&[b"\xEF\xBB\xBFdata: x\n\n"], "e");
+        assert_eq!(out, format!("{ours}data: x\n\n{ours}").into_bytes());
+        // Bytes that only start like a BOM are given back.
+        let out = splice_everywhere(&[b"\xEF", b"data: x\n\n"], "e");
+        assert_eq!(out, [ours.as_bytes(), ours.as_bytes(), b"\xEFdata: x\n\n", ours.as_bytes()].concat());
     }
 
     fn completion(id: &str) -> pb::ElicitationCompletion {
