@@ -116,6 +116,11 @@ pub enum PeekError {
 /// Duplicate `method`, `id` or `params.name` keys are refused: upstream parsers
 /// disagree on which one wins, and the policy must judge what the upstream runs.
 pub fn peek(body: &[u8]) -> Result<Peek<'_>, PeekError> {
+    // serde skips the strings the peek ignores without checking their UTF-8, so
+    // a body that is not JSON would otherwise be judged and forwarded as a request.
+    if std::str::from_utf8(body).is_err() {
+        return Err(PeekError::Parse);
+    }
     match body.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
         Some(b'[') => return Err(PeekError::Batch),
         // Only an object is a request; a derived struct would also accept an array.
@@ -382,6 +387,18 @@ mod tests {
         assert_eq!(p.id.unwrap().get(), "7");
         assert_eq!(p.name(), Some("get_weather"));
         assert!(matches!(p.method, Some(Cow::Borrowed(_))), "no escapes means no allocation");
+    }
+
+    #[test]
+    fn invalid_utf8_anywhere_is_a_parse_error() {
+        // Found by the `jsonrpc_peek` fuzz target: the bad bytes sit in a string the
+        // peek skips, so serde accepted the body while no JSON parser would.
+        let body = b"{\"jsonrpc\":\"2\xff\xff.0\",\"id\":null,\"method\":\"t\\u006fols/list\"}";
+        assert!(serde_json::from_slice::<serde_json::Value>(body).is_err());
+        assert_eq!(peek(body).unwrap_err(), PeekError::Parse);
+        let in_params =
+            b"{\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"arguments\":{\"x\":\"\xc3\"}}}";
+        assert_eq!(peek(in_params).unwrap_err(), PeekError::Parse);
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub mod egress;
 pub mod elicitation;
 pub mod elicitation_streams;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod jsonrpc;
 pub mod policy;

@@ -3,7 +3,7 @@
 //! their own role; only owners create or delete owner keys, so no key can
 //! grant more than its creator holds.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::ApiState;
 use crate::accounts::{OrgScope, Role};
-use crate::rest::json::{ApiJson, ApiQuery};
+use crate::rest::json::{ApiJson, ApiPath, ApiQuery};
 use crate::rest::{ApiError, ErrorBody, PageQuery};
 use crate::store::{ApiKey, NewApiKey};
 use crate::{tokens, validation};
@@ -24,6 +24,11 @@ use crate::{tokens, validation};
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// What the key is for.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// `owner`, `admin`, `auditor`, `viewer` or `member`.
     pub role: Role,
@@ -35,6 +40,11 @@ pub struct ApiKeyView {
     /// Stable id.
     pub id: String,
     /// What the key is for.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// The role it acts with.
     pub role: Role,
@@ -129,7 +139,7 @@ pub(crate) async fn list(
 pub(crate) async fn get(
     State(state): State<ApiState>,
     scope: OrgScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ApiKeyView>, ApiError> {
     let key = state.store.get_api_key(&scope.org_id, &id).await?;
     Ok(Json(ApiKeyView::of(key, &scope.org_slug)))
@@ -144,7 +154,7 @@ pub(crate) async fn get(
 pub(crate) async fn delete(
     State(state): State<ApiState>,
     scope: OrgScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let key = state.store.get_api_key(&scope.org_id, &id).await?;
     may_manage(&scope, key.role)?;

@@ -6,7 +6,7 @@
 //! a binding only says who the holder of a trusted certificate is.
 
 use crate::accounts::OrgScope;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use super::tokens::{validate_grant, Permissions};
 use super::ApiState;
-use crate::rest::json::{ApiJson, ApiQuery};
+use crate::rest::json::{ApiJson, ApiPath, ApiQuery};
 use crate::rest::{ApiError, ErrorBody, PageQuery};
 use crate::store::{CertificateIdentityRecord, NewCertificateIdentity};
 use crate::validation::FieldError;
@@ -27,16 +27,24 @@ use crate::validation::FieldError;
 #[serde(deny_unknown_fields)]
 pub struct RegisterCertificateIdentity {
     /// Which certificate name to match: `san_uri`, `san_dns`, `san_email` or `subject_cn`.
+    #[schema(pattern = r"^(san_uri|san_dns|san_email|subject_cn)$")]
     pub kind: String,
     /// The name, matched exactly (DNS names and e-mail domains case-insensitively),
     /// e.g. `spiffe://acme/agent/ci`.
     pub value: String,
     /// Who the certificate holder is (1-256 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub user: String,
     /// Slug of the workspace the holder acts in.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$", max_length = 63)]
     pub team: String,
     /// Free-form scopes.
     #[serde(default)]
+    #[schema(schema_with = crate::rest::schemas::scopes)]
     pub scopes: Vec<String>,
     /// What the holder may reach.
     #[serde(default)]
@@ -144,7 +152,7 @@ pub(crate) async fn list(
 pub(crate) async fn get(
     State(state): State<ApiState>,
     scope: OrgScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CertificateIdentityView>, ApiError> {
     Ok(Json(state.store.get_certificate_identity(&scope.org_id, &id).await?.into()))
 }
@@ -158,7 +166,7 @@ pub(crate) async fn get(
 pub(crate) async fn delete(
     State(state): State<ApiState>,
     scope: OrgScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let deleted = state.store.delete_certificate_identity(&scope.org_id, &id).await?;
     tracing::info!(version = deleted.version, "certificate identity deleted");

@@ -2,7 +2,8 @@
 //! disconnecting them (revoked at the upstream AS when it supports RFC 7009).
 
 use crate::accounts::OrgScope;
-use axum::extract::{Path, Query, State};
+use crate::rest::json::{ApiPath, ApiQuery};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -20,11 +21,18 @@ use crate::validation;
 /// Query of `GET /v1/connections`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ConnectionsQuery {
     /// Only this user's connections (default: everyone in the org).
     #[serde(default)]
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub user: Option<String>,
     /// Rows per page, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -93,7 +101,7 @@ fn view(grant: Grant, server: String) -> ConnectionView {
 pub(crate) async fn list(
     State(state): State<ApiState>,
     scope: OrgScope,
-    Query(query): Query<ConnectionsQuery>,
+    ApiQuery(query): ApiQuery<ConnectionsQuery>,
 ) -> Result<Response, ApiError> {
     let page = crate::store::page::PageRequest::parse(query.limit, query.cursor.as_deref())?;
     if let Some(user) = &query.user {
@@ -135,7 +143,7 @@ pub(crate) async fn list(
 pub(crate) async fn delete(
     State(state): State<ApiState>,
     scope: OrgScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     if !scope.role.manages_everyone() {
         // Not found, rather than forbidden, so members can't probe other people's ids.

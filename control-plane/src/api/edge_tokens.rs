@@ -4,7 +4,7 @@
 //!
 //! The token text is returned once, at creation, and only its SHA-256 is stored.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, post};
 use axum::{Json, Router};
@@ -15,7 +15,7 @@ use tracing::instrument;
 use utoipa::{IntoParams, ToSchema};
 
 use super::ApiState;
-use crate::rest::json::{ApiJson, ApiQuery};
+use crate::rest::json::{ApiJson, ApiPath, ApiQuery};
 use crate::rest::{ApiError, ErrorBody};
 use crate::store::{EdgeTokenRecord, NewEdgeToken};
 use crate::tokens;
@@ -40,9 +40,15 @@ pub(crate) fn routes() -> Router<ApiState> {
 #[serde(deny_unknown_fields)]
 pub struct CreateEdgeToken {
     /// Display name (1-200 characters), shown in `GET /v1/edges`.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// Slugs of the orgs the token's edges serve; omitted = every org.
     #[serde(default)]
+    #[schema(schema_with = crate::rest::schemas::nullable_slugs)]
     pub orgs: Option<Vec<String>>,
 }
 
@@ -109,6 +115,7 @@ pub struct EdgeTokenList {
 #[into_params(parameter_in = Query)]
 pub struct EdgeTokenQuery {
     /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -180,7 +187,7 @@ pub(crate) async fn list(
 #[instrument(skip(state))]
 pub(crate) async fn revoke(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state.store.revoke_edge_token(&id).await?;
     let closed = state.edges.revoke_token(&id);

@@ -17,6 +17,8 @@ mod edges;
 mod health;
 mod jwt_warning;
 mod openapi;
+mod openapi_errors;
+mod openapi_links;
 mod org_settings;
 mod orgs;
 mod provisions;
@@ -30,7 +32,7 @@ use std::sync::Arc;
 use axum::routing::{get, post, put};
 use axum::Router;
 
-pub use openapi::ApiDoc;
+pub use openapi::{document_json, ApiDoc};
 
 use crate::config_stream::{EdgeRegistry, Publisher};
 use crate::store::Store;

@@ -10,6 +10,8 @@ use crate::sso::api as sso_api;
 use super::access;
 #[cfg(test)]
 use super::access::ROUTES;
+use super::openapi_errors::CommonErrors;
+use super::openapi_links::{links_in_org, Links, OperationIds};
 use super::{
     api_keys, certificate_identities, connections, edge_tokens, edges, health, org_settings, orgs,
     provisions, servers, tokens, users, workspaces,
@@ -40,7 +42,7 @@ use crate::accounts::Access;
         oauth_admin::rotate_signing_key,
         oauth_admin::rotate_identity_signing_key,
     ),
-    modifiers(&AdminTokenScheme, &SessionScheme, &AccessRules),
+    modifiers(&AdminTokenScheme, &SessionScheme, &OperationIds, &Links, &AccessRules, &CommonErrors),
 )]
 pub struct ApiDoc;
 
@@ -112,6 +114,7 @@ impl Modify for AccessRules {
                     }
                     operation.operation_id = operation.operation_id.take().map(|id| format!("{id}_in_org"));
                     operation.parameters.get_or_insert_with(Vec::new).insert(0, org_param.clone());
+                    links_in_org(operation);
                 }
                 clear_empty(&mut copy);
                 prefixed.push((format!("/v1/orgs/{{org}}/{}", &path["/v1/".len()..]), copy));
@@ -147,8 +150,15 @@ fn clear_empty(item: &mut utoipa::openapi::PathItem) {
 }
 
 /// Serves the OpenAPI document (no auth).
-pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub(crate) async fn document() -> Json<serde_json::Value> {
+    Json(document_json())
+}
+
+/// The OpenAPI document as served.
+pub fn document_json() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    super::openapi_links::fix_link_field_names(&mut doc);
+    doc
 }
 
 #[cfg(test)]

@@ -23,10 +23,10 @@ pub struct OrgSettingsView {
     /// The org's slug, as in `/v1/orgs/{org}` and the edge's `/mcp/{org}/{server}`.
     pub slug: String,
     /// Org-wide bring-your-own-JWT validation (see docs/edge.md); null = none.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub jwt_validation: Option<serde_json::Value>,
     /// The org's own authorization server (`{issuer, scopes_supported}`); null = Gatehouse's.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub external_auth_config: Option<serde_json::Value>,
 }
 
@@ -46,11 +46,11 @@ impl OrgSettingsView {
 pub struct UpdateOrgSettings {
     /// New org-wide `jwt_validation`, or null.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub jwt_validation: Option<serde_json::Value>,
     /// New `external_auth_config`, or null.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub external_auth_config: Option<serde_json::Value>,
 }
 

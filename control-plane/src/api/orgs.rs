@@ -1,7 +1,7 @@
 //! `/v1/orgs`: the platform operator's tenants (create, list, get, rename,
 //! delete), and `DELETE /v1/org`, an owner deleting their own org.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::ApiState;
 use crate::accounts::{OrgScope, DEFAULT_ORG_SLUG};
-use crate::rest::json::{ApiJson, ApiQuery};
+use crate::rest::json::{ApiJson, ApiPath, ApiQuery};
 use crate::rest::{ApiError, ErrorBody, PageQuery};
 use crate::store::Org;
 use crate::validation;
@@ -20,9 +20,15 @@ use crate::validation;
 #[serde(deny_unknown_fields)]
 pub struct CreateOrg {
     /// `^[a-z0-9][a-z0-9-]{0,62}$`, unique, immutable: it is part of every edge URL (`/mcp/{org}/{server}`).
+    #[schema(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$", max_length = 63)]
     pub slug: String,
     /// Display name (defaults to the slug).
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
 }
 
@@ -32,9 +38,15 @@ pub struct CreateOrg {
 pub struct UpdateOrg {
     /// Must equal the current slug if given (slugs are immutable).
     #[serde(default)]
+    #[schema(read_only)]
     pub slug: Option<String>,
     /// New display name.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
 }
 
@@ -102,7 +114,7 @@ pub(crate) async fn list(
         (status = 404, body = ErrorBody)))]
 pub(crate) async fn get(
     State(state): State<ApiState>,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<String>,
 ) -> Result<Json<OrgView>, ApiError> {
     let org = state.store.org_by_slug(&org).await?.ok_or(ApiError::NotFound("org"))?;
     Ok(Json(org.into()))
@@ -116,7 +128,7 @@ pub(crate) async fn get(
 #[instrument(skip(state, body))]
 pub(crate) async fn update(
     State(state): State<ApiState>,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateOrg>,
 ) -> Result<Json<OrgView>, ApiError> {
     let current = state.store.org_by_slug(&org).await?.ok_or(ApiError::NotFound("org"))?;
@@ -137,7 +149,7 @@ pub(crate) async fn update(
 #[instrument(skip(state))]
 pub(crate) async fn delete(
     State(state): State<ApiState>,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let org = state.store.org_by_slug(&org).await?.ok_or(ApiError::NotFound("org"))?;
     delete_org(&state, &org.id, &org.slug).await

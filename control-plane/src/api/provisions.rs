@@ -1,7 +1,7 @@
 //! `PUT/DELETE /v1/workspaces/{ws}/servers/{slug}`: provision a server to a workspace.
 
 use crate::accounts::OrgScope;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -10,7 +10,7 @@ use tracing::instrument;
 use utoipa::ToSchema;
 
 use super::ApiState;
-use crate::rest::json::OptionalJson;
+use crate::rest::json::{ApiPath, OptionalJson};
 use crate::rest::{ApiError, ErrorBody};
 use crate::store::{Provision, ToolRules};
 use crate::validation;
@@ -30,9 +30,11 @@ pub struct ProvisionBody {
 pub struct ToolsBody {
     /// A tool must match one of these (empty = all).
     #[serde(default)]
+    #[schema(schema_with = crate::rest::schemas::tool_globs)]
     pub allow: Vec<String>,
     /// A tool matching one of these is always denied.
     #[serde(default)]
+    #[schema(schema_with = crate::rest::schemas::tool_globs)]
     pub deny: Vec<String>,
 }
 
@@ -73,7 +75,7 @@ impl From<Provision> for ProvisionView {
 pub(crate) async fn provision(
     State(state): State<ApiState>,
     scope: OrgScope,
-    Path((ws, slug)): Path<(String, String)>,
+    ApiPath((ws, slug)): ApiPath<(String, String)>,
     OptionalJson(body): OptionalJson<ProvisionBody>,
 ) -> Result<(StatusCode, Json<ProvisionView>), ApiError> {
     let tools = body.tools.unwrap_or_default();
@@ -95,7 +97,7 @@ pub(crate) async fn provision(
 pub(crate) async fn unprovision(
     State(state): State<ApiState>,
     scope: OrgScope,
-    Path((ws, slug)): Path<(String, String)>,
+    ApiPath((ws, slug)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let result = state.store.unprovision(&scope.org_id, &ws, &slug).await?;
     tracing::info!(version = result.version, "server unprovisioned");

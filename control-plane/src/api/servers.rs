@@ -5,7 +5,7 @@
 use crate::accounts::OrgScope;
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -15,7 +15,7 @@ use tracing::instrument;
 use utoipa::ToSchema;
 
 use super::{jwt_warning, ApiState};
-use crate::rest::json::{ApiJson, ApiQuery};
+use crate::rest::json::{ApiJson, ApiPath, ApiQuery};
 use crate::rest::{ApiError, ErrorBody, PageQuery};
 use crate::store::oauth_clients::{preset_key, OAuthClientRecord};
 use crate::store::{NewServer, Server, ServerPatch};
@@ -27,18 +27,26 @@ use crate::validation::{self, FieldError};
 #[serde(deny_unknown_fields)]
 pub struct CreateServer {
     /// `^[a-z0-9][a-z0-9-]{0,62}$`, unique in the org, immutable.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$", max_length = 63)]
     pub slug: String,
     /// Display name (defaults to the slug).
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
     /// Absolute http(s) URL of the upstream MCP endpoint.
+    #[schema(schema_with = crate::rest::schemas::http_url)]
     pub url: String,
     /// `none`, `headers`, `oauth2` or `client_credentials`; defaults to `headers` when headers are given, else `none`.
     #[serde(default)]
+    #[schema(pattern = r"^(none|headers|oauth2|client_credentials)$")]
     pub auth_type: Option<String>,
     /// Static headers injected upstream; values are sealed and never returned.
     #[serde(default)]
-    #[schema(value_type = BTreeMap<String, String>)]
+    #[schema(schema_with = crate::rest::schemas::upstream_headers)]
     pub headers: BTreeMap<String, SecretString>,
     /// Free-form JSON object kept for later capabilities.
     #[serde(default)]
@@ -55,19 +63,27 @@ pub struct CreateServer {
 pub struct UpdateServer {
     /// Must equal the current slug if given (slugs are immutable).
     #[serde(default)]
+    #[schema(read_only)]
     pub slug: Option<String>,
     /// New display name.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
     /// New upstream URL.
     #[serde(default)]
+    #[schema(schema_with = crate::rest::schemas::nullable_http_url)]
     pub url: Option<String>,
     /// New auth type; switching to `none` clears the headers.
     #[serde(default)]
+    #[schema(pattern = r"^(none|headers|oauth2|client_credentials)$")]
     pub auth_type: Option<String>,
     /// Replaces the whole header set.
     #[serde(default)]
-    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    #[schema(schema_with = crate::rest::schemas::nullable_upstream_headers)]
     pub headers: Option<BTreeMap<String, SecretString>>,
     /// Replaces the advanced config (a JSON object).
     #[serde(default)]
@@ -217,7 +233,7 @@ async fn member_servers(
 pub(crate) async fn get(
     State(state): State<ApiState>,
     scope: OrgScope,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<ServerView>, ApiError> {
     let server = state.store.get_server(&scope.org_id, &slug).await?;
     if member_servers(&state, &scope).await?.is_some_and(|visible| !visible.contains(&server.id)) {
@@ -235,7 +251,7 @@ pub(crate) async fn get(
 pub(crate) async fn update(
     State(state): State<ApiState>,
     scope: OrgScope,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateServer>,
 ) -> Result<(HeaderMap, Json<ServerView>), ApiError> {
     if body.slug.as_ref().is_some_and(|s| *s != slug) {
@@ -283,7 +299,7 @@ pub(crate) async fn update(
 pub(crate) async fn delete(
     State(state): State<ApiState>,
     scope: OrgScope,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let deleted = state.store.delete_server(&scope.org_id, &slug).await?;
     tracing::info!(version = deleted.version, "server deleted");

@@ -3,7 +3,7 @@
 //! The token text is returned once (mint, rotate) and never stored or listed.
 
 use crate::accounts::OrgScope;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -13,7 +13,7 @@ use tracing::instrument;
 use utoipa::{IntoParams, ToSchema};
 
 use super::ApiState;
-use crate::rest::json::{ApiJson, ApiQuery};
+use crate::rest::json::{ApiJson, ApiPath, ApiQuery};
 use crate::rest::{ApiError, ErrorBody};
 use crate::store::{NewToken, TokenFilter, TokenRecord};
 use crate::tokens::{self, ExpiresInError};
@@ -24,17 +24,27 @@ use crate::validation::{self, FieldError};
 #[serde(deny_unknown_fields)]
 pub struct MintToken {
     /// Who the token is for (1-256 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub user: String,
     /// Slug of the workspace the token belongs to.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$", max_length = 63)]
     pub team: String,
     /// Free-form scopes.
     #[serde(default)]
+    #[schema(schema_with = crate::rest::schemas::scopes)]
     pub scopes: Vec<String>,
     /// What the token may reach.
     #[serde(default)]
     pub permissions: Permissions,
     /// `<n>s|m|h|d|w` or `never`; default `30d`.
     #[serde(default, rename = "expiresIn", alias = "expires_in")]
+    #[schema(
+        pattern = r"^(never|[1-9][0-9]{0,7}s|[1-9][0-9]{0,5}m|[1-9][0-9]{0,3}h|[1-9][0-9]{0,2}d|[1-9][0-9]?w)$"
+    )]
     pub expires_in: Option<String>,
 }
 
@@ -44,9 +54,11 @@ pub struct MintToken {
 pub struct Permissions {
     /// Server slugs (empty = every server provisioned to the workspace).
     #[serde(default)]
+    #[schema(schema_with = crate::rest::schemas::slugs)]
     pub servers: Vec<String>,
     /// Tool-name globs (empty = every tool).
     #[serde(default)]
+    #[schema(schema_with = crate::rest::schemas::tool_globs)]
     pub tools: Vec<String>,
 }
 
@@ -131,6 +143,7 @@ pub struct TokenQuery {
     /// Exact user.
     pub user: Option<String>,
     /// Rows per page, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -199,7 +212,7 @@ pub(crate) async fn list(
 pub(crate) async fn revoke(
     State(state): State<ApiState>,
     scope: OrgScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     own_token(&state, &scope, &id).await?;
     let revoked = state.store.revoke_token(&scope.org_id, &id).await?;
@@ -216,7 +229,7 @@ pub(crate) async fn revoke(
 pub(crate) async fn rotate(
     State(state): State<ApiState>,
     scope: OrgScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<IssuedToken>, ApiError> {
     own_token(&state, &scope, &id).await?;
     let generated = tokens::generate();

@@ -2,7 +2,7 @@
 //! user holds, see `store::user_deactivation`) and reactivation.
 
 use crate::accounts::OrgScope;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -10,7 +10,7 @@ use tracing::instrument;
 use utoipa::ToSchema;
 
 use super::ApiState;
-use crate::rest::json::ApiQuery;
+use crate::rest::json::{ApiPath, ApiQuery};
 use crate::rest::{ApiError, ErrorBody, PageQuery};
 use crate::sso::CurrentUser;
 use crate::store::User;
@@ -114,7 +114,7 @@ pub(crate) async fn deactivate(
     State(state): State<ApiState>,
     scope: OrgScope,
     caller: Option<Extension<CurrentUser>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DeactivatedUser>, ApiError> {
     let own = caller.and_then(|Extension(CurrentUser(user))| user).is_some_and(|u| u.user_id == id);
     if own {
@@ -151,7 +151,7 @@ pub(crate) async fn deactivate(
 pub(crate) async fn reactivate(
     State(state): State<ApiState>,
     scope: OrgScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UserView>, ApiError> {
     let done = state.store.reactivate_user(&scope.org_id, &id).await?;
     tracing::info!(user_id = %id, version = done.version, "user reactivated");

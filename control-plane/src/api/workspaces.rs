@@ -1,7 +1,7 @@
 //! `/v1/workspaces`: create, list, get, delete, and list a workspace's provisions.
 
 use crate::accounts::OrgScope;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::provisions::ProvisionView;
 use super::ApiState;
-use crate::rest::json::{ApiJson, ApiQuery};
+use crate::rest::json::{ApiJson, ApiPath, ApiQuery};
 use crate::rest::{ApiError, ErrorBody, PageQuery};
 use crate::store::{NewWorkspace, Workspace};
 use crate::validation;
@@ -21,9 +21,15 @@ use crate::validation;
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkspace {
     /// `^[a-z0-9][a-z0-9-]{0,62}$`, unique in the org.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$", max_length = 63)]
     pub slug: String,
     /// Display name (defaults to the slug).
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
 }
 
@@ -134,7 +140,7 @@ pub(super) async fn visible_workspace(
 pub(crate) async fn get(
     State(state): State<ApiState>,
     scope: OrgScope,
-    Path(ws): Path<String>,
+    ApiPath(ws): ApiPath<String>,
 ) -> Result<Json<WorkspaceView>, ApiError> {
     Ok(Json(visible_workspace(&state, &scope, &ws).await?.into()))
 }
@@ -147,7 +153,7 @@ pub(crate) async fn get(
 pub(crate) async fn delete(
     State(state): State<ApiState>,
     scope: OrgScope,
-    Path(ws): Path<String>,
+    ApiPath(ws): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let deleted = state.store.delete_workspace(&scope.org_id, &ws).await?;
     tracing::info!(version = deleted.version, "workspace deleted");
@@ -161,7 +167,7 @@ pub(crate) async fn delete(
 pub(crate) async fn list_provisions(
     State(state): State<ApiState>,
     scope: OrgScope,
-    Path(ws): Path<String>,
+    ApiPath(ws): ApiPath<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<ProvisionList>, ApiError> {
     let page = query.page()?;

@@ -2,7 +2,7 @@
 //! credentials) under `/v1/oauth/clients` and signing-key rotation.
 
 use crate::accounts::OrgScope;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -12,7 +12,7 @@ use tracing::instrument;
 use utoipa::ToSchema;
 
 use super::{secrets, AuthServerState, SCOPES_SUPPORTED};
-use crate::rest::json::{ApiJson, ApiQuery};
+use crate::rest::json::{ApiJson, ApiPath, ApiQuery};
 use crate::rest::{ApiError, ErrorBody, PageQuery};
 use crate::store::{AsClient, AsClientKind, KeyPurpose};
 use crate::validation::{self, FieldError};
@@ -22,11 +22,18 @@ use crate::validation::{self, FieldError};
 #[serde(deny_unknown_fields)]
 pub struct CreateMachineClient {
     /// Display name of the machine identity.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// Workspace slug the machine identity acts in.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$", max_length = 63)]
     pub workspace: String,
     /// Scopes it may get (default `["mcp"]`).
     #[serde(default)]
+    #[schema(schema_with = crate::rest::schemas::machine_scopes)]
     pub scopes: Vec<String>,
 }
 
@@ -151,7 +158,7 @@ pub(crate) async fn list_clients(
 pub(crate) async fn delete_client(
     State(state): State<AuthServerState>,
     scope: OrgScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state.server.store.delete_as_machine_client(&scope.org_id, &id).await?;
     tracing::info!(client_id = %id, "deleted machine oauth client");

@@ -27,6 +27,9 @@ pub enum ApiError {
     /// A query string parameter is invalid (400 `invalid_query`).
     #[error("{0}")]
     InvalidQuery(String),
+    /// A path segment is invalid, e.g. not UTF-8 once percent-decoded (400 `invalid_path`).
+    #[error("invalid path parameters")]
+    InvalidPath,
     /// The body is not `application/json` (415).
     #[error("expected a body with content-type application/json")]
     UnsupportedMediaType,
@@ -86,6 +89,7 @@ impl ApiError {
             ApiError::InvalidField(_) => (StatusCode::BAD_REQUEST, "invalid_field"),
             ApiError::InvalidJson { .. } => (StatusCode::BAD_REQUEST, "invalid_json"),
             ApiError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query"),
+            ApiError::InvalidPath => (StatusCode::BAD_REQUEST, "invalid_path"),
             ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),

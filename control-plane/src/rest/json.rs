@@ -11,7 +11,7 @@ use super::ApiError;
 /// A JSON body; requires `content-type: application/json`.
 pub struct ApiJson<T>(pub T);
 
-/// An optional JSON body: an empty body yields `T::default()`.
+/// An optional JSON body: an empty body (or JSON `null`) yields `T::default()`.
 pub struct OptionalJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
@@ -38,6 +38,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         if !json {
             return Err(ApiError::UnsupportedMediaType);
         }
+        // A JSON `null` is no body either.
+        if bytes.trim_ascii() == b"null" {
+            return Ok(OptionalJson(T::default()));
+        }
         parse(&bytes).map(OptionalJson)
     }
 }
@@ -52,6 +56,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|q| ApiQuery(q.0))
             .map_err(|_| ApiError::InvalidQuery("invalid query parameters".into()))
+    }
+}
+
+/// Path parameters, rejected as [`ApiError::InvalidPath`] (e.g. a segment that
+/// percent-decodes to invalid UTF-8) instead of axum's plain-text 400.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(path) => Ok(ApiPath(path.0)),
+            // A route whose parameters do not fit `T` is our bug, not the caller's.
+            Err(rejection) if rejection.status().is_server_error() => {
+                tracing::error!(error = %rejection.body_text(), "path parameters do not fit the handler");
+                Err(ApiError::Internal)
+            }
+            Err(_) => Err(ApiError::InvalidPath),
+        }
     }
 }
 
@@ -73,8 +97,21 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
     })
 }
 
-/// Parses JSON, reporting the path of the offending field and redacting values.
+/// Parses a JSON object, reporting the path of the offending field and redacting values.
+///
+/// Every body is an object: serde would also read a struct from a JSON array
+/// (its fields by position), which no client means and the document does not allow.
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') | None => {}
+        Some(_) if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
+            return Err(ApiError::InvalidJson {
+                field: None,
+                message: "the body must be a JSON object".into(),
+            });
+        }
+        Some(_) => {}
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = known_path(&err.path().to_string());
@@ -174,5 +211,10 @@ mod tests {
         assert!(message.contains("not valid JSON"), "{message}");
         let (_, message) = err(r#"{"name": "n", "count": 1} x"#);
         assert!(message.contains("trailing"), "{message}");
+        // A struct is never read from an array of its fields by position.
+        let (field, message) = err(r#"["n", 1]"#);
+        assert_eq!((field, message.as_str()), (None, "the body must be a JSON object"));
+        let (_, message) = err("[");
+        assert!(message.contains("ends unexpectedly"), "{message}");
     }
 }

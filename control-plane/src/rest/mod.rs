@@ -8,6 +8,7 @@
 
 mod error;
 pub mod json;
+pub mod schemas;
 mod scope;
 
 pub use error::{forbidden, ApiError, ErrorBody, ErrorDetail};

@@ -31,6 +31,7 @@ impl<S: Send + Sync> FromRequestParts<S> for OrgScope {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Rows per page, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -4,7 +4,7 @@
 use crate::accounts::OrgScope;
 use std::net::IpAddr;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use super::session::set_cookie;
 use super::{SsoContext, SsoSettings, SsoState};
 use crate::accounts::{ClaimMappings, ProviderKind, RoleMapping, WorkspaceMapping};
-use crate::rest::json::{ApiJson, ApiQuery};
+use crate::rest::json::{ApiJson, ApiPath, ApiQuery};
 use crate::rest::{forbidden, ApiError, ErrorBody, PageQuery};
 use crate::store::{NewSsoProvider, SsoProvider, SsoProviderPatch};
 use crate::validation::{self, FieldError};
@@ -80,20 +80,28 @@ impl ClaimMappingsInput {
 #[serde(deny_unknown_fields)]
 pub struct CreateSsoProvider {
     /// Display name, unique in the org.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// `okta`, `auth0`, `entra`, `google` or `oidc` (default); presets only change defaults.
     #[serde(default)]
     pub kind: Option<ProviderKind>,
     /// Issuer URL; https (http only on loopback in dev).
+    #[schema(schema_with = crate::rest::schemas::https_url)]
     pub issuer: String,
     /// OAuth client id registered at the provider.
+    #[schema(pattern = "^[!-~]{1,512}$")]
     pub client_id: String,
     /// Client secret (write-only; sealed at rest). Omit for a public client.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 4096, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
     pub client_secret: Option<SecretString>,
     /// Scopes to request (default per kind: `openid email profile`, plus `groups` for Okta).
     #[serde(default)]
+    #[schema(schema_with = crate::rest::schemas::nullable_scopes)]
     pub scopes: Option<Vec<String>>,
     /// Claim mappings.
     #[serde(default)]
@@ -109,22 +117,30 @@ pub struct CreateSsoProvider {
 pub struct UpdateSsoProvider {
     /// Display name.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
     /// Preset.
     #[serde(default)]
     pub kind: Option<ProviderKind>,
     /// Issuer URL.
     #[serde(default)]
+    #[schema(schema_with = crate::rest::schemas::nullable_https_url)]
     pub issuer: Option<String>,
     /// Client id.
     #[serde(default)]
+    #[schema(pattern = "^[!-~]{1,512}$")]
     pub client_id: Option<String>,
     /// New client secret (write-only).
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 4096, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
     pub client_secret: Option<SecretString>,
     /// Scopes.
     #[serde(default)]
+    #[schema(schema_with = crate::rest::schemas::nullable_scopes)]
     pub scopes: Option<Vec<String>>,
     /// Replaces the claim mappings.
     #[serde(default)]
@@ -243,7 +259,7 @@ pub(crate) async fn list_providers(
 pub(crate) async fn get_provider(
     State(state): State<SsoState>,
     scope: OrgScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<SsoProviderView>, ApiError> {
     Ok(Json(view(state.context.store.get_sso_provider(&scope.org_id, &id).await?, &state.context.settings)))
 }
@@ -258,7 +274,7 @@ pub(crate) async fn get_provider(
 pub(crate) async fn update_provider(
     State(state): State<SsoState>,
     scope: OrgScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateSsoProvider>,
 ) -> Result<Json<SsoProviderView>, ApiError> {
     let settings = &state.context.settings;
@@ -287,7 +303,7 @@ pub(crate) async fn update_provider(
 pub(crate) async fn delete_provider(
     State(state): State<SsoState>,
     scope: OrgScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state.context.store.delete_sso_provider(&scope.org_id, &id).await?;
     tracing::info!("sso provider deleted");
@@ -367,7 +383,7 @@ pub(crate) async fn me(State(sso): State<SsoContext>, headers: HeaderMap) -> Res
 }
 
 /// Ends the caller's session (requires `X-CSRF-Token`) and clears the cookie.
-#[utoipa::path(post, path = "/auth/logout", tag = "sso", security(("session" = [])),
+#[utoipa::path(post, path = "/auth/logout", tag = "sso", security((), ("session" = [])),
     responses((status = 204), (status = 403, body = ErrorBody)))]
 pub(crate) async fn logout(State(sso): State<SsoContext>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(session) = sso.session_from_headers(&headers).await? {

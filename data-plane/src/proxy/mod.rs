@@ -30,6 +30,8 @@ mod upstream;
 use axum::routing::any;
 use axum::Router;
 
+#[doc(hidden)]
+pub use sse_notify::splice_everywhere;
 pub use state::ProxyState;
 
 /// The MCP routes: POST, GET and DELETE on `/mcp/{org}/{slug}`, and on `/mcp/{slug}` for the

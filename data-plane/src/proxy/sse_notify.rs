@@ -66,14 +66,90 @@ fn elicitation_complete_event(id: &str) -> Bytes {
     ))
 }
 
-struct Merge<S> {
-    upstream: S,
-    subscription: Subscription,
+/// Where events of ours may go in the upstream bytes seen so far, and what the
+/// upstream bytes become once ours are among them.
+struct Splice {
     position: Position,
     /// No upstream byte has been seen yet.
     at_start: bool,
     /// An event of ours went out before the first upstream byte.
     wrote_first: bool,
+    /// Leading upstream bytes held back because they are the start of a
+    /// byte-order mark that arrived split across chunks.
+    held: usize,
+}
+
+impl Splice {
+    fn new() -> Self {
+        Self { position: Position::EventStart, at_start: true, wrote_first: false, held: 0 }
+    }
+
+    /// Whether an event of ours may be written now.
+    fn may_insert(&self) -> bool {
+        self.position.is_boundary()
+    }
+
+    /// Records that an event of ours was written.
+    fn inserted(&mut self) {
+        self.wrote_first |= self.at_start;
+    }
+
+    /// The upstream chunk as it goes out after what was written so far.
+    fn upstream(&mut self, mut bytes: Bytes) -> Bytes {
+        if self.at_start && !bytes.is_empty() {
+            if self.wrote_first {
+                // A client strips a BOM only at the very start of the stream, which is
+                // now ours: drop the upstream's, even when it comes a byte at a time.
+                let rest = &BOM[self.held..];
+                let matched = bytes.iter().zip(rest).take_while(|(a, b)| a == b).count();
+                if matched == bytes.len() && matched < rest.len() {
+                    self.held += matched;
+                    return Bytes::new();
+                }
+                self.at_start = false;
+                if matched == rest.len() {
+                    bytes = bytes.slice(matched..);
+                } else if self.held > 0 {
+                    // Not a BOM after all: give back what was held.
+                    let mut whole = BOM[..self.held].to_vec();
+                    whole.extend_from_slice(&bytes);
+                    bytes = Bytes::from(whole);
+                }
+                self.held = 0;
+            } else {
+                self.at_start = false;
+            }
+        }
+        self.position = self.position.feed(&bytes);
+        bytes
+    }
+}
+
+/// The bytes [`merge`] writes for upstream `chunks` when a notification for `id`
+/// is pending at every point: one of ours wherever one may go (before each
+/// chunk and at the end). The same decisions as `merge`, without a runtime, so
+/// a fuzzer can check that upstream events always come through intact.
+#[doc(hidden)]
+pub fn splice_everywhere(chunks: &[&[u8]], id: &str) -> Vec<u8> {
+    let mut splice = Splice::new();
+    let mut out = Vec::new();
+    for chunk in chunks {
+        if splice.may_insert() {
+            splice.inserted();
+            out.extend_from_slice(&elicitation_complete_event(id));
+        }
+        out.extend_from_slice(&splice.upstream(Bytes::copy_from_slice(chunk)));
+    }
+    if splice.may_insert() {
+        out.extend_from_slice(&elicitation_complete_event(id));
+    }
+    out
+}
+
+struct Merge<S> {
+    upstream: S,
+    subscription: Subscription,
+    splice: Splice,
     done: bool,
 }
 
@@ -83,30 +159,16 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: Send + 'static,
 {
-    let state = Merge {
-        upstream,
-        subscription,
-        position: Position::EventStart,
-        at_start: true,
-        wrote_first: false,
-        done: false,
-    };
+    let state = Merge { upstream, subscription, splice: Splice::new(), done: false };
     futures::stream::unfold(state, |mut st| async move {
         if st.done {
             return None;
         }
-        let boundary = st.position.is_boundary();
+        let boundary = st.splice.may_insert();
         tokio::select! {
             chunk = st.upstream.next() => match chunk {
-                Some(Ok(mut bytes)) => {
-                    if st.at_start && !bytes.is_empty() {
-                        st.at_start = false;
-                        // A client strips a BOM only at the very start of the stream.
-                        if st.wrote_first && bytes.starts_with(BOM) {
-                            bytes = bytes.slice(BOM.len()..);
-                        }
-                    }
-                    st.position = st.position.feed(&bytes);
+                Some(Ok(bytes)) => {
+                    let bytes = st.splice.upstream(bytes);
                     Some((Ok(bytes), st))
                 }
                 Some(Err(error)) => {
@@ -117,7 +179,7 @@ where
             },
             // Only between events; the registry holds the sender while the subscription lives.
             Some(id) = st.subscription.recv(), if boundary => {
-                st.wrote_first |= st.at_start;
+                st.splice.inserted();
                 Some((Ok(elicitation_complete_event(&id)), st))
             }
         }
@@ -168,6 +230,22 @@ mod tests {
             let (a, b) = whole.split_at(cut);
             assert_eq!(Position::EventStart.feed(a).feed(b), at(whole), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn a_bom_split_across_chunks_is_dropped_after_an_event_of_ours() {
+        // Found by the `sse_splice` fuzz target: with our event first, a BOM arriving
+        // a byte at a time went out mid-stream, where it is part of the next field
+        // name, and the client lost the upstream's first event.
+        let ours = String::from_utf8(elicitation_complete_event("e").to_vec()).unwrap();
+        // (One of ours before every chunk: the held bytes leave the stream at an event start.)
+        let out = splice_everywhere(&[b"\xEF", b"\xBB", b"\xBFdata: x\n\n"], "e");
+        assert_eq!(out, format!("{ours}{ours}{ours}data: x\n\n{ours}").into_bytes());
+        let out = splice_everywhere(&[b"\xEF\xBB\xBFdata: x\n\n"], "e");
+        assert_eq!(out, format!("{ours}data: x\n\n{ours}").into_bytes());
+        // Bytes that only start like a BOM are given back.
+        let out = splice_everywhere(&[b"\xEF", b"data: x\n\n"], "e");
+        assert_eq!(out, [ours.as_bytes(), ours.as_bytes(), b"\xEFdata: x\n\n", ours.as_bytes()].concat());
     }
 
     fn completion(id: &str) -> pb::ElicitationCompletion {

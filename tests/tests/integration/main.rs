@@ -2,6 +2,7 @@
 //! the real pieces in-process on port 0 through `gatehouse_tests`.
 
 mod admin_api;
+mod api_contract;
 mod config_as_code;
 mod config_stream_cp;
 mod config_stream_edge;
