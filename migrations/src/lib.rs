@@ -20,6 +20,7 @@ mod m20261207_000001_org_api_keys;
 mod m20261207_000002_edge_tokens;
 mod m20261207_000003_grant_identities;
 mod m20261207_000010_refresh_family_deadline;
+mod m20261207_000011_certificate_identity_disabled;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000002_edge_tokens::Migration),
             Box::new(m20261207_000003_grant_identities::Migration),
             Box::new(m20261207_000010_refresh_family_deadline::Migration),
+            Box::new(m20261207_000011_certificate_identity_disabled::Migration),
         ]
     }
 }

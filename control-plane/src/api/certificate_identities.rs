@@ -70,6 +70,8 @@ pub struct CertificateIdentityView {
     pub permissions: Permissions,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// When the deactivation of the user it names disabled it (it no longer authenticates); `null` while active.
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 impl From<CertificateIdentityRecord> for CertificateIdentityView {
@@ -83,6 +85,7 @@ impl From<CertificateIdentityRecord> for CertificateIdentityView {
             scopes: c.scopes,
             permissions: Permissions { servers: c.server_permissions, tools: c.tool_permissions },
             created_at: c.created_at,
+            disabled_at: c.disabled_at,
         }
     }
 }

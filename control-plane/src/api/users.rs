@@ -73,6 +73,8 @@ pub struct RevokedCounts {
     pub sessions: u64,
     /// Upstream OAuth grants.
     pub upstream_grants: u64,
+    /// Certificate identities naming the user (disabled, kept listed).
+    pub certificate_identities: u64,
 }
 
 /// A deactivated user and what was revoked.
@@ -138,6 +140,7 @@ pub(crate) async fn deactivate(
             consents: d.consents,
             sessions: d.sessions,
             upstream_grants: d.upstream_grants,
+            certificate_identities: d.certificate_identities,
         },
         user: d.user.into(),
     }))

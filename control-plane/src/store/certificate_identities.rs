@@ -23,6 +23,15 @@ impl Store {
         let (txn, version) = self.begin_write().await?;
         let ws = find_team(&txn, org_id, &new.team).await?;
         check_server_permissions(&txn, org_id, &new.server_permissions).await?;
+        // As for gateway tokens: checked under the version lock, so it cannot race a deactivation.
+        if let Some(user) = super::users::org_user_named(&txn, org_id, &new.user).await? {
+            if user.deactivated_at.is_some() {
+                return Err(StoreError::Conflict {
+                    field: Some("user"),
+                    message: format!("user {} is deactivated; reactivate them first", new.user),
+                });
+            }
+        }
         let row = certificate_identity::Model {
             id: new_id(),
             org_id: org_id.to_owned(),
@@ -34,6 +43,7 @@ impl Store {
             server_permissions: to_json_text(&new.server_permissions),
             tool_permissions: to_json_text(&new.tool_permissions),
             created_at: now(),
+            disabled_at: None,
         };
         certificate_identity::Entity::insert(certificate_identity::ActiveModel::from(row.clone()))
             .exec_without_returning(&txn)
@@ -102,7 +112,9 @@ pub(super) async fn load_certificate_identities(
     ids: Option<&std::collections::BTreeSet<String>>,
 ) -> Result<Vec<CertificateIdentityRecord>, StoreError> {
     let slugs = workspace_slugs(conn, None).await?;
-    let mut query = certificate_identity::Entity::find();
+    // A disabled identity is absent from the edge config (so a touched one is deleted there).
+    let mut query =
+        certificate_identity::Entity::find().filter(certificate_identity::Column::DisabledAt.is_null());
     if let Some(ids) = ids {
         query = query.filter(certificate_identity::Column::Id.is_in(ids.iter().cloned()));
     }
@@ -154,5 +166,6 @@ fn record_from(
         value: m.value,
         user: m.user_name,
         created_at: m.created_at,
+        disabled_at: m.disabled_at,
     })
 }

@@ -252,6 +252,8 @@ pub struct CertificateIdentityRecord {
     pub tool_permissions: Vec<String>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// When it was disabled by the deactivation of the user it names (it no longer authenticates).
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 /// A server as the edge needs it: with decrypted header values.

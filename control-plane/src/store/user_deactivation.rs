@@ -13,7 +13,8 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::entities::{
-    as_consent, as_pending_request, as_refresh_token, gateway_token, session, upstream_grant, user,
+    as_consent, as_pending_request, as_refresh_token, certificate_identity, gateway_token, session,
+    upstream_grant, user,
 };
 use super::users::user_from;
 use super::{now, Store, StoreError, User, Versioned};
@@ -33,6 +34,8 @@ pub struct Deactivation {
     pub sessions: u64,
     /// Upstream grants deleted.
     pub upstream_grants: u64,
+    /// Certificate identities naming the user, disabled.
+    pub certificate_identities: u64,
 }
 
 /// Whether a gateway token's or grant's `user` names `u`.
@@ -86,9 +89,19 @@ impl Store {
             .filter(|t| names_user(&t.user_name, &row))
             .map(|t| t.id)
             .collect();
+        let identity_ids: Vec<String> = certificate_identity::Entity::find()
+            .filter(certificate_identity::Column::OrgId.eq(org_id))
+            .filter(certificate_identity::Column::DisabledAt.is_null())
+            .all(&txn)
+            .await?
+            .into_iter()
+            .filter(|c| names_user(&c.user_name, &row))
+            .map(|c| c.id)
+            .collect();
         {
             let mut touched = txn.touched();
             touched.tokens.extend(token_ids.iter().cloned());
+            touched.certificate_identities.extend(identity_ids.iter().cloned());
             // The deactivated list travels in the edge settings.
             touched.settings = true;
         }
@@ -98,6 +111,16 @@ impl Store {
             gateway_token::Entity::update_many()
                 .col_expr(gateway_token::Column::RevokedAt, Expr::value(Some(at)))
                 .filter(gateway_token::Column::Id.is_in(token_ids))
+                .exec(&txn)
+                .await?
+                .rows_affected
+        };
+        let certificate_identities = if identity_ids.is_empty() {
+            0
+        } else {
+            certificate_identity::Entity::update_many()
+                .col_expr(certificate_identity::Column::DisabledAt, Expr::value(Some(at)))
+                .filter(certificate_identity::Column::Id.is_in(identity_ids))
                 .exec(&txn)
                 .await?
                 .rows_affected
@@ -142,6 +165,7 @@ impl Store {
             consents,
             sessions: sessions.rows_affected,
             upstream_grants,
+            certificate_identities,
         };
         Ok(Versioned { value, version })
     }

@@ -131,7 +131,19 @@ async fn deactivation_revokes_everything_the_user_holds(db: TestDb) {
         }
     };
     let (alices_grant, bobs_grant) = (seed("alice@example.com").await, seed("bob@example.com").await);
+    // Client-certificate identities naming her (by e-mail, in another case) and bob.
+    let alices_cert = admin
+        .register_certificate_identity("san_dns", "alice.agents.example.com", "Alice@Example.com", "platform")
+        .await;
+    let bobs_cert = admin
+        .register_certificate_identity("san_dns", "bob.agents.example.com", "bob@example.com", "platform")
+        .await;
+    let edge_identities = |stack: &gatehouse_tests::TestStack| -> Vec<String> {
+        let snapshot = stack.edge.state.config().to_snapshot();
+        snapshot.state.unwrap().certificate_identities.into_iter().map(|c| c.id).collect()
+    };
     env.stack.sync().await;
+    assert_eq!(edge_identities(&env.stack).len(), 2, "{backend}");
     for token in [&access, &alices.token, &bobs.token] {
         assert_eq!(env.stack.edge.list_tools("tools", token).await.status(), StatusCode::OK, "{backend}");
     }
@@ -148,7 +160,20 @@ async fn deactivation_revokes_everything_the_user_holds(db: TestDb) {
     assert_eq!(done["revoked"]["sessions"], 1, "{backend}: {done}");
     assert!(done["revoked"]["consents"].as_u64().unwrap() >= 1, "{backend}: {done}");
     assert_eq!(done["revoked"]["upstream_grants"], 1, "{backend}: {done}");
+    assert_eq!(done["revoked"]["certificate_identities"], 1, "{backend}: {done}");
     env.stack.sync().await;
+    // Her certificate identity no longer reaches the edges and is listed as disabled; bob's stays.
+    assert_eq!(edge_identities(&env.stack), vec![bobs_cert.clone()], "{backend}");
+    let (_, listed) =
+        admin.request(Method::GET, &format!("/v1/auth/certificate-identities/{alices_cert}"), None).await;
+    assert!(listed["disabled_at"].is_string(), "{backend}: {listed}");
+    let body = json!({"kind": "san_dns", "value": "alice2.agents.example.com", "user": "alice@example.com", "team": "platform"});
+    let (status, refused) = admin.request(Method::POST, "/v1/auth/certificate-identities", Some(body)).await;
+    assert_eq!(
+        (status, refused["error"]["field"].as_str()),
+        (StatusCode::CONFLICT, Some("user")),
+        "{backend}: {refused}"
+    );
     // Her upstream grant is gone and tombstoned at the edge, like a disconnect; bob's is untouched.
     assert!(env.stack.edge.state.config().is_grant_revoked(&alices_grant), "{backend}");
     assert!(!env.stack.edge.state.config().is_grant_revoked(&bobs_grant), "{backend}");
@@ -208,6 +233,11 @@ async fn deactivation_revokes_everything_the_user_holds(db: TestDb) {
     let minted = admin.mint_token("alice@example.com", "platform").await;
     env.stack.sync().await;
     assert_eq!(env.stack.edge.list_tools("tools", &minted.token).await.status(), StatusCode::OK, "{backend}");
+    assert_eq!(
+        edge_identities(&env.stack),
+        vec![bobs_cert],
+        "{backend}: her disabled identity stays disabled"
+    );
 }
 
 #[tokio::test]
@@ -258,6 +288,7 @@ async fn deactivation_input_errors_and_self_deactivation() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body["revoked"],
-        json!({"gateway_tokens": 0, "refresh_tokens": 0, "consents": 0, "sessions": 0, "upstream_grants": 0})
+        json!({"gateway_tokens": 0, "refresh_tokens": 0, "consents": 0, "sessions": 0, "upstream_grants": 0,
+            "certificate_identities": 0})
     );
 }

@@ -25,6 +25,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub tool_permissions: String,
     pub created_at: DateTimeUtc,
+    /// Set when the user it names was deactivated; disabled identities never reach the edges.
+    pub disabled_at: Option<DateTimeUtc>,
 }
 
 /// No navigated relations; the store joins by id.
