@@ -99,12 +99,11 @@ pub fn validate(env: &BTreeMap<String, String>) -> anyhow::Result<()> {
         Ok(config) => problems.extend(config.validate().err().map(|e| format!("edge: {e}"))),
         Err(e) => problems.push(format!("edge: {e}")),
     }
-    for key in ["GATEHOUSE_API_ADDR", "GATEHOUSE_GRPC_ADDR", "GATEHOUSE_EDGE_ADDR"] {
-        let default = match key {
-            "GATEHOUSE_API_ADDR" => roles::DEFAULT_API_ADDR,
-            "GATEHOUSE_GRPC_ADDR" => roles::DEFAULT_GRPC_ADDR,
-            _ => roles::DEFAULT_EDGE_ADDR,
-        };
+    for (key, default) in [
+        ("GATEHOUSE_API_ADDR", roles::DEFAULT_API_ADDR),
+        ("GATEHOUSE_GRPC_ADDR", roles::DEFAULT_GRPC_ADDR),
+        ("GATEHOUSE_EDGE_ADDR", roles::DEFAULT_EDGE_ADDR),
+    ] {
         if let Err(e) = roles::addr(env, key, default) {
             problems.push(e.to_string());
         }

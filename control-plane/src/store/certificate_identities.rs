@@ -23,15 +23,7 @@ impl Store {
         let (txn, version) = self.begin_write().await?;
         let ws = find_team(&txn, org_id, &new.team).await?;
         check_server_permissions(&txn, org_id, &new.server_permissions).await?;
-        // As for gateway tokens: checked under the version lock, so it cannot race a deactivation.
-        if let Some(user) = super::users::org_user_named(&txn, org_id, &new.user).await? {
-            if user.deactivated_at.is_some() {
-                return Err(StoreError::Conflict {
-                    field: Some("user"),
-                    message: format!("user {} is deactivated; reactivate them first", new.user),
-                });
-            }
-        }
+        super::users::refuse_deactivated(&txn, org_id, &new.user).await?;
         let row = certificate_identity::Model {
             id: new_id(),
             org_id: org_id.to_owned(),

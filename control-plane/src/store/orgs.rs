@@ -47,17 +47,7 @@ impl Store {
         let (txn, _version) = self.begin_write().await?;
         // Re-checked under the write lock: another replica may have created it first.
         if org::Entity::find().filter(org::Column::Slug.eq(slug)).one(&txn).await?.is_none() {
-            let id = new_id();
-            let row = org::ActiveModel {
-                id: Set(id.clone()),
-                slug: Set(slug.to_owned()),
-                name: Set(name.to_owned()),
-                created_at: Set(now()),
-                jwt_validation: Set(None),
-                external_auth_config: Set(None),
-            };
-            org::Entity::insert(row).exec_without_returning(&txn).await?;
-            txn.touched().orgs.insert(id);
+            insert_org(&txn, slug, name).await?;
         }
         txn.commit().await?;
         self.org_by_slug(slug).await?.ok_or(StoreError::NotFound("org"))
@@ -107,19 +97,9 @@ impl Store {
     /// Creates an org (a tenant); `slug` must be unused.
     pub async fn create_org(&self, slug: &str, name: &str) -> Result<Versioned<Org>, StoreError> {
         let (txn, version) = self.begin_write().await?;
-        let id = new_id();
-        let row = org::ActiveModel {
-            id: Set(id.clone()),
-            slug: Set(slug.to_owned()),
-            name: Set(name.to_owned()),
-            created_at: Set(now()),
-            jwt_validation: Set(None),
-            external_auth_config: Set(None),
-        };
-        org::Entity::insert(row).exec_without_returning(&txn).await.map_err(|e| {
+        let id = insert_org(&txn, slug, name).await.map_err(|e| {
             StoreError::unique_or_db(e, "slug", format!("an org with slug {slug:?} already exists"))
         })?;
-        txn.touched().orgs.insert(id.clone());
         txn.commit().await?;
         Ok(Versioned { value: Org { id, slug: slug.to_owned(), name: name.to_owned() }, version })
     }
@@ -146,4 +126,20 @@ impl Store {
         txn.commit().await?;
         Ok(Versioned { value: Org { id: row.id, slug: row.slug, name: row.name }, version })
     }
+}
+
+/// Inserts a new org with no identity settings and names it for the edges; returns its id.
+async fn insert_org(txn: &super::WriteTxn, slug: &str, name: &str) -> Result<String, sea_orm::DbErr> {
+    let id = new_id();
+    let row = org::ActiveModel {
+        id: Set(id.clone()),
+        slug: Set(slug.to_owned()),
+        name: Set(name.to_owned()),
+        created_at: Set(now()),
+        jwt_validation: Set(None),
+        external_auth_config: Set(None),
+    };
+    org::Entity::insert(row).exec_without_returning(txn).await?;
+    txn.touched().orgs.insert(id.clone());
+    Ok(id)
 }

@@ -27,16 +27,7 @@ impl Store {
         let (txn, version) = self.begin_write().await?;
         let ws = find_team(&txn, org_id, &new.team).await?;
         check_server_permissions(&txn, org_id, &new.server_permissions).await?;
-        // Checked in the transaction that holds the version lock, so a token
-        // cannot slip past a deactivation running at the same time.
-        if let Some(user) = super::users::org_user_named(&txn, org_id, &new.user).await? {
-            if user.deactivated_at.is_some() {
-                return Err(StoreError::Conflict {
-                    field: Some("user"),
-                    message: format!("user {} is deactivated; reactivate them first", new.user),
-                });
-            }
-        }
+        super::users::refuse_deactivated(&txn, org_id, &new.user).await?;
         let at = now();
         let row = gateway_token::Model {
             id: new_id(),

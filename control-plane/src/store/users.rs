@@ -13,9 +13,7 @@ use crate::accounts::AuthenticatedUser;
 /// Whether the Gatehouse user name `name` (as gateway tokens and upstream
 /// grants carry it) denotes the SSO user with `user_id` and `email`: their id,
 /// or their e-mail in any case.
-pub fn name_denotes(name: &str, user_id: &str, email: &str) -> bool {
-    crate::accounts::names_user(name, user_id, email)
-}
+pub use crate::accounts::names_user as name_denotes;
 
 /// A user created by SSO.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +205,23 @@ impl Store {
     pub async fn sso_org(&self, org_id: &str) -> Result<Option<super::Org>, StoreError> {
         let row = super::entities::org::Entity::find_by_id(org_id).one(&self.db).await?;
         Ok(row.map(|r| super::Org { id: r.id, slug: r.slug, name: r.name }))
+    }
+}
+
+/// Refuses (409, `field: "user"`) a credential for `name` when it names a deactivated user
+/// of `org_id`. Called inside the transaction holding the version lock, so a credential
+/// cannot slip past a deactivation running at the same time.
+pub(super) async fn refuse_deactivated(
+    conn: &impl ConnectionTrait,
+    org_id: &str,
+    name: &str,
+) -> Result<(), StoreError> {
+    match org_user_named(conn, org_id, name).await? {
+        Some(user) if user.deactivated_at.is_some() => Err(StoreError::Conflict {
+            field: Some("user"),
+            message: format!("user {name} is deactivated; reactivate them first"),
+        }),
+        _ => Ok(()),
     }
 }
 
