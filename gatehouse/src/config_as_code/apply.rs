@@ -59,7 +59,7 @@ pub async fn apply(
         }
     }
     let steps = plan(&desired, &current, options.prune);
-    let changes: Vec<_> = steps.iter().filter(|s| !s.reassert).collect();
+    let changes: Vec<_> = steps.iter().filter(|s| s.reassert.is_none()).collect();
     if options.dry_run {
         for step in &changes {
             writeln!(out, "{}", step.summary)?;
@@ -69,14 +69,13 @@ pub async fn apply(
         } else {
             writeln!(out, "dry run: {} change(s), nothing applied", changes.len())?;
         }
-        if steps.iter().any(|s| s.reassert) {
+        if steps.iter().any(|s| s.reassert.is_some()) {
             writeln!(out, "(header values are write-only: the control plane compares them when applying)")?;
         }
         return Ok(changes.len());
     }
     let mut applied = 0;
     for step in &steps {
-        let before = step.reassert.then(|| current.servers.get(step.path.trim_start_matches("/servers/")));
         let result = api.call(step.method.clone(), &step.path, step.body.as_ref()).await;
         let response = match result {
             Ok(response) => response,
@@ -85,9 +84,9 @@ pub async fn apply(
                 return Err(anyhow::anyhow!("{err}"));
             }
         };
-        if let Some(before) = before {
+        if let Some(before) = &step.reassert {
             // Unchanged values leave the server as it was (same `updated_at`).
-            if before.is_some_and(|b| b["updated_at"] == response["updated_at"]) {
+            if *before == response["updated_at"] {
                 continue;
             }
         }

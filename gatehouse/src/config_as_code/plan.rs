@@ -57,9 +57,9 @@ pub(super) struct Step {
     /// Org-relative path.
     pub path: String,
     pub body: Option<Value>,
-    /// Re-sends write-only header values the API compares itself: a change only
-    /// if the server's `updated_at` moves.
-    pub reassert: bool,
+    /// For a re-send of write-only header values, which the API compares itself: the
+    /// server's `updated_at` now. The call is a change only if the answer's differs.
+    pub reassert: Option<Value>,
 }
 
 /// The steps from `current` to `desired`; with `prune`, what the file does not name is deleted.
@@ -104,7 +104,7 @@ pub(super) fn plan(desired: &Desired, current: &Current, prune: bool) -> Vec<Ste
                         method: Method::PATCH,
                         path,
                         body: Some(body),
-                        reassert: true,
+                        reassert: Some(now["updated_at"].clone()),
                     });
                 }
             }
@@ -147,7 +147,7 @@ pub(super) fn plan(desired: &Desired, current: &Current, prune: bool) -> Vec<Ste
 }
 
 fn step(summary: String, method: Method, path: String, body: Option<Value>) -> Step {
-    Step { summary, method, path, body, reassert: false }
+    Step { summary, method, path, body, reassert: None }
 }
 
 /// The admin API body of a server (`POST /v1/servers`), header values included.
