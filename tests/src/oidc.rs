@@ -19,7 +19,17 @@ use tokio::process::{Child, ChildStdin, Command};
 use url::Url;
 
 /// How long the harness waits for the node process to print its JSON line.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many times a start that hangs is tried.
+const START_ATTEMPTS: u32 = 3;
+
+/// Why one start of the provider failed.
+enum StartFailure {
+    /// No ready line in time (the process is killed); what it wrote to stderr.
+    Hung(String),
+    /// It exited or closed stdout; what it said.
+    Died(String),
+}
 /// Most redirects [`authorize_headless`] follows before giving up.
 const MAX_REDIRECTS: usize = 20;
 /// An install lock older than this was left by a killed process.
@@ -312,13 +322,35 @@ pub struct TestOidcProvider {
 
 impl TestOidcProvider {
     /// Starts a provider with `config`, installing `tests/oidc/node_modules` first if missing.
+    ///
+    /// A node process that has not said it is listening within [`START_TIMEOUT`] is killed and
+    /// started again, up to [`START_ATTEMPTS`] times: on a loaded machine one start now and then
+    /// hangs, and a test should not fail for it. A process that exits is not retried.
     pub async fn start(config: OidcConfig) -> Self {
         ensure_npm_install(oidc_dir()).await;
+        let config = config.to_json();
+        let mut failures = Vec::new();
+        for attempt in 1..=START_ATTEMPTS {
+            match Self::start_once(&config).await {
+                Ok(provider) => return provider,
+                Err(StartFailure::Hung(stderr)) => {
+                    tracing::warn!(attempt, "oidc provider did not start in time; starting it again");
+                    failures.push(format!(
+                        "attempt {attempt}: no ready line within {START_TIMEOUT:?}; stderr:\n{stderr}"
+                    ));
+                }
+                Err(StartFailure::Died(report)) => panic!("oidc provider did not start: {report}"),
+            }
+        }
+        panic!("oidc provider did not start:\n{}", failures.join("\n"));
+    }
+
+    async fn start_once(config: &str) -> Result<Self, StartFailure> {
         let dir = oidc_dir();
         let mut child = Command::new("node")
             .arg(dir.join("server.mjs"))
             .current_dir(&dir)
-            .env("OIDC_CONFIG", config.to_json())
+            .env("OIDC_CONFIG", config)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -339,27 +371,31 @@ impl TestOidcProvider {
         let ready: Ready = match first {
             Ok(Ok(Some(line))) => serde_json::from_str(&line)
                 .unwrap_or_else(|e| panic!("oidc provider printed {line:?}, not its JSON line: {e}")),
+            Err(_elapsed) => {
+                // Killed when `child` drops.
+                return Err(StartFailure::Hung(stderr.lock().unwrap().join("\n")));
+            }
             other => {
                 // Give the stderr task a moment to drain what the process said before dying.
                 let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
                 tokio::task::yield_now().await;
-                panic!(
-                    "oidc provider did not start ({other:?}); stderr:\n{}",
+                return Err(StartFailure::Died(format!(
+                    "{other:?}; stderr:\n{}",
                     stderr.lock().unwrap().join("\n")
-                );
+                )));
             }
         };
         // Keep draining stdout so the process never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = out_reader.next_line().await {} });
         let stdin = child.stdin.take();
-        Self {
+        Ok(Self {
             issuer: ready.issuer,
             port: ready.port,
             http: reqwest::Client::new(),
             stderr,
             _child: child,
             _stdin: stdin,
-        }
+        })
     }
 
     /// `{issuer}/.well-known/openid-configuration`.
