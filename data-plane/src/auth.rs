@@ -20,6 +20,7 @@ use secrecy::SecretString;
 use crate::config_view::{ConfigView, Org, ToolRules, UpstreamServer};
 use crate::error::EdgeError;
 use crate::identity::byo_jwt::JwtValidator;
+use crate::identity::cert_binding::BindingMismatch;
 use crate::identity::client_cert::ClientCertificate;
 use crate::identity::gatehouse_jwt::looks_like_jwt;
 use crate::identity::{bearer, Caller, IdentityError, IdentityRuntime, TokenGrant};
@@ -92,7 +93,9 @@ fn identity_error(e: IdentityError) -> EdgeError {
 /// Authenticates a verified client certificate within `org_id`: the first of its names (in
 /// [`CertNameKind`](gatehouse_config::identity::cert_names::CertNameKind) precedence) registered
 /// as a certificate identity of that org. A certificate that maps to nothing there (even if it
-/// maps to an identity of another org) is 401 `certificate_not_mapped`.
+/// maps to an identity of another org) is 401 `certificate_not_mapped`; one signed by another CA
+/// than the identity is bound to is 401 `certificate_issuer_mismatch`, and one without a SPIFFE
+/// ID in the identity's trust domain 401 `certificate_trust_domain_mismatch`.
 pub fn authenticate_certificate(
     view: &ConfigView,
     org_id: &str,
@@ -107,7 +110,7 @@ pub fn authenticate_certificate(
     let found = cert
         .names()
         .find_map(|(kind, name)| view.certificate_identity(org_id, kind, name).map(|g| (kind, g)));
-    let Some((kind, grant)) = found else {
+    let Some((kind, identity)) = found else {
         tracing::info!(
             subject = cert.subject(),
             fingerprint = %cert.fingerprint_hex(),
@@ -115,6 +118,29 @@ pub fn authenticate_certificate(
         );
         return Err(EdgeError::CertificateNotMapped);
     };
+    let grant = &identity.grant;
+    // The first identity its names match decides: another CA's certificate with the same
+    // name is refused, not tried against the identity's lower-precedence names.
+    if let Err(mismatch) = identity.issuer.check(cert) {
+        tracing::warn!(
+            identity = %grant.id,
+            matched = %kind,
+            fingerprint = %cert.fingerprint_hex(),
+            ?mismatch,
+            "client certificate refused: not issued as its certificate identity is bound"
+        );
+        return Err(match mismatch {
+            BindingMismatch::Issuer { .. } => EdgeError::CertificateIssuerMismatch,
+            BindingMismatch::TrustDomain { .. } => EdgeError::CertificateTrustDomainMismatch,
+        });
+    }
+    if identity.issuer.first_unbound_use() {
+        tracing::warn!(
+            identity = %grant.id,
+            "certificate identity is bound to no CA, so a certificate from any CA of \
+             GATEHOUSE_EDGE_TLS_CLIENT_CA with its name authenticates as it; register it again with issuer_ca_sha256"
+        );
+    }
     tracing::debug!(identity = %grant.id, matched = %kind, "caller authenticated by client certificate");
     Ok(Caller::from_certificate(Arc::clone(grant), cert.not_after()))
 }
@@ -362,7 +388,7 @@ mod tests {
         params.not_after = rcgen::date_time_ymd(not_after_year, 1, 1);
         let key = rcgen::KeyPair::generate().unwrap();
         let der = params.self_signed(&key).unwrap().der().clone();
-        ClientCertificate::from_chain(vec![der]).unwrap()
+        ClientCertificate::from_chain(vec![der], &Default::default()).unwrap()
     }
 
     #[tokio::test]

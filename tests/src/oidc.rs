@@ -18,6 +18,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use url::Url;
 
+pub use crate::node::ensure_npm_install;
+
 /// How long the harness waits for the node process to print its JSON line.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many times a start that hangs is tried.
@@ -32,8 +34,6 @@ enum StartFailure {
 }
 /// Most redirects [`authorize_headless`] follows before giving up.
 const MAX_REDIRECTS: usize = 20;
-/// An install lock older than this was left by a killed process.
-const NPM_LOCK_STALE: Duration = Duration::from_secs(300);
 
 /// The npm project that holds `server.mjs`.
 pub fn oidc_dir() -> PathBuf {
@@ -347,7 +347,7 @@ impl TestOidcProvider {
 
     async fn start_once(config: &str) -> Result<Self, StartFailure> {
         let dir = oidc_dir();
-        let mut child = Command::new("node")
+        let mut child = Command::new(crate::node::node22().await)
             .arg(dir.join("server.mjs"))
             .current_dir(&dir)
             .env("OIDC_CONFIG", config)
@@ -356,7 +356,7 @@ impl TestOidcProvider {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .expect("spawn `node tests/oidc/server.mjs` (is Node.js installed?)");
+            .expect("spawn Node 22 with tests/oidc/server.mjs");
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let lines = stderr.clone();
         let mut err_reader = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
@@ -584,60 +584,4 @@ fn store_cookie(jar: &mut BTreeMap<(String, String), String>, host: &str, header
 
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// Runs `npm ci` in the npm project `dir` once, when its `node_modules` is missing
-/// or incomplete (as `scripts/install-test-deps` does), so a plain `cargo nextest run`
-/// works on a fresh machine.
-///
-/// Test processes run in parallel, so the install happens under a lock (a directory,
-/// created atomically) and is marked done by the stamp `scripts/install-test-deps`
-/// also writes.
-pub async fn ensure_npm_install(dir: PathBuf) {
-    tokio::task::spawn_blocking(move || {
-        let stamp = dir.join("node_modules/.gatehouse-lock.sha256");
-        if stamp.exists() {
-            return;
-        }
-        let lock = dir.join(".npm-install.lock");
-        let _guard = loop {
-            match std::fs::create_dir(&lock) {
-                Ok(()) => break LockDir(lock.clone()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let stale = std::fs::metadata(&lock)
-                        .and_then(|m| m.modified())
-                        .is_ok_and(|t| t.elapsed().unwrap_or_default() > NPM_LOCK_STALE);
-                    if stale {
-                        let _ = std::fs::remove_dir(&lock);
-                    }
-                    // Another test process is installing: wait for it (blocking thread).
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(e) => panic!("create {}: {e}", lock.display()),
-            }
-        };
-        if stamp.exists() {
-            return;
-        }
-        let status = std::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&dir)
-            .status()
-            .unwrap_or_else(|e| panic!("run `npm ci` in {} (is npm installed?): {e}", dir.display()));
-        assert!(status.success(), "`npm ci --prefix {}` failed: {status}", dir.display());
-        let lockfile = std::fs::read(dir.join("package-lock.json")).expect("package-lock.json");
-        let digest: String = sha2::Sha256::digest(&lockfile).iter().map(|b| format!("{b:02x}")).collect();
-        std::fs::write(&stamp, format!("{digest}\n")).expect("write the npm install stamp");
-    })
-    .await
-    .expect("npm install task");
-}
-
-/// Removes the install lock directory when dropped.
-struct LockDir(PathBuf);
-
-impl Drop for LockDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir(&self.0);
-    }
 }

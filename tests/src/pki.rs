@@ -69,6 +69,24 @@ impl TestCa {
         self.issuer.pem()
     }
 
+    /// SHA-256 of the CA certificate, 64 lower-case hex digits (what a certificate identity's
+    /// `issuer_ca_sha256` names).
+    pub fn sha256_hex(&self) -> String {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(self.issuer.der()).iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// A CA certificate signed by this CA (an intermediate), named `name`.
+    pub fn intermediate(&self, name: &str) -> TestCa {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = dn(name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let issuer = CertifiedIssuer::signed_by(params, KeyPair::generate().expect("a CA key"), &self.issuer)
+            .expect("an intermediate CA");
+        TestCa { issuer }
+    }
+
     /// A server certificate for `localhost` and `127.0.0.1`.
     pub fn server(&self) -> CertAndKey {
         let mut params =

@@ -7,12 +7,14 @@
 //! - [`user_identity_forwarding`], [`forward_headers`]: what the upstream learns about the caller.
 //! - [`external_auth`]: an org's own authorization server.
 //! - [`cert_names`]: certificate identity name kinds and their normal form.
+//! - [`cert_issuer`]: the CA fingerprint and SPIFFE trust domain a certificate identity is bound to.
 //! - [`wire`]: these settings as typed config-stream messages, to and from.
 //!
 //! See `docs/edge.md` for the configuration reference.
 
 pub mod advanced_config;
 pub mod allowed_origins;
+pub mod cert_issuer;
 pub mod cert_names;
 pub mod claims_match;
 pub mod external_auth;

@@ -3,13 +3,16 @@
 //! and workspace, like a gateway token without a secret.
 //!
 //! Which certificates are trusted at all is the edge's `GATEHOUSE_EDGE_TLS_CLIENT_CA`;
-//! a binding only says who the holder of a trusted certificate is.
+//! a binding says who the holder of a trusted certificate is, and which CA of that
+//! bundle must have issued it (`issuer_ca_sha256`, required), so that one CA's holders
+//! cannot pose as another's by carrying the same name.
 
 use crate::accounts::OrgScope;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use gatehouse_config::identity::cert_issuer;
 use gatehouse_config::identity::cert_names::{self, CertNameKind};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
@@ -19,7 +22,7 @@ use super::tokens::{validate_grant, Permissions};
 use super::ApiState;
 use crate::rest::json::{ApiJson, ApiPath, ApiQuery};
 use crate::rest::{ApiError, ErrorBody, PageQuery};
-use crate::store::{CertificateIdentityRecord, NewCertificateIdentity};
+use crate::store::{CertificateIdentityRecord, CertificateIssuer, NewCertificateIdentity};
 use crate::validation::FieldError;
 
 /// Body of `POST /v1/auth/certificate-identities`.
@@ -49,6 +52,18 @@ pub struct RegisterCertificateIdentity {
     /// What the holder may reach.
     #[serde(default)]
     pub permissions: Permissions,
+    /// SHA-256 fingerprint of the certificate of the CA that issues the holder's certificates
+    /// (the CA that signed them, one of the edge's `GATEHOUSE_EDGE_TLS_CLIENT_CA` or an
+    /// intermediate the client presents), as `openssl x509 -noout -fingerprint -sha256 -in ca.crt`
+    /// prints it or as 64 hex digits. A certificate with this identity's name from any other CA
+    /// is refused.
+    #[schema(pattern = r"^([0-9A-Fa-f]{64}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31})$")]
+    pub issuer_ca_sha256: String,
+    /// When set, a matching certificate must also carry a SPIFFE ID (URI SAN) in this trust
+    /// domain, e.g. `acme.example` for `spiffe://acme.example/...`.
+    #[serde(default)]
+    #[schema(pattern = r"^[a-z0-9._-]{1,255}$", min_length = 1, max_length = 255)]
+    pub spiffe_trust_domain: Option<String>,
 }
 
 /// A certificate identity.
@@ -72,6 +87,12 @@ pub struct CertificateIdentityView {
     pub created_at: DateTime<Utc>,
     /// When the deactivation of the user it names disabled it (it no longer authenticates); `null` while active.
     pub disabled_at: Option<DateTime<Utc>>,
+    /// SHA-256 of the certificate of the CA that must have issued a matching certificate, 64
+    /// lower-case hex digits; `null` on identities registered before bindings existed, which a
+    /// certificate from any CA the edge trusts still matches (the edge logs a warning).
+    pub issuer_ca_sha256: Option<String>,
+    /// The SPIFFE trust domain a matching certificate's SPIFFE ID must be in; `null` = any.
+    pub spiffe_trust_domain: Option<String>,
 }
 
 impl From<CertificateIdentityRecord> for CertificateIdentityView {
@@ -86,6 +107,8 @@ impl From<CertificateIdentityRecord> for CertificateIdentityView {
             permissions: Permissions { servers: c.server_permissions, tools: c.tool_permissions },
             created_at: c.created_at,
             disabled_at: c.disabled_at,
+            issuer_ca_sha256: c.issuer.ca_sha256.map(|f| cert_issuer::fingerprint_hex(&f)),
+            spiffe_trust_domain: c.issuer.spiffe_trust_domain,
         }
     }
 }
@@ -114,6 +137,7 @@ pub(crate) async fn register(
         .ok_or_else(|| FieldError::new("kind", "must be san_uri, san_dns, san_email or subject_cn"))?;
     let value = cert_names::validate_name(kind, &body.value).map_err(|m| FieldError::new("value", m))?;
     validate_grant(&body.user, &body.team, &body.scopes, &body.permissions)?;
+    let issuer = issuer_of(kind, &value, &body.issuer_ca_sha256, body.spiffe_trust_domain)?;
     let new = NewCertificateIdentity {
         team: body.team,
         kind,
@@ -122,10 +146,34 @@ pub(crate) async fn register(
         scopes: body.scopes,
         server_permissions: body.permissions.servers,
         tool_permissions: body.permissions.tools,
+        issuer,
     };
     let created = state.store.create_certificate_identity(&scope.org_id, new).await?;
     tracing::info!(version = created.version, identity_id = %created.value.id, "certificate identity registered");
     Ok((StatusCode::CREATED, Json(created.value.into())))
+}
+
+/// The CA binding of a new identity: a fingerprint, and a trust domain its SPIFFE ID (when
+/// the name it matches is one) is in, since one that names another domain never matches.
+fn issuer_of(
+    kind: CertNameKind,
+    value: &str,
+    ca_sha256: &str,
+    spiffe_trust_domain: Option<String>,
+) -> Result<CertificateIssuer, FieldError> {
+    let ca_sha256 =
+        cert_issuer::parse_fingerprint(ca_sha256).map_err(|m| FieldError::new("issuer_ca_sha256", m))?;
+    if let Some(domain) = &spiffe_trust_domain {
+        cert_issuer::validate_trust_domain(domain).map_err(|m| FieldError::new("spiffe_trust_domain", m))?;
+        let named = (kind == CertNameKind::SanUri).then(|| cert_issuer::spiffe_trust_domain(value)).flatten();
+        if let Some(named) = named.filter(|named| named != domain) {
+            return Err(FieldError::new(
+                "spiffe_trust_domain",
+                format!("the SPIFFE ID in value is in trust domain {named:?}, so no certificate could match; use {named:?} or leave it out"),
+            ));
+        }
+    }
+    Ok(CertificateIssuer { ca_sha256: Some(ca_sha256), spiffe_trust_domain })
 }
 
 /// Lists the org's certificate identities, newest first.

@@ -85,6 +85,8 @@ pub(super) fn to_config_state(state: EdgeState) -> ConfigState {
                 scopes: c.scopes,
                 server_permissions: c.server_permissions,
                 tool_permissions: c.tool_permissions,
+                issuer_ca_sha256: c.issuer.ca_sha256.map(|f| f.to_vec()).unwrap_or_default(),
+                spiffe_trust_domain: c.issuer.spiffe_trust_domain.unwrap_or_default(),
             };
             (c.id, wire)
         })

@@ -2,14 +2,15 @@
 //! e-mail, subject CN) bound to a user and workspace. Registering and deleting
 //! one bumps the config version like any edge-facing change.
 
+use gatehouse_config::identity::cert_issuer;
 use gatehouse_config::identity::cert_names::CertNameKind;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::entities::{certificate_identity, workspace};
 use super::tokens::{check_server_permissions, find_team, workspace_slugs};
 use super::{
-    from_json_text, new_id, now, to_json_text, CertificateIdentityRecord, NewCertificateIdentity, Store,
-    StoreError, Versioned,
+    from_json_text, new_id, now, to_json_text, CertificateIdentityRecord, CertificateIssuer,
+    NewCertificateIdentity, Store, StoreError, Versioned,
 };
 
 impl Store {
@@ -36,6 +37,8 @@ impl Store {
             tool_permissions: to_json_text(&new.tool_permissions),
             created_at: now(),
             disabled_at: None,
+            issuer_ca_sha256: new.issuer.ca_sha256.map(|f| cert_issuer::fingerprint_hex(&f)),
+            spiffe_trust_domain: new.issuer.spiffe_trust_domain,
         };
         certificate_identity::Entity::insert(certificate_identity::ActiveModel::from(row.clone()))
             .exec_without_returning(&txn)
@@ -143,7 +146,16 @@ fn record_from(
 ) -> Result<CertificateIdentityRecord, StoreError> {
     let kind = CertNameKind::parse(&m.kind)
         .ok_or_else(|| StoreError::Corrupt(format!("certificate_identities.kind {:?}", m.kind)))?;
+    let ca_sha256 = m
+        .issuer_ca_sha256
+        .as_deref()
+        .map(|hex| {
+            cert_issuer::parse_fingerprint(hex)
+                .map_err(|_| StoreError::Corrupt(format!("certificate_identities.issuer_ca_sha256 {hex:?}")))
+        })
+        .transpose()?;
     Ok(CertificateIdentityRecord {
+        issuer: CertificateIssuer { ca_sha256, spiffe_trust_domain: m.spiffe_trust_domain },
         scopes: from_json_text("certificate_identities.scopes", &m.scopes)?,
         server_permissions: from_json_text(
             "certificate_identities.server_permissions",

@@ -225,6 +225,20 @@ pub struct NewCertificateIdentity {
     pub server_permissions: Vec<String>,
     /// Tool globs the holder may call (empty = all).
     pub tool_permissions: Vec<String>,
+    /// What must have issued a matching certificate.
+    pub issuer: CertificateIssuer,
+}
+
+/// The CA a certificate identity is bound to: a matching certificate must be signed by
+/// the CA whose certificate has this SHA-256 and, when a trust domain is given, carry a
+/// SPIFFE ID in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertificateIssuer {
+    /// SHA-256 of the issuing CA's certificate; `None` only on identities registered
+    /// before bindings existed.
+    pub ca_sha256: Option<[u8; 32]>,
+    /// SPIFFE trust domain (`acme.example`); `None` = any.
+    pub spiffe_trust_domain: Option<String>,
 }
 
 /// A certificate identity: a client certificate name bound to a user and workspace.
@@ -254,6 +268,8 @@ pub struct CertificateIdentityRecord {
     pub created_at: DateTime<Utc>,
     /// When it was disabled by the deactivation of the user it names (it no longer authenticates).
     pub disabled_at: Option<DateTime<Utc>>,
+    /// What must have issued a matching certificate.
+    pub issuer: CertificateIssuer,
 }
 
 /// A server as the edge needs it: with decrypted header values.

@@ -5,11 +5,13 @@
 //!
 //! The TLS handshake has already verified the chain against
 //! `GATEHOUSE_EDGE_TLS_CLIENT_CA` when a [`ClientCertificate`] exists; this
-//! module only reads the leaf (once per connection) and never decides trust.
+//! module only reads the leaf and names the CA that signed it
+//! ([`super::cert_issuer`]), once per connection, and never decides trust.
 
 use std::fmt;
 use std::sync::Arc;
 
+use gatehouse_config::identity::cert_issuer::fingerprint_hex;
 use gatehouse_config::identity::cert_names::{normalize, CertNameKind};
 use rustls::pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
@@ -17,6 +19,8 @@ use x509_cert::der::Decode as _;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::Certificate;
+
+use super::cert_issuer::{issuing_ca, ClientCas, SignedLeaf};
 
 /// At most this many names of one certificate are considered (a CA-signed
 /// certificate is trusted, but a huge SAN list must not cost a request much).
@@ -44,6 +48,8 @@ struct Inner {
     not_after: i64,
     /// SHA-256 of the leaf's DER.
     fingerprint: [u8; 32],
+    /// SHA-256 of the certificate of the CA that signed the leaf, when one is known.
+    issuer_ca: Option<[u8; 32]>,
 }
 
 impl fmt::Debug for ClientCertificate {
@@ -52,15 +58,19 @@ impl fmt::Debug for ClientCertificate {
             .field("subject", &self.inner.subject)
             .field("names", &self.inner.names)
             .field("not_after", &self.inner.not_after)
+            .field("issuer_ca", &self.inner.issuer_ca.map(|f| fingerprint_hex(&f)))
             .finish_non_exhaustive()
     }
 }
 
 impl ClientCertificate {
-    /// Reads the leaf of a chain the TLS layer has verified (leaf first).
-    pub fn from_chain(chain: Vec<CertificateDer<'static>>) -> Result<Self, CertParseError> {
+    /// Reads the leaf of a chain the TLS layer has verified (leaf first) and finds which
+    /// CA signed it: an intermediate of the chain or one of `cas` (the client CA bundle).
+    pub fn from_chain(chain: Vec<CertificateDer<'static>>, cas: &ClientCas) -> Result<Self, CertParseError> {
         let leaf = chain.first().ok_or_else(|| CertParseError("empty chain".into()))?;
         let cert = Certificate::from_der(leaf.as_ref()).map_err(|e| CertParseError(e.to_string()))?;
+        let issuer_ca =
+            SignedLeaf::read(&cert, leaf.as_ref()).and_then(|signed| issuing_ca(&signed, &chain[1..], cas));
         let tbs = cert.tbs_certificate();
         let mut names = Vec::new();
         let sans = tbs.get_extension::<SubjectAltName>().map_err(|e| CertParseError(e.to_string()))?;
@@ -89,6 +99,7 @@ impl ClientCertificate {
                 subject: tbs.subject().to_string(),
                 not_after: i64::try_from(not_after).unwrap_or(i64::MAX),
                 fingerprint: Sha256::digest(leaf.as_ref()).into(),
+                issuer_ca,
                 chain,
             }),
         })
@@ -116,7 +127,13 @@ impl ClientCertificate {
 
     /// SHA-256 of the leaf certificate, hex (what `openssl x509 -fingerprint -sha256` shows, lower-case).
     pub fn fingerprint_hex(&self) -> String {
-        self.inner.fingerprint.iter().map(|b| format!("{b:02x}")).collect()
+        fingerprint_hex(&self.inner.fingerprint)
+    }
+
+    /// SHA-256 of the certificate of the CA that signed the leaf; `None` when neither the
+    /// presented chain nor the client CA bundle holds it.
+    pub fn issuer_ca_sha256(&self) -> Option<&[u8; 32]> {
+        self.inner.issuer_ca.as_ref()
     }
 }
 
@@ -136,7 +153,7 @@ mod tests {
         params.subject_alt_names = sans;
         let key = KeyPair::generate().unwrap();
         let der = params.self_signed(&key).unwrap().der().clone();
-        ClientCertificate::from_chain(vec![der]).unwrap()
+        ClientCertificate::from_chain(vec![der], &ClientCas::default()).unwrap()
     }
 
     fn names(c: &ClientCertificate) -> Vec<(CertNameKind, String)> {
@@ -184,13 +201,17 @@ mod tests {
         params.not_after = rcgen::date_time_ymd(2031, 1, 2);
         let key = KeyPair::generate().unwrap();
         let der = params.self_signed(&key).unwrap().der().clone();
-        let c = ClientCertificate::from_chain(vec![der]).unwrap();
+        let c = ClientCertificate::from_chain(vec![der], &ClientCas::default()).unwrap();
         assert_eq!(c.not_after(), 1_925_078_400, "2031-01-02T00:00:00Z");
     }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        assert!(ClientCertificate::from_chain(vec![]).is_err());
-        assert!(ClientCertificate::from_chain(vec![CertificateDer::from(vec![0x30, 0x03, 1, 2, 3])]).is_err());
+        assert!(ClientCertificate::from_chain(vec![], &ClientCas::default()).is_err());
+        assert!(ClientCertificate::from_chain(
+            vec![CertificateDer::from(vec![0x30, 0x03, 1, 2, 3])],
+            &ClientCas::default()
+        )
+        .is_err());
     }
 }

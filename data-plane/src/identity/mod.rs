@@ -4,7 +4,8 @@
 //! - [`caller`]: the [`Caller`] every request path decision works on.
 //! - [`gatehouse_jwt`]: access tokens of Gatehouse's own authorization server.
 //! - [`byo_jwt`]: the org's own JWTs (`jwt_validation`: JWKS or introspection).
-//! - [`client_cert`]: names of verified mTLS client certificates, matched to certificate identities.
+//! - [`client_cert`]: names of verified mTLS client certificates, matched to certificate identities;
+//!   [`cert_issuer`]: the CA that signed one; [`cert_binding`]: the CA an identity is bound to.
 //! - [`forwarding`]: identity headers, `X-User-Claims`, `X-User-JWT`.
 //! - [`server_identity`]: a server's identity settings, compiled once per config version.
 //!
@@ -18,6 +19,8 @@
 
 pub mod byo_jwt;
 pub mod caller;
+pub mod cert_binding;
+pub mod cert_issuer;
 pub mod client_cert;
 pub mod forwarding;
 pub mod gatehouse_jwt;

@@ -6,12 +6,15 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use gatehouse_tls::files::FileContents;
+use gatehouse_tls::reload::TlsSource;
 use gatehouse_tls::{PemFile, Reloading, ServerTls, TlsError};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 use crate::config::tls::{ClientAuth, TlsSettings, TLS_CERT, TLS_CLIENT_CA, TLS_KEY};
 use crate::config::ConfigError;
+use crate::identity::cert_issuer::ClientCas;
 use crate::identity::client_cert::ClientCertificate;
 
 /// What a request learns about the TLS connection it came on (a request
@@ -26,7 +29,7 @@ pub struct TlsSession {
 #[derive(Clone)]
 pub struct EdgeTls {
     /// Rebuilt and swapped whole when the files change; a handshake uses the one it loaded.
-    acceptor: Arc<Reloading<ServerTls>>,
+    acceptor: Arc<Reloading<ListenerTls>>,
     settings: Arc<TlsSettings>,
 }
 
@@ -37,6 +40,38 @@ impl fmt::Debug for EdgeTls {
             .field("client_auth", &self.settings.client_auth)
             .field("handshake_timeout", &self.settings.handshake_timeout)
             .finish_non_exhaustive()
+    }
+}
+
+/// The listener's files, built into an acceptor and the client CAs it trusts, so the
+/// issuer of a client certificate is looked up in the bundle that verified it.
+struct ListenerTls(ServerTls);
+
+/// What one load of the listener's files gives.
+struct LoadedListener {
+    acceptor: tokio_rustls::TlsAcceptor,
+    client_cas: ClientCas,
+}
+
+impl TlsSource for ListenerTls {
+    type Built = LoadedListener;
+
+    fn files(&self) -> Vec<PemFile> {
+        self.0.files()
+    }
+
+    fn build(&self, contents: &FileContents) -> Result<LoadedListener, TlsError> {
+        let acceptor = self.0.build(contents)?;
+        // `files()` lists the client CA bundle third, after the certificate and key.
+        let client_cas = match &self.0.client_ca {
+            Some(file) => ClientCas::new(&file.certificates(contents.get(2))?),
+            None => ClientCas::default(),
+        };
+        Ok(LoadedListener { acceptor, client_cas })
+    }
+
+    fn name(&self) -> &'static str {
+        self.0.name()
     }
 }
 
@@ -62,7 +97,7 @@ impl EdgeTls {
             alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
             name: "edge listener",
         };
-        let acceptor = Reloading::load(source).map_err(config_error)?;
+        let acceptor = Reloading::load(ListenerTls(source)).map_err(config_error)?;
         Ok(Self { acceptor, settings: Arc::new(settings.clone()) })
     }
 
@@ -90,9 +125,9 @@ impl EdgeTls {
         stream: TcpStream,
         peer: SocketAddr,
     ) -> Option<(TlsStream<TcpStream>, TlsSession)> {
-        let acceptor = self.acceptor.current();
+        let loaded = self.acceptor.current();
         let timeout = self.settings.handshake_timeout;
-        let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        let stream = match tokio::time::timeout(timeout, loaded.acceptor.accept(stream)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(err)) => {
                 gatehouse_tls::listener::log_refused("edge listener", peer, &err);
@@ -110,12 +145,13 @@ impl EdgeTls {
         let (_, connection) = stream.get_ref();
         let client_certificate = match connection.peer_certificates() {
             None | Some([]) => None,
-            Some(chain) => match ClientCertificate::from_chain(chain.to_vec()) {
+            Some(chain) => match ClientCertificate::from_chain(chain.to_vec(), &loaded.client_cas) {
                 Ok(cert) => {
                     tracing::debug!(
                         %peer,
                         subject = cert.subject(),
                         fingerprint = %cert.fingerprint_hex(),
+                        issuer_ca_known = cert.issuer_ca_sha256().is_some(),
                         "client certificate verified"
                     );
                     Some(cert)

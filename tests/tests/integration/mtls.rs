@@ -25,16 +25,16 @@ const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","param
 /// A control plane with one upstream registered as `echo` in workspace `eng`, a CA
 /// that signs the edge's server certificate and the good client certificates,
 /// and an unrelated CA.
-struct Fixture {
-    cp: TestControlPlane,
-    upstream: McpUpstream,
-    ca: TestCa,
-    rogue_ca: TestCa,
+pub(crate) struct Fixture {
+    pub(crate) cp: TestControlPlane,
+    pub(crate) upstream: McpUpstream,
+    pub(crate) ca: TestCa,
+    pub(crate) rogue_ca: TestCa,
     logs: Option<logs::LogCapture>,
 }
 
 impl Fixture {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let logs = logs::capture();
         let cp = TestControlPlane::start(TestDb::sqlite().await).await;
         let upstream = McpUpstream::start(SessionMode::Stateful).await;
@@ -50,8 +50,14 @@ impl Fixture {
         Self { cp, upstream, ca: TestCa::new("clients and edge"), rogue_ca: TestCa::new("rogue"), logs }
     }
 
-    fn admin(&self) -> AdminClient {
+    pub(crate) fn admin(&self) -> AdminClient {
         self.cp.admin()
+    }
+
+    /// Registers `kind` `value` as `user` in `eng`, bound to the trusted CA.
+    async fn register(&self, kind: &str, value: &str, user: &str) -> String {
+        let ca = self.ca.sha256_hex();
+        self.admin().register_bound_certificate_identity(kind, value, user, "eng", &ca, None).await
     }
 
     /// A client certificate from the trusted CA carrying `spiffe_id`.
@@ -66,9 +72,20 @@ impl Fixture {
         harness: Option<CertAndKey>,
         env: &[(&str, &str)],
     ) -> TestEdge {
+        self.edge_trusting(&self.ca.cert_pem(), client_auth, harness, env).await
+    }
+
+    /// [`Fixture::edge`] with `client_ca_pem` as its client CA bundle.
+    pub(crate) async fn edge_trusting(
+        &self,
+        client_ca_pem: &str,
+        client_auth: &'static str,
+        harness: Option<CertAndKey>,
+        env: &[(&str, &str)],
+    ) -> TestEdge {
         let tls = EdgeTlsSetup {
             server_ca_pem: self.ca.cert_pem(),
-            files: EdgeTlsFiles::write(&self.ca.server(), &self.ca.cert_pem()),
+            files: EdgeTlsFiles::write(&self.ca.server(), client_ca_pem),
             client_auth,
             harness_identity: harness,
         };
@@ -77,17 +94,17 @@ impl Fixture {
         edge
     }
 
-    async fn sync(&self, edge: &TestEdge) {
+    pub(crate) async fn sync(&self, edge: &TestEdge) {
         edge.wait_for_version(self.admin().config_version().await).await;
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         self.logs.as_ref().map(logs::LogCapture::text).unwrap_or_default()
     }
 }
 
 /// POSTs an MCP `initialize` to `/mcp/echo`, with an optional bearer token.
-async fn initialize(
+pub(crate) async fn initialize(
     edge: &TestEdge,
     client: &reqwest::Client,
     token: Option<&str>,
@@ -104,7 +121,7 @@ async fn initialize(
 }
 
 /// The status and `error.data.reason` of a refusal.
-async fn refusal(response: reqwest::Response) -> (StatusCode, String) {
+pub(crate) async fn refusal(response: reqwest::Response) -> (StatusCode, String) {
     let status = response.status();
     let body: Value = response.json().await.expect("a JSON-RPC error body");
     (status, body["error"]["data"]["reason"].as_str().unwrap_or_default().to_owned())
@@ -112,7 +129,7 @@ async fn refusal(response: reqwest::Response) -> (StatusCode, String) {
 
 /// Calls `whoami` through the edge with the official SDK client and returns the
 /// `sub` of the identity claims the upstream received.
-async fn whoami(edge: &TestEdge, client: reqwest::Client, token: Option<&str>) -> String {
+pub(crate) async fn whoami(edge: &TestEdge, client: reqwest::Client, token: Option<&str>) -> String {
     let mut config = StreamableHttpClientTransportConfig::with_uri(edge.mcp_url("echo"));
     if let Some(token) = token {
         config = config.auth_header(token);
@@ -132,7 +149,7 @@ async fn whoami(edge: &TestEdge, client: reqwest::Client, token: Option<&str>) -
 #[tokio::test]
 async fn required_mode_proxies_mapped_certificates_and_refuses_bad_ones_at_the_handshake() {
     let fx = Fixture::start().await;
-    fx.admin().register_certificate_identity("san_uri", CI_AGENT, "ci-agent", "eng").await;
+    fx.register("san_uri", CI_AGENT, "ci-agent").await;
     let harness = fx.ca.client(&ClientNames { cn: Some("harness".into()), ..Default::default() });
     let edge = fx.edge("required", Some(harness.clone()), &[]).await;
     fx.sync(&edge).await;
@@ -192,7 +209,7 @@ async fn required_mode_proxies_mapped_certificates_and_refuses_bad_ones_at_the_h
 async fn optional_mode_an_explicit_token_wins_and_unmapped_certificates_get_401() {
     let fx = Fixture::start().await;
     let admin = fx.admin();
-    admin.register_certificate_identity("san_uri", CI_AGENT, "ci-agent", "eng").await;
+    fx.register("san_uri", CI_AGENT, "ci-agent").await;
     let token = admin.mint_token("alice@example.com", "eng").await.token;
     let edge = fx.edge("optional", None, &[]).await;
     fx.sync(&edge).await;
@@ -238,7 +255,7 @@ async fn optional_mode_an_explicit_token_wins_and_unmapped_certificates_get_401(
 async fn deleting_a_certificate_identity_takes_effect_at_the_edge() {
     let fx = Fixture::start().await;
     let admin = fx.admin();
-    let by_dns = admin.register_certificate_identity("san_dns", "Build.Acme.Example", "builder", "eng").await;
+    let by_dns = fx.register("san_dns", "Build.Acme.Example", "builder").await;
     let edge = fx.edge("optional", None, &[]).await;
     fx.sync(&edge).await;
     let names = ClientNames {
@@ -256,7 +273,7 @@ async fn deleting_a_certificate_identity_takes_effect_at_the_edge() {
     assert_eq!((status, reason.as_str()), (StatusCode::UNAUTHORIZED, "certificate_not_mapped"));
 
     // The subject CN is the lowest-precedence name: registering it lets the same certificate in again.
-    admin.register_certificate_identity("subject_cn", "builder", "builder-by-cn", "eng").await;
+    fx.register("subject_cn", "builder", "builder-by-cn").await;
     fx.sync(&edge).await;
     assert_eq!(whoami(&edge, client, None).await, "builder-by-cn");
 }
@@ -312,7 +329,8 @@ async fn certificate_identities_admin_api_validates_and_refuses_duplicates() {
         let admin = admin.clone();
         async move { admin.request(reqwest::Method::POST, "/v1/auth/certificate-identities", Some(body)).await }
     };
-    let base = json!({"kind": "san_uri", "value": CI_AGENT, "user": "ci-agent", "team": "eng"});
+    let ca = fx.ca.sha256_hex();
+    let base = json!({"kind": "san_uri", "value": CI_AGENT, "user": "ci-agent", "team": "eng", "issuer_ca_sha256": ca});
     let with = |key: &str, value: Value| {
         let mut body = base.clone();
         body[key] = value;
@@ -347,7 +365,8 @@ async fn certificate_identities_admin_api_validates_and_refuses_duplicates() {
     // Names are stored normalised, so a differently-cased DNS name is the same name.
     admin.register_certificate_identity("san_dns", "agent.acme.example", "a", "eng").await;
     let (status, _) =
-        post(json!({"kind": "san_dns", "value": "AGENT.acme.example.", "user": "b", "team": "eng"})).await;
+        post(json!({"kind": "san_dns", "value": "AGENT.acme.example.", "user": "b", "team": "eng", "issuer_ca_sha256": ca}))
+            .await;
     assert_eq!(status, StatusCode::CONFLICT);
 
     let (status, listed) = admin.request(reqwest::Method::GET, "/v1/auth/certificate-identities", None).await;

@@ -8,8 +8,8 @@ use gatehouse_config::token_hash::hash_token;
 use gatehouse_control_plane::store::grants::{GrantTokens, NewTokens};
 use gatehouse_control_plane::store::page::PageRequest;
 use gatehouse_control_plane::store::{
-    NewCertificateIdentity, NewEdgeToken, NewServer, NewToken, NewWorkspace, ServerPatch, Store, StoreError,
-    TokenFilter, ToolRules,
+    CertificateIssuer, NewCertificateIdentity, NewEdgeToken, NewServer, NewToken, NewWorkspace, ServerPatch,
+    Store, StoreError, TokenFilter, ToolRules,
 };
 use gatehouse_control_plane::tokens::{self, Lifetime};
 use gatehouse_control_plane::{Keyring, MasterKey};
@@ -579,6 +579,8 @@ fn certificate_identity(team: &str, kind: CertNameKind, value: &str) -> NewCerti
         scopes: vec!["mcp".into()],
         server_permissions: vec!["github".into()],
         tool_permissions: vec!["get_*".into()],
+        // Read back by `get_certificate_identity` below: the binding survives both backends.
+        issuer: CertificateIssuer { ca_sha256: Some([7; 32]), spiffe_trust_domain: Some("acme".into()) },
     }
 }
 

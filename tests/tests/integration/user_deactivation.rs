@@ -167,7 +167,8 @@ async fn deactivation_revokes_everything_the_user_holds(db: TestDb) {
     let (_, listed) =
         admin.request(Method::GET, &format!("/v1/auth/certificate-identities/{alices_cert}"), None).await;
     assert!(listed["disabled_at"].is_string(), "{backend}: {listed}");
-    let body = json!({"kind": "san_dns", "value": "alice2.agents.example.com", "user": "alice@example.com", "team": "platform"});
+    let body = json!({"kind": "san_dns", "value": "alice2.agents.example.com", "user": "alice@example.com", "team": "platform",
+        "issuer_ca_sha256": gatehouse_tests::control_plane::NO_TEST_CA_SHA256});
     let (status, refused) = admin.request(Method::POST, "/v1/auth/certificate-identities", Some(body)).await;
     assert_eq!(
         (status, refused["error"]["field"].as_str()),

@@ -27,6 +27,11 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Set when the user it names was deactivated; disabled identities never reach the edges.
     pub disabled_at: Option<DateTimeUtc>,
+    /// SHA-256 of the certificate of the CA that must have signed a matching certificate,
+    /// lower-case hex; null on identities registered before bindings existed.
+    pub issuer_ca_sha256: Option<String>,
+    /// The SPIFFE trust domain a matching certificate's SPIFFE ID must be in; null = any.
+    pub spiffe_trust_domain: Option<String>,
 }
 
 /// No navigated relations; the store joins by id.
