@@ -18,10 +18,19 @@ use x509_cert::der::{Decode as _, Encode as _};
 use x509_cert::ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier};
 use x509_cert::Certificate;
 
-/// The CAs of the edge's client CA bundle, parsed once per (re)load of the bundle.
-#[derive(Clone, Default)]
+/// The CAs of the edge's client CA bundle, parsed once per (re)load of the bundle, and
+/// the signature algorithms the listener's handshakes verify with.
+#[derive(Clone)]
 pub struct ClientCas {
     cas: Arc<[CaKey]>,
+    algs: &'static [&'static dyn SignatureVerificationAlgorithm],
+}
+
+impl Default for ClientCas {
+    /// No CA: only an intermediate the client presents can be found as the issuer.
+    fn default() -> Self {
+        Self::new(&[])
+    }
 }
 
 impl std::fmt::Debug for ClientCas {
@@ -62,7 +71,9 @@ impl ClientCas {
     /// The bundle's CA certificates; one that cannot be parsed is left out (rustls
     /// refused to load such a bundle already).
     pub fn new(cas: &[CertificateDer<'_>]) -> Self {
-        Self { cas: cas.iter().filter_map(|der| CaKey::read(der)).collect() }
+        // Read once here, not per handshake: building the provider allocates.
+        let algs = rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms.all;
+        Self { cas: cas.iter().filter_map(|der| CaKey::read(der)).collect(), algs }
     }
 }
 
@@ -119,9 +130,8 @@ pub(crate) fn issuing_ca(
     presented: &[CertificateDer<'_>],
     cas: &ClientCas,
 ) -> Option<[u8; 32]> {
-    let algs = rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms.all;
     let presented: Vec<CaKey> = presented.iter().filter_map(|der| CaKey::read(der)).collect();
-    presented.iter().chain(cas.cas.iter()).find(|ca| leaf.signed_by(ca, algs)).map(|ca| ca.fingerprint)
+    presented.iter().chain(cas.cas.iter()).find(|ca| leaf.signed_by(ca, cas.algs)).map(|ca| ca.fingerprint)
 }
 
 /// Header and contents length of the DER element at the start of `der`
