@@ -16,6 +16,7 @@ mod edge_tokens;
 mod ha_control_plane;
 mod identity_edge;
 mod mcp_e2e;
+mod metrics;
 mod mtls;
 mod oauth_server;
 mod oidc_harness;
