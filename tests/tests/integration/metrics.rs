@@ -6,66 +6,11 @@
 
 use std::time::Duration;
 
+use gatehouse_tests::metrics::{find, histogram_count, scrape, total, value};
 use gatehouse_tests::upstream::{McpUpstream, SessionMode};
 use gatehouse_tests::{eventually, TestStack};
-use prometheus_parse::{Sample, Scrape, Value};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-
-/// Fetches and parses `/metrics` at `url`, checking the content type a scraper expects.
-async fn scrape(url: &str) -> Scrape {
-    let response = reqwest::get(url).await.expect("GET /metrics");
-    assert_eq!(response.status(), StatusCode::OK, "{url}");
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
-    let text = response.text().await.unwrap();
-    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("prometheus text format")
-}
-
-/// The samples of `metric` whose labels are exactly `labels`.
-fn find<'a>(scrape: &'a Scrape, metric: &str, labels: &[(&str, &str)]) -> Vec<&'a Sample> {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == metric)
-        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .filter(|s| s.labels.len() == labels.len())
-        .collect()
-}
-
-/// The value of the one counter or gauge `metric` with exactly `labels` (0 when absent,
-/// as Prometheus reads a series that was never touched).
-fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
-    let found = find(scrape, metric, labels);
-    assert!(found.len() <= 1, "{metric} {labels:?} is one series");
-    found.first().map_or(0.0, |s| match &s.value {
-        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
-        other => panic!("{metric} is not a counter or gauge: {other:?}"),
-    })
-}
-
-/// The observation count of the histogram `metric` with exactly `labels`.
-fn histogram_count(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
-    let found = find(scrape, metric, labels);
-    let Some(Sample { value: Value::Histogram(buckets), .. }) = found.first() else {
-        panic!("no histogram {metric} {labels:?}");
-    };
-    let inf = buckets.iter().find(|b| b.less_than.is_infinite()).expect("a +Inf bucket");
-    inf.count
-}
-
-/// Sum of every series of `metric`.
-fn total(scrape: &Scrape, metric: &str) -> f64 {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == metric)
-        .map(|s| match &s.value {
-            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
-            _ => 0.0,
-        })
-        .sum()
-}
 
 fn call(id: u32, tool: &str) -> serde_json::Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": {"text": "hi"}}})
