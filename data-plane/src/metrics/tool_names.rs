@@ -15,11 +15,14 @@ pub const MAX_TOOL_LABELS_PER_SERVER: usize = 100;
 /// Longest tool name kept as a label; longer names (not a real tool's) are `other`.
 pub const MAX_TOOL_LABEL_BYTES: usize = 128;
 
+/// An (org, server) label pair.
+type ServerKey = (Arc<str>, Arc<str>);
+
 /// Tool label values per (org, server) label pair, interned so a repeated name costs a
 /// read lock and a hash lookup, never an allocation.
 #[derive(Debug)]
 pub(super) struct ToolNames {
-    servers: RwLock<HashMap<(Arc<str>, Arc<str>), HashSet<Arc<str>>>>,
+    servers: RwLock<HashMap<ServerKey, HashSet<Arc<str>>>>,
     other: Arc<str>,
 }
 
