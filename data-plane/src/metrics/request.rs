@@ -158,4 +158,19 @@ mod tests {
             r#"gatehouse_mcp_requests_total{org="unknown",server="unknown",method="POST",decision="deny",status="401"} 1"#
         ));
     }
+
+    #[test]
+    fn a_tool_name_cannot_break_the_text_format() {
+        let metrics = EdgeMetrics::new();
+        let (org, server): (Arc<str>, Arc<str>) = (Arc::from("acme"), Arc::from("github"));
+        let mut record = RequestRecord::default();
+        record.set_org(&org);
+        record.set_server(&server);
+        record.set_method("tools/call");
+        record.set_tool(&metrics, "x\"} 99\nfake_metric 1");
+        record.finish(&metrics, &http::Method::POST, 200, Some(TOOL_DENIED), Duration::ZERO);
+        let text = metrics.render();
+        assert!(!text.lines().any(|l| l.starts_with("fake_metric")), "{text}");
+        assert!(text.contains(r#"tool="x\"} 99\nfake_metric 1""#), "{text}");
+    }
 }
