@@ -119,17 +119,22 @@ mod tests {
         text.lines().find(|l| l.starts_with(prefix))
     }
 
-    #[test]
-    fn a_denied_tool_call_counts_as_a_denied_request_and_tool_call() {
+    /// The metrics after one `tools/call` of `tool` on acme's github, denied by the policy.
+    fn denied_tool_call(tool: &str) -> String {
         let metrics = EdgeMetrics::new();
         let (org, server): (Arc<str>, Arc<str>) = (Arc::from("acme"), Arc::from("github"));
         let mut record = RequestRecord::default();
         record.set_org(&org);
         record.set_server(&server);
         record.set_method("tools/call");
-        record.set_tool(&metrics, "delete_repo");
+        record.set_tool(&metrics, tool);
         record.finish(&metrics, &http::Method::POST, 200, Some(TOOL_DENIED), Duration::from_millis(3));
-        let text = metrics.render();
+        metrics.render()
+    }
+
+    #[test]
+    fn a_denied_tool_call_counts_as_a_denied_request_and_tool_call() {
+        let text = denied_tool_call("delete_repo");
         let line = scrape_line(&text, "gatehouse_tool_calls_total{").unwrap();
         assert_eq!(
             line,
@@ -161,15 +166,7 @@ mod tests {
 
     #[test]
     fn a_tool_name_cannot_break_the_text_format() {
-        let metrics = EdgeMetrics::new();
-        let (org, server): (Arc<str>, Arc<str>) = (Arc::from("acme"), Arc::from("github"));
-        let mut record = RequestRecord::default();
-        record.set_org(&org);
-        record.set_server(&server);
-        record.set_method("tools/call");
-        record.set_tool(&metrics, "x\"} 99\nfake_metric 1");
-        record.finish(&metrics, &http::Method::POST, 200, Some(TOOL_DENIED), Duration::ZERO);
-        let text = metrics.render();
+        let text = denied_tool_call("x\"} 99\nfake_metric 1");
         assert!(!text.lines().any(|l| l.starts_with("fake_metric")), "{text}");
         assert!(text.contains(r#"tool="x\"} 99\nfake_metric 1""#), "{text}");
     }
