@@ -3,10 +3,13 @@
 //! nothing of the others; admin authentication is put in front of their admin
 //! routes here, and unmatched requests get the JSON error envelope.
 
+use std::sync::Arc;
+
 use axum::Router;
 use tower_http::trace::TraceLayer;
 
 use crate::api::{self, auth::AdminAuth, ApiState};
+use crate::metrics::{self, ControlPlaneMetrics};
 use crate::oauth_server::{self, AuthServerState};
 use crate::rest::ApiError;
 use crate::sso::{self, SsoState};
@@ -24,6 +27,8 @@ pub(crate) struct HttpStates {
     pub oauth_server: AuthServerState,
     /// Upstream OAuth links and callbacks.
     pub upstream_oauth: UpstreamOAuthState,
+    /// Requests counted by route template and status.
+    pub metrics: Arc<ControlPlaneMetrics>,
 }
 
 /// Builds the router of the admin API listener. Requests to
@@ -37,7 +42,7 @@ pub(crate) fn router(states: HttpStates) -> Router {
 }
 
 fn routes(states: HttpStates) -> Router {
-    let HttpStates { admin_auth, api, sso, oauth_server, upstream_oauth } = states;
+    let HttpStates { admin_auth, api, sso, oauth_server, upstream_oauth, metrics } = states;
     Router::new()
         .merge(api::routes(api, &admin_auth))
         .merge(sso::routes(sso, |routes| admin_auth.guard(routes)))
@@ -45,6 +50,8 @@ fn routes(states: HttpStates) -> Router {
         .merge(upstream_oauth::routes(upstream_oauth))
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // Inside the org-prefix rewrite: an org route counts under its one template, whichever URL reached it.
+        .layer(axum::middleware::from_fn_with_state(metrics, metrics::track_api_requests))
         // Spans name the path, never the query: SSO callbacks carry one-time codes and state there.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
             tracing::debug_span!("request", method = %req.method(), path = req.uri().path(), version = ?req.version())

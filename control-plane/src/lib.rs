@@ -13,6 +13,7 @@ pub mod credential_broker;
 pub mod credentials;
 mod http;
 pub mod listener_tls;
+pub mod metrics;
 pub mod oauth_server;
 pub mod rest;
 pub mod sso;
@@ -54,6 +55,18 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with_metrics(config, listeners, None, shutdown).await
+}
+
+/// Like [`run`], also serving `GET /metrics` on `metrics_listener` when given
+/// (`GATEHOUSE_METRICS_ADDR`; never on the admin API listener, which is public and
+/// metrics name every org's servers).
+pub async fn run_with_metrics(
+    config: ControlPlaneConfig,
+    listeners: Listeners,
+    metrics_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     config.validate()?;
     // Certificates and keys are read first: a bad file stops the start before anything else.
     let grpc_tls = listener_tls::load(&config.tls.grpc)?;
@@ -89,8 +102,20 @@ pub async fn run(
     .await
     .context("starting the oauth authorization server")?;
     startup_lock.release().await.context("releasing the start-up lock")?;
-    let publisher = Arc::new(Publisher::load(store.clone()).await.context("loading the edge config")?);
+    let metrics = Arc::new(metrics::ControlPlaneMetrics::new());
+    let publisher = Publisher::load(store.clone()).await.context("loading the edge config")?;
+    let publisher = Arc::new(publisher.with_metrics(metrics.clone()));
     let edges = Arc::new(EdgeRegistry::new(config.edge_retention));
+    let probe = Arc::downgrade(&edges);
+    metrics.watch_edges(Box::new(move || {
+        let Some(edges) = probe.upgrade() else { return Vec::new() };
+        let sample = |e: config_stream::EdgeStatus| metrics::EdgeSample {
+            node_id: e.node_id,
+            connected: e.connected,
+            acked_version: e.acked_version,
+        };
+        edges.list().into_iter().map(sample).collect()
+    }));
 
     let cancel = CancellationToken::new();
     tokio::spawn({
@@ -132,6 +157,7 @@ pub async fn run(
         sso: sso::SsoState { context: sso.clone() },
         oauth_server: oauth_server::AuthServerState { server: oauth_server, sso: sso.clone(), org_id },
         upstream_oauth: upstream_oauth::UpstreamOAuthState { upstream: upstream.clone(), sso },
+        metrics: metrics.clone(),
     };
     let api_addr = listeners.api.local_addr().ok();
     let grpc_addr = listeners.grpc.local_addr().ok();
@@ -192,11 +218,21 @@ pub async fn run(
         org_id = %boot.org.id,
         "control plane serving"
     );
+    let metrics_server = metrics_listener.map(|listener| {
+        tracing::info!(addr = ?listener.local_addr().ok(), "control plane metrics serving on /metrics");
+        tokio::spawn(metrics::serve(listener, metrics.clone(), cancel.clone().cancelled_owned()))
+    });
     let served = tokio::try_join!(async { api.await.context("admin api server failed") }, async {
         grpc.await.context("config stream server failed")
     },);
     cancel.cancel();
     let _ = poller.await;
+    if let Some(Ok(Err(err))) = match metrics_server {
+        Some(task) => Some(task.await),
+        None => None,
+    } {
+        tracing::error!(%err, "control plane metrics server failed");
+    }
     store.close().await.context("closing the database")?;
     tracing::info!("control plane stopped");
     served.map(|_| ())

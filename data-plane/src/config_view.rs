@@ -39,6 +39,8 @@ pub struct UpstreamServer {
     pub id: String,
     pub org_id: String,
     pub slug: String,
+    /// The slug as a metrics label value, shared so recording a metric never allocates.
+    pub metric_label: Arc<str>,
     pub name: String,
     /// Upstream MCP endpoint.
     pub url: url::Url,
@@ -67,6 +69,8 @@ pub struct Workspace {
 pub struct Org {
     pub id: String,
     pub slug: String,
+    /// The slug as a metrics label value, shared so recording a metric never allocates.
+    pub metric_label: Arc<str>,
     /// The org's own authorization server for protected resource metadata (`None`: Gatehouse's).
     pub external_auth_config: Option<ExternalAuthConfig>,
     /// Org-wide `jwt_validation`, compiled: `Err` = configured but invalid (every JWT refused).
@@ -397,6 +401,7 @@ impl Observer for Indexes {
             let org = Org {
                 id: o.id.clone(),
                 slug: o.slug.clone(),
+                metric_label: Arc::from(o.slug.as_str()),
                 external_auth_config: o.external_auth_config.as_ref().and_then(|c| {
                     ExternalAuthConfig::from_wire(c)
                         .map_err(|e| tracing::warn!(org = %o.slug, reason = %e, "ignoring invalid external_auth_config"))
@@ -553,6 +558,7 @@ fn server_from_wire(s: &pb::Server) -> Result<UpstreamServer, String> {
         id: s.id.clone(),
         org_id: s.org_id.clone(),
         slug: s.slug.clone(),
+        metric_label: Arc::from(s.slug.as_str()),
         name: s.name.clone(),
         url,
         auth,

@@ -4,7 +4,8 @@
 //! [`run`] wires it together: local cache → config client → HTTP server.
 //!
 //! Modules, each importing only the ones before it (`scripts/import-cycles`
-//! checks there is no circle): [`config`] (settings from the environment) →
+//! checks there is no circle): [`metrics`] (Prometheus families, imports no other module) →
+//! [`config`] (settings from the environment) →
 //! [`control_plane`] (the one gRPC channel) → [`identity`] (verifiers compiled
 //! into the view), [`upstream_oauth_client`] → [`config_view`], [`state`], [`config_client`] → [`auth`],
 //! [`policy`] → [`credentials`] → [`proxy`] → [`server`] → [`run`].
@@ -24,6 +25,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod identity;
 pub mod jsonrpc;
+pub mod metrics;
 pub mod policy;
 pub mod proxy;
 pub mod server;
@@ -65,6 +67,18 @@ pub async fn run_with_state(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with_metrics(config, state, listener, None, shutdown).await
+}
+
+/// Like [`run_with_state`], also serving `GET /metrics` on `metrics_listener` when given
+/// (`GATEHOUSE_EDGE_METRICS_ADDR`; kept off the MCP listener, which is public).
+pub async fn run_with_metrics(
+    config: EdgeConfig,
+    state: Arc<EdgeState>,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     config.validate()?;
     // Certificates and keys are read here first: a bad file stops the edge before it serves.
     let tls = config.tls.as_ref().map(tls::EdgeTls::load).transpose()?;
@@ -92,6 +106,9 @@ pub async fn run_with_state(
         config.proxy.upstream_addresses.clone(),
     )
     .context("building the upstream token client")?;
+    let broker = broker.with_metrics(state.metrics().clone());
+    let probe = Arc::downgrade(&broker);
+    state.metrics().watch_redis(Box::new(move || probe.upgrade().and_then(|b| b.redis_status())));
     let proxy = proxy.with_credential_broker(broker.clone());
     let app = server::router(state.clone(), proxy::router(proxy)).layer(axum::Extension(broker));
 
@@ -115,8 +132,22 @@ pub async fn run_with_state(
         tokio::spawn(tls.clone().watch(stop_tls_watch.clone()));
     }
     tokio::spawn(control_plane.clone().watch_tls(stop_tls_watch.clone()));
+    let stop_metrics = CancellationToken::new();
+    let metrics_server = metrics_listener.map(|listener| {
+        let addr = listener.local_addr().ok();
+        tracing::info!(addr = ?addr, "edge metrics serving on /metrics");
+        let stop = stop_metrics.clone().cancelled_owned();
+        tokio::spawn(metrics::serve(listener, state.metrics().clone(), stop))
+    });
     server::serve_with_limits(listener, app, tls, &config.limits, shutdown, server::SHUTDOWN_GRACE).await;
     stop_tls_watch.cancel();
+    stop_metrics.cancel();
+    if let Some(Ok(Err(err))) = match metrics_server {
+        Some(task) => Some(task.await),
+        None => None,
+    } {
+        tracing::error!(%err, "edge metrics server failed");
+    }
 
     stop_client.cancel();
     if let Err(err) = client.await {

@@ -7,6 +7,7 @@ use arc_swap::ArcSwap;
 
 use crate::config_view::ConfigView;
 use crate::elicitation_streams::ElicitationStreams;
+use crate::metrics::EdgeMetrics;
 
 /// The config the edge currently serves plus its connection status.
 ///
@@ -18,6 +19,7 @@ pub struct EdgeState {
     loaded: AtomicBool,
     connected: AtomicBool,
     elicitation_streams: Arc<ElicitationStreams>,
+    metrics: Arc<EdgeMetrics>,
 }
 
 // Only what the served view's own (redacting) Debug shows, plus the flags.
@@ -48,6 +50,7 @@ impl EdgeState {
     /// are announced on the open streams of their sessions.
     pub fn install(&self, view: ConfigView) {
         let view = Arc::new(view);
+        self.metrics.config_applied(view.version());
         let previous = self.config.swap(view.clone());
         self.loaded.store(true, Ordering::Release);
         for completion in view.elicitations_completed_since(&previous) {
@@ -63,6 +66,11 @@ impl EdgeState {
     /// The open standalone SSE streams, by session.
     pub fn elicitation_streams(&self) -> &Arc<ElicitationStreams> {
         &self.elicitation_streams
+    }
+
+    /// The edge's metrics, recorded by every part of it.
+    pub fn metrics(&self) -> &Arc<EdgeMetrics> {
+        &self.metrics
     }
 
     /// Whether a config (from the control plane or the local cache) is loaded.

@@ -60,6 +60,9 @@ pub fn prepare(env: &mut BTreeMap<String, String>) -> anyhow::Result<DevLayout> 
         ("GATEHOUSE_NODE_ID", "dev-edge".to_owned()),
         // Local MCP servers are the point of dev mode: allow loopback upstreams.
         ("GATEHOUSE_ALLOW_LOOPBACK_UPSTREAMS", "true".to_owned()),
+        // Metrics on by default, on loopback (set empty to turn one off).
+        (roles::EDGE_METRICS_ADDR_VAR, roles::DEV_EDGE_METRICS_ADDR.to_owned()),
+        (roles::METRICS_ADDR_VAR, roles::DEV_METRICS_ADDR.to_owned()),
     ];
     for (k, v) in defaults {
         env.entry(k.to_owned()).or_insert(v);
@@ -105,6 +108,11 @@ pub fn validate(env: &BTreeMap<String, String>) -> anyhow::Result<()> {
         ("GATEHOUSE_EDGE_ADDR", roles::DEFAULT_EDGE_ADDR),
     ] {
         if let Err(e) = roles::addr(env, key, default) {
+            problems.push(e.to_string());
+        }
+    }
+    for key in [roles::METRICS_ADDR_VAR, roles::EDGE_METRICS_ADDR_VAR] {
+        if let Err(e) = roles::optional_addr(env, key) {
             problems.push(e.to_string());
         }
     }
@@ -157,11 +165,21 @@ fn print_banner(env: &BTreeMap<String, String>, layout: &DevLayout) {
     let edge_url =
         env.get("GATEHOUSE_EDGE_PUBLIC_URL").cloned().unwrap_or_else(|| format!("{scheme}://{edge}"));
     eprintln!(
-        "\ngatehouse dev\n  admin API   http://{api}  (token in {})\n  MCP edge    {}/mcp/default/<server-slug>  (or /mcp/<server-slug>)\n  data        {}\n",
+        "\ngatehouse dev\n  admin API   http://{api}  (token in {})\n  MCP edge    {}/mcp/default/<server-slug>  (or /mcp/<server-slug>)\n  metrics     {}\n  data        {}\n",
         layout.admin_token_file.display(),
         edge_url.trim_end_matches('/'),
+        metrics_line(env),
         layout.data_dir.display()
     );
+}
+
+/// Where the banner says the two `/metrics` endpoints are.
+fn metrics_line(env: &BTreeMap<String, String>) -> String {
+    let url = |key: &str| match env.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        Some(addr) => format!("http://{addr}/metrics"),
+        None => "off".to_owned(),
+    };
+    format!("control plane {}  edge {}", url(roles::METRICS_ADDR_VAR), url(roles::EDGE_METRICS_ADDR_VAR))
 }
 
 fn random_token(prefix: &str) -> String {

@@ -15,11 +15,35 @@ pub const DEFAULT_API_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
 /// Default edge (MCP proxy) address.
 pub const DEFAULT_EDGE_ADDR: &str = "127.0.0.1:8787";
+/// The edge's `/metrics` address in `gatehouse dev` (production: off unless set).
+pub const DEV_EDGE_METRICS_ADDR: &str = "127.0.0.1:9464";
+/// The control plane's `/metrics` address in `gatehouse dev` (production: off unless set).
+pub const DEV_METRICS_ADDR: &str = "127.0.0.1:9465";
+/// The control plane's `/metrics` address (its own listener, never the public admin API).
+pub const METRICS_ADDR_VAR: &str = "GATEHOUSE_METRICS_ADDR";
+/// The edge's `/metrics` address (its own listener, never the public MCP one).
+pub const EDGE_METRICS_ADDR_VAR: &str = "GATEHOUSE_EDGE_METRICS_ADDR";
 
 /// Reads a socket address from `key`, or `default` when unset.
 pub fn addr(env: &BTreeMap<String, String>, key: &str, default: &str) -> anyhow::Result<SocketAddr> {
     let raw = env.get(key).map(String::as_str).filter(|v| !v.is_empty()).unwrap_or(default);
     raw.parse().with_context(|| format!("{key} must be a socket address like {default}, got {raw:?}"))
+}
+
+/// Reads an optional socket address from `key`: unset or empty means off.
+pub fn optional_addr(env: &BTreeMap<String, String>, key: &str) -> anyhow::Result<Option<SocketAddr>> {
+    let Some(raw) = env.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) else { return Ok(None) };
+    let addr = raw.parse().with_context(|| {
+        format!("{key} must be a socket address like 127.0.0.1:9464 (or empty for none), got {raw:?}")
+    })?;
+    Ok(Some(addr))
+}
+
+async fn bind_optional(addr: Option<SocketAddr>, what: &str) -> anyhow::Result<Option<TcpListener>> {
+    match addr {
+        Some(addr) => Ok(Some(bind(addr, what).await?)),
+        None => Ok(None),
+    }
 }
 
 async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
@@ -33,10 +57,17 @@ pub async fn control_plane(
 ) -> anyhow::Result<()> {
     let config = gatehouse_control_plane::ControlPlaneConfig::from_env(env)?;
     config.validate()?;
-    let api = bind(addr(env, "GATEHOUSE_API_ADDR", DEFAULT_API_ADDR)?, "admin API").await?;
-    let grpc = bind(addr(env, "GATEHOUSE_GRPC_ADDR", DEFAULT_GRPC_ADDR)?, "config stream").await?;
+    let (api, grpc) = (
+        addr(env, "GATEHOUSE_API_ADDR", DEFAULT_API_ADDR)?,
+        addr(env, "GATEHOUSE_GRPC_ADDR", DEFAULT_GRPC_ADDR)?,
+    );
+    let metrics = optional_addr(env, METRICS_ADDR_VAR)?;
+    let api = bind(api, "admin API").await?;
+    let grpc = bind(grpc, "config stream").await?;
+    let metrics = bind_optional(metrics, "control plane metrics").await?;
     tracing::info!(api = %api.local_addr()?, grpc = %grpc.local_addr()?, "control plane listening");
-    gatehouse_control_plane::run(config, gatehouse_control_plane::Listeners { api, grpc }, shutdown).await
+    let listeners = gatehouse_control_plane::Listeners { api, grpc };
+    gatehouse_control_plane::run_with_metrics(config, listeners, metrics, shutdown).await
 }
 
 /// Runs an edge until `shutdown` completes.
@@ -48,7 +79,10 @@ pub async fn edge(
     // CA bundle before it accepts a connection, so bad TLS files stop the edge at start.
     let config = gatehouse_data_plane::EdgeConfig::from_env(env)?;
     config.validate()?;
-    let listener = bind(addr(env, "GATEHOUSE_EDGE_ADDR", DEFAULT_EDGE_ADDR)?, "edge").await?;
+    let (edge, metrics) =
+        (addr(env, "GATEHOUSE_EDGE_ADDR", DEFAULT_EDGE_ADDR)?, optional_addr(env, EDGE_METRICS_ADDR_VAR)?);
+    let listener = bind(edge, "edge").await?;
+    let metrics = bind_optional(metrics, "edge metrics").await?;
     let client_auth = config.tls.as_ref().map(|t| t.client_auth.as_str());
     tracing::info!(
         addr = %listener.local_addr()?,
@@ -57,7 +91,8 @@ pub async fn edge(
         client_auth = client_auth.unwrap_or("none"),
         "edge listening"
     );
-    gatehouse_data_plane::run(config, listener, shutdown).await
+    let state = gatehouse_data_plane::EdgeState::new();
+    gatehouse_data_plane::run_with_metrics(config, state, listener, metrics, shutdown).await
 }
 
 /// Completes on Ctrl-C or SIGTERM, cancelling `token`.

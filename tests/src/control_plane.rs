@@ -60,6 +60,8 @@ pub struct TestControlPlane {
     pub node_token: String,
     /// The master key sealing secrets (edges never need it).
     pub master_key: MasterKey,
+    /// Its `/metrics` endpoint, `http://127.0.0.1:<port>/metrics` (a listener of its own).
+    pub metrics_url: String,
     api_addr: SocketAddr,
     grpc_addr: SocketAddr,
     // Shared with replicas started from this control plane.
@@ -163,15 +165,20 @@ impl TestControlPlane {
         let grpc_scheme = if config.tls.grpc.is_some() { "https" } else { "http" };
         let api_scheme = if config.tls.api.is_some() { "https" } else { "http" };
         let (shutdown, stop) = oneshot::channel::<()>();
-        let task = tokio::spawn(gatehouse_control_plane::run(config, listeners, async move {
+        let metrics = TcpListener::bind("127.0.0.1:0").await.expect("binding the metrics port");
+        let metrics_url = format!("http://{}/metrics", metrics.local_addr().expect("metrics address"));
+        let stopped = async move {
             let _ = stop.await;
-        }));
+        };
+        let run = gatehouse_control_plane::run_with_metrics(config, listeners, Some(metrics), stopped);
+        let task = tokio::spawn(run);
         let cp = TestControlPlane {
             api_url: format!("{api_scheme}://{api_addr}"),
             grpc_url: format!("{grpc_scheme}://{grpc_addr}"),
             admin_token: secrets.admin_token.clone(),
             node_token: secrets.node_token.clone(),
             master_key: secrets.master_key.clone(),
+            metrics_url,
             api_addr,
             grpc_addr,
             db,

@@ -102,6 +102,8 @@ pub struct TestEdge {
     pub state: Arc<EdgeState>,
     /// The node id the edge reports to the control plane.
     pub node_id: String,
+    /// Its `/metrics` endpoint, `http://127.0.0.1:<port>/metrics` (a listener of its own).
+    pub metrics_url: String,
     cache: EdgeCache,
     node_token: SecretString,
     http: reqwest::Client,
@@ -212,10 +214,14 @@ impl TestEdge {
 
         let state = EdgeState::new();
         let (shutdown, stop) = oneshot::channel::<()>();
-        let task =
-            tokio::spawn(gatehouse_data_plane::run_with_state(config, state.clone(), listener, async {
-                let _ = stop.await;
-            }));
+        let metrics = loopback_listener().await;
+        let metrics_url = format!("http://{}/metrics", metrics.local_addr().unwrap());
+        let stopped = async {
+            let _ = stop.await;
+        };
+        let run =
+            gatehouse_data_plane::run_with_metrics(config, state.clone(), listener, Some(metrics), stopped);
+        let task = tokio::spawn(run);
         let scheme = if tls.is_some() { "https" } else { "http" };
         let http = client(tls.as_ref(), tls.as_ref().and_then(|t| t.harness_identity.as_ref()));
         TestEdge {
@@ -223,6 +229,7 @@ impl TestEdge {
             addr,
             state,
             node_id,
+            metrics_url,
             cache,
             node_token: SecretString::from(node_token.to_owned()),
             http,

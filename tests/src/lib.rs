@@ -18,6 +18,7 @@ pub mod control_plane;
 pub mod db;
 pub mod edge;
 pub mod logs;
+pub mod metrics;
 pub mod node;
 pub mod oauth_browser;
 pub mod oidc;

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::scope::{scoped_snapshot, ScopedDelta};
 use super::wire::to_config_state;
+use crate::metrics::ControlPlaneMetrics;
 use crate::store::{EdgeChanges, Store, StoreError};
 
 /// Deltas buffered per subscriber before it counts as lagging (and gets a snapshot).
@@ -43,6 +44,8 @@ pub struct Publisher {
     store: Store,
     published: Mutex<Published>,
     deltas: broadcast::Sender<Arc<ScopedDelta>>,
+    /// Published version and publish durations.
+    metrics: Arc<ControlPlaneMetrics>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -60,7 +63,9 @@ impl Publisher {
         let grant_orgs = std::mem::take(&mut state.revoked_grant_orgs).into_iter().collect();
         let published = Published { version, state: to_config_state(state), snapshot: None, grant_orgs };
         store.commits().mark_published(version);
-        Ok(Self { store, published: Mutex::new(published), deltas })
+        // Until `with_metrics`, into a handle no scrape reads.
+        let metrics = Arc::new(ControlPlaneMetrics::new());
+        Ok(Self { store, published: Mutex::new(published), deltas, metrics })
     }
 
     /// The last published version.
@@ -74,6 +79,7 @@ impl Publisher {
     /// Holding the lock across the read keeps deltas in order, so each one
     /// starts where the previous one ended.
     pub async fn publish(&self) -> Result<u64, StoreError> {
+        let started = std::time::Instant::now();
         let mut published = self.published.lock().await;
         let from_version = published.version;
         let (version, changes) = match self.store.edge_changes_since(from_version).await? {
@@ -114,7 +120,15 @@ impl Publisher {
         // No receivers is fine: nobody is subscribed right now.
         let _ = self.deltas.send(Arc::new(delta));
         self.store.commits().mark_published(version);
+        self.metrics.config_published(version, Some(started.elapsed()));
         Ok(version)
+    }
+
+    /// Records into `metrics` from now on (call right after [`Publisher::load`]).
+    pub fn with_metrics(mut self, metrics: Arc<ControlPlaneMetrics>) -> Self {
+        metrics.config_published(self.published.get_mut().version, None);
+        self.metrics = metrics;
+        self
     }
 
     /// A snapshot of the published state (only the orgs `orgs`, by slug, when

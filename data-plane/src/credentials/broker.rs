@@ -34,6 +34,7 @@ use super::throttle::Throttle;
 use super::token_endpoint::{self, IssuedTokens, TokenEndpointError};
 use crate::config_view::{ConfigView, UpstreamAuth, UpstreamServer};
 use crate::egress::Egress;
+use crate::metrics::{EdgeMetrics, RedisStatus};
 use crate::upstream_oauth_client::UpstreamOAuthClient;
 
 /// Longest a request waits for another edge's refresh or fetch.
@@ -163,6 +164,8 @@ pub struct CredentialBroker {
     proactive: Throttle,
     /// Seals tokens while the control plane has not sent a `token_cache_key`.
     fallback_sealer: TokenSealer,
+    /// Cache hits and misses, refreshes.
+    metrics: Arc<EdgeMetrics>,
 }
 
 impl CredentialBroker {
@@ -182,7 +185,27 @@ impl CredentialBroker {
             step_ups: Throttle::new(STEP_UP_WINDOW),
             proactive: Throttle::new(PROACTIVE_WINDOW),
             fallback_sealer: TokenSealer::ephemeral(),
+            metrics: Arc::new(EdgeMetrics::new()),
         }))
+    }
+
+    /// Records into `metrics` (call right after [`CredentialBroker::new`]; until then, and
+    /// if called later, into a handle no scrape reads).
+    pub fn with_metrics(mut self: Arc<Self>, metrics: Arc<EdgeMetrics>) -> Arc<Self> {
+        match Arc::get_mut(&mut self) {
+            Some(broker) => broker.metrics = metrics,
+            None => tracing::error!("metrics set on a shared credential broker; ignored"),
+        }
+        self
+    }
+
+    /// Whether the token cache's Redis is in use, for the metrics (`None`: no Redis configured).
+    pub fn redis_status(&self) -> Option<RedisStatus> {
+        let status = self.cache.status();
+        match status.backend {
+            "memory" => None,
+            backend => Some(RedisStatus { up: backend == "redis", fallbacks: status.redis_failures }),
+        }
     }
 
     /// Token cache backend and failure counters (for `/readyz`).
@@ -274,9 +297,11 @@ impl CredentialBroker {
                     if refresh_due(cached.expires_at, now, self.skew) && self.proactive.allow(&key) {
                         self.spawn_proactive_refresh(view, org, who, server);
                     }
+                    self.metrics.token_cache_hit();
                     return Ok(Some(Credential { token: cached.access_token }));
                 }
             }
+            self.metrics.token_cache_miss();
         }
         let flight_key = format!("{key}{}", want.flight_suffix());
         let this = self.clone();
@@ -470,7 +495,9 @@ impl CredentialBroker {
         fencing_token: u64,
     ) -> Result<Credential, BrokerError> {
         tracing::info!(server = %server.slug, grant_id = %grant.id, version = grant.version, "refreshing upstream access token");
-        let issued = match token_endpoint::refresh(&self.http, client, &grant.refresh_token).await {
+        let refreshed = token_endpoint::refresh(&self.http, client, &grant.refresh_token).await;
+        self.metrics.token_refresh(refreshed.is_ok());
+        let issued = match refreshed {
             Ok(issued) => issued,
             Err(TokenEndpointError::InvalidGrant) => {
                 tracing::info!(server = %server.slug, grant_id = %grant.id, "upstream rejected the refresh token, marking the grant dead");

@@ -34,6 +34,7 @@ use crate::elicitation_streams::{session_hash, StreamKey};
 use crate::error::EdgeError;
 use crate::identity;
 use crate::jsonrpc::{self, PeekError};
+use crate::metrics::{EdgeMetrics, RequestRecord};
 use crate::policy::ToolPolicy;
 use crate::tls::TlsSession;
 
@@ -69,6 +70,8 @@ pub(super) async fn handle_legacy(
 
 async fn handle_path(state: ProxyState, path: McpPath, request: Request) -> Response {
     let started = Instant::now();
+    let http_method = request.method().clone();
+    let mut record = RequestRecord::default();
     // Kept for the 401 challenge, which must name this request's resource metadata URL.
     let origin = prm::RequestOrigin::of(&request);
     let span = trace::request_span(request.method(), path.org_slug(), &path.slug);
@@ -79,9 +82,9 @@ async fn handle_path(state: ProxyState, path: McpPath, request: Request) -> Resp
         let outcome = match admit(inner, request.method()) {
             // The one config load of this request: every decision, and the challenge of a
             // refusal, use this view.
-            Ok(is_post) => {
+            Ok(()) => {
                 let view = inner.edge.config();
-                forward(inner, &view, is_post, &path, request, &origin, &span)
+                forward(inner, &view, &path, request, &origin, &span, &mut record)
                     .await
                     .map_err(|r| (r, Some(view)))
             }
@@ -94,12 +97,17 @@ async fn handle_path(state: ProxyState, path: McpPath, request: Request) -> Resp
                 if let Some(view) = view {
                     let configured = inner.settings.public_base_url.as_ref();
                     prm::challenge(&mut response, &error, &view, configured, &origin, &path);
+                    label_server(&mut record, &view, &path);
                 }
                 (response, Some(error.reason()))
             }
         };
         let status = response.status().as_u16();
-        let latency_ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        let metrics = inner.edge.metrics();
+        record.finish(metrics, &http_method, status, reason, elapsed);
+        let response = count_stream(metrics, response);
+        let latency_ms = elapsed.as_millis() as u64;
         // Latency is to the response head: streamed bodies may stay open for hours.
         tracing::info!(http.status_code = status, latency_ms, error.reason = reason, "mcp request completed");
         // Recorded after the log line so text logs don't show them twice; the OTel span gets them.
@@ -140,28 +148,53 @@ fn accepts_mcp(headers: &HeaderMap, is_post: bool) -> bool {
 }
 
 /// The checks before any config is read: the method (405), then whether a config is loaded
-/// (503). Returns whether the request is a POST.
-fn admit(inner: &Inner, method: &Method) -> Result<bool, EdgeError> {
-    let is_post = match *method {
-        Method::POST => true,
-        Method::GET | Method::DELETE => false,
-        _ => return Err(EdgeError::MethodNotAllowed),
-    };
+/// (503).
+fn admit(inner: &Inner, method: &Method) -> Result<(), EdgeError> {
+    if !matches!(*method, Method::POST | Method::GET | Method::DELETE) {
+        return Err(EdgeError::MethodNotAllowed);
+    }
     if !inner.edge.is_loaded() {
         return Err(EdgeError::NotReady);
     }
-    Ok(is_post)
+    Ok(())
+}
+
+/// Names the server of a request refused before it was authorised, when the URL names one
+/// the config knows (only on the refusal path: an allowed request got it from `authorize`).
+fn label_server(record: &mut RequestRecord, view: &ConfigView, path: &McpPath) {
+    if record.has_server() {
+        return;
+    }
+    let server = view.org_by_slug(path.org_slug()).and_then(|org| view.server(&org.id, &path.slug));
+    if let Some(server) = server {
+        record.set_server(&server.metric_label);
+    }
+}
+
+/// Counts an event stream to the client as open until its body is dropped.
+fn count_stream(metrics: &Arc<EdgeMetrics>, response: Response) -> Response {
+    if !response::content_type_is(response.headers(), "text/event-stream") {
+        return response;
+    }
+    let open = metrics.sse_stream_opened();
+    response.map(|body| {
+        Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
+            let _open = &open;
+            frame
+        }))
+    })
 }
 
 async fn forward(
     inner: &Inner,
     view: &Arc<ConfigView>,
-    is_post: bool,
     path: &McpPath,
     request: Request,
     origin: &prm::RequestOrigin,
     span: &Span,
+    record: &mut RequestRecord,
 ) -> Result<Response, Rejection> {
+    let is_post = request.method() == Method::POST;
     let base = prm::public_base(inner.settings.public_base_url.as_ref(), view, origin);
     let now = now_unix();
     let slug = path.slug.as_str();
@@ -172,8 +205,12 @@ async fn forward(
         }
     }
     let audiences = prm::audiences(&base, path);
+    let org = view.org_by_slug(path.org_slug());
+    if let Some(org) = org {
+        record.set_org(&org.metric_label);
+    }
     let target = auth::Target {
-        org: view.org_by_slug(path.org_slug()).map(|org| &**org),
+        org: org.map(|org| &**org),
         slug,
         audiences: &audiences,
         client: request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
@@ -194,6 +231,7 @@ async fn forward(
         return Err(EdgeError::InsufficientScope.into());
     }
     let route = auth::authorize(view, &caller, slug)?;
+    record.set_server(&route.server.metric_label);
     span.record("workspace", route.workspace_id.as_str());
     span.record("user", caller.user.as_str());
 
@@ -208,8 +246,11 @@ async fn forward(
         // MCP GET and DELETE carry no body; never forward one.
         Bytes::new()
     };
-    let (id, filter) =
-        if is_post { check_message(&body, &parts.headers, slug, &policy, span)? } else { (None, None) };
+    let (id, filter) = if is_post {
+        check_message(&body, &parts.headers, slug, &policy, span, record, inner.edge.metrics())?
+    } else {
+        (None, None)
+    };
     let reject = |error: EdgeError| Rejection { error, id: id.map(ToOwned::to_owned) };
     if parts.method != Method::DELETE && !accepts_mcp(&parts.headers, is_post) {
         return Err(reject(EdgeError::NotAcceptable));
@@ -262,8 +303,10 @@ async fn forward(
     // A refcount bump: `id` still borrows the original buffer.
     let body = is_post.then(|| body.clone());
     let outgoing = upstream::Outgoing { method: parts.method, headers: upstream_headers, body };
-    let upstream =
-        upstream::send(inner, view, &who, server, outgoing, credential, span).await.map_err(reject)?;
+    record.upstream_started();
+    let upstream = upstream::send(inner, view, &who, server, outgoing, credential, span).await;
+    record.upstream_finished(inner.edge.metrics());
+    let upstream = upstream.map_err(reject)?;
     let timeout = inner.settings.upstream_response_timeout;
     let response = response::client_response(upstream, filter, &sessions, timeout).await.map_err(reject)?;
     match client_session {
@@ -307,6 +350,8 @@ fn check_message<'b>(
     slug: &str,
     policy: &ToolPolicy,
     span: &Span,
+    record: &mut RequestRecord,
+    metrics: &EdgeMetrics,
 ) -> Result<(Option<&'b RawValue>, Option<ToolsListFilter>), Rejection> {
     let peek = jsonrpc::peek(body).map_err(|e| match e {
         PeekError::Parse => EdgeError::Parse,
@@ -315,6 +360,7 @@ fn check_message<'b>(
     })?;
     let reject = |error: EdgeError| Rejection { error, id: peek.id.map(ToOwned::to_owned) };
     let method = peek.method().unwrap_or("");
+    record.set_method(method);
     if !method.is_empty() && !span.is_disabled() {
         span.record("mcp.method", method);
         span.record("otel.name", format!("{method} {slug}"));
@@ -324,6 +370,7 @@ fn check_message<'b>(
         "tools/call" => {
             let tool = peek.name().ok_or_else(|| reject(EdgeError::MissingToolName))?;
             span.record("mcp.tool", tool);
+            record.set_tool(metrics, tool);
             if !policy.is_unrestricted() && !policy.allows(tool) {
                 return Err(reject(EdgeError::ToolDenied { tool: tool.to_owned() }));
             }

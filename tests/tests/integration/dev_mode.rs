@@ -21,11 +21,14 @@ fn free_port() -> u16 {
 async fn dev_mode_urls_follow_the_ports() {
     let dir = tempfile::tempdir().unwrap();
     let (api, grpc, edge) = (free_port(), free_port(), free_port());
+    let (cp_metrics, edge_metrics) = (free_port(), free_port());
     let env = BTreeMap::from([
         ("GATEHOUSE_DATA_DIR".to_owned(), dir.path().display().to_string()),
         ("GATEHOUSE_API_ADDR".to_owned(), format!("127.0.0.1:{api}")),
         ("GATEHOUSE_GRPC_ADDR".to_owned(), format!("127.0.0.1:{grpc}")),
         ("GATEHOUSE_EDGE_ADDR".to_owned(), format!("127.0.0.1:{edge}")),
+        ("GATEHOUSE_METRICS_ADDR".to_owned(), format!("127.0.0.1:{cp_metrics}")),
+        ("GATEHOUSE_EDGE_METRICS_ADDR".to_owned(), format!("127.0.0.1:{edge_metrics}")),
     ]);
     let stop = CancellationToken::new();
     let dev = tokio::spawn(gatehouse::dev::run_until(env, stop.clone()));
@@ -67,6 +70,13 @@ async fn dev_mode_urls_follow_the_ports() {
     let header = challenge.headers()["www-authenticate"].to_str().unwrap().to_owned();
     assert!(header.contains(&format!("resource_metadata=\"{prm_url}\"")), "{header}");
 
+    // Dev mode serves both planes' metrics; the refused request above is counted.
+    let edge_metrics = http.get(format!("http://127.0.0.1:{edge_metrics}/metrics")).send().await.unwrap();
+    let text = edge_metrics.text().await.unwrap();
+    assert!(text.contains(r#"gatehouse_auth_failures_total{reason="missing_token"} 1"#), "{text}");
+    let cp_metrics = http.get(format!("http://127.0.0.1:{cp_metrics}/metrics")).send().await.unwrap();
+    assert!(cp_metrics.text().await.unwrap().contains("gatehouse_control_plane_edges_connected 1"));
+
     stop.cancel();
     dev.await.unwrap().unwrap();
 }
@@ -80,9 +90,11 @@ async fn dev_mode_reports_every_bad_setting_before_binding() {
         ("GATEHOUSE_API_ADDR".to_owned(), format!("127.0.0.1:{api}")),
         ("GATEHOUSE_ADMIN_TOKEN".to_owned(), "short".to_owned()),
         ("GATEHOUSE_UPSTREAM_CONNECT_TIMEOUT_MS".to_owned(), "soon".to_owned()),
+        ("GATEHOUSE_EDGE_METRICS_ADDR".to_owned(), "nine".to_owned()),
     ]);
     let err = gatehouse::dev::run_until(env, CancellationToken::new()).await.unwrap_err().to_string();
     assert!(err.contains("control plane") && err.contains("GATEHOUSE_ADMIN_TOKEN"), "{err}");
     assert!(err.contains("edge") && err.contains("GATEHOUSE_UPSTREAM_CONNECT_TIMEOUT_MS"), "{err}");
+    assert!(err.contains("GATEHOUSE_EDGE_METRICS_ADDR"), "{err}");
     std::net::TcpListener::bind(("127.0.0.1", api)).expect("nothing was bound");
 }

@@ -17,6 +17,7 @@ mod edge_tokens;
 mod ha_control_plane;
 mod identity_edge;
 mod mcp_e2e;
+mod metrics;
 mod mtls;
 mod mtls_issuer;
 mod oauth_server;

@@ -14,11 +14,11 @@ use gatehouse_proto::config::v1::credential_broker_client::CredentialBrokerClien
 use gatehouse_tests::control_plane::TestControlPlane;
 use gatehouse_tests::db::TestDb;
 use gatehouse_tests::edge::{EdgeCache, TestEdge};
-use gatehouse_tests::eventually;
 use gatehouse_tests::oidc::{
     authorize_headless, browser_client, OidcClient, OidcConfig, OidcUser, TestOidcProvider,
 };
 use gatehouse_tests::protected_upstream::{ProtectedOptions, ProtectedUpstream};
+use gatehouse_tests::{eventually, metrics};
 use reqwest::{Method, StatusCode, Url};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -360,6 +360,16 @@ async fn client_credentials_server_shares_one_cached_token() {
     let fetches = f.op.stats().await.token_requests("client_credentials");
     let expected = if f.redis.is_some() { 1 } else { 2 };
     assert_eq!(fetches, expected, "one fetch per cache (shared Redis, else per edge)");
+    // Each fetch was a cache miss; every other call was served from the cache.
+    let (mut hits, mut misses) = (0.0, 0.0);
+    for edge in &f.edges {
+        let scrape = metrics::scrape(&edge.metrics_url).await;
+        hits += metrics::value(&scrape, "gatehouse_token_cache_hits_total", &[]);
+        misses += metrics::value(&scrape, "gatehouse_token_cache_misses_total", &[]);
+        let redis_up = metrics::find(&scrape, "gatehouse_redis_up", &[]);
+        assert_eq!(redis_up.len(), usize::from(f.redis.is_some()), "a Redis status only with Redis");
+    }
+    assert_eq!((hits, misses), (4.0 - expected as f64, expected as f64));
 }
 
 #[tokio::test]
@@ -380,6 +390,12 @@ async fn unreachable_redis_falls_back_to_process_memory() {
     assert_eq!(readiness["status"], "ready");
     assert_eq!(readiness["token_cache"], "memory (redis unavailable)", "{readiness}");
     assert!(readiness["token_cache_redis_failures"].as_u64().unwrap() >= 1, "{readiness}");
+    let scrape = metrics::scrape(&f.edges[0].metrics_url).await;
+    assert_eq!(metrics::value(&scrape, "gatehouse_redis_up", &[]), 0.0);
+    let fallbacks =
+        metrics::value(&scrape, "gatehouse_redis_fallbacks_total", &[("component", "token_cache")]);
+    // At least the failures /readyz reported a moment before.
+    assert!(fallbacks >= readiness["token_cache_redis_failures"].as_u64().unwrap() as f64, "{fallbacks}");
 }
 
 #[tokio::test]
