@@ -26,6 +26,7 @@ pub mod identity;
 pub mod jsonrpc;
 pub mod policy;
 pub mod proxy;
+pub mod scopes;
 pub mod server;
 pub mod state;
 pub mod tls;

@@ -106,6 +106,7 @@ fn caller(claims: Map<String, Value>) -> Result<Caller, IdentityError> {
         email: string_claim(&claims, "email"),
         name: string_claim(&claims, "name"),
         workspace_ids: string_list(claims.get("ws")),
+        workspace_from_server: false,
         roles: string_list(claims.get("roles")),
         scopes: string_list(claims.get("scope")),
         tool_permissions: Vec::new(),

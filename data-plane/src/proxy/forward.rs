@@ -35,6 +35,7 @@ use crate::error::EdgeError;
 use crate::identity;
 use crate::jsonrpc::{self, PeekError};
 use crate::policy::ToolPolicy;
+use crate::scopes::McpAccess;
 use crate::tls::TlsSession;
 
 /// An error answer plus the request id to echo, once known.
@@ -208,8 +209,12 @@ async fn forward(
         // MCP GET and DELETE carry no body; never forward one.
         Bytes::new()
     };
-    let (id, filter) =
-        if is_post { check_message(&body, &parts.headers, slug, &policy, span)? } else { (None, None) };
+    let access = McpAccess::of(&caller);
+    let (id, filter) = if is_post {
+        check_message(&body, &parts.headers, slug, &policy, access, span)?
+    } else {
+        (None, None)
+    };
     let reject = |error: EdgeError| Rejection { error, id: id.map(ToOwned::to_owned) };
     if parts.method != Method::DELETE && !accepts_mcp(&parts.headers, is_post) {
         return Err(reject(EdgeError::NotAcceptable));
@@ -306,6 +311,7 @@ fn check_message<'b>(
     headers: &HeaderMap,
     slug: &str,
     policy: &ToolPolicy,
+    access: McpAccess,
     span: &Span,
 ) -> Result<(Option<&'b RawValue>, Option<ToolsListFilter>), Rejection> {
     let peek = jsonrpc::peek(body).map_err(|e| match e {
@@ -320,6 +326,9 @@ fn check_message<'b>(
         span.record("otel.name", format!("{method} {slug}"));
     }
     request_metadata::validate(headers, &peek).map_err(reject)?;
+    if let Some(scope) = access.missing_for(peek.method()) {
+        return Err(reject(EdgeError::ScopeMissing { scope, method: method.to_owned() }));
+    }
     match method {
         "tools/call" => {
             let tool = peek.name().ok_or_else(|| reject(EdgeError::MissingToolName))?;

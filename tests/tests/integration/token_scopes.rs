@@ -1,0 +1,106 @@
+//! `mcp:read` / `mcp:write` at the edge: a credential carrying `mcp:read` alone may
+//! discover and read (initialize, lists, notifications) but not call tools, which needs
+//! `mcp:write`; a credential with neither is unrestricted. Checked with gateway tokens
+//! minted through the API and with bring-your-own JWTs (their `scope` claim), against a
+//! real rmcp upstream that counts what reaches it.
+
+use gatehouse_tests::upstream::{McpUpstream, SessionMode};
+use gatehouse_tests::TestStack;
+use reqwest::StatusCode;
+use rmcp::model::CallToolRequestParams;
+use serde_json::{json, Value};
+
+use crate::reference_examples::{connect, post, reachable, serve_jwks, whoami, RsaKey};
+
+fn call(id: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}})
+}
+
+/// The refusal of a call that needs `mcp:write`, echoing `id`.
+fn assert_needs_write(status: StatusCode, headers: &reqwest::header::HeaderMap, body: &Value, id: u64) {
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["id"], id, "{body}");
+    assert_eq!(body["error"]["data"]["reason"], "insufficient_scope", "{body}");
+    assert_eq!(body["error"]["data"]["source"], "client");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("tools/call") && message.contains("mcp:write"), "{message}");
+    let challenge = headers["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#) && challenge.contains(r#"scope="mcp:write""#)
+    );
+}
+
+#[tokio::test]
+async fn token_scopes_read_only_gateway_tokens_discover_but_never_call_tools() {
+    let stack = TestStack::start().await;
+    let upstream = McpUpstream::start(SessionMode::Stateful).await;
+    let admin = stack.cp.admin();
+    admin.create_workspace("platform").await;
+    admin.create_server("tools", &upstream.url, &[]).await;
+    admin.provision("platform", "tools", &[], &[]).await;
+    let mint =
+        |scopes: Value| admin.mint_token_json(json!({"user": "alice", "team": "platform", "scopes": scopes}));
+    let read = mint(json!(["mcp:read"])).await.token;
+    let write = mint(json!(["mcp:write"])).await.token;
+    let both = mint(json!(["mcp:read", "mcp:write"])).await.token;
+    let unscoped = mint(json!(["custom:thing"])).await.token;
+    stack.sync().await;
+    let url = stack.edge.mcp_url("tools");
+
+    // Read-only: initialize, notifications/initialized and tools/list all pass (the SDK client
+    // sends them), a tool call is refused at the edge and never reaches the upstream.
+    let client = connect(&url, Some(&read), &[]).await;
+    assert_eq!(client.list_all_tools().await.unwrap().len(), 5);
+    assert!(client.call_tool(CallToolRequestParams::new("whoami")).await.is_err());
+    client.cancel().await.unwrap();
+    let (status, headers, body) = post(&url, &read, call(7)).await;
+    assert_needs_write(status, &headers, &body, 7);
+    assert_eq!(upstream.calls.count("whoami"), 0);
+    // A notification is reading: the edge passes it on (the upstream answers 202).
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}});
+    let (status, _, body) = post(&url, &read, note).await;
+    assert_ne!(status, StatusCode::FORBIDDEN, "{body}");
+    // A batch is refused for everyone, whatever it holds: no scope check can be skipped that way.
+    let (status, _, body) = post(&url, &read, json!([call(8)])).await;
+    assert_eq!(
+        (status, body["error"]["data"]["reason"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("batch_not_supported"))
+    );
+
+    // mcp:write (alone, or with mcp:read) and a token with no MCP scope call tools.
+    for token in [&write, &both, &unscoped] {
+        let client = connect(&url, Some(token), &[]).await;
+        whoami(&client).await;
+        client.cancel().await.unwrap();
+    }
+    assert_eq!(upstream.calls.count("whoami"), 3);
+}
+
+#[tokio::test]
+async fn token_scopes_of_a_bring_your_own_jwt_come_from_its_scope_claim() {
+    let stack = TestStack::start().await;
+    let upstream = McpUpstream::start(SessionMode::Stateful).await;
+    let admin = stack.cp.admin();
+    admin.create_workspace("platform").await;
+    let key = RsaKey::generate("rsa-s");
+    let jwks = serve_jwks(key.jwks()).await;
+    let jwt_validation = reachable(json!({"jwksUri": "", "workspace": "platform"}), &jwks);
+    admin
+        .create_server_json(json!({"slug": "byo", "url": upstream.url, "advanced_config": {"jwt_validation": jwt_validation}}))
+        .await;
+    admin.provision("platform", "byo", &[], &[]).await;
+    stack.sync().await;
+    let url = stack.edge.mcp_url("byo");
+
+    let read = key.token("svc", json!({"scope": "openid mcp:read"}));
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    assert_eq!(post(&url, &read, list).await.0, StatusCode::OK);
+    let (status, headers, body) = post(&url, &read, call(3)).await;
+    assert_needs_write(status, &headers, &body, 3);
+
+    let write = key.token("svc", json!({"scope": ["mcp:read", "mcp:write"]}));
+    let client = connect(&url, Some(&write), &[]).await;
+    whoami(&client).await;
+    client.cancel().await.unwrap();
+    assert_eq!(upstream.calls.count("whoami"), 1);
+}
