@@ -93,8 +93,9 @@ async fn token_scopes_of_a_bring_your_own_jwt_come_from_its_scope_claim() {
     let url = stack.edge.mcp_url("byo");
 
     let read = key.token("svc", json!({"scope": "openid mcp:read"}));
-    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
-    assert_eq!(post(&url, &read, list).await.0, StatusCode::OK);
+    let client = connect(&url, Some(&read), &[]).await;
+    assert_eq!(client.list_all_tools().await.unwrap().len(), 5);
+    client.cancel().await.unwrap();
     let (status, headers, body) = post(&url, &read, call(3)).await;
     assert_needs_write(status, &headers, &body, 3);
 
