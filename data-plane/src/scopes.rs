@@ -11,8 +11,13 @@
 //!
 //! A method not known to be read-only needs `mcp:write`, so a method added to MCP later
 //! is refused to read-only tokens until it is listed here.
+//!
+//! The scopes are those Gatehouse grants: a gateway token's, a certificate identity's, a
+//! Gatehouse access token's. A bring-your-own token's scopes are its identity provider's
+//! vocabulary, granted for its own reasons; they are not read this way (an org that wants
+//! them to count says so with a `claimValues` rule on its scope claim).
 
-use crate::identity::Caller;
+use crate::identity::{AuthSource, Caller};
 
 /// The scope that allows discovery and reading.
 pub const MCP_READ: &str = "mcp:read";
@@ -33,7 +38,12 @@ pub enum McpAccess {
 impl McpAccess {
     /// The access `caller`'s scopes grant.
     pub fn of(caller: &Caller) -> Self {
-        Self::from_scopes(caller.scopes.iter().map(String::as_str))
+        match caller.source {
+            AuthSource::ExternalJwt | AuthSource::Introspection => McpAccess::Unscoped,
+            AuthSource::GatewayToken | AuthSource::GatehouseJwt | AuthSource::ClientCertificate => {
+                Self::from_scopes(caller.scopes.iter().map(String::as_str))
+            }
+        }
     }
 
     /// The access a list of scopes grants.

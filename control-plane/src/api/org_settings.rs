@@ -31,7 +31,9 @@ pub struct OrgSettingsView {
     #[schema(value_type = Option<Object>)]
     pub external_auth_config: Option<serde_json::Value>,
     /// What the saved `jwt_validation` accepts that may be weaker or narrower than intended
-    /// (also sent as `Warning` headers); empty except in the answer to an update.
+    /// (also sent as `Warning` headers); only in the answer to an update.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     pub warnings: Vec<String>,
 }
 

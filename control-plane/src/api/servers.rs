@@ -120,7 +120,9 @@ pub struct ServerView {
     /// Last change.
     pub updated_at: DateTime<Utc>,
     /// What the saved `advanced_config` accepts that may be weaker or narrower than intended
-    /// (also sent as `Warning` headers); empty except in the answer to a create or update.
+    /// (also sent as `Warning` headers); only in the answer to a create or update.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     pub warnings: Vec<String>,
 }
 

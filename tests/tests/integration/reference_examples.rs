@@ -304,7 +304,7 @@ async fn reference_combined_example_validates_forwards_and_acts_in_the_servers_o
     // Naming the workspace in a claim resolves it.
     config["jwt_validation"]["workspaceClaim"] = json!("team");
     let updated = f.admin.update_server("combined", json!({"advanced_config": config})).await;
-    assert_eq!(updated["warnings"], json!([]), "{updated}");
+    assert!(updated.get("warnings").is_none(), "{updated}");
     f.stack.sync().await;
     let token = key.token("u-7", json!({"team": "research"}));
     let client = connect(&url, Some(&token), &[]).await;

@@ -1,8 +1,8 @@
 //! `mcp:read` / `mcp:write` at the edge: a credential carrying `mcp:read` alone may
 //! discover and read (initialize, lists, notifications) but not call tools, which needs
 //! `mcp:write`; a credential with neither is unrestricted. Checked with gateway tokens
-//! minted through the API and with bring-your-own JWTs (their `scope` claim), against a
-//! real rmcp upstream that counts what reaches it.
+//! minted through the API against a real rmcp upstream that counts what reaches it; a
+//! bring-your-own JWT's scopes stay its identity provider's (they count through `claimValues`).
 
 use gatehouse_tests::upstream::{McpUpstream, SessionMode};
 use gatehouse_tests::TestStack;
@@ -77,31 +77,37 @@ async fn token_scopes_read_only_gateway_tokens_discover_but_never_call_tools() {
 }
 
 #[tokio::test]
-async fn token_scopes_of_a_bring_your_own_jwt_come_from_its_scope_claim() {
+async fn token_scopes_of_a_bring_your_own_jwt_are_the_idps_and_count_through_claim_values() {
     let stack = TestStack::start().await;
     let upstream = McpUpstream::start(SessionMode::Stateful).await;
     let admin = stack.cp.admin();
     admin.create_workspace("platform").await;
     let key = RsaKey::generate("rsa-s");
     let jwks = serve_jwks(key.jwks()).await;
-    let jwt_validation = reachable(json!({"jwksUri": "", "workspace": "platform"}), &jwks);
-    admin
-        .create_server_json(json!({"slug": "byo", "url": upstream.url, "advanced_config": {"jwt_validation": jwt_validation}}))
-        .await;
-    admin.provision("platform", "byo", &[], &[]).await;
+    let plain = reachable(json!({"jwksUri": "", "workspace": "platform"}), &jwks);
+    // The org makes its IdP's scope count: calls need a token whose `scope` holds mcp:write.
+    let mut strict = plain.clone();
+    strict["claimValues"] = json!({"scope": {"values": "mcp:write", "matchType": "contains"}});
+    for (slug, jwt_validation) in [("byo", plain), ("strict", strict)] {
+        admin
+            .create_server_json(json!({"slug": slug, "url": upstream.url,
+                "advanced_config": {"jwt_validation": jwt_validation}}))
+            .await;
+        admin.provision("platform", slug, &[], &[]).await;
+    }
     stack.sync().await;
-    let url = stack.edge.mcp_url("byo");
 
+    // The IdP's `mcp:read` is its own vocabulary: Gatehouse does not read it as read-only.
     let read = key.token("svc", json!({"scope": "openid mcp:read"}));
-    let client = connect(&url, Some(&read), &[]).await;
-    assert_eq!(client.list_all_tools().await.unwrap().len(), 5);
-    client.cancel().await.unwrap();
-    let (status, headers, body) = post(&url, &read, call(3)).await;
-    assert_needs_write(status, &headers, &body, 3);
-
-    let write = key.token("svc", json!({"scope": ["mcp:read", "mcp:write"]}));
-    let client = connect(&url, Some(&write), &[]).await;
+    let client = connect(&stack.edge.mcp_url("byo"), Some(&read), &[]).await;
     whoami(&client).await;
     client.cancel().await.unwrap();
-    assert_eq!(upstream.calls.count("whoami"), 1);
+    let (status, _, body) = post(&stack.edge.mcp_url("strict"), &read, call(3)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+
+    let write = key.token("svc", json!({"scope": ["mcp:read", "mcp:write"]}));
+    let client = connect(&stack.edge.mcp_url("strict"), Some(&write), &[]).await;
+    whoami(&client).await;
+    client.cancel().await.unwrap();
+    assert_eq!(upstream.calls.count("whoami"), 2);
 }
