@@ -156,19 +156,29 @@ pub(crate) async fn post(
     (status, headers, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-/// One stack with a stateful rmcp upstream; `admin` acts on the default org.
-struct Fixture {
-    stack: TestStack,
-    upstream: McpUpstream,
-    admin: AdminClient,
+/// One stack with a stateful rmcp upstream and a workspace `platform`; `admin` acts on the
+/// default org.
+pub(crate) struct Fixture {
+    pub(crate) stack: TestStack,
+    pub(crate) upstream: McpUpstream,
+    pub(crate) admin: AdminClient,
 }
 
 impl Fixture {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let stack = TestStack::start().await;
         let upstream = McpUpstream::start(SessionMode::Stateful).await;
         let admin = stack.cp.admin();
+        admin.create_workspace("platform").await;
         Self { stack, upstream, admin }
+    }
+
+    /// [`Self::start`] with an identity provider: an RSA key `kid` and the URL of its JWKS.
+    pub(crate) async fn with_idp(kid: &str) -> (Self, RsaKey, String) {
+        let f = Self::start().await;
+        let key = RsaKey::generate(kid);
+        let jwks = serve_jwks(key.jwks()).await;
+        (f, key, jwks)
     }
 
     /// Creates server `slug` on the upstream with `advanced_config`; returns the API's answer.
@@ -192,7 +202,6 @@ impl Fixture {
 #[tokio::test]
 async fn reference_forward_headers_and_identity_forwarding_act_as_documented() {
     let f = Fixture::start().await;
-    f.admin.create_workspace("platform").await;
     for (slug, example) in [("forwarding", FORWARD_HEADERS), ("identity", IDENTITY_FORWARDING)] {
         let (status, created) = f.server(slug, fixture(example)).await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
@@ -227,10 +236,7 @@ async fn reference_forward_headers_and_identity_forwarding_act_as_documented() {
 
 #[tokio::test]
 async fn reference_jwt_validation_checks_rs256_tokens_against_the_jwks_with_required_claims() {
-    let f = Fixture::start().await;
-    f.admin.create_workspace("platform").await;
-    let key = RsaKey::generate("rsa-1");
-    let jwks = serve_jwks(key.jwks()).await;
+    let (f, key, jwks) = Fixture::with_idp("rsa-1").await;
 
     // As printed, the example names no issuer or audience: Gatehouse refuses it and says how
     // to proceed (any token the keys verify, minted for any service, would otherwise get in).
@@ -267,10 +273,7 @@ async fn reference_jwt_validation_checks_rs256_tokens_against_the_jwks_with_requ
 
 #[tokio::test]
 async fn reference_combined_example_validates_forwards_and_acts_in_the_servers_one_workspace() {
-    let f = Fixture::start().await;
-    f.admin.create_workspace("platform").await;
-    let key = RsaKey::generate("rsa-c");
-    let jwks = serve_jwks(key.jwks()).await;
+    let (f, key, jwks) = Fixture::with_idp("rsa-c").await;
     let mut config = fixture(COMBINED);
     config["jwt_validation"] = reachable(config["jwt_validation"].clone(), &jwks);
     let (status, created) = f.server("combined", config.clone()).await;
@@ -316,10 +319,7 @@ async fn reference_combined_example_validates_forwards_and_acts_in_the_servers_o
 
 #[tokio::test]
 async fn reference_claim_values_in_the_map_form_are_enforced_like_the_list_form() {
-    let f = Fixture::start().await;
-    f.admin.create_workspace("platform").await;
-    let key = RsaKey::generate("rsa-m");
-    let jwks = serve_jwks(key.jwks()).await;
+    let (f, key, jwks) = Fixture::with_idp("rsa-m").await;
     let rules = [
         json!({"iss": {"values": DOC_ISSUER, "matchType": "exact"},
                "groups": {"values": ["eng"], "matchType": "contains"}}),
@@ -361,7 +361,6 @@ async fn reference_claim_values_in_the_map_form_are_enforced_like_the_list_form(
 #[tokio::test]
 async fn reference_external_auth_config_names_the_idp_in_the_servers_and_the_orgs_metadata() {
     let f = Fixture::start().await;
-    f.admin.create_workspace("platform").await;
     let (status, body) = f.server("sso", fixture(EXTERNAL_AUTH)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(f.stored("sso").await, fixture(EXTERNAL_AUTH));
@@ -479,7 +478,6 @@ async fn reference_token_requests_are_minted_as_written_and_hold_at_the_edge() {
 #[tokio::test]
 async fn reference_client_configurations_connect_an_sdk_client() {
     let f = Fixture::start().await;
-    f.admin.create_workspace("platform").await;
     f.admin.create_server("github", &f.upstream.url, &[]).await;
     f.admin.provision("platform", "github", &[], &[]).await;
     let token = f.admin.mint_token("alice", "platform").await.token;

@@ -4,13 +4,11 @@
 //! minted through the API against a real rmcp upstream that counts what reaches it; a
 //! bring-your-own JWT's scopes stay its identity provider's (they count through `claimValues`).
 
-use gatehouse_tests::upstream::{McpUpstream, SessionMode};
-use gatehouse_tests::TestStack;
 use reqwest::StatusCode;
 use rmcp::model::CallToolRequestParams;
 use serde_json::{json, Value};
 
-use crate::reference_examples::{connect, post, reachable, serve_jwks, whoami, RsaKey};
+use crate::reference_examples::{connect, post, reachable, whoami, Fixture};
 
 fn call(id: u64) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}})
@@ -32,10 +30,7 @@ fn assert_needs_write(status: StatusCode, headers: &reqwest::header::HeaderMap, 
 
 #[tokio::test]
 async fn token_scopes_read_only_gateway_tokens_discover_but_never_call_tools() {
-    let stack = TestStack::start().await;
-    let upstream = McpUpstream::start(SessionMode::Stateful).await;
-    let admin = stack.cp.admin();
-    admin.create_workspace("platform").await;
+    let Fixture { stack, upstream, admin } = Fixture::start().await;
     admin.create_server("tools", &upstream.url, &[]).await;
     admin.provision("platform", "tools", &[], &[]).await;
     let mint =
@@ -78,12 +73,7 @@ async fn token_scopes_read_only_gateway_tokens_discover_but_never_call_tools() {
 
 #[tokio::test]
 async fn token_scopes_of_a_bring_your_own_jwt_are_the_idps_and_count_through_claim_values() {
-    let stack = TestStack::start().await;
-    let upstream = McpUpstream::start(SessionMode::Stateful).await;
-    let admin = stack.cp.admin();
-    admin.create_workspace("platform").await;
-    let key = RsaKey::generate("rsa-s");
-    let jwks = serve_jwks(key.jwks()).await;
+    let (Fixture { stack, upstream, admin }, key, jwks) = Fixture::with_idp("rsa-s").await;
     let plain = reachable(json!({"jwksUri": "", "workspace": "platform"}), &jwks);
     // The org makes its IdP's scope count: calls need a token whose `scope` holds mcp:write.
     let mut strict = plain.clone();
