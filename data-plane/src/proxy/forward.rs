@@ -3,7 +3,8 @@
 //! Order (ARCHITECTURE.md "Edge request order"): method (405) → config loaded
 //! (503) → `Origin` (403) → token (401) → token scope (403) → server in the token's org (404) → provisioned and
 //! permitted (403) → body size (413) → JSON-RPC peek (400) → mirrored headers
-//! (400) → tool policy (JSON-RPC error, never forwarded) → session binding
+//! (400) → method within the token's scopes (403, `crate::scopes`) → tool policy
+//! (JSON-RPC error, never forwarded) → session binding
 //! (404) → upstream auth type (502) → upstream credential → upstream (`upstream`).
 
 use std::sync::atomic::Ordering;
