@@ -2,7 +2,7 @@
 //! JSON-RPC method name alone (the peek already has it: no extra parse, no allocation).
 //!
 //! - neither scope: everything (tokens minted before scopes meant anything, Gatehouse
-//!   access tokens, whose `mcp` scope is full access);
+//!   access tokens granted `mcp`, which is full access);
 //! - `mcp:read`: discovery and reading: `initialize`, `ping`, every `*/list`,
 //!   `resources/read`, `resources/(un)subscribe`, `prompts/get`, `completion/complete`,
 //!   `tasks/get` and `tasks/result`, notifications, and answers to the server's requests;
@@ -17,12 +17,9 @@
 //! vocabulary, granted for its own reasons; they are not read this way (an org that wants
 //! them to count says so with a `claimValues` rule on its scope claim).
 
-use crate::identity::{AuthSource, Caller};
+pub use gatehouse_config::mcp_scopes::{MCP_READ, MCP_WRITE};
 
-/// The scope that allows discovery and reading.
-pub const MCP_READ: &str = "mcp:read";
-/// The scope that allows every method, `tools/call` included.
-pub const MCP_WRITE: &str = "mcp:write";
+use crate::identity::{AuthSource, Caller};
 
 /// What a caller's scopes allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

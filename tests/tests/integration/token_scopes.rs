@@ -101,3 +101,43 @@ async fn token_scopes_of_a_bring_your_own_jwt_are_the_idps_and_count_through_cla
     client.cancel().await.unwrap();
     assert_eq!(upstream.calls.count("whoami"), 2);
 }
+
+#[tokio::test]
+async fn token_scopes_of_gatehouse_access_tokens_follow_the_same_rule() {
+    let stack = gatehouse_tests::TestStack::start_with_public_edge().await;
+    let upstream =
+        gatehouse_tests::upstream::McpUpstream::start(gatehouse_tests::upstream::SessionMode::Stateful).await;
+    let admin = stack.cp.admin();
+    admin.create_workspace("platform").await;
+    admin.create_server("tools", &upstream.url, &[]).await;
+    admin.provision("platform", "tools", &[], &[]).await;
+    let url = stack.edge.mcp_url("tools");
+    // A machine client of Gatehouse's authorization server, limited to reading.
+    let client = json!({"name": "reader", "workspace": "platform", "scopes": ["mcp:read"]});
+    let (status, machine) = admin.request(reqwest::Method::POST, "/v1/oauth/clients", Some(client)).await;
+    assert_eq!(status, StatusCode::CREATED, "{machine}");
+    let (status, metadata) =
+        admin.request(reqwest::Method::GET, "/.well-known/oauth-authorization-server", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(metadata["scopes_supported"].as_array().unwrap().contains(&json!("mcp:read")), "{metadata}");
+    let issued: Value = reqwest::Client::new()
+        .post(format!("{}/oauth/token", stack.cp.api_url))
+        .basic_auth(machine["client_id"].as_str().unwrap(), machine["client_secret"].as_str())
+        .form(&[("grant_type", "client_credentials"), ("resource", url.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(issued["scope"], "mcp:read", "{issued}");
+    stack.sync().await;
+    let token = issued["access_token"].as_str().unwrap();
+
+    let reader = connect(&url, Some(token), &[]).await;
+    assert_eq!(reader.list_all_tools().await.unwrap().len(), 5);
+    reader.cancel().await.unwrap();
+    let (status, headers, body) = post(&url, token, call(4)).await;
+    assert_needs_write(status, &headers, &body, 4);
+    assert_eq!(upstream.calls.count("whoami"), 0);
+}
