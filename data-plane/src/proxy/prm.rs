@@ -141,7 +141,7 @@ impl Advertised {
 }
 
 /// Points the answer to a request refused for its credential (any 401, or a 403
-/// `insufficient_scope`) at the metadata of the URL the client used (`path`), as `view`
+/// `insufficient_scope`, whose `scope` is then the one it lacks) at the metadata of the URL the client used (`path`), as `view`
 /// (the config the request was decided with) describes it; other answers are left as they are.
 pub fn challenge(
     response: &mut Response,
@@ -151,11 +151,15 @@ pub fn challenge(
     origin: &RequestOrigin,
     path: &McpPath,
 ) {
-    let challenged =
-        response.status() == StatusCode::UNAUTHORIZED || matches!(error, EdgeError::InsufficientScope);
+    let challenged = response.status() == StatusCode::UNAUTHORIZED
+        || matches!(error, EdgeError::InsufficientScope | EdgeError::ScopeMissing { .. });
     if challenged {
         let base = public_base(configured, view, origin);
-        let scope = Advertised::for_path(view, path).and_then(|a| a.required_scope);
+        // A method beyond the token's scopes names the scope it needs (MCP step-up).
+        let scope = match error {
+            EdgeError::ScopeMissing { scope, .. } => Some(*scope),
+            _ => Advertised::for_path(view, path).and_then(|a| a.required_scope),
+        };
         add_challenge(response, &metadata_url(&base, path), error, scope);
     }
 }
@@ -166,7 +170,9 @@ fn add_challenge(response: &mut Response, metadata: &str, error: &EdgeError, sco
     let mut challenge = format!(r#"Bearer realm="gatehouse", resource_metadata="{metadata}""#);
     match error {
         EdgeError::InvalidToken | EdgeError::ExpiredToken => challenge.push_str(r#", error="invalid_token""#),
-        EdgeError::InsufficientScope => challenge.push_str(r#", error="insufficient_scope""#),
+        EdgeError::InsufficientScope | EdgeError::ScopeMissing { .. } => {
+            challenge.push_str(r#", error="insufficient_scope""#)
+        }
         _ => {}
     }
     if let Some(scope) = scope {

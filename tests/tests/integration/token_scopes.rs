@@ -23,6 +23,7 @@ fn assert_needs_write(status: StatusCode, headers: &reqwest::header::HeaderMap, 
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("tools/call") && message.contains("mcp:write"), "{message}");
     let challenge = headers["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("resource_metadata="), "{challenge}");
     assert!(
         challenge.contains(r#"error="insufficient_scope""#) && challenge.contains(r#"scope="mcp:write""#)
     );
