@@ -196,7 +196,7 @@ pub fn user(field: &str, value: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// `advanced_config` must be a JSON object; its identity keys (`jwt_validation`,
+/// `advanced_config` must be a JSON object; its identity keys (`jwt_validation`, `external_auth_config`,
 /// `user_identity_forwarding`, `forward_headers`) must compile exactly as the edge will.
 pub fn advanced_config(field: &str, value: &serde_json::Value) -> Result<(), FieldError> {
     if !value.is_object() {

@@ -246,16 +246,31 @@ pub struct Route {
 pub fn authorize(view: &ConfigView, caller: &Caller, slug: &str) -> Result<Route, EdgeError> {
     let server =
         view.server(&caller.org_id, slug).ok_or_else(|| EdgeError::ServerNotFound(slug.to_owned()))?;
-    let (workspace_id, rules) = caller
-        .workspace_ids
-        .iter()
-        .find_map(|ws| view.provision(ws, &server.id).map(|rules| (ws.clone(), Arc::clone(rules))))
-        .ok_or(EdgeError::ServerNotProvisioned)?;
+    let (workspace_id, rules) = if caller.workspace_from_server {
+        server_workspace(view, &server.id)?
+    } else {
+        caller
+            .workspace_ids
+            .iter()
+            .find_map(|ws| view.provision(ws, &server.id).map(|rules| (ws.clone(), Arc::clone(rules))))
+            .ok_or(EdgeError::ServerNotProvisioned)?
+    };
     if !caller.allows_server(slug) {
         return Err(EdgeError::ServerNotPermitted);
     }
     let grant = caller.policy_grant(&workspace_id);
     Ok(Route { server: Arc::clone(server), rules, workspace_id, grant })
+}
+
+/// The one workspace `server_id` is provisioned to, for a caller whose token names none;
+/// with several, which one the caller acts in (and whose tool rules apply) is unknown.
+fn server_workspace(view: &ConfigView, server_id: &str) -> Result<(String, Arc<ToolRules>), EdgeError> {
+    let mut provisions = view.provisions_of_server(server_id);
+    match (provisions.next(), provisions.next()) {
+        (Some((workspace, rules)), None) => Ok((workspace.clone(), Arc::clone(rules))),
+        (None, _) => Err(EdgeError::ServerNotProvisioned),
+        (Some(_), Some(_)) => Err(EdgeError::WorkspaceAmbiguous),
+    }
 }
 
 #[cfg(test)]

@@ -188,6 +188,8 @@ struct Indexes {
     workspace_index: Map<String, Arc<Workspace>>,
     // workspace id → server id → rules.
     rules_index: Map<String, Map<String, Arc<ToolRules>>>,
+    // server id → workspace id → rules: where a caller naming no workspace acts.
+    server_provisions: Map<String, Map<String, Arc<ToolRules>>>,
     session_key: Option<[u8; 32]>,
     // Identity material parsed once per settings change.
     gatehouse_keys: Option<Arc<crate::identity::gatehouse_jwt::GatehouseKeys>>,
@@ -322,6 +324,11 @@ impl ConfigView {
         self.index.rules_index.get(workspace_id)?.get(server_id)
     }
 
+    /// The workspaces `server_id` is provisioned to, with their tool rules.
+    pub fn provisions_of_server(&self, server_id: &str) -> impl Iterator<Item = (&String, &Arc<ToolRules>)> {
+        self.index.server_provisions.get(server_id).into_iter().flat_map(|m| m.iter())
+    }
+
     /// Key binding MCP session ids to callers, once the control plane sent one.
     pub fn session_key(&self) -> Option<&[u8; 32]> {
         self.index.session_key.as_ref()
@@ -451,12 +458,16 @@ impl Observer for Indexes {
     fn provisions(&mut self, old: Option<&pb::Provision>, new: Option<&pb::Provision>) {
         if let Some(p) = old {
             remove_nested(&mut self.rules_index, &p.workspace_id, &p.server_id);
+            remove_nested(&mut self.server_provisions, &p.server_id, &p.workspace_id);
         }
         if let Some(p) = new {
-            let rules = ToolRules { allow: p.tool_allow.clone(), deny: p.tool_deny.clone() };
+            let rules = Arc::new(ToolRules { allow: p.tool_allow.clone(), deny: p.tool_deny.clone() });
             let mut by_server = self.rules_index.get(&p.workspace_id).cloned().unwrap_or_default();
-            by_server.insert(p.server_id.clone(), Arc::new(rules));
+            by_server.insert(p.server_id.clone(), Arc::clone(&rules));
             self.rules_index.insert(p.workspace_id.clone(), by_server);
+            let mut by_workspace = self.server_provisions.get(&p.server_id).cloned().unwrap_or_default();
+            by_workspace.insert(p.workspace_id.clone(), rules);
+            self.server_provisions.insert(p.server_id.clone(), by_workspace);
         }
     }
 
@@ -781,6 +792,8 @@ mod tests {
         let rebuilt = ConfigView::from_snapshot(v2.to_snapshot());
         assert_eq!(rebuilt.index.token_index.len(), v2.index.token_index.len());
         assert_eq!(rebuilt.index.rules_index.len(), v2.index.rules_index.len());
+        assert_eq!(rebuilt.index.server_provisions.len(), v2.index.server_provisions.len());
+        assert_eq!(v2.provisions_of_server("s").count(), 0);
     }
 
     #[test]

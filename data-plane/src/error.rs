@@ -55,6 +55,18 @@ pub enum EdgeError {
     /// A valid Gatehouse access token without the scope every MCP URL requires.
     #[error("the access token lacks the required scope")]
     InsufficientScope,
+    /// A credential whose `mcp:read` / `mcp:write` scopes do not cover the JSON-RPC method.
+    #[error("{method} needs the {scope} scope, which this credential does not carry")]
+    ScopeMissing {
+        /// The scope the method needs.
+        scope: &'static str,
+        /// The refused method.
+        method: String,
+    },
+    /// A bring-your-own token names no workspace (`jwt_validation` without `workspace`
+    /// or `workspaceClaim`) and the server is provisioned to several.
+    #[error("the token names no workspace and this server is provisioned to several: set jwt_validation.workspaceClaim (or workspace) so the caller's workspace is known")]
+    WorkspaceAmbiguous,
     /// A browser request whose `Origin` is neither the edge's own nor one the server allows.
     #[error("origin is not allowed")]
     OriginNotAllowed,
@@ -178,9 +190,12 @@ impl EdgeError {
             | CertificateTrustDomainMismatch => StatusCode::UNAUTHORIZED,
             ServerNotFound(_) | NoSuchPath | SessionNotFound => StatusCode::NOT_FOUND,
             NotAcceptable => StatusCode::NOT_ACCEPTABLE,
-            InsufficientScope | ServerNotProvisioned | ServerNotPermitted | OriginNotAllowed => {
-                StatusCode::FORBIDDEN
-            }
+            InsufficientScope
+            | ScopeMissing { .. }
+            | WorkspaceAmbiguous
+            | ServerNotProvisioned
+            | ServerNotPermitted
+            | OriginNotAllowed => StatusCode::FORBIDDEN,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             IdentityChecksRateLimited => StatusCode::TOO_MANY_REQUESTS,
             BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -232,7 +247,8 @@ impl EdgeError {
             CertificateTrustDomainMismatch => "certificate_trust_domain_mismatch",
             IdentityProviderUnavailable => "identity_provider_unavailable",
             IdentityChecksRateLimited => "identity_checks_rate_limited",
-            InsufficientScope => "insufficient_scope",
+            InsufficientScope | ScopeMissing { .. } => "insufficient_scope",
+            WorkspaceAmbiguous => "workspace_ambiguous",
             ServerNotFound(_) => "server_not_found",
             NoSuchPath => "not_found",
             NotAcceptable => "not_acceptable",
@@ -274,6 +290,7 @@ impl EdgeError {
             | ToolDenied { .. }
             | UpstreamAuthUnsupported
             | UpstreamAddressBlocked
+            | WorkspaceAmbiguous
             | IdentityProviderUnavailable => ErrorSource::Gateway,
             UpstreamUnavailable
             | UpstreamTimeout
@@ -345,6 +362,15 @@ impl EdgeError {
                 headers.insert(
                     WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Bearer realm="gatehouse", error="insufficient_scope""#),
+                );
+            }
+            // RFC 6750: the scope the request needs (only `mcp:write` is ever missing).
+            EdgeError::ScopeMissing { .. } => {
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        r#"Bearer realm="gatehouse", error="insufficient_scope", scope="mcp:write""#,
+                    ),
                 );
             }
             EdgeError::MethodNotAllowed => {

@@ -28,6 +28,7 @@ pub mod jsonrpc;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;
+pub mod scopes;
 pub mod server;
 pub mod state;
 pub mod tls;

@@ -48,5 +48,6 @@ fuzz_target!(|data: &[u8]| {
         let has = |key: &str| object.and_then(|o| o.get(key)).is_some_and(|v| !v.is_null());
         assert_eq!(wire.forward_headers.is_some(), has("forward_headers"));
         assert_eq!(wire.user_identity_forwarding.is_some(), has("user_identity_forwarding"));
+        assert_eq!(wire.external_auth_config.is_some(), has("external_auth_config"));
     }
 });

@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use super::allowed_origins::AllowedOrigins;
+use super::external_auth::ExternalAuthConfig;
 use super::forward_headers::ForwardHeaders;
 use super::jwt_validation::JwtValidation;
 use super::user_identity_forwarding::IdentityForwarding;
@@ -27,6 +28,9 @@ pub fn validate_advanced_config(prefix: &str, config: &Value) -> Result<(), Fiel
     if let Some(v) = config.get("allowed_origins").filter(|v| !v.is_null()) {
         AllowedOrigins::from_value(v).map_err(|e| e.under(&format!("{prefix}.allowed_origins")))?;
     }
+    if let Some(v) = config.get("external_auth_config").filter(|v| !v.is_null()) {
+        ExternalAuthConfig::from_value(&format!("{prefix}.external_auth_config"), v)?;
+    }
     Ok(())
 }
 
@@ -38,7 +42,6 @@ pub fn validate_org_jwt_validation(field: &str, value: &Value) -> Result<(), Fie
 
 #[cfg(test)]
 mod tests {
-    use super::super::external_auth::ExternalAuthConfig;
     use super::*;
     use serde_json::json;
 
@@ -69,6 +72,11 @@ mod tests {
         )
         .is_ok());
         assert!(validate_advanced_config("advanced_config", &json!({"other": 1})).is_ok());
-        assert!(ExternalAuthConfig::from_value("external_auth_config", &json!({"issuer":"nope"})).is_err());
+        let e = validate_advanced_config(
+            "advanced_config",
+            &json!({"external_auth_config":{"authorization_endpoint":"nope"}}),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "advanced_config.external_auth_config.authorization_endpoint");
     }
 }

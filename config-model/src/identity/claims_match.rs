@@ -1,7 +1,12 @@
 //! `claimValues` rules of `jwt_validation`: a claim must match given values.
+//!
+//! Two spellings mean the same rules: the list form
+//! `[{"claim": "iss", "value": "…", "matchType": "exact"}]` and the map form of the
+//! hosted gateway's documentation, `{"iss": {"values": "…", "matchType": "exact"}}`.
+//! The control plane stores whichever was sent; both compile to the same rules.
 
 use regex::Regex;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 /// Largest compiled regex (bytes of the compiled program) a rule may use.
@@ -54,6 +59,79 @@ pub struct ClaimValueSpec {
     /// Comparison, default `exact`.
     #[serde(default)]
     pub match_type: MatchType,
+}
+
+/// One entry of the map form: the claim is the key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClaimMapEntry {
+    /// A value or a list of values.
+    pub values: OneOrMany,
+    /// Comparison, default `exact`.
+    #[serde(default)]
+    pub match_type: MatchType,
+}
+
+/// `claimValues` in either spelling.
+#[derive(Debug, Clone)]
+pub enum ClaimValues {
+    /// `[{"claim", "value", "matchType"}]`.
+    List(Vec<ClaimValueSpec>),
+    /// `{"<claim>": {"values", "matchType"}}` (all rules must hold, so their order is immaterial).
+    Map(Vec<(String, ClaimMapEntry)>),
+}
+
+impl Default for ClaimValues {
+    fn default() -> Self {
+        ClaimValues::List(Vec::new())
+    }
+}
+
+impl<'de> Deserialize<'de> for ClaimValues {
+    // By hand rather than `untagged`, so a mistake inside either form is reported
+    // as that form's error instead of "matched no variant".
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(deserializer)? {
+            Value::Array(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| serde_json::from_value(v).map_err(|e| D::Error::custom(format!("[{i}]: {e}"))))
+                .collect::<Result<_, _>>()
+                .map(ClaimValues::List),
+            Value::Object(entries) => entries
+                .into_iter()
+                .map(|(claim, v)| {
+                    serde_json::from_value(v)
+                        .map(|entry| (claim.clone(), entry))
+                        .map_err(|e| D::Error::custom(format!("{claim}: {e}")))
+                })
+                .collect::<Result<_, _>>()
+                .map(ClaimValues::Map),
+            _ => Err(D::Error::custom(
+                "claimValues must be a list of {claim, value, matchType} or a map of claim → {values, matchType}",
+            )),
+        }
+    }
+}
+
+impl ClaimValues {
+    /// The rules in the list form, each with its field path relative to `claimValues`
+    /// (`[i]` in the list form, `.<claim>` in the map form).
+    pub fn into_specs(self) -> Vec<(String, ClaimValueSpec)> {
+        match self {
+            ClaimValues::List(list) => {
+                list.into_iter().enumerate().map(|(i, spec)| (format!("[{i}]"), spec)).collect()
+            }
+            ClaimValues::Map(map) => map
+                .into_iter()
+                .map(|(claim, entry)| {
+                    let field = format!(".{claim}");
+                    (field, ClaimValueSpec { claim, value: entry.values, match_type: entry.match_type })
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A string or a list of strings.
@@ -200,6 +278,43 @@ mod tests {
             rule(json!({"claim":"realm_access.roles","value":"admin","matchType":"contains"})).matches(&c)
         );
         assert!(!rule(json!({"claim":"missing","value":"x"})).matches(&c));
+    }
+
+    #[test]
+    fn the_map_form_compiles_to_the_same_rules_as_the_list_form() {
+        let map: ClaimValues = serde_json::from_value(json!({
+            "iss": {"values": "https://auth.example.com", "matchType": "exact"},
+            "groups": {"values": ["eng"], "matchType": "contains"}}))
+        .unwrap();
+        let list: ClaimValues = serde_json::from_value(json!([
+            {"claim": "iss", "value": "https://auth.example.com", "matchType": "exact"},
+            {"claim": "groups", "value": ["eng"], "matchType": "contains"}]))
+        .unwrap();
+        let compiled = |v: ClaimValues| -> Vec<ClaimRule> {
+            v.into_specs().into_iter().map(|(_, s)| ClaimRule::compile(s).unwrap()).collect()
+        };
+        let (map, list) = (compiled(map), compiled(list));
+        let good = claims(json!({"iss": "https://auth.example.com", "groups": ["ops", "eng"]}));
+        let bad = claims(json!({"iss": "https://auth.example.com", "groups": ["ops"]}));
+        for rules in [&map, &list] {
+            assert!(rules.iter().all(|r| r.matches(&good)));
+            assert!(!rules.iter().all(|r| r.matches(&bad)));
+        }
+        let mut claims_of_map = map.iter().map(ClaimRule::claim).collect::<Vec<_>>();
+        claims_of_map.sort_unstable();
+        assert_eq!(claims_of_map, ["groups", "iss"]);
+    }
+
+    #[test]
+    fn a_mistake_in_either_form_names_the_entry() {
+        let e = serde_json::from_value::<ClaimValues>(json!({"iss": {"value": "x"}})).unwrap_err();
+        assert!(e.to_string().starts_with("iss: unknown field `value`"), "{e}");
+        let e = serde_json::from_value::<ClaimValues>(
+            json!([{"claim": "a", "value": "x", "matchType": "fuzzy"}]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("[0]: unknown variant `fuzzy`"), "{e}");
+        assert!(serde_json::from_value::<ClaimValues>(json!("iss")).is_err());
     }
 
     #[test]

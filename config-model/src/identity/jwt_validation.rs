@@ -11,7 +11,7 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::claims_match::{ClaimRule, ClaimValueSpec, OneOrMany};
+use super::claims_match::{ClaimRule, ClaimValues, OneOrMany};
 use super::jwks::KeySet;
 use super::FieldError;
 
@@ -64,9 +64,9 @@ pub struct JwtValidationSpec {
     /// Claims that must be present.
     #[serde(default)]
     pub required_claims: Vec<String>,
-    /// Claims that must match values.
+    /// Claims that must match values (list or map form).
     #[serde(default)]
-    pub claim_values: Vec<ClaimValueSpec>,
+    pub claim_values: ClaimValues,
     /// Claim holding the stable user id (default `sub`).
     #[serde(default)]
     pub user_claim: Option<String>,
@@ -158,7 +158,8 @@ pub struct JwtValidation {
     pub scope_claim: String,
     /// Workspace slug every caller acts in.
     pub workspace: Option<String>,
-    /// Claim holding workspace slug(s).
+    /// Claim holding workspace slug(s). With neither this nor `workspace`, callers act
+    /// in the workspace the server is provisioned to, when there is exactly one.
     pub workspace_claim: Option<String>,
     /// How long remote JWKS and introspection answers are cached.
     pub cache_ttl: Duration,
@@ -204,6 +205,13 @@ fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
 }
 
 impl JwtValidation {
+    /// Whether callers act in the server's workspace: neither `workspace` nor
+    /// `workspaceClaim` is set, so only a server provisioned to exactly one
+    /// workspace can be reached with these tokens.
+    pub fn acts_in_server_workspace(&self) -> bool {
+        self.workspace.is_none() && self.workspace_claim.is_none()
+    }
+
     /// Parses and validates `jwt_validation` JSON (field paths relative to it).
     pub fn from_value(value: &Value) -> Result<Self, FieldError> {
         let spec: JwtValidationSpec =
@@ -267,13 +275,10 @@ impl JwtValidation {
         };
         let claim_rules = spec
             .claim_values
+            .into_specs()
             .into_iter()
-            .enumerate()
-            .map(|(i, rule)| ClaimRule::compile(rule).map_err(|e| err(&format!("claimValues[{i}]"), e)))
+            .map(|(at, rule)| ClaimRule::compile(rule).map_err(|e| err(&format!("claimValues{at}"), e)))
             .collect::<Result<Vec<_>, _>>()?;
-        if spec.workspace.is_none() && spec.workspace_claim.is_none() {
-            return Err(err("workspace", "one of workspace or workspaceClaim is required"));
-        }
         if spec.workspace.as_deref().is_some_and(|w| w.trim().is_empty()) {
             return Err(err("workspace", "must not be empty"));
         }
@@ -353,7 +358,15 @@ mod tests {
             ),
             "algorithms"
         );
-        assert_eq!(field(json!({"jwksUri":"https://a/j","issuer":"https://i","audience":"a"})), "workspace");
+        let no_workspace =
+            compile(json!({"jwksUri":"https://a/j","issuer":"https://i","audience":"a"})).unwrap();
+        assert!(no_workspace.acts_in_server_workspace(), "the server's one workspace is used");
+        assert_eq!(
+            field(
+                json!({"jwksUri":"https://a/j","issuer":"https://i","audience":"a","claimValues":{"iss":{"values":"(","matchType":"regex"}}})
+            ),
+            "claimValues.iss"
+        );
         assert_eq!(
             field(
                 json!({"jwksUri":"https://a/j","workspace":"w","issuer":"https://i","audience":"a","clockTolerance":9999})

@@ -8,7 +8,7 @@ use http::HeaderName;
 use serde_json::Value;
 
 use super::allowed_origins::AllowedOrigins;
-use super::claims_match::{ClaimValueSpec, MatchType, OneOrMany};
+use super::claims_match::{ClaimValueSpec, ClaimValues, MatchType, OneOrMany};
 use super::external_auth::ExternalAuthConfig;
 use super::forward_headers::ForwardHeaders;
 use super::jwt_validation::{JwtValidation, JwtValidationSpec};
@@ -32,6 +32,9 @@ pub fn advanced_config_to_wire(config: &Value) -> pb::AdvancedConfig {
             .and_then(|v| AllowedOrigins::from_value(v).ok())
             .map(|o| o.as_slice().to_vec())
             .unwrap_or_default(),
+        external_auth_config: get("external_auth_config")
+            .and_then(|v| ExternalAuthConfig::from_value("external_auth_config", v).ok())
+            .map(|c| c.to_wire()),
     }
 }
 
@@ -61,8 +64,9 @@ pub fn jwt_validation_to_wire(value: &Value) -> pb::JwtValidation {
         required_claims: spec.required_claims,
         claim_values: spec
             .claim_values
+            .into_specs()
             .into_iter()
-            .map(|c| pb::ClaimValue {
+            .map(|(_, c)| pb::ClaimValue {
                 claim: c.claim,
                 values: c.value.into_vec(),
                 match_type: c.match_type.as_str().to_owned(),
@@ -118,7 +122,7 @@ pub fn jwt_validation_from_wire(wire: &pb::JwtValidation) -> Result<JwtValidatio
         max_token_age: wire.max_token_age,
         header_key: text(&wire.header_key),
         required_claims: wire.required_claims.clone(),
-        claim_values,
+        claim_values: ClaimValues::List(claim_values),
         user_claim: text(&wire.user_claim),
         email_claim: text(&wire.email_claim),
         name_claim: text(&wire.name_claim),

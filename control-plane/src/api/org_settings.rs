@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use tracing::instrument;
 use utoipa::ToSchema;
 
+use super::jwt_warning::Warnings;
 use super::ApiState;
 use crate::rest::json::ApiJson;
 use crate::rest::{ApiError, ErrorBody};
@@ -25,9 +26,15 @@ pub struct OrgSettingsView {
     /// Org-wide bring-your-own-JWT validation (see docs/edge.md); null = none.
     #[schema(value_type = Option<Object>)]
     pub jwt_validation: Option<serde_json::Value>,
-    /// The org's own authorization server (`{issuer, scopes_supported}`); null = Gatehouse's.
+    /// The org's own authorization server (`{issuer, scopes_supported}` or
+    /// `{authorization_endpoint, token_endpoint, scope}`); null = Gatehouse's.
     #[schema(value_type = Option<Object>)]
     pub external_auth_config: Option<serde_json::Value>,
+    /// What the saved `jwt_validation` accepts that may be weaker or narrower than intended
+    /// (also sent as `Warning` headers); only in the answer to an update.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    pub warnings: Vec<String>,
 }
 
 impl OrgSettingsView {
@@ -36,6 +43,7 @@ impl OrgSettingsView {
             slug: scope.org_slug.clone(),
             jwt_validation: s.jwt_validation,
             external_auth_config: s.external_auth_config,
+            warnings: Vec::new(),
         }
     }
 }
@@ -84,7 +92,7 @@ pub(crate) async fn update(
     ApiJson(body): ApiJson<UpdateOrgSettings>,
 ) -> Result<(axum::http::HeaderMap, Json<OrgSettingsView>), ApiError> {
     let jwt_validation = change(body.jwt_validation);
-    let warning = super::jwt_warning::for_jwt_validation(jwt_validation.as_ref().and_then(Option::as_ref));
+    let warnings = Warnings::for_jwt_validation(jwt_validation.as_ref().and_then(Option::as_ref));
     if let Some(Some(v)) = &jwt_validation {
         validate_org_jwt_validation("jwt_validation", v).map_err(|e| FieldError::new(e.field, e.message))?;
     }
@@ -96,5 +104,6 @@ pub(crate) async fn update(
     let patch = OrgAuthPatch { jwt_validation, external_auth_config };
     let updated = state.store.update_org_auth_settings(&scope.org_id, patch).await?;
     tracing::info!(version = updated.version, "org auth settings updated");
-    Ok((warning, Json(OrgSettingsView::of(updated.value, &scope))))
+    let view = OrgSettingsView { warnings: warnings.texts(), ..OrgSettingsView::of(updated.value, &scope) };
+    Ok((warnings.headers(), Json(view)))
 }

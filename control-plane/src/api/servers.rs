@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use utoipa::ToSchema;
 
-use super::{jwt_warning, ApiState};
+use super::jwt_warning::Warnings;
+use super::ApiState;
 use crate::rest::json::{ApiJson, ApiPath, ApiQuery};
 use crate::rest::{ApiError, ErrorBody, PageQuery};
 use crate::store::oauth_clients::{preset_key, OAuthClientRecord};
@@ -118,6 +119,11 @@ pub struct ServerView {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// What the saved `advanced_config` accepts that may be weaker or narrower than intended
+    /// (also sent as `Warning` headers); only in the answer to a create or update.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    pub warnings: Vec<String>,
 }
 
 impl From<Server> for ServerView {
@@ -133,6 +139,7 @@ impl From<Server> for ServerView {
             auto_provision: s.auto_provision,
             created_at: s.created_at,
             updated_at: s.updated_at,
+            warnings: Vec::new(),
         }
     }
 }
@@ -182,12 +189,13 @@ pub(crate) async fn create(
         advanced_config,
         auto_provision: body.auto_provision,
     };
-    let warning = jwt_warning::for_advanced_config(Some(&new.advanced_config));
+    let warnings = Warnings::for_advanced_config(Some(&new.advanced_config));
     let created = state.store.create_server(&scope.org_id, new).await?;
     store_client_secret(&state, &created.value.id, client_secret).await?;
     state.upstream_oauth.server_changed(created.value.clone()).await;
     tracing::info!(version = created.version, "server registered");
-    Ok((StatusCode::CREATED, warning, Json(created.value.into())))
+    let view = ServerView { warnings: warnings.texts(), ..created.value.into() };
+    Ok((StatusCode::CREATED, warnings.headers(), Json(view)))
 }
 
 /// Lists servers (a member: the servers provisioned to their workspaces).
@@ -281,14 +289,15 @@ pub(crate) async fn update(
         advanced_config,
         auto_provision: body.auto_provision,
     };
-    let warning = jwt_warning::for_advanced_config(patch.advanced_config.as_ref());
+    let warnings = Warnings::for_advanced_config(patch.advanced_config.as_ref());
     let updated = state.store.update_server(&scope.org_id, &slug, patch).await?;
     if let Some(change) = client_secret {
         store_client_secret(&state, &updated.value.id, change).await?;
     }
     state.upstream_oauth.server_changed(updated.value.clone()).await;
     tracing::info!(version = updated.version, "server updated");
-    Ok((warning, Json(updated.value.into())))
+    let view = ServerView { warnings: warnings.texts(), ..updated.value.into() };
+    Ok((warnings.headers(), Json(view)))
 }
 
 /// Deletes a server and every provision of it.

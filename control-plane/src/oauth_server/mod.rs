@@ -42,10 +42,16 @@ use crate::store::{
 
 pub use error::OAuthError;
 
-/// Scopes the server knows; an omitted scope means [`DEFAULT_SCOPE`].
-pub const SCOPES_SUPPORTED: &[&str] = &["mcp", "offline_access"];
+/// Scopes the server knows; an omitted scope means [`DEFAULT_SCOPE`]. `mcp:read` and
+/// `mcp:write` are the edges' read-only and full access (`mcp` is full access too).
+pub const SCOPES_SUPPORTED: &[&str] = &[
+    gatehouse_config::mcp_scopes::MCP,
+    gatehouse_config::mcp_scopes::MCP_READ,
+    gatehouse_config::mcp_scopes::MCP_WRITE,
+    "offline_access",
+];
 /// Scope granted when a request names none.
-pub const DEFAULT_SCOPE: &str = "mcp";
+pub const DEFAULT_SCOPE: &str = gatehouse_config::mcp_scopes::MCP;
 /// How long an authorization code is valid.
 pub const CODE_TTL: Duration = Duration::from_secs(60);
 /// How long a consent screen may wait for the user's decision.

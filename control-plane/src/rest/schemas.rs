@@ -123,7 +123,12 @@ fn headers(nullable: bool) -> Schema {
 /// Scopes of a machine client: the ones Gatehouse's authorization server issues.
 pub fn machine_scopes() -> Schema {
     array(
-        ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["mcp", "offline_access"])),
+        ObjectBuilder::new().schema_type(Type::String).enum_values(Some([
+            gatehouse_config::mcp_scopes::MCP,
+            gatehouse_config::mcp_scopes::MCP_READ,
+            gatehouse_config::mcp_scopes::MCP_WRITE,
+            "offline_access",
+        ])),
         None,
         false,
     )

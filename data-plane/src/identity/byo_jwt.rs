@@ -214,6 +214,7 @@ impl JwtValidator {
             email: string_claim(&claims, &self.config.email_claim),
             name: string_claim(&claims, &self.config.name_claim),
             workspace_ids,
+            workspace_from_server: self.config.acts_in_server_workspace(),
             roles: string_list(lookup(&claims, &self.config.roles_claim)),
             scopes,
             tool_permissions: Vec::new(),

@@ -76,6 +76,9 @@ pub struct Caller {
     pub name: Option<String>,
     /// Workspaces the caller acts in (exactly one for gateway tokens).
     pub workspace_ids: Vec<String>,
+    /// The credential names no workspace (`jwt_validation` without `workspace` or
+    /// `workspaceClaim`): the caller acts in the server's workspace, if it has exactly one.
+    pub workspace_from_server: bool,
     /// Roles from the identity provider.
     pub roles: Vec<String>,
     /// OAuth scopes or token scopes.
@@ -105,6 +108,7 @@ impl Caller {
             email: None,
             name: None,
             workspace_ids: vec![grant.workspace_id.clone()],
+            workspace_from_server: false,
             roles: Vec::new(),
             scopes: grant.scopes.clone(),
             tool_permissions: grant.tool_permissions.clone(),

@@ -34,6 +34,8 @@ pub const X_USER_JWT: HeaderName = HeaderName::from_static("x-user-jwt");
 pub struct IdentityContext<'a> {
     /// Slug of the workspace the request is authorised in.
     pub workspace_slug: &'a str,
+    /// Id of that workspace (the `workspace_id` claim).
+    pub workspace_id: &'a str,
     /// Upstream URL (default `X-User-JWT` audience).
     pub upstream_url: &'a str,
     /// Gatehouse issuer (`X-User-JWT` `iss`).
@@ -47,14 +49,16 @@ pub struct IdentityContext<'a> {
 }
 
 /// The claims `include` selects for `caller`.
-pub fn selected_claims(caller: &Caller, include: &[String], workspace_slug: &str) -> Map<String, Value> {
+pub fn selected_claims(caller: &Caller, include: &[String], ctx: &IdentityContext<'_>) -> Map<String, Value> {
     let mut out = Map::new();
     for name in include {
         let value = match name.as_str() {
             "sub" => Some(Value::from(caller.user.clone())),
             "email" => caller.email.clone().map(Value::from),
             "name" => caller.name.clone().map(Value::from),
-            "workspace" => Some(Value::from(workspace_slug)),
+            "workspace" => Some(Value::from(ctx.workspace_slug)),
+            // The hosted gateway's documented spelling: the workspace the request acts in.
+            "workspace_id" => Some(Value::from(ctx.workspace_id)),
             "org" => Some(Value::from(caller.org_id.clone())),
             "roles" => Some(Value::from(caller.roles.clone())),
             "scopes" => Some(Value::from(caller.scopes.clone())),
@@ -100,12 +104,12 @@ pub fn inject_identity(
     match config.method {
         None => {}
         Some(ForwardingMethod::ClaimsHeader) => {
-            let claims = selected_claims(caller, &config.include_claims, ctx.workspace_slug);
+            let claims = selected_claims(caller, &config.include_claims, ctx);
             set(X_USER_CLAIMS, serde_json::to_string(&claims).ok());
         }
         Some(ForwardingMethod::JwtHeader) => {
             let jwt = ctx.signer.and_then(|signer| {
-                let mut claims = selected_claims(caller, &config.include_claims, ctx.workspace_slug);
+                let mut claims = selected_claims(caller, &config.include_claims, ctx);
                 claims.insert("sub".into(), caller.user.clone().into());
                 let audience = config.jwt_audience.as_deref().unwrap_or(ctx.upstream_url);
                 ctx.jwt_cache.get_or_sign(signer, ctx.issuer, audience, &claims, config.jwt_ttl, ctx.now_unix)

@@ -17,12 +17,14 @@ use super::IdentityError;
 /// The scope a Gatehouse access token needs at every MCP URL: what the
 /// authorization server grants by default (its `DEFAULT_SCOPE`), advertised in
 /// the protected resource metadata and the `WWW-Authenticate` challenge.
-pub const MCP_SCOPE: &str = "mcp";
+pub const MCP_SCOPE: &str = gatehouse_config::mcp_scopes::MCP;
 
-/// Whether `caller` holds the scope its credential needs here: a Gatehouse
-/// access token must carry [`MCP_SCOPE`]; other credentials are not scoped by Gatehouse.
+/// Whether `caller` holds the scope its credential needs here: a Gatehouse access token
+/// must carry an MCP scope ([`MCP_SCOPE`], or `mcp:read` / `mcp:write`, which then limit
+/// the methods it may send); other credentials are not scoped by Gatehouse.
 pub fn has_required_scope(caller: &Caller) -> bool {
-    caller.source != AuthSource::GatehouseJwt || caller.scopes.iter().any(|s| s == MCP_SCOPE)
+    caller.source != AuthSource::GatehouseJwt
+        || caller.scopes.iter().any(|s| gatehouse_config::mcp_scopes::is_mcp_scope(s))
 }
 
 /// Gatehouse's issuer, its token-verification keys and the users whose tokens
@@ -106,6 +108,7 @@ fn caller(claims: Map<String, Value>) -> Result<Caller, IdentityError> {
         email: string_claim(&claims, "email"),
         name: string_claim(&claims, "name"),
         workspace_ids: string_list(claims.get("ws")),
+        workspace_from_server: false,
         roles: string_list(claims.get("roles")),
         scopes: string_list(claims.get("scope")),
         tool_permissions: Vec::new(),

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use gatehouse_config::identity::external_auth::ExternalAuthConfig;
 use gatehouse_config::identity::forward_headers::ForwardHeaders;
 use gatehouse_config::identity::user_identity_forwarding::IdentityForwarding;
 use gatehouse_config::identity::wire::jwt_validation_from_wire;
@@ -22,6 +23,8 @@ pub struct ServerIdentity {
     pub forwarding: Option<IdentityForwarding>,
     /// `forward_headers`.
     pub forward_headers: Option<ForwardHeaders>,
+    /// `external_auth_config`: the server's own authorization server, advertised before the org's.
+    pub external_auth: Option<ExternalAuthConfig>,
 }
 
 impl ServerIdentity {
@@ -50,6 +53,11 @@ impl ServerIdentity {
                 .map_err(|e| tracing::warn!(server = %slug, field = %e.field, reason = %e.message, "ignoring invalid forward_headers"))
                 .ok()
         });
-        Self { jwt, forwarding, forward_headers }
+        let external_auth = config.external_auth_config.as_ref().and_then(|wire| {
+            ExternalAuthConfig::from_wire(wire)
+                .map_err(|e| tracing::warn!(server = %slug, field = %e.field, reason = %e.message, "ignoring invalid external_auth_config"))
+                .ok()
+        });
+        Self { jwt, forwarding, forward_headers, external_auth }
     }
 }

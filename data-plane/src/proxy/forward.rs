@@ -3,7 +3,8 @@
 //! Order (ARCHITECTURE.md "Edge request order"): method (405) → config loaded
 //! (503) → `Origin` (403) → token (401) → token scope (403) → server in the token's org (404) → provisioned and
 //! permitted (403) → body size (413) → JSON-RPC peek (400) → mirrored headers
-//! (400) → tool policy (JSON-RPC error, never forwarded) → session binding
+//! (400) → method within the token's scopes (403, `crate::scopes`) → tool policy
+//! (JSON-RPC error, never forwarded) → session binding
 //! (404) → upstream auth type (502) → upstream credential → upstream (`upstream`).
 
 use std::sync::atomic::Ordering;
@@ -36,6 +37,7 @@ use crate::identity;
 use crate::jsonrpc::{self, PeekError};
 use crate::metrics::{EdgeMetrics, RequestRecord};
 use crate::policy::ToolPolicy;
+use crate::scopes::McpAccess;
 use crate::tls::TlsSession;
 
 /// An error answer plus the request id to echo, once known.
@@ -246,8 +248,9 @@ async fn forward(
         // MCP GET and DELETE carry no body; never forward one.
         Bytes::new()
     };
+    let allowed = Allowed { policy: &policy, access: McpAccess::of(&caller) };
     let (id, filter) = if is_post {
-        check_message(&body, &parts.headers, slug, &policy, span, record, inner.edge.metrics())?
+        check_message(&body, &parts.headers, slug, allowed, span, record, inner.edge.metrics())?
     } else {
         (None, None)
     };
@@ -342,13 +345,20 @@ fn origin_allowed(inner: &Inner, view: &ConfigView, path: &McpPath, presented: &
         .is_some_and(|server| server.allowed_origins.allows(&presented))
 }
 
+/// What the caller may send: the tool policy and what its scopes allow.
+#[derive(Clone, Copy)]
+struct Allowed<'p> {
+    policy: &'p ToolPolicy,
+    access: McpAccess,
+}
+
 /// Peeks at a POSTed message and applies the JSON-RPC checks; returns the
 /// request id and, for a restricted `tools/list`, the filter for its response.
 fn check_message<'b>(
     body: &'b [u8],
     headers: &HeaderMap,
     slug: &str,
-    policy: &ToolPolicy,
+    allowed: Allowed<'_>,
     span: &Span,
     record: &mut RequestRecord,
     metrics: &EdgeMetrics,
@@ -366,18 +376,21 @@ fn check_message<'b>(
         span.record("otel.name", format!("{method} {slug}"));
     }
     request_metadata::validate(headers, &peek).map_err(reject)?;
+    if let Some(scope) = allowed.access.missing_for(peek.method()) {
+        return Err(reject(EdgeError::ScopeMissing { scope, method: method.to_owned() }));
+    }
     match method {
         "tools/call" => {
             let tool = peek.name().ok_or_else(|| reject(EdgeError::MissingToolName))?;
             span.record("mcp.tool", tool);
             record.set_tool(metrics, tool);
-            if !policy.is_unrestricted() && !policy.allows(tool) {
+            if !allowed.policy.is_unrestricted() && !allowed.policy.allows(tool) {
                 return Err(reject(EdgeError::ToolDenied { tool: tool.to_owned() }));
             }
             Ok((peek.id, None))
         }
-        "tools/list" if !policy.is_unrestricted() => {
-            Ok((peek.id, Some(ToolsListFilter::new(policy.clone(), peek.id))))
+        "tools/list" if !allowed.policy.is_unrestricted() => {
+            Ok((peek.id, Some(ToolsListFilter::new(allowed.policy.clone(), peek.id))))
         }
         _ => Ok((peek.id, None)),
     }

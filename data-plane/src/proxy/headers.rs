@@ -107,6 +107,7 @@ fn inject_identity_headers(
     let workspace_slug = view.workspace(&sources.route.workspace_id).map_or("", |w| w.slug.as_str());
     let ctx = forwarding::IdentityContext {
         workspace_slug,
+        workspace_id: &sources.route.workspace_id,
         upstream_url: server.url.as_str(),
         issuer: &view.settings().issuer,
         signer: view.identity_signer().map(|s| s.as_ref()),

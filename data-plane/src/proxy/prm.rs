@@ -9,7 +9,8 @@
 //! scope its tokens need here ([`MCP_SCOPE`]): `scopes_supported` in the
 //! metadata and `scope` in the challenge (MCP scope selection strategy). An
 //! org's own authorization server advertises its configured `scopes_supported`
-//! and no challenge scope (Gatehouse does not know what it requires).
+//! and no challenge scope (Gatehouse does not know what it requires). A server's
+//! own `external_auth_config` takes precedence over its org's.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +21,7 @@ use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 
 use super::state::ProxyState;
-use crate::config_view::{ConfigView, Org};
+use crate::config_view::{ConfigView, Org, UpstreamServer};
 use crate::error::EdgeError;
 use crate::identity::gatehouse_jwt::MCP_SCOPE;
 use crate::tls::TlsSession;
@@ -102,8 +103,20 @@ impl Advertised {
     /// configured, else Gatehouse's (`None` when the URL names no server).
     pub fn for_path(view: &ConfigView, path: &McpPath) -> Option<Self> {
         let org = view.org_by_slug(path.org_slug())?;
-        view.server(&org.id, &path.slug)?;
-        Some(Self::for_org(view, org))
+        let server = view.server(&org.id, &path.slug)?;
+        Some(Self::for_server(view, org, server))
+    }
+
+    /// What `server` of `org` advertises: its own authorization server, else its org's.
+    pub fn for_server(view: &ConfigView, org: &Org, server: &UpstreamServer) -> Self {
+        if let Some(ext) = &server.identity.external_auth {
+            return Self {
+                authorization_servers: vec![ext.issuer.clone()],
+                scopes_supported: ext.scopes_supported.clone(),
+                required_scope: None,
+            };
+        }
+        Self::for_org(view, org)
     }
 
     /// What the servers of `org` advertise.
@@ -128,7 +141,7 @@ impl Advertised {
 }
 
 /// Points the answer to a request refused for its credential (any 401, or a 403
-/// `insufficient_scope`) at the metadata of the URL the client used (`path`), as `view`
+/// `insufficient_scope`, whose `scope` is then the one it lacks) at the metadata of the URL the client used (`path`), as `view`
 /// (the config the request was decided with) describes it; other answers are left as they are.
 pub fn challenge(
     response: &mut Response,
@@ -138,11 +151,15 @@ pub fn challenge(
     origin: &RequestOrigin,
     path: &McpPath,
 ) {
-    let challenged =
-        response.status() == StatusCode::UNAUTHORIZED || matches!(error, EdgeError::InsufficientScope);
+    let challenged = response.status() == StatusCode::UNAUTHORIZED
+        || matches!(error, EdgeError::InsufficientScope | EdgeError::ScopeMissing { .. });
     if challenged {
         let base = public_base(configured, view, origin);
-        let scope = Advertised::for_path(view, path).and_then(|a| a.required_scope);
+        // A method beyond the token's scopes names the scope it needs (MCP step-up).
+        let scope = match error {
+            EdgeError::ScopeMissing { scope, .. } => Some(*scope),
+            _ => Advertised::for_path(view, path).and_then(|a| a.required_scope),
+        };
         add_challenge(response, &metadata_url(&base, path), error, scope);
     }
 }
@@ -153,7 +170,9 @@ fn add_challenge(response: &mut Response, metadata: &str, error: &EdgeError, sco
     let mut challenge = format!(r#"Bearer realm="gatehouse", resource_metadata="{metadata}""#);
     match error {
         EdgeError::InvalidToken | EdgeError::ExpiredToken => challenge.push_str(r#", error="invalid_token""#),
-        EdgeError::InsufficientScope => challenge.push_str(r#", error="insufficient_scope""#),
+        EdgeError::InsufficientScope | EdgeError::ScopeMissing { .. } => {
+            challenge.push_str(r#", error="insufficient_scope""#)
+        }
         _ => {}
     }
     if let Some(scope) = scope {
@@ -206,7 +225,7 @@ fn metadata(state: &ProxyState, path: &McpPath, request: &axum::extract::Request
         return EdgeError::ServerNotFound(path.slug.clone()).into_response();
     };
     let base = public_base(state.public_base_url(), &view, &RequestOrigin::of(request));
-    let advertised = Advertised::for_org(&view, org);
+    let advertised = Advertised::for_server(&view, org, server);
     let body = Metadata {
         resource: resource_url(&base, path),
         authorization_servers: advertised.authorization_servers,

@@ -313,7 +313,7 @@ async fn gatehouse_access_tokens_are_verified_offline_and_audience_bound() {
 
     // A valid token without the `mcp` scope is 403 insufficient_scope, naming the scope.
     let before = edge.upstream.count();
-    for scope in [json!("offline_access"), json!("mcp:read mcpx"), Value::Null] {
+    for scope in [json!("offline_access"), json!("mcpx mcp:admin"), Value::Null] {
         let mut claims = gatehouse_claims(&edge, "alpha", &["ws1"]);
         claims["scope"] = scope.clone();
         let response = edge.call_bearer("alpha", &key.sign(&claims)).await;

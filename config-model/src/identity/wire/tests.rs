@@ -16,6 +16,9 @@ fn jwt_validation_survives_the_wire_unchanged() {
                "claimValues": [{"claim": "groups", "value": ["eng", "ops"], "matchType": "contains"},
                                {"claim": "iss", "value": "https://idp.example"},
                                {"claim": "sub", "value": "^svc-.*$", "matchType": "regex"}]}),
+        json!({"jwksUri": "https://idp.example/jwks", "issuer": "https://idp.example", "audience": "a",
+               "claimValues": {"iss": {"values": "https://idp.example", "matchType": "exact"},
+                               "groups": {"values": ["eng"], "matchType": "contains"}}}),
         json!({"introspectEndpoint": "https://idp.example/introspect", "introspectClientId": "gatehouse",
                "workspace": "eng", "issuer": "https://idp.example", "audience": "gatehouse"}),
         json!({"jwks": {"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
@@ -73,7 +76,11 @@ fn advanced_config_keeps_what_the_edge_acts_on() {
         "forward_headers": ["x-tenant"],
         "allowed_origins": ["HTTPS://App.Example"],
         "oauth_metadata": {"scopes": ["read"]},
+        "external_auth_config": {"authorization_endpoint": "https://idp.example.com/authorize",
+                                 "token_endpoint": "https://idp.example.com/token", "scope": "openid mcp"},
     }));
+    let external = wire.external_auth_config.clone().unwrap();
+    assert_eq!((external.issuer.as_str(), external.scopes_supported.len()), ("https://idp.example.com", 2));
     assert_eq!(wire.allowed_origins, vec!["https://app.example".to_owned()]);
     assert_eq!(wire.jwt_validation.unwrap().jwks_uri, "https://idp.example/jwks");
     assert_eq!(wire.user_identity_forwarding.unwrap().method, "claims_header");
