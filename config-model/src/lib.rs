@@ -14,6 +14,7 @@ pub mod grant_identity;
 pub mod identity;
 pub mod limits;
 pub mod mcp_path;
+pub mod rate_limit;
 pub mod scope;
 pub mod state;
 pub mod token_hash;

@@ -4,7 +4,8 @@
 //! (503) → `Origin` (403) → token (401) → token scope (403) → server in the token's org (404) → provisioned and
 //! permitted (403) → body size (413) → JSON-RPC peek (400) → mirrored headers
 //! (400) → tool policy (JSON-RPC error, never forwarded) → session binding
-//! (404) → upstream auth type (502) → upstream credential → upstream (`upstream`).
+//! (404) → upstream auth type (502) → rate limits and budgets (`limits`: a JSON-RPC
+//! error for `tools/call`, else 429) → upstream credential → upstream (`upstream`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -33,7 +34,8 @@ use crate::config_view::{ConfigView, UpstreamAuth};
 use crate::elicitation_streams::{session_hash, StreamKey};
 use crate::error::EdgeError;
 use crate::identity;
-use crate::jsonrpc::{self, PeekError};
+use crate::jsonrpc::{self, Field, PeekError};
+use crate::limits::{RateLimitOutcome, RequestFacts};
 use crate::policy::ToolPolicy;
 use crate::tls::TlsSession;
 
@@ -208,8 +210,8 @@ async fn forward(
         // MCP GET and DELETE carry no body; never forward one.
         Bytes::new()
     };
-    let (id, filter) =
-        if is_post { check_message(&body, &parts.headers, slug, &policy, span)? } else { (None, None) };
+    let (id, filter, tool) =
+        if is_post { check_message(&body, &parts.headers, slug, &policy, span)? } else { (None, None, None) };
     let reject = |error: EdgeError| Rejection { error, id: id.map(ToOwned::to_owned) };
     if parts.method != Method::DELETE && !accepts_mcp(&parts.headers, is_post) {
         return Err(reject(EdgeError::NotAcceptable));
@@ -239,6 +241,20 @@ async fn forward(
     if let UpstreamAuth::Unsupported(kind) = &server.auth {
         tracing::warn!(auth_type = %kind, "server uses an upstream auth type this edge does not support");
         return Err(reject(EdgeError::UpstreamAuthUnsupported));
+    }
+    if !view.rate_limits().is_empty() {
+        let facts = RequestFacts {
+            org_id: &caller.org_id,
+            server_slug: slug,
+            workspace_id: &route.workspace_id,
+            user: &caller.user,
+            email: caller.email.as_deref(),
+            tool: tool.as_deref(),
+        };
+        if let RateLimitOutcome::Refused(refusal) = inner.limiter.check(view, &facts).await {
+            tracing::info!(rate_limit = %refusal.rule.id, local = refusal.local, retry_after_ms = refusal.retry_after_ms, "request refused by a rate limit");
+            return Err(reject(EdgeError::RateLimited(Box::new(refusal))));
+        }
     }
     // The upstream credential comes first: fetching it may refuse the request (or ask the
     // user to authorize), and the headers below are built in one step around it.
@@ -299,15 +315,20 @@ fn origin_allowed(inner: &Inner, view: &ConfigView, path: &McpPath, presented: &
         .is_some_and(|server| server.allowed_origins.allows(&presented))
 }
 
+/// What a POSTed message is, as far as the request path cares: its id, the filter of a
+/// restricted `tools/list`'s response, the tool of a `tools/call`.
+type Message<'b> = (Option<&'b RawValue>, Option<ToolsListFilter>, Option<std::borrow::Cow<'b, str>>);
+
 /// Peeks at a POSTed message and applies the JSON-RPC checks; returns the
-/// request id and, for a restricted `tools/list`, the filter for its response.
+/// request id, for a restricted `tools/list` the filter for its response, and
+/// for a `tools/call` the tool.
 fn check_message<'b>(
     body: &'b [u8],
     headers: &HeaderMap,
     slug: &str,
     policy: &ToolPolicy,
     span: &Span,
-) -> Result<(Option<&'b RawValue>, Option<ToolsListFilter>), Rejection> {
+) -> Result<Message<'b>, Rejection> {
     let peek = jsonrpc::peek(body).map_err(|e| match e {
         PeekError::Parse => EdgeError::Parse,
         PeekError::Batch => EdgeError::Batch,
@@ -327,12 +348,17 @@ fn check_message<'b>(
             if !policy.is_unrestricted() && !policy.allows(tool) {
                 return Err(reject(EdgeError::ToolDenied { tool: tool.to_owned() }));
             }
-            Ok((peek.id, None))
+            // The name moves out of the peek: no copy unless it had escapes.
+            let tool = match peek.params.and_then(|p| p.name) {
+                Some(Field::Str(name)) => Some(name),
+                _ => None,
+            };
+            Ok((peek.id, None, tool))
         }
         "tools/list" if !policy.is_unrestricted() => {
-            Ok((peek.id, Some(ToolsListFilter::new(policy.clone(), peek.id))))
+            Ok((peek.id, Some(ToolsListFilter::new(policy.clone(), peek.id)), None))
         }
-        _ => Ok((peek.id, None)),
+        _ => Ok((peek.id, None, None)),
     }
 }
 
