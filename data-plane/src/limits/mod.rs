@@ -77,7 +77,10 @@ pub struct RateLimitStats {
 
 #[derive(Debug, Default)]
 struct Health {
-    down_until: Option<Instant>,
+    /// Since the last failure, until a call succeeds again.
+    failing: bool,
+    /// Redis is not tried before this instant.
+    retry_at: Option<Instant>,
     backoff: Duration,
 }
 
@@ -133,7 +136,8 @@ impl RateLimiter {
 
     /// `redis`, `local`, or `local (redis unavailable)`.
     pub fn backend(&self) -> &'static str {
-        match (&self.redis, self.redis_down()) {
+        let failing = self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner).failing;
+        match (&self.redis, failing) {
             (None, _) => "local",
             (Some(_), false) => "redis",
             (Some(_), true) => "local (redis unavailable)",
@@ -199,7 +203,7 @@ impl RateLimiter {
     /// Redis' decision, or `None` when Redis is absent, known down, or fails now.
     async fn decide_in_redis(&self, checks: &[Check]) -> Option<Result<(), (usize, u64)>> {
         let redis = self.redis.as_ref()?;
-        if self.redis_down() {
+        if self.wait_before_retry() {
             return None;
         }
         match redis.decide(checks).await {
@@ -215,23 +219,25 @@ impl RateLimiter {
         }
     }
 
-    fn redis_down(&self) -> bool {
+    /// Whether Redis failed recently enough not to be tried yet.
+    fn wait_before_retry(&self) -> bool {
         let health = self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        health.down_until.is_some_and(|until| Instant::now() < until)
+        health.retry_at.is_some_and(|at| Instant::now() < at)
     }
 
     fn redis_up(&self) {
         let mut health = self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if health.down_until.take().is_some() {
-            health.backoff = Duration::ZERO;
+        if health.failing {
+            *health = Health::default();
             tracing::info!("rate limits are shared through redis again");
         }
     }
 
     fn redis_failed(&self, e: RedisError) {
         let mut health = self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        health.failing = true;
         health.backoff = (health.backoff * 2).clamp(PROBE_MIN, PROBE_MAX);
-        health.down_until = Some(Instant::now() + health.backoff);
+        health.retry_at = Some(Instant::now() + health.backoff);
         tracing::debug!(reason = %e, retry_in_ms = health.backoff.as_millis() as u64, "rate limit decision in redis failed");
     }
 

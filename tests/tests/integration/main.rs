@@ -20,6 +20,7 @@ mod mtls;
 mod oauth_server;
 mod oidc_harness;
 mod proxy;
+mod rate_limits;
 mod redis_cache;
 mod secrets;
 mod sso;
