@@ -281,3 +281,92 @@ fn matches(view: &ConfigView, rule: &LimitRule, request: &RequestFacts<'_>) -> b
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_proto::config::v1 as pb;
+
+    fn view(limits: Vec<pb::RateLimit>) -> ConfigView {
+        let workspace =
+            pb::Workspace { id: "w1".into(), org_id: "o".into(), slug: "eng".into(), name: "eng".into() };
+        ConfigView::from_snapshot(pb::Snapshot {
+            version: 1,
+            state: Some(pb::ConfigState {
+                workspaces: vec![workspace],
+                rate_limits: limits,
+                ..Default::default()
+            }),
+        })
+    }
+
+    fn limit(id: &str, amount: u64) -> pb::RateLimit {
+        pb::RateLimit {
+            id: id.into(),
+            org_id: "o".into(),
+            name: id.into(),
+            kind: "limit".into(),
+            amount,
+            period: "hour".into(),
+            ..Default::default()
+        }
+    }
+
+    fn request<'a>(user: &'a str, tool: Option<&'a str>) -> RequestFacts<'a> {
+        RequestFacts { org_id: "o", server_slug: "tools", workspace_id: "w1", user, email: None, tool }
+    }
+
+    async fn passes(limiter: &RateLimiter, view: &ConfigView, r: RequestFacts<'_>) -> bool {
+        !matches!(limiter.check(view, &r).await, RateLimitOutcome::Refused(_))
+    }
+
+    #[tokio::test]
+    async fn per_caller_limits_count_each_user_and_shared_ones_everyone() {
+        let view = view(vec![pb::RateLimit { per_caller: true, ..limit("each", 1) }]);
+        let limiter = RateLimiter::local_only("p:");
+        assert!(passes(&limiter, &view, request("ann", None)).await);
+        assert!(passes(&limiter, &view, request("bob", None)).await, "bob has his own counter");
+        assert!(!passes(&limiter, &view, request("ann", None)).await);
+
+        let view = self::view(vec![limit("all", 1)]);
+        let limiter = RateLimiter::local_only("p:");
+        assert!(passes(&limiter, &view, request("ann", None)).await);
+        assert!(!passes(&limiter, &view, request("bob", None)).await, "one counter for everyone");
+        assert_eq!(
+            limiter.stats(),
+            RateLimitStats { allowed: 1, refused: 1, local_decisions: 2, redis_failures: 0 }
+        );
+        assert_eq!(limiter.backend(), "local");
+    }
+
+    #[tokio::test]
+    async fn match_fields_narrow_what_counts() {
+        let view = view(vec![
+            pb::RateLimit { tool: "search_*".into(), ..limit("tool", 1) },
+            pb::RateLimit { user: "ann@example.com".into(), ..limit("user", 1) },
+            pb::RateLimit { workspace: "ops".into(), ..limit("other workspace", 1) },
+            pb::RateLimit { server: "other".into(), ..limit("other server", 1) },
+            pb::RateLimit { org_id: "o2".into(), ..limit("other org", 1) },
+        ]);
+        let limiter = RateLimiter::local_only("p:");
+        // A limit naming a tool counts only calls of matching tools.
+        assert!(matches!(limiter.check(&view, &request("bob", None)).await, RateLimitOutcome::Unlimited));
+        assert!(matches!(
+            limiter.check(&view, &request("bob", Some("echo"))).await,
+            RateLimitOutcome::Unlimited
+        ));
+        assert!(passes(&limiter, &view, request("bob", Some("search_code"))).await);
+        assert!(!passes(&limiter, &view, request("bob", Some("search_issues"))).await);
+        // A limit naming a user matches their id or e-mail (any case).
+        let ann = RequestFacts { email: Some("Ann@Example.com"), ..request("u-1", None) };
+        assert!(passes(&limiter, &view, ann).await);
+        match limiter.check(&view, &ann).await {
+            RateLimitOutcome::Refused(refusal) => {
+                assert_eq!(refusal.rule.id, "user");
+                assert!(refusal.local && !refusal.tool_call);
+                assert!(refusal.retry_after_ms > 3_500_000, "{}", refusal.retry_after_ms);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
