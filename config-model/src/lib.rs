@@ -15,6 +15,7 @@ pub mod identity;
 pub mod limits;
 pub mod mcp_path;
 pub mod mcp_scopes;
+pub mod rate_limit;
 pub mod scope;
 pub mod state;
 pub mod token_hash;

@@ -59,6 +59,8 @@ pub fn change_org<'a>(
         }
         Kind::CompleteElicitation(c) => ChangeOrg::Org(&c.org_id),
         Kind::ForgetElicitation(id) => org(before.completed_elicitations.get(id).map(|c| c.org_id.as_str())),
+        Kind::UpsertRateLimit(r) => ChangeOrg::Org(&r.org_id),
+        Kind::DeleteRateLimit(id) => org(before.rate_limits.get(id).map(|r| r.org_id.as_str())),
     }
 }
 
@@ -111,6 +113,12 @@ impl ConfigState {
                 .completed_elicitations
                 .iter()
                 .filter(|(_, c)| has(&c.org_id))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            rate_limits: self
+                .rate_limits
+                .iter()
+                .filter(|(_, r)| has(&r.org_id))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             settings: self.settings.clone(),

@@ -316,6 +316,12 @@ config_collections! {
         upsert: CompleteElicitation,
         delete: ForgetElicitation,
     }
+    /// Rate limits and budgets, by id.
+    rate_limits (RateLimits): String => pb::RateLimit {
+        key: |r| r.id.clone(),
+        upsert: UpsertRateLimit,
+        delete: DeleteRateLimit,
+    }
 }
 
 /// An observer that ignores every change (for states without derived indexes).

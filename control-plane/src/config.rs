@@ -34,6 +34,8 @@ const VAR_OAUTH_REGISTRATION_PER_MINUTE: &str = "GATEHOUSE_OAUTH_REGISTRATION_PE
 const VAR_OAUTH_REGISTRATION_BURST: &str = "GATEHOUSE_OAUTH_REGISTRATION_BURST";
 const VAR_TRUSTED_PROXY_HOPS: &str = "GATEHOUSE_TRUSTED_PROXY_HOPS";
 // SSO console sessions.
+const VAR_REDIS_URL: &str = "GATEHOUSE_REDIS_URL";
+const VAR_REDIS_KEY_PREFIX: &str = "GATEHOUSE_REDIS_KEY_PREFIX";
 const VAR_SESSION_TTL: &str = "GATEHOUSE_SESSION_TTL_SECS";
 const VAR_SESSION_IDLE_TIMEOUT: &str = "GATEHOUSE_SESSION_IDLE_TIMEOUT_SECS";
 /// Edge public base URL used when `GATEHOUSE_EDGE_PUBLIC_URL` is not set.
@@ -99,6 +101,11 @@ pub struct ControlPlaneConfig {
     pub session_idle_timeout: Duration,
     /// TLS on the gRPC and admin API listeners (`GATEHOUSE_GRPC_TLS_*`, `GATEHOUSE_API_TLS_*`).
     pub tls: ListenerTlsSettings,
+    /// The Redis the edges count rate limits in (`GATEHOUSE_REDIS_URL`), read for budget
+    /// usage; `None` = usage is unavailable.
+    pub redis_url: Option<SecretString>,
+    /// The edges' Redis key prefix (`GATEHOUSE_REDIS_KEY_PREFIX`).
+    pub redis_key_prefix: String,
 }
 
 impl ControlPlaneConfig {
@@ -124,6 +131,8 @@ impl ControlPlaneConfig {
             session_ttl: Duration::from_secs(12 * 3600),
             session_idle_timeout: Duration::from_secs(3600),
             tls: ListenerTlsSettings::default(),
+            redis_url: None,
+            redis_key_prefix: gatehouse_config::rate_limit::DEFAULT_REDIS_KEY_PREFIX.to_owned(),
         }
     }
 
@@ -206,6 +215,10 @@ impl ControlPlaneConfig {
         if let Some(secs) = get(VAR_SESSION_IDLE_TIMEOUT) {
             config.session_idle_timeout = parse_secs(VAR_SESSION_IDLE_TIMEOUT, secs, 60, 30 * 24 * 3600)?;
         }
+        config.redis_url = get(VAR_REDIS_URL).map(SecretString::from);
+        if let Some(prefix) = get(VAR_REDIS_KEY_PREFIX) {
+            config.redis_key_prefix = prefix.to_owned();
+        }
         config.tls = ListenerTlsSettings::from_env(env).map_err(|e| ConfigError::new(e.setting, e.reason))?;
         config.validate()?;
         Ok(config)
@@ -220,6 +233,13 @@ impl ControlPlaneConfig {
                 VAR_DATABASE_URL,
                 "must start with sqlite: (e.g. sqlite://gatehouse.db?mode=rwc) or postgres://",
             ));
+        }
+        if let Some(url) = &self.redis_url {
+            // The URL may carry a password: say what is wrong, never the value.
+            let scheme = url.expose_secret().split("://").next().unwrap_or_default();
+            if !matches!(scheme, "redis" | "rediss") {
+                return Err(ConfigError::new(VAR_REDIS_URL, "must be a redis:// or rediss:// URL"));
+            }
         }
         if let Some(token) = &self.admin_token {
             check_secret(VAR_ADMIN_TOKEN, token)?;

@@ -15,6 +15,7 @@ mod http;
 pub mod listener_tls;
 pub mod metrics;
 pub mod oauth_server;
+pub mod rate_limit_counters;
 pub mod rest;
 pub mod sso;
 pub mod store;
@@ -153,6 +154,7 @@ pub async fn run_with_metrics(
             publisher: publisher.clone(),
             edges: edges.clone(),
             upstream_oauth: upstream.clone(),
+            rate_limit_counters: rate_limit_counters(&config)?,
         },
         sso: sso::SsoState { context: sso.clone() },
         oauth_server: oauth_server::AuthServerState { server: oauth_server, sso: sso.clone(), org_id },
@@ -261,4 +263,13 @@ fn sso_context(
     settings.session_idle_timeout = config.session_idle_timeout;
     settings.allow_loopback_issuers = config.allow_loopback_upstreams;
     sso::SsoContext::new(store.clone(), settings)
+}
+
+/// The Redis the edges count rate limits in, when configured (read for budget usage).
+fn rate_limit_counters(
+    config: &ControlPlaneConfig,
+) -> anyhow::Result<Option<Arc<rate_limit_counters::RateLimitCounters>>> {
+    let Some(url) = &config.redis_url else { return Ok(None) };
+    let counters = rate_limit_counters::RateLimitCounters::new(url, &config.redis_key_prefix)?;
+    Ok(Some(Arc::new(counters)))
 }

@@ -194,6 +194,7 @@ struct Indexes {
     // Identity material parsed once per settings change.
     gatehouse_keys: Option<Arc<crate::identity::gatehouse_jwt::GatehouseKeys>>,
     identity_signer: Option<Arc<crate::identity::identity_jwt::IdentitySigner>>,
+    rate_limits: crate::limit_rules::LimitIndex,
 }
 
 impl ConfigView {
@@ -317,6 +318,11 @@ impl ConfigView {
     /// Looks up a workspace by id.
     pub fn workspace(&self, id: &str) -> Option<&Arc<Workspace>> {
         self.index.workspace_index.get(id)
+    }
+
+    /// Rate limits and budgets, by org and server.
+    pub fn rate_limits(&self) -> &crate::limit_rules::LimitIndex {
+        &self.index.rate_limits
     }
 
     /// Tool rules if `server_id` is provisioned to `workspace_id`, else `None`.
@@ -480,6 +486,10 @@ impl Observer for Indexes {
                 self.token_index.insert(hash, Arc::new(grant_of_token(t)));
             }
         }
+    }
+
+    fn rate_limits(&mut self, old: Option<&pb::RateLimit>, new: Option<&pb::RateLimit>) {
+        self.rate_limits.change(old, new);
     }
 
     fn certificate_identities(

@@ -173,6 +173,9 @@ pub enum EdgeError {
     /// The upstream authorization server refused the gateway's OAuth client.
     #[error("upstream authorization server refused the gateway's client")]
     UpstreamTokenRefused,
+    /// A rate limit or budget refused the request; it never reached the upstream.
+    #[error("{}", crate::rate_limited::message(.0))]
+    RateLimited(Box<crate::limit_rules::Refusal>),
 }
 
 impl EdgeError {
@@ -216,6 +219,7 @@ impl EdgeError {
                 StatusCode::BAD_GATEWAY
             }
             UpstreamCredentialUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            RateLimited(refusal) => crate::rate_limited::status(refusal),
         }
     }
 
@@ -229,6 +233,7 @@ impl EdgeError {
             HeaderMismatch { .. } => jsonrpc::HEADER_MISMATCH,
             SessionNotFound => jsonrpc::SESSION_NOT_FOUND,
             UpstreamAuthorizationRequired { .. } => elicitation::URL_ELICITATION_REQUIRED,
+            RateLimited(_) => crate::rate_limited::RATE_LIMITED,
             _ => jsonrpc::SERVER_ERROR,
         }
     }
@@ -279,6 +284,7 @@ impl EdgeError {
             UpstreamCredentialUnavailable => "upstream_credential_unavailable",
             UpstreamTokenEndpointFailed => "upstream_token_endpoint_failed",
             UpstreamTokenRefused => "upstream_token_refused",
+            RateLimited(_) => "rate_limited",
         }
     }
 
@@ -327,6 +333,7 @@ impl EdgeError {
                 | UpstreamFailed
                 | IdentityProviderUnavailable
                 | IdentityChecksRateLimited
+                | RateLimited(_)
         )
     }
 
@@ -337,6 +344,9 @@ impl EdgeError {
             let mut response = Response::new(Body::from(body));
             response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             return response;
+        }
+        if let EdgeError::RateLimited(refusal) = self {
+            return crate::rate_limited::response(refusal, id);
         }
         let data = ErrorData { reason: self.reason(), source: self.source(), retryable: self.retryable() };
         let body = jsonrpc::error_body(id, self.code(), &self.to_string(), &data);

@@ -7,8 +7,8 @@
 //! checks there is no circle): [`metrics`] (Prometheus families, imports no other module) →
 //! [`config`] (settings from the environment) →
 //! [`control_plane`] (the one gRPC channel) → [`identity`] (verifiers compiled
-//! into the view), [`upstream_oauth_client`] → [`config_view`], [`state`], [`config_client`] → [`auth`],
-//! [`policy`] → [`credentials`] → [`proxy`] → [`server`] → [`run`].
+//! into the view), [`upstream_oauth_client`], [`limit_rules`] → [`config_view`], [`state`], [`config_client`] → [`auth`],
+//! [`policy`] → [`limits`], [`credentials`] → [`proxy`] → [`server`] → [`run`].
 
 pub mod auth;
 pub mod config;
@@ -25,9 +25,12 @@ pub mod error;
 pub mod fuzzing;
 pub mod identity;
 pub mod jsonrpc;
+pub mod limit_rules;
+pub mod limits;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;
+pub mod rate_limited;
 pub mod scopes;
 pub mod server;
 pub mod state;
@@ -110,8 +113,15 @@ pub async fn run_with_metrics(
     let broker = broker.with_metrics(state.metrics().clone());
     let probe = Arc::downgrade(&broker);
     state.metrics().watch_redis(Box::new(move || probe.upgrade().and_then(|b| b.redis_status())));
-    let proxy = proxy.with_credential_broker(broker.clone());
-    let app = server::router(state.clone(), proxy::router(proxy)).layer(axum::Extension(broker));
+    let limiter = Arc::new(
+        limits::RateLimiter::from_settings(&config.credentials)
+            .context("configuring rate limits (GATEHOUSE_REDIS_URL)")?,
+    );
+    tracing::info!(rate_limits = limiter.backend(), "rate limits configured");
+    let proxy = proxy.with_credential_broker(broker.clone()).with_rate_limiter(limiter.clone());
+    let app = server::router(state.clone(), proxy::router(proxy))
+        .layer(axum::Extension(broker))
+        .layer(axum::Extension(limiter));
 
     let writer = cache.map(|cache| config_cache::spawn_writer(cache, state.clone(), client.subscribe()));
     let stop_client = CancellationToken::new();

@@ -46,6 +46,12 @@ struct Readiness {
     token_cache_redis_failures: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     token_cache_redis_outages: Option<u64>,
+    /// Where rate limits are decided: `redis`, `local` or `local (redis unavailable)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate_limits: Option<&'static str>,
+    /// Rate-limit decisions so far (allowed, refused, made by this edge alone, Redis failures).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate_limit_stats: Option<crate::limits::RateLimitStats>,
 }
 
 /// `/healthz` and `/readyz`, with every other path going to `proxy`.
@@ -62,6 +68,7 @@ async fn healthz() -> Json<serde_json::Value> {
 async fn readyz(
     State(state): State<Arc<EdgeState>>,
     broker: Option<axum::Extension<Arc<crate::credentials::CredentialBroker>>>,
+    limiter: Option<axum::Extension<Arc<crate::limits::RateLimiter>>>,
 ) -> (StatusCode, Json<Readiness>) {
     let connected = state.is_connected();
     // A Redis outage does not make the edge unready: it serves from memory (and says so).
@@ -77,6 +84,8 @@ async fn readyz(
         token_cache,
         token_cache_redis_failures,
         token_cache_redis_outages,
+        rate_limits: limiter.as_ref().map(|l| l.backend()),
+        rate_limit_stats: limiter.as_ref().map(|l| l.stats()),
     };
     if state.is_loaded() {
         body.config_version = state.config().version();

@@ -22,6 +22,7 @@ mod m20261207_000003_grant_identities;
 mod m20261207_000010_refresh_family_deadline;
 mod m20261207_000011_certificate_identity_disabled;
 mod m20261208_000101_certificate_identity_issuer;
+mod m20261208_000401_rate_limits;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000010_refresh_family_deadline::Migration),
             Box::new(m20261207_000011_certificate_identity_disabled::Migration),
             Box::new(m20261208_000101_certificate_identity_issuer::Migration),
+            Box::new(m20261208_000401_rate_limits::Migration),
         ]
     }
 }

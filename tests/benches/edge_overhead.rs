@@ -3,14 +3,16 @@
 //! through an edge with mTLS required (client certificate mapped to a
 //! certificate identity), reported as latency percentiles and throughput, and
 //! as ratios to the direct call over the same HTTP version. A last row pays a
-//! full TLS handshake per call.
+//! full TLS handshake per call. Two more rows put a rate limit on every call, decided
+//! in Redis (`GATEHOUSE_TEST_REDIS_URL`, skipped without it) and by the edge alone,
+//! against the same edge without one.
 //!
 //! Run: `cargo bench -p gatehouse-tests --bench edge_overhead`
 //! (`GATEHOUSE_BENCH_REQUESTS`, `GATEHOUSE_BENCH_CONCURRENCY` to tune).
 
 use std::time::{Duration, Instant};
 
-use gatehouse_tests::edge::{EdgeTlsSetup, TestEdge};
+use gatehouse_tests::edge::{EdgeCache, EdgeTlsSetup, TestEdge};
 use gatehouse_tests::pki::{ClientNames, EdgeTlsFiles, TestCa};
 use gatehouse_tests::upstream::{McpUpstream, SessionMode};
 use gatehouse_tests::TestStack;
@@ -127,8 +129,50 @@ async fn main() {
     mtls_edge.wait_for_version(admin.config_version().await).await;
     stack.sync().await;
 
+    // A server under a rate limit matching every call (never reached), on an edge deciding in
+    // Redis and on the plain edge (which decides alone: it has no Redis).
+    admin.create_server("limited", &upstream.url, &[("x-upstream-key", "bench-secret")]).await;
+    admin.provision("bench", "limited", &[], &["delete_*"]).await;
+    let (status, body) = admin
+        .request(
+            reqwest::Method::POST,
+            "/v1/rate-limits",
+            Some(serde_json::json!({"name": "bench", "match": {"server": "limited"},
+                "limit": {"requests": 1_000_000_000_000_u64, "per": "second"}, "per_caller": true})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    let redis_url = std::env::var("GATEHOUSE_TEST_REDIS_URL").ok().filter(|u| !u.is_empty());
+    let redis_edge = match &redis_url {
+        Some(url) => {
+            let env =
+                [("GATEHOUSE_REDIS_URL", url.as_str()), ("GATEHOUSE_REDIS_KEY_PREFIX", "gatehouse-bench:")];
+            let edge = TestEdge::start_with_env(
+                &stack.cp.grpc_url,
+                &stack.cp.node_token,
+                EdgeCache::temporary(),
+                &env,
+            )
+            .await;
+            Some(edge)
+        }
+        None => None,
+    };
+    let version = admin.config_version().await;
+    stack.edge.wait_for_version(version).await;
+    if let Some(edge) = &redis_edge {
+        edge.wait_for_version(version).await;
+    }
+
     let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency * 2).build().unwrap();
     let direct = Target { name: "direct", url: upstream.url.clone(), token: None };
+    let limited_local =
+        Target { name: "edge limit local", url: stack.edge.mcp_url("limited"), token: Some(token.clone()) };
+    let limited_redis = redis_edge.as_ref().map(|edge| Target {
+        name: "edge limit redis",
+        url: edge.mcp_url("limited"),
+        token: Some(token.clone()),
+    });
     let edge = Target { name: "edge", url: stack.edge.mcp_url("echo"), token: Some(token) };
     let mtls = Target { name: "mtls", url: mtls_edge.mcp_url("echo"), token: None };
     let ca_cert = || reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).unwrap();
@@ -150,6 +194,11 @@ async fn main() {
     let m1 = measure(&mtls_client(concurrency * 2, true), &mtls, n, concurrency).await;
     // No idle connections kept: every call opens TCP and completes a TLS 1.3 handshake with a client certificate.
     let h = measure(&mtls_client(0, true), &mtls, n / 4, concurrency).await;
+    let l = measure(&client, &limited_local, n, concurrency).await;
+    let r = match &limited_redis {
+        Some(target) => Some(measure(&client, target, n, concurrency).await),
+        None => None,
+    };
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("edge overhead: {n} tools/call requests, throughput with {concurrency} concurrent clients");
     println!("{:<16} {:>10} {:>10} {:>12}", "", "p50 ms", "p99 ms", "req/s");
@@ -161,9 +210,24 @@ async fn main() {
         ("edge mtls h2", &m2),
         ("edge mtls h1", &m1),
         ("mtls new conn", &h),
+        ("edge limit local", &l),
     ];
     for (name, stats) in rows {
         println!("{name:<16} {:>10.3} {:>10.3} {:>12.0}", ms(stats.p50), ms(stats.p99), stats.rps);
+    }
+    if let Some(r) = &r {
+        println!("{:<16} {:>10.3} {:>10.3} {:>12.0}", "edge limit redis", ms(r.p50), ms(r.p99), r.rps);
+    }
+    // A rate limit on every call against the same edge without one (the goal: under 10 % of throughput).
+    for (name, stats) in [("edge limit local", Some(&l)), ("edge limit redis", r.as_ref())] {
+        if let Some(stats) = stats {
+            println!(
+                "{name:<16} vs edge: throughput x{:.3} ({:+.1} %), added p50 {:.3} ms",
+                stats.rps / e.rps,
+                (stats.rps / e.rps - 1.0) * 100.0,
+                ms(stats.p50) - ms(e.p50)
+            );
+        }
     }
     // Each path against the direct call over the same HTTP version.
     let ratios =

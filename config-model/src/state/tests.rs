@@ -49,6 +49,15 @@ fn certificate_identity() -> impl Strategy<Value = pb::CertificateIdentity> {
     (id(), text()).prop_map(|(id, value)| pb::CertificateIdentity { id, value, ..Default::default() })
 }
 
+fn rate_limit() -> impl Strategy<Value = pb::RateLimit> {
+    (id(), text(), any::<u64>()).prop_map(|(id, name, amount)| pb::RateLimit {
+        id,
+        name,
+        amount,
+        ..Default::default()
+    })
+}
+
 fn completion() -> impl Strategy<Value = pb::ElicitationCompletion> {
     (id(), text()).prop_map(|(elicitation_id, user)| pb::ElicitationCompletion {
         elicitation_id,
@@ -67,6 +76,7 @@ prop_compose! {
         revoked_grants in proptest::collection::vec(id(), 0..3),
         certificate_identities in proptest::collection::vec(certificate_identity(), 0..3),
         completed_elicitations in proptest::collection::vec(completion(), 0..3),
+        rate_limits in proptest::collection::vec(rate_limit(), 0..3),
         issuer in text(),
     ) -> ConfigState {
         ConfigState::from_wire(pb::ConfigState {
@@ -78,6 +88,7 @@ prop_compose! {
             revoked_grants,
             certificate_identities,
             completed_elicitations,
+            rate_limits,
             settings: Some(pb::EdgeSettings { issuer, ..Default::default() }),
         })
     }
@@ -111,7 +122,8 @@ count_hooks!(
     tokens: pb::GatewayToken,
     revoked_grants: String,
     certificate_identities: pb::CertificateIdentity,
-    completed_elicitations: pb::ElicitationCompletion
+    completed_elicitations: pb::ElicitationCompletion,
+    rate_limits: pb::RateLimit
 );
 
 proptest! {
@@ -190,6 +202,7 @@ fn all_keys(a: &ConfigState, b: &ConfigState) -> KeySet {
         keys.revoked_grants.extend(s.revoked_grants.keys().cloned());
         keys.certificate_identities.extend(s.certificate_identities.keys().cloned());
         keys.completed_elicitations.extend(s.completed_elicitations.keys().cloned());
+        keys.rate_limits.extend(s.rate_limits.keys().cloned());
     }
     keys
 }

@@ -22,6 +22,8 @@ mod openapi_links;
 mod org_settings;
 mod orgs;
 mod provisions;
+mod rate_limit_usage;
+mod rate_limits;
 mod servers;
 mod tokens;
 mod users;
@@ -46,6 +48,8 @@ pub(crate) struct ApiState {
     pub edges: Arc<EdgeRegistry>,
     /// Upstream OAuth client machinery (connections, resolution on server changes).
     pub upstream_oauth: crate::upstream_oauth::UpstreamOAuth,
+    /// The edges' rate-limit counters in Redis (`None`: no `GATEHOUSE_REDIS_URL`).
+    pub rate_limit_counters: Option<Arc<crate::rate_limit_counters::RateLimitCounters>>,
 }
 
 /// The admin API's routes with their own state: its resources behind `auth`
@@ -73,6 +77,12 @@ pub(crate) fn routes(state: ApiState, auth: &AdminAuth) -> Router {
             "/v1/auth/certificate-identities/{id}",
             get(certificate_identities::get).delete(certificate_identities::delete),
         )
+        .route("/v1/rate-limits", post(rate_limits::create).get(rate_limits::list))
+        .route(
+            "/v1/rate-limits/{id}",
+            get(rate_limits::get).patch(rate_limits::update).delete(rate_limits::delete),
+        )
+        .route("/v1/rate-limits/{id}/usage", get(rate_limit_usage::usage))
         .route("/v1/org", get(org_settings::get).patch(org_settings::update).delete(orgs::delete_own))
         .route("/v1/orgs", post(orgs::create).get(orgs::list))
         .route("/v1/orgs/{org}", get(orgs::get).patch(orgs::update).delete(orgs::delete))

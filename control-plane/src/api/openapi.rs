@@ -14,14 +14,14 @@ use super::openapi_errors::CommonErrors;
 use super::openapi_links::{links_in_org, Links, OperationIds};
 use super::{
     api_keys, certificate_identities, connections, edge_tokens, edges, health, org_settings, orgs,
-    provisions, servers, tokens, users, workspaces,
+    provisions, rate_limit_usage, rate_limits, servers, tokens, users, workspaces,
 };
 use crate::accounts::Access;
 
 /// The admin API's OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Gatehouse admin API", description = "Manage orgs, workspaces, upstream MCP servers, provisions, gateway tokens and certificate identities. Every org route also exists under `/v1/orgs/{org}`; each operation's `x-gatehouse-access` names the role it needs."),
+    info(title = "Gatehouse admin API", description = "Manage orgs, workspaces, upstream MCP servers, provisions, gateway tokens, certificate identities, and rate limits and budgets. Every org route also exists under `/v1/orgs/{org}`; each operation's `x-gatehouse-access` names the role it needs."),
     paths(
         health::healthz,
         orgs::create, orgs::list, orgs::get, orgs::update, orgs::delete, orgs::delete_own,
@@ -32,6 +32,8 @@ use crate::accounts::Access;
         tokens::mint, tokens::list, tokens::revoke, tokens::rotate,
         certificate_identities::register, certificate_identities::list, certificate_identities::get,
         certificate_identities::delete,
+        rate_limits::create, rate_limits::list, rate_limits::get, rate_limits::update, rate_limits::delete,
+        rate_limit_usage::usage,
         edges::list, edge_tokens::create, edge_tokens::list, edge_tokens::revoke,
         org_settings::get, org_settings::update,
         users::list, users::deactivate, users::reactivate,

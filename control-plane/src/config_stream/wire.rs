@@ -149,7 +149,9 @@ pub(super) fn to_config_state(state: EdgeState) -> ConfigState {
             (c.elicitation_id, wire)
         })
         .collect();
+    let rate_limits = state.rate_limits.into_iter().map(|r| (r.id.clone(), rate_limit_wire(r))).collect();
     ConfigState {
+        rate_limits,
         orgs,
         servers,
         workspaces,
@@ -159,6 +161,25 @@ pub(super) fn to_config_state(state: EdgeState) -> ConfigState {
         settings,
         revoked_grants,
         completed_elicitations,
+    }
+}
+
+/// A rate limit as the edges read it: unset match fields travel as empty strings.
+fn rate_limit_wire(r: crate::store::RateLimitRecord) -> pb::RateLimit {
+    let spec = r.spec;
+    pb::RateLimit {
+        id: r.id,
+        org_id: r.org_id,
+        name: spec.name,
+        workspace: spec.workspace.unwrap_or_default(),
+        user: spec.user.unwrap_or_default(),
+        server: spec.server.unwrap_or_default(),
+        tool: spec.tool.unwrap_or_default(),
+        per_caller: spec.per_caller,
+        kind: spec.kind.as_str().to_owned(),
+        amount: spec.amount,
+        period: spec.period.as_str().to_owned(),
+        burst: spec.burst.unwrap_or_default(),
     }
 }
 

@@ -173,6 +173,12 @@ pub(super) async fn load(
         Selection::Keys(keys) => load_certificate_identities(txn, Some(&keys.certificate_identities)).await?,
     };
 
+    let rate_limits = match selection {
+        Selection::All => super::rate_limits::load_rate_limits(txn, None).await?,
+        Selection::Keys(keys) if keys.rate_limits.is_empty() => Vec::new(),
+        Selection::Keys(keys) => super::rate_limits::load_rate_limits(txn, Some(&keys.rate_limits)).await?,
+    };
+
     let mut session_binding_key = None;
     let mut oauth_server = super::AsEdgeSettings::default();
     if selection.settings() {
@@ -197,5 +203,6 @@ pub(super) async fn load(
         revoked_grants,
         revoked_grant_orgs,
         completed_elicitations,
+        rate_limits,
     })
 }

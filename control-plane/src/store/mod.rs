@@ -26,6 +26,8 @@ pub(crate) use write_txn::WriteTxn;
 mod orgs;
 pub use orgs::{OrgAuthPatch, OrgAuthSettings};
 mod provisions;
+mod rate_limits;
+pub use rate_limits::{RateLimitRecord, RateLimitSpec};
 pub mod sealed_columns;
 mod servers;
 mod settings;

@@ -320,6 +320,8 @@ pub struct EdgeState {
     pub revoked_grant_orgs: std::collections::BTreeMap<String, String>,
     /// URL elicitations completed within their retention, oldest first.
     pub completed_elicitations: Vec<super::authorization_links::ElicitationCompletion>,
+    /// Every rate limit and budget.
+    pub rate_limits: Vec<super::RateLimitRecord>,
 }
 
 /// The result of a committed mutation and the config version it produced.

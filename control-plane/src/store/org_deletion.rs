@@ -77,6 +77,9 @@ impl Store {
             touched.revoked_grants.extend(tombstones);
             touched.completed_elicitations.extend(completions);
         }
+        // Rate limits go with the org (foreign key cascade); the edges drop them.
+        let rate_limits = super::rate_limits::org_rate_limit_ids(&txn, org_id).await?;
+        txn.touched().rate_limits.extend(rate_limits);
 
         // The authorization server's records of the org's people and machine clients. Codes
         // and refresh tokens name their org inside the subject JSON, written compactly.
@@ -200,6 +203,10 @@ impl Store {
                     .await?;
             }
         }
+        super::entities::rate_limit::Entity::delete_many()
+            .filter(super::entities::rate_limit::Column::OrgId.eq(org_id))
+            .exec(&txn)
+            .await?;
         org::Entity::delete_by_id(org_id).exec(&txn).await?;
         txn.commit().await?;
         Ok(Versioned { value: (), version })

@@ -32,8 +32,8 @@ pub enum EdgeChanges {
     /// The entries `keys` names changed; `state` holds those of them that the
     /// edges may see at `state.version` (a named entry missing from it is gone).
     Entries {
-        /// Every entry touched since.
-        keys: KeySet,
+        /// Every entry touched since (boxed: a key set per collection is as large as a state).
+        keys: Box<KeySet>,
         /// The touched entries that exist, at the current version.
         state: EdgeState,
     },
@@ -87,7 +87,7 @@ impl Store {
         }
         let state = load(&txn, &self.keyring, Selection::Keys(&keys)).await?;
         txn.commit().await?;
-        Ok(EdgeChanges::Entries { keys, state })
+        Ok(EdgeChanges::Entries { keys: Box::new(keys), state })
     }
 
     /// Writes a version naming the entries that left the edges' view by age

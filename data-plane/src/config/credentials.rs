@@ -10,7 +10,7 @@ const REDIS_KEY_PREFIX: &str = "GATEHOUSE_REDIS_KEY_PREFIX";
 const REFRESH_SKEW_SECS: &str = "GATEHOUSE_TOKEN_REFRESH_SKEW_SECS";
 
 /// Redis key prefix used when `GATEHOUSE_REDIS_KEY_PREFIX` is unset.
-pub const DEFAULT_KEY_PREFIX: &str = "gatehouse:";
+pub const DEFAULT_KEY_PREFIX: &str = gatehouse_config::rate_limit::DEFAULT_REDIS_KEY_PREFIX;
 /// How long before its expiry an access token stops being used.
 pub const DEFAULT_REFRESH_SKEW: Duration = Duration::from_secs(30);
 /// Longest accepted skew; more would make short-lived tokens unusable.

@@ -58,7 +58,9 @@ impl RedisCache {
     }
 }
 
-trait KindLabel {
+/// A short, secret-free description of a Redis error.
+pub(crate) trait KindLabel {
+    /// The description.
     fn kind_label(&self) -> &'static str;
 }
 

@@ -5,7 +5,8 @@
 //! permitted (403) → body size (413) → JSON-RPC peek (400) → mirrored headers
 //! (400) → method within the token's scopes (403, `crate::scopes`) → tool policy
 //! (JSON-RPC error, never forwarded) → session binding
-//! (404) → upstream auth type (502) → upstream credential → upstream (`upstream`).
+//! (404) → upstream auth type (502) → rate limits and budgets (`limits`: a JSON-RPC
+//! error for `tools/call`, else 429) → upstream credential → upstream (`upstream`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -34,8 +35,9 @@ use crate::config_view::{ConfigView, UpstreamAuth};
 use crate::elicitation_streams::{session_hash, StreamKey};
 use crate::error::EdgeError;
 use crate::identity;
-use crate::jsonrpc::{self, PeekError};
-use crate::metrics::{EdgeMetrics, RequestRecord};
+use crate::jsonrpc::{self, Field, PeekError};
+use crate::limits::{RateLimitOutcome, RequestFacts};
+use crate::metrics::{EdgeMetrics, RedisComponent, RequestRecord};
 use crate::policy::ToolPolicy;
 use crate::scopes::McpAccess;
 use crate::tls::TlsSession;
@@ -249,10 +251,10 @@ async fn forward(
         Bytes::new()
     };
     let allowed = Allowed { policy: &policy, access: McpAccess::of(&caller) };
-    let (id, filter) = if is_post {
+    let (id, filter, tool) = if is_post {
         check_message(&body, &parts.headers, slug, allowed, span, record, inner.edge.metrics())?
     } else {
-        (None, None)
+        (None, None, None)
     };
     let reject = |error: EdgeError| Rejection { error, id: id.map(ToOwned::to_owned) };
     if parts.method != Method::DELETE && !accepts_mcp(&parts.headers, is_post) {
@@ -283,6 +285,29 @@ async fn forward(
     if let UpstreamAuth::Unsupported(kind) = &server.auth {
         tracing::warn!(auth_type = %kind, "server uses an upstream auth type this edge does not support");
         return Err(reject(EdgeError::UpstreamAuthUnsupported));
+    }
+    if !view.rate_limits().is_empty() {
+        let facts = RequestFacts {
+            org_id: &caller.org_id,
+            server_slug: slug,
+            workspace_id: &route.workspace_id,
+            user: &caller.user,
+            email: caller.email.as_deref(),
+            tool: tool.as_deref(),
+        };
+        let outcome = inner.limiter.check(view, &facts).await;
+        let local = match &outcome {
+            RateLimitOutcome::Unlimited => false,
+            RateLimitOutcome::Allowed { local } => *local,
+            RateLimitOutcome::Refused(refusal) => refusal.local,
+        };
+        if local && inner.limiter.shares_through_redis() {
+            inner.edge.metrics().redis_fallback(RedisComponent::RateLimit);
+        }
+        if let RateLimitOutcome::Refused(refusal) = outcome {
+            tracing::info!(rate_limit = %refusal.rule.id, local = refusal.local, retry_after_ms = refusal.retry_after_ms, "request refused by a rate limit");
+            return Err(reject(EdgeError::RateLimited(Box::new(refusal))));
+        }
     }
     // The upstream credential comes first: fetching it may refuse the request (or ask the
     // user to authorize), and the headers below are built in one step around it.
@@ -352,8 +377,13 @@ struct Allowed<'p> {
     access: McpAccess,
 }
 
+/// What a POSTed message is, as far as the request path cares: its id, the filter of a
+/// restricted `tools/list`'s response, the tool of a `tools/call`.
+type Message<'b> = (Option<&'b RawValue>, Option<ToolsListFilter>, Option<std::borrow::Cow<'b, str>>);
+
 /// Peeks at a POSTed message and applies the JSON-RPC checks; returns the
-/// request id and, for a restricted `tools/list`, the filter for its response.
+/// request id, for a restricted `tools/list` the filter for its response, and
+/// for a `tools/call` the tool.
 fn check_message<'b>(
     body: &'b [u8],
     headers: &HeaderMap,
@@ -362,7 +392,7 @@ fn check_message<'b>(
     span: &Span,
     record: &mut RequestRecord,
     metrics: &EdgeMetrics,
-) -> Result<(Option<&'b RawValue>, Option<ToolsListFilter>), Rejection> {
+) -> Result<Message<'b>, Rejection> {
     let peek = jsonrpc::peek(body).map_err(|e| match e {
         PeekError::Parse => EdgeError::Parse,
         PeekError::Batch => EdgeError::Batch,
@@ -387,12 +417,17 @@ fn check_message<'b>(
             if !allowed.policy.is_unrestricted() && !allowed.policy.allows(tool) {
                 return Err(reject(EdgeError::ToolDenied { tool: tool.to_owned() }));
             }
-            Ok((peek.id, None))
+            // The name moves out of the peek: no copy unless it had escapes.
+            let tool = match peek.params.and_then(|p| p.name) {
+                Some(Field::Str(name)) => Some(name),
+                _ => None,
+            };
+            Ok((peek.id, None, tool))
         }
         "tools/list" if !allowed.policy.is_unrestricted() => {
-            Ok((peek.id, Some(ToolsListFilter::new(allowed.policy.clone(), peek.id))))
+            Ok((peek.id, Some(ToolsListFilter::new(allowed.policy.clone(), peek.id)), None))
         }
-        _ => Ok((peek.id, None)),
+        _ => Ok((peek.id, None, None)),
     }
 }
 

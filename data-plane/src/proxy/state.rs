@@ -8,6 +8,7 @@ use crate::config::{ProxyConfigError, ProxySettings};
 use crate::credentials::CredentialBroker;
 use crate::egress::Egress;
 use crate::identity::IdentityRuntime;
+use crate::limits::RateLimiter;
 use crate::state::EdgeState;
 
 /// Everything the request path shares: edge state, one pooled HTTP client, settings.
@@ -26,6 +27,8 @@ pub(super) struct Inner {
     pub(super) broker: Option<Arc<CredentialBroker>>,
     /// Identity verification state shared across config versions.
     pub(super) identity: IdentityRuntime,
+    /// Rate limits and budgets (local only until [`ProxyState::with_rate_limiter`]).
+    pub(super) limiter: Arc<RateLimiter>,
 }
 
 // The edge state redacts itself; the broker and the clients are left out.
@@ -59,6 +62,7 @@ impl ProxyState {
             warned_no_session_key: AtomicBool::new(false),
             identity,
             broker: None,
+            limiter: Arc::new(RateLimiter::local_only(crate::config::credentials::DEFAULT_KEY_PREFIX)),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -68,6 +72,15 @@ impl ProxyState {
         match Arc::get_mut(&mut self.inner) {
             Some(inner) => inner.broker = Some(broker),
             None => tracing::error!("credential broker set on a shared proxy state; ignored"),
+        }
+        self
+    }
+
+    /// Decides rate limits with `limiter` (call right after [`ProxyState::new`]).
+    pub fn with_rate_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.limiter = limiter,
+            None => tracing::error!("rate limiter set on a shared proxy state; ignored"),
         }
         self
     }

@@ -23,6 +23,7 @@ mod mtls_issuer;
 mod oauth_server;
 mod oidc_harness;
 mod proxy;
+mod rate_limits;
 mod redis_cache;
 mod reference_examples;
 mod secrets;

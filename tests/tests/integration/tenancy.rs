@@ -119,6 +119,15 @@ async fn setup_org(cp: &TestControlPlane, op: &TestOidcProvider, slug: &str) -> 
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{provider}");
+    let (status, rate_limit) = own
+        .request(
+            Method::POST,
+            "/v1/rate-limits",
+            Some(json!({"name": "eng budget", "match": {"workspace": "eng", "server": "github"},
+                "budget": {"calls": 100, "per": "day"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rate_limit}");
 
     // An upstream connection of bob's, as the OAuth callback would store it.
     let store = cp.store().await;
@@ -144,6 +153,7 @@ async fn setup_org(cp: &TestControlPlane, op: &TestOidcProvider, slug: &str) -> 
     ids.insert("certificate-identity", cert.clone());
     ids.insert("oauth-client", client["client_id"].as_str().unwrap().to_owned());
     ids.insert("sso-provider", provider["id"].as_str().unwrap().to_owned());
+    ids.insert("rate-limit", rate_limit["id"].as_str().unwrap().to_owned());
     let mut secrets_of_identity = vec![
         org["id"].as_str().unwrap().to_owned(),
         ws["id"].as_str().unwrap().to_owned(),
@@ -152,6 +162,7 @@ async fn setup_org(cp: &TestControlPlane, op: &TestOidcProvider, slug: &str) -> 
         cert,
         client["client_id"].as_str().unwrap().to_owned(),
         provider["id"].as_str().unwrap().to_owned(),
+        rate_limit["id"].as_str().unwrap().to_owned(),
         upstream,
         grant.id,
         format!("{slug}-upstream-access"),
@@ -215,6 +226,8 @@ fn fill(template: &str, method: &Method, target: &Tenant) -> String {
         "sso-provider"
     } else if template.contains("/connections/") {
         "connection"
+    } else if template.contains("/rate-limits/") {
+        "rate-limit"
     } else {
         ""
     };
@@ -243,6 +256,7 @@ async fn inventory(cp: &TestControlPlane, org: &Tenant) -> Value {
         "auth/certificate-identities",
         "oauth/clients",
         "sso/providers",
+        "rate-limits",
         "users",
         "workspaces/eng/servers",
         "org",

@@ -10,6 +10,7 @@ pub mod gateway_token;
 pub mod org;
 pub mod org_api_key;
 pub mod provision;
+pub mod rate_limit;
 pub mod server;
 pub mod server_header;
 pub mod setting;
