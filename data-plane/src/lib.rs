@@ -9,6 +9,7 @@
 //! into the view), [`upstream_oauth_client`] → [`config_view`], [`state`], [`config_client`] → [`auth`],
 //! [`policy`] → [`credentials`] → [`proxy`] → [`server`] → [`run`].
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod config_cache;
@@ -93,6 +94,11 @@ pub async fn run_with_state(
     )
     .context("building the upstream token client")?;
     let proxy = proxy.with_credential_broker(broker.clone());
+    let audit = config.audit.enabled.then(|| audit::shipper::spawn(&config, &control_plane));
+    let proxy = match &audit {
+        Some(audit) => proxy.with_audit(audit.queue()),
+        None => proxy,
+    };
     let app = server::router(state.clone(), proxy::router(proxy)).layer(axum::Extension(broker));
 
     let writer = cache.map(|cache| config_cache::spawn_writer(cache, state.clone(), client.subscribe()));
@@ -119,6 +125,9 @@ pub async fn run_with_state(
     stop_tls_watch.cancel();
 
     stop_client.cancel();
+    if let Some(audit) = audit {
+        audit.stop().await;
+    }
     if let Err(err) = client.await {
         tracing::error!(%err, "config client task failed");
     }

@@ -9,6 +9,10 @@ mod entities;
 pub mod model;
 
 mod admin_tokens;
+pub mod audit_events;
+mod audit_settings;
+pub use audit_events::{AdminAudit, AuditEvent, AuditFilter, AuditKind};
+pub use audit_settings::{AuditSettings, DEFAULT_AUDIT_RETENTION_DAYS};
 mod api_keys;
 pub use api_keys::{ApiKey, NewApiKey};
 mod certificate_identities;

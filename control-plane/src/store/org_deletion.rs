@@ -43,6 +43,7 @@ impl Store {
                 ids
             }};
         }
+        Store::delete_org_audit_events(&txn, org_id).await?;
         let workspaces = ids!(workspace, Id, workspace::Column::OrgId.eq(org_id));
         let servers = ids!(server, Id, server::Column::OrgId.eq(org_id));
         let users = ids!(user, Id, user::Column::OrgId.eq(org_id));

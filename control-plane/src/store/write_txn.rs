@@ -12,6 +12,7 @@ use sea_orm::{
 };
 use tokio::sync::watch;
 
+use super::audit_events::{self, AuditChange};
 use super::entities::config_outbox;
 use super::{now, to_json_text, StoreError};
 
@@ -73,12 +74,13 @@ pub(crate) struct WriteTxn {
     txn: DatabaseTransaction,
     version: u64,
     touched: Mutex<KeySet>,
+    change: Mutex<AuditChange>,
     signal: Arc<CommitSignal>,
 }
 
 impl WriteTxn {
     pub(super) fn new(txn: DatabaseTransaction, version: u64, signal: Arc<CommitSignal>) -> Self {
-        Self { txn, version, touched: Mutex::new(KeySet::default()), signal }
+        Self { txn, version, touched: Mutex::new(KeySet::default()), change: Mutex::default(), signal }
     }
 
     /// The edge-config keys this transaction has touched so far; insert the
@@ -89,11 +91,21 @@ impl WriteTxn {
         self.touched.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Writes the outbox row, commits, and waits (bounded) for the version to be published.
+    /// What the mutation changed, for its audit row (values already redacted).
+    pub(crate) fn set_audit_change(&self, before: Option<serde_json::Value>, after: Option<serde_json::Value>) {
+        let mut change = self.change.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *change = AuditChange { before, after };
+    }
+
+    /// Writes the admin audit row (when an admin request is being served) and the
+    /// outbox row, commits, and waits (bounded) for the version to be published.
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
         let keys = self.touched.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let change = self.change.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let audited = audit_events::record_admin(&self.txn, change).await?;
         insert_outbox_row(&self.txn, self.version, &keys).await?;
         self.txn.commit().await?;
+        audit_events::committed(audited);
         self.signal.wait_published(self.version).await;
         Ok(())
     }

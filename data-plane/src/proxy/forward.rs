@@ -28,6 +28,7 @@ use super::session::{SessionBinder, SessionBinding};
 use super::state::{Inner, ProxyState};
 use super::tools_filter::ToolsListFilter;
 use super::{prm, request_metadata, response, sse_notify, trace, upstream};
+use crate::audit::RequestFacts;
 use crate::auth;
 use crate::config_view::{ConfigView, UpstreamAuth};
 use crate::elicitation_streams::{session_hash, StreamKey};
@@ -76,25 +77,30 @@ async fn handle_path(state: ProxyState, path: McpPath, request: Request) -> Resp
     async move {
         let span = Span::current();
         let inner = &state.inner;
+        let mut facts = RequestFacts::new(inner.audit.is_some());
         let outcome = match admit(inner, request.method()) {
             // The one config load of this request: every decision, and the challenge of a
             // refusal, use this view.
             Ok(is_post) => {
                 let view = inner.edge.config();
-                forward(inner, &view, is_post, &path, request, &origin, &span)
+                forward(inner, &view, is_post, &path, request, &origin, &span, &mut facts)
                     .await
                     .map_err(|r| (r, Some(view)))
             }
             Err(error) => Err((error.into(), None)),
         };
         let (response, reason) = match outcome {
-            Ok(response) => (response, None),
+            Ok(response) => {
+                super::audit::record(inner, facts, None, &response, started, &span);
+                (response, None)
+            }
             Err((Rejection { error, id }, view)) => {
                 let mut response = error.to_response(id.as_deref());
                 if let Some(view) = view {
                     let configured = inner.settings.public_base_url.as_ref();
                     prm::challenge(&mut response, &error, &view, configured, &origin, &path);
                 }
+                super::audit::record(inner, facts, Some(&error), &response, started, &span);
                 (response, Some(error.reason()))
             }
         };
@@ -153,6 +159,7 @@ fn admit(inner: &Inner, method: &Method) -> Result<bool, EdgeError> {
     Ok(is_post)
 }
 
+#[allow(clippy::too_many_arguments)] // The request path's one entry; `facts` is its audit record.
 async fn forward(
     inner: &Inner,
     view: &Arc<ConfigView>,
@@ -161,6 +168,7 @@ async fn forward(
     request: Request,
     origin: &prm::RequestOrigin,
     span: &Span,
+    facts: &mut RequestFacts,
 ) -> Result<Response, Rejection> {
     let base = prm::public_base(inner.settings.public_base_url.as_ref(), view, origin);
     let now = now_unix();
@@ -178,6 +186,7 @@ async fn forward(
         audiences: &audiences,
         client: request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
     };
+    facts.target(target.org.map(|org| org.id.as_str()), target.client);
     let peer = request.extensions().get::<TlsSession>().and_then(|tls| tls.client_certificate.as_ref());
     let caller = match auth::authenticate(view, &inner.identity, request.headers(), peer, &target, now).await
     {
@@ -189,11 +198,13 @@ async fn forward(
         }
         other => other?,
     };
+    facts.caller(&caller);
     if !identity::gatehouse_jwt::has_required_scope(&caller) {
         tracing::info!(user = %caller.user, "gatehouse access token lacks the mcp scope");
         return Err(EdgeError::InsufficientScope.into());
     }
     let route = auth::authorize(view, &caller, slug)?;
+    facts.route(slug, &route.workspace_id);
     span.record("workspace", route.workspace_id.as_str());
     span.record("user", caller.user.as_str());
 
@@ -202,6 +213,7 @@ async fn forward(
     let body = if is_post {
         read_body(body, &parts.headers, inner.settings.max_request_body_bytes).await?
     } else {
+        facts.message(parts.method.as_str(), None);
         if !span.is_disabled() {
             span.record("otel.name", format!("{} {slug}", parts.method));
         }
@@ -209,7 +221,8 @@ async fn forward(
         Bytes::new()
     };
     let (id, filter) =
-        if is_post { check_message(&body, &parts.headers, slug, &policy, span)? } else { (None, None) };
+        if is_post { check_message(&body, &parts.headers, slug, &policy, span, facts)? } else { (None, None) };
+    facts.request_bytes(body.len());
     let reject = |error: EdgeError| Rejection { error, id: id.map(ToOwned::to_owned) };
     if parts.method != Method::DELETE && !accepts_mcp(&parts.headers, is_post) {
         return Err(reject(EdgeError::NotAcceptable));
@@ -243,6 +256,7 @@ async fn forward(
     // The upstream credential comes first: fetching it may refuse the request (or ask the
     // user to authorize), and the headers below are built in one step around it.
     let client_session = parts.headers.get(MCP_SESSION_ID).map(HeaderValue::as_bytes);
+    facts.session(client_session);
     let is_get = parts.method == Method::GET;
     let identity = caller.grant_identity();
     let who = upstream::CallerRef { org: &caller.org_id, identity: &identity, session: client_session };
@@ -262,8 +276,10 @@ async fn forward(
     // A refcount bump: `id` still borrows the original buffer.
     let body = is_post.then(|| body.clone());
     let outgoing = upstream::Outgoing { method: parts.method, headers: upstream_headers, body };
+    facts.forwarding();
     let upstream =
         upstream::send(inner, view, &who, server, outgoing, credential, span).await.map_err(reject)?;
+    facts.upstream(upstream.status().as_u16());
     let timeout = inner.settings.upstream_response_timeout;
     let response = response::client_response(upstream, filter, &sessions, timeout).await.map_err(reject)?;
     match client_session {
@@ -307,6 +323,7 @@ fn check_message<'b>(
     slug: &str,
     policy: &ToolPolicy,
     span: &Span,
+    facts: &mut RequestFacts,
 ) -> Result<(Option<&'b RawValue>, Option<ToolsListFilter>), Rejection> {
     let peek = jsonrpc::peek(body).map_err(|e| match e {
         PeekError::Parse => EdgeError::Parse,
@@ -319,6 +336,7 @@ fn check_message<'b>(
         span.record("mcp.method", method);
         span.record("otel.name", format!("{method} {slug}"));
     }
+    facts.message(method, if method == "tools/call" { peek.name() } else { None });
     request_metadata::validate(headers, &peek).map_err(reject)?;
     match method {
         "tools/call" => {

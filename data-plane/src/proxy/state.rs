@@ -4,6 +4,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::audit::AuditQueue;
 use crate::config::{ProxyConfigError, ProxySettings};
 use crate::credentials::CredentialBroker;
 use crate::egress::Egress;
@@ -26,6 +27,8 @@ pub(super) struct Inner {
     pub(super) broker: Option<Arc<CredentialBroker>>,
     /// Identity verification state shared across config versions.
     pub(super) identity: IdentityRuntime,
+    /// Where decided requests are recorded; `None` = auditing off.
+    pub(super) audit: Option<Arc<AuditQueue>>,
 }
 
 // The edge state redacts itself; the broker and the clients are left out.
@@ -59,6 +62,7 @@ impl ProxyState {
             warned_no_session_key: AtomicBool::new(false),
             identity,
             broker: None,
+            audit: None,
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -68,6 +72,15 @@ impl ProxyState {
         match Arc::get_mut(&mut self.inner) {
             Some(inner) => inner.broker = Some(broker),
             None => tracing::error!("credential broker set on a shared proxy state; ignored"),
+        }
+        self
+    }
+
+    /// Records every decided request into `queue` (call right after [`ProxyState::new`]).
+    pub fn with_audit(mut self, queue: Arc<AuditQueue>) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.audit = Some(queue),
+            None => tracing::error!("audit queue set on a shared proxy state; ignored"),
         }
         self
     }
