@@ -171,7 +171,11 @@ pub async fn run(
             upstream.clone(),
             edge_auth.clone(),
         )))
-        .add_service(AuditSinkServer::new(audit::AuditSinkService::new(store.clone(), edge_auth)));
+        .add_service(AuditSinkServer::new(audit::AuditSinkService::new(
+            store.clone(),
+            edge_auth,
+            cancel.clone(),
+        )));
     let grpc: futures::future::BoxFuture<'static, Result<(), tonic::transport::Error>> = match grpc_tls {
         None => Box::pin(grpc_router.serve_with_incoming_shutdown(
             TcpListenerStream::new(listeners.grpc),

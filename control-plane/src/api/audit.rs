@@ -70,9 +70,9 @@ fn time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, Field
     value
         .filter(|v| !v.is_empty())
         .map(|v| {
-            DateTime::parse_from_rfc3339(v).map(|t| t.with_timezone(&Utc)).map_err(|_| {
-                FieldError::new(field, "must be an RFC 3339 time such as 2026-12-01T00:00:00Z")
-            })
+            DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| FieldError::new(field, "must be an RFC 3339 time such as 2026-12-01T00:00:00Z"))
         })
         .transpose()
 }
@@ -187,9 +187,10 @@ fn export_stream(
                             lines.push(b'\n');
                         }
                     }
-                    let after = found.next_cursor.as_deref().and_then(|c| {
-                        PageRequest::parse(Some(EXPORT_PAGE), Some(c)).ok()
-                    });
+                    let after = found
+                        .next_cursor
+                        .as_deref()
+                        .and_then(|c| PageRequest::parse(Some(EXPORT_PAGE), Some(c)).ok());
                     Some((Ok(axum::body::Bytes::from(lines)), after))
                 }
                 Err(error) => {

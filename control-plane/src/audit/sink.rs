@@ -13,6 +13,7 @@ use gatehouse_proto::audit::v1 as pb;
 use gatehouse_proto::audit::v1::audit_sink_server::AuditSink;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::config_stream::{EdgeAuth, EdgeCredential};
@@ -28,6 +29,8 @@ const MAX_FIELD_LEN: usize = 1024;
 pub struct AuditSinkService {
     store: Store,
     auth: EdgeAuth,
+    /// Ends every open stream at shutdown, so the server drains.
+    shutdown: CancellationToken,
 }
 
 impl std::fmt::Debug for AuditSinkService {
@@ -37,9 +40,9 @@ impl std::fmt::Debug for AuditSinkService {
 }
 
 impl AuditSinkService {
-    /// A service accepting the edge tokens `auth` accepts.
-    pub fn new(store: Store, auth: EdgeAuth) -> Self {
-        Self { store, auth }
+    /// A service accepting the edge tokens `auth` accepts; its streams end at `shutdown`.
+    pub fn new(store: Store, auth: EdgeAuth, shutdown: CancellationToken) -> Self {
+        Self { store, auth, shutdown }
     }
 }
 
@@ -61,7 +64,11 @@ impl AuditSink for AuditSinkService {
             // Orgs this stream may write: checked once per org.
             let mut orgs: HashMap<String, bool> = HashMap::new();
             loop {
-                let batch = match batches.message().await {
+                let next = tokio::select! {
+                    () = this.shutdown.cancelled() => return,
+                    next = batches.message() => next,
+                };
+                let batch = match next {
                     Ok(Some(batch)) => batch,
                     Ok(None) => return,
                     Err(status) => {
@@ -88,9 +95,16 @@ impl AuditSinkService {
         batch: pb::AuditBatch,
     ) -> Result<pb::AuditAck, Status> {
         if batch.events.len() > MAX_BATCH_EVENTS {
-            return Err(Status::invalid_argument(format!("a batch carries at most {MAX_BATCH_EVENTS} events")));
+            return Err(Status::invalid_argument(format!(
+                "a batch carries at most {MAX_BATCH_EVENTS} events"
+            )));
         }
-        if !self.auth.still_valid(credential).await.map_err(|_| Status::unavailable("edge token check failed"))? {
+        if !self
+            .auth
+            .still_valid(credential)
+            .await
+            .map_err(|_| Status::unavailable("edge token check failed"))?
+        {
             return Err(Status::unauthenticated("the edge token was revoked"));
         }
         let edge = clip(batch.edge);
@@ -115,7 +129,11 @@ impl AuditSinkService {
             crate::audit::record_auth_failures(&self.store, failures).await;
         }
         if batch.dropped_total > 0 {
-            tracing::warn!(edge, dropped_total = batch.dropped_total, "edge dropped audit events (buffer full)");
+            tracing::warn!(
+                edge,
+                dropped_total = batch.dropped_total,
+                "edge dropped audit events (buffer full)"
+            );
         }
         Ok(pb::AuditAck { seq: batch.seq, stored })
     }

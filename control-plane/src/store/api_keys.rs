@@ -59,7 +59,10 @@ impl Store {
         org_api_key::Entity::insert(org_api_key::ActiveModel::from(row.clone()))
             .exec_without_returning(&txn)
             .await?;
-        txn.set_audit_change(None, Some(serde_json::json!({"id": row.id, "name": row.name, "role": row.role})));
+        txn.set_audit_change(
+            None,
+            Some(serde_json::json!({"id": row.id, "name": row.name, "role": row.role})),
+        );
         txn.commit().await?;
         from_row(row)
     }

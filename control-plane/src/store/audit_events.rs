@@ -372,12 +372,8 @@ impl Store {
                     .add(sea_orm::Condition::all().add(C::OccurredAt.eq(time)).add(C::Id.lt(id))),
             );
         }
-        let rows = query
-            .order_by_desc(C::OccurredAt)
-            .order_by_desc(C::Id)
-            .limit(page.fetch())
-            .all(&self.db)
-            .await?;
+        let rows =
+            query.order_by_desc(C::OccurredAt).order_by_desc(C::Id).limit(page.fetch()).all(&self.db).await?;
         Ok(page.finish(rows.into_iter().map(from_model).collect(), cursor_key))
     }
 
@@ -401,7 +397,8 @@ impl Store {
         cutoff: DateTime<Utc>,
         orgs_with_settings: Vec<String>,
     ) -> Result<u64, StoreError> {
-        let mut delete = audit_event::Entity::delete_many().filter(audit_event::Column::OccurredAt.lt(cutoff));
+        let mut delete =
+            audit_event::Entity::delete_many().filter(audit_event::Column::OccurredAt.lt(cutoff));
         if !orgs_with_settings.is_empty() {
             delete = delete.filter(audit_event::Column::OrgId.is_not_in(orgs_with_settings));
         }
@@ -474,10 +471,7 @@ impl Store {
         conn: &impl ConnectionTrait,
         org_id: &str,
     ) -> Result<(), StoreError> {
-        audit_event::Entity::delete_many()
-            .filter(audit_event::Column::OrgId.eq(org_id))
-            .exec(conn)
-            .await?;
+        audit_event::Entity::delete_many().filter(audit_event::Column::OrgId.eq(org_id)).exec(conn).await?;
         Ok(())
     }
 }
@@ -487,4 +481,71 @@ fn bad_cursor() -> StoreError {
         "cursor",
         "is not a cursor this API returned; pass `next_cursor` as is",
     ))
+}
+
+/// Key names whose values are never written to an audit row.
+const SECRET_KEY_PARTS: &[&str] = &[
+    "secret",
+    "token",
+    "password",
+    "passwd",
+    "credential",
+    "authorization",
+    "api_key",
+    "apikey",
+    "private",
+    "cookie",
+];
+
+/// `value` with every secret-looking value replaced by `"[redacted]"`: values of
+/// keys naming secrets, and strings that look like Gatehouse credentials.
+pub(crate) fn redacted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let lower = k.to_ascii_lowercase();
+                    // `token_url` names where tokens come from, not a token.
+                    let address = ["url", "uri", "endpoint"].iter().any(|end| lower.ends_with(end));
+                    let secret =
+                        !address && !v.is_null() && SECRET_KEY_PARTS.iter().any(|part| lower.contains(part));
+                    (k, if secret { Value::String(REDACTED.into()) } else { redacted(v) })
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(redacted).collect()),
+        Value::String(s)
+            if gatehouse_config::token_hash::is_admin_side_credential(&s) || s.starts_with("gth_") =>
+        {
+            Value::String(REDACTED.into())
+        }
+        other => other,
+    }
+}
+
+/// What a redacted value reads as.
+pub const REDACTED: &str = "[redacted]";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_values_are_redacted_at_any_depth() {
+        let v = serde_json::json!({
+            "name": "github",
+            "oauth": {"client_id": "abc", "client_secret": "s3cr3t", "token_url": "https://x"},
+            "headers": [{"Authorization": "Bearer abc"}],
+            "note": "gth_0123456789",
+            "api_key": null,
+        });
+        let r = redacted(v);
+        assert_eq!(r["name"], "github");
+        assert_eq!(r["oauth"]["client_id"], "abc");
+        assert_eq!(r["oauth"]["client_secret"], REDACTED);
+        assert_eq!(r["oauth"]["token_url"], "https://x");
+        assert_eq!(r["headers"][0]["Authorization"], REDACTED);
+        assert_eq!(r["note"], REDACTED);
+        assert_eq!(r["api_key"], Value::Null);
+    }
 }

@@ -1,8 +1,8 @@
 //! An org's audit settings: how long its events are kept and when a run of
 //! authentication failures from one address counts as a burst.
 
-use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
+use sea_orm::ActiveValue::Set;
 use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

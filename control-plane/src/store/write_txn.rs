@@ -92,7 +92,11 @@ impl WriteTxn {
     }
 
     /// What the mutation changed, for its audit row (values already redacted).
-    pub(crate) fn set_audit_change(&self, before: Option<serde_json::Value>, after: Option<serde_json::Value>) {
+    pub(crate) fn set_audit_change(
+        &self,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) {
         let mut change = self.change.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         *change = AuditChange { before, after };
     }

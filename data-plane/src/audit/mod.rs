@@ -110,7 +110,8 @@ impl RequestFacts {
     /// The client's `Mcp-Session-Id`, stored only as a hash.
     pub fn session(&mut self, session_id: Option<&[u8]>) {
         if self.enabled {
-            self.session_hash = session_id.map(|s| crate::elicitation_streams::session_hash(s)[..32].to_owned());
+            self.session_hash =
+                session_id.map(|s| crate::elicitation_streams::session_hash(s)[..32].to_owned());
         }
     }
 
@@ -174,7 +175,10 @@ impl RequestFacts {
 fn is_auth_failure(error: &EdgeError) -> bool {
     matches!(
         error,
-        EdgeError::InvalidToken | EdgeError::NotAGatewayToken | EdgeError::ExpiredToken | EdgeError::CertificateNotMapped
+        EdgeError::InvalidToken
+            | EdgeError::NotAGatewayToken
+            | EdgeError::ExpiredToken
+            | EdgeError::CertificateNotMapped
     )
 }
 
@@ -186,7 +190,9 @@ fn identity_source(source: AuthSource) -> &'static str {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// One decided request, as recorded: small, owned, encoded only by the shipper.

@@ -156,10 +156,16 @@ impl Shipper {
             match ack {
                 Ok(Ok(Some(ack))) if ack.seq == batch.seq => *pending = None,
                 Ok(Ok(Some(ack))) => {
-                    tracing::warn!(expected = batch.seq, got = ack.seq, "audit sink acknowledged another batch");
+                    tracing::warn!(
+                        expected = batch.seq,
+                        got = ack.seq,
+                        "audit sink acknowledged another batch"
+                    );
                     return StreamEnd::Failed;
                 }
-                Ok(Err(status)) if matches!(status.code(), Code::PermissionDenied | Code::InvalidArgument) => {
+                Ok(Err(status))
+                    if matches!(status.code(), Code::PermissionDenied | Code::InvalidArgument) =>
+                {
                     tracing::error!(%status, events = batch.events.len(), "audit sink refused a batch; dropped");
                     *pending = None;
                     return StreamEnd::Failed;

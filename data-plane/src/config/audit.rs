@@ -42,7 +42,10 @@ impl AuditSettings {
             Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => settings.enabled = true,
             Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => settings.enabled = false,
             Some(_) => {
-                return Err(ConfigError::Invalid { setting: AUDIT, reason: "must be true or false".to_owned() })
+                return Err(ConfigError::Invalid {
+                    setting: AUDIT,
+                    reason: "must be true or false".to_owned(),
+                })
             }
         }
         let count = |setting: &'static str, max: usize| -> Result<Option<usize>, ConfigError> {
@@ -50,7 +53,10 @@ impl AuditSettings {
                 None => Ok(None),
                 Some(v) => match v.parse::<usize>() {
                     Ok(n) if (1..=max).contains(&n) => Ok(Some(n)),
-                    _ => Err(ConfigError::Invalid { setting, reason: format!("must be an integer from 1 to {max}") }),
+                    _ => Err(ConfigError::Invalid {
+                        setting,
+                        reason: format!("must be an integer from 1 to {max}"),
+                    }),
                 },
             }
         };
@@ -75,7 +81,8 @@ mod tests {
     #[test]
     fn defaults_and_bounds() {
         assert_eq!(AuditSettings::from_env(&env(&[])).unwrap(), AuditSettings::default());
-        let s = AuditSettings::from_env(&env(&[(AUDIT, "false"), (AUDIT_BUFFER, "5"), (AUDIT_BATCH, "2")])).unwrap();
+        let s = AuditSettings::from_env(&env(&[(AUDIT, "false"), (AUDIT_BUFFER, "5"), (AUDIT_BATCH, "2")]))
+            .unwrap();
         assert_eq!(s, AuditSettings { enabled: false, buffer: 5, batch: 2 });
         for bad in [(AUDIT, "maybe"), (AUDIT_BUFFER, "0"), (AUDIT_BATCH, "1001"), (AUDIT_BUFFER, "x")] {
             let err = AuditSettings::from_env(&env(&[bad])).unwrap_err().to_string();

@@ -220,8 +220,11 @@ async fn forward(
         // MCP GET and DELETE carry no body; never forward one.
         Bytes::new()
     };
-    let (id, filter) =
-        if is_post { check_message(&body, &parts.headers, slug, &policy, span, facts)? } else { (None, None) };
+    let (id, filter) = if is_post {
+        check_message(&body, &parts.headers, slug, &policy, span, facts)?
+    } else {
+        (None, None)
+    };
     facts.request_bytes(body.len());
     let reject = |error: EdgeError| Rejection { error, id: id.map(ToOwned::to_owned) };
     if parts.method != Method::DELETE && !accepts_mcp(&parts.headers, is_post) {
