@@ -9,9 +9,8 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::auth::AdminAuth;
 use crate::accounts::{OrgScope, Principal, DEFAULT_ORG_SLUG};
-use crate::store::{AdminAudit, AuditEvent, AuditKind};
+use crate::store::{AdminAudit, AuditEvent, AuditKind, Store};
 
 /// The request id header: taken from the caller when sane, else generated; always answered.
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -47,7 +46,7 @@ pub(crate) fn actor(principal: &Principal) -> String {
 /// Runs a mutating admin request with its audit context; every store
 /// transaction it commits writes one audit row inside that transaction.
 pub(crate) async fn run_audited(
-    auth: &AdminAuth,
+    trusted_hops: usize,
     scope: &OrgScope,
     template: &str,
     request: Request,
@@ -60,7 +59,7 @@ pub(crate) async fn run_audited(
         format!("{} {template}", request.method()),
         request.uri().path().to_owned(),
         request_id.clone(),
-        client_address(&request, auth.trusted_proxy_hops),
+        client_address(&request, trusted_hops),
     );
     let mut response = ctx.scope(next.run(request)).await;
     if response.status().is_success() && ctx.rows() == 0 {
@@ -98,8 +97,8 @@ impl AdminAuthFailure {
     }
 
     /// Stores it under the org the path names (else the default org).
-    pub(crate) async fn record(self, auth: &AdminAuth, prefixed: Option<&str>) {
-        let org = auth.store.org_by_slug(prefixed.unwrap_or(DEFAULT_ORG_SLUG)).await;
+    pub(crate) async fn record(self, store: &Store, prefixed: Option<&str>) {
+        let org = store.org_by_slug(prefixed.unwrap_or(DEFAULT_ORG_SLUG)).await;
         let Ok(Some(org)) = org else { return };
         let event = AuditEvent {
             id: uuid::Uuid::now_v7().to_string(),
@@ -113,6 +112,6 @@ impl AdminAuthFailure {
             request_id: Some(self.request_id),
             ..AuditEvent::default()
         };
-        crate::audit::record_auth_failures(&auth.store, vec![event]).await;
+        crate::audit::record_auth_failures(store, vec![event]).await;
     }
 }

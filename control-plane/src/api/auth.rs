@@ -130,7 +130,7 @@ async fn require_access(
     let principal = match authenticate(&auth, request.headers(), request.method(), &path).await {
         Err(AuthError::Api(ApiError::Unauthorized)) => {
             let failure = super::audit_trail::AdminAuthFailure::of(&request, &path, auth.trusted_proxy_hops);
-            failure.record(&auth, prefixed.as_deref()).await;
+            failure.record(&auth.store, prefixed.as_deref()).await;
             return Err(ApiError::Unauthorized.into());
         }
         other => other?,
@@ -153,7 +153,9 @@ async fn require_access(
     }
     request.extensions_mut().insert(scope.clone());
     if is_mutating(request.method()) {
-        return Ok(super::audit_trail::run_audited(&auth, &scope, &path, request, next).await);
+        return Ok(
+            super::audit_trail::run_audited(auth.trusted_proxy_hops, &scope, &path, request, next).await
+        );
     }
     Ok(next.run(request).await)
 }

@@ -26,7 +26,7 @@ pub async fn record_auth_failures(store: &Store, events: Vec<AuditEvent>) {
         .filter(|e| e.kind == AuditKind::AuthFailure.as_str())
         .filter_map(|e| Some((e.org_id.clone(), e.client_address.clone().filter(|a| !a.is_empty())?)))
         .collect();
-    if let Err(error) = store.insert_audit_events(events).await {
+    if let Err(error) = store.insert_edge_audit_events(events).await {
         tracing::error!(%error, "storing authentication failures failed");
         return;
     }
@@ -67,6 +67,6 @@ async fn check_burst(store: &Store, org_id: &str, address: &str) -> Result<(), c
         client_address: Some(address.to_owned()),
         ..AuditEvent::default()
     };
-    store.insert_audit_events(vec![event]).await?;
+    store.insert_edge_audit_events(vec![event]).await?;
     Ok(())
 }

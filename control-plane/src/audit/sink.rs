@@ -121,7 +121,7 @@ impl AuditSinkService {
                 events.push(event);
             }
         }
-        let stored = self.store.insert_audit_events(events).await.map_err(|error| {
+        let stored = self.store.insert_edge_audit_events(events).await.map_err(|error| {
             tracing::error!(%error, "storing audit events failed");
             Status::unavailable("storing audit events failed")
         })?;

@@ -314,6 +314,25 @@ fn from_model(m: audit_event::Model) -> AuditEvent {
     }
 }
 
+/// Inserts `events`, skipping ids already stored; returns how many were new.
+async fn insert_ignoring_duplicates(
+    conn: &impl ConnectionTrait,
+    events: Vec<AuditEvent>,
+) -> Result<u64, StoreError> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let inserted = audit_event::Entity::insert_many(events.into_iter().map(to_active))
+        .on_conflict(OnConflict::column(audit_event::Column::Id).do_nothing().to_owned())
+        .do_nothing()
+        .exec_without_returning(conn)
+        .await?;
+    Ok(match inserted {
+        sea_orm::TryInsertResult::Inserted(n) => n,
+        sea_orm::TryInsertResult::Empty | sea_orm::TryInsertResult::Conflicted => 0,
+    })
+}
+
 /// The page cursor of an event: its time, then its id (both sort the same way).
 fn cursor_key(e: &AuditEvent) -> String {
     format!("{}|{}", e.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), e.id)
@@ -324,18 +343,33 @@ impl Store {
     /// an event whose id is already stored is skipped, so a batch sent twice is
     /// stored once. Returns how many were new.
     pub async fn insert_audit_events(&self, events: Vec<AuditEvent>) -> Result<u64, StoreError> {
+        insert_ignoring_duplicates(&self.db, events).await
+    }
+
+    /// Stores events shipped by an edge, skipping those of orgs that do not exist
+    /// (and each event already stored). The orgs' rows are held while the events are
+    /// written, so an org deleted meanwhile keeps none of them. Returns how many were new.
+    pub async fn insert_edge_audit_events(&self, events: Vec<AuditEvent>) -> Result<u64, StoreError> {
+        use sea_orm::TransactionTrait;
         if events.is_empty() {
             return Ok(0);
         }
-        let inserted = audit_event::Entity::insert_many(events.into_iter().map(to_active))
-            .on_conflict(OnConflict::column(audit_event::Column::Id).do_nothing().to_owned())
-            .do_nothing()
-            .exec_without_returning(&self.db)
-            .await?;
-        Ok(match inserted {
-            sea_orm::TryInsertResult::Inserted(n) => n,
-            sea_orm::TryInsertResult::Empty | sea_orm::TryInsertResult::Conflicted => 0,
-        })
+        let ids: std::collections::BTreeSet<String> = events.iter().map(|e| e.org_id.clone()).collect();
+        let txn = self.db.begin().await?;
+        let mut query = super::entities::org::Entity::find()
+            .select_only()
+            .column(super::entities::org::Column::Id)
+            .filter(super::entities::org::Column::Id.is_in(ids));
+        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            // SQLite has one writer: a deletion committed since this read fails the write instead.
+            query = query.lock(sea_orm::sea_query::LockType::Share);
+        }
+        let existing: std::collections::BTreeSet<String> =
+            query.into_tuple().all(&txn).await?.into_iter().collect();
+        let events: Vec<AuditEvent> = events.into_iter().filter(|e| existing.contains(&e.org_id)).collect();
+        let stored = insert_ignoring_duplicates(&txn, events).await?;
+        txn.commit().await?;
+        Ok(stored)
     }
 
     /// The org's events matching `filter`, newest first.

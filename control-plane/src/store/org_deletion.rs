@@ -43,7 +43,6 @@ impl Store {
                 ids
             }};
         }
-        Store::delete_org_audit_events(&txn, org_id).await?;
         let workspaces = ids!(workspace, Id, workspace::Column::OrgId.eq(org_id));
         let servers = ids!(server, Id, server::Column::OrgId.eq(org_id));
         let users = ids!(user, Id, user::Column::OrgId.eq(org_id));
@@ -202,6 +201,9 @@ impl Store {
             }
         }
         org::Entity::delete_by_id(org_id).exec(&txn).await?;
+        // After the org row: an edge batch storing events of this org holds that row
+        // (`insert_edge_audit_events`), so its events are either deleted here or never stored.
+        Store::delete_org_audit_events(&txn, org_id).await?;
         txn.commit().await?;
         Ok(Versioned { value: (), version })
     }
