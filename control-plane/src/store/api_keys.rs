@@ -55,7 +55,7 @@ impl Store {
             last_used_at: None,
         };
         // A write transaction, so the key and its audit row commit together.
-        let (txn, _version) = self.begin_write().await?;
+        let txn = self.begin_change().await?;
         org_api_key::Entity::insert(org_api_key::ActiveModel::from(row.clone()))
             .exec_without_returning(&txn)
             .await?;
@@ -90,7 +90,7 @@ impl Store {
 
     /// Deletes a key of `org_id`: it stops working at once.
     pub async fn delete_api_key(&self, org_id: &str, id: &str) -> Result<(), StoreError> {
-        let (txn, _version) = self.begin_write().await?;
+        let txn = self.begin_change().await?;
         let deleted = org_api_key::Entity::delete_many()
             .filter(org_api_key::Column::Id.eq(id))
             .filter(org_api_key::Column::OrgId.eq(org_id))

@@ -71,7 +71,7 @@ impl Store {
         org_id: &str,
         settings: AuditSettings,
     ) -> Result<AuditSettings, StoreError> {
-        let (txn, _version) = self.begin_write().await?;
+        let txn = self.begin_change().await?;
         let before = audit_setting::Entity::find_by_id(org_id).one(&txn).await?;
         let before = before.as_ref().map(from_model).unwrap_or_default();
         audit_setting::Entity::insert(audit_setting::ActiveModel {

@@ -68,7 +68,7 @@ impl Store {
             last_used_at: None,
         };
         let active: edge_token::ActiveModel = row.clone().into();
-        let (txn, _version) = self.begin_write().await?;
+        let txn = self.begin_change().await?;
         edge_token::Entity::insert(active).exec_without_returning(&txn).await.map_err(|e| {
             StoreError::unique_or_db(e, "token", "an edge token with this hash exists".to_owned())
         })?;
@@ -97,7 +97,7 @@ impl Store {
 
     /// Revokes the edge token `id` (revoking a revoked token changes nothing).
     pub async fn revoke_edge_token(&self, id: &str) -> Result<EdgeTokenRecord, StoreError> {
-        let (txn, _version) = self.begin_write().await?;
+        let txn = self.begin_change().await?;
         edge_token::Entity::update_many()
             .col_expr(edge_token::Column::RevokedAt, Expr::value(now()))
             .filter(edge_token::Column::Id.eq(id))

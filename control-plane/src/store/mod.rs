@@ -191,7 +191,15 @@ impl Store {
             .exec(&txn)
             .await?;
         let version = read_version(&txn).await?;
-        Ok((WriteTxn::new(txn, version, self.commits.clone()), version))
+        Ok((WriteTxn::new(txn, Some(version), self.commits.clone()), version))
+    }
+
+    /// Begins a mutation of state the edges never see (API keys, SSO providers, edge
+    /// tokens, audit settings): no config version, no outbox row, but its commit
+    /// writes the admin audit row inside the transaction like every other mutation.
+    async fn begin_change(&self) -> Result<WriteTxn, StoreError> {
+        let txn = self.db.begin().await?;
+        Ok(WriteTxn::new(txn, None, self.commits.clone()))
     }
 
     /// Begins a read-only transaction that sees one consistent snapshot.

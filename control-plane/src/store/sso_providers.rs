@@ -121,7 +121,7 @@ impl Store {
             self.seal_client_secret(&mut row, secret)?;
         }
         let name = row.name.clone();
-        let (txn, _version) = self.begin_write().await?;
+        let txn = self.begin_change().await?;
         sso_provider::Entity::insert(sso_provider::ActiveModel::from(row.clone()))
             .exec_without_returning(&txn)
             .await
@@ -184,7 +184,7 @@ impl Store {
         }
         row.updated_at = now();
         let name = row.name.clone();
-        let (txn, _version) = self.begin_write().await?;
+        let txn = self.begin_change().await?;
         sso_provider::Entity::update(sso_provider::ActiveModel::from(row.clone()).reset_all())
             .exec(&txn)
             .await
@@ -199,7 +199,7 @@ impl Store {
     /// Deletes a provider (its pending logins go with it; users stay).
     pub async fn delete_sso_provider(&self, org_id: &str, id: &str) -> Result<(), StoreError> {
         let row = self.find_sso_provider(org_id, id).await?;
-        let (txn, _version) = self.begin_write().await?;
+        let txn = self.begin_change().await?;
         sso_provider::Entity::delete_by_id(row.id).exec(&txn).await?;
         txn.commit().await
     }

@@ -72,14 +72,15 @@ fn raise(watch: &watch::Sender<u64>, version: u64) {
 /// An open mutation. Dropping it without [`WriteTxn::commit`] rolls it back.
 pub(crate) struct WriteTxn {
     txn: DatabaseTransaction,
-    version: u64,
+    /// The config version it bumped; `None` for a change the edges never see (no outbox row).
+    version: Option<u64>,
     touched: Mutex<KeySet>,
     change: Mutex<AuditChange>,
     signal: Arc<CommitSignal>,
 }
 
 impl WriteTxn {
-    pub(super) fn new(txn: DatabaseTransaction, version: u64, signal: Arc<CommitSignal>) -> Self {
+    pub(super) fn new(txn: DatabaseTransaction, version: Option<u64>, signal: Arc<CommitSignal>) -> Self {
         Self { txn, version, touched: Mutex::new(KeySet::default()), change: Mutex::default(), signal }
     }
 
@@ -107,10 +108,14 @@ impl WriteTxn {
         let keys = self.touched.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
         let change = self.change.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
         let audited = audit_events::record_admin(&self.txn, change).await?;
-        insert_outbox_row(&self.txn, self.version, &keys).await?;
+        if let Some(version) = self.version {
+            insert_outbox_row(&self.txn, version, &keys).await?;
+        }
         self.txn.commit().await?;
         audit_events::committed(audited);
-        self.signal.wait_published(self.version).await;
+        if let Some(version) = self.version {
+            self.signal.wait_published(version).await;
+        }
         Ok(())
     }
 
