@@ -548,13 +548,15 @@ pub(crate) fn redacted(value: Value) -> Value {
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.into_iter().map(redacted).collect()),
-        Value::String(s)
-            if gatehouse_config::token_hash::is_admin_side_credential(&s) || s.starts_with("gth_") =>
-        {
-            Value::String(REDACTED.into())
-        }
+        Value::String(s) if is_credential(&s) => Value::String(REDACTED.into()),
         other => other,
     }
+}
+
+/// Whether `text` looks like a Gatehouse credential (gateway token, admin token, API key, edge token).
+fn is_credential(text: &str) -> bool {
+    use gatehouse_config::token_hash::{is_admin_side_credential, GATEWAY_TOKEN_PREFIX};
+    text.starts_with(GATEWAY_TOKEN_PREFIX) || is_admin_side_credential(text)
 }
 
 /// What a redacted value reads as.
