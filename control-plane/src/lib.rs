@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod audit;
 pub mod bootstrap;
 pub mod client_ip;
 pub mod config;
@@ -27,6 +28,7 @@ use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 
 use anyhow::Context;
+use gatehouse_proto::audit::v1::audit_sink_server::AuditSinkServer;
 use gatehouse_proto::config::v1::config_distribution_server::ConfigDistributionServer;
 use gatehouse_proto::config::v1::credential_broker_server::CredentialBrokerServer;
 use tokio::net::TcpListener;
@@ -131,6 +133,7 @@ pub async fn run_with_metrics(
     });
     let poller = tokio::spawn(publisher.clone().run(config.version_poll_interval, cancel.clone()));
     tokio::spawn(sso::purge_expired(store.clone(), cancel.clone()));
+    tokio::spawn(audit::run_retention(store.clone(), cancel.clone()));
 
     let upstream = upstream_oauth::UpstreamOAuth::new(
         store.clone(),
@@ -148,6 +151,7 @@ pub async fn run_with_metrics(
             admin_token_hashes: boot.admin_token_hashes.into(),
             store: store.clone(),
             sso: sso.clone(),
+            trusted_proxy_hops: config.trusted_proxy_hops,
         },
         api: api::ApiState {
             store: store.clone(),
@@ -193,7 +197,12 @@ pub async fn run_with_metrics(
         .add_service(ConfigDistributionServer::new(service))
         .add_service(CredentialBrokerServer::new(credential_broker::BrokerService::new(
             upstream.clone(),
+            edge_auth.clone(),
+        )))
+        .add_service(AuditSinkServer::new(audit::AuditSinkService::new(
+            store.clone(),
             edge_auth,
+            cancel.clone(),
         )));
     let grpc: futures::future::BoxFuture<'static, Result<(), tonic::transport::Error>> = match grpc_tls {
         None => Box::pin(grpc_router.serve_with_incoming_shutdown(

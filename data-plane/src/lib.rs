@@ -10,6 +10,7 @@
 //! into the view), [`upstream_oauth_client`], [`limit_rules`] → [`config_view`], [`state`], [`config_client`] → [`auth`],
 //! [`policy`] → [`limits`], [`credentials`] → [`proxy`] → [`server`] → [`run`].
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod config_cache;
@@ -119,6 +120,11 @@ pub async fn run_with_metrics(
     );
     tracing::info!(rate_limits = limiter.backend(), "rate limits configured");
     let proxy = proxy.with_credential_broker(broker.clone()).with_rate_limiter(limiter.clone());
+    let audit = config.audit.enabled.then(|| audit::shipper::spawn(&config, &control_plane));
+    let proxy = match &audit {
+        Some(audit) => proxy.with_audit(audit.queue()),
+        None => proxy,
+    };
     let app = server::router(state.clone(), proxy::router(proxy))
         .layer(axum::Extension(broker))
         .layer(axum::Extension(limiter));
@@ -161,6 +167,9 @@ pub async fn run_with_metrics(
     }
 
     stop_client.cancel();
+    if let Some(audit) = audit {
+        audit.stop().await;
+    }
     if let Err(err) = client.await {
         tracing::error!(%err, "config client task failed");
     }

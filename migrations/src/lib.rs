@@ -23,6 +23,7 @@ mod m20261207_000010_refresh_family_deadline;
 mod m20261207_000011_certificate_identity_disabled;
 mod m20261208_000101_certificate_identity_issuer;
 mod m20261208_000401_rate_limits;
+mod m20261208_000301_audit_events;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000011_certificate_identity_disabled::Migration),
             Box::new(m20261208_000101_certificate_identity_issuer::Migration),
             Box::new(m20261208_000401_rate_limits::Migration),
+            Box::new(m20261208_000301_audit_events::Migration),
         ]
     }
 }

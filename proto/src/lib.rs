@@ -11,3 +11,12 @@ pub mod config {
         tonic::include_proto!("gatehouse.config.v1");
     }
 }
+
+/// `gatehouse.audit.v1`: the audit sink edges ship their audit events to.
+pub mod audit {
+    /// Version 1 of the audit protocol.
+    pub mod v1 {
+        #![allow(missing_docs, clippy::all)]
+        tonic::include_proto!("gatehouse.audit.v1");
+    }
+}

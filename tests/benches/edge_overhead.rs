@@ -6,6 +6,9 @@
 //! full TLS handshake per call. Two more rows put a rate limit on every call, decided
 //! in Redis (`GATEHOUSE_TEST_REDIS_URL`, skipped without it) and by the edge alone,
 //! against the same edge without one.
+//! The `edge` rows record every call in the audit
+//! trail (the default); `edge audit off` is an edge with `GATEHOUSE_EDGE_AUDIT=false`,
+//! and the audit ratio compares the two (the budget: under 10 % of throughput).
 //!
 //! Run: `cargo bench -p gatehouse-tests --bench edge_overhead`
 //! (`GATEHOUSE_BENCH_REQUESTS`, `GATEHOUSE_BENCH_CONCURRENCY` to tune).
@@ -127,6 +130,15 @@ async fn main() {
     };
     let mtls_edge = TestEdge::start_tls(&stack.cp.grpc_url, &stack.cp.node_token, tls, &[]).await;
     mtls_edge.wait_for_version(admin.config_version().await).await;
+    // A third edge with the audit trail off, to price recording every call.
+    let quiet_edge = TestEdge::start_with_env(
+        &stack.cp.grpc_url,
+        &stack.cp.node_token,
+        EdgeCache::temporary(),
+        &[("GATEHOUSE_EDGE_AUDIT", "false")],
+    )
+    .await;
+    quiet_edge.wait_for_version(admin.config_version().await).await;
     stack.sync().await;
 
     // A server under a rate limit matching every call (never reached), on an edge deciding in
@@ -173,6 +185,8 @@ async fn main() {
         url: edge.mcp_url("limited"),
         token: Some(token.clone()),
     });
+    let quiet =
+        Target { name: "edge audit off", url: quiet_edge.mcp_url("echo"), token: Some(token.clone()) };
     let edge = Target { name: "edge", url: stack.edge.mcp_url("echo"), token: Some(token) };
     let mtls = Target { name: "mtls", url: mtls_edge.mcp_url("echo"), token: None };
     let ca_cert = || reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).unwrap();
@@ -189,6 +203,7 @@ async fn main() {
     let d2 = measure(&h2c, &direct, n, concurrency).await;
     let e = measure(&client, &edge, n, concurrency).await;
     let e2 = measure(&h2c, &edge, n, concurrency).await;
+    let q = measure(&client, &quiet, n, concurrency).await;
     // ALPN picks HTTP/2 unless the client only speaks HTTP/1.1; both are measured.
     let m2 = measure(&mtls_client(concurrency * 2, false), &mtls, n, concurrency).await;
     let m1 = measure(&mtls_client(concurrency * 2, true), &mtls, n, concurrency).await;
@@ -207,6 +222,7 @@ async fn main() {
         ("direct h2c", &d2),
         ("edge", &e),
         ("edge h2c", &e2),
+        ("edge audit off", &q),
         ("edge mtls h2", &m2),
         ("edge mtls h1", &m1),
         ("mtls new conn", &h),
@@ -230,8 +246,13 @@ async fn main() {
         }
     }
     // Each path against the direct call over the same HTTP version.
-    let ratios =
-        [("edge", &e, &d), ("edge h2c", &e2, &d2), ("edge mtls h2", &m2, &d2), ("edge mtls h1", &m1, &d)];
+    let ratios = [
+        ("edge", &e, &d),
+        ("edge h2c", &e2, &d2),
+        ("edge audit off", &q, &d),
+        ("edge mtls h2", &m2, &d2),
+        ("edge mtls h1", &m1, &d),
+    ];
     for (name, stats, base) in ratios {
         println!(
             "{name:<16} ratio p50 x{:.2}   p99 x{:.2}   throughput x{:.2}   (added p50 {:.3} ms)",
@@ -241,4 +262,11 @@ async fn main() {
             ms(stats.p50) - ms(base.p50)
         );
     }
+    // The audit trail's price: the same edge path with recording on against off.
+    println!(
+        "audit on vs off   p50 x{:.2}   p99 x{:.2}   throughput x{:.2} (budget: at least x0.90)",
+        ms(e.p50) / ms(q.p50),
+        ms(e.p99) / ms(q.p99),
+        e.rps / q.rps
+    );
 }

@@ -360,7 +360,8 @@ impl AdminClient {
     }
 
     /// Sends a request with an optional JSON body; returns the status and the JSON body
-    /// (`Value::Null` when empty). Panics if a non-empty body is not JSON.
+    /// (`Value::Null` when empty; a JSON-lines body as an array of its lines). Panics if a
+    /// non-empty body is not JSON.
     pub async fn request(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
@@ -371,13 +372,18 @@ impl AdminClient {
         }
         let resp = req.send().await.expect("admin api request");
         let status = resp.status();
+        let json_lines = is_json_lines(resp.headers());
         let text = resp.text().await.expect("admin api response body");
         if text.is_empty() {
             return (status, Value::Null);
         }
-        let value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("non-JSON response ({status}): {e}: {text}"));
-        (status, value)
+        let parse = |text: &str| {
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("non-JSON response ({status}): {e}: {text}"))
+        };
+        if json_lines {
+            return (status, Value::Array(text.lines().map(parse).collect()));
+        }
+        (status, parse(&text))
     }
 
     /// Sends raw bytes with an optional content type; returns status, headers and body text.
@@ -572,6 +578,13 @@ fn minted(body: Value) -> MintedToken {
     }
 }
 
+/// Whether a response is JSON lines (`GET /v1/audit-events/export`).
+fn is_json_lines(headers: &reqwest::header::HeaderMap) -> bool {
+    headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/x-ndjson"))
+}
+
 /// The base64 master key, e.g. to write a key file for a binary under test.
 pub fn master_key_base64(key: &MasterKey) -> String {
     key.to_base64()
@@ -671,7 +684,14 @@ impl SsoBrowser {
         }
         let resp = req.send().await.expect("sso request");
         let status = resp.status();
+        let json_lines = is_json_lines(resp.headers());
         let text = resp.text().await.unwrap_or_default();
+        if json_lines {
+            return (
+                status,
+                Value::Array(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()),
+            );
+        }
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 }

@@ -91,6 +91,12 @@ pub(crate) const ROUTES: &[RouteAccess] = &[
     route("POST", "/v1/users/{id}/reactivate", Admin),
     route("GET", "/v1/connections", OwnRead),
     route("DELETE", "/v1/connections/{id}", OwnWrite),
+    // The audit trail.
+    route("GET", "/v1/audit-events", Audit),
+    route("GET", "/v1/audit-events/export", Audit),
+    route("GET", "/v1/usage", Audit),
+    route("GET", "/v1/audit-settings", Audit),
+    route("PUT", "/v1/audit-settings", Owner),
 ];
 
 /// What `method` on the route template `path` needs; `None` for a route not in the table.

@@ -36,6 +36,8 @@ pub(crate) struct AdminAuth {
     pub store: Store,
     /// SSO sessions, for people using the console.
     pub sso: SsoContext,
+    /// Reverse proxies in front of the API, for the client address audit rows name.
+    pub trusted_proxy_hops: usize,
 }
 
 /// The org named by an `/v1/orgs/{org}/...` prefix, put in the request
@@ -125,7 +127,14 @@ async fn require_access(
         });
     };
     let prefixed = request.extensions().get::<PrefixedOrg>().map(|p| p.0.clone());
-    let principal = authenticate(&auth, request.headers(), request.method(), &path).await?;
+    let principal = match authenticate(&auth, request.headers(), request.method(), &path).await {
+        Err(AuthError::Api(ApiError::Unauthorized)) => {
+            let failure = super::audit_trail::AdminAuthFailure::of(&request, &path, auth.trusted_proxy_hops);
+            failure.record(&auth.store, prefixed.as_deref()).await;
+            return Err(ApiError::Unauthorized.into());
+        }
+        other => other?,
+    };
     let scope = scope_for(&auth, principal, prefixed, access).await?;
     if !scope.role.allows(access) && !matches!(scope.principal, Principal::Platform) {
         tracing::info!(role = %scope.role, method = %request.method(), path, "admin route refused to the caller's role");
@@ -142,7 +151,12 @@ async fn require_access(
     if let Principal::Session(user) = &scope.principal {
         request.extensions_mut().insert(CurrentUser(Some(user.clone())));
     }
-    request.extensions_mut().insert(scope);
+    request.extensions_mut().insert(scope.clone());
+    if is_mutating(request.method()) {
+        return Ok(
+            super::audit_trail::run_audited(auth.trusted_proxy_hops, &scope, &path, request, next).await
+        );
+    }
     Ok(next.run(request).await)
 }
 

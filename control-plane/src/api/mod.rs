@@ -9,6 +9,8 @@
 
 pub(crate) mod access;
 mod api_keys;
+mod audit;
+mod audit_trail;
 pub(crate) mod auth;
 mod certificate_identities;
 mod connections;
@@ -94,7 +96,8 @@ pub(crate) fn routes(state: ApiState, auth: &AdminAuth) -> Router {
         .route("/v1/edges", get(edges::list))
         .route("/v1/connections", get(connections::list))
         .route("/v1/connections/{id}", axum::routing::delete(connections::delete))
-        .merge(edge_tokens::routes());
+        .merge(edge_tokens::routes())
+        .merge(audit::routes());
 
     Router::new()
         .route("/", get(health::console))

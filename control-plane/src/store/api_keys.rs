@@ -54,9 +54,16 @@ impl Store {
             created_at: now(),
             last_used_at: None,
         };
+        // A write transaction, so the key and its audit row commit together.
+        let txn = self.begin_change().await?;
         org_api_key::Entity::insert(org_api_key::ActiveModel::from(row.clone()))
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&txn)
             .await?;
+        txn.set_audit_change(
+            None,
+            Some(serde_json::json!({"id": row.id, "name": row.name, "role": row.role})),
+        );
+        txn.commit().await?;
         from_row(row)
     }
 
@@ -83,15 +90,16 @@ impl Store {
 
     /// Deletes a key of `org_id`: it stops working at once.
     pub async fn delete_api_key(&self, org_id: &str, id: &str) -> Result<(), StoreError> {
+        let txn = self.begin_change().await?;
         let deleted = org_api_key::Entity::delete_many()
             .filter(org_api_key::Column::Id.eq(id))
             .filter(org_api_key::Column::OrgId.eq(org_id))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
         if deleted.rows_affected == 0 {
             return Err(StoreError::NotFound("api key"));
         }
-        Ok(())
+        txn.commit().await
     }
 
     /// The key whose text hashes to `hash`, noting its use (at most once a minute).

@@ -68,9 +68,11 @@ impl Store {
             last_used_at: None,
         };
         let active: edge_token::ActiveModel = row.clone().into();
-        edge_token::Entity::insert(active).exec_without_returning(&self.db).await.map_err(|e| {
+        let txn = self.begin_change().await?;
+        edge_token::Entity::insert(active).exec_without_returning(&txn).await.map_err(|e| {
             StoreError::unique_or_db(e, "token", "an edge token with this hash exists".to_owned())
         })?;
+        txn.commit().await?;
         record(row)
     }
 
@@ -95,12 +97,14 @@ impl Store {
 
     /// Revokes the edge token `id` (revoking a revoked token changes nothing).
     pub async fn revoke_edge_token(&self, id: &str) -> Result<EdgeTokenRecord, StoreError> {
+        let txn = self.begin_change().await?;
         edge_token::Entity::update_many()
             .col_expr(edge_token::Column::RevokedAt, Expr::value(now()))
             .filter(edge_token::Column::Id.eq(id))
             .filter(edge_token::Column::RevokedAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        txn.commit().await?;
         self.edge_token(id).await?.ok_or(StoreError::NotFound("edge token"))
     }
 

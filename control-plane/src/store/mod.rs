@@ -9,6 +9,10 @@ mod entities;
 pub mod model;
 
 mod admin_tokens;
+pub mod audit_events;
+mod audit_settings;
+pub use audit_events::{AdminAudit, AuditEvent, AuditFilter, AuditKind};
+pub use audit_settings::{AuditSettings, DEFAULT_AUDIT_RETENTION_DAYS};
 mod api_keys;
 pub use api_keys::{ApiKey, NewApiKey};
 mod certificate_identities;
@@ -189,7 +193,15 @@ impl Store {
             .exec(&txn)
             .await?;
         let version = read_version(&txn).await?;
-        Ok((WriteTxn::new(txn, version, self.commits.clone()), version))
+        Ok((WriteTxn::new(txn, Some(version), self.commits.clone()), version))
+    }
+
+    /// Begins a mutation of state the edges never see (API keys, SSO providers, edge
+    /// tokens, audit settings): no config version, no outbox row, but its commit
+    /// writes the admin audit row inside the transaction like every other mutation.
+    async fn begin_change(&self) -> Result<WriteTxn, StoreError> {
+        let txn = self.db.begin().await?;
+        Ok(WriteTxn::new(txn, None, self.commits.clone()))
     }
 
     /// Begins a read-only transaction that sees one consistent snapshot.

@@ -208,6 +208,9 @@ impl Store {
             .exec(&txn)
             .await?;
         org::Entity::delete_by_id(org_id).exec(&txn).await?;
+        // After the org row: an edge batch storing events of this org holds that row
+        // (`insert_edge_audit_events`), so its events are either deleted here or never stored.
+        Store::delete_org_audit_events(&txn, org_id).await?;
         txn.commit().await?;
         Ok(Versioned { value: (), version })
     }

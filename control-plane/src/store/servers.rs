@@ -46,8 +46,9 @@ impl Store {
             })?;
         write_headers(&txn, &self.keyring, &row.id, &new.headers).await?;
         txn.touched().servers.insert(row.id.clone());
+        let names: Vec<String> = new.headers.keys().cloned().collect();
+        txn.set_audit_change(None, Some(audit_view(&row, &names)));
         txn.commit().await?;
-        let names = new.headers.keys().cloned().collect();
         Ok(Versioned { value: server_from(row, names)?, version })
     }
 
@@ -86,7 +87,7 @@ impl Store {
     ) -> Result<Versioned<Server>, StoreError> {
         let (txn, version) = self.begin_write().await?;
         let current = find_server(&txn, org_id, slug).await?.ok_or(StoreError::NotFound("server"))?;
-        let current_names =
+        let current_names: Vec<String> =
             header_names(&txn, vec![current.id.clone()]).await?.remove(&current.id).unwrap_or_default();
 
         let auth_type = patch.auth_type.clone().unwrap_or_else(|| current.auth_type.clone());
@@ -123,6 +124,7 @@ impl Store {
             return Ok(Versioned { value: server_from(current, current_names)?, version });
         }
         row.updated_at = now();
+        let before = audit_view(&current, &current_names);
         server::Entity::update(server::ActiveModel::from(row.clone()).reset_all()).exec(&txn).await?;
 
         let names = match &headers {
@@ -137,6 +139,7 @@ impl Store {
             None => current_names,
         };
         txn.touched().servers.insert(row.id.clone());
+        txn.set_audit_change(Some(before), Some(audit_view(&row, &names)));
         txn.commit().await?;
         Ok(Versioned { value: server_from(row, names)?, version })
     }
@@ -168,6 +171,8 @@ impl Store {
     pub async fn delete_server(&self, org_id: &str, slug: &str) -> Result<Versioned<()>, StoreError> {
         let (txn, version) = self.begin_write().await?;
         let row = find_server(&txn, org_id, slug).await?.ok_or(StoreError::NotFound("server"))?;
+        let names = header_names(&txn, vec![row.id.clone()]).await?.remove(&row.id).unwrap_or_default();
+        txn.set_audit_change(Some(audit_view(&row, &names)), None);
         super::touch::touch_server(&txn, &row.id).await?;
         provision::Entity::delete_many().filter(provision::Column::ServerId.eq(&row.id)).exec(&txn).await?;
         server_header::Entity::delete_many()
@@ -312,4 +317,23 @@ pub(super) fn server_from(m: server::Model, header_names: Vec<String>) -> Result
 
 fn duplicate(slug: &str) -> StoreError {
     StoreError::Conflict { field: Some("slug"), message: format!("server {slug:?} already exists") }
+}
+
+/// A server as its audit rows show it: header names only (values are sealed
+/// secrets), and `advanced_config` with secret-looking values redacted.
+fn audit_view(row: &server::Model, header_names: &[String]) -> serde_json::Value {
+    let advanced: serde_json::Value = serde_json::from_str(&row.advanced_config).unwrap_or_default();
+    serde_json::json!({
+        "id": row.id,
+        "slug": row.slug,
+        "name": row.name,
+        "url": row.url,
+        "auth_type": row.auth_type,
+        "headers": header_names
+            .iter()
+            .map(|n| (n.clone(), serde_json::Value::String(super::audit_events::REDACTED.into())))
+            .collect::<serde_json::Map<_, _>>(),
+        "advanced_config": super::audit_events::redacted(advanced),
+        "auto_provision": row.auto_provision,
+    })
 }

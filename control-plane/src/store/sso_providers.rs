@@ -121,12 +121,14 @@ impl Store {
             self.seal_client_secret(&mut row, secret)?;
         }
         let name = row.name.clone();
+        let txn = self.begin_change().await?;
         sso_provider::Entity::insert(sso_provider::ActiveModel::from(row.clone()))
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&txn)
             .await
             .map_err(|e| {
                 StoreError::unique_or_db(e, "name", format!("an sso provider named {name:?} already exists"))
             })?;
+        txn.commit().await?;
         provider_from(row)
     }
 
@@ -182,21 +184,24 @@ impl Store {
         }
         row.updated_at = now();
         let name = row.name.clone();
+        let txn = self.begin_change().await?;
         sso_provider::Entity::update(sso_provider::ActiveModel::from(row.clone()).reset_all())
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(|e| match e.sql_err() {
                 Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => duplicate(&name),
                 _ => StoreError::Db(e),
             })?;
+        txn.commit().await?;
         provider_from(row)
     }
 
     /// Deletes a provider (its pending logins go with it; users stay).
     pub async fn delete_sso_provider(&self, org_id: &str, id: &str) -> Result<(), StoreError> {
         let row = self.find_sso_provider(org_id, id).await?;
-        sso_provider::Entity::delete_by_id(row.id).exec(&self.db).await?;
-        Ok(())
+        let txn = self.begin_change().await?;
+        sso_provider::Entity::delete_by_id(row.id).exec(&txn).await?;
+        txn.commit().await
     }
 
     /// The provider's client secret, unsealed for a token request.

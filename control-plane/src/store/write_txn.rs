@@ -12,6 +12,7 @@ use sea_orm::{
 };
 use tokio::sync::watch;
 
+use super::audit_events::{self, AuditChange};
 use super::entities::config_outbox;
 use super::{now, to_json_text, StoreError};
 
@@ -71,14 +72,16 @@ fn raise(watch: &watch::Sender<u64>, version: u64) {
 /// An open mutation. Dropping it without [`WriteTxn::commit`] rolls it back.
 pub(crate) struct WriteTxn {
     txn: DatabaseTransaction,
-    version: u64,
+    /// The config version it bumped; `None` for a change the edges never see (no outbox row).
+    version: Option<u64>,
     touched: Mutex<KeySet>,
+    change: Mutex<AuditChange>,
     signal: Arc<CommitSignal>,
 }
 
 impl WriteTxn {
-    pub(super) fn new(txn: DatabaseTransaction, version: u64, signal: Arc<CommitSignal>) -> Self {
-        Self { txn, version, touched: Mutex::new(KeySet::default()), signal }
+    pub(super) fn new(txn: DatabaseTransaction, version: Option<u64>, signal: Arc<CommitSignal>) -> Self {
+        Self { txn, version, touched: Mutex::new(KeySet::default()), change: Mutex::default(), signal }
     }
 
     /// The edge-config keys this transaction has touched so far; insert the
@@ -89,12 +92,30 @@ impl WriteTxn {
         self.touched.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Writes the outbox row, commits, and waits (bounded) for the version to be published.
+    /// What the mutation changed, for its audit row (values already redacted).
+    pub(crate) fn set_audit_change(
+        &self,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) {
+        let mut change = self.change.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *change = AuditChange { before, after };
+    }
+
+    /// Writes the admin audit row (when an admin request is being served) and the
+    /// outbox row, commits, and waits (bounded) for the version to be published.
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
         let keys = self.touched.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-        insert_outbox_row(&self.txn, self.version, &keys).await?;
+        let change = self.change.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let audited = audit_events::record_admin(&self.txn, change).await?;
+        if let Some(version) = self.version {
+            insert_outbox_row(&self.txn, version, &keys).await?;
+        }
         self.txn.commit().await?;
-        self.signal.wait_published(self.version).await;
+        audit_events::committed(audited);
+        if let Some(version) = self.version {
+            self.signal.wait_published(version).await;
+        }
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 //! ([`tls`]) settings, which addresses outbound calls may reach ([`egress`]), and
 //! their errors ([`ConfigError`]).
 
+pub mod audit;
 pub mod control_plane;
 pub mod credentials;
 pub mod egress;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret as _, SecretString};
 
+pub use audit::AuditSettings;
 pub use control_plane::ControlPlaneTls;
 pub use credentials::{CredentialSettings, CredentialSettingsError};
 pub use error::ConfigError;
@@ -74,6 +76,8 @@ pub struct EdgeConfig {
     pub tls: Option<TlsSettings>,
     /// Connection, HTTP/2 and identity-provider call limits.
     pub limits: EdgeLimits,
+    /// Audit recording and shipping (`GATEHOUSE_EDGE_AUDIT*`).
+    pub audit: AuditSettings,
 }
 
 impl EdgeConfig {
@@ -93,6 +97,7 @@ impl EdgeConfig {
             credentials: CredentialSettings::default(),
             tls: None,
             limits: EdgeLimits::default(),
+            audit: AuditSettings::default(),
         }
     }
 
@@ -109,6 +114,7 @@ impl EdgeConfig {
         let credentials = CredentialSettings::from_env(env)?;
         let tls = TlsSettings::from_env(env)?;
         let limits = EdgeLimits::from_env(env)?;
+        let audit = AuditSettings::from_env(env)?;
         let allow_insecure_control_plane = match get(ALLOW_INSECURE_CONTROL_PLANE) {
             None => false,
             Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => true,
@@ -140,6 +146,7 @@ impl EdgeConfig {
             credentials,
             tls,
             limits,
+            audit,
         })
     }
 

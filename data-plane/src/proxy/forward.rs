@@ -30,6 +30,7 @@ use super::session::{SessionBinder, SessionBinding};
 use super::state::{Inner, ProxyState};
 use super::tools_filter::ToolsListFilter;
 use super::{prm, request_metadata, response, sse_notify, trace, upstream};
+use crate::audit::RequestFacts as AuditFacts;
 use crate::auth;
 use crate::config_view::{ConfigView, UpstreamAuth};
 use crate::elicitation_streams::{session_hash, StreamKey};
@@ -83,19 +84,23 @@ async fn handle_path(state: ProxyState, path: McpPath, request: Request) -> Resp
     async move {
         let span = Span::current();
         let inner = &state.inner;
+        let mut facts = AuditFacts::new(inner.audit.is_some());
         let outcome = match admit(inner, request.method()) {
             // The one config load of this request: every decision, and the challenge of a
             // refusal, use this view.
             Ok(()) => {
                 let view = inner.edge.config();
-                forward(inner, &view, &path, request, &origin, &span, &mut record)
+                forward(inner, &view, &path, request, &origin, &span, &mut record, &mut facts)
                     .await
                     .map_err(|r| (r, Some(view)))
             }
             Err(error) => Err((error.into(), None)),
         };
         let (response, reason) = match outcome {
-            Ok(response) => (response, None),
+            Ok(response) => {
+                super::audit::record(inner, facts, None, &response, started, &span);
+                (response, None)
+            }
             Err((Rejection { error, id }, view)) => {
                 let mut response = error.to_response(id.as_deref());
                 if let Some(view) = view {
@@ -103,6 +108,7 @@ async fn handle_path(state: ProxyState, path: McpPath, request: Request) -> Resp
                     prm::challenge(&mut response, &error, &view, configured, &origin, &path);
                     label_server(&mut record, &view, &path);
                 }
+                super::audit::record(inner, facts, Some(&error), &response, started, &span);
                 (response, Some(error.reason()))
             }
         };
@@ -189,6 +195,7 @@ fn count_stream(metrics: &Arc<EdgeMetrics>, response: Response) -> Response {
     })
 }
 
+#[allow(clippy::too_many_arguments)] // The request path's one entry; `facts` is its audit record.
 async fn forward(
     inner: &Inner,
     view: &Arc<ConfigView>,
@@ -197,6 +204,7 @@ async fn forward(
     origin: &prm::RequestOrigin,
     span: &Span,
     record: &mut RequestRecord,
+    facts: &mut AuditFacts,
 ) -> Result<Response, Rejection> {
     let is_post = request.method() == Method::POST;
     let base = prm::public_base(inner.settings.public_base_url.as_ref(), view, origin);
@@ -219,6 +227,7 @@ async fn forward(
         audiences: &audiences,
         client: request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
     };
+    facts.target(target.org.map(|org| org.id.as_str()), target.client);
     let peer = request.extensions().get::<TlsSession>().and_then(|tls| tls.client_certificate.as_ref());
     let caller = match auth::authenticate(view, &inner.identity, request.headers(), peer, &target, now).await
     {
@@ -230,12 +239,14 @@ async fn forward(
         }
         other => other?,
     };
+    facts.caller(&caller);
     if !identity::gatehouse_jwt::has_required_scope(&caller) {
         tracing::info!(user = %caller.user, "gatehouse access token lacks the mcp scope");
         return Err(EdgeError::InsufficientScope.into());
     }
     let route = auth::authorize(view, &caller, slug)?;
     record.set_server(&route.server.metric_label);
+    facts.route(slug, &route.workspace_id);
     span.record("workspace", route.workspace_id.as_str());
     span.record("user", caller.user.as_str());
 
@@ -244,6 +255,7 @@ async fn forward(
     let body = if is_post {
         read_body(body, &parts.headers, inner.settings.max_request_body_bytes).await?
     } else {
+        facts.message(parts.method.as_str(), None);
         if !span.is_disabled() {
             span.record("otel.name", format!("{} {slug}", parts.method));
         }
@@ -252,10 +264,12 @@ async fn forward(
     };
     let allowed = Allowed { policy: &policy, access: McpAccess::of(&caller) };
     let (id, filter, tool) = if is_post {
-        check_message(&body, &parts.headers, slug, allowed, span, record, inner.edge.metrics())?
+        let observe = Observe { record, metrics: inner.edge.metrics(), facts };
+        check_message(&body, &parts.headers, slug, allowed, span, observe)?
     } else {
         (None, None, None)
     };
+    facts.request_bytes(body.len());
     let reject = |error: EdgeError| Rejection { error, id: id.map(ToOwned::to_owned) };
     if parts.method != Method::DELETE && !accepts_mcp(&parts.headers, is_post) {
         return Err(reject(EdgeError::NotAcceptable));
@@ -312,6 +326,7 @@ async fn forward(
     // The upstream credential comes first: fetching it may refuse the request (or ask the
     // user to authorize), and the headers below are built in one step around it.
     let client_session = parts.headers.get(MCP_SESSION_ID).map(HeaderValue::as_bytes);
+    facts.session(client_session);
     let is_get = parts.method == Method::GET;
     let identity = caller.grant_identity();
     let who = upstream::CallerRef { org: &caller.org_id, identity: &identity, session: client_session };
@@ -332,9 +347,11 @@ async fn forward(
     let body = is_post.then(|| body.clone());
     let outgoing = upstream::Outgoing { method: parts.method, headers: upstream_headers, body };
     record.upstream_started();
+    facts.forwarding();
     let upstream = upstream::send(inner, view, &who, server, outgoing, credential, span).await;
     record.upstream_finished(inner.edge.metrics());
     let upstream = upstream.map_err(reject)?;
+    facts.upstream(upstream.status().as_u16());
     let timeout = inner.settings.upstream_response_timeout;
     let response = response::client_response(upstream, filter, &sessions, timeout).await.map_err(reject)?;
     match client_session {
@@ -377,6 +394,13 @@ struct Allowed<'p> {
     access: McpAccess,
 }
 
+/// Where a message's method and tool are recorded: metrics and the audit trail.
+struct Observe<'o> {
+    record: &'o mut RequestRecord,
+    metrics: &'o EdgeMetrics,
+    facts: &'o mut AuditFacts,
+}
+
 /// What a POSTed message is, as far as the request path cares: its id, the filter of a
 /// restricted `tools/list`'s response, the tool of a `tools/call`.
 type Message<'b> = (Option<&'b RawValue>, Option<ToolsListFilter>, Option<std::borrow::Cow<'b, str>>);
@@ -390,8 +414,7 @@ fn check_message<'b>(
     slug: &str,
     allowed: Allowed<'_>,
     span: &Span,
-    record: &mut RequestRecord,
-    metrics: &EdgeMetrics,
+    observe: Observe<'_>,
 ) -> Result<Message<'b>, Rejection> {
     let peek = jsonrpc::peek(body).map_err(|e| match e {
         PeekError::Parse => EdgeError::Parse,
@@ -400,11 +423,12 @@ fn check_message<'b>(
     })?;
     let reject = |error: EdgeError| Rejection { error, id: peek.id.map(ToOwned::to_owned) };
     let method = peek.method().unwrap_or("");
-    record.set_method(method);
+    observe.record.set_method(method);
     if !method.is_empty() && !span.is_disabled() {
         span.record("mcp.method", method);
         span.record("otel.name", format!("{method} {slug}"));
     }
+    observe.facts.message(method, if method == "tools/call" { peek.name() } else { None });
     request_metadata::validate(headers, &peek).map_err(reject)?;
     if let Some(scope) = allowed.access.missing_for(peek.method()) {
         return Err(reject(EdgeError::ScopeMissing { scope, method: method.to_owned() }));
@@ -413,7 +437,7 @@ fn check_message<'b>(
         "tools/call" => {
             let tool = peek.name().ok_or_else(|| reject(EdgeError::MissingToolName))?;
             span.record("mcp.tool", tool);
-            record.set_tool(metrics, tool);
+            observe.record.set_tool(observe.metrics, tool);
             if !allowed.policy.is_unrestricted() && !allowed.policy.allows(tool) {
                 return Err(reject(EdgeError::ToolDenied { tool: tool.to_owned() }));
             }

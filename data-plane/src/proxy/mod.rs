@@ -14,6 +14,7 @@
 //! - [`prm`]: RFC 9728 protected resource metadata and the `WWW-Authenticate` challenge.
 //! - `response`, [`sse`], `sse_notify`, [`tools_filter`]: the response back to the client.
 
+mod audit;
 mod forward;
 pub mod headers;
 pub mod prm;

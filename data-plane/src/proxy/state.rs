@@ -4,6 +4,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::audit::AuditQueue;
 use crate::config::{ProxyConfigError, ProxySettings};
 use crate::credentials::CredentialBroker;
 use crate::egress::Egress;
@@ -29,6 +30,8 @@ pub(super) struct Inner {
     pub(super) identity: IdentityRuntime,
     /// Rate limits and budgets (local only until [`ProxyState::with_rate_limiter`]).
     pub(super) limiter: Arc<RateLimiter>,
+    /// Where decided requests are recorded; `None` = auditing off.
+    pub(super) audit: Option<Arc<AuditQueue>>,
 }
 
 // The edge state redacts itself; the broker and the clients are left out.
@@ -63,6 +66,7 @@ impl ProxyState {
             identity,
             broker: None,
             limiter: Arc::new(RateLimiter::local_only(crate::config::credentials::DEFAULT_KEY_PREFIX)),
+            audit: None,
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -81,6 +85,15 @@ impl ProxyState {
         match Arc::get_mut(&mut self.inner) {
             Some(inner) => inner.limiter = limiter,
             None => tracing::error!("rate limiter set on a shared proxy state; ignored"),
+        }
+        self
+    }
+
+    /// Records every decided request into `queue` (call right after [`ProxyState::new`]).
+    pub fn with_audit(mut self, queue: Arc<AuditQueue>) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.audit = Some(queue),
+            None => tracing::error!("audit queue set on a shared proxy state; ignored"),
         }
         self
     }

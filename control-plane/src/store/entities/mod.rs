@@ -2,6 +2,8 @@
 //! converts them to the domain types in [`super::model`].
 
 pub mod admin_token;
+pub mod audit_event;
+pub mod audit_setting;
 pub mod certificate_identity;
 pub mod config_outbox;
 pub mod config_version;

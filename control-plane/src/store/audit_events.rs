@@ -1,0 +1,587 @@
+//! The audit trail's rows: admin mutations (written by [`super::WriteTxn::commit`]
+//! inside the mutation's own transaction), MCP requests and authentication
+//! failures shipped by the edges (stored once per event id), and the admin
+//! API's authentication failures.
+//!
+//! An admin request's audit context travels as a task-local ([`AdminAudit::scope`]),
+//! set by the admin authentication around the handler: every `WriteTxn` committed
+//! while it is set writes its audit row before it commits, so no handler can change
+//! state without its row, and no row outlives a rolled-back change.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::entities::audit_event;
+use super::page::{Page, PageRequest};
+use super::{new_id, now, Store, StoreError};
+
+tokio::task_local! {
+    static ADMIN_AUDIT: Arc<AdminAudit>;
+}
+
+/// Who changed what through the admin API: the context every mutation of one
+/// admin request is recorded with.
+#[derive(Debug)]
+pub struct AdminAudit {
+    /// The org the request acts on.
+    pub org_id: String,
+    /// `platform`, `api_key:<id>` or `user:<id>`.
+    pub actor: String,
+    /// `METHOD /route/template`.
+    pub action: String,
+    /// The concrete path (the target's ids).
+    pub target: String,
+    /// The request id (`X-Request-Id`, or generated).
+    pub request_id: String,
+    /// The caller's address.
+    pub client_address: String,
+    rows: AtomicU32,
+}
+
+impl AdminAudit {
+    /// The context of one admin request.
+    pub fn new(
+        org_id: String,
+        actor: String,
+        action: String,
+        target: String,
+        request_id: String,
+        client_address: String,
+    ) -> Arc<Self> {
+        Arc::new(Self { org_id, actor, action, target, request_id, client_address, rows: AtomicU32::new(0) })
+    }
+
+    /// Runs `fut` (the admin handler) with this context: its committed mutations are audited.
+    pub async fn scope<F: Future>(self: &Arc<Self>, fut: F) -> F::Output {
+        ADMIN_AUDIT.scope(self.clone(), fut).await
+    }
+
+    /// How many audit rows the request's transactions have committed so far.
+    pub fn rows(&self) -> u32 {
+        self.rows.load(Ordering::Relaxed)
+    }
+}
+
+/// What a mutation changed, for its audit row: secrets already redacted.
+#[derive(Debug, Default)]
+pub(crate) struct AuditChange {
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+/// Writes the admin audit row of the current request, if any, inside `conn`'s transaction.
+/// Returns a guard that counts the row once the transaction commits.
+pub(super) async fn record_admin(
+    conn: &impl ConnectionTrait,
+    change: AuditChange,
+) -> Result<Option<Arc<AdminAudit>>, StoreError> {
+    let Ok(ctx) = ADMIN_AUDIT.try_with(Arc::clone) else { return Ok(None) };
+    let detail = (change.before.is_some() || change.after.is_some())
+        .then(|| serde_json::json!({ "before": change.before, "after": change.after }));
+    let event = AuditEvent {
+        id: new_id(),
+        org_id: ctx.org_id.clone(),
+        kind: AuditKind::Admin.as_str().to_owned(),
+        occurred_at: now(),
+        actor: Some(ctx.actor.clone()),
+        action: Some(ctx.action.clone()),
+        target: Some(ctx.target.clone()),
+        request_id: Some(ctx.request_id.clone()),
+        client_address: Some(ctx.client_address.clone()),
+        decision: Some("allow".into()),
+        detail,
+        ..AuditEvent::default()
+    };
+    audit_event::Entity::insert(to_active(event)).exec_without_returning(conn).await?;
+    Ok(Some(ctx))
+}
+
+/// Counts a committed admin row (called after the commit succeeded).
+pub(super) fn committed(ctx: Option<Arc<AdminAudit>>) {
+    if let Some(ctx) = ctx {
+        ctx.rows.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The kinds of audit event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    /// An admin mutation.
+    Admin,
+    /// A `tools/call` decided at an edge.
+    ToolCall,
+    /// Any other MCP request decided at an edge.
+    McpRequest,
+    /// A credential refused at an edge or the admin API.
+    AuthFailure,
+    /// A burst of authentication failures from one address.
+    AuthFailureBurst,
+}
+
+impl AuditKind {
+    /// Every kind.
+    pub const ALL: [AuditKind; 5] =
+        [Self::Admin, Self::ToolCall, Self::McpRequest, Self::AuthFailure, Self::AuthFailureBurst];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::ToolCall => "tool_call",
+            Self::McpRequest => "mcp_request",
+            Self::AuthFailure => "auth_failure",
+            Self::AuthFailureBurst => "auth_failure_burst",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == value)
+    }
+}
+
+/// One audit event as stored and listed. Fields that do not apply to a kind are omitted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct AuditEvent {
+    /// Unique id (time-ordered; edge events get theirs at the edge).
+    pub id: String,
+    /// The org.
+    #[serde(skip)]
+    pub org_id: String,
+    /// `admin`, `tool_call`, `mcp_request`, `auth_failure` or `auth_failure_burst`.
+    pub kind: String,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Admin events: who (`platform`, `api_key:<id>`, `user:<id>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// Edge events: the caller's user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Edge events: `gatehouse` or `jwt`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_source: Option<String>,
+    /// Edge events: the workspace id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    /// Edge events: the server slug.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Edge events: the JSON-RPC method (or the HTTP method of a GET/DELETE).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// `tools/call` events: the tool.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// `allow` or `deny`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+    /// Why it was denied (the edge's error reason, e.g. `tool_denied`, `invalid_token`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The JSON-RPC error code the edge answered with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jsonrpc_code: Option<i32>,
+    /// The upstream's HTTP status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_status: Option<i32>,
+    /// Milliseconds to the response head.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<i64>,
+    /// Request body bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_bytes: Option<i64>,
+    /// Response body bytes, when the upstream declared them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_bytes: Option<i64>,
+    /// W3C trace id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// SHA-256 (hex, shortened) of the client's `Mcp-Session-Id`; never the id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_hash: Option<String>,
+    /// The caller's address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_address: Option<String>,
+    /// Admin events: the request id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Admin events: `METHOD /route/template`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Admin events: the path acted on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Edge events: the edge's node id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge: Option<String>,
+    /// Kind-specific: an admin change's `before`/`after` (secrets redacted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<Value>,
+}
+
+/// Which events `GET /v1/audit-events` lists.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only this kind.
+    pub kind: Option<AuditKind>,
+    /// Only this admin actor.
+    pub actor: Option<String>,
+    /// Only this edge user.
+    pub user: Option<String>,
+    /// Only this server slug.
+    pub server: Option<String>,
+    /// Only this tool.
+    pub tool: Option<String>,
+    /// Only `allow` or `deny`.
+    pub decision: Option<String>,
+    /// At or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+fn to_active(e: AuditEvent) -> audit_event::ActiveModel {
+    use sea_orm::ActiveValue::Set;
+    audit_event::ActiveModel {
+        id: Set(e.id),
+        org_id: Set(e.org_id),
+        kind: Set(e.kind),
+        occurred_at: Set(e.occurred_at),
+        actor: Set(e.actor),
+        user_name: Set(e.user),
+        identity_source: Set(e.identity_source),
+        workspace: Set(e.workspace),
+        server: Set(e.server),
+        method: Set(e.method),
+        tool: Set(e.tool),
+        decision: Set(e.decision),
+        reason: Set(e.reason),
+        jsonrpc_code: Set(e.jsonrpc_code),
+        upstream_status: Set(e.upstream_status),
+        latency_ms: Set(e.latency_ms),
+        request_bytes: Set(e.request_bytes),
+        response_bytes: Set(e.response_bytes),
+        trace_id: Set(e.trace_id),
+        session_hash: Set(e.session_hash),
+        client_address: Set(e.client_address),
+        request_id: Set(e.request_id),
+        action: Set(e.action),
+        target: Set(e.target),
+        edge: Set(e.edge),
+        detail: Set(e.detail.map(|d| d.to_string())),
+    }
+}
+
+fn from_model(m: audit_event::Model) -> AuditEvent {
+    AuditEvent {
+        id: m.id,
+        org_id: m.org_id,
+        kind: m.kind,
+        occurred_at: m.occurred_at,
+        actor: m.actor,
+        user: m.user_name,
+        identity_source: m.identity_source,
+        workspace: m.workspace,
+        server: m.server,
+        method: m.method,
+        tool: m.tool,
+        decision: m.decision,
+        reason: m.reason,
+        jsonrpc_code: m.jsonrpc_code,
+        upstream_status: m.upstream_status,
+        latency_ms: m.latency_ms,
+        request_bytes: m.request_bytes,
+        response_bytes: m.response_bytes,
+        trace_id: m.trace_id,
+        session_hash: m.session_hash,
+        client_address: m.client_address,
+        request_id: m.request_id,
+        action: m.action,
+        target: m.target,
+        edge: m.edge,
+        // A detail that no longer parses is shown as the text it is rather than failing the list.
+        detail: m.detail.map(|d| serde_json::from_str(&d).unwrap_or(Value::String(d))),
+    }
+}
+
+/// Inserts `events`, skipping ids already stored; returns how many were new.
+async fn insert_ignoring_duplicates(
+    conn: &impl ConnectionTrait,
+    events: Vec<AuditEvent>,
+) -> Result<u64, StoreError> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let inserted = audit_event::Entity::insert_many(events.into_iter().map(to_active))
+        .on_conflict(OnConflict::column(audit_event::Column::Id).do_nothing().to_owned())
+        .do_nothing()
+        .exec_without_returning(conn)
+        .await?;
+    Ok(match inserted {
+        sea_orm::TryInsertResult::Inserted(n) => n,
+        sea_orm::TryInsertResult::Empty | sea_orm::TryInsertResult::Conflicted => 0,
+    })
+}
+
+/// The page cursor of an event: its time, then its id (both sort the same way).
+fn cursor_key(e: &AuditEvent) -> String {
+    format!("{}|{}", e.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), e.id)
+}
+
+impl Store {
+    /// Stores events recorded elsewhere (edges, the admin API's authentication);
+    /// an event whose id is already stored is skipped, so a batch sent twice is
+    /// stored once. Returns how many were new.
+    pub async fn insert_audit_events(&self, events: Vec<AuditEvent>) -> Result<u64, StoreError> {
+        insert_ignoring_duplicates(&self.db, events).await
+    }
+
+    /// Stores events shipped by an edge, skipping those of orgs that do not exist
+    /// (and each event already stored). The orgs' rows are held while the events are
+    /// written, so an org deleted meanwhile keeps none of them. Returns how many were new.
+    pub async fn insert_edge_audit_events(&self, events: Vec<AuditEvent>) -> Result<u64, StoreError> {
+        use sea_orm::TransactionTrait;
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let ids: std::collections::BTreeSet<String> = events.iter().map(|e| e.org_id.clone()).collect();
+        let txn = self.db.begin().await?;
+        let mut query = super::entities::org::Entity::find()
+            .select_only()
+            .column(super::entities::org::Column::Id)
+            .filter(super::entities::org::Column::Id.is_in(ids));
+        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            // SQLite has one writer: a deletion committed since this read fails the write instead.
+            query = query.lock(sea_orm::sea_query::LockType::Share);
+        }
+        let existing: std::collections::BTreeSet<String> =
+            query.into_tuple().all(&txn).await?.into_iter().collect();
+        let events: Vec<AuditEvent> = events.into_iter().filter(|e| existing.contains(&e.org_id)).collect();
+        let stored = insert_ignoring_duplicates(&txn, events).await?;
+        txn.commit().await?;
+        Ok(stored)
+    }
+
+    /// The org's events matching `filter`, newest first.
+    pub async fn list_audit_events(
+        &self,
+        org_id: &str,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEvent>, StoreError> {
+        use audit_event::Column as C;
+        let mut query = audit_event::Entity::find().filter(C::OrgId.eq(org_id));
+        let eq = |q: sea_orm::Select<audit_event::Entity>, col: C, v: &Option<String>| match v {
+            Some(v) => q.filter(col.eq(v.as_str())),
+            None => q,
+        };
+        query = eq(query, C::Kind, &filter.kind.map(|k| k.as_str().to_owned()));
+        query = eq(query, C::Actor, &filter.actor);
+        query = eq(query, C::UserName, &filter.user);
+        query = eq(query, C::Server, &filter.server);
+        query = eq(query, C::Tool, &filter.tool);
+        query = eq(query, C::Decision, &filter.decision);
+        if let Some(since) = filter.since {
+            query = query.filter(C::OccurredAt.gte(since));
+        }
+        if let Some(until) = filter.until {
+            query = query.filter(C::OccurredAt.lt(until));
+        }
+        if let Some(after) = &page.after {
+            let (time, id) = after.split_once('|').ok_or_else(bad_cursor)?;
+            let time = DateTime::parse_from_rfc3339(time).map_err(|_| bad_cursor())?.with_timezone(&Utc);
+            query = query.filter(
+                sea_orm::Condition::any()
+                    .add(C::OccurredAt.lt(time))
+                    .add(sea_orm::Condition::all().add(C::OccurredAt.eq(time)).add(C::Id.lt(id))),
+            );
+        }
+        let rows =
+            query.order_by_desc(C::OccurredAt).order_by_desc(C::Id).limit(page.fetch()).all(&self.db).await?;
+        Ok(page.finish(rows.into_iter().map(from_model).collect(), cursor_key))
+    }
+
+    /// Deletes the org's events older than `cutoff`; returns how many.
+    pub async fn delete_audit_events_before(
+        &self,
+        org_id: &str,
+        cutoff: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let deleted = audit_event::Entity::delete_many()
+            .filter(audit_event::Column::OrgId.eq(org_id))
+            .filter(audit_event::Column::OccurredAt.lt(cutoff))
+            .exec(&self.db)
+            .await?;
+        Ok(deleted.rows_affected)
+    }
+
+    /// Deletes events older than `cutoff` of every org without its own settings; returns how many.
+    pub async fn delete_default_retention_audit_events(
+        &self,
+        cutoff: DateTime<Utc>,
+        orgs_with_settings: Vec<String>,
+    ) -> Result<u64, StoreError> {
+        let mut delete =
+            audit_event::Entity::delete_many().filter(audit_event::Column::OccurredAt.lt(cutoff));
+        if !orgs_with_settings.is_empty() {
+            delete = delete.filter(audit_event::Column::OrgId.is_not_in(orgs_with_settings));
+        }
+        Ok(delete.exec(&self.db).await?.rows_affected)
+    }
+
+    /// The org's request events (`tool_call`, `mcp_request`) in `[since, until)`,
+    /// at most `cap` of them, newest first: what usage is aggregated from.
+    pub async fn audit_request_events(
+        &self,
+        org_id: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        cap: u64,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        use audit_event::Column as C;
+        let rows = audit_event::Entity::find()
+            .filter(C::OrgId.eq(org_id))
+            .filter(C::Kind.is_in([AuditKind::ToolCall.as_str(), AuditKind::McpRequest.as_str()]))
+            .filter(C::OccurredAt.gte(since))
+            .filter(C::OccurredAt.lt(until))
+            .order_by_desc(C::OccurredAt)
+            .limit(cap)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(from_model).collect())
+    }
+
+    /// How many `auth_failure` events of the org came from `client_address` since `since`.
+    pub async fn count_auth_failures_since(
+        &self,
+        org_id: &str,
+        client_address: &str,
+        since: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        use audit_event::Column as C;
+        use sea_orm::PaginatorTrait;
+        Ok(audit_event::Entity::find()
+            .filter(C::OrgId.eq(org_id))
+            .filter(C::Kind.eq(AuditKind::AuthFailure.as_str()))
+            .filter(C::ClientAddress.eq(client_address))
+            .filter(C::OccurredAt.gte(since))
+            .count(&self.db)
+            .await?)
+    }
+
+    /// Whether a burst event for `client_address` was recorded since `since`.
+    pub async fn burst_recorded_since(
+        &self,
+        org_id: &str,
+        client_address: &str,
+        since: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        use audit_event::Column as C;
+        let found = audit_event::Entity::find()
+            .select_only()
+            .column(C::Id)
+            .filter(C::OrgId.eq(org_id))
+            .filter(C::Kind.eq(AuditKind::AuthFailureBurst.as_str()))
+            .filter(C::ClientAddress.eq(client_address))
+            .filter(C::OccurredAt.gte(since))
+            .into_tuple::<String>()
+            .one(&self.db)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// Deletes every audit event of `org_id` (org deletion).
+    pub(super) async fn delete_org_audit_events(
+        conn: &impl ConnectionTrait,
+        org_id: &str,
+    ) -> Result<(), StoreError> {
+        audit_event::Entity::delete_many().filter(audit_event::Column::OrgId.eq(org_id)).exec(conn).await?;
+        Ok(())
+    }
+}
+
+fn bad_cursor() -> StoreError {
+    StoreError::Invalid(crate::validation::FieldError::new(
+        "cursor",
+        "is not a cursor this API returned; pass `next_cursor` as is",
+    ))
+}
+
+/// Key names whose values are never written to an audit row.
+const SECRET_KEY_PARTS: &[&str] = &[
+    "secret",
+    "token",
+    "password",
+    "passwd",
+    "credential",
+    "authorization",
+    "api_key",
+    "apikey",
+    "private",
+    "cookie",
+];
+
+/// `value` with every secret-looking value replaced by `"[redacted]"`: values of
+/// keys naming secrets, and strings that look like Gatehouse credentials.
+pub(crate) fn redacted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let lower = k.to_ascii_lowercase();
+                    // `token_url` names where tokens come from, not a token.
+                    let address = ["url", "uri", "endpoint"].iter().any(|end| lower.ends_with(end));
+                    let secret =
+                        !address && !v.is_null() && SECRET_KEY_PARTS.iter().any(|part| lower.contains(part));
+                    (k, if secret { Value::String(REDACTED.into()) } else { redacted(v) })
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(redacted).collect()),
+        Value::String(s) if is_credential(&s) => Value::String(REDACTED.into()),
+        other => other,
+    }
+}
+
+/// Whether `text` looks like a Gatehouse credential (gateway token, admin token, API key, edge token).
+fn is_credential(text: &str) -> bool {
+    use gatehouse_config::token_hash::{is_admin_side_credential, GATEWAY_TOKEN_PREFIX};
+    text.starts_with(GATEWAY_TOKEN_PREFIX) || is_admin_side_credential(text)
+}
+
+/// What a redacted value reads as.
+pub const REDACTED: &str = "[redacted]";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_values_are_redacted_at_any_depth() {
+        let v = serde_json::json!({
+            "name": "github",
+            "oauth": {"client_id": "abc", "client_secret": "s3cr3t", "token_url": "https://x"},
+            "headers": [{"Authorization": "Bearer abc"}],
+            "note": "gth_0123456789",
+            "api_key": null,
+        });
+        let r = redacted(v);
+        assert_eq!(r["name"], "github");
+        assert_eq!(r["oauth"]["client_id"], "abc");
+        assert_eq!(r["oauth"]["client_secret"], REDACTED);
+        assert_eq!(r["oauth"]["token_url"], "https://x");
+        assert_eq!(r["headers"][0]["Authorization"], REDACTED);
+        assert_eq!(r["note"], REDACTED);
+        assert_eq!(r["api_key"], Value::Null);
+    }
+}

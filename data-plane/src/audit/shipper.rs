@@ -1,0 +1,216 @@
+//! Ships buffered audit events to the control plane's `AuditSink`: one stream,
+//! one batch in flight, each batch kept until its ack arrives. When the stream
+//! fails the batch is re-sent on the next stream with the same event ids, which
+//! the control plane stores once; meanwhile new events wait in the bounded
+//! queue. A batch the control plane refuses outright (another org's events, a
+//! malformed event) is dropped and counted, so one bad batch cannot stall the rest.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_proto::audit::v1 as pb;
+use gatehouse_proto::audit::v1::audit_sink_client::AuditSinkClient;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+
+use super::{AuditQueue, RequestOutcome};
+use crate::control_plane::ControlPlaneChannel;
+
+/// How long a batch waits for its ack before the stream is considered dead.
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait between reconnects.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long events may gather before a partial batch is shipped.
+const LINGER: Duration = Duration::from_millis(200);
+
+/// How long a stopping edge waits for its buffered events to ship.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A running shipper and its queue.
+#[derive(Debug)]
+pub struct ShipperHandle {
+    queue: Arc<AuditQueue>,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ShipperHandle {
+    /// The queue the request path records into.
+    pub fn queue(&self) -> Arc<AuditQueue> {
+        self.queue.clone()
+    }
+
+    /// Gives the buffered events a moment to ship, then stops.
+    pub async fn stop(self) {
+        let flushed = tokio::time::timeout(FLUSH_TIMEOUT, async {
+            while !self.queue.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        if flushed.is_err() {
+            tracing::warn!(buffered = self.queue.len(), "audit events not shipped before shutdown");
+        }
+        self.cancel.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Starts shipping `config`'s audit events over `channel`.
+pub fn spawn(config: &crate::config::EdgeConfig, channel: &ControlPlaneChannel) -> ShipperHandle {
+    let queue = Arc::new(AuditQueue::new(config.audit.buffer));
+    let cancel = CancellationToken::new();
+    let shipper = Shipper {
+        batch: config.audit.batch,
+        node_id: config.node_id.clone(),
+        reconnect_min: config.reconnect_min,
+    };
+    let task = tokio::spawn(shipper.run(queue.clone(), channel.clone(), cancel.clone()));
+    ShipperHandle { queue, cancel, task }
+}
+
+/// The shipper's settings.
+#[derive(Debug, Clone)]
+pub struct Shipper {
+    /// Events per batch.
+    pub batch: usize,
+    /// This edge's node id, named in each batch.
+    pub node_id: String,
+    /// First reconnect delay.
+    pub reconnect_min: Duration,
+}
+
+enum StreamEnd {
+    Cancelled,
+    Failed,
+}
+
+impl Shipper {
+    /// Ships events from `queue` until `cancel`.
+    pub async fn run(self, queue: Arc<AuditQueue>, channel: ControlPlaneChannel, cancel: CancellationToken) {
+        let mut pending: Option<pb::AuditBatch> = None;
+        let mut seq = 0u64;
+        let mut backoff = self.reconnect_min;
+        loop {
+            match self.stream(&queue, &channel, &cancel, &mut pending, &mut seq).await {
+                StreamEnd::Cancelled => return,
+                StreamEnd::Failed => {}
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// One `Ship` stream: sends batches one at a time until it fails or `cancel`.
+    async fn stream(
+        &self,
+        queue: &AuditQueue,
+        channel: &ControlPlaneChannel,
+        cancel: &CancellationToken,
+        pending: &mut Option<pb::AuditBatch>,
+        seq: &mut u64,
+    ) -> StreamEnd {
+        let (tx, rx) = mpsc::channel(1);
+        let mut request = tonic::Request::new(ReceiverStream::new(rx));
+        request.metadata_mut().insert("authorization", channel.authorization().clone());
+        let mut client = AuditSinkClient::new(channel.channel());
+        let mut acks = match client.ship(request).await {
+            Ok(response) => response.into_inner(),
+            Err(status) => {
+                tracing::debug!(%status, "audit sink unavailable");
+                return StreamEnd::Failed;
+            }
+        };
+        loop {
+            if pending.is_none() {
+                let events = loop {
+                    let events = queue.take(self.batch);
+                    if !events.is_empty() {
+                        break events;
+                    }
+                    tokio::select! {
+                        () = cancel.cancelled() => return StreamEnd::Cancelled,
+                        () = queue.ready() => {}
+                    }
+                    // Let a burst gather into one batch.
+                    if queue.len() < self.batch {
+                        tokio::time::sleep(LINGER).await;
+                    }
+                };
+                *seq += 1;
+                *pending = Some(encode(*seq, &self.node_id, events, queue.dropped()));
+            }
+            let Some(batch) = pending.as_ref() else { continue };
+            if tx.send(batch.clone()).await.is_err() {
+                return StreamEnd::Failed;
+            }
+            let ack = tokio::select! {
+                () = cancel.cancelled() => return StreamEnd::Cancelled,
+                ack = tokio::time::timeout(ACK_TIMEOUT, acks.message()) => ack,
+            };
+            match ack {
+                Ok(Ok(Some(ack))) if ack.seq == batch.seq => *pending = None,
+                Ok(Ok(Some(ack))) => {
+                    tracing::warn!(
+                        expected = batch.seq,
+                        got = ack.seq,
+                        "audit sink acknowledged another batch"
+                    );
+                    return StreamEnd::Failed;
+                }
+                Ok(Err(status))
+                    if matches!(status.code(), Code::PermissionDenied | Code::InvalidArgument) =>
+                {
+                    tracing::error!(%status, events = batch.events.len(), "audit sink refused a batch; dropped");
+                    *pending = None;
+                    return StreamEnd::Failed;
+                }
+                Ok(Err(status)) => {
+                    tracing::debug!(%status, "audit stream failed");
+                    return StreamEnd::Failed;
+                }
+                Ok(Ok(None)) | Err(_) => return StreamEnd::Failed,
+            }
+        }
+    }
+}
+
+/// The wire form of a batch; event ids are generated here, once, and re-sent as they are.
+fn encode(seq: u64, node_id: &str, events: Vec<RequestOutcome>, dropped_total: u64) -> pb::AuditBatch {
+    pb::AuditBatch {
+        seq,
+        edge: node_id.to_owned(),
+        events: events.into_iter().map(to_wire).collect(),
+        dropped_total,
+    }
+}
+
+fn to_wire(e: RequestOutcome) -> pb::AuditEvent {
+    pb::AuditEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        org_id: e.org_id,
+        kind: e.kind.as_str().to_owned(),
+        occurred_at_ms: e.at_ms,
+        user: e.user.unwrap_or_default(),
+        identity_source: e.identity_source.unwrap_or_default().to_owned(),
+        workspace: e.workspace.unwrap_or_default(),
+        server: e.server.unwrap_or_default(),
+        method: e.method.unwrap_or_default(),
+        tool: e.tool.unwrap_or_default(),
+        decision: if e.allowed { "allow" } else { "deny" }.to_owned(),
+        reason: e.reason.unwrap_or_default().to_owned(),
+        jsonrpc_code: e.jsonrpc_code,
+        upstream_status: e.upstream_status.map(u32::from),
+        latency_ms: e.latency_ms,
+        request_bytes: e.request_bytes,
+        response_bytes: e.response_bytes,
+        trace_id: e.trace_id.unwrap_or_default(),
+        session_hash: e.session_hash.unwrap_or_default(),
+        client_address: e.client.map(|ip| ip.to_string()).unwrap_or_default(),
+    }
+}

@@ -1,0 +1,47 @@
+//! The one point where a request's outcome is recorded: its facts, the error
+//! (if the edge answered itself), latency and sizes become one
+//! [`RequestOutcome`](crate::audit::RequestOutcome) pushed into the audit queue.
+//! No encoding happens here; the shipper does that off the request path.
+
+use std::time::Instant;
+
+use axum::response::Response;
+use http::header::CONTENT_LENGTH;
+use opentelemetry::trace::TraceContextExt as _;
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use super::state::Inner;
+use crate::audit::RequestFacts;
+use crate::error::EdgeError;
+
+/// Records the request's outcome when auditing is on.
+pub(super) fn record(
+    inner: &Inner,
+    facts: RequestFacts,
+    error: Option<&EdgeError>,
+    response: &Response,
+    started: Instant,
+    span: &Span,
+) {
+    let Some(queue) = &inner.audit else { return };
+    let response_bytes = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if let Some(outcome) = facts.finish(error, latency_ms, response_bytes, trace_id(span)) {
+        queue.push(outcome);
+    }
+}
+
+/// The span's W3C trace id, when an OpenTelemetry layer is installed.
+fn trace_id(span: &Span) -> Option<String> {
+    if span.is_disabled() {
+        return None;
+    }
+    let cx = span.context();
+    let ctx = cx.span().span_context().clone();
+    ctx.is_valid().then(|| ctx.trace_id().to_string())
+}
