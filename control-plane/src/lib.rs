@@ -152,6 +152,7 @@ pub async fn run_with_metrics(
             store: store.clone(),
             sso: sso.clone(),
             trusted_proxy_hops: config.trusted_proxy_hops,
+            metrics: metrics.clone(),
         },
         api: api::ApiState {
             store: store.clone(),
@@ -202,6 +203,7 @@ pub async fn run_with_metrics(
         .add_service(AuditSinkServer::new(audit::AuditSinkService::new(
             store.clone(),
             edge_auth,
+            metrics.clone(),
             cancel.clone(),
         )));
     let grpc: futures::future::BoxFuture<'static, Result<(), tonic::transport::Error>> = match grpc_tls {

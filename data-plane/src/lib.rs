@@ -120,7 +120,8 @@ pub async fn run_with_metrics(
     );
     tracing::info!(rate_limits = limiter.backend(), "rate limits configured");
     let proxy = proxy.with_credential_broker(broker.clone()).with_rate_limiter(limiter.clone());
-    let audit = config.audit.enabled.then(|| audit::shipper::spawn(&config, &control_plane));
+    let audit =
+        config.audit.enabled.then(|| audit::shipper::spawn(&config, &control_plane, state.metrics().clone()));
     let proxy = match &audit {
         Some(audit) => proxy.with_audit(audit.queue()),
         None => proxy,

@@ -22,8 +22,8 @@ mod m20261207_000003_grant_identities;
 mod m20261207_000010_refresh_family_deadline;
 mod m20261207_000011_certificate_identity_disabled;
 mod m20261208_000101_certificate_identity_issuer;
-mod m20261208_000401_rate_limits;
 mod m20261208_000301_audit_events;
+mod m20261208_000401_rate_limits;
 
 /// All migrations, in order.
 pub struct Migrator;

@@ -46,7 +46,7 @@ pub(crate) fn actor(principal: &Principal) -> String {
 /// Runs a mutating admin request with its audit context; every store
 /// transaction it commits writes one audit row inside that transaction.
 pub(crate) async fn run_audited(
-    trusted_hops: usize,
+    auth: &super::auth::AdminAuth,
     scope: &OrgScope,
     template: &str,
     request: Request,
@@ -59,9 +59,10 @@ pub(crate) async fn run_audited(
         format!("{} {template}", request.method()),
         request.uri().path().to_owned(),
         request_id.clone(),
-        client_address(&request, trusted_hops),
+        client_address(&request, auth.trusted_proxy_hops),
     );
     let mut response = ctx.scope(next.run(request)).await;
+    auth.metrics.audit_events_written(u64::from(ctx.rows()));
     if response.status().is_success() && ctx.rows() == 0 {
         // Every mutation is a `WriteTxn`, which writes the row; a success without one is a bug.
         tracing::error!(action = %ctx.action, "admin mutation succeeded without an audit row");

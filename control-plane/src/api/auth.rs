@@ -38,6 +38,8 @@ pub(crate) struct AdminAuth {
     pub sso: SsoContext,
     /// Reverse proxies in front of the API, for the client address audit rows name.
     pub trusted_proxy_hops: usize,
+    /// Where committed audit rows are counted.
+    pub metrics: Arc<crate::metrics::ControlPlaneMetrics>,
 }
 
 /// The org named by an `/v1/orgs/{org}/...` prefix, put in the request
@@ -153,9 +155,7 @@ async fn require_access(
     }
     request.extensions_mut().insert(scope.clone());
     if is_mutating(request.method()) {
-        return Ok(
-            super::audit_trail::run_audited(auth.trusted_proxy_hops, &scope, &path, request, next).await
-        );
+        return Ok(super::audit_trail::run_audited(&auth, &scope, &path, request, next).await);
     }
     Ok(next.run(request).await)
 }

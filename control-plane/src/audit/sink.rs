@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::Stream;
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::config_stream::{EdgeAuth, EdgeCredential};
+use crate::metrics::ControlPlaneMetrics;
 use crate::store::{AuditEvent, AuditKind, Store};
 
 /// Most events one batch may carry.
@@ -31,6 +33,8 @@ pub struct AuditSinkService {
     auth: EdgeAuth,
     /// Ends every open stream at shutdown, so the server drains.
     shutdown: CancellationToken,
+    /// Where stored events are counted.
+    metrics: Arc<ControlPlaneMetrics>,
 }
 
 impl std::fmt::Debug for AuditSinkService {
@@ -41,8 +45,13 @@ impl std::fmt::Debug for AuditSinkService {
 
 impl AuditSinkService {
     /// A service accepting the edge tokens `auth` accepts; its streams end at `shutdown`.
-    pub fn new(store: Store, auth: EdgeAuth, shutdown: CancellationToken) -> Self {
-        Self { store, auth, shutdown }
+    pub fn new(
+        store: Store,
+        auth: EdgeAuth,
+        metrics: Arc<ControlPlaneMetrics>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self { store, auth, metrics, shutdown }
     }
 }
 
@@ -125,6 +134,7 @@ impl AuditSinkService {
             tracing::error!(%error, "storing audit events failed");
             Status::unavailable("storing audit events failed")
         })?;
+        self.metrics.audit_events_written(stored);
         if !failures.is_empty() {
             crate::audit::record_auth_failures(&self.store, failures).await;
         }

@@ -5,6 +5,7 @@
 //! queue. A batch the control plane refuses outright (another org's events, a
 //! malformed event) is dropped and counted, so one bad batch cannot stall the rest.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use tonic::Code;
 
 use super::{AuditQueue, RequestOutcome};
 use crate::control_plane::ControlPlaneChannel;
+use crate::metrics::EdgeMetrics;
 
 /// How long a batch waits for its ack before the stream is considered dead.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,20 +61,26 @@ impl ShipperHandle {
 }
 
 /// Starts shipping `config`'s audit events over `channel`.
-pub fn spawn(config: &crate::config::EdgeConfig, channel: &ControlPlaneChannel) -> ShipperHandle {
+pub fn spawn(
+    config: &crate::config::EdgeConfig,
+    channel: &ControlPlaneChannel,
+    metrics: Arc<EdgeMetrics>,
+) -> ShipperHandle {
     let queue = Arc::new(AuditQueue::new(config.audit.buffer));
     let cancel = CancellationToken::new();
     let shipper = Shipper {
         batch: config.audit.batch,
         node_id: config.node_id.clone(),
         reconnect_min: config.reconnect_min,
+        metrics,
+        drops_counted: AtomicU64::new(0),
     };
     let task = tokio::spawn(shipper.run(queue.clone(), channel.clone(), cancel.clone()));
     ShipperHandle { queue, cancel, task }
 }
 
 /// The shipper's settings.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Shipper {
     /// Events per batch.
     pub batch: usize,
@@ -80,6 +88,10 @@ pub struct Shipper {
     pub node_id: String,
     /// First reconnect delay.
     pub reconnect_min: Duration,
+    /// Where shipped and dropped events are counted.
+    pub metrics: Arc<EdgeMetrics>,
+    /// The queue's drops already counted in `metrics`.
+    pub drops_counted: AtomicU64,
 }
 
 enum StreamEnd {
@@ -143,7 +155,10 @@ impl Shipper {
                     }
                 };
                 *seq += 1;
-                *pending = Some(encode(*seq, &self.node_id, events, queue.dropped()));
+                let dropped = queue.dropped();
+                let counted = self.drops_counted.swap(dropped, Ordering::Relaxed);
+                self.metrics.audit_events_dropped(dropped.saturating_sub(counted));
+                *pending = Some(encode(*seq, &self.node_id, events, dropped));
             }
             let Some(batch) = pending.as_ref() else { continue };
             if tx.send(batch.clone()).await.is_err() {
@@ -154,7 +169,10 @@ impl Shipper {
                 ack = tokio::time::timeout(ACK_TIMEOUT, acks.message()) => ack,
             };
             match ack {
-                Ok(Ok(Some(ack))) if ack.seq == batch.seq => *pending = None,
+                Ok(Ok(Some(ack))) if ack.seq == batch.seq => {
+                    self.metrics.audit_events_shipped(batch.events.len() as u64);
+                    *pending = None;
+                }
                 Ok(Ok(Some(ack))) => {
                     tracing::warn!(
                         expected = batch.seq,
@@ -167,6 +185,7 @@ impl Shipper {
                     if matches!(status.code(), Code::PermissionDenied | Code::InvalidArgument) =>
                 {
                     tracing::error!(%status, events = batch.events.len(), "audit sink refused a batch; dropped");
+                    self.metrics.audit_events_dropped(batch.events.len() as u64);
                     *pending = None;
                     return StreamEnd::Failed;
                 }
