@@ -21,6 +21,7 @@ mod m20261207_000002_edge_tokens;
 mod m20261207_000003_grant_identities;
 mod m20261207_000010_refresh_family_deadline;
 mod m20261207_000011_certificate_identity_disabled;
+mod m20261208_000601_console_key_sessions;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000003_grant_identities::Migration),
             Box::new(m20261207_000010_refresh_family_deadline::Migration),
             Box::new(m20261207_000011_certificate_identity_disabled::Migration),
+            Box::new(m20261208_000601_console_key_sessions::Migration),
         ]
     }
 }

@@ -12,6 +12,8 @@ mod admin_tokens;
 mod api_keys;
 pub use api_keys::{ApiKey, NewApiKey};
 mod certificate_identities;
+mod console_key_sessions;
+pub use console_key_sessions::{KeySession, KeySessionCredential, NewKeySession};
 mod edge_state;
 mod edge_tokens;
 mod org_deletion;

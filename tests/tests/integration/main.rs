@@ -8,6 +8,7 @@ mod config_stream_cp;
 mod config_stream_edge;
 mod conformance;
 mod conformance_as;
+mod console;
 mod dev_mode;
 mod edge_guards;
 mod edge_limits;

@@ -5,6 +5,7 @@ pub mod admin_token;
 pub mod certificate_identity;
 pub mod config_outbox;
 pub mod config_version;
+pub mod console_key_session;
 pub mod edge_token;
 pub mod gateway_token;
 pub mod org;
