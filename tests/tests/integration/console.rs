@@ -6,18 +6,20 @@
 //! configuration used by a real MCP client through the edge, the token revoked
 //! in the browser and refused by the edge, a member's narrower console, and no
 //! console error on any page. Screenshots go to `<target>/console-screenshots/`.
+//! And the console's key sessions over HTTP: what they may do, CSRF, and their end
+//! with their credential.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use gatehouse_tests::control_plane::TestControlPlane;
+use gatehouse_tests::control_plane::{SsoBrowser, TestControlPlane};
 use gatehouse_tests::db::TestDb;
 use gatehouse_tests::edge::{EdgeCache, TestEdge};
 use gatehouse_tests::eventually;
 use gatehouse_tests::oidc::{OidcClient, OidcConfig, OidcUser, TestOidcProvider};
 use gatehouse_tests::upstream::{McpUpstream, SessionMode};
-use reqwest::{header, StatusCode};
+use reqwest::{header, Method, StatusCode};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::ServiceExt as _;
@@ -178,4 +180,71 @@ async fn the_console_in_chromium_signs_in_registers_provisions_mints_and_revokes
     assert_eq!(next_step(&mut lines).await["step"], "done");
     let status = tokio::time::timeout(Duration::from_secs(30), scenario.wait()).await.unwrap().unwrap();
     assert!(status.success(), "the browser scenario exited with {status}");
+}
+
+/// Signs in with `api_key` through `POST /v1/console/session` in a cookie-keeping browser.
+async fn key_sign_in(cp: &TestControlPlane, api_key: &str) -> (SsoBrowser, StatusCode, Value) {
+    let browser = cp.sso_browser();
+    let (status, body) = browser
+        .sso_request(Method::POST, "/v1/console/session", Some(json!({"api_key": api_key})), None)
+        .await;
+    (browser, status, body)
+}
+
+#[tokio::test]
+async fn a_console_key_session_acts_as_its_credential_only_while_it_is_valid() {
+    let cp = TestControlPlane::start(TestDb::sqlite().await).await;
+
+    // Anything but a valid key is refused, naming the field; nothing is signed in.
+    let (browser, status, body) = key_sign_in(&cp, "gak_not-a-key").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["field"], "api_key");
+    let (status, body) = browser.sso_request(Method::GET, "/v1/console/session", None, None).await;
+    assert_eq!((status, &body["caller"]), (StatusCode::OK, &Value::Null));
+
+    // An org API key with the viewer role: reads, may not write, and needs the CSRF token to try.
+    let (status, issued) = cp
+        .admin()
+        .request(Method::POST, "/v1/api-keys", Some(json!({"name": "console", "role": "viewer"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let (viewer, status, caller) = key_sign_in(&cp, issued["key"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{caller}");
+    assert_eq!((caller["kind"].as_str(), caller["role"].as_str()), (Some("api_key"), Some("viewer")));
+    assert!(!caller.to_string().contains(issued["key"].as_str().unwrap()), "the key is never echoed");
+    let csrf = caller["csrf_token"].as_str().unwrap().to_owned();
+    assert_eq!(viewer.sso_request(Method::GET, "/v1/servers", None, None).await.0, StatusCode::OK);
+    let ws = json!({"slug": "eng"});
+    let (status, body) = viewer.sso_request(Method::POST, "/v1/workspaces", Some(ws.clone()), None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("csrf_failed")));
+    let (status, body) =
+        viewer.sso_request(Method::POST, "/v1/workspaces", Some(ws.clone()), Some(&csrf)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+
+    // Deleting the key ends its sessions.
+    let path = format!("/v1/api-keys/{}", issued["id"].as_str().unwrap());
+    assert_eq!(cp.admin().request(Method::DELETE, &path, None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(viewer.sso_request(Method::GET, "/v1/servers", None, None).await.0, StatusCode::UNAUTHORIZED);
+    let (_, body) = viewer.sso_request(Method::GET, "/v1/console/session", None, None).await;
+    assert_eq!(body["caller"], Value::Null);
+
+    // The platform admin token: acts as the platform admin until signed out.
+    let (admin, status, caller) = key_sign_in(&cp, &cp.admin_token).await;
+    assert_eq!(status, StatusCode::OK, "{caller}");
+    assert_eq!((caller["kind"].as_str(), caller["platform_admin"].as_bool()), (Some("platform"), Some(true)));
+    let csrf = caller["csrf_token"].as_str().unwrap().to_owned();
+    let (status, body) = admin.sso_request(Method::POST, "/v1/workspaces", Some(ws), Some(&csrf)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(admin.sso_request(Method::GET, "/v1/edges", None, None).await.0, StatusCode::OK);
+    assert_eq!(
+        admin.sso_request(Method::DELETE, "/v1/console/session", None, None).await.0,
+        StatusCode::FORBIDDEN,
+        "signing out needs the CSRF token too"
+    );
+    assert_eq!(
+        admin.sso_request(Method::DELETE, "/v1/console/session", None, Some(&csrf)).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(admin.sso_request(Method::GET, "/v1/servers", None, None).await.0, StatusCode::UNAUTHORIZED);
+    cp.stop().await;
 }

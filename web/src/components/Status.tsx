@@ -26,3 +26,22 @@ export function ErrorNotice({ error }: { error: unknown }) {
     </div>
   );
 }
+
+/** A list's states in one place: loading, the API's error, empty, or the items. */
+export function ListView<T>(props: {
+  what: string;
+  loading: boolean;
+  error: unknown;
+  items: T[] | undefined;
+  empty: React.ReactNode;
+  children: (items: T[]) => React.ReactNode;
+}) {
+  return (
+    <>
+      {props.loading && !props.items ? <Loading what={props.what} /> : null}
+      <ErrorNotice error={props.error} />
+      {props.items && props.items.length === 0 ? <Empty>{props.empty}</Empty> : null}
+      {props.items && props.items.length > 0 ? props.children(props.items) : null}
+    </>
+  );
+}

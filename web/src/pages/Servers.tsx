@@ -6,7 +6,7 @@ import { api } from '../api/client';
 import { unwrap } from '../api/errors';
 import { useCaller } from '../api/session';
 import { ConfirmButton } from '../components/Confirm';
-import { Empty, ErrorNotice, Loading } from '../components/Status';
+import { ListView } from '../components/Status';
 import { useLoad } from '../components/useLoad';
 import { canAdminister, type Role } from '../lib/roles';
 
@@ -24,12 +24,14 @@ export function Servers() {
           </Link>
         ) : null}
       </div>
-      {servers.loading && !servers.data ? <Loading what="servers" /> : null}
-      <ErrorNotice error={servers.error} />
-      {servers.data && servers.data.servers.length === 0 ? (
-        <Empty>No servers yet.{admin ? ' Register the first upstream MCP server.' : ''}</Empty>
-      ) : null}
-      {servers.data && servers.data.servers.length > 0 ? (
+      <ListView
+        what="servers"
+        loading={servers.loading}
+        error={servers.error}
+        items={servers.data?.servers}
+        empty={`No servers yet.${admin ? ' Register the first upstream MCP server.' : ''}`}
+      >
+        {(items) => (
         <table aria-label="Servers">
           <thead>
             <tr>
@@ -42,7 +44,7 @@ export function Servers() {
             </tr>
           </thead>
           <tbody>
-            {servers.data.servers.map((server) => (
+            {items.map((server) => (
               <tr key={server.id}>
                 <td>{server.name}</td>
                 <td>
@@ -72,7 +74,8 @@ export function Servers() {
             ))}
           </tbody>
         </table>
-      ) : null}
+        )}
+      </ListView>
     </>
   );
 }

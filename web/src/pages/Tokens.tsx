@@ -9,7 +9,7 @@ import { unwrap } from '../api/errors';
 import { useCaller } from '../api/session';
 import { ConfirmButton } from '../components/Confirm';
 import { Field } from '../components/Field';
-import { Empty, ErrorNotice, Loading } from '../components/Status';
+import { ErrorNotice, ListView } from '../components/Status';
 import { useLoad } from '../components/useLoad';
 import { clientConfig } from '../lib/clientConfig';
 import { parseGlobs } from '../lib/glob';
@@ -58,10 +58,8 @@ export function Tokens() {
           Filter
         </Button>
       </Form>
-      {tokens.loading && !tokens.data ? <Loading what="tokens" /> : null}
-      <ErrorNotice error={tokens.error} />
-      {tokens.data && tokens.data.tokens.length === 0 ? <Empty>No tokens match.</Empty> : null}
-      {tokens.data && tokens.data.tokens.length > 0 ? (
+      <ListView what="tokens" loading={tokens.loading} error={tokens.error} items={tokens.data?.tokens} empty="No tokens match.">
+        {(items) => (
         <table aria-label="Tokens">
           <thead>
             <tr>
@@ -76,7 +74,7 @@ export function Tokens() {
             </tr>
           </thead>
           <tbody>
-            {tokens.data.tokens.map((token) => (
+            {items.map((token) => (
               <tr key={token.id}>
                 <td>
                   <code>{token.token_hint}</code>
@@ -117,7 +115,8 @@ export function Tokens() {
             ))}
           </tbody>
         </table>
-      ) : null}
+        )}
+      </ListView>
       <div className="pager">
         {cursor ? (
           <Button className="button small" onPress={() => setParams({ ...Object.fromEntries(params), cursor: '' })}>

@@ -9,7 +9,7 @@ import { unwrap } from '../api/errors';
 import { useCaller } from '../api/session';
 import { ConfirmButton } from '../components/Confirm';
 import { Field } from '../components/Field';
-import { Empty, ErrorNotice, Loading } from '../components/Status';
+import { ErrorNotice, ListView } from '../components/Status';
 import { useLoad } from '../components/useLoad';
 import { canAdminister, type Role } from '../lib/roles';
 import { ProvisionForm } from './ProvisionForm';
@@ -49,10 +49,14 @@ export function Workspaces() {
         </Form>
       ) : null}
       <ErrorNotice error={error} />
-      {workspaces.loading && !workspaces.data ? <Loading what="workspaces" /> : null}
-      <ErrorNotice error={workspaces.error} />
-      {workspaces.data && workspaces.data.workspaces.length === 0 ? <Empty>No workspaces yet.</Empty> : null}
-      {workspaces.data && workspaces.data.workspaces.length > 0 ? (
+      <ListView
+        what="workspaces"
+        loading={workspaces.loading}
+        error={workspaces.error}
+        items={workspaces.data?.workspaces}
+        empty="No workspaces yet."
+      >
+        {(items) => (
         <table aria-label="Workspaces">
           <thead>
             <tr>
@@ -63,7 +67,7 @@ export function Workspaces() {
             </tr>
           </thead>
           <tbody>
-            {workspaces.data.workspaces.map((ws) => (
+            {items.map((ws) => (
               <tr key={ws.id}>
                 <td>
                   <Link to={`/workspaces/${ws.slug}`}>{ws.name}</Link>
@@ -90,7 +94,8 @@ export function Workspaces() {
             ))}
           </tbody>
         </table>
-      ) : null}
+        )}
+      </ListView>
     </>
   );
 }
@@ -112,10 +117,14 @@ export function WorkspaceDetail() {
         </Link>
       </div>
       <Heading level={2}>Servers</Heading>
-      {provisions.loading && !provisions.data ? <Loading what="provisioned servers" /> : null}
-      <ErrorNotice error={provisions.error} />
-      {provisions.data && provisions.data.servers.length === 0 ? <Empty>No servers provisioned.</Empty> : null}
-      {provisions.data && provisions.data.servers.length > 0 ? (
+      <ListView
+        what="provisioned servers"
+        loading={provisions.loading}
+        error={provisions.error}
+        items={provisions.data?.servers}
+        empty="No servers provisioned."
+      >
+        {(items) => (
         <table aria-label="Provisioned servers">
           <thead>
             <tr>
@@ -126,7 +135,7 @@ export function WorkspaceDetail() {
             </tr>
           </thead>
           <tbody>
-            {provisions.data.servers.map((p) => (
+            {items.map((p) => (
               <tr key={p.server}>
                 <td>
                   <Link to={`/servers/${p.server}`}>{p.server}</Link>
@@ -155,7 +164,8 @@ export function WorkspaceDetail() {
             ))}
           </tbody>
         </table>
-      ) : null}
+        )}
+      </ListView>
       {admin ? <ProvisionForm workspace={ws} onSaved={provisions.reload} /> : null}
     </>
   );
