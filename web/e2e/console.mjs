@@ -88,6 +88,13 @@ try {
   await page.getByRole('cell', { name: 'agent@example.com' }).waitFor();
   await screenshot(page, 'tokens');
   report('minted', { token, clientConfig });
+
+  // The platform admin sees the fleet: the test's edge, connected.
+  await page.getByRole('link', { name: 'Edges' }).click();
+  await page.getByRole('cell', { name: /^connected/ }).first().waitFor();
+  await screenshot(page, 'edges');
+  await page.getByRole('link', { name: 'Tokens' }).click();
+  await page.getByRole('cell', { name: 'agent@example.com' }).waitFor();
   expect((await waitForGo()) === 'revoke', 'the test asks to revoke');
 
   // Revoke it (confirmed); the test then sees the edge refuse it.
@@ -121,6 +128,7 @@ try {
   expect((await page.getByRole('link', { name: 'Register a server' }).count()) === 0, 'a member cannot register servers');
   expect((await page.getByRole('button', { name: /^Delete / }).count()) === 0, 'a member cannot delete servers');
   await screenshot(page, 'member-servers');
+  expect((await page.getByRole('link', { name: 'Edges' }).count()) === 0, 'only the platform admin sees the edges');
   await page.getByRole('link', { name: 'Workspaces' }).click();
   await page.getByRole('heading', { name: 'Workspaces', level: 1 }).waitFor();
   expect((await page.getByRole('button', { name: 'Create workspace' }).count()) === 0, 'a member cannot create workspaces');

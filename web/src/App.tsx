@@ -6,6 +6,7 @@ import { RouterProvider, createBrowserRouter, Navigate, useNavigate, useHref } f
 import { RouterProvider as AriaRouter } from 'react-aria-components';
 import { SessionProvider, useSession } from './api/session';
 import { Loading } from './components/Status';
+import { Edges } from './pages/Edges';
 import { ServerDetail } from './pages/ServerDetail';
 import { ServerForm } from './pages/ServerForm';
 import { Servers } from './pages/Servers';
@@ -41,6 +42,7 @@ const router = createBrowserRouter([
       { path: 'workspaces', element: <Workspaces /> },
       { path: 'workspaces/:ws', element: <WorkspaceDetail /> },
       { path: 'tokens', element: <Tokens /> },
+      { path: 'edges', element: <Edges /> },
       { path: '*', element: <NotFound /> },
     ],
   },

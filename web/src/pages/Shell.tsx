@@ -18,6 +18,7 @@ export function Shell() {
     ['/servers', 'Servers', true],
     ['/workspaces', 'Workspaces', true],
     ['/tokens', 'Tokens', true],
+    ['/edges', 'Edges', caller.platform_admin],
   ];
   return (
     <div className="shell">
