@@ -9,6 +9,7 @@ use axum::Router;
 use tower_http::trace::TraceLayer;
 
 use crate::api::{self, auth::AdminAuth, ApiState};
+use crate::console::{self, ConsoleState};
 use crate::metrics::{self, ControlPlaneMetrics};
 use crate::oauth_server::{self, AuthServerState};
 use crate::rest::ApiError;
@@ -43,12 +44,20 @@ pub(crate) fn router(states: HttpStates) -> Router {
 
 fn routes(states: HttpStates) -> Router {
     let HttpStates { admin_auth, api, sso, oauth_server, upstream_oauth, metrics } = states;
+    let console = ConsoleState {
+        store: admin_auth.store.clone(),
+        sso: admin_auth.sso.clone(),
+        admin_token_hashes: admin_auth.admin_token_hashes.clone(),
+        edge_public_url: oauth_server.server.edge_public_url().into(),
+    };
     Router::new()
+        .merge(console::routes(console))
         .merge(api::routes(api, &admin_auth))
         .merge(sso::routes(sso, |routes| admin_auth.guard(routes)))
         .merge(oauth_server::routes(oauth_server, |routes| admin_auth.guard(routes)))
         .merge(upstream_oauth::routes(upstream_oauth))
-        .fallback(|| async { ApiError::NotFound("route") })
+        // A browser navigating to a console URL gets the console; anything else the JSON 404.
+        .fallback(console::fallback)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // Inside the org-prefix rewrite: an org route counts under its one template, whichever URL reached it.
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::track_api_requests))

@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod client_ip;
 pub mod config;
 pub mod config_stream;
+pub mod console;
 pub mod credential_broker;
 pub mod credentials;
 mod http;

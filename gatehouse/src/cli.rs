@@ -25,6 +25,12 @@ pub enum Command {
     Dev,
     /// Print a new random master key (base64) for GATEHOUSE_MASTER_KEY.
     Keygen,
+    /// Write the admin API's OpenAPI document (what `GET /v1/openapi.json` serves).
+    Openapi {
+        /// Write to this file instead of standard output.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
     /// Reconcile an org's workspaces, servers and provisioning with a YAML or JSON file.
     Apply {
         /// The file (YAML or JSON; schema in docs/gatehouse-file.schema.json).

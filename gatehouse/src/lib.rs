@@ -22,6 +22,17 @@ pub async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<()> 
             println!("{}", gatehouse_control_plane::credentials::MasterKey::generate().to_base64());
             return Ok(());
         }
+        Command::Openapi { output } => {
+            let document = gatehouse_control_plane::api::document_json();
+            let text = serde_json::to_string_pretty(&document)? + "\n";
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?
+                }
+                None => print!("{text}"),
+            }
+            return Ok(());
+        }
         Command::Apply { file, dry_run, prune, api } => {
             let parsed = config_as_code::file::GatehouseFile::read(&file)?;
             let target = api_target(api, parsed.org.clone(), &env)?;
@@ -77,6 +88,7 @@ pub async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<()> 
         }
         Command::Dev => dev::run(env).await,
         Command::Keygen
+        | Command::Openapi { .. }
         | Command::Apply { .. }
         | Command::Export { .. }
         | Command::ImportClientConfig { .. } => {

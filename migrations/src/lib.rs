@@ -24,6 +24,7 @@ mod m20261207_000011_certificate_identity_disabled;
 mod m20261208_000101_certificate_identity_issuer;
 mod m20261208_000301_audit_events;
 mod m20261208_000401_rate_limits;
+mod m20261208_000601_console_key_sessions;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000101_certificate_identity_issuer::Migration),
             Box::new(m20261208_000401_rate_limits::Migration),
             Box::new(m20261208_000301_audit_events::Migration),
+            Box::new(m20261208_000601_console_key_sessions::Migration),
         ]
     }
 }

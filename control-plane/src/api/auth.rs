@@ -3,7 +3,7 @@
 //!
 //! A caller is one of: the platform admin token (`GATEHOUSE_ADMIN_TOKEN`,
 //! compared by SHA-256 hash in constant time), an org API key (looked up by
-//! hash), or an SSO session (CSRF-checked on mutating requests; bearer callers
+//! hash), or a console session (SSO, or opened with one of the former two; CSRF-checked on mutating requests; bearer callers
 //! need no CSRF check, browsers never attach bearer tokens on their own).
 //!
 //! The org a request acts on is the one named by an `/v1/orgs/{org}/...`
@@ -228,14 +228,23 @@ async fn authenticate(
         return Err(ApiError::Unauthorized.into());
     }
 
-    let session = auth.sso.session_from_headers(headers).await?.ok_or(ApiError::Unauthorized)?;
+    let (principal, csrf_token) = match auth.sso.session_from_headers(headers).await? {
+        Some(session) => (Principal::Session(session.user), session.csrf_token),
+        // A console session opened with an API key or the admin token acts as that credential.
+        None => {
+            crate::console::key_session_principal(&auth.store, &auth.sso, &auth.admin_token_hashes, headers)
+                .await?
+                .map(|key| (key.principal, key.csrf_token))
+                .ok_or(ApiError::Unauthorized)?
+        }
+    };
     if is_mutating(method) {
-        if let Err(message) = auth.sso.check_csrf(headers, &session) {
-            tracing::warn!(user_id = %session.user.user_id, path, "csrf check failed");
+        if let Err(message) = auth.sso.check_csrf_token(headers, &csrf_token) {
+            tracing::warn!(path, "csrf check failed");
             return Err(AuthError::Forbidden { code: "csrf_failed", message: message.to_owned() });
         }
     }
-    Ok(Principal::Session(session.user))
+    Ok(principal)
 }
 
 /// Methods that change state (everything but GET, HEAD, OPTIONS, TRACE).

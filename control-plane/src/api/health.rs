@@ -1,7 +1,6 @@
-//! Liveness and the console page.
+//! Liveness.
 
 use axum::extract::State;
-use axum::response::Html;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -27,9 +26,4 @@ pub(crate) async fn healthz(State(state): State<ApiState>) -> Result<Json<Health
             Err(ApiError::Unavailable)
         }
     }
-}
-
-/// The admin console (placeholder page).
-pub(crate) async fn console() -> Html<&'static str> {
-    Html(include_str!("../../../web/index.html"))
 }

@@ -1,6 +1,6 @@
 //! The admin REST API (axum): workspaces, servers, provisions, gateway tokens,
 //! certificate identities, org settings, users, connections and edges under
-//! `/v1`, plus `/healthz`, `/v1/openapi.json` and the console page at `/`;
+//! `/v1`, plus `/healthz` and `/v1/openapi.json`;
 //! and admin authentication ([`AdminAuth`]), which also guards the admin
 //! routes of SSO and the authorization server.
 //!
@@ -56,7 +56,7 @@ pub(crate) struct ApiState {
 
 /// The admin API's routes with their own state: its resources behind `auth`
 /// (each route's access is in [`access::ROUTES`]),
-/// health, the OpenAPI document and the console page open to anyone.
+/// health and the OpenAPI document open to anyone.
 pub(crate) fn routes(state: ApiState, auth: &AdminAuth) -> Router {
     let admin = Router::new()
         .route("/v1/workspaces", post(workspaces::create).get(workspaces::list))
@@ -100,7 +100,6 @@ pub(crate) fn routes(state: ApiState, auth: &AdminAuth) -> Router {
         .merge(audit::routes());
 
     Router::new()
-        .route("/", get(health::console))
         .route("/healthz", get(health::healthz))
         .route("/v1/openapi.json", get(openapi::document))
         .merge(auth.guard(admin))

@@ -4,6 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::console::session as console_session;
 use crate::oauth_server::admin as oauth_admin;
 use crate::sso::api as sso_api;
 
@@ -41,6 +42,8 @@ use crate::accounts::Access;
         audit::list, audit::export, audit::usage_report, audit::get_settings, audit::put_settings,
         sso_api::create_provider, sso_api::list_providers, sso_api::get_provider, sso_api::update_provider,
         sso_api::delete_provider, sso_api::me, sso_api::logout,
+        console_session::sign_in, console_session::current, console_session::sign_out,
+        console_session::sign_in_options,
         oauth_admin::create_client, oauth_admin::list_clients, oauth_admin::delete_client,
         oauth_admin::rotate_signing_key,
         oauth_admin::rotate_identity_signing_key,
@@ -169,7 +172,15 @@ mod tests {
     use super::*;
 
     /// Admin operations that need no admin credential.
-    const PUBLIC: &[(&str, &str)] = &[("GET", "/healthz"), ("GET", "/v1/me"), ("POST", "/auth/logout")];
+    const PUBLIC: &[(&str, &str)] = &[
+        ("GET", "/healthz"),
+        ("GET", "/v1/me"),
+        ("POST", "/auth/logout"),
+        ("POST", "/v1/console/session"),
+        ("GET", "/v1/console/session"),
+        ("DELETE", "/v1/console/session"),
+        ("GET", "/v1/console/sign-in-options"),
+    ];
 
     #[test]
     fn the_document_and_the_access_table_name_the_same_routes() {

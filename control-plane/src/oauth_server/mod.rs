@@ -107,6 +107,11 @@ pub enum StartError {
 }
 
 impl AuthServer {
+    /// The edges' public base URL (MCP clients reach `{it}/mcp/{org}/{slug}`).
+    pub fn edge_public_url(&self) -> &str {
+        &self.settings.edge_public_url
+    }
+
     /// Records the issuer and public URLs for the edges and makes sure both
     /// signing keys (access tokens, identity assertions) exist.
     pub async fn start(store: Store, settings: AuthServerSettings) -> Result<Arc<Self>, StartError> {

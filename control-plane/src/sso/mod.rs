@@ -27,6 +27,7 @@ use axum::Router;
 
 pub use error::SsoError;
 pub use login::{callback, login};
+pub(crate) use session::hash_hex as session_id_hash;
 pub use session::{csrf_token_for, SessionCookie};
 
 use crate::accounts::AuthenticatedUser;

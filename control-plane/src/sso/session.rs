@@ -63,7 +63,7 @@ pub(super) fn random_token() -> String {
 }
 
 /// Hex SHA-256.
-pub(super) fn hash_hex(value: &str) -> String {
+pub(crate) fn hash_hex(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
 }
 
@@ -99,6 +99,20 @@ pub(super) fn set_cookie(
 }
 
 impl SsoContext {
+    /// The value of the session cookie sent with a request (an SSO or a console key session).
+    pub(crate) fn session_cookie<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        cookie(headers, self.settings.session_cookie_name())
+    }
+
+    /// The `Set-Cookie` of a new session cookie value (`None`: delete the cookie).
+    pub(crate) fn session_set_cookie(&self, value: Option<&str>, max_age: u64) -> HeaderValue {
+        let name = self.settings.session_cookie_name();
+        match value {
+            Some(value) => set_cookie(&self.settings, name, value, "/", Some(max_age)),
+            None => set_cookie(&self.settings, name, "", "/", None),
+        }
+    }
+
     /// The session the request's cookie names, if it exists and has not expired.
     pub(crate) async fn session_from_headers(
         &self,
@@ -117,13 +131,19 @@ impl SsoContext {
     /// Checks a session-authenticated mutating request: `X-CSRF-Token` must
     /// match the session's token and `Origin`, when sent, must be our own.
     pub(crate) fn check_csrf(&self, headers: &HeaderMap, session: &Session) -> Result<(), &'static str> {
+        self.check_csrf_token(headers, &session.csrf_token)
+    }
+
+    /// [`Self::check_csrf`] for any session kind with CSRF token `expected`
+    /// (console key sessions use the same cookie and token).
+    pub(crate) fn check_csrf_token(&self, headers: &HeaderMap, expected: &str) -> Result<(), &'static str> {
         if let Some(origin) = headers.get(header::ORIGIN) {
             if origin.as_bytes() != self.settings.public_origin().as_bytes() {
                 return Err("the request's Origin is not this control plane");
             }
         }
         let presented = headers.get(CSRF_HEADER).map(HeaderValue::as_bytes).unwrap_or_default();
-        if bool::from(presented.ct_eq(session.csrf_token.as_bytes())) {
+        if bool::from(presented.ct_eq(expected.as_bytes())) {
             Ok(())
         } else {
             Err("a valid X-CSRF-Token header is required (see GET /v1/me)")

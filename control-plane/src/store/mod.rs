@@ -16,6 +16,8 @@ pub use audit_settings::{AuditSettings, DEFAULT_AUDIT_RETENTION_DAYS};
 mod api_keys;
 pub use api_keys::{ApiKey, NewApiKey};
 mod certificate_identities;
+mod console_key_sessions;
+pub use console_key_sessions::{KeySession, KeySessionCredential, NewKeySession};
 mod edge_state;
 mod edge_tokens;
 mod org_deletion;

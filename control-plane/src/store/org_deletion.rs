@@ -11,9 +11,10 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::entities::{
     as_auth_code, as_client, as_consent, as_pending_request, as_refresh_token, certificate_identity,
-    edge_token, gateway_token, membership, org, org_api_key, provision, server, server_header, session,
-    sso_login_state, sso_provider, upstream_authorization_link, upstream_elicitation_completion,
-    upstream_grant, upstream_grant_revocation, upstream_pending_authorization, user, workspace,
+    console_key_session, edge_token, gateway_token, membership, org, org_api_key, provision, server,
+    server_header, session, sso_login_state, sso_provider, upstream_authorization_link,
+    upstream_elicitation_completion, upstream_grant, upstream_grant_revocation,
+    upstream_pending_authorization, user, workspace,
 };
 use super::{Store, StoreError, Versioned};
 
@@ -134,6 +135,10 @@ impl Store {
             .exec(&txn)
             .await?;
         sso_provider::Entity::delete_many().filter(sso_provider::Column::OrgId.eq(org_id)).exec(&txn).await?;
+        console_key_session::Entity::delete_many()
+            .filter(console_key_session::Column::OrgId.eq(org_id))
+            .exec(&txn)
+            .await?;
         org_api_key::Entity::delete_many().filter(org_api_key::Column::OrgId.eq(org_id)).exec(&txn).await?;
 
         // Upstream credentials.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::entities::{session, sso_login_state};
+use super::entities::{console_key_session, session, sso_login_state};
 use super::users::authenticated_user;
 use super::{now, Store, StoreError};
 use crate::accounts::AuthenticatedUser;
@@ -96,11 +96,15 @@ impl Store {
     pub async fn purge_expired_sessions(&self, at: DateTime<Utc>) -> Result<u64, StoreError> {
         let sessions =
             session::Entity::delete_many().filter(session::Column::ExpiresAt.lte(at)).exec(&self.db).await?;
+        let key_sessions = console_key_session::Entity::delete_many()
+            .filter(console_key_session::Column::ExpiresAt.lte(at))
+            .exec(&self.db)
+            .await?;
         let logins = sso_login_state::Entity::delete_many()
             .filter(sso_login_state::Column::ExpiresAt.lte(at))
             .exec(&self.db)
             .await?;
-        Ok(sessions.rows_affected + logins.rows_affected)
+        Ok(sessions.rows_affected + key_sessions.rows_affected + logins.rows_affected)
     }
 
     /// Stores a pending login under the hash of its `state`, sealing its secret.

@@ -11,6 +11,7 @@ mod config_stream_edge;
 mod configuration_docs;
 mod conformance;
 mod conformance_as;
+mod console;
 mod dev_mode;
 mod edge_guards;
 mod edge_limits;

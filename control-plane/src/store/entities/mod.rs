@@ -7,6 +7,7 @@ pub mod audit_setting;
 pub mod certificate_identity;
 pub mod config_outbox;
 pub mod config_version;
+pub mod console_key_session;
 pub mod edge_token;
 pub mod gateway_token;
 pub mod org;
