@@ -62,7 +62,7 @@ pub(crate) async fn run_audited(
         client_address(&request, auth.trusted_proxy_hops),
     );
     let mut response = ctx.scope(next.run(request)).await;
-    auth.metrics.audit_events_written(u64::from(ctx.rows()));
+    auth.metrics.admin_audit_rows_written(u64::from(ctx.rows()));
     if response.status().is_success() && ctx.rows() == 0 {
         // Every mutation is a `WriteTxn`, which writes the row; a success without one is a bug.
         tracing::error!(action = %ctx.action, "admin mutation succeeded without an audit row");

@@ -134,7 +134,7 @@ impl AuditSinkService {
             tracing::error!(%error, "storing audit events failed");
             Status::unavailable("storing audit events failed")
         })?;
-        self.metrics.audit_events_written(stored);
+        self.metrics.edge_audit_events_written(stored);
         if !failures.is_empty() {
             crate::audit::record_auth_failures(&self.store, failures).await;
         }

@@ -25,7 +25,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
 
 /// In `index.html`'s `<meta property="csp-nonce">`, replaced by a fresh nonce per
 /// response: React Aria reads it for the one `<style>` element it adds. Scripts get no nonce.
-const NONCE_PLACEHOLDER: &str = "GATEHOUSE_CSP_NONCE";
+const NONCE_PLACEHOLDER: &str = "__CSP_NONCE__";
 
 /// Path prefixes that are never the console's: an unknown route there is the JSON 404.
 const NOT_CONSOLE: &[&str] = &["/v1/", "/auth/", "/oauth/", "/.well-known/", "/mcp", "/healthz", "/assets/"];

@@ -28,6 +28,13 @@ const PUBLISH_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 
 /// `gatehouse_api_requests_total`: the matched route template (never the raw path, which
 /// would carry org slugs and ids), the HTTP method and the status code.
+/// Where an audit event came from: an admin change or an edge's batch.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuditSourceLabels {
+    /// `admin` or `edge`.
+    pub source: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiRequestLabels {
     pub route: Arc<str>,
@@ -41,7 +48,7 @@ pub struct ControlPlaneMetrics {
     registry: Registry,
     api_requests: Family<ApiRequestLabels, Counter>,
     publish_duration: Histogram,
-    audit_written: Counter,
+    audit_written: Family<AuditSourceLabels, Counter>,
     scrape: Arc<scrape::ScrapeState>,
     /// Interned `route` label values (the router's templates, a fixed set).
     routes: RwLock<HashMap<Box<str>, Arc<str>>>,
@@ -75,7 +82,7 @@ impl ControlPlaneMetrics {
             "Time to publish one config delta: read the outbox and the touched entries, diff, broadcast",
             publish_duration.clone(),
         );
-        let audit_written = Counter::default();
+        let audit_written = Family::<AuditSourceLabels, Counter>::default();
         registry.register(
             "audit_events_written",
             "Audit events written to the database (the write rate is its rate())",
@@ -99,9 +106,14 @@ impl ControlPlaneMetrics {
         }
     }
 
-    /// `n` audit events written to the store.
-    pub fn audit_events_written(&self, n: u64) {
-        self.audit_written.inc_by(n);
+    /// `n` audit rows of admin changes committed.
+    pub fn admin_audit_rows_written(&self, n: u64) {
+        self.audit_written.get_or_create(&AuditSourceLabels { source: "admin" }).inc_by(n);
+    }
+
+    /// `n` audit events of edges stored.
+    pub fn edge_audit_events_written(&self, n: u64) {
+        self.audit_written.get_or_create(&AuditSourceLabels { source: "edge" }).inc_by(n);
     }
 
     /// Asks `probe` for the edges this replica knows at each scrape.

@@ -17,6 +17,9 @@ const SHIPPED_SOURCES: &[&str] = &[
     "tls/src",
 ];
 
+/// Build scripts of those crates: the variables they read are read by `cargo build`.
+const BUILD_SCRIPTS: &[&str] = &["control-plane/build.rs", "proto/build.rs"];
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_owned()
 }
@@ -61,6 +64,7 @@ fn read_by_code(root: &Path) -> BTreeMap<String, String> {
     for dir in SHIPPED_SOURCES {
         rust_files(&root.join(dir), &mut files);
     }
+    files.extend(BUILD_SCRIPTS.iter().map(|script| root.join(script)).filter(|path| path.exists()));
     files.sort();
     let mut names = BTreeMap::new();
     for file in files {

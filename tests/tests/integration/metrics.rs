@@ -156,7 +156,8 @@ async fn metrics_count_known_traffic_on_both_planes() {
     // server, provision, token.
     let publishes = histogram_count(&cp, "gatehouse_control_plane_publish_duration_seconds", &[]);
     assert!((1.0..=4.0).contains(&publishes), "{publishes} publishes");
-    assert_eq!(value(&cp, "gatehouse_audit_events_written_total", &[]), 0.0);
+    // One audit row per admin change, written in the change's transaction.
+    assert_eq!(value(&cp, "gatehouse_audit_events_written_total", &[("source", "admin")]), 4.0);
 }
 
 #[tokio::test]
