@@ -162,7 +162,6 @@ async fn forward(
     origin: &prm::RequestOrigin,
     span: &Span,
 ) -> Result<Response, Rejection> {
-    let base = prm::public_base(inner.settings.public_base_url.as_ref(), view, origin);
     let now = now_unix();
     let slug = path.slug.as_str();
     if let Some(presented) = request.headers().get(ORIGIN) {
@@ -171,11 +170,14 @@ async fn forward(
             return Err(EdgeError::OriginNotAllowed.into());
         }
     }
-    let audiences = prm::audiences(&base, path);
+    let audiences = || {
+        let base = prm::public_base(inner.settings.public_base_url.as_ref(), view, origin);
+        prm::audiences(&base, path)
+    };
     let target = auth::Target {
         org: view.org_by_slug(path.org_slug()).map(|org| &**org),
         slug,
-        audiences: &audiences,
+        audiences: auth::Audiences(&audiences),
         client: request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
     };
     let peer = request.extensions().get::<TlsSession>().and_then(|tls| tls.client_certificate.as_ref());
