@@ -48,10 +48,31 @@ pub struct Target<'a> {
     /// The server's slug within the org.
     pub slug: &'a str,
     /// The resource URLs a Gatehouse access token for this server may be bound to.
-    pub audiences: &'a [String],
+    pub audiences: Audiences<'a>,
     /// The client's address, whose identity-provider call budget a credential that needs
     /// a JWKS fetch or an introspection call spends; `None` = not limited.
     pub client: Option<std::net::IpAddr>,
+}
+
+/// The resource URLs a Gatehouse access token may be bound to, built only when one is
+/// presented: a gateway token or a bring-your-own JWT needs none of them.
+#[derive(Clone, Copy)]
+pub struct Audiences<'a>(pub &'a (dyn Fn() -> Vec<String> + Sync));
+
+impl Audiences<'_> {
+    /// No audience: no Gatehouse access token is accepted.
+    pub const NONE: Audiences<'static> = Audiences(&Vec::new);
+
+    /// The audiences.
+    pub fn get(&self) -> Vec<String> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Audiences<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.get()).finish()
+    }
 }
 
 impl Target<'_> {
@@ -181,7 +202,7 @@ pub async fn authenticate(
     }
     if let (Some(jwt), Some(keys)) = (bearer(headers), view.gatehouse_keys()) {
         if looks_like_jwt(jwt) && keys.claims_issuer(jwt) {
-            let mut caller = keys.verify(jwt, target.audiences).map_err(identity_error)?;
+            let mut caller = keys.verify(jwt, &target.audiences.get()).map_err(identity_error)?;
             if caller.org_id != org.id {
                 return Err(identity_error(IdentityError::Invalid("token of another org")));
             }
@@ -394,6 +415,34 @@ mod tests {
         assert!(matches!(auth(&[("x-api-key", "elsewhere-old")]), Err(EdgeError::InvalidToken)));
     }
 
+    /// A gateway token needs no resource URL: the audiences (built from the public base URL)
+    /// are left unbuilt. `identity_edge::gatehouse_access_tokens_are_verified_offline_and_audience_bound`
+    /// shows a Gatehouse access token is still held to them.
+    #[tokio::test]
+    async fn audiences_are_not_built_for_a_gateway_token() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let v = view();
+        let runtime = IdentityRuntime::new(Default::default(), 60).unwrap();
+        let built = AtomicUsize::new(0);
+        let audiences = || {
+            built.fetch_add(1, Ordering::Relaxed);
+            vec!["http://edge.test/mcp/acme/github".to_owned()]
+        };
+        let target = Target {
+            org: v.org("org").map(|o| &**o),
+            slug: "github",
+            audiences: Audiences(&audiences),
+            client: None,
+        };
+        let caller =
+            authenticate(&v, &runtime, &headers(&[("authorization", "Bearer good")]), None, &target, 1_000)
+                .await
+                .unwrap();
+        assert_eq!(caller.user, "alice");
+        assert_eq!(built.load(Ordering::Relaxed), 0);
+        assert_eq!(format!("{:?}", target.audiences), r#"["http://edge.test/mcp/acme/github"]"#);
+    }
+
     fn certificate(uri: Option<&str>, cn: &str, not_after_year: i32) -> ClientCertificate {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name.push(rcgen::DnType::CommonName, cn);
@@ -417,7 +466,12 @@ mod tests {
             let v = &v;
             async move {
                 let h = headers(&h);
-                let target = Target { org: v.org("org").map(|o| &**o), slug, audiences: &[], client: None };
+                let target = Target {
+                    org: v.org("org").map(|o| &**o),
+                    slug,
+                    audiences: Audiences::NONE,
+                    client: None,
+                };
                 authenticate(v, runtime, &h, Some(&cert), &target, now).await
             }
         };
@@ -468,7 +522,7 @@ mod tests {
                 let target = Target {
                     org: org.and_then(|o| v.org(o)).map(|o| &**o),
                     slug: "github",
-                    audiences: &[],
+                    audiences: Audiences::NONE,
                     client: None,
                 };
                 authenticate(v, runtime, &headers(&h), cert.as_ref(), &target, now).await

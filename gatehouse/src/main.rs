@@ -2,6 +2,10 @@
 
 use clap::Parser as _;
 
+// Both planes allocate small, short-lived buffers per request on every worker thread.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = gatehouse::cli::Cli::parse();

@@ -12,7 +12,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
-use tracing_subscriber::{EnvFilter, Layer as _};
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// How log lines are written to stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,17 +92,45 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
         }
         LogFormat::Json => tracing_subscriber::fmt::layer().json().flatten_event(true).boxed(),
     };
-    // The OpenTelemetry layer sees every span (not just those the log filter
-    // keeps) so trace context propagates whatever the log level.
+    // The OpenTelemetry layer sees spans the log filter drops, so trace context
+    // propagates whatever the log level.
     tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(otel_layer(tracer, config.otlp_traces_endpoint.is_some()))
         .try_init()
         .context("installing the tracing subscriber")?;
     if let Some(endpoint) = &config.otlp_traces_endpoint {
         tracing::info!(%endpoint, "exporting traces over otlp/http");
     }
     Ok(TelemetryGuard { provider })
+}
+
+/// The OpenTelemetry layer. Exporting, it records everything: every span with its
+/// location, thread and timings, and events as span events. Not exporting, the spans
+/// only carry trace context from the client to the upstream, so it keeps only what that
+/// needs: spans at `INFO` and above (the edge's request span), without events, extra
+/// attributes, timings or context activation. Every `tracing` event and library span
+/// below `INFO` then costs nothing unless the log filter wants it.
+pub fn otel_layer<S>(
+    tracer: opentelemetry_sdk::trace::Tracer,
+    exporting: bool,
+) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
+{
+    let layer = tracing_opentelemetry::layer().with_tracer(tracer);
+    if exporting {
+        return layer.boxed();
+    }
+    let propagation_only =
+        tracing_subscriber::filter::filter_fn(|meta| meta.is_span() && *meta.level() <= tracing::Level::INFO);
+    layer
+        .with_location(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_context_activation(false)
+        .with_filter(propagation_only)
+        .boxed()
 }
 
 /// Installs the W3C trace-context propagator and a global tracer provider
@@ -196,6 +224,76 @@ mod tests {
         let contains = |needle: &str| body.windows(needle.len()).any(|w| w == needle.as_bytes());
         assert!(contains("mcp.request"), "the span is in the export");
         assert!(contains("gatehouse-otlp-test"), "service.name is in the export");
+    }
+
+    /// A finished span: its name and the names of its events.
+    type Finished = (String, Vec<String>);
+
+    /// Collects finished spans.
+    #[derive(Debug, Clone, Default)]
+    struct Collected(std::sync::Arc<std::sync::Mutex<Vec<Finished>>>);
+
+    impl opentelemetry_sdk::trace::SpanExporter for Collected {
+        async fn export(
+            &self,
+            batch: Vec<opentelemetry_sdk::trace::SpanData>,
+        ) -> opentelemetry_sdk::error::OTelSdkResult {
+            let mut spans = self.0.lock().unwrap();
+            for span in batch {
+                let events = span.events.iter().map(|e| e.name.to_string()).collect();
+                spans.push((span.name.to_string(), events));
+            }
+            Ok(())
+        }
+    }
+
+    /// Runs a request span (with a remote parent, an event and a debug child span) under
+    /// [`otel_layer`]; returns what reached the exporter and the traceparent sent upstream.
+    fn record_a_request(exporting: bool) -> (Vec<Finished>, String) {
+        use gatehouse_data_plane::proxy::trace;
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let collected = Collected::default();
+        let provider = SdkTracerProvider::builder().with_simple_exporter(collected.clone()).build();
+        let subscriber = tracing_subscriber::registry().with(otel_layer(provider.tracer("t"), exporting));
+        let traceparent = tracing::subscriber::with_default(subscriber, || {
+            let mut incoming = axum::http::HeaderMap::new();
+            incoming.insert(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
+            );
+            let span = trace::request_span(&axum::http::Method::POST, "default", "github");
+            trace::set_remote_parent(&span, &incoming);
+            span.in_scope(|| {
+                tracing::info!("mcp request completed");
+                tracing::debug_span!("library.detail").in_scope(|| {});
+            });
+            let mut upstream = axum::http::HeaderMap::new();
+            trace::inject_context(&span, &mut upstream);
+            upstream["traceparent"].to_str().unwrap().to_owned()
+        });
+        let spans = collected.0.lock().unwrap().clone();
+        (spans, traceparent)
+    }
+
+    /// Not exporting, the request span still continues the caller's trace upstream; events
+    /// and spans below INFO are skipped.
+    #[test]
+    fn without_an_exporter_only_trace_context_is_kept() {
+        let (spans, traceparent) = record_a_request(false);
+        assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{traceparent}");
+        assert!(traceparent.ends_with("-01"), "still sampled: {traceparent}");
+        assert!(!traceparent.contains("00f067aa0ba902b7"), "the edge's own span is the parent");
+        assert_eq!(spans, [("mcp.request".to_owned(), vec![])]);
+    }
+
+    /// Exporting, the slow path applies: events are span events and library spans are kept.
+    #[test]
+    fn with_an_exporter_everything_is_recorded() {
+        let (spans, traceparent) = record_a_request(true);
+        assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{traceparent}");
+        let names: Vec<&str> = spans.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["library.detail", "mcp.request"]);
+        assert_eq!(spans[1].1, ["mcp request completed"]);
     }
 
     #[test]

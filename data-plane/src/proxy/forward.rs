@@ -207,7 +207,6 @@ async fn forward(
     facts: &mut AuditFacts,
 ) -> Result<Response, Rejection> {
     let is_post = request.method() == Method::POST;
-    let base = prm::public_base(inner.settings.public_base_url.as_ref(), view, origin);
     let now = now_unix();
     let slug = path.slug.as_str();
     if let Some(presented) = request.headers().get(ORIGIN) {
@@ -216,7 +215,10 @@ async fn forward(
             return Err(EdgeError::OriginNotAllowed.into());
         }
     }
-    let audiences = prm::audiences(&base, path);
+    let audiences = || {
+        let base = prm::public_base(inner.settings.public_base_url.as_ref(), view, origin);
+        prm::audiences(&base, path)
+    };
     let org = view.org_by_slug(path.org_slug());
     if let Some(org) = org {
         record.set_org(&org.metric_label);
@@ -224,7 +226,7 @@ async fn forward(
     let target = auth::Target {
         org: org.map(|org| &**org),
         slug,
-        audiences: &audiences,
+        audiences: auth::Audiences(&audiences),
         client: request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
     };
     facts.target(target.org.map(|org| org.id.as_str()), target.client);

@@ -194,24 +194,36 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 /// `Mcp-Session-Id` (the caller gets a wrapped one) and, when the body is
 /// rewritten, `Content-Length`.
 pub fn client_response_headers(upstream: &HeaderMap, body_rewritten: bool) -> HeaderMap {
-    let connection_named: Vec<&str> = upstream
+    let mut out = upstream.clone();
+    strip_client_response_headers(&mut out, body_rewritten);
+    out
+}
+
+/// [`client_response_headers`] in place, on headers the edge owns: nothing is copied,
+/// and nothing is allocated unless the upstream sent a header to drop.
+pub fn strip_client_response_headers(headers: &mut HeaderMap, body_rewritten: bool) {
+    let dropped = |name: &HeaderName, connection_named: &[String]| {
+        is_hop_by_hop(name)
+            || name == MCP_SESSION_ID
+            || (body_rewritten && name == header::CONTENT_LENGTH)
+            || connection_named.iter().any(|c| name.as_str().eq_ignore_ascii_case(c))
+    };
+    // Names the upstream's `Connection` lists; almost never sent.
+    let connection_named: Vec<String> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(str::trim)
+        .map(|name| name.trim().to_owned())
         .collect();
-    let mut out = HeaderMap::with_capacity(upstream.keys_len());
-    for (name, value) in upstream {
-        let dropped = is_hop_by_hop(name)
-            || name == MCP_SESSION_ID
-            || (body_rewritten && name == header::CONTENT_LENGTH)
-            || connection_named.iter().any(|c| name.as_str().eq_ignore_ascii_case(c));
-        if !dropped {
-            out.append(name.clone(), value.clone());
-        }
+    if !headers.keys().any(|name| dropped(name, &connection_named)) {
+        return;
     }
-    out
+    let names: Vec<HeaderName> =
+        headers.keys().filter(|name| dropped(name, &connection_named)).cloned().collect();
+    for name in names {
+        headers.remove(name);
+    }
 }
 
 #[cfg(test)]
@@ -297,6 +309,22 @@ mod tests {
         names.sort();
         assert_eq!(names, ["content-length", "content-type", "set-cookie"]);
         assert!(client_response_headers(&upstream, true).get("content-length").is_none());
+    }
+
+    /// Nothing to drop: the upstream's headers stay as they are (no copy is made);
+    /// a header the upstream's `Connection` names is still dropped in place.
+    #[test]
+    fn response_headers_are_trimmed_in_place() {
+        let upstream =
+            map(&[("content-type", "application/json"), ("content-length", "80"), ("x-trace", "1")]);
+        let mut kept = upstream.clone();
+        strip_client_response_headers(&mut kept, false);
+        assert_eq!(kept, upstream);
+
+        let mut named =
+            map(&[("connection", "X-Private"), ("x-private", "1"), ("content-type", "text/event-stream")]);
+        strip_client_response_headers(&mut named, true);
+        assert_eq!(named.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["content-type"]);
     }
 
     #[test]

@@ -28,7 +28,7 @@ const MAX_FILTERED_RESPONSE_BYTES: usize = MAX_EVENT_BYTES;
 /// `read_timeout` bounds buffering a body that must be filtered (a stream is
 /// never timed out).
 pub(super) async fn client_response(
-    upstream: reqwest::Response,
+    mut upstream: reqwest::Response,
     filter: Option<ToolsListFilter>,
     sessions: &SessionBinder<'_>,
     read_timeout: Duration,
@@ -39,9 +39,12 @@ pub(super) async fn client_response(
     let filter = filter.filter(|_| status.is_success());
     let is_sse = content_type_is(upstream.headers(), "text/event-stream");
 
-    let mut response_headers = headers::client_response_headers(upstream.headers(), filter.is_some());
-    if let Some(upstream_id) = upstream.headers().get(MCP_SESSION_ID) {
-        response_headers.insert(MCP_SESSION_ID, sessions.outbound(upstream_id));
+    let session = upstream.headers().get(MCP_SESSION_ID).map(|upstream_id| sessions.outbound(upstream_id));
+    // The upstream's own header map, trimmed in place: the body's length is known without it.
+    let mut response_headers = std::mem::take(upstream.headers_mut());
+    headers::strip_client_response_headers(&mut response_headers, filter.is_some());
+    if let Some(session) = session {
+        response_headers.insert(MCP_SESSION_ID, session);
     }
     if is_sse && !response_headers.contains_key("x-accel-buffering") {
         // Tell reverse proxies in front of the edge not to buffer the stream.

@@ -11,6 +11,8 @@ use tracing::field::Empty;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+const TRACEPARENT: &str = "traceparent";
+
 /// One span per MCP request; fields are recorded as the request is decided.
 pub fn request_span(method: &Method, org: &str, slug: &str) -> Span {
     tracing::info_span!(
@@ -33,6 +35,10 @@ pub fn request_span(method: &Method, org: &str, slug: &str) -> Span {
 
 /// Makes an incoming `traceparent` the span's parent. Call before the span is entered.
 pub fn set_remote_parent(span: &Span, headers: &HeaderMap) {
+    // W3C trace context starts with `traceparent`: without one there is nothing to extract.
+    if !headers.contains_key(TRACEPARENT) {
+        return;
+    }
     let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
     if parent.span().span_context().is_valid() {
         // Fails only when no OpenTelemetry layer is installed: nothing to link then.
