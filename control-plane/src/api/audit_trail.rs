@@ -46,7 +46,8 @@ pub(crate) fn actor(principal: &Principal) -> String {
 /// Runs a mutating admin request with its audit context; every store
 /// transaction it commits writes one audit row inside that transaction.
 pub(crate) async fn run_audited(
-    auth: &super::auth::AdminAuth,
+    trusted_hops: usize,
+    metrics: &crate::metrics::ControlPlaneMetrics,
     scope: &OrgScope,
     template: &str,
     request: Request,
@@ -59,10 +60,10 @@ pub(crate) async fn run_audited(
         format!("{} {template}", request.method()),
         request.uri().path().to_owned(),
         request_id.clone(),
-        client_address(&request, auth.trusted_proxy_hops),
+        client_address(&request, trusted_hops),
     );
     let mut response = ctx.scope(next.run(request)).await;
-    auth.metrics.admin_audit_rows_written(u64::from(ctx.rows()));
+    metrics.admin_audit_rows_written(u64::from(ctx.rows()));
     if response.status().is_success() && ctx.rows() == 0 {
         // Every mutation is a `WriteTxn`, which writes the row; a success without one is a bug.
         tracing::error!(action = %ctx.action, "admin mutation succeeded without an audit row");

@@ -155,7 +155,15 @@ async fn require_access(
     }
     request.extensions_mut().insert(scope.clone());
     if is_mutating(request.method()) {
-        return Ok(super::audit_trail::run_audited(&auth, &scope, &path, request, next).await);
+        return Ok(super::audit_trail::run_audited(
+            auth.trusted_proxy_hops,
+            &auth.metrics,
+            &scope,
+            &path,
+            request,
+            next,
+        )
+        .await);
     }
     Ok(next.run(request).await)
 }

@@ -165,7 +165,6 @@ fn tlv_contents(der: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::client_cert::ClientCertificate;
     use rcgen::{
         BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, KeyPair,
         KeyUsagePurpose,
@@ -206,7 +205,9 @@ mod tests {
     }
 
     fn issuer_of(chain: Vec<CertificateDer<'static>>, cas: &ClientCas) -> Option<[u8; 32]> {
-        ClientCertificate::from_chain(chain, cas).unwrap().issuer_ca_sha256().copied()
+        let leaf = &chain[0];
+        let cert = Certificate::from_der(leaf.as_ref()).unwrap();
+        SignedLeaf::read(&cert, leaf.as_ref()).and_then(|signed| issuing_ca(&signed, &chain[1..], cas))
     }
 
     #[test]
