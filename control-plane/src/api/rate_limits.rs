@@ -266,6 +266,24 @@ fn validate(d: Draft) -> Result<RateLimitSpec, FieldError> {
     })
 }
 
+/// Checks a `POST /v1/rate-limits` body with the rules the route applies (field errors
+/// named as the API names them), without a store: for clients such as
+/// `gatehouse apply` that must refuse a bad file before their first call. Whether a
+/// matched workspace or server exists is not checked here.
+pub fn validate_create_body(body: &serde_json::Value) -> Result<(), FieldError> {
+    let body: CreateRateLimit = serde_json::from_value(body.clone())
+        .map_err(|e| FieldError::new("body", format!("not a rate limit: {e}")))?;
+    validate(Draft {
+        name: body.name,
+        matches: body.matches,
+        limit: body.limit,
+        budget: body.budget,
+        burst: body.burst,
+        per_caller: body.per_caller,
+    })
+    .map(drop)
+}
+
 /// Creates a rate limit or budget; edges enforce it within a second.
 #[utoipa::path(post, path = "/v1/rate-limits", tag = "rate limits", request_body = CreateRateLimit,
     security(("admin_token" = [])),
