@@ -427,6 +427,18 @@ mod tests {
     }
 
     #[test]
+    fn a_body_is_checked_as_the_route_checks_it() {
+        let both = serde_json::json!({"name": "n", "limit": {"requests": 1, "per": "minute"},
+            "budget": {"calls": 1, "per": "day"}});
+        assert_eq!(validate_create_body(&both).unwrap_err().field, "limit");
+        let ok =
+            serde_json::json!({"name": "n", "match": {"server": "s"}, "budget": {"calls": 1, "per": "day"}});
+        assert!(validate_create_body(&ok).is_ok());
+        let unknown = serde_json::json!({"name": "n", "budget": {"calls": 1, "per": "day"}, "window": 1});
+        assert!(validate_create_body(&unknown).unwrap_err().message.contains("window"));
+    }
+
+    #[test]
     fn each_bad_field_is_named() {
         assert_eq!(validate(draft(rate(0, "minute"), None)).unwrap_err().field, "limit.requests");
         assert_eq!(validate(draft(rate(1, "month"), None)).unwrap_err().field, "limit.per");

@@ -4,9 +4,8 @@
 //! (`--prune`) after, and a deleted workspace or server takes its
 //! provisions with it. Rate limits are created and changed after the
 //! workspaces and servers they match (the API requires those to exist), and
-//! pruned after every creation (the org is never left with fewer limits than
-//! either file's while applying) but before the servers and workspaces they
-//! may match.
+//! pruned after the creations (the old limits keep counting until the new
+//! ones are in place) but before the servers and workspaces they may match.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -279,5 +278,44 @@ fn describe_tools(tools: &ToolsSpec) -> String {
     match (tools.allow.is_empty(), tools.deny.is_empty()) {
         (true, true) => String::new(),
         _ => format!(" (allow: [{}], deny: [{}])", tools.allow.join(", "), tools.deny.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config_as_code::file::GatehouseFile;
+
+    fn limits(yaml: &str) -> BTreeMap<String, RateLimitSpec> {
+        GatehouseFile::parse(yaml).unwrap().rate_limits
+    }
+
+    #[test]
+    fn an_unchanged_limit_is_no_step_and_a_kind_change_patches_the_whole_definition() {
+        let listed = json!({"id": "rl1", "name": "a", "match": {"server": "s"},
+            "limit": {"requests": 5, "per": "minute"}, "burst": 2, "per_caller": true,
+            "created_at": "2026-12-07T00:00:00Z", "updated_at": "2026-12-07T00:00:00Z"});
+        let current = BTreeMap::from([("a".to_owned(), listed)]);
+        let same = limits(
+            "rate_limits:\n  a:\n    match: {server: s}\n    limit: {requests: 5, per: minute}\n    burst: 2\n    per_caller: true\n",
+        );
+        assert!(rate_limit_steps(&same, &current, true).is_empty());
+
+        let budget = limits("rate_limits:\n  a:\n    budget: {calls: 9, per: month}\n");
+        let steps = rate_limit_steps(&budget, &current, false);
+        assert_eq!(steps.len(), 1);
+        assert_eq!((steps[0].method.clone(), steps[0].path.as_str()), (Method::PATCH, "/rate-limits/rl1"));
+        assert_eq!(
+            steps[0].body,
+            Some(
+                json!({"match": {}, "budget": {"calls": 9, "per": "month"}, "burst": null, "per_caller": false})
+            ),
+            "the omitted burst and per_caller are reset, and the limit is replaced by the budget"
+        );
+        assert_eq!(steps[0].summary.matches("→").count(), 5, "{}", steps[0].summary);
+
+        let pruned = rate_limit_steps(&BTreeMap::new(), &current, true);
+        assert_eq!((pruned[0].method.clone(), pruned[0].path.as_str()), (Method::DELETE, "/rate-limits/rl1"));
+        assert!(rate_limit_steps(&BTreeMap::new(), &current, false).is_empty());
     }
 }
