@@ -273,15 +273,20 @@ fn validate(d: Draft) -> Result<RateLimitSpec, FieldError> {
 pub fn validate_create_body(body: &serde_json::Value) -> Result<(), FieldError> {
     let body: CreateRateLimit = serde_json::from_value(body.clone())
         .map_err(|e| FieldError::new("body", format!("not a rate limit: {e}")))?;
-    validate(Draft {
-        name: body.name,
-        matches: body.matches,
-        limit: body.limit,
-        budget: body.budget,
-        burst: body.burst,
-        per_caller: body.per_caller,
-    })
-    .map(drop)
+    validate(body.into()).map(drop)
+}
+
+impl From<CreateRateLimit> for Draft {
+    fn from(body: CreateRateLimit) -> Self {
+        Self {
+            name: body.name,
+            matches: body.matches,
+            limit: body.limit,
+            budget: body.budget,
+            burst: body.burst,
+            per_caller: body.per_caller,
+        }
+    }
 }
 
 /// Creates a rate limit or budget; edges enforce it within a second.
@@ -295,14 +300,7 @@ pub(crate) async fn create(
     scope: OrgScope,
     ApiJson(body): ApiJson<CreateRateLimit>,
 ) -> Result<(StatusCode, Json<RateLimitView>), ApiError> {
-    let spec = validate(Draft {
-        name: body.name,
-        matches: body.matches,
-        limit: body.limit,
-        budget: body.budget,
-        burst: body.burst,
-        per_caller: body.per_caller,
-    })?;
+    let spec = validate(body.into())?;
     let created = state.store.create_rate_limit(&scope.org_id, spec).await?;
     tracing::info!(version = created.version, rate_limit_id = %created.value.id, "rate limit created");
     Ok((StatusCode::CREATED, Json(created.value.into())))

@@ -39,6 +39,20 @@ async fn run_apply(
     (result, String::from_utf8(out).unwrap())
 }
 
+/// Creates org `acme` and an admin key of it acting on its own org (the files name it).
+async fn acme_admin_key(cp: &gatehouse_tests::control_plane::TestControlPlane) -> ApiTarget {
+    cp.admin().request(Method::POST, "/v1/orgs", Some(json!({"slug": "acme"}))).await;
+    let (_, key) = cp
+        .admin()
+        .request(Method::POST, "/v1/orgs/acme/api-keys", Some(json!({"name": "ci", "role": "admin"})))
+        .await;
+    ApiTarget {
+        api_url: cp.api_url.clone(),
+        api_key: key["key"].as_str().unwrap().to_owned().into(),
+        org: None,
+    }
+}
+
 fn file(linear_url: &str, deny: &str, with_linear: bool) -> String {
     let mut yaml = format!(
         "org: acme\nworkspaces:\n  - slug: eng\n    servers:\n      - server: github\n        tools: {{deny: [\"{deny}\"]}}\n"
@@ -59,17 +73,7 @@ fn file(linear_url: &str, deny: &str, with_linear: bool) -> String {
 async fn apply_reconciles_idempotently_and_changes_nothing_on_a_bad_file() {
     let stack = TestStack::start_with_public_edge_on(TestDb::sqlite().await).await;
     let cp = &stack.cp;
-    cp.admin().request(Method::POST, "/v1/orgs", Some(json!({"slug": "acme"}))).await;
-    let (_, key) = cp
-        .admin()
-        .request(Method::POST, "/v1/orgs/acme/api-keys", Some(json!({"name": "ci", "role": "admin"})))
-        .await;
-    // An admin key of acme acting on its own org (the file names it).
-    let target = ApiTarget {
-        api_url: cp.api_url.clone(),
-        api_key: key["key"].as_str().unwrap().to_owned().into(),
-        org: None,
-    };
+    let target = acme_admin_key(cp).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("linear.key"), "linear-secret-1\n").unwrap();
     let mut env = BTreeMap::from([("GITHUB_TOKEN".to_owned(), "Bearer gh-secret-1".to_owned())]);
@@ -269,16 +273,7 @@ fn limits_file(search_requests: u64, with_quota: bool) -> String {
 async fn apply_reconciles_rate_limits_and_budgets() {
     let stack = TestStack::start_with_public_edge_on(TestDb::sqlite().await).await;
     let cp = &stack.cp;
-    cp.admin().request(Method::POST, "/v1/orgs", Some(json!({"slug": "acme"}))).await;
-    let (_, key) = cp
-        .admin()
-        .request(Method::POST, "/v1/orgs/acme/api-keys", Some(json!({"name": "ci", "role": "admin"})))
-        .await;
-    let target = ApiTarget {
-        api_url: cp.api_url.clone(),
-        api_key: key["key"].as_str().unwrap().to_owned().into(),
-        org: None,
-    };
+    let target = acme_admin_key(cp).await;
     let dir = tempfile::tempdir().unwrap();
     let env = BTreeMap::new();
     let version = || async { cp.admin().config_version().await };
