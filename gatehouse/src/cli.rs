@@ -31,7 +31,7 @@ pub enum Command {
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
-    /// Reconcile an org's workspaces, servers and provisioning with a YAML or JSON file.
+    /// Reconcile an org's workspaces, servers, provisioning and rate limits with a YAML or JSON file.
     Apply {
         /// The file (YAML or JSON; schema in docs/gatehouse-file.schema.json).
         #[arg(short = 'f', long = "file")]
@@ -39,13 +39,13 @@ pub enum Command {
         /// Print what would change, and change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Delete workspaces, servers and provisions the file does not name.
+        /// Delete workspaces, servers, provisions and rate limits the file does not name.
         #[arg(long)]
         prune: bool,
         #[command(flatten)]
         api: ApiArgs,
     },
-    /// Write an org's workspaces, servers and provisioning in the format `apply` reads.
+    /// Write an org's workspaces, servers, provisioning and rate limits in the format `apply` reads.
     Export {
         /// Write to this file instead of standard output.
         #[arg(short = 'o', long = "output")]

@@ -37,6 +37,7 @@ use axum::routing::{get, post, put};
 use axum::Router;
 
 pub use openapi::{document_json, ApiDoc};
+pub use rate_limits::validate_create_body as validate_rate_limit;
 
 use crate::config_stream::{EdgeRegistry, Publisher};
 use crate::store::Store;

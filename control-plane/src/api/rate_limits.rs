@@ -266,6 +266,29 @@ fn validate(d: Draft) -> Result<RateLimitSpec, FieldError> {
     })
 }
 
+/// Checks a `POST /v1/rate-limits` body with the rules the route applies (field errors
+/// named as the API names them), without a store: for clients such as
+/// `gatehouse apply` that must refuse a bad file before their first call. Whether a
+/// matched workspace or server exists is not checked here.
+pub fn validate_create_body(body: &serde_json::Value) -> Result<(), FieldError> {
+    let body: CreateRateLimit = serde_json::from_value(body.clone())
+        .map_err(|e| FieldError::new("body", format!("not a rate limit: {e}")))?;
+    validate(body.into()).map(drop)
+}
+
+impl From<CreateRateLimit> for Draft {
+    fn from(body: CreateRateLimit) -> Self {
+        Self {
+            name: body.name,
+            matches: body.matches,
+            limit: body.limit,
+            budget: body.budget,
+            burst: body.burst,
+            per_caller: body.per_caller,
+        }
+    }
+}
+
 /// Creates a rate limit or budget; edges enforce it within a second.
 #[utoipa::path(post, path = "/v1/rate-limits", tag = "rate limits", request_body = CreateRateLimit,
     security(("admin_token" = [])),
@@ -277,14 +300,7 @@ pub(crate) async fn create(
     scope: OrgScope,
     ApiJson(body): ApiJson<CreateRateLimit>,
 ) -> Result<(StatusCode, Json<RateLimitView>), ApiError> {
-    let spec = validate(Draft {
-        name: body.name,
-        matches: body.matches,
-        limit: body.limit,
-        budget: body.budget,
-        burst: body.burst,
-        per_caller: body.per_caller,
-    })?;
+    let spec = validate(body.into())?;
     let created = state.store.create_rate_limit(&scope.org_id, spec).await?;
     tracing::info!(version = created.version, rate_limit_id = %created.value.id, "rate limit created");
     Ok((StatusCode::CREATED, Json(created.value.into())))
@@ -406,6 +422,18 @@ mod tests {
         assert_eq!(validate(draft(rate(1, "minute"), quota(1, "day"))).unwrap_err().field, "limit");
         assert_eq!(validate(draft(rate(5, "minute"), None)).unwrap().kind, LimitKind::Limit);
         assert_eq!(validate(draft(None, quota(5, "month"))).unwrap().period, Period::Month);
+    }
+
+    #[test]
+    fn a_body_is_checked_as_the_route_checks_it() {
+        let both = serde_json::json!({"name": "n", "limit": {"requests": 1, "per": "minute"},
+            "budget": {"calls": 1, "per": "day"}});
+        assert_eq!(validate_create_body(&both).unwrap_err().field, "limit");
+        let ok =
+            serde_json::json!({"name": "n", "match": {"server": "s"}, "budget": {"calls": 1, "per": "day"}});
+        assert!(validate_create_body(&ok).is_ok());
+        let unknown = serde_json::json!({"name": "n", "budget": {"calls": 1, "per": "day"}, "window": 1});
+        assert!(validate_create_body(&unknown).unwrap_err().message.contains("window"));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::plan::{plan, Current, Desired};
 pub struct ApplyOptions {
     /// Print the plan and change nothing.
     pub dry_run: bool,
-    /// Delete workspaces, servers and provisions the file does not name.
+    /// Delete workspaces, servers, provisions and rate limits the file does not name.
     pub prune: bool,
 }
 
@@ -51,6 +51,8 @@ pub async fn apply(
             }
         }
     }
+    check_rate_limit_references(&desired, &current, options.prune)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     for ws in &desired.workspaces {
         if let (Some(name), Some(now)) = (&ws.name, current.workspaces.get(&ws.slug)) {
             if now["name"] != *name {
@@ -165,5 +167,35 @@ fn validate(file: &GatehouseFile, env: &BTreeMap<String, String>, base: &Path) -
             validation::tool_globs("tools.deny", &prov.tools.deny).map_err(at(q.clone()))?;
         }
     }
-    Ok(Desired { workspaces: file.workspaces.clone(), servers })
+    for (name, spec) in &file.rate_limits {
+        gatehouse_control_plane::api::validate_rate_limit(&spec.api_body(name))
+            .map_err(|e| format!("rate_limits[{name:?}].{}: {}", e.field, e.message))?;
+    }
+    Ok(Desired { workspaces: file.workspaces.clone(), servers, rate_limits: file.rate_limits.clone() })
+}
+
+/// A limit may match only a workspace or server that will exist when it is created: one
+/// the file names, or (without `--prune`, which deletes the others) one the org has.
+fn check_rate_limit_references(desired: &Desired, current: &Current, prune: bool) -> Result<(), String> {
+    for (name, spec) in &desired.rate_limits {
+        if let Some(ws) = &spec.matches.workspace {
+            let known = desired.workspaces.iter().any(|w| w.slug == *ws)
+                || (!prune && current.workspaces.contains_key(ws));
+            if !known {
+                return Err(format!(
+                    "rate_limits[{name:?}].match.workspace: no workspace {ws:?} in the file or the org"
+                ));
+            }
+        }
+        if let Some(server) = &spec.matches.server {
+            let known = desired.servers.iter().any(|(s, _)| s.slug == *server)
+                || (!prune && current.servers.contains_key(server));
+            if !known {
+                return Err(format!(
+                    "rate_limits[{name:?}].match.server: no server {server:?} in the file or the org"
+                ));
+            }
+        }
+    }
+    Ok(())
 }

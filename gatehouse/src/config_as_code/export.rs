@@ -1,4 +1,4 @@
-//! `gatehouse export`: the org's workspaces, servers and provisioning in the
+//! `gatehouse export`: the org's workspaces, servers, provisioning and rate limits in the
 //! format `apply` reads. Header values are write-only, so each becomes an
 //! environment-variable reference (`GATEHOUSE_SECRET_<SERVER>_<HEADER>`) to
 //! fill in before applying elsewhere.
@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::admin_client::{AdminApi, ApiTarget};
-use super::file::{GatehouseFile, ProvisionSpec, SecretRef, ServerSpec, WorkspaceSpec};
+use super::file::{GatehouseFile, ProvisionSpec, RateLimitSpec, SecretRef, ServerSpec, WorkspaceSpec};
 use super::plan::Current;
 
 /// The current state of the org of `target` as a file.
@@ -51,7 +51,25 @@ pub async fn export(target: ApiTarget) -> anyhow::Result<GatehouseFile> {
             }
         })
         .collect();
-    Ok(GatehouseFile { org, workspaces, servers })
+    let rate_limits = current
+        .rate_limits
+        .iter()
+        .map(|(name, view)| Ok((name.clone(), rate_limit_spec(view)?)))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(GatehouseFile { org, workspaces, servers, rate_limits })
+}
+
+/// A listed rate limit (`GET /v1/rate-limits`) as the file writes it: its fields but
+/// `id`, `name` (the key) and the timestamps.
+fn rate_limit_spec(view: &serde_json::Value) -> anyhow::Result<RateLimitSpec> {
+    let mut fields = view.clone();
+    if let Some(object) = fields.as_object_mut() {
+        for key in ["id", "name", "created_at", "updated_at"] {
+            object.remove(key);
+        }
+    }
+    serde_json::from_value(fields)
+        .map_err(|e| anyhow::anyhow!("rate limit {}: unexpected shape from the API: {e}", view["name"]))
 }
 
 /// `GATEHOUSE_SECRET_<SERVER>_<HEADER>`, upper-cased, other characters as `_`.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// An org's desired workspaces, servers and provisioning.
+/// An org's desired workspaces, servers, provisioning and rate limits.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatehouseFile {
@@ -21,6 +21,9 @@ pub struct GatehouseFile {
     /// Upstream MCP servers.
     #[serde(default)]
     pub servers: Vec<ServerSpec>,
+    /// Rate limits and budgets, keyed by their name (unique in the org).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rate_limits: BTreeMap<String, RateLimitSpec>,
 }
 
 /// A workspace.
@@ -94,6 +97,84 @@ pub struct ServerSpec {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// A rate limit (`limit`) or budget (`budget`), with the fields of `POST /v1/rate-limits`
+/// but its name: exactly one of `limit` and `budget`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSpec {
+    /// Which requests count (omitted: all of the org's).
+    #[serde(default, rename = "match", skip_serializing_if = "RateLimitMatchSpec::is_empty")]
+    pub matches: RateLimitMatchSpec,
+    /// A request rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitRateSpec>,
+    /// A tool-call quota.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetSpec>,
+    /// Requests a limit lets through at once (omitted: `limit.requests`); limits only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u64>,
+    /// One counter per caller (user) instead of one shared by everyone matched.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub per_caller: bool,
+}
+
+/// Which requests a limit counts; an omitted field matches every value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitMatchSpec {
+    /// Slug of the workspace the request is routed through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    /// The caller's user, as tokens name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Server slug.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Tool-name glob; when set, only `tools/call` requests of matching tools count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+}
+
+impl RateLimitMatchSpec {
+    /// Matches the whole org.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// `requests` per `second`, `minute`, `hour` or `day`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitRateSpec {
+    /// Requests per period.
+    pub requests: u64,
+    /// `second`, `minute`, `hour` or `day`.
+    pub per: String,
+}
+
+/// `calls` (tool calls) per UTC `day` or calendar `month`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSpec {
+    /// Tool calls per period.
+    pub calls: u64,
+    /// `day` or `month`.
+    pub per: String,
+}
+
+impl RateLimitSpec {
+    /// The admin API body of the limit named `name` (`POST /v1/rate-limits`).
+    pub fn api_body(&self, name: &str) -> serde_json::Value {
+        let mut body = serde_json::to_value(self).expect("a rate limit serialises");
+        let object = body.as_object_mut().expect("a rate limit is an object");
+        object.insert("name".to_owned(), name.into());
+        object.entry("match").or_insert_with(|| serde_json::json!({}));
+        body
+    }
 }
 
 /// Where a secret's value is: an environment variable or a file (relative
@@ -200,6 +281,29 @@ mod tests {
     }
 
     #[test]
+    fn rate_limits_are_keyed_by_name_with_the_api_fields() {
+        let yaml = "rate_limits:\n  search per user:\n    match: {server: github, tool: \"search_*\"}\n    limit: {requests: 100, per: minute}\n    burst: 10\n    per_caller: true\n  ci quota:\n    budget: {calls: 5000, per: day}\n";
+        let file = GatehouseFile::parse(yaml).unwrap();
+        let body = file.rate_limits["search per user"].api_body("search per user");
+        assert_eq!(
+            body,
+            serde_json::json!({"name": "search per user", "match": {"server": "github", "tool": "search_*"},
+                "limit": {"requests": 100, "per": "minute"}, "burst": 10, "per_caller": true})
+        );
+        let quota = file.rate_limits["ci quota"].api_body("ci quota");
+        assert_eq!(
+            quota,
+            serde_json::json!({"name": "ci quota", "match": {}, "budget": {"calls": 5000, "per": "day"}})
+        );
+        assert_eq!(GatehouseFile::parse(&file.to_yaml()).unwrap(), file, "export's format reads back");
+        let err = GatehouseFile::parse(
+            "rate_limits:\n  x:\n    limit: {requests: 1, per: minute}\n    window: 3\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("window"), "{err}");
+    }
+
+    #[test]
     fn literal_secrets_and_unknown_keys_are_refused() {
         let literal = "servers:\n  - slug: s\n    url: https://x\n    headers: {Authorization: Bearer abc}\n";
         assert!(GatehouseFile::parse(literal).is_err());
@@ -227,7 +331,7 @@ mod tests {
     #[test]
     fn the_schema_names_every_section() {
         let schema = GatehouseFile::json_schema().to_string();
-        for key in ["workspaces", "servers", "headers", "env", "file", "tools"] {
+        for key in ["workspaces", "servers", "headers", "env", "file", "tools", "rate_limits", "budget"] {
             assert!(schema.contains(key), "{key}");
         }
     }

@@ -1,5 +1,5 @@
-//! Config as code: `gatehouse apply` reconciles an org's workspaces, servers
-//! and provisioning with a YAML or JSON file through the admin API,
+//! Config as code: `gatehouse apply` reconciles an org's workspaces, servers,
+//! provisioning and rate limits with a YAML or JSON file through the admin API,
 //! `gatehouse export` writes the current state in the same format, and
 //! `gatehouse import-client-config` turns an MCP client's configuration file
 //! into registry entries.

@@ -2,7 +2,10 @@
 //! secrets resolved) against the org's current state, as an ordered list of
 //! admin API calls. Creations come before what uses them, deletions
 //! (`--prune`) after, and a deleted workspace or server takes its
-//! provisions with it.
+//! provisions with it. Rate limits are created and changed after the
+//! workspaces and servers they match (the API requires those to exist), and
+//! pruned after the creations (the old limits keep counting until the new
+//! ones are in place) but before the servers and workspaces they may match.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,12 +14,14 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{json, Value};
 
 use super::admin_client::{AdminApi, ApiCallError};
-use super::file::{ServerSpec, ToolsSpec, WorkspaceSpec};
+use super::file::{RateLimitSpec, ServerSpec, ToolsSpec, WorkspaceSpec};
 
 /// The file's content, validated, with secrets resolved.
 pub(super) struct Desired {
     pub workspaces: Vec<WorkspaceSpec>,
     pub servers: Vec<(ServerSpec, BTreeMap<String, SecretString>)>,
+    /// Rate limits and budgets by name.
+    pub rate_limits: BTreeMap<String, RateLimitSpec>,
 }
 
 /// The org as the admin API shows it.
@@ -25,6 +30,8 @@ pub(super) struct Current {
     pub workspaces: BTreeMap<String, Value>,
     pub servers: BTreeMap<String, Value>,
     pub provisions: BTreeMap<(String, String), ToolsSpec>,
+    /// Rate limits and budgets by name, as `GET /v1/rate-limits` lists them.
+    pub rate_limits: BTreeMap<String, Value>,
 }
 
 impl Current {
@@ -43,6 +50,9 @@ impl Current {
         }
         for server in api.list_all("/servers", "servers").await? {
             current.servers.insert(server["slug"].as_str().unwrap_or_default().to_owned(), server);
+        }
+        for limit in api.list_all("/rate-limits", "rate_limits").await? {
+            current.rate_limits.insert(limit["name"].as_str().unwrap_or_default().to_owned(), limit);
         }
         Ok(current)
     }
@@ -125,6 +135,7 @@ pub(super) fn plan(desired: &Desired, current: &Current, prune: bool) -> Vec<Ste
             }
         }
     }
+    steps.extend(rate_limit_steps(&desired.rate_limits, &current.rate_limits, prune));
     if prune {
         let servers: BTreeSet<&String> = desired.servers.iter().map(|(s, _)| &s.slug).collect();
         let workspaces: BTreeSet<&String> = desired.workspaces.iter().map(|w| &w.slug).collect();
@@ -144,6 +155,75 @@ pub(super) fn plan(desired: &Desired, current: &Current, prune: bool) -> Vec<Ste
         }
     }
     steps
+}
+
+/// Creations and changes (PATCH of the whole definition, so a field the file omits is
+/// reset) of rate limits, then with `prune` deletions of those the file does not name.
+fn rate_limit_steps(
+    desired: &BTreeMap<String, RateLimitSpec>,
+    current: &BTreeMap<String, Value>,
+    prune: bool,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for (name, spec) in desired {
+        let body = spec.api_body(name);
+        let Some(now) = current.get(name) else {
+            let summary = format!("+ rate limit {name:?}{}", describe_limit(&body));
+            steps.push(step(summary, Method::POST, "/rate-limits".into(), Some(body)));
+            continue;
+        };
+        let mut changes = Vec::new();
+        let mut patch = serde_json::Map::new();
+        for field in ["match", "limit", "budget", "burst", "per_caller"] {
+            let wanted = match field {
+                "per_caller" => json!(spec.per_caller),
+                _ => body.get(field).cloned().unwrap_or(Value::Null),
+            };
+            let have = now.get(field).cloned().unwrap_or(Value::Null);
+            if wanted != have {
+                changes.push(format!("{field} {have} → {wanted}"));
+            }
+            // `limit` and `budget` replace each other, so only the one given is sent.
+            if !(matches!(field, "limit" | "budget") && wanted.is_null()) {
+                patch.insert(field.to_owned(), wanted);
+            }
+        }
+        if !changes.is_empty() {
+            let id = now["id"].as_str().unwrap_or_default();
+            let summary = format!("~ rate limit {name:?}: {}", changes.join("; "));
+            steps.push(step(
+                summary,
+                Method::PATCH,
+                format!("/rate-limits/{id}"),
+                Some(Value::Object(patch)),
+            ));
+        }
+    }
+    if prune {
+        for (name, now) in current.iter().filter(|(name, _)| !desired.contains_key(*name)) {
+            let id = now["id"].as_str().unwrap_or_default();
+            steps.push(step(
+                format!("- rate limit {name:?}"),
+                Method::DELETE,
+                format!("/rate-limits/{id}"),
+                None,
+            ));
+        }
+    }
+    steps
+}
+
+/// ` (100 per minute)`, ` (5000 calls per day)`.
+fn describe_limit(body: &Value) -> String {
+    match (&body["limit"], &body["budget"]) {
+        (l, _) if l.is_object() => {
+            format!(" ({} per {})", l["requests"], l["per"].as_str().unwrap_or_default())
+        }
+        (_, b) if b.is_object() => {
+            format!(" ({} calls per {})", b["calls"], b["per"].as_str().unwrap_or_default())
+        }
+        _ => String::new(),
+    }
 }
 
 fn step(summary: String, method: Method, path: String, body: Option<Value>) -> Step {
@@ -198,5 +278,44 @@ fn describe_tools(tools: &ToolsSpec) -> String {
     match (tools.allow.is_empty(), tools.deny.is_empty()) {
         (true, true) => String::new(),
         _ => format!(" (allow: [{}], deny: [{}])", tools.allow.join(", "), tools.deny.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config_as_code::file::GatehouseFile;
+
+    fn limits(yaml: &str) -> BTreeMap<String, RateLimitSpec> {
+        GatehouseFile::parse(yaml).unwrap().rate_limits
+    }
+
+    #[test]
+    fn an_unchanged_limit_is_no_step_and_a_kind_change_patches_the_whole_definition() {
+        let listed = json!({"id": "rl1", "name": "a", "match": {"server": "s"},
+            "limit": {"requests": 5, "per": "minute"}, "burst": 2, "per_caller": true,
+            "created_at": "2026-12-07T00:00:00Z", "updated_at": "2026-12-07T00:00:00Z"});
+        let current = BTreeMap::from([("a".to_owned(), listed)]);
+        let same = limits(
+            "rate_limits:\n  a:\n    match: {server: s}\n    limit: {requests: 5, per: minute}\n    burst: 2\n    per_caller: true\n",
+        );
+        assert!(rate_limit_steps(&same, &current, true).is_empty());
+
+        let budget = limits("rate_limits:\n  a:\n    budget: {calls: 9, per: month}\n");
+        let steps = rate_limit_steps(&budget, &current, false);
+        assert_eq!(steps.len(), 1);
+        assert_eq!((steps[0].method.clone(), steps[0].path.as_str()), (Method::PATCH, "/rate-limits/rl1"));
+        assert_eq!(
+            steps[0].body,
+            Some(
+                json!({"match": {}, "budget": {"calls": 9, "per": "month"}, "burst": null, "per_caller": false})
+            ),
+            "the omitted burst and per_caller are reset, and the limit is replaced by the budget"
+        );
+        assert_eq!(steps[0].summary.matches("→").count(), 5, "{}", steps[0].summary);
+
+        let pruned = rate_limit_steps(&BTreeMap::new(), &current, true);
+        assert_eq!((pruned[0].method.clone(), pruned[0].path.as_str()), (Method::DELETE, "/rate-limits/rl1"));
+        assert!(rate_limit_steps(&BTreeMap::new(), &current, false).is_empty());
     }
 }

@@ -1,6 +1,7 @@
 //! Config as code against a real control plane and edge: `gatehouse apply`
 //! (create, idempotent re-apply, dry run of an edit, secret rotation, prune,
-//! a bad file that changes nothing), `gatehouse export` read back by `apply`,
+//! a bad file that changes nothing; the same for rate limits and budgets),
+//! `gatehouse export` read back by `apply`,
 //! and `gatehouse import-client-config` whose printed client file a real MCP
 //! client uses through the edge.
 
@@ -38,6 +39,20 @@ async fn run_apply(
     (result, String::from_utf8(out).unwrap())
 }
 
+/// Creates org `acme` and an admin key of it acting on its own org (the files name it).
+async fn acme_admin_key(cp: &gatehouse_tests::control_plane::TestControlPlane) -> ApiTarget {
+    cp.admin().request(Method::POST, "/v1/orgs", Some(json!({"slug": "acme"}))).await;
+    let (_, key) = cp
+        .admin()
+        .request(Method::POST, "/v1/orgs/acme/api-keys", Some(json!({"name": "ci", "role": "admin"})))
+        .await;
+    ApiTarget {
+        api_url: cp.api_url.clone(),
+        api_key: key["key"].as_str().unwrap().to_owned().into(),
+        org: None,
+    }
+}
+
 fn file(linear_url: &str, deny: &str, with_linear: bool) -> String {
     let mut yaml = format!(
         "org: acme\nworkspaces:\n  - slug: eng\n    servers:\n      - server: github\n        tools: {{deny: [\"{deny}\"]}}\n"
@@ -58,17 +73,7 @@ fn file(linear_url: &str, deny: &str, with_linear: bool) -> String {
 async fn apply_reconciles_idempotently_and_changes_nothing_on_a_bad_file() {
     let stack = TestStack::start_with_public_edge_on(TestDb::sqlite().await).await;
     let cp = &stack.cp;
-    cp.admin().request(Method::POST, "/v1/orgs", Some(json!({"slug": "acme"}))).await;
-    let (_, key) = cp
-        .admin()
-        .request(Method::POST, "/v1/orgs/acme/api-keys", Some(json!({"name": "ci", "role": "admin"})))
-        .await;
-    // An admin key of acme acting on its own org (the file names it).
-    let target = ApiTarget {
-        api_url: cp.api_url.clone(),
-        api_key: key["key"].as_str().unwrap().to_owned().into(),
-        org: None,
-    };
+    let target = acme_admin_key(cp).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("linear.key"), "linear-secret-1\n").unwrap();
     let mut env = BTreeMap::from([("GITHUB_TOKEN".to_owned(), "Bearer gh-secret-1".to_owned())]);
@@ -250,4 +255,133 @@ async fn an_imported_client_file_works_through_the_edge() {
         "the imported header is injected"
     );
     client.cancel().await.unwrap();
+}
+
+fn limits_file(search_requests: u64, with_quota: bool) -> String {
+    let mut yaml = format!(
+        "org: acme\nworkspaces:\n  - slug: eng\nservers:\n  - slug: github\n    url: https://github.example.com/mcp\nrate_limits:\n  search per user:\n    match: {{server: github, tool: \"search_*\"}}\n    limit: {{requests: {search_requests}, per: minute}}\n    burst: 10\n    per_caller: true\n"
+    );
+    if with_quota {
+        yaml.push_str(
+            "  ci quota:\n    match: {workspace: eng, user: ci-bot}\n    budget: {calls: 5000, per: day}\n",
+        );
+    }
+    yaml
+}
+
+#[tokio::test]
+async fn apply_reconciles_rate_limits_and_budgets() {
+    let stack = TestStack::start_with_public_edge_on(TestDb::sqlite().await).await;
+    let cp = &stack.cp;
+    let target = acme_admin_key(cp).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = BTreeMap::new();
+    let version = || async { cp.admin().config_version().await };
+    let limits = || async {
+        let (_, list) = cp.admin().request(Method::GET, "/v1/orgs/acme/rate-limits", None).await;
+        let mut rows = list["rate_limits"].as_array().unwrap().clone();
+        rows.sort_by_key(|r| r["name"].as_str().unwrap().to_owned());
+        rows
+    };
+    let apply_opts = |dry_run, prune| ApplyOptions { dry_run, prune };
+
+    // A limit and a budget, created after the workspace and server they match.
+    let (result, out) =
+        run_apply(dir.path(), &limits_file(100, true), &target, &env, ApplyOptions::default()).await;
+    assert_eq!(result.unwrap(), 4, "{out}");
+    assert_eq!(
+        out,
+        "+ workspace eng\n+ server github\n+ rate limit \"ci quota\" (5000 calls per day)\n+ rate limit \"search per user\" (100 per minute)\napplied 4 change(s)\n"
+    );
+    let rows = limits().await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        (&rows[0]["match"], &rows[0]["budget"], &rows[0]["per_caller"]),
+        (
+            &json!({"workspace": "eng", "user": "ci-bot"}),
+            &json!({"calls": 5000, "per": "day"}),
+            &json!(false)
+        )
+    );
+    assert_eq!(
+        (&rows[1]["match"], &rows[1]["limit"], &rows[1]["burst"], &rows[1]["per_caller"]),
+        (
+            &json!({"server": "github", "tool": "search_*"}),
+            &json!({"requests": 100, "per": "minute"}),
+            &json!(10),
+            &json!(true)
+        )
+    );
+
+    // Again: nothing changes, not even the config version.
+    let before = version().await;
+    let (result, out) =
+        run_apply(dir.path(), &limits_file(100, true), &target, &env, ApplyOptions::default()).await;
+    assert_eq!((result.unwrap(), out.as_str()), (0, "no changes\n"));
+    assert_eq!(version().await, before, "an unchanged apply writes nothing");
+
+    // An edited limit: the dry run shows exactly that edit and changes nothing.
+    let (result, out) =
+        run_apply(dir.path(), &limits_file(200, true), &target, &env, apply_opts(true, false)).await;
+    assert_eq!(result.unwrap(), 1, "{out}");
+    assert_eq!(
+        out,
+        "~ rate limit \"search per user\": limit {\"per\":\"minute\",\"requests\":100} → {\"per\":\"minute\",\"requests\":200}\ndry run: 1 change(s), nothing applied\n"
+    );
+    assert_eq!(version().await, before, "a dry run changes nothing");
+    let (result, out) =
+        run_apply(dir.path(), &limits_file(200, true), &target, &env, ApplyOptions::default()).await;
+    assert_eq!(result.unwrap(), 1, "{out}");
+    let rows = limits().await;
+    assert_eq!(rows[1]["limit"], json!({"requests": 200, "per": "minute"}));
+    assert_eq!((&rows[1]["burst"], &rows[1]["per_caller"]), (&json!(10), &json!(true)), "the rest is kept");
+
+    // Prune: the budget leaves the file, so it leaves the org (only with --prune).
+    let (result, out) =
+        run_apply(dir.path(), &limits_file(200, false), &target, &env, ApplyOptions::default()).await;
+    assert_eq!((result.unwrap(), out.as_str()), (0, "no changes\n"));
+    let (result, out) =
+        run_apply(dir.path(), &limits_file(200, false), &target, &env, apply_opts(false, true)).await;
+    assert_eq!(result.unwrap(), 1, "{out}");
+    assert_eq!(out, "- rate limit \"ci quota\"\napplied 1 change(s)\n");
+    let rows = limits().await;
+    assert_eq!(rows.iter().map(|r| r["name"].as_str().unwrap()).collect::<Vec<_>>(), vec!["search per user"]);
+
+    // Bad limits fail before the first call, with the API's field error; the file's
+    // other changes (a new server) are not made either.
+    let before = version().await;
+    let both = limits_file(200, false)
+        .replace("rate_limits:\n", "  - slug: jira\n    url: https://jira.example.com/mcp\nrate_limits:\n")
+        + "  both:\n    limit: {requests: 1, per: minute}\n    budget: {calls: 1, per: day}\n";
+    let (result, out) = run_apply(dir.path(), &both, &target, &env, ApplyOptions::default()).await;
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("rate_limits[\"both\"].limit: give exactly one of limit"), "{err}\n{out}");
+    let monthly_limit = limits_file(200, false).replace("per: minute", "per: month");
+    let (result, _) = run_apply(dir.path(), &monthly_limit, &target, &env, ApplyOptions::default()).await;
+    let err = result.unwrap_err().to_string();
+    assert!(
+        err.contains("rate_limits[\"search per user\"].limit.per: must be second, minute, hour or day"),
+        "{err}"
+    );
+    let unknown_server = limits_file(200, false).replace("{server: github,", "{server: nope,");
+    let (result, _) = run_apply(dir.path(), &unknown_server, &target, &env, ApplyOptions::default()).await;
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("rate_limits[\"search per user\"].match.server: no server \"nope\""), "{err}");
+    assert_eq!(version().await, before, "a bad file changes nothing");
+    assert_eq!(
+        cp.admin().request(Method::GET, "/v1/orgs/acme/servers/jira", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(limits().await.len(), 1);
+
+    // Export, read back: applying it with --prune changes nothing.
+    let exported = export(ApiTarget { org: Some("acme".into()), ..target.clone() }).await.unwrap();
+    let yaml = exported.to_yaml();
+    assert_eq!(
+        exported.rate_limits,
+        GatehouseFile::parse(&limits_file(200, false)).unwrap().rate_limits,
+        "{yaml}"
+    );
+    let (result, out) = run_apply(dir.path(), &yaml, &target, &env, apply_opts(false, true)).await;
+    assert_eq!((result.unwrap(), out.as_str()), (0, "no changes\n"), "{yaml}");
 }
