@@ -44,6 +44,7 @@ pub(crate) fn routes() -> Router<ApiState> {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// `admin`, `tool_call`, `mcp_request`, `auth_failure` or `auth_failure_burst`.
+    #[param(pattern = "^(admin|tool_call|mcp_request|auth_failure|auth_failure_burst)?$")]
     pub kind: Option<String>,
     /// Admin actor: `platform`, `api_key:<id>` or `user:<id>`.
     pub actor: Option<String>,
@@ -54,10 +55,17 @@ pub struct AuditQuery {
     /// Tool name.
     pub tool: Option<String>,
     /// `allow` or `deny`.
+    #[param(pattern = "^(allow|deny)?$")]
     pub decision: Option<String>,
     /// RFC 3339 time: events at or after it.
+    #[param(
+        pattern = "^((19|20)\\d{2}-(0[1-9]|1[0-2])-(0[1-9]|1\\d|2[0-8])T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,9})?(Z|[+-](0\\d|1[0-3]):[0-5]\\d))?$"
+    )]
     pub since: Option<String>,
     /// RFC 3339 time: events before it.
+    #[param(
+        pattern = "^((19|20)\\d{2}-(0[1-9]|1[0-2])-(0[1-9]|1\\d|2[0-8])T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,9})?(Z|[+-](0\\d|1[0-3]):[0-5]\\d))?$"
+    )]
     pub until: Option<String>,
     /// Rows per page, 1-1000 (default 100; ignored by the export).
     #[param(minimum = 1, maximum = 1000)]
@@ -143,6 +151,7 @@ pub(crate) async fn list(
 #[into_params(parameter_in = Query)]
 pub struct ExportFormat {
     /// `jsonl` (the default and only format): one event per line.
+    #[param(pattern = "^jsonl$")]
     pub format: Option<String>,
 }
 
@@ -208,12 +217,20 @@ fn export_stream(
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// `server`, `tool`, `user` or `workspace`.
+    #[param(required = true, pattern = "^(server|tool|user|workspace)$")]
     pub group_by: Option<String>,
     /// `hour` or `day` (default `day`).
+    #[param(pattern = "^(hour|day)$")]
     pub interval: Option<String>,
     /// RFC 3339 start (default 7 days before `until`).
+    #[param(
+        pattern = "^((19|20)\\d{2}-(0[1-9]|1[0-2])-(0[1-9]|1\\d|2[0-8])T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,9})?(Z|[+-](0\\d|1[0-3]):[0-5]\\d))?$"
+    )]
     pub since: Option<String>,
     /// RFC 3339 end (default now).
+    #[param(
+        pattern = "^((19|20)\\d{2}-(0[1-9]|1[0-2])-(0[1-9]|1\\d|2[0-8])T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,9})?(Z|[+-](0\\d|1[0-3]):[0-5]\\d))?$"
+    )]
     pub until: Option<String>,
 }
 
@@ -263,7 +280,7 @@ pub(crate) async fn get_settings(
 }
 
 /// Replaces the org's audit settings.
-#[utoipa::path(put, path = "/v1/audit-settings", tag = "audit", request_body = AuditSettings, security(("admin_token" = [])),
+#[utoipa::path(put, path = "/v1/audit-settings", tag = "audit", request_body = AuditSettingsBody, security(("admin_token" = [])),
     responses((status = 200, body = AuditSettings), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)))]
 #[instrument(skip_all)]
@@ -281,10 +298,13 @@ pub(crate) async fn put_settings(
 #[serde(deny_unknown_fields)]
 pub struct AuditSettingsBody {
     /// Days events are kept, 1-3650.
+    #[schema(minimum = 1, maximum = 3650)]
     pub audit_retention_days: u32,
     /// Failures from one address within the window that make a burst, 1-100000.
+    #[schema(minimum = 1, maximum = 100000)]
     pub auth_failure_burst_threshold: u32,
     /// The burst window in seconds, 1-86400.
+    #[schema(minimum = 1, maximum = 86400)]
     pub auth_failure_burst_window_secs: u32,
 }
 

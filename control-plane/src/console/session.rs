@@ -37,7 +37,7 @@ pub struct SignIn {
 #[serde(deny_unknown_fields)]
 pub struct SignInQuery {
     /// Org slug (default: the default org).
-    #[param(max_length = 63)]
+    #[param(max_length = 63, pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     pub org: Option<String>,
 }
 

@@ -1769,6 +1769,24 @@ export interface components {
              */
             auth_failure_burst_window_secs: number;
         };
+        /** @description Body of `PUT /v1/audit-settings` (every field required). */
+        AuditSettingsBody: {
+            /**
+             * Format: int32
+             * @description Days events are kept, 1-3650.
+             */
+            audit_retention_days: number;
+            /**
+             * Format: int32
+             * @description Failures from one address within the window that make a burst, 1-100000.
+             */
+            auth_failure_burst_threshold: number;
+            /**
+             * Format: int32
+             * @description The burst window in seconds, 1-86400.
+             */
+            auth_failure_burst_window_secs: number;
+        };
         /** @description A quota of tool calls: `calls` per UTC day or calendar month. */
         BudgetQuota: {
             /**
@@ -3328,7 +3346,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["AuditSettings"];
+                "application/json": components["schemas"]["AuditSettingsBody"];
             };
         };
         responses: {
@@ -5087,7 +5105,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["AuditSettings"];
+                "application/json": components["schemas"]["AuditSettingsBody"];
             };
         };
         responses: {
@@ -6660,9 +6678,9 @@ export interface operations {
     };
     usage_usage_report_in_org: {
         parameters: {
-            query?: {
+            query: {
                 /** @description `server`, `tool`, `user` or `workspace`. */
-                group_by?: string;
+                group_by: string;
                 /** @description `hour` or `day` (default `day`). */
                 interval?: string;
                 /** @description RFC 3339 start (default 7 days before `until`). */
@@ -7956,9 +7974,9 @@ export interface operations {
     };
     usage_usage_report: {
         parameters: {
-            query?: {
+            query: {
                 /** @description `server`, `tool`, `user` or `workspace`. */
-                group_by?: string;
+                group_by: string;
                 /** @description `hour` or `day` (default `day`). */
                 interval?: string;
                 /** @description RFC 3339 start (default 7 days before `until`). */
