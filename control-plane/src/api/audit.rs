@@ -58,14 +58,10 @@ pub struct AuditQuery {
     #[param(pattern = "^(allow|deny)?$")]
     pub decision: Option<String>,
     /// RFC 3339 time: events at or after it.
-    #[param(
-        pattern = "^((19|20)\\d{2}-(0[1-9]|1[0-2])-(0[1-9]|1\\d|2[0-8])T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,9})?(Z|[+-](0\\d|1[0-3]):[0-5]\\d))?$"
-    )]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub since: Option<String>,
     /// RFC 3339 time: events before it.
-    #[param(
-        pattern = "^((19|20)\\d{2}-(0[1-9]|1[0-2])-(0[1-9]|1\\d|2[0-8])T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,9})?(Z|[+-](0\\d|1[0-3]):[0-5]\\d))?$"
-    )]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub until: Option<String>,
     /// Rows per page, 1-1000 (default 100; ignored by the export).
     #[param(minimum = 1, maximum = 1000)]
@@ -76,7 +72,6 @@ pub struct AuditQuery {
 
 fn time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, FieldError> {
     value
-        .filter(|v| !v.is_empty())
         .map(|v| {
             DateTime::parse_from_rfc3339(v)
                 .map(|t| t.with_timezone(&Utc))
@@ -223,14 +218,10 @@ pub struct UsageQuery {
     #[param(pattern = "^(hour|day)$")]
     pub interval: Option<String>,
     /// RFC 3339 start (default 7 days before `until`).
-    #[param(
-        pattern = "^((19|20)\\d{2}-(0[1-9]|1[0-2])-(0[1-9]|1\\d|2[0-8])T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,9})?(Z|[+-](0\\d|1[0-3]):[0-5]\\d))?$"
-    )]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub since: Option<String>,
     /// RFC 3339 end (default now).
-    #[param(
-        pattern = "^((19|20)\\d{2}-(0[1-9]|1[0-2])-(0[1-9]|1\\d|2[0-8])T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,9})?(Z|[+-](0\\d|1[0-3]):[0-5]\\d))?$"
-    )]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub until: Option<String>,
 }
 
@@ -299,13 +290,26 @@ pub(crate) async fn put_settings(
 pub struct AuditSettingsBody {
     /// Days events are kept, 1-3650.
     #[schema(minimum = 1, maximum = 3650)]
+    #[serde(deserialize_with = "whole_number")]
     pub audit_retention_days: u32,
     /// Failures from one address within the window that make a burst, 1-100000.
     #[schema(minimum = 1, maximum = 100000)]
+    #[serde(deserialize_with = "whole_number")]
     pub auth_failure_burst_threshold: u32,
     /// The burst window in seconds, 1-86400.
     #[schema(minimum = 1, maximum = 86400)]
+    #[serde(deserialize_with = "whole_number")]
     pub auth_failure_burst_window_secs: u32,
+}
+
+/// A JSON integer, also written as a whole float (`38.0`), which JSON Schema counts as one.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let value = f64::deserialize(deserializer)?;
+    if value.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&value) {
+        Ok(value as u32)
+    } else {
+        Err(serde::de::Error::custom("must be a whole number"))
+    }
 }
 
 impl AuditSettingsBody {
