@@ -1,5 +1,6 @@
 //! Test harness: starts the real Gatehouse stack in-process on port 0.
 //!
+//! - [`browser`]: the console's browser scenarios in real Chromium (`web/e2e/*.mjs`).
 //! - [`db`]: a fresh SQLite or PostgreSQL database per test.
 //! - [`conformance_suite`]: the official MCP conformance suite (Node 22, its checks).
 //! - [`control_plane`]: a real control plane (admin API + config stream) with a typed admin client.
@@ -13,6 +14,7 @@
 //! - [`processes`]: the `gatehouse` binary as child processes, with their CPU time and memory.
 
 pub mod backends;
+pub mod browser;
 pub mod conformance_suite;
 pub mod control_plane;
 pub mod db;

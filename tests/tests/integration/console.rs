@@ -9,10 +9,9 @@
 //! And the console's key sessions over HTTP: what they may do, CSRF, and their end
 //! with their credential.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
+use gatehouse_tests::browser::{web_dir, BrowserScenario};
 use gatehouse_tests::control_plane::{SsoBrowser, TestControlPlane};
 use gatehouse_tests::db::TestDb;
 use gatehouse_tests::edge::{EdgeCache, TestEdge};
@@ -24,40 +23,9 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::ServiceExt as _;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 const CLIENT_ID: &str = "gatehouse-console";
 const CLIENT_SECRET: &str = "console-secret-2b9e71";
-
-fn web_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../web")
-}
-
-/// `<target>/console-screenshots`, kept as a CI artifact.
-fn screenshot_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").join("console-screenshots")
-}
-
-/// The scenario's next JSON line.
-async fn next_step(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) -> Value {
-    loop {
-        let line = tokio::time::timeout(Duration::from_secs(90), lines.next_line())
-            .await
-            .expect("the browser scenario answers within 90 s")
-            .expect("reading the scenario's output")
-            .expect("the scenario ended early (see its stderr above)");
-        if let Ok(step) = serde_json::from_str::<Value>(&line) {
-            assert_ne!(
-                step["step"],
-                "failed",
-                "the browser scenario failed: {}",
-                step["error"].as_str().unwrap_or_default()
-            );
-            return step;
-        }
-        eprintln!("console.mjs: {line}");
-    }
-}
 
 /// The console's typed client is generated from `web/src/api/openapi.json`;
 /// when the API changes, that copy and the client must be regenerated, or
@@ -119,30 +87,18 @@ async fn the_console_in_chromium_signs_in_registers_provisions_mints_and_revokes
     assert_eq!(page.headers()[header::X_FRAME_OPTIONS], "DENY");
     assert_eq!(page.headers()[header::CACHE_CONTROL], "no-cache");
 
-    let web = web_dir();
-    assert!(
-        web.join("node_modules/playwright-core").is_dir(),
-        "web/node_modules is missing: building the control plane installs it (or run npm --prefix web ci)"
+    let mut scenario = BrowserScenario::start(
+        "console.mjs",
+        &[
+            ("CONSOLE_URL", &cp.api_url),
+            ("ADMIN_TOKEN", &cp.admin_token),
+            ("UPSTREAM_URL", &upstream.url),
+            ("OIDC_ISSUER", &op.issuer),
+        ],
     );
-    let mut scenario = tokio::process::Command::new("node")
-        .arg("e2e/console.mjs")
-        .current_dir(&web)
-        .env("CONSOLE_URL", &cp.api_url)
-        .env("ADMIN_TOKEN", &cp.admin_token)
-        .env("UPSTREAM_URL", &upstream.url)
-        .env("OIDC_ISSUER", &op.issuer)
-        .env("SCREENSHOT_DIR", screenshot_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs the browser scenario");
-    let mut stdin = scenario.stdin.take().unwrap();
-    let mut lines = BufReader::new(scenario.stdout.take().unwrap()).lines();
 
     // The token minted in the browser, used as the copied client configuration says.
-    let minted = next_step(&mut lines).await;
-    assert_eq!(minted["step"], "minted");
+    let minted = scenario.expect_step("minted").await;
     let token = minted["token"].as_str().unwrap();
     let server = &minted["clientConfig"]["mcpServers"]["tools"];
     let url = server["url"].as_str().unwrap();
@@ -160,9 +116,8 @@ async fn the_console_in_chromium_signs_in_registers_provisions_mints_and_revokes
     assert!(!names.contains(&"delete_everything".to_owned()), "the console's deny glob applies: {names:?}");
     client.cancel().await.ok();
 
-    stdin.write_all(b"revoke\n").await.unwrap();
-    drop(stdin);
-    assert_eq!(next_step(&mut lines).await["step"], "revoked");
+    scenario.send("revoke").await;
+    scenario.expect_step("revoked").await;
     let http = reqwest::Client::new();
     eventually(Duration::from_secs(5), "the edge refuses the revoked token", || async {
         let response = http
@@ -177,9 +132,7 @@ async fn the_console_in_chromium_signs_in_registers_provisions_mints_and_revokes
     })
     .await;
 
-    assert_eq!(next_step(&mut lines).await["step"], "done");
-    let status = tokio::time::timeout(Duration::from_secs(30), scenario.wait()).await.unwrap().unwrap();
-    assert!(status.success(), "the browser scenario exited with {status}");
+    scenario.finish().await;
 }
 
 /// Signs in with `api_key` through `POST /v1/console/session` in a cookie-keeping browser.
