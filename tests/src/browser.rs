@@ -17,9 +17,12 @@ pub fn web_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../web")
 }
 
-/// `<target>/console-screenshots`, kept as a CI artifact.
+/// `<target>/console-screenshots`, kept as a CI artifact. Found from the test
+/// binary (`<target>/<profile>/deps/<binary>`): this library is not a test target,
+/// so Cargo gives it no `CARGO_TARGET_TMPDIR`.
 pub fn screenshot_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").join("console-screenshots")
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.ancestors().nth(3).expect("<target>/<profile>/deps/<binary>").join("console-screenshots")
 }
 
 /// A running browser scenario.
@@ -82,10 +85,13 @@ impl BrowserScenario {
         step
     }
 
-    /// Tells the scenario to go on (`waitForGo()` in `web/e2e/browser.mjs` reads one line).
+    /// Tells the scenario to go on: one line on its standard input (read by
+    /// `waitForGo()`, which takes one, or `commands()`, which takes each in turn,
+    /// in `web/e2e/browser.mjs`).
     pub async fn send(&mut self, line: &str) {
-        let mut stdin = self.stdin.take().expect("the scenario reads one line on its standard input");
+        let stdin = self.stdin.as_mut().expect("the scenario's standard input is open until finish");
         stdin.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+        stdin.flush().await.unwrap();
     }
 
     /// Waits for the scenario's `done` step and its successful exit.
