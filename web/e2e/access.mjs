@@ -92,13 +92,13 @@ try {
   await page.getByText('Copied the API key.').waitFor();
   expect((await page.evaluate(() => navigator.clipboard.readText())) === key, 'the copied key is the key');
   await page.getByRole('button', { name: 'Done' }).click();
-  await page.getByRole('cell', { name: 'audit-bot' }).waitFor();
+  await page.getByRole('cell', { name: 'audit-bot', exact: true }).waitFor();
   await screenshot(page, 'api-keys');
   report('api_key', { key });
 
   // Users: deactivate (confirmed), then reactivate.
   await page.getByRole('link', { name: 'Users' }).click();
-  await page.getByRole('cell', { name: 'carol@example.com' }).waitFor();
+  await page.getByRole('cell', { name: 'carol@example.com', exact: true }).waitFor();
   await page.getByRole('button', { name: 'Deactivate carol@example.com' }).click();
   await page.getByRole('alertdialog').getByRole('button', { name: 'Deactivate user' }).click();
   await page.getByText('Deactivated carol@example.com; revoked').waitFor();
@@ -122,7 +122,7 @@ try {
   await page.getByLabel('Issuing CA fingerprint (SHA-256)').fill(process.env.CA_SHA256);
   await page.getByLabel('SPIFFE trust domain').fill('acme.example');
   await page.getByRole('button', { name: 'Register identity' }).click();
-  await page.getByRole('cell', { name: /spiffe:\/\/acme\.example\/ci/ }).waitFor();
+  await page.getByRole('cell', { name: 'san_uri spiffe://acme.example/ci', exact: true }).waitFor();
   await screenshot(page, 'certificate-identities');
   report('certificate_identity');
 
@@ -135,13 +135,13 @@ try {
   await page.getByLabel('Requests', { exact: true }).fill('100');
   await choose(page, 'Server', 'tools');
   await page.getByRole('button', { name: 'Add rate limit' }).click();
-  await page.getByRole('cell', { name: 'agent-rate' }).waitFor();
+  await page.getByRole('cell', { name: 'agent-rate', exact: true }).waitFor();
   await page.getByRole('cell', { name: '100 requests per minute' }).waitFor();
   const jwt = page.getByLabel('JWT validation (JSON)');
   await jwt.fill('{"jwksUri": "https://idp.example/jwks"}');
   await expectingOneRefusal(400, async () => {
     await page.getByRole('button', { name: 'Save edge authentication' }).click();
-    await page.locator('[slot="errorMessage"]').filter({ hasText: /issuer/ }).first().waitFor();
+    await page.locator('[slot="errorMessage"]').filter({ hasText: /required/ }).first().waitFor();
   });
   await jwt.fill('{"jwksUri": "https://idp.example/jwks", "skipIssuerAndAudienceCheck": true}');
   await page.getByRole('button', { name: 'Save edge authentication' }).click();
@@ -157,7 +157,7 @@ try {
     expect((await page.getByRole('link', { name, exact: true }).count()) === 0, `a member has no ${name} page`);
   }
   await page.getByRole('link', { name: 'My connections' }).click();
-  await page.getByRole('cell', { name: 'not connected' }).waitFor();
+  await page.getByRole('cell', { name: 'not connected', exact: true }).waitFor();
   // Connect opens the upstream's authorization in a new tab; the test provider
   // consents at once and the tab lands on Gatehouse's callback page.
   const [tab] = await Promise.all([context.waitForEvent('page'), page.getByRole('button', { name: 'Connect linear' }).click()]);
@@ -171,7 +171,7 @@ try {
   await screenshot(page, 'connections');
   await page.getByRole('button', { name: 'Disconnect linear' }).click();
   await page.getByRole('alertdialog').getByRole('button', { name: 'Disconnect' }).click();
-  await page.getByRole('cell', { name: 'not connected' }).waitFor();
+  await page.getByRole('cell', { name: 'not connected', exact: true }).waitFor();
   report('disconnected');
 
   expect(problems.length === 0, `the console logged errors:\n${problems.join('\n')}`);
