@@ -128,7 +128,10 @@ export function TextList(props: {
       <TextField
         className="field"
         value={draft}
-        onChange={setDraft}
+        onChange={(text) => {
+          setDraft(text);
+          setProblem(null);
+        }}
         isInvalid={message !== undefined && message !== null}
         validationBehavior="aria"
         onKeyDown={(event) => {
