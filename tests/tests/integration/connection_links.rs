@@ -144,9 +144,9 @@ async fn tokens_are_listed_by_status() {
             tokens.iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
         }
     };
-    assert_eq!(ids("active").await, [active.id.clone()]);
-    assert_eq!(ids("revoked").await, [revoked.id.clone()]);
-    assert_eq!(ids("expired").await, [expired.id.clone()]);
+    assert_eq!(ids("active").await, [active.id]);
+    assert_eq!(ids("revoked").await, [revoked.id]);
+    assert_eq!(ids("expired").await, [expired.id]);
     let (status, body) = admin.request(Method::GET, "/v1/auth/tokens?status=gone", None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     cp.stop().await;

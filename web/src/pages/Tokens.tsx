@@ -15,7 +15,7 @@ import { Checkboxes, Choice, Suggest, TextList, type Option } from '../component
 import { ErrorNotice, ListView } from '../components/Status';
 import { useLoad } from '../components/useLoad';
 import { clientConfig } from '../lib/clientConfig';
-import { canReadOrg, type Role } from '../lib/roles';
+import { canReadOrg, canWriteOwn, type Role } from '../lib/roles';
 import { EXPIRY_PRESETS, MCP_SCOPES, globProblem, mintBody } from '../lib/tokenForm';
 
 type Issued = Schemas['IssuedToken'];
@@ -46,6 +46,9 @@ function useWorkspaceOptions(): Option[] {
 }
 
 export function Tokens() {
+  const caller = useCaller();
+  // Viewers and auditors read tokens; minting, rotating and revoking are for members, admins and owners.
+  const mayChange = canWriteOwn(caller.role as Role);
   const [params, setParams] = useSearchParams();
   const team = params.get('team') ?? '';
   const user = params.get('user') ?? '';
@@ -79,14 +82,16 @@ export function Tokens() {
     <>
       <div className="page-head">
         <Heading level={1}>Tokens</Heading>
-        <MintDialog
-          userOptions={userOptions}
-          workspaceOptions={workspaceOptions}
-          onIssued={(token) => {
-            setIssued(token);
-            tokens.reload();
-          }}
-        />
+        {mayChange ? (
+          <MintDialog
+            userOptions={userOptions}
+            workspaceOptions={workspaceOptions}
+            onIssued={(token) => {
+              setIssued(token);
+              tokens.reload();
+            }}
+          />
+        ) : null}
       </div>
       {issued ? <ShowOnce issued={issued} onClose={() => setIssued(null)} /> : null}
       <Form
@@ -139,7 +144,7 @@ export function Tokens() {
                 <td>{token.expires_at ? new Date(token.expires_at).toLocaleString() : 'never'}</td>
                 <td>{token.status}</td>
                 <td className="row-actions">
-                  {token.status === 'active' ? (
+                  {mayChange && token.status === 'active' ? (
                     <>
                       <ConfirmButton
                         label={`Rotate ${token.token_hint}`}
