@@ -70,3 +70,26 @@ export function waitForGo() {
 export function expect(condition, message) {
   if (!condition) throw new Error(message);
 }
+
+/** Reads the driving test's lines on standard input one at a time: `await next()` for each. */
+export function commands() {
+  const lines = [];
+  const waiting = [];
+  let buffered = '';
+  process.stdin.on('data', (chunk) => {
+    buffered += chunk.toString();
+    let newline;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, newline).trim();
+      buffered = buffered.slice(newline + 1);
+      const waiter = waiting.shift();
+      if (waiter) waiter(line);
+      else lines.push(line);
+    }
+  });
+  return {
+    next: () => (lines.length ? Promise.resolve(lines.shift()) : new Promise((resolve) => waiting.push(resolve))),
+    // An open standard input would keep the process alive after the scenario.
+    close: () => process.stdin.destroy(),
+  };
+}

@@ -74,9 +74,10 @@ try {
   await page.getByRole('link', { name: 'Tokens' }).click();
   await page.getByRole('button', { name: 'Mint a token' }).click();
   const mint = page.getByRole('dialog');
-  await mint.getByLabel('User', { exact: true }).fill('agent@example.com');
-  await mint.getByLabel('Workspace', { exact: true }).fill('eng');
-  await mint.getByLabel('Servers', { exact: true }).fill('tools');
+  await mint.getByRole('combobox', { name: 'User' }).fill('agent@example.com');
+  await mint.getByRole('button', { name: /Workspace$/ }).click();
+  await page.getByRole('option', { name: 'eng', exact: true }).click();
+  await mint.getByRole('checkbox', { name: 'tools' }).check({ force: true });
   await mint.getByRole('button', { name: 'Mint token' }).click();
   await page.getByRole('heading', { name: 'Copy the token now' }).waitFor();
   const token = await page.getByLabel('Token', { exact: true }).inputValue();

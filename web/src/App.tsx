@@ -13,6 +13,11 @@ import { Servers } from './pages/Servers';
 import { Shell } from './pages/Shell';
 import { SignIn } from './pages/SignIn';
 import { Tokens } from './pages/Tokens';
+import { ApiKeys } from './pages/ApiKeys';
+import { CertificateIdentities } from './pages/CertificateIdentities';
+import { Connections } from './pages/Connections';
+import { OrgSettings } from './pages/OrgSettings';
+import { Users } from './pages/Users';
 import { WorkspaceDetail, Workspaces } from './pages/Workspaces';
 
 function Gate() {
@@ -43,6 +48,11 @@ const router = createBrowserRouter([
       { path: 'workspaces/:ws', element: <WorkspaceDetail /> },
       { path: 'tokens', element: <Tokens /> },
       { path: 'edges', element: <Edges /> },
+      { path: 'users', element: <Users /> },
+      { path: 'api-keys', element: <ApiKeys /> },
+      { path: 'certificate-identities', element: <CertificateIdentities /> },
+      { path: 'connections', element: <Connections /> },
+      { path: 'settings', element: <OrgSettings /> },
       { path: '*', element: <NotFound /> },
     ],
   },

@@ -90,6 +90,7 @@ pub(crate) const ROUTES: &[RouteAccess] = &[
     route("POST", "/v1/users/{id}/deactivate", Admin),
     route("POST", "/v1/users/{id}/reactivate", Admin),
     route("GET", "/v1/connections", OwnRead),
+    route("POST", "/v1/connections", OwnWrite),
     route("DELETE", "/v1/connections/{id}", OwnWrite),
     // The audit trail.
     route("GET", "/v1/audit-events", Audit),

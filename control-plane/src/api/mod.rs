@@ -13,6 +13,7 @@ mod audit;
 mod audit_trail;
 pub(crate) mod auth;
 mod certificate_identities;
+mod connection_links;
 mod connections;
 mod edge_tokens;
 mod edges;
@@ -95,7 +96,7 @@ pub(crate) fn routes(state: ApiState, auth: &AdminAuth) -> Router {
         .route("/v1/users/{id}/deactivate", post(users::deactivate))
         .route("/v1/users/{id}/reactivate", post(users::reactivate))
         .route("/v1/edges", get(edges::list))
-        .route("/v1/connections", get(connections::list))
+        .route("/v1/connections", get(connections::list).post(connection_links::connect))
         .route("/v1/connections/{id}", axum::routing::delete(connections::delete))
         .merge(edge_tokens::routes())
         .merge(audit::routes());

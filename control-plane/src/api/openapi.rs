@@ -14,8 +14,8 @@ use super::access::ROUTES;
 use super::openapi_errors::CommonErrors;
 use super::openapi_links::{links_in_org, Links, OperationIds};
 use super::{
-    api_keys, audit, certificate_identities, connections, edge_tokens, edges, health, org_settings, orgs,
-    provisions, rate_limit_usage, rate_limits, servers, tokens, users, workspaces,
+    api_keys, audit, certificate_identities, connection_links, connections, edge_tokens, edges, health,
+    org_settings, orgs, provisions, rate_limit_usage, rate_limits, servers, tokens, users, workspaces,
 };
 use crate::accounts::Access;
 
@@ -38,7 +38,7 @@ use crate::accounts::Access;
         edges::list, edge_tokens::create, edge_tokens::list, edge_tokens::revoke,
         org_settings::get, org_settings::update,
         users::list, users::deactivate, users::reactivate,
-        connections::list, connections::delete,
+        connections::list, connection_links::connect, connections::delete,
         audit::list, audit::export, audit::usage_report, audit::get_settings, audit::put_settings,
         sso_api::create_provider, sso_api::list_providers, sso_api::get_provider, sso_api::update_provider,
         sso_api::delete_provider, sso_api::me, sso_api::logout,

@@ -219,7 +219,7 @@ pub(crate) async fn list(
 }
 
 /// For a member, the ids of the servers provisioned to their workspaces; `None` for roles that see all.
-async fn member_servers(
+pub(super) async fn member_servers(
     state: &ApiState,
     scope: &OrgScope,
 ) -> Result<Option<std::collections::HashSet<String>>, ApiError> {

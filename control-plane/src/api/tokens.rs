@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::ApiState;
 use crate::rest::json::{ApiJson, ApiPath, ApiQuery};
 use crate::rest::{ApiError, ErrorBody};
-use crate::store::{NewToken, TokenFilter, TokenRecord};
+use crate::store::{NewToken, TokenFilter, TokenRecord, TokenStatus};
 use crate::tokens::{self, ExpiresInError};
 use crate::validation::{self, FieldError};
 
@@ -86,18 +86,12 @@ pub struct TokenView {
     /// Revocation time (`null` = not revoked).
     pub revoked_at: Option<DateTime<Utc>>,
     /// `active`, `expired` or `revoked`.
-    pub status: &'static str,
+    pub status: TokenStatus,
 }
 
 impl From<TokenRecord> for TokenView {
     fn from(t: TokenRecord) -> Self {
-        let status = if t.revoked_at.is_some() {
-            "revoked"
-        } else if t.expires_at.is_some_and(|e| e <= Utc::now()) {
-            "expired"
-        } else {
-            "active"
-        };
+        let status = TokenStatus::at(t.revoked_at, t.expires_at, Utc::now());
         Self {
             id: t.id,
             token_hint: t.token_hint,
@@ -142,6 +136,8 @@ pub struct TokenQuery {
     pub team: Option<String>,
     /// Exact user.
     pub user: Option<String>,
+    /// Only tokens in this state: `active`, `expired` or `revoked`.
+    pub status: Option<TokenStatus>,
     /// Rows per page, 1-1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
@@ -196,7 +192,7 @@ pub(crate) async fn list(
         (false, Some(me)) => Some((me.user_id.clone(), me.email.clone())),
         (false, None) => return Ok(Json(TokenList { tokens: Vec::new(), next_cursor: None })),
     };
-    let filter = TokenFilter { team: query.team, user: query.user, owned_by };
+    let filter = TokenFilter { team: query.team, user: query.user, owned_by, status: query.status };
     let page = state.store.list_tokens(&scope.org_id, &filter, &page).await?;
     Ok(Json(TokenList {
         tokens: page.items.into_iter().map(Into::into).collect(),

@@ -206,6 +206,46 @@ pub struct TokenFilter {
     pub user: Option<String>,
     /// Only tokens naming this person: (user id, e-mail); the e-mail in any case.
     pub owned_by: Option<(String, String)>,
+    /// Only tokens in this state now.
+    pub status: Option<TokenStatus>,
+}
+
+/// A gateway token's state at a moment: revocation wins over expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenStatus {
+    /// Neither revoked nor past its expiry.
+    Active,
+    /// Past its expiry, not revoked.
+    Expired,
+    /// Revoked.
+    Revoked,
+}
+
+impl TokenStatus {
+    /// The state of a token with these times at `now`.
+    pub fn at(
+        revoked_at: Option<DateTime<Utc>>,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        if revoked_at.is_some() {
+            TokenStatus::Revoked
+        } else if expires_at.is_some_and(|e| e <= now) {
+            TokenStatus::Expired
+        } else {
+            TokenStatus::Active
+        }
+    }
+
+    /// The name the API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Active => "active",
+            TokenStatus::Expired => "expired",
+            TokenStatus::Revoked => "revoked",
+        }
+    }
 }
 
 /// Input to register a certificate identity (already validated, except references).

@@ -13,7 +13,7 @@ use super::servers::find_server;
 use super::workspaces::find_workspace;
 use super::{
     from_json_text, new_id, now, to_json_text, NewToken, Store, StoreError, TokenFilter, TokenRecord,
-    Versioned,
+    TokenStatus, Versioned,
 };
 use crate::validation::FieldError;
 
@@ -80,6 +80,17 @@ impl Store {
                 );
             }
             query = query.filter(names);
+        }
+        if let Some(status) = filter.status {
+            use gateway_token::Column::{ExpiresAt, RevokedAt};
+            let now = Utc::now();
+            query = query.filter(match status {
+                TokenStatus::Revoked => Condition::all().add(RevokedAt.is_not_null()),
+                TokenStatus::Expired => Condition::all().add(RevokedAt.is_null()).add(ExpiresAt.lte(now)),
+                TokenStatus::Active => Condition::all()
+                    .add(RevokedAt.is_null())
+                    .add(Condition::any().add(ExpiresAt.is_null()).add(ExpiresAt.gt(now))),
+            });
         }
         if let Some(after) = &page.after {
             query = query.filter(gateway_token::Column::Id.lt(after.as_str()));

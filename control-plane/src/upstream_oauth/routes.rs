@@ -252,8 +252,10 @@ fn page(headers: &HeaderMap, status: StatusCode, code: &str, message: &str) -> R
         };
         return (status, Json(body)).into_response();
     }
+    // The empty icon keeps browsers from asking for /favicon.ico, which is a 404 here.
     let html = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Gatehouse</title></head>\
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Gatehouse</title>\
+         <link rel=\"icon\" href=\"data:,\"></head>\
          <body style=\"font-family:sans-serif;max-width:36em;margin:4em auto\"><h1>Gatehouse</h1><p>{}</p></body></html>",
         escape(message)
     );

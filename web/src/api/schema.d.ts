@@ -276,7 +276,12 @@ export interface paths {
          */
         get: operations["connections_list"];
         put?: never;
-        post?: never;
+        /**
+         * Creates an authorization link to connect a user (by default the caller) to an
+         *     `oauth2` server. A member may connect only themselves, to a server of their workspaces.
+         * @description Needs the member, admin or owner role (members act only on their own records).
+         */
+        post: operations["connections_connect"];
         delete?: never;
         options?: never;
         head?: never;
@@ -834,7 +839,12 @@ export interface paths {
          */
         get: operations["connections_list_in_org"];
         put?: never;
-        post?: never;
+        /**
+         * Creates an authorization link to connect a user (by default the caller) to an
+         *     `oauth2` server. A member may connect only themselves, to a server of their workspaces.
+         * @description Needs the member, admin or owner role (members act only on their own records).
+         */
+        post: operations["connections_connect_in_org"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1920,6 +1930,34 @@ export interface components {
             /** @description Claim value → workspace slug. */
             workspace_mappings?: components["schemas"]["WorkspaceMapping"][];
         };
+        /** @description Body of `POST /v1/connections`. */
+        Connect: {
+            /** @description Slug of the `oauth2` server to connect to. */
+            server: string;
+            /**
+             * @description The Gatehouse user the connection is for (a user id, or an e-mail as gateway
+             *     tokens name people). Default: the signed-in user. A member may name only
+             *     themselves; a caller who is not a person (an API key) must name someone.
+             */
+            user?: string | null;
+        };
+        /** @description A single-use authorization link. */
+        ConnectionLink: {
+            /**
+             * @description Open it in the user's browser: it redirects to the upstream's authorization
+             *     page. For a user SSO knows it works only in that user's signed-in session.
+             */
+            authorization_url: string;
+            /**
+             * Format: date-time
+             * @description When the link stops working (10 minutes).
+             */
+            expires_at: string;
+            /** @description The server's slug. */
+            server: string;
+            /** @description The user the connection will be stored for. */
+            user: string;
+        };
         /** @description Connections list. */
         ConnectionList: {
             /** @description Connections, oldest first. */
@@ -2639,6 +2677,11 @@ export interface components {
             /** @description Tokens, newest first (revoked ones included). */
             tokens: components["schemas"]["TokenView"][];
         };
+        /**
+         * @description A gateway token's state at a moment: revocation wins over expiry.
+         * @enum {string}
+         */
+        TokenStatus: "active" | "expired" | "revoked";
         /** @description A gateway token as listed: never the secret, only a hint. */
         TokenView: {
             /**
@@ -2668,7 +2711,7 @@ export interface components {
             /** @description Free-form scopes. */
             scopes: string[];
             /** @description `active`, `expired` or `revoked`. */
-            status: string;
+            status: components["schemas"]["TokenStatus"];
             /** @description Workspace slug. */
             team: string;
             /** @description `gth_abcd…wxyz`: first 8 and last 4 characters. */
@@ -3565,6 +3608,8 @@ export interface operations {
                 team?: string;
                 /** @description Exact user. */
                 user?: string;
+                /** @description Only tokens in this state: `active`, `expired` or `revoked`. */
+                status?: components["schemas"]["TokenStatus"];
                 /** @description Rows per page, 1-1000 (default 100). */
                 limit?: number;
                 /** @description `next_cursor` of the previous page. */
@@ -3790,6 +3835,71 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+        };
+    };
+    connections_connect: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Connect"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionLink"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
         };
     };
     connections_delete: {
@@ -5334,6 +5444,8 @@ export interface operations {
                 team?: string;
                 /** @description Exact user. */
                 user?: string;
+                /** @description Only tokens in this state: `active`, `expired` or `revoked`. */
+                status?: components["schemas"]["TokenStatus"];
                 /** @description Rows per page, 1-1000 (default 100). */
                 limit?: number;
                 /** @description `next_cursor` of the previous page. */
@@ -5572,6 +5684,74 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+        };
+    };
+    connections_connect_in_org: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Org slug: act in this org (the platform admin, or a credential of that org) */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Connect"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionLink"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
         };
     };
     connections_delete_in_org: {

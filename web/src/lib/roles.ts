@@ -16,3 +16,7 @@ export const canAdminister = (role: Role) => atLeast(role, 'admin');
 export const canReadOrg = (role: Role) => atLeast(role, 'viewer');
 /** May change org settings and SSO providers. */
 export const isOwner = (role: Role) => role === 'owner';
+/** May change their own records (tokens, upstream connections): members, admins and owners; never viewers or auditors. */
+export const canWriteOwn = (role: Role) => role === 'member' || atLeast(role, 'admin');
+/** May read the audit trail. */
+export const canAudit = (role: Role) => atLeast(role, 'auditor');

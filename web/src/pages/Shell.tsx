@@ -5,7 +5,7 @@ import { Button } from 'react-aria-components';
 import { NavLink, Outlet } from 'react-router';
 import { useState } from 'react';
 import { useCaller, useSession } from '../api/session';
-import type { Role } from '../lib/roles';
+import { canReadOrg, type Role } from '../lib/roles';
 import { ErrorNotice } from '../components/Status';
 
 export function Shell() {
@@ -19,6 +19,11 @@ export function Shell() {
     ['/workspaces', 'Workspaces', true],
     ['/tokens', 'Tokens', true],
     ['/edges', 'Edges', caller.platform_admin],
+    ['/connections', 'My connections', true],
+    ['/users', 'Users', canReadOrg(role)],
+    ['/api-keys', 'API keys', canReadOrg(role)],
+    ['/certificate-identities', 'Certificate identities', canReadOrg(role)],
+    ['/settings', 'Org settings', canReadOrg(role)],
   ];
   return (
     <div className="shell">

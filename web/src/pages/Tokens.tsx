@@ -1,5 +1,7 @@
-// Gateway tokens: mint (shown once, with a copy button and the client
-// configuration to paste), list with filters and pages, revoke, rotate.
+// Gateway tokens: mint with pickers (user, workspace, its provisioned servers,
+// tool globs, scopes, expiry), shown once with a copy button and the client
+// configuration to paste; list with filters (user, workspace, status) and the
+// API's cursor pages; revoke and rotate (shown once again), both confirmed.
 
 import { Button, Dialog, DialogTrigger, Form, Heading, Modal } from 'react-aria-components';
 import { useState } from 'react';
@@ -9,36 +11,87 @@ import { unwrap } from '../api/errors';
 import { useCaller } from '../api/session';
 import { ConfirmButton } from '../components/Confirm';
 import { Field } from '../components/Field';
+import { Checkboxes, Choice, Suggest, TextList, type Option } from '../components/Pickers';
 import { ErrorNotice, ListView } from '../components/Status';
 import { useLoad } from '../components/useLoad';
 import { clientConfig } from '../lib/clientConfig';
-import { parseGlobs } from '../lib/glob';
+import { canReadOrg, canWriteOwn, type Role } from '../lib/roles';
+import { EXPIRY_PRESETS, MCP_SCOPES, globProblem, mintBody } from '../lib/tokenForm';
 
 type Issued = Schemas['IssuedToken'];
+type TokenStatus = NonNullable<Schemas['TokenView']['status']>;
+
+const STATUSES: Option[] = [
+  ['', 'Any status'],
+  ['active', 'Active'],
+  ['expired', 'Expired'],
+  ['revoked', 'Revoked'],
+];
+
+/** The org's people as user suggestions (e-mail, else id), for roles that may list them. */
+function useUserOptions(): Option[] {
+  const caller = useCaller();
+  const users = useLoad(async () => {
+    if (!canReadOrg(caller.role as Role)) return [];
+    return unwrap(await api.GET('/v1/users', { params: { query: { limit: 1000 } } })).users;
+  }, [caller.role]);
+  return (users.data ?? [])
+    .filter((u) => u.status === 'active')
+    .map((u): Option => [u.email || u.id, u.name ? `${u.name} (${u.email || u.id})` : u.email || u.id]);
+}
+
+function useWorkspaceOptions(): Option[] {
+  const workspaces = useLoad(async () => unwrap(await api.GET('/v1/workspaces', { params: { query: { limit: 1000 } } })), []);
+  return (workspaces.data?.workspaces ?? []).map((w): Option => [w.slug, w.name === w.slug ? w.slug : `${w.name} (${w.slug})`]);
+}
 
 export function Tokens() {
+  const caller = useCaller();
+  // Viewers and auditors read tokens; minting, rotating and revoking are for members, admins and owners.
+  const mayChange = canWriteOwn(caller.role as Role);
   const [params, setParams] = useSearchParams();
   const team = params.get('team') ?? '';
   const user = params.get('user') ?? '';
+  const status = (params.get('status') ?? '') as TokenStatus | '';
   const cursor = params.get('cursor') ?? '';
   const [teamInput, setTeamInput] = useState(team);
   const [userInput, setUserInput] = useState(user);
+  const [statusInput, setStatusInput] = useState<string>(status);
   const [issued, setIssued] = useState<Issued | null>(null);
+  const userOptions = useUserOptions();
+  const workspaceOptions = useWorkspaceOptions();
   const tokens = useLoad(
     async () =>
       unwrap(
         await api.GET('/v1/auth/tokens', {
-          params: { query: { team: team || undefined, user: user || undefined, cursor: cursor || undefined, limit: 50 } },
+          params: {
+            query: {
+              team: team || undefined,
+              user: user || undefined,
+              status: status || undefined,
+              cursor: cursor || undefined,
+              limit: 25,
+            },
+          },
         }),
       ),
-    [team, user, cursor],
+    [team, user, status, cursor],
   );
 
   return (
     <>
       <div className="page-head">
         <Heading level={1}>Tokens</Heading>
-        <MintDialog onIssued={(token) => { setIssued(token); tokens.reload(); }} />
+        {mayChange ? (
+          <MintDialog
+            userOptions={userOptions}
+            workspaceOptions={workspaceOptions}
+            onIssued={(token) => {
+              setIssued(token);
+              tokens.reload();
+            }}
+          />
+        ) : null}
       </div>
       {issued ? <ShowOnce issued={issued} onClose={() => setIssued(null)} /> : null}
       <Form
@@ -47,13 +100,16 @@ export function Tokens() {
         onSubmit={(event) => {
           event.preventDefault();
           const next: Record<string, string> = {};
-          if (teamInput.trim()) next.team = teamInput.trim();
+          if (teamInput) next.team = teamInput;
           if (userInput.trim()) next.user = userInput.trim();
+          if (statusInput) next.status = statusInput;
           setParams(next);
         }}
       >
-        <Field label="Workspace" name="team" value={teamInput} onChange={setTeamInput} />
-        <Field label="User" name="user_filter" value={userInput} onChange={setUserInput} />
+        <Choice label="Workspace" name="team_filter" value={teamInput} onChange={setTeamInput}
+          options={[['', 'Any workspace'], ...workspaceOptions]} />
+        <Suggest label="User" name="user_filter" value={userInput} onChange={setUserInput} options={userOptions} />
+        <Choice label="Status" name="status_filter" value={statusInput} onChange={setStatusInput} options={STATUSES} />
         <Button type="submit" className="button">
           Filter
         </Button>
@@ -66,6 +122,7 @@ export function Tokens() {
               <th scope="col">Token</th>
               <th scope="col">User</th>
               <th scope="col">Workspace</th>
+              <th scope="col">Scopes</th>
               <th scope="col">Servers</th>
               <th scope="col">Tools</th>
               <th scope="col">Expires</th>
@@ -81,12 +138,13 @@ export function Tokens() {
                 </td>
                 <td>{token.user}</td>
                 <td>{token.team}</td>
+                <td>{token.scopes.join(', ') || 'all'}</td>
                 <td>{(token.permissions.servers ?? []).join(', ') || 'all provisioned'}</td>
                 <td>{(token.permissions.tools ?? []).join(', ') || 'all'}</td>
                 <td>{token.expires_at ? new Date(token.expires_at).toLocaleString() : 'never'}</td>
                 <td>{token.status}</td>
                 <td className="row-actions">
-                  {token.status === 'active' ? (
+                  {mayChange && token.status === 'active' ? (
                     <>
                       <ConfirmButton
                         label={`Rotate ${token.token_hint}`}
@@ -136,16 +194,23 @@ export function Tokens() {
   );
 }
 
-function MintDialog({ onIssued }: { onIssued: (token: Issued) => void }) {
+function MintDialog(props: { userOptions: Option[]; workspaceOptions: Option[]; onIssued: (token: Issued) => void }) {
   const caller = useCaller();
-  const [user, setUser] = useState(caller.user?.email ?? '');
+  const member = !canReadOrg(caller.role as Role);
+  const [user, setUser] = useState(caller.user?.email || caller.user?.id || '');
   const [team, setTeam] = useState('');
-  const [scopes, setScopes] = useState('');
-  const [servers, setServers] = useState('');
-  const [tools, setTools] = useState('');
-  const [expiresIn, setExpiresIn] = useState('30d');
+  const [scopes, setScopes] = useState<string[]>([]);
+  const [servers, setServers] = useState<string[]>([]);
+  const [tools, setTools] = useState<string[]>([]);
+  const [expiry, setExpiry] = useState('30d');
+  const [customExpiry, setCustomExpiry] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const provisioned = useLoad(async () => {
+    if (!team) return [];
+    return unwrap(await api.GET('/v1/workspaces/{ws}/servers', { params: { path: { ws: team } } })).servers;
+  }, [team]);
+  const serverOptions = (provisioned.data ?? []).map((p): Option => [p.server, p.server]);
   return (
     <DialogTrigger>
       <Button className="button primary">Mint a token</Button>
@@ -158,19 +223,10 @@ function MintDialog({ onIssued }: { onIssued: (token: Issued) => void }) {
                 setBusy(true);
                 setError(null);
                 try {
-                  const token = unwrap(
-                    await api.POST('/v1/auth/tokens', {
-                      body: {
-                        user,
-                        team,
-                        scopes: parseGlobs(scopes),
-                        permissions: { servers: parseGlobs(servers), tools: parseGlobs(tools) },
-                        expiresIn: expiresIn || undefined,
-                      },
-                    }),
-                  );
+                  const body = mintBody({ user, team, scopes, servers, tools, expiry, customExpiry });
+                  const token = unwrap(await api.POST('/v1/auth/tokens', { body }));
                   close();
-                  onIssued(token);
+                  props.onIssued(token);
                 } catch (failure) {
                   setError(failure);
                 } finally {
@@ -179,15 +235,36 @@ function MintDialog({ onIssued }: { onIssued: (token: Issued) => void }) {
               }}
             >
               <Heading slot="title">Mint a gateway token</Heading>
-              <Field label="User" name="user" value={user} onChange={setUser} error={error} isRequired />
-              <Field label="Workspace" name="team" value={team} onChange={setTeam} error={error} isRequired />
-              <Field label="Scopes" name="scopes" value={scopes} onChange={setScopes} error={error} description="Comma-separated; optional." />
-              <Field label="Servers" name="permissions.servers" value={servers} onChange={setServers} error={error}
-                description="Server slugs, comma-separated; empty for every server provisioned to the workspace." />
-              <Field label="Tools" name="permissions.tools" value={tools} onChange={setTools} error={error}
-                description="Tool globs (* and ?), comma-separated; empty for every tool." />
-              <Field label="Expires in" name="expiresIn" value={expiresIn} onChange={setExpiresIn} error={error}
-                description="Like 90m, 12h, 30d, 2w, or never." />
+              <Suggest label="User" name="user" value={user} onChange={setUser} options={props.userOptions} error={error}
+                isRequired isReadOnly={member}
+                description={member ? 'Members mint tokens for themselves.' : 'One of the org\'s people, or any name for an agent.'} />
+              <Choice label="Workspace" name="team" value={team} options={props.workspaceOptions} error={error}
+                onChange={(next) => {
+                  setTeam(next);
+                  setServers([]);
+                }} />
+              {team ? (
+                provisioned.loading && !provisioned.data ? (
+                  <p className="muted" role="status">Loading the workspace's servers…</p>
+                ) : serverOptions.length === 0 ? (
+                  <p className="muted">No servers are provisioned to {team}.</p>
+                ) : (
+                  <Checkboxes label="Servers" name="permissions.servers" value={servers} onChange={setServers}
+                    options={serverOptions} error={error}
+                    description="None checked: every server provisioned to the workspace, now and later." />
+                )
+              ) : null}
+              <ErrorNotice error={provisioned.error} />
+              <TextList label="Tool globs" itemLabel="tool glob" name="permissions.tools" value={tools} onChange={setTools}
+                check={globProblem} error={error}
+                description="* matches any run, ? one character; none: every tool the workspace allows." />
+              <Checkboxes label="Scopes" name="scopes" value={scopes} onChange={setScopes} options={MCP_SCOPES} error={error}
+                description="None: every MCP method." />
+              <Choice label="Expires in" name="expiry" value={expiry} onChange={setExpiry} options={EXPIRY_PRESETS} />
+              {expiry === 'custom' ? (
+                <Field label="Custom expiry" name="expiresIn" value={customExpiry} onChange={setCustomExpiry} error={error}
+                  description="Like 90m, 12h, 30d or 2w." isRequired />
+              ) : null}
               <ErrorNotice error={error} />
               <div className="actions">
                 <Button className="button" onPress={close}>
