@@ -17,15 +17,12 @@ pub fn web_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../web")
 }
 
-/// `<target>/console-screenshots`, kept as a CI artifact. The target directory is
-/// found from the running test binary (`<target>/<profile>/deps/<binary>`), since
-/// Cargo tells only integration tests, not this library, where it is at build time.
+/// `<target>/console-screenshots`, kept as a CI artifact. Found from the test
+/// binary (`<target>/<profile>/deps/<binary>`): this library is not a test target,
+/// so Cargo gives it no `CARGO_TARGET_TMPDIR`.
 pub fn screenshot_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
-    exe.ancestors()
-        .nth(3)
-        .expect("the test binary lives in <target>/<profile>/deps")
-        .join("console-screenshots")
+    exe.ancestors().nth(3).expect("<target>/<profile>/deps/<binary>").join("console-screenshots")
 }
 
 /// A running browser scenario.
@@ -88,10 +85,13 @@ impl BrowserScenario {
         step
     }
 
-    /// Tells the scenario to go on (`waitForGo()` in `web/e2e/browser.mjs` reads one line).
+    /// Tells the scenario to go on: one line on its standard input (read by
+    /// `waitForGo()`, which takes one, or `commands()`, which takes each in turn,
+    /// in `web/e2e/browser.mjs`).
     pub async fn send(&mut self, line: &str) {
-        let mut stdin = self.stdin.take().expect("the scenario reads one line on its standard input");
+        let stdin = self.stdin.as_mut().expect("the scenario's standard input is open until finish");
         stdin.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+        stdin.flush().await.unwrap();
     }
 
     /// Waits for the scenario's `done` step and its successful exit.
