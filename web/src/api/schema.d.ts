@@ -3175,6 +3175,11 @@ export interface operations {
                 kind?: string;
                 /** @description Admin actor: `platform`, `api_key:<id>` or `user:<id>`. */
                 actor?: string;
+                /**
+                 * @description What was done: an admin event's `METHOD /route/template` (e.g. `PATCH /v1/servers/{slug}`)
+                 *     or an edge event's MCP method (e.g. `tools/call`).
+                 */
+                action?: string;
                 /** @description The edge caller's user. */
                 user?: string;
                 /** @description Server slug. */
@@ -3242,6 +3247,11 @@ export interface operations {
                 kind?: string;
                 /** @description Admin actor: `platform`, `api_key:<id>` or `user:<id>`. */
                 actor?: string;
+                /**
+                 * @description What was done: an admin event's `METHOD /route/template` (e.g. `PATCH /v1/servers/{slug}`)
+                 *     or an edge event's MCP method (e.g. `tools/call`).
+                 */
+                action?: string;
                 /** @description The edge caller's user. */
                 user?: string;
                 /** @description Server slug. */
@@ -4921,6 +4931,11 @@ export interface operations {
                 kind?: string;
                 /** @description Admin actor: `platform`, `api_key:<id>` or `user:<id>`. */
                 actor?: string;
+                /**
+                 * @description What was done: an admin event's `METHOD /route/template` (e.g. `PATCH /v1/servers/{slug}`)
+                 *     or an edge event's MCP method (e.g. `tools/call`).
+                 */
+                action?: string;
                 /** @description The edge caller's user. */
                 user?: string;
                 /** @description Server slug. */
@@ -4991,6 +5006,11 @@ export interface operations {
                 kind?: string;
                 /** @description Admin actor: `platform`, `api_key:<id>` or `user:<id>`. */
                 actor?: string;
+                /**
+                 * @description What was done: an admin event's `METHOD /route/template` (e.g. `PATCH /v1/servers/{slug}`)
+                 *     or an edge event's MCP method (e.g. `tools/call`).
+                 */
+                action?: string;
                 /** @description The edge caller's user. */
                 user?: string;
                 /** @description Server slug. */
