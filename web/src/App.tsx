@@ -6,6 +6,7 @@ import { RouterProvider, createBrowserRouter, Navigate, useNavigate, useHref } f
 import { RouterProvider as AriaRouter } from 'react-aria-components';
 import { SessionProvider, useSession } from './api/session';
 import { Loading } from './components/Status';
+import { Audit } from './pages/Audit';
 import { Edges } from './pages/Edges';
 import { ServerDetail } from './pages/ServerDetail';
 import { ServerForm } from './pages/ServerForm';
@@ -13,6 +14,7 @@ import { Servers } from './pages/Servers';
 import { Shell } from './pages/Shell';
 import { SignIn } from './pages/SignIn';
 import { Tokens } from './pages/Tokens';
+import { Usage } from './pages/Usage';
 import { WorkspaceDetail, Workspaces } from './pages/Workspaces';
 
 function Gate() {
@@ -43,6 +45,8 @@ const router = createBrowserRouter([
       { path: 'workspaces/:ws', element: <WorkspaceDetail /> },
       { path: 'tokens', element: <Tokens /> },
       { path: 'edges', element: <Edges /> },
+      { path: 'audit', element: <Audit /> },
+      { path: 'usage', element: <Usage /> },
       { path: '*', element: <NotFound /> },
     ],
   },

@@ -16,3 +16,5 @@ export const canAdminister = (role: Role) => atLeast(role, 'admin');
 export const canReadOrg = (role: Role) => atLeast(role, 'viewer');
 /** May change org settings and SSO providers. */
 export const isOwner = (role: Role) => role === 'owner';
+/** May read the audit trail, usage and audit settings. */
+export const canAudit = (role: Role) => atLeast(role, 'auditor');

@@ -5,7 +5,7 @@ import { Button } from 'react-aria-components';
 import { NavLink, Outlet } from 'react-router';
 import { useState } from 'react';
 import { useCaller, useSession } from '../api/session';
-import type { Role } from '../lib/roles';
+import { canAudit, type Role } from '../lib/roles';
 import { ErrorNotice } from '../components/Status';
 
 export function Shell() {
@@ -19,6 +19,8 @@ export function Shell() {
     ['/workspaces', 'Workspaces', true],
     ['/tokens', 'Tokens', true],
     ['/edges', 'Edges', caller.platform_admin],
+    ['/audit', 'Audit', canAudit(role)],
+    ['/usage', 'Usage', canAudit(role)],
   ];
   return (
     <div className="shell">
