@@ -36,11 +36,12 @@ export function Audit() {
   const list = (cursor?: string) =>
     api.GET('/v1/audit-events', { params: { query: { ...apiQuery(filters), limit: PAGE, cursor } } });
   const first = useLoad(async () => unwrap(await list()), [key]);
-  // Pages after the first, for the filters they were loaded with.
-  const [more, setMore] = useState<{ key: string; events: AuditEvent[]; next?: string }>({ key: '', events: [] });
+  // Pages after the first, valid only while that first page is the one shown
+  // (new filters, or the same ones again, load a new first page).
+  const [more, setMore] = useState<{ base: unknown; events: AuditEvent[]; next?: string }>({ base: null, events: [] });
   const [moreError, setMoreError] = useState<unknown>(null);
   const [loadingMore, setLoadingMore] = useState(false);
-  const extra = more.key === key ? more : { key, events: [], next: undefined };
+  const extra = first.data && more.base === first.data ? more : { base: first.data, events: [], next: undefined };
   const events = first.data ? [...first.data.audit_events, ...extra.events] : undefined;
   const next = extra.events.length > 0 ? extra.next : (first.data?.next_cursor ?? undefined);
 
@@ -50,7 +51,7 @@ export function Audit() {
     setMoreError(null);
     try {
       const page = unwrap(await list(next));
-      setMore({ key, events: [...extra.events, ...page.audit_events], next: page.next_cursor ?? undefined });
+      setMore({ base: extra.base, events: [...extra.events, ...page.audit_events], next: page.next_cursor ?? undefined });
     } catch (failure) {
       setMoreError(failure);
     } finally {
