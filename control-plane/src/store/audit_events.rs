@@ -396,7 +396,9 @@ impl Store {
         if let Some(action) = &filter.action {
             // One filter for "what was done": an admin event's route or an edge event's method.
             query = query.filter(
-                sea_orm::Condition::any().add(C::Action.eq(action.as_str())).add(C::Method.eq(action.as_str())),
+                sea_orm::Condition::any()
+                    .add(C::Action.eq(action.as_str()))
+                    .add(C::Method.eq(action.as_str())),
             );
         }
         if let Some(since) = filter.since {

@@ -381,9 +381,8 @@ async fn audit_export_streams_every_matching_event_as_json_lines() {
     admin.create_server("other-change", "https://example.com/mcp", &[]).await;
     let only = admin_events(&admin, "action=POST%20/v1/workspaces").await;
     assert_eq!(only.len(), 3, "{only:#?}");
-    let (status, _, text) = admin
-        .request_raw(Method::GET, "/v1/audit-events/export?action=POST%20/v1/servers", None, "")
-        .await;
+    let (status, _, text) =
+        admin.request_raw(Method::GET, "/v1/audit-events/export?action=POST%20/v1/servers", None, "").await;
     assert_eq!(status, StatusCode::OK);
     let servers: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(servers.len(), 1, "{text}");

@@ -12,6 +12,7 @@ mod configuration_docs;
 mod conformance;
 mod conformance_as;
 mod console;
+mod console_audit;
 mod dev_mode;
 mod edge_guards;
 mod edge_limits;
