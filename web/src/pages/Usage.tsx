@@ -53,7 +53,8 @@ export function Usage() {
         params: { query: { group_by: choice.groupBy, interval: choice.interval, ...window } },
       }),
     );
-    return { report, window };
+    // The choice travels with its data, so a table is never labelled with a newer choice than its rows.
+    return { report, window, groupBy: choice.groupBy, interval: choice.interval };
   }, [key]);
 
   return (
@@ -68,8 +69,8 @@ export function Usage() {
         ) : (
           <Charts
             rows={usage.data.report.usage}
-            groupBy={choice.groupBy}
-            interval={choice.interval}
+            groupBy={usage.data.groupBy}
+            interval={usage.data.interval}
             since={usage.data.window.since}
             until={usage.data.window.until}
             truncated={usage.data.report.truncated}
