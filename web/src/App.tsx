@@ -6,6 +6,7 @@ import { RouterProvider, createBrowserRouter, Navigate, useNavigate, useHref } f
 import { RouterProvider as AriaRouter } from 'react-aria-components';
 import { SessionProvider, useSession } from './api/session';
 import { Loading } from './components/Status';
+import { Audit } from './pages/Audit';
 import { Edges } from './pages/Edges';
 import { ServerDetail } from './pages/ServerDetail';
 import { ServerForm } from './pages/ServerForm';
@@ -18,6 +19,7 @@ import { CertificateIdentities } from './pages/CertificateIdentities';
 import { Connections } from './pages/Connections';
 import { OrgSettings } from './pages/OrgSettings';
 import { Users } from './pages/Users';
+import { Usage } from './pages/Usage';
 import { WorkspaceDetail, Workspaces } from './pages/Workspaces';
 
 function Gate() {
@@ -53,6 +55,8 @@ const router = createBrowserRouter([
       { path: 'certificate-identities', element: <CertificateIdentities /> },
       { path: 'connections', element: <Connections /> },
       { path: 'settings', element: <OrgSettings /> },
+      { path: 'audit', element: <Audit /> },
+      { path: 'usage', element: <Usage /> },
       { path: '*', element: <NotFound /> },
     ],
   },

@@ -39,7 +39,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/v1/audit-settings", get(get_settings).put(put_settings))
 }
 
-/// `?kind=&actor=&user=&server=&tool=&decision=&since=&until=&limit=&cursor=`.
+/// `?kind=&actor=&action=&user=&server=&tool=&decision=&since=&until=&limit=&cursor=`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
@@ -48,6 +48,9 @@ pub struct AuditQuery {
     pub kind: Option<String>,
     /// Admin actor: `platform`, `api_key:<id>` or `user:<id>`.
     pub actor: Option<String>,
+    /// What was done: an admin event's `METHOD /route/template` (e.g. `PATCH /v1/servers/{slug}`)
+    /// or an edge event's MCP method (e.g. `tools/call`).
+    pub action: Option<String>,
     /// The edge caller's user.
     pub user: Option<String>,
     /// Server slug.
@@ -106,6 +109,7 @@ impl AuditQuery {
         Ok(AuditFilter {
             kind,
             actor: text(&self.actor),
+            action: text(&self.action),
             user: text(&self.user),
             server: text(&self.server),
             tool: text(&self.tool),

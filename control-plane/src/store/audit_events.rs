@@ -242,6 +242,8 @@ pub struct AuditFilter {
     pub server: Option<String>,
     /// Only this tool.
     pub tool: Option<String>,
+    /// Only this admin action (`METHOD /route/template`) or MCP method (`tools/call`).
+    pub action: Option<String>,
     /// Only `allow` or `deny`.
     pub decision: Option<String>,
     /// At or after.
@@ -391,6 +393,14 @@ impl Store {
         query = eq(query, C::Server, &filter.server);
         query = eq(query, C::Tool, &filter.tool);
         query = eq(query, C::Decision, &filter.decision);
+        if let Some(action) = &filter.action {
+            // One filter for "what was done": an admin event's route or an edge event's method.
+            query = query.filter(
+                sea_orm::Condition::any()
+                    .add(C::Action.eq(action.as_str()))
+                    .add(C::Method.eq(action.as_str())),
+            );
+        }
         if let Some(since) = filter.since {
             query = query.filter(C::OccurredAt.gte(since));
         }

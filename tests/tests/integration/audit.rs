@@ -377,13 +377,23 @@ async fn audit_export_streams_every_matching_event_as_json_lines() {
     for i in 0..3 {
         admin.create_workspace(&format!("ws{i}")).await;
     }
+    // `action` matches an admin event's route template, in the list and the export alike.
+    admin.create_server("other-change", "https://example.com/mcp", &[]).await;
+    let only = admin_events(&admin, "action=POST%20/v1/workspaces").await;
+    assert_eq!(only.len(), 3, "{only:#?}");
+    let (status, _, text) =
+        admin.request_raw(Method::GET, "/v1/audit-events/export?action=POST%20/v1/servers", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    let servers: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(servers.len(), 1, "{text}");
+    assert_eq!(servers[0]["target"], "/v1/servers", "{text}");
     let (status, headers, text) =
         admin.request_raw(Method::GET, "/v1/audit-events/export?format=jsonl&kind=admin", None, "").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["content-type"], "application/x-ndjson");
     let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 3, "{text}");
-    assert!(lines.iter().all(|l| l["action"] == "POST /v1/workspaces"));
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines.iter().filter(|l| l["action"] == "POST /v1/workspaces").count(), 3, "{text}");
     let (status, body) = admin.request(Method::GET, "/v1/audit-events/export?format=csv", None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.to_string().contains("format"), "{body}");

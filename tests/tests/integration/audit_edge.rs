@@ -109,6 +109,13 @@ async fn audit_edge_tool_calls_through_two_edges_are_recorded_with_their_decisio
     // Filters: by decision and tool.
     assert_eq!(events(&admin, "kind=tool_call&decision=deny").await.len(), 1);
     assert_eq!(events(&admin, "tool=echo&decision=allow").await.len(), 2);
+    // `action` matches an edge event's method: exactly the three tool calls, no other event.
+    let by_action = events(&admin, "action=tools/call").await;
+    let mut ids: Vec<&Value> = by_action.iter().map(|e| &e["id"]).collect();
+    let mut call_ids: Vec<&Value> = calls.iter().map(|e| &e["id"]).collect();
+    ids.sort_by_key(|v| v.to_string());
+    call_ids.sort_by_key(|v| v.to_string());
+    assert_eq!(ids, call_ids, "{by_action:#?}");
 
     let failures = wait_for_events(&admin, "kind=auth_failure", 1).await;
     assert_eq!(failures[0]["reason"], "invalid_token");

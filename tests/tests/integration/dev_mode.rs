@@ -1,7 +1,8 @@
 //! `gatehouse dev` on ports other than the defaults: the public URLs follow
 //! the ports (protected resource metadata and the `WWW-Authenticate`
-//! challenge name the real edge port), and bad settings of either role are
-//! all reported before anything binds.
+//! challenge name the real edge port), the admin API's address serves the
+//! console and the admin token signs in to it (the README's quick start), and
+//! bad settings of either role are all reported before anything binds.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -40,7 +41,23 @@ async fn dev_mode_urls_follow_the_ports() {
         (up && token_file.exists()).then_some(())
     })
     .await;
-    let admin = AdminClient::new(&api_url, Some(std::fs::read_to_string(&token_file).unwrap().trim()));
+    let admin_token = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    let admin = AdminClient::new(&api_url, Some(&admin_token));
+
+    // The README's quick start ends with "open the admin API's address and sign in with
+    // the admin token": the page is the console, and the token signs in to it.
+    let page = http.get(&api_url).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("<div id=\"root\">"), "the console's page");
+    let session = http
+        .post(format!("{api_url}/v1/console/session"))
+        .json(&serde_json::json!({"api_key": admin_token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session.status(), StatusCode::OK);
+    let caller: serde_json::Value = session.json().await.unwrap();
+    assert_eq!(caller["kind"], "platform", "{caller}");
     let upstream = McpUpstream::start(SessionMode::Stateless).await;
     admin.create_workspace("eng").await;
     admin.create_server("tools", &upstream.url, &[]).await;

@@ -14,6 +14,7 @@ mod conformance_as;
 mod connection_links;
 mod console;
 mod console_access;
+mod console_audit;
 mod dev_mode;
 mod edge_guards;
 mod edge_limits;

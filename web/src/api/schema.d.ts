@@ -3218,6 +3218,11 @@ export interface operations {
                 kind?: string;
                 /** @description Admin actor: `platform`, `api_key:<id>` or `user:<id>`. */
                 actor?: string;
+                /**
+                 * @description What was done: an admin event's `METHOD /route/template` (e.g. `PATCH /v1/servers/{slug}`)
+                 *     or an edge event's MCP method (e.g. `tools/call`).
+                 */
+                action?: string;
                 /** @description The edge caller's user. */
                 user?: string;
                 /** @description Server slug. */
@@ -3285,6 +3290,11 @@ export interface operations {
                 kind?: string;
                 /** @description Admin actor: `platform`, `api_key:<id>` or `user:<id>`. */
                 actor?: string;
+                /**
+                 * @description What was done: an admin event's `METHOD /route/template` (e.g. `PATCH /v1/servers/{slug}`)
+                 *     or an edge event's MCP method (e.g. `tools/call`).
+                 */
+                action?: string;
                 /** @description The edge caller's user. */
                 user?: string;
                 /** @description Server slug. */
@@ -5031,6 +5041,11 @@ export interface operations {
                 kind?: string;
                 /** @description Admin actor: `platform`, `api_key:<id>` or `user:<id>`. */
                 actor?: string;
+                /**
+                 * @description What was done: an admin event's `METHOD /route/template` (e.g. `PATCH /v1/servers/{slug}`)
+                 *     or an edge event's MCP method (e.g. `tools/call`).
+                 */
+                action?: string;
                 /** @description The edge caller's user. */
                 user?: string;
                 /** @description Server slug. */
@@ -5101,6 +5116,11 @@ export interface operations {
                 kind?: string;
                 /** @description Admin actor: `platform`, `api_key:<id>` or `user:<id>`. */
                 actor?: string;
+                /**
+                 * @description What was done: an admin event's `METHOD /route/template` (e.g. `PATCH /v1/servers/{slug}`)
+                 *     or an edge event's MCP method (e.g. `tools/call`).
+                 */
+                action?: string;
                 /** @description The edge caller's user. */
                 user?: string;
                 /** @description Server slug. */

@@ -10,7 +10,7 @@ export function Field(props: {
   onChange: (value: string) => void;
   error?: unknown;
   description?: string;
-  type?: 'text' | 'password' | 'url';
+  type?: 'text' | 'password' | 'url' | 'number' | 'datetime-local';
   multiline?: boolean;
   isRequired?: boolean;
   isReadOnly?: boolean;

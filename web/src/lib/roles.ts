@@ -18,5 +18,5 @@ export const canReadOrg = (role: Role) => atLeast(role, 'viewer');
 export const isOwner = (role: Role) => role === 'owner';
 /** May change their own records (tokens, upstream connections): members, admins and owners; never viewers or auditors. */
 export const canWriteOwn = (role: Role) => role === 'member' || atLeast(role, 'admin');
-/** May read the audit trail. */
+/** May read the audit trail, usage and audit settings. */
 export const canAudit = (role: Role) => atLeast(role, 'auditor');

@@ -5,7 +5,7 @@ import { Button } from 'react-aria-components';
 import { NavLink, Outlet } from 'react-router';
 import { useState } from 'react';
 import { useCaller, useSession } from '../api/session';
-import { canReadOrg, type Role } from '../lib/roles';
+import { canAudit, canReadOrg, type Role } from '../lib/roles';
 import { ErrorNotice } from '../components/Status';
 
 export function Shell() {
@@ -24,6 +24,8 @@ export function Shell() {
     ['/api-keys', 'API keys', canReadOrg(role)],
     ['/certificate-identities', 'Certificate identities', canReadOrg(role)],
     ['/settings', 'Org settings', canReadOrg(role)],
+    ['/audit', 'Audit', canAudit(role)],
+    ['/usage', 'Usage', canAudit(role)],
   ];
   return (
     <div className="shell">
