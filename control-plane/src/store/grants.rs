@@ -247,6 +247,7 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound("connection"))?;
         let grant = self.grant_from(row.clone())?;
+        txn.audit_before(&grant);
         revoke_grants(&txn, vec![row], now()).await?;
         txn.commit().await?;
         Ok(Versioned { value: grant, version })

@@ -101,6 +101,8 @@ mod tests {
             trace_id: None,
             session_hash: None,
             client: None,
+            arguments: None,
+            result: None,
         }
     }
 
