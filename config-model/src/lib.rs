@@ -12,6 +12,7 @@
 
 pub mod address_filter;
 pub mod audit;
+pub mod field_error;
 pub mod grant_identity;
 pub mod identity;
 pub mod limits;

@@ -5,7 +5,7 @@
 use gatehouse_proto::config::v1 as pb;
 use serde_json::Value;
 
-use crate::identity::FieldError;
+use crate::field_error::FieldError;
 
 /// How much of each argument or result is kept when `max_bytes` is not given.
 pub const DEFAULT_MAX_BYTES: u32 = 8 * 1024;

@@ -140,3 +140,9 @@ fn from_row(row: org_api_key::Model) -> Result<ApiKey, StoreError> {
         last_used_at: row.last_used_at,
     })
 }
+
+impl super::audit_views::AuditView for ApiKey {
+    fn audit_view(&self) -> serde_json::Value {
+        serde_json::json!({"id": self.id, "name": self.name, "role": self.role.as_str(), "hint": self.hint})
+    }
+}

@@ -154,3 +154,15 @@ fn record(row: edge_token::Model) -> Result<EdgeTokenRecord, StoreError> {
         last_used_at: row.last_used_at,
     })
 }
+
+impl super::audit_views::AuditView for EdgeTokenRecord {
+    fn audit_view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "name": self.name,
+            "token_hint": self.token_hint,
+            "orgs": self.orgs,
+            "revoked_at": self.revoked_at,
+        })
+    }
+}

@@ -486,3 +486,17 @@ pub(super) async fn revoke_server_grants(
         .await?;
     revoke_grants(conn, rows, at).await
 }
+
+impl super::audit_views::AuditView for Grant {
+    fn audit_view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "user": self.user,
+            "identity_source": self.identity_source.as_str(),
+            "issuer": self.issuer,
+            "server_id": self.server_id,
+            "status": self.status,
+            "scopes": self.scopes,
+        })
+    }
+}

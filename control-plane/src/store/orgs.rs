@@ -151,3 +151,9 @@ async fn insert_org(txn: &super::WriteTxn, slug: &str, name: &str) -> Result<Str
     txn.touched().orgs.insert(id.clone());
     Ok(id)
 }
+
+impl super::audit_views::AuditView for OrgAuthSettings {
+    fn audit_view(&self) -> serde_json::Value {
+        serde_json::json!({"jwt_validation": self.jwt_validation, "external_auth_config": self.external_auth_config})
+    }
+}

@@ -255,3 +255,19 @@ fn record_from(m: rate_limit::Model) -> Result<RateLimitRecord, StoreError> {
         updated_at: m.updated_at,
     })
 }
+
+impl super::audit_views::AuditView for RateLimitRecord {
+    fn audit_view(&self) -> serde_json::Value {
+        let s = &self.spec;
+        serde_json::json!({
+            "id": self.id,
+            "name": s.name,
+            "match": {"workspace": s.workspace, "user": s.user, "server": s.server, "tool": s.tool,
+                "per_caller": s.per_caller},
+            "kind": s.kind.as_str(),
+            "amount": s.amount,
+            "per": s.period.as_str(),
+            "burst": s.burst,
+        })
+    }
+}

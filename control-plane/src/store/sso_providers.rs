@@ -266,3 +266,19 @@ fn provider_from(m: sso_provider::Model) -> Result<SsoProvider, StoreError> {
         updated_at: m.updated_at,
     })
 }
+
+impl super::audit_views::AuditView for SsoProvider {
+    fn audit_view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind.as_str(),
+            "issuer": self.issuer,
+            "client_id": self.client_id,
+            "has_client_secret": self.has_client_secret,
+            "scopes": self.scopes,
+            "claim_mappings": serde_json::to_value(&self.claim_mappings).unwrap_or_default(),
+            "enabled": self.enabled,
+        })
+    }
+}

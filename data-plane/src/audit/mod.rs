@@ -260,3 +260,33 @@ pub struct RequestOutcome {
     /// Opt-in: the call's result, redacted and cut (JSON text of the record).
     pub result: Option<String>,
 }
+
+#[cfg(test)]
+impl RequestOutcome {
+    /// An allowed request of org `o` with nothing else known, for tests to fill in.
+    pub(crate) fn for_tests(kind: OutcomeKind) -> Self {
+        Self {
+            at_ms: 0,
+            kind,
+            org_id: "o".into(),
+            user: None,
+            identity_source: None,
+            workspace: None,
+            server: None,
+            method: None,
+            tool: None,
+            allowed: true,
+            reason: None,
+            jsonrpc_code: None,
+            upstream_status: None,
+            latency_ms: 0,
+            request_bytes: 0,
+            response_bytes: None,
+            trace_id: None,
+            session_hash: None,
+            client: None,
+            arguments: None,
+            result: None,
+        }
+    }
+}

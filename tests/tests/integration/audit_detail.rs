@@ -230,6 +230,9 @@ async fn audit_detail_opted_in_servers_record_redacted_arguments_and_results_oth
 /// Ids of what the walk created, by the kind of object.
 type Ids = std::collections::BTreeMap<&'static str, String>;
 
+/// A step of the walk, made from the ids of what the steps before it created.
+type MakeStep = Box<dyn Fn(&Ids) -> Step>;
+
 /// One mutating admin call of the walk.
 struct Step {
     method: Method,
@@ -321,7 +324,7 @@ async fn audit_detail_every_mutating_route_writes_one_row_with_before_or_after_a
         let mut covered = BTreeSet::new();
         let mut ids = Ids::new();
         // Org routes, in an order where each finds what it acts on.
-        let org_steps: Vec<Box<dyn Fn(&Ids) -> Step>> = vec![
+        let org_steps: Vec<MakeStep> = vec![
             Box::new(|_: &Ids| {
                 step(
                     Method::POST,

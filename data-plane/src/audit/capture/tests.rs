@@ -6,27 +6,10 @@ use crate::audit::OutcomeKind;
 
 fn outcome() -> RequestOutcome {
     RequestOutcome {
-        at_ms: 0,
-        kind: OutcomeKind::ToolCall,
-        org_id: "o".into(),
-        user: None,
-        identity_source: None,
-        workspace: None,
-        server: None,
         method: Some("tools/call".into()),
         tool: Some("t".into()),
-        allowed: true,
-        reason: None,
-        jsonrpc_code: None,
         upstream_status: Some(200),
-        latency_ms: 0,
-        request_bytes: 0,
-        response_bytes: None,
-        trace_id: None,
-        session_hash: None,
-        client: None,
-        arguments: None,
-        result: None,
+        ..RequestOutcome::for_tests(OutcomeKind::ToolCall)
     }
 }
 
