@@ -225,8 +225,9 @@ pub struct AuditEvent {
     /// Edge events: the edge's node id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub edge: Option<String>,
-    /// Kind-specific: an admin change's `before`/`after`; a tool call's `arguments`/`result`
-    /// when its server opted in (`advanced_config.audit`). Secrets redacted.
+    /// Kind-specific: an admin change's `before`/`after` (secrets redacted).
+    // A tool call of a server that opted in (`advanced_config.audit`) carries
+    // `arguments`/`result` here; the schema text stays as the console's client has it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub detail: Option<Value>,
