@@ -7,9 +7,12 @@
 //! identity schemas the control plane validates and the edge runs
 //! ([`identity`]), the gateway token hash ([`token_hash`]), the MCP URLs of
 //! servers ([`mcp_path`]), the time limits whose order spans the two ([`limits`]) and
-//! which network addresses outbound calls may reach ([`address_filter`]).
+//! which network addresses outbound calls may reach ([`address_filter`]), and what
+//! an audit record may hold ([`audit`]: opt-in argument and result recording, redaction).
 
 pub mod address_filter;
+pub mod audit;
+pub mod field_error;
 pub mod grant_identity;
 pub mod identity;
 pub mod limits;

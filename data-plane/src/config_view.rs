@@ -53,6 +53,8 @@ pub struct UpstreamServer {
     pub oauth: Option<crate::upstream_oauth_client::UpstreamOAuthClient>,
     /// `advanced_config.allowed_origins`: browser origins admitted besides the edge's own.
     pub allowed_origins: AllowedOrigins,
+    /// `advanced_config.audit`: `None` (the default) = no arguments or results recorded.
+    pub audit: Option<gatehouse_config::audit::capture::AuditCapture>,
 }
 
 /// A workspace (team).
@@ -595,6 +597,11 @@ fn server_from_wire(s: &pb::Server) -> Result<UpstreamServer, String> {
             .as_ref()
             .map(|c| AllowedOrigins::from_wire(&c.allowed_origins))
             .unwrap_or_default(),
+        audit: s
+            .advanced_config
+            .as_ref()
+            .and_then(|c| c.audit.as_ref())
+            .and_then(gatehouse_config::audit::capture::AuditCapture::from_wire),
     })
 }
 

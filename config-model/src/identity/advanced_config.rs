@@ -1,4 +1,5 @@
-//! Strict validation of the identity parts of a server's `advanced_config` and
+//! Strict validation of the identity parts of a server's `advanced_config` (and
+//! of its `audit` recording settings) and
 //! of an org's `jwt_validation`, as the control plane runs it (400 naming the
 //! field). The edge parses the same keys with the same types, leniently,
 //! failing closed.
@@ -11,6 +12,7 @@ use super::forward_headers::ForwardHeaders;
 use super::jwt_validation::JwtValidation;
 use super::user_identity_forwarding::IdentityForwarding;
 use super::FieldError;
+use crate::audit::capture::AuditCapture;
 
 /// Validates the identity keys of a server's `advanced_config` (field paths start with `prefix`).
 pub fn validate_advanced_config(prefix: &str, config: &Value) -> Result<(), FieldError> {
@@ -30,6 +32,9 @@ pub fn validate_advanced_config(prefix: &str, config: &Value) -> Result<(), Fiel
     }
     if let Some(v) = config.get("external_auth_config").filter(|v| !v.is_null()) {
         ExternalAuthConfig::from_value(&format!("{prefix}.external_auth_config"), v)?;
+    }
+    if let Some(v) = config.get("audit").filter(|v| !v.is_null()) {
+        AuditCapture::from_value(v).map_err(|e| e.under(&format!("{prefix}.audit")))?;
     }
     Ok(())
 }
@@ -78,5 +83,11 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.field, "advanced_config.external_auth_config.authorization_endpoint");
+        let e =
+            validate_advanced_config("advanced_config", &json!({"audit":{"arguments":"yes"}})).unwrap_err();
+        assert_eq!(e.field, "advanced_config.audit.arguments");
+        let e = validate_advanced_config("advanced_config", &json!({"audit":{"result":true}})).unwrap_err();
+        assert_eq!(e.field, "advanced_config.audit.result");
+        assert!(validate_advanced_config("advanced_config", &json!({"audit":{"arguments":true}})).is_ok());
     }
 }

@@ -35,6 +35,10 @@ pub fn advanced_config_to_wire(config: &Value) -> pb::AdvancedConfig {
         external_auth_config: get("external_auth_config")
             .and_then(|v| ExternalAuthConfig::from_value("external_auth_config", v).ok())
             .map(|c| c.to_wire()),
+        audit: get("audit")
+            .and_then(|v| crate::audit::capture::AuditCapture::from_value(v).ok())
+            .filter(crate::audit::capture::AuditCapture::records_anything)
+            .map(crate::audit::capture::AuditCapture::to_wire),
     }
 }
 

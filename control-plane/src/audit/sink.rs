@@ -199,6 +199,7 @@ fn from_wire(e: pb::AuditEvent, edge: &str) -> Result<AuditEvent, Status> {
     let occurred_at = DateTime::<Utc>::from_timestamp_millis(e.occurred_at_ms)
         .ok_or_else(|| Status::invalid_argument("occurred_at_ms is out of range"))?;
     let big = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let detail = captured_detail(e.arguments, e.result);
     Ok(AuditEvent {
         id: e.id,
         org_id: clip(e.org_id),
@@ -225,6 +226,32 @@ fn from_wire(e: pb::AuditEvent, edge: &str) -> Result<AuditEvent, Status> {
         action: None,
         target: None,
         edge: non_empty(edge.to_owned()),
-        detail: None,
+        detail,
     })
+}
+
+/// The largest recorded arguments or result accepted from an edge: the edges
+/// cut each to at most `MAX_MAX_BYTES` of text, plus the record's own framing.
+const MAX_CAPTURE_LEN: usize = gatehouse_config::audit::capture::MAX_MAX_BYTES as usize + 1024;
+
+/// The `detail` of a tool call whose server opted in to recording its arguments
+/// or result: `{arguments, result}`, each as the edge recorded it. The edge
+/// redacted them; the control plane applies the same rule again, so an edge of
+/// an older release cannot store a secret either. Oversized or unparsable parts
+/// are left out.
+fn captured_detail(arguments: Option<String>, result: Option<String>) -> Option<serde_json::Value> {
+    let parse = |text: Option<String>| {
+        let text = text.filter(|t| t.len() <= MAX_CAPTURE_LEN)?;
+        let value =
+            serde_json::from_str::<serde_json::Value>(&text).ok().filter(serde_json::Value::is_object)?;
+        Some(gatehouse_config::audit::redaction::redact_value(value))
+    };
+    let mut detail = serde_json::Map::new();
+    if let Some(arguments) = parse(arguments) {
+        detail.insert("arguments".into(), arguments);
+    }
+    if let Some(result) = parse(result) {
+        detail.insert("result".into(), result);
+    }
+    (!detail.is_empty()).then_some(serde_json::Value::Object(detail))
 }

@@ -59,12 +59,10 @@ impl Store {
         org_api_key::Entity::insert(org_api_key::ActiveModel::from(row.clone()))
             .exec_without_returning(&txn)
             .await?;
-        txn.set_audit_change(
-            None,
-            Some(serde_json::json!({"id": row.id, "name": row.name, "role": row.role})),
-        );
+        let created = from_row(row)?;
+        txn.audit_after(&created);
         txn.commit().await?;
-        from_row(row)
+        Ok(created)
     }
 
     /// A page of `org_id`'s keys, oldest first.
@@ -91,6 +89,12 @@ impl Store {
     /// Deletes a key of `org_id`: it stops working at once.
     pub async fn delete_api_key(&self, org_id: &str, id: &str) -> Result<(), StoreError> {
         let txn = self.begin_change().await?;
+        let row = org_api_key::Entity::find_by_id(id)
+            .filter(org_api_key::Column::OrgId.eq(org_id))
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound("api key"))?;
+        txn.audit_before(&from_row(row)?);
         let deleted = org_api_key::Entity::delete_many()
             .filter(org_api_key::Column::Id.eq(id))
             .filter(org_api_key::Column::OrgId.eq(org_id))
@@ -135,4 +139,10 @@ fn from_row(row: org_api_key::Model) -> Result<ApiKey, StoreError> {
         created_at: row.created_at,
         last_used_at: row.last_used_at,
     })
+}
+
+impl super::audit_views::AuditView for ApiKey {
+    fn audit_view(&self) -> serde_json::Value {
+        serde_json::json!({"id": self.id, "name": self.name, "role": self.role.as_str(), "hint": self.hint})
+    }
 }

@@ -6,8 +6,10 @@ use super::entities::{as_client, as_consent, as_refresh_token};
 use super::{from_json_text, now, to_json_text, AsClient, AsClientKind, Store, StoreError};
 
 impl Store {
-    /// Registers a client (its secret, if any, is already hashed).
+    /// Registers a client (its secret, if any, is already hashed). One write
+    /// transaction, so an admin's machine client and its audit row commit together.
     pub async fn insert_as_client(&self, client: &AsClient) -> Result<(), StoreError> {
+        let txn = self.begin_change().await?;
         as_client::Entity::insert(as_client::ActiveModel {
             client_id: Set(client.client_id.clone()),
             kind: Set(client.kind.as_str().to_owned()),
@@ -22,10 +24,11 @@ impl Store {
             workspace_id: Set(client.workspace_id.clone()),
             created_at: Set(client.created_at),
         })
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&txn)
         .await
         .map_err(|e| StoreError::unique_or_db(e, "client_id", "client_id already registered".into()))?;
-        Ok(())
+        txn.audit_after(client);
+        txn.commit().await
     }
 
     /// The client with `client_id`, if registered.
@@ -54,28 +57,29 @@ impl Store {
             .collect()
     }
 
-    /// Deletes one of the org's machine clients, with its consents and refresh tokens.
+    /// Deletes one of the org's machine clients, with its consents and refresh
+    /// tokens, in one write transaction (with its audit row).
     pub async fn delete_as_machine_client(&self, org_id: &str, client_id: &str) -> Result<(), StoreError> {
-        let deleted = as_client::Entity::delete_many()
-            .filter(as_client::Column::ClientId.eq(client_id))
+        let txn = self.begin_change().await?;
+        let row = as_client::Entity::find_by_id(client_id)
             .filter(as_client::Column::OrgId.eq(org_id))
             .filter(as_client::Column::Kind.eq(AsClientKind::Machine.as_str()))
-            .exec(&self.db)
-            .await?;
-        if deleted.rows_affected == 0 {
-            return Err(StoreError::NotFound("oauth client"));
-        }
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound("oauth client"))?;
+        txn.audit_before(&client_from(row)?);
+        as_client::Entity::delete_by_id(client_id).exec(&txn).await?;
         as_consent::Entity::delete_many()
             .filter(as_consent::Column::ClientId.eq(client_id))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
         as_refresh_token::Entity::update_many()
             .col_expr(as_refresh_token::Column::RevokedAt, Some(now()).into())
             .filter(as_refresh_token::Column::ClientId.eq(client_id))
             .filter(as_refresh_token::Column::RevokedAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
-        Ok(())
+        txn.commit().await
     }
 }
 

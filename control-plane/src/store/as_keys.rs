@@ -104,6 +104,8 @@ impl Store {
             .filter(as_signing_key::Column::RetiredAt.is_null())
             .exec(&txn)
             .await?;
+        // The new key as its audit row shows it: the public half only.
+        txn.audit_after(&serde_json::json!({"kid": key.kid, "purpose": key.purpose.as_str()}));
         insert_key(&self.keyring, key)?.exec_without_returning(&txn).await?;
         // Issuer, URLs and keys travel in the edge settings.
         txn.touched().settings = true;

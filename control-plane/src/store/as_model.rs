@@ -210,3 +210,16 @@ pub enum RefreshOutcome {
     /// Already rotated: replay detected and the whole family revoked.
     Reused,
 }
+
+impl super::audit_views::AuditView for AsClient {
+    fn audit_view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "client_id": self.client_id,
+            "kind": self.kind.as_str(),
+            "name": self.name,
+            "grant_types": self.grant_types,
+            "scopes": self.scopes,
+            "workspace_id": self.workspace_id,
+        })
+    }
+}

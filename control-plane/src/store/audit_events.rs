@@ -75,6 +75,8 @@ impl AdminAudit {
 pub(crate) struct AuditChange {
     pub before: Option<Value>,
     pub after: Option<Value>,
+    /// Another org to record the row in (the deletion of the request's own org).
+    pub org_id: Option<String>,
 }
 
 /// Writes the admin audit row of the current request, if any, inside `conn`'s transaction.
@@ -88,7 +90,7 @@ pub(super) async fn record_admin(
         .then(|| serde_json::json!({ "before": change.before, "after": change.after }));
     let event = AuditEvent {
         id: new_id(),
-        org_id: ctx.org_id.clone(),
+        org_id: change.org_id.unwrap_or_else(|| ctx.org_id.clone()),
         kind: AuditKind::Admin.as_str().to_owned(),
         occurred_at: now(),
         actor: Some(ctx.actor.clone()),
@@ -224,6 +226,8 @@ pub struct AuditEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub edge: Option<String>,
     /// Kind-specific: an admin change's `before`/`after` (secrets redacted).
+    // A tool call of a server that opted in (`advanced_config.audit`) carries
+    // `arguments`/`result` here; the schema text stays as the console's client has it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub detail: Option<Value>,
@@ -527,71 +531,11 @@ fn bad_cursor() -> StoreError {
     ))
 }
 
-/// Key names whose values are never written to an audit row.
-const SECRET_KEY_PARTS: &[&str] = &[
-    "secret",
-    "token",
-    "password",
-    "passwd",
-    "credential",
-    "authorization",
-    "api_key",
-    "apikey",
-    "private",
-    "cookie",
-];
-
-/// `value` with every secret-looking value replaced by `"[redacted]"`: values of
-/// keys naming secrets, and strings that look like Gatehouse credentials.
+/// `value` with every secret-looking value replaced by `"[redacted]"`: the one
+/// rule both planes apply (`gatehouse_config::audit::redaction`).
 pub(crate) fn redacted(value: Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| {
-                    let lower = k.to_ascii_lowercase();
-                    // `token_url` names where tokens come from, not a token.
-                    let address = ["url", "uri", "endpoint"].iter().any(|end| lower.ends_with(end));
-                    let secret =
-                        !address && !v.is_null() && SECRET_KEY_PARTS.iter().any(|part| lower.contains(part));
-                    (k, if secret { Value::String(REDACTED.into()) } else { redacted(v) })
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(redacted).collect()),
-        Value::String(s) if is_credential(&s) => Value::String(REDACTED.into()),
-        other => other,
-    }
-}
-
-/// Whether `text` looks like a Gatehouse credential (gateway token, admin token, API key, edge token).
-fn is_credential(text: &str) -> bool {
-    use gatehouse_config::token_hash::{is_admin_side_credential, GATEWAY_TOKEN_PREFIX};
-    text.starts_with(GATEWAY_TOKEN_PREFIX) || is_admin_side_credential(text)
+    gatehouse_config::audit::redaction::redact_value(value)
 }
 
 /// What a redacted value reads as.
-pub const REDACTED: &str = "[redacted]";
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secret_values_are_redacted_at_any_depth() {
-        let v = serde_json::json!({
-            "name": "github",
-            "oauth": {"client_id": "abc", "client_secret": "s3cr3t", "token_url": "https://x"},
-            "headers": [{"Authorization": "Bearer abc"}],
-            "note": "gth_0123456789",
-            "api_key": null,
-        });
-        let r = redacted(v);
-        assert_eq!(r["name"], "github");
-        assert_eq!(r["oauth"]["client_id"], "abc");
-        assert_eq!(r["oauth"]["client_secret"], REDACTED);
-        assert_eq!(r["oauth"]["token_url"], "https://x");
-        assert_eq!(r["headers"][0]["Authorization"], REDACTED);
-        assert_eq!(r["note"], REDACTED);
-        assert_eq!(r["api_key"], Value::Null);
-    }
-}
+pub const REDACTED: &str = gatehouse_config::audit::redaction::REDACTED;

@@ -48,8 +48,10 @@ impl Store {
                 StoreError::unique_or_db(e, "value", message)
             })?;
         txn.touched().certificate_identities.insert(row.id.clone());
+        let created = record_from(row, ws.slug)?;
+        txn.audit_after(&created);
         txn.commit().await?;
-        Ok(Versioned { value: record_from(row, ws.slug)?, version })
+        Ok(Versioned { value: created, version })
     }
 
     /// The org's certificate identities, newest first.
@@ -95,8 +97,10 @@ impl Store {
         let team = team_of(&txn, &row.workspace_id).await?;
         certificate_identity::Entity::delete_by_id(row.id.clone()).exec(&txn).await?;
         txn.touched().certificate_identities.insert(row.id.clone());
+        let deleted = record_from(row, team)?;
+        txn.audit_before(&deleted);
         txn.commit().await?;
-        Ok(Versioned { value: record_from(row, team)?, version })
+        Ok(Versioned { value: deleted, version })
     }
 }
 

@@ -72,8 +72,10 @@ impl Store {
         edge_token::Entity::insert(active).exec_without_returning(&txn).await.map_err(|e| {
             StoreError::unique_or_db(e, "token", "an edge token with this hash exists".to_owned())
         })?;
+        let created = record(row)?;
+        txn.audit_after(&created);
         txn.commit().await?;
-        record(row)
+        Ok(created)
     }
 
     /// Edge tokens ordered by id (creation order), revoked ones included: at
@@ -98,14 +100,25 @@ impl Store {
     /// Revokes the edge token `id` (revoking a revoked token changes nothing).
     pub async fn revoke_edge_token(&self, id: &str) -> Result<EdgeTokenRecord, StoreError> {
         let txn = self.begin_change().await?;
+        // Unknown: nothing is committed, so no audit row either.
+        let row =
+            edge_token::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::NotFound("edge token"))?;
+        let before = record(row)?;
+        if before.revoked_at.is_some() {
+            txn.rollback().await?;
+            return Ok(before);
+        }
+        let revoked_at = now();
         edge_token::Entity::update_many()
-            .col_expr(edge_token::Column::RevokedAt, Expr::value(now()))
+            .col_expr(edge_token::Column::RevokedAt, Expr::value(revoked_at))
             .filter(edge_token::Column::Id.eq(id))
-            .filter(edge_token::Column::RevokedAt.is_null())
             .exec(&txn)
             .await?;
+        let after = EdgeTokenRecord { revoked_at: Some(revoked_at), ..before.clone() };
+        txn.audit_before(&before);
+        txn.audit_after(&after);
         txn.commit().await?;
-        self.edge_token(id).await?.ok_or(StoreError::NotFound("edge token"))
+        Ok(after)
     }
 
     /// The unrevoked edge token whose text hashes to `hash`.
@@ -140,4 +153,16 @@ fn record(row: edge_token::Model) -> Result<EdgeTokenRecord, StoreError> {
         revoked_at: row.revoked_at,
         last_used_at: row.last_used_at,
     })
+}
+
+impl super::audit_views::AuditView for EdgeTokenRecord {
+    fn audit_view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "name": self.name,
+            "token_hint": self.token_hint,
+            "orgs": self.orgs,
+            "revoked_at": self.revoked_at,
+        })
+    }
 }

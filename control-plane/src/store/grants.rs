@@ -247,6 +247,7 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound("connection"))?;
         let grant = self.grant_from(row.clone())?;
+        txn.audit_before(&grant);
         revoke_grants(&txn, vec![row], now()).await?;
         txn.commit().await?;
         Ok(Versioned { value: grant, version })
@@ -484,4 +485,18 @@ pub(super) async fn revoke_server_grants(
         .all(conn)
         .await?;
     revoke_grants(conn, rows, at).await
+}
+
+impl super::audit_views::AuditView for Grant {
+    fn audit_view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "user": self.user,
+            "identity_source": self.identity_source.as_str(),
+            "issuer": self.issuer,
+            "server_id": self.server_id,
+            "status": self.status,
+            "scopes": self.scopes,
+        })
+    }
 }

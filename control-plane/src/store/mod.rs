@@ -11,6 +11,7 @@ pub mod model;
 mod admin_tokens;
 pub mod audit_events;
 mod audit_settings;
+mod audit_views;
 pub use audit_events::{AdminAudit, AuditEvent, AuditFilter, AuditKind};
 pub use audit_settings::{AuditSettings, DEFAULT_AUDIT_RETENTION_DAYS};
 mod api_keys;

@@ -372,3 +372,61 @@ pub struct Versioned<T> {
     /// The config version the mutation committed at.
     pub version: u64,
 }
+
+// No id: the platform's rows of an org outlive its deletion, which leaves no trace of its id.
+impl super::audit_views::AuditView for Org {
+    fn audit_view(&self) -> serde_json::Value {
+        serde_json::json!({"slug": self.slug, "name": self.name})
+    }
+}
+
+impl super::audit_views::AuditView for Workspace {
+    fn audit_view(&self) -> serde_json::Value {
+        serde_json::json!({"id": self.id, "slug": self.slug, "name": self.name})
+    }
+}
+
+impl super::audit_views::AuditView for Provision {
+    fn audit_view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "workspace": self.workspace_slug,
+            "server": self.server_slug,
+            "tools": {"allow": self.tools.allow, "deny": self.tools.deny},
+        })
+    }
+}
+
+impl super::audit_views::AuditView for TokenRecord {
+    fn audit_view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "team": self.team,
+            "user": self.user,
+            "token_hint": self.token_hint,
+            "scopes": self.scopes,
+            "server_permissions": self.server_permissions,
+            "tool_permissions": self.tool_permissions,
+            "expires_at": self.expires_at,
+            "issued_at": self.issued_at,
+            "revoked_at": self.revoked_at,
+        })
+    }
+}
+
+impl super::audit_views::AuditView for CertificateIdentityRecord {
+    fn audit_view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "team": self.team,
+            "kind": self.kind.as_str(),
+            "value": self.value,
+            "user": self.user,
+            "scopes": self.scopes,
+            "server_permissions": self.server_permissions,
+            "tool_permissions": self.tool_permissions,
+            "issuer_ca_sha256": self.issuer.ca_sha256.map(|f| gatehouse_config::identity::cert_issuer::fingerprint_hex(&f)),
+            "spiffe_trust_domain": self.issuer.spiffe_trust_domain,
+            "disabled_at": self.disabled_at,
+        })
+    }
+}

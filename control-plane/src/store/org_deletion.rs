@@ -216,6 +216,19 @@ impl Store {
         // After the org row: an edge batch storing events of this org holds that row
         // (`insert_edge_audit_events`), so its events are either deleted here or never stored.
         Store::delete_org_audit_events(&txn, org_id).await?;
+        // The deletion's own row outlives the org: it is kept in the default org.
+        txn.audit_before(&crate::store::Org {
+            id: row.id.clone(),
+            slug: row.slug.clone(),
+            name: row.name.clone(),
+        });
+        let default = org::Entity::find()
+            .filter(org::Column::Slug.eq(crate::accounts::DEFAULT_ORG_SLUG))
+            .one(&txn)
+            .await?;
+        if let Some(default) = default {
+            txn.audit_in_org(default.id);
+        }
         txn.commit().await?;
         Ok(Versioned { value: (), version })
     }

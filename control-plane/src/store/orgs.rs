@@ -67,6 +67,7 @@ impl Store {
     ) -> Result<Versioned<OrgAuthSettings>, StoreError> {
         let (txn, version) = self.begin_write().await?;
         let row = org::Entity::find_by_id(org_id).one(&txn).await?.ok_or(StoreError::NotFound("org"))?;
+        txn.audit_before(&org_auth_from(&row)?);
         let mut active: org::ActiveModel = row.into();
         if let Some(v) = patch.jwt_validation {
             active.jwt_validation = Set(v.as_ref().map(super::to_json_text));
@@ -76,8 +77,10 @@ impl Store {
         }
         let row = active.update(&txn).await?;
         txn.touched().orgs.insert(row.id.clone());
+        let updated = org_auth_from(&row)?;
+        txn.audit_after(&updated);
         txn.commit().await?;
-        Ok(Versioned { value: org_auth_from(&row)?, version })
+        Ok(Versioned { value: updated, version })
     }
 
     /// The org with `id`, if any.
@@ -100,8 +103,10 @@ impl Store {
         let id = insert_org(&txn, slug, name).await.map_err(|e| {
             StoreError::unique_or_db(e, "slug", format!("an org with slug {slug:?} already exists"))
         })?;
+        let created = Org { id, slug: slug.to_owned(), name: name.to_owned() };
+        txn.audit_after(&created);
         txn.commit().await?;
-        Ok(Versioned { value: Org { id, slug: slug.to_owned(), name: name.to_owned() }, version })
+        Ok(Versioned { value: created, version })
     }
 
     /// A page of every org, by slug.
@@ -119,12 +124,15 @@ impl Store {
     pub async fn rename_org(&self, org_id: &str, name: &str) -> Result<Versioned<Org>, StoreError> {
         let (txn, version) = self.begin_write().await?;
         let row = org::Entity::find_by_id(org_id).one(&txn).await?.ok_or(StoreError::NotFound("org"))?;
+        txn.audit_before(&Org { id: row.id.clone(), slug: row.slug.clone(), name: row.name.clone() });
         let mut active: org::ActiveModel = row.into();
         active.name = Set(name.to_owned());
         let row = active.update(&txn).await?;
         txn.touched().orgs.insert(row.id.clone());
+        let renamed = Org { id: row.id, slug: row.slug, name: row.name };
+        txn.audit_after(&renamed);
         txn.commit().await?;
-        Ok(Versioned { value: Org { id: row.id, slug: row.slug, name: row.name }, version })
+        Ok(Versioned { value: renamed, version })
     }
 }
 
@@ -142,4 +150,10 @@ async fn insert_org(txn: &super::WriteTxn, slug: &str, name: &str) -> Result<Str
     org::Entity::insert(row).exec_without_returning(txn).await?;
     txn.touched().orgs.insert(id.clone());
     Ok(id)
+}
+
+impl super::audit_views::AuditView for OrgAuthSettings {
+    fn audit_view(&self) -> serde_json::Value {
+        serde_json::json!({"jwt_validation": self.jwt_validation, "external_auth_config": self.external_auth_config})
+    }
 }

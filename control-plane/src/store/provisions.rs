@@ -50,7 +50,6 @@ impl Store {
         txn.touched()
             .provisions
             .insert(super::touch::provision_id((row.workspace_id.clone(), row.server_id.clone())));
-        txn.commit().await?;
         let value = Provision {
             workspace_id: row.workspace_id,
             workspace_slug: ws.slug,
@@ -60,6 +59,18 @@ impl Store {
             created_at: row.created_at,
             updated_at: row.updated_at,
         };
+        if let Some(existing) = existing {
+            let before = Provision {
+                tools: ToolRules {
+                    allow: from_json_text("provisions.tool_allow", &existing.tool_allow)?,
+                    deny: from_json_text("provisions.tool_deny", &existing.tool_deny)?,
+                },
+                ..value.clone()
+            };
+            txn.audit_before(&before);
+        }
+        txn.audit_after(&value);
+        txn.commit().await?;
         Ok(Versioned { value: (value, created), version })
     }
 
@@ -74,6 +85,7 @@ impl Store {
         let ws =
             find_workspace(&txn, org_id, workspace_slug).await?.ok_or(StoreError::NotFound("workspace"))?;
         let srv = find_server(&txn, org_id, server_slug).await?.ok_or(StoreError::NotFound("server"))?;
+        txn.audit_before(&serde_json::json!({"workspace": ws.slug, "server": srv.slug}));
         let key = super::touch::provision_id((ws.id, srv.id));
         let deleted = provision::Entity::delete_by_id((key.workspace_id.clone(), key.server_id.clone()))
             .exec(&txn)

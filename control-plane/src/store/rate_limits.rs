@@ -72,8 +72,10 @@ impl Store {
             .await
             .map_err(|e| name_taken(e, &spec.name))?;
         txn.touched().rate_limits.insert(row.id.clone());
+        let created = record_from(row)?;
+        txn.audit_after(&created);
         txn.commit().await?;
-        Ok(Versioned { value: record_from(row)?, version })
+        Ok(Versioned { value: created, version })
     }
 
     /// The org's rate limits, oldest first.
@@ -104,6 +106,7 @@ impl Store {
         let (txn, version) = self.begin_write().await?;
         let current = find(&txn, org_id, id).await?.ok_or(StoreError::NotFound("rate limit"))?;
         check_references(&txn, org_id, &spec).await?;
+        txn.audit_before(&record_from(current.clone())?);
         let row = to_row(current.id.clone(), org_id, &spec, current.created_at, now());
         let mut active = current.into_active_model();
         active.name = Set(row.name.clone());
@@ -119,8 +122,10 @@ impl Store {
         active.updated_at = Set(row.updated_at);
         active.update(&txn).await.map_err(|e| name_taken(e, &spec.name))?;
         txn.touched().rate_limits.insert(row.id.clone());
+        let updated = record_from(row)?;
+        txn.audit_after(&updated);
         txn.commit().await?;
-        Ok(Versioned { value: record_from(row)?, version })
+        Ok(Versioned { value: updated, version })
     }
 
     /// Deletes a rate limit: edges stop counting it with the next config version.
@@ -133,8 +138,10 @@ impl Store {
         let row = find(&txn, org_id, id).await?.ok_or(StoreError::NotFound("rate limit"))?;
         rate_limit::Entity::delete_by_id(row.id.clone()).exec(&txn).await?;
         txn.touched().rate_limits.insert(row.id.clone());
+        let deleted = record_from(row)?;
+        txn.audit_before(&deleted);
         txn.commit().await?;
-        Ok(Versioned { value: record_from(row)?, version })
+        Ok(Versioned { value: deleted, version })
     }
 }
 
@@ -247,4 +254,20 @@ fn record_from(m: rate_limit::Model) -> Result<RateLimitRecord, StoreError> {
         created_at: m.created_at,
         updated_at: m.updated_at,
     })
+}
+
+impl super::audit_views::AuditView for RateLimitRecord {
+    fn audit_view(&self) -> serde_json::Value {
+        let s = &self.spec;
+        serde_json::json!({
+            "id": self.id,
+            "name": s.name,
+            "match": {"workspace": s.workspace, "user": s.user, "server": s.server, "tool": s.tool,
+                "per_caller": s.per_caller},
+            "kind": s.kind.as_str(),
+            "amount": s.amount,
+            "per": s.period.as_str(),
+            "burst": s.burst,
+        })
+    }
 }

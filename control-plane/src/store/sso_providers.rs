@@ -128,8 +128,10 @@ impl Store {
             .map_err(|e| {
                 StoreError::unique_or_db(e, "name", format!("an sso provider named {name:?} already exists"))
             })?;
+        let created = provider_from(row)?;
+        txn.audit_after(&created);
         txn.commit().await?;
-        provider_from(row)
+        Ok(created)
     }
 
     /// The org's providers, oldest first (the first enabled one is the default for login).
@@ -158,6 +160,7 @@ impl Store {
         patch: SsoProviderPatch,
     ) -> Result<SsoProvider, StoreError> {
         let mut row = self.find_sso_provider(org_id, id).await?;
+        let before = provider_from(row.clone())?;
         if let Some(name) = patch.name {
             row.name = name;
         }
@@ -192,14 +195,18 @@ impl Store {
                 Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => duplicate(&name),
                 _ => StoreError::Db(e),
             })?;
+        let updated = provider_from(row)?;
+        txn.audit_before(&before);
+        txn.audit_after(&updated);
         txn.commit().await?;
-        provider_from(row)
+        Ok(updated)
     }
 
     /// Deletes a provider (its pending logins go with it; users stay).
     pub async fn delete_sso_provider(&self, org_id: &str, id: &str) -> Result<(), StoreError> {
         let row = self.find_sso_provider(org_id, id).await?;
         let txn = self.begin_change().await?;
+        txn.audit_before(&provider_from(row.clone())?);
         sso_provider::Entity::delete_by_id(row.id).exec(&txn).await?;
         txn.commit().await
     }
@@ -258,4 +265,20 @@ fn provider_from(m: sso_provider::Model) -> Result<SsoProvider, StoreError> {
         created_at: m.created_at,
         updated_at: m.updated_at,
     })
+}
+
+impl super::audit_views::AuditView for SsoProvider {
+    fn audit_view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind.as_str(),
+            "issuer": self.issuer,
+            "client_id": self.client_id,
+            "has_client_secret": self.has_client_secret,
+            "scopes": self.scopes,
+            "claim_mappings": serde_json::to_value(&self.claim_mappings).unwrap_or_default(),
+            "enabled": self.enabled,
+        })
+    }
 }

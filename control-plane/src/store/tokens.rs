@@ -49,8 +49,10 @@ impl Store {
             .await
             .map_err(|e| StoreError::unique_or_db(e, "token", "token collision, retry".into()))?;
         txn.touched().tokens.insert(row.id.clone());
+        let created = token_from(row, ws.slug)?;
+        txn.audit_after(&created);
         txn.commit().await?;
-        Ok(Versioned { value: token_from(row, ws.slug)?, version })
+        Ok(Versioned { value: created, version })
     }
 
     /// A page of the org's tokens (revoked ones included, for audit), newest first.
@@ -136,9 +138,12 @@ impl Store {
         .exec(&txn)
         .await?;
         txn.touched().tokens.insert(row.id.clone());
+        let team = team.unwrap_or_default();
+        txn.audit_before(&token_from(row.clone(), team.clone())?);
+        let record = token_from(gateway_token::Model { revoked_at: Some(revoked_at), ..row }, team)?;
+        txn.audit_after(&record);
         txn.commit().await?;
-        let record = gateway_token::Model { revoked_at: Some(revoked_at), ..row };
-        Ok(Versioned { value: token_from(record, team.unwrap_or_default())?, version })
+        Ok(Versioned { value: record, version })
     }
 
     /// Replaces a token's secret, keeping its id, grants and lifetime; the old secret stops working.
@@ -158,6 +163,8 @@ impl Store {
             });
         }
         let team = workspace::Entity::find_by_id(row.workspace_id.clone()).one(&txn).await?.map(|w| w.slug);
+        let team = team.unwrap_or_default();
+        txn.audit_before(&token_from(row.clone(), team.clone())?);
         let at = now();
         // The new secret lives as long as the old one did when it was issued.
         let expires_at: Option<DateTime<Utc>> = row.expires_at.map(|exp| at + (exp - row.issued_at));
@@ -173,8 +180,10 @@ impl Store {
             .await
             .map_err(|e| StoreError::unique_or_db(e, "token", "token collision, retry".into()))?;
         txn.touched().tokens.insert(updated.id.clone());
+        let rotated = token_from(updated, team)?;
+        txn.audit_after(&rotated);
         txn.commit().await?;
-        Ok(Versioned { value: token_from(updated, team.unwrap_or_default())?, version })
+        Ok(Versioned { value: rotated, version })
     }
 }
 

@@ -43,6 +43,8 @@ fn names_user(name: &str, u: &user::Model) -> bool {
     super::users::name_denotes(name, &u.id, &u.email)
 }
 
+use super::audit_views::AuditView;
+
 impl Store {
     /// The org's users, oldest first.
     pub async fn list_users(&self, org_id: &str) -> Result<Vec<User>, StoreError> {
@@ -66,6 +68,7 @@ impl Store {
     ) -> Result<Versioned<Deactivation>, StoreError> {
         let (txn, version) = self.begin_write().await?;
         let row = find_user(&txn, org_id, user_id).await?;
+        txn.audit_before(&user_from(row.clone()));
         let at = now();
         let row = match row.deactivated_at {
             Some(_) => row,
@@ -157,6 +160,11 @@ impl Store {
             .collect();
         // Tombstoned like a disconnect, so no edge uses a token it cached for them.
         let upstream_grants = super::grants::revoke_grants(&txn, grants, at).await?;
+        let mut after = user_from(row.clone()).audit_view();
+        after["revoked"] = serde_json::json!({"gateway_tokens": gateway_tokens, "refresh_tokens": refresh_tokens,
+            "consents": consents, "sessions": sessions.rows_affected, "upstream_grants": upstream_grants,
+            "certificate_identities": certificate_identities});
+        txn.audit_after(&after);
         txn.commit().await?;
         let value = Deactivation {
             user: user_from(row),
@@ -174,6 +182,7 @@ impl Store {
     pub async fn reactivate_user(&self, org_id: &str, user_id: &str) -> Result<Versioned<User>, StoreError> {
         let (txn, version) = self.begin_write().await?;
         let row = find_user(&txn, org_id, user_id).await?;
+        txn.audit_before(&user_from(row.clone()));
         let at = now();
         user::Entity::update(user::ActiveModel {
             id: Set(row.id.clone()),
@@ -184,11 +193,10 @@ impl Store {
         .exec(&txn)
         .await?;
         txn.touched().settings = true;
+        let reactivated = user_from(user::Model { deactivated_at: None, updated_at: at, ..row });
+        txn.audit_after(&reactivated);
         txn.commit().await?;
-        Ok(Versioned {
-            value: user_from(user::Model { deactivated_at: None, updated_at: at, ..row }),
-            version,
-        })
+        Ok(Versioned { value: reactivated, version })
     }
 }
 

@@ -244,3 +244,10 @@ pub(super) async fn org_user_named(
         .await?;
     Ok(by_email.map(user_from))
 }
+
+impl super::audit_views::AuditView for User {
+    fn audit_view(&self) -> serde_json::Value {
+        serde_json::json!({"id": self.id, "email": self.email, "name": self.name, "role": self.role, "issuer": self.issuer,
+            "deactivated_at": self.deactivated_at})
+    }
+}

@@ -7,6 +7,8 @@ use super::{
     new_id, now, to_json_text, NewWorkspace, Provision, Store, StoreError, ToolRules, Versioned, Workspace,
 };
 
+use super::audit_views::AuditView;
+
 impl Store {
     /// Creates a workspace and provisions every `auto_provision` server to it, in one transaction.
     pub async fn create_workspace(
@@ -71,8 +73,12 @@ impl Store {
                     .map(|p| super::touch::provision_id((p.workspace_id.clone(), p.server_id.clone()))),
             );
         }
+        let created = workspace_from(ws);
+        let mut after = created.audit_view();
+        after["provisions"] = provisions.iter().map(AuditView::audit_view).collect();
+        txn.audit_after(&after);
         txn.commit().await?;
-        Ok(Versioned { value: (workspace_from(ws), provisions), version })
+        Ok(Versioned { value: (created, provisions), version })
     }
 
     /// All workspaces of the org, by slug.
@@ -97,6 +103,7 @@ impl Store {
     pub async fn delete_workspace(&self, org_id: &str, slug: &str) -> Result<Versioned<()>, StoreError> {
         let (txn, version) = self.begin_write().await?;
         let ws = find_workspace(&txn, org_id, slug).await?.ok_or(StoreError::NotFound("workspace"))?;
+        txn.audit_before(&workspace_from(ws.clone()));
         super::touch::touch_workspace(&txn, &ws.id).await?;
         // Foreign keys cascade too; deleting explicitly keeps this independent of FK enforcement.
         provision::Entity::delete_many().filter(provision::Column::WorkspaceId.eq(&ws.id)).exec(&txn).await?;

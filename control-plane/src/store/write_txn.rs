@@ -13,6 +13,7 @@ use sea_orm::{
 use tokio::sync::watch;
 
 use super::audit_events::{self, AuditChange};
+use super::audit_views::AuditView;
 use super::entities::config_outbox;
 use super::{now, to_json_text, StoreError};
 
@@ -98,8 +99,30 @@ impl WriteTxn {
         before: Option<serde_json::Value>,
         after: Option<serde_json::Value>,
     ) {
-        let mut change = self.change.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *change = AuditChange { before, after };
+        let mut change = self.change_mut();
+        change.before = before;
+        change.after = after;
+    }
+
+    /// The record as it was before the mutation, for its audit row (redacted here).
+    pub(crate) fn audit_before(&self, before: &dyn AuditView) {
+        self.change_mut().before = Some(audit_events::redacted(before.audit_view()));
+    }
+
+    /// The record as the mutation left it, for its audit row (redacted here).
+    pub(crate) fn audit_after(&self, after: &dyn AuditView) {
+        self.change_mut().after = Some(audit_events::redacted(after.audit_view()));
+    }
+
+    /// Records the audit row of this transaction in `org_id` instead of the
+    /// request's org: deleting an org deletes its rows, so the row of the deletion
+    /// goes to the default org, where the platform admin reads it.
+    pub(crate) fn audit_in_org(&self, org_id: String) {
+        self.change_mut().org_id = Some(org_id);
+    }
+
+    fn change_mut(&self) -> MutexGuard<'_, AuditChange> {
+        self.change.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Writes the admin audit row (when an admin request is being served) and the

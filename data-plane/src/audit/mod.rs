@@ -12,6 +12,7 @@
 //! The same record is what rate-limit denials (a deny with reason
 //! `rate_limited`) and request metrics can read.
 
+pub mod capture;
 mod queue;
 pub mod shipper;
 
@@ -62,6 +63,10 @@ pub struct RequestFacts {
     upstream_status: Option<u16>,
     session_hash: Option<String>,
     forwarded: bool,
+    /// Opt-in: the call's recorded arguments.
+    arguments: Option<String>,
+    /// Opt-in: what to capture of the call's result.
+    result_plan: Option<capture::ResultPlan>,
 }
 
 impl RequestFacts {
@@ -115,6 +120,14 @@ impl RequestFacts {
         }
     }
 
+    /// A `tools/call` to a server whose `advanced_config.audit` opted in: its
+    /// arguments (from `body`) and what to capture of its result. Only called for such servers.
+    pub fn capture(&mut self, settings: gatehouse_config::audit::capture::AuditCapture, body: &[u8]) {
+        if self.enabled {
+            (self.arguments, self.result_plan) = capture::plan(settings, body);
+        }
+    }
+
     /// The request passed every check and goes to the upstream.
     pub fn forwarding(&mut self) {
         self.forwarded = true;
@@ -125,14 +138,15 @@ impl RequestFacts {
         self.upstream_status = Some(status);
     }
 
-    /// The outcome, or `None` when auditing is off or the request names no org of this edge.
+    /// The outcome, or `None` when auditing is off or the request names no org of this
+    /// edge; with it, what to capture of the result (when the server opted in).
     pub fn finish(
         self,
         error: Option<&EdgeError>,
         latency_ms: u64,
         response_bytes: Option<u64>,
         trace_id: Option<String>,
-    ) -> Option<RequestOutcome> {
+    ) -> Option<(RequestOutcome, Option<capture::ResultPlan>)> {
         if !self.enabled {
             return None;
         }
@@ -145,7 +159,7 @@ impl RequestFacts {
         } else {
             OutcomeKind::McpRequest
         };
-        Some(RequestOutcome {
+        let outcome = RequestOutcome {
             at_ms: now_ms(),
             kind,
             org_id,
@@ -166,7 +180,12 @@ impl RequestFacts {
             trace_id,
             session_hash: self.session_hash,
             client: self.client,
-        })
+            arguments: self.arguments,
+            result: None,
+        };
+        // A result is captured only from an upstream's answer, never from the edge's own error.
+        let plan = self.result_plan.filter(|_| self.forwarded && error.is_none());
+        Some((outcome, plan))
     }
 }
 
@@ -236,4 +255,38 @@ pub struct RequestOutcome {
     pub session_hash: Option<String>,
     /// The caller's address.
     pub client: Option<IpAddr>,
+    /// Opt-in: the call's arguments, redacted and cut (JSON text of the record).
+    pub arguments: Option<String>,
+    /// Opt-in: the call's result, redacted and cut (JSON text of the record).
+    pub result: Option<String>,
+}
+
+#[cfg(test)]
+impl RequestOutcome {
+    /// An allowed request of org `o` with nothing else known, for tests to fill in.
+    pub(crate) fn for_tests(kind: OutcomeKind) -> Self {
+        Self {
+            at_ms: 0,
+            kind,
+            org_id: "o".into(),
+            user: None,
+            identity_source: None,
+            workspace: None,
+            server: None,
+            method: None,
+            tool: None,
+            allowed: true,
+            reason: None,
+            jsonrpc_code: None,
+            upstream_status: None,
+            latency_ms: 0,
+            request_bytes: 0,
+            response_bytes: None,
+            trace_id: None,
+            session_hash: None,
+            client: None,
+            arguments: None,
+            result: None,
+        }
+    }
 }

@@ -81,27 +81,7 @@ mod tests {
     use crate::audit::OutcomeKind;
 
     fn event(n: i64) -> RequestOutcome {
-        RequestOutcome {
-            at_ms: n,
-            kind: OutcomeKind::McpRequest,
-            org_id: "o".into(),
-            user: None,
-            identity_source: None,
-            workspace: None,
-            server: None,
-            method: None,
-            tool: None,
-            allowed: true,
-            reason: None,
-            jsonrpc_code: None,
-            upstream_status: None,
-            latency_ms: 0,
-            request_bytes: 0,
-            response_bytes: None,
-            trace_id: None,
-            session_hash: None,
-            client: None,
-        }
+        RequestOutcome { at_ms: n, ..RequestOutcome::for_tests(OutcomeKind::McpRequest) }
     }
 
     #[test]

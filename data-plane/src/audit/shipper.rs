@@ -231,5 +231,7 @@ fn to_wire(e: RequestOutcome) -> pb::AuditEvent {
         trace_id: e.trace_id.unwrap_or_default(),
         session_hash: e.session_hash.unwrap_or_default(),
         client_address: e.client.map(|ip| ip.to_string()).unwrap_or_default(),
+        arguments: e.arguments,
+        result: e.result,
     }
 }

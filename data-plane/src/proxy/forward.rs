@@ -97,10 +97,7 @@ async fn handle_path(state: ProxyState, path: McpPath, request: Request) -> Resp
             Err(error) => Err((error.into(), None)),
         };
         let (response, reason) = match outcome {
-            Ok(response) => {
-                super::audit::record(inner, facts, None, &response, started, &span);
-                (response, None)
-            }
+            Ok(response) => (super::audit::record(inner, facts, None, response, started, &span), None),
             Err((Rejection { error, id }, view)) => {
                 let mut response = error.to_response(id.as_deref());
                 if let Some(view) = view {
@@ -108,7 +105,7 @@ async fn handle_path(state: ProxyState, path: McpPath, request: Request) -> Resp
                     prm::challenge(&mut response, &error, &view, configured, &origin, &path);
                     label_server(&mut record, &view, &path);
                 }
-                super::audit::record(inner, facts, Some(&error), &response, started, &span);
+                let response = super::audit::record(inner, facts, Some(&error), response, started, &span);
                 (response, Some(error.reason()))
             }
         };
@@ -272,6 +269,10 @@ async fn forward(
         (None, None, None)
     };
     facts.request_bytes(body.len());
+    if let Some(capture) = route.server.audit.filter(|_| tool.is_some()) {
+        // Opted-in servers only: every other request pays this one check.
+        facts.capture(capture, &body);
+    }
     let reject = |error: EdgeError| Rejection { error, id: id.map(ToOwned::to_owned) };
     if parts.method != Method::DELETE && !accepts_mcp(&parts.headers, is_post) {
         return Err(reject(EdgeError::NotAcceptable));

@@ -4,6 +4,7 @@
 mod admin_api;
 mod api_contract;
 mod audit;
+mod audit_detail;
 mod audit_edge;
 mod config_as_code;
 mod config_stream_cp;
