@@ -17,9 +17,15 @@ pub fn web_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../web")
 }
 
-/// `<target>/console-screenshots`, kept as a CI artifact.
+/// `<target>/console-screenshots`, kept as a CI artifact. The target directory is
+/// found from the running test binary (`<target>/<profile>/deps/<binary>`), since
+/// Cargo tells only integration tests, not this library, where it is at build time.
 pub fn screenshot_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").join("console-screenshots")
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.ancestors()
+        .nth(3)
+        .expect("the test binary lives in <target>/<profile>/deps")
+        .join("console-screenshots")
 }
 
 /// A running browser scenario.
