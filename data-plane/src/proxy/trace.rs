@@ -133,8 +133,14 @@ mod tests {
         global::set_text_map_propagator(TraceContextPropagator::new());
         let exported = Attributes::default();
         let provider = SdkTracerProvider::builder().with_simple_exporter(exported.clone()).build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        // Only the span's own fields become attributes: no locations, threads, target or timings.
+        let layer = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("test"))
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false);
+        let subscriber = tracing_subscriber::registry().with(layer);
         let traceparent = tracing::subscriber::with_default(subscriber, || {
             let mut incoming = HeaderMap::new();
             incoming.insert(
