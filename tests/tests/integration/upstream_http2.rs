@@ -25,7 +25,8 @@ async fn echo_through(url: &str, token: &str) -> Vec<String> {
     let mut texts = Vec::new();
     for i in 0..3 {
         let arguments = json!({"text": format!("hello {i}")}).as_object().unwrap().clone();
-        let result = client.call_tool(CallToolRequestParams::new("echo").with_arguments(arguments)).await.unwrap();
+        let result =
+            client.call_tool(CallToolRequestParams::new("echo").with_arguments(arguments)).await.unwrap();
         texts.push(serde_json::to_value(&result.content).unwrap()[0]["text"].as_str().unwrap().to_owned());
     }
     client.cancel().await.unwrap();
