@@ -64,7 +64,7 @@ impl GuardedConnector {
         let Some(server_name) = server_name else { return Ok(UpstreamIo::Plain(tcp)) };
         // A connection keeps the roots it started with; new ones use reloaded files.
         let tls = self.tls.current().connect(server_name, tcp.into_inner()).await?;
-        Ok(UpstreamIo::Tls(TokioIo::new(tls)))
+        Ok(UpstreamIo::Tls(Box::new(TokioIo::new(tls))))
     }
 }
 
