@@ -44,6 +44,8 @@ pub struct UpstreamServer {
     pub name: String,
     /// Upstream MCP endpoint.
     pub url: url::Url,
+    /// The same endpoint as the upstream client takes it, parsed once per config version.
+    pub uri: http::Uri,
     pub auth: UpstreamAuth,
     /// Static headers to inject, already validated as HTTP headers.
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -553,6 +555,7 @@ fn org_jwt_validation(o: &pb::Org) -> Option<Result<Arc<crate::identity::byo_jwt
 
 fn server_from_wire(s: &pb::Server) -> Result<UpstreamServer, String> {
     let url = url::Url::parse(&s.url).map_err(|e| format!("invalid url: {e}"))?;
+    let uri = url.as_str().parse::<http::Uri>().map_err(|e| format!("invalid url: {e}"))?;
     let auth = match s.auth_type.as_str() {
         "none" => UpstreamAuth::None,
         "headers" => UpstreamAuth::Headers,
@@ -584,6 +587,7 @@ fn server_from_wire(s: &pb::Server) -> Result<UpstreamServer, String> {
         metric_label: Arc::from(s.slug.as_str()),
         name: s.name.clone(),
         url,
+        uri,
         auth,
         headers,
         identity: Arc::new(crate::identity::server_identity::ServerIdentity::from_advanced_config(

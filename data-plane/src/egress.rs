@@ -45,9 +45,9 @@ impl Egress {
     }
 }
 
-/// Whether `error` is the guard refusing a resolved address.
-pub fn is_blocked(error: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+/// Whether `error` (or an error it wraps) is the guard refusing an address.
+pub fn is_blocked(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
     while let Some(e) = source {
         if e.is::<BlockedAddress>() {
             return true;
@@ -57,8 +57,7 @@ pub fn is_blocked(error: &reqwest::Error) -> bool {
     false
 }
 
-/// Resolves names with the system resolver and refuses the name when any of its
-/// addresses is blocked, so rebinding cannot pick a blocked one.
+/// Resolves names through [`resolve_allowed`].
 struct GuardedResolver {
     policy: Arc<AddressPolicy>,
 }
@@ -68,18 +67,28 @@ impl Resolve for GuardedResolver {
         let policy = self.policy.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if addrs.is_empty() {
-                return Err(format!("{host} did not resolve").into());
-            }
-            for addr in &addrs {
-                if let Err(blocked) = policy.check(Some(&host), addr.ip()) {
-                    tracing::warn!(%host, address = %blocked.address, class = ?blocked.class, "refusing an outbound connection");
-                    return Err(Box::new(blocked) as Box<dyn std::error::Error + Send + Sync>);
-                }
-            }
-            let addrs: Addrs = Box::new(addrs.into_iter());
+            let addrs: Addrs = Box::new(resolve_allowed(&policy, &host).await?.into_iter());
             Ok(addrs)
         })
     }
+}
+
+/// The addresses `host` resolves to (with port 0), refused whole when any of them is
+/// blocked, so rebinding cannot pick a blocked one. The one guard of every outbound name:
+/// reqwest's resolver here and the proxy's upstream connector use it.
+pub(crate) async fn resolve_allowed(
+    policy: &AddressPolicy,
+    host: &str,
+) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
+    if addrs.is_empty() {
+        return Err(format!("{host} did not resolve").into());
+    }
+    for addr in &addrs {
+        if let Err(blocked) = policy.check(Some(host), addr.ip()) {
+            tracing::warn!(%host, address = %blocked.address, class = ?blocked.class, "refusing an outbound connection");
+            return Err(Box::new(blocked));
+        }
+    }
+    Ok(addrs)
 }

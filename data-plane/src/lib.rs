@@ -36,6 +36,7 @@ pub mod scopes;
 pub mod server;
 pub mod state;
 pub mod tls;
+pub mod upstream_client;
 pub mod upstream_oauth_client;
 
 use std::future::Future;
@@ -99,6 +100,7 @@ pub async fn run_with_metrics(
     let control_plane = ControlPlaneChannel::new(&config)?;
     let client = ConfigClient::new(&config, control_plane.clone(), state.clone());
     let proxy = proxy::ProxyState::new(state.clone(), config.proxy.clone()).context("building the proxy")?;
+    let upstream_client = proxy.upstream_client().clone();
     // Upstream credential broker: token cache (Redis or memory) + control plane client.
     let token_cache = credentials::EdgeTokenCache::from_settings(&config.credentials)
         .context("configuring the upstream token cache (GATEHOUSE_REDIS_URL)")?;
@@ -150,6 +152,7 @@ pub async fn run_with_metrics(
         tokio::spawn(tls.clone().watch(stop_tls_watch.clone()));
     }
     tokio::spawn(control_plane.clone().watch_tls(stop_tls_watch.clone()));
+    tokio::spawn(upstream_client.watch_tls(stop_tls_watch.clone()));
     let stop_metrics = CancellationToken::new();
     let metrics_server = metrics_listener.map(|listener| {
         let addr = listener.local_addr().ok();

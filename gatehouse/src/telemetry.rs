@@ -10,6 +10,7 @@ use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -85,6 +86,12 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
 
     let filter = EnvFilter::try_new(&config.log_filter)
         .with_context(|| format!("invalid RUST_LOG filter {:?}", config.log_filter))?;
+    // The edge's request span fields are read by an exporter or by log lines at INFO; with
+    // neither they would be built for nothing on every request.
+    let logs_read_span_fields = filter.max_level_hint().is_none_or(|level| level >= LevelFilter::INFO);
+    gatehouse_data_plane::proxy::trace::set_span_fields(
+        config.otlp_traces_endpoint.is_some() || logs_read_span_fields,
+    );
     let fmt = match config.log_format {
         // Colour only for a terminal: escape codes would garble files and log shippers.
         LogFormat::Text => {

@@ -8,7 +8,8 @@
 //! against the same edge without one.
 //! The `edge` rows record every call in the audit
 //! trail (the default); `edge audit off` is an edge with `GATEHOUSE_EDGE_AUDIT=false`,
-//! and the audit ratio compares the two (the budget: under 10 % of throughput).
+//! and the audit ratio compares the two (the budget: under 10 % of throughput), as does the
+//! last ratio for audit and a matching rate limit together against an edge with neither.
 //!
 //! Run: `cargo bench -p gatehouse-tests --bench edge_overhead`
 //! (`GATEHOUSE_BENCH_REQUESTS`, `GATEHOUSE_BENCH_CONCURRENCY` to tune).
@@ -269,4 +270,15 @@ async fn main() {
         ms(e.p99) / ms(q.p99),
         e.rps / q.rps
     );
+    // Governance together: audit on and a rate limit matching every call, against an edge with neither.
+    for (name, stats) in [("audit + limit local", Some(&l)), ("audit + limit redis", r.as_ref())] {
+        if let Some(stats) = stats {
+            println!(
+                "{name} vs neither   p50 x{:.2}   throughput x{:.3} ({:+.1} %; budget: at least x0.90)",
+                ms(stats.p50) / ms(q.p50),
+                stats.rps / q.rps,
+                (stats.rps / q.rps - 1.0) * 100.0
+            );
+        }
+    }
 }

@@ -27,6 +27,7 @@ pub mod oidc;
 pub mod pki;
 pub mod processes;
 pub mod protected_upstream;
+pub mod tls_upstream;
 pub mod upstream;
 
 use std::future::Future;

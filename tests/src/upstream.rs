@@ -176,14 +176,7 @@ impl McpUpstream {
     pub async fn start(mode: SessionMode) -> Self {
         let calls = CallLog::default();
         let cancel = CancellationToken::new();
-        let config = StreamableHttpServerConfig::default()
-            .with_legacy_session_mode(mode == SessionMode::Stateful)
-            .with_sse_keep_alive(None)
-            .with_cancellation_token(cancel.child_token());
-        let tools = TestTools::new(calls.clone());
-        let service: StreamableHttpService<TestTools, LocalSessionManager> =
-            StreamableHttpService::new(move || Ok(tools.clone()), Default::default(), config);
-        let router = axum::Router::new().nest_service("/mcp", service);
+        let router = mcp_router(mode, calls.clone(), &cancel);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         // Without TCP_NODELAY small responses wait on delayed ACKs (~40 ms),
@@ -197,6 +190,18 @@ impl McpUpstream {
         });
         Self { url: format!("http://{addr}/mcp"), calls, cancel }
     }
+}
+
+/// The [`TestTools`] as a Streamable HTTP endpoint at `/mcp`, recording calls in `calls`.
+pub fn mcp_router(mode: SessionMode, calls: CallLog, cancel: &CancellationToken) -> axum::Router {
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(mode == SessionMode::Stateful)
+        .with_sse_keep_alive(None)
+        .with_cancellation_token(cancel.child_token());
+    let tools = TestTools::new(calls);
+    let service: StreamableHttpService<TestTools, LocalSessionManager> =
+        StreamableHttpService::new(move || Ok(tools.clone()), Default::default(), config);
+    axum::Router::new().nest_service("/mcp", service)
 }
 
 impl Drop for McpUpstream {

@@ -13,6 +13,9 @@ use crate::reload::TlsSource;
 pub struct ClientTls {
     /// CAs the server certificate must chain to; `None`: the system's roots.
     pub ca: Option<PemFile>,
+    /// Whether the system's roots are trusted besides `ca` (for clients that reach both
+    /// public servers and servers of a private CA).
+    pub with_system_roots: bool,
     /// Client certificate chain and key, presented when the server asks.
     pub identity: Option<(PemFile, PemFile)>,
     /// ALPN protocols offered.
@@ -36,6 +39,11 @@ impl TlsSource for ClientTls {
     fn build(&self, contents: &FileContents) -> Result<Self::Built, TlsError> {
         let offset = if self.identity.is_some() { 2 } else { 0 };
         let roots = match &self.ca {
+            Some(ca) if self.with_system_roots => {
+                let mut roots = system_roots();
+                roots.roots.extend(crate::server::roots(ca, contents.get(offset))?.roots);
+                roots
+            }
             Some(ca) => crate::server::roots(ca, contents.get(offset))?,
             None => system_roots(),
         };

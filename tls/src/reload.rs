@@ -166,6 +166,7 @@ mod tests {
         assert!(Reloading::load(source(&key)).is_ok());
         let client = crate::ClientTls {
             ca: Some(PemFile::new("CA", dir.path().join("absent.crt"))),
+            with_system_roots: false,
             identity: None,
             alpn: vec![],
             name: "client",

@@ -1,6 +1,7 @@
 //! Request-path settings: body limit, upstream timeouts and the edge's public URL.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use gatehouse_config::address_filter::AddressPolicy;
@@ -15,6 +16,8 @@ const EDGE_PUBLIC_URL: &str = "GATEHOUSE_EDGE_PUBLIC_URL";
 /// The edge's former name for it, still read (with a warning) when the new one is unset.
 const DEPRECATED_PUBLIC_BASE_URL: &str = "GATEHOUSE_PUBLIC_BASE_URL";
 const IDP_CALLS_PER_MINUTE: &str = "GATEHOUSE_EDGE_IDP_CALLS_PER_MINUTE";
+/// A CA bundle upstream servers' certificates may chain to, besides the system's roots.
+pub const UPSTREAM_CA: &str = "GATEHOUSE_UPSTREAM_CA";
 
 /// Tunables of the request path.
 #[derive(Debug, Clone)]
@@ -35,6 +38,9 @@ pub struct ProxySettings {
     /// Identity-provider calls (remote JWKS fetches, token introspection) that requests
     /// not yet authenticated may cause, per client address and minute (default 60).
     pub idp_calls_per_minute: u32,
+    /// PEM bundle of CAs trusted for `https://` upstreams besides the system's roots
+    /// (`GATEHOUSE_UPSTREAM_CA`); reloaded when the file changes.
+    pub upstream_ca: Option<PathBuf>,
 }
 
 impl Default for ProxySettings {
@@ -46,6 +52,7 @@ impl Default for ProxySettings {
             public_base_url: None,
             upstream_addresses: AddressPolicy::default(),
             idp_calls_per_minute: 60,
+            upstream_ca: None,
         }
     }
 }
@@ -54,7 +61,8 @@ impl ProxySettings {
     /// Reads `GATEHOUSE_MAX_REQUEST_BYTES`, `GATEHOUSE_UPSTREAM_CONNECT_TIMEOUT_MS`,
     /// `GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT_MS`, `GATEHOUSE_EDGE_PUBLIC_URL` (formerly
     /// `GATEHOUSE_PUBLIC_BASE_URL`, still read with a warning), `GATEHOUSE_UPSTREAM_ALLOW` and
-    /// `GATEHOUSE_ALLOW_LOOPBACK_UPSTREAMS`; unset ones keep their defaults.
+    /// `GATEHOUSE_ALLOW_LOOPBACK_UPSTREAMS` and `GATEHOUSE_UPSTREAM_CA`; unset ones keep their
+    /// defaults.
     pub fn from_env(env: &BTreeMap<String, String>) -> Result<Self, ProxyConfigError> {
         let mut settings = Self::default();
         if let Some(bytes) = positive(env, MAX_REQUEST_BYTES)? {
@@ -85,6 +93,7 @@ impl ProxySettings {
             settings.idp_calls_per_minute = u32::try_from(n)
                 .map_err(|_| ProxyConfigError::InvalidNumber { name: IDP_CALLS_PER_MINUTE })?;
         }
+        settings.upstream_ca = set(UPSTREAM_CA).map(|(_, path)| PathBuf::from(path.trim()));
         Ok(settings)
     }
 }
@@ -118,9 +127,12 @@ pub enum ProxyConfigError {
     /// The outbound address policy is invalid.
     #[error(transparent)]
     Egress(#[from] EgressConfigError),
-    /// The upstream HTTP client could not be built.
-    #[error("failed to build the upstream HTTP client")]
+    /// The identity providers' HTTP client could not be built.
+    #[error("failed to build the identity providers' HTTP client")]
     Client(#[source] reqwest::Error),
+    /// The upstreams' TLS settings are unusable (the error names the variable).
+    #[error(transparent)]
+    UpstreamTls(#[from] gatehouse_tls::TlsError),
 }
 
 #[cfg(test)]

@@ -91,6 +91,7 @@ impl ControlPlaneChannel {
             let settings = &config.control_plane_tls;
             let source = ClientTls {
                 ca: settings.ca_path.as_ref().map(|path| PemFile::new(CONTROL_PLANE_CA, path)),
+                with_system_roots: false,
                 identity: settings.client_cert.as_ref().map(|(cert, key)| {
                     (
                         PemFile::new(CONTROL_PLANE_CLIENT_CERT, cert),

@@ -255,7 +255,7 @@ async fn forward(
         read_body(body, &parts.headers, inner.settings.max_request_body_bytes).await?
     } else {
         facts.message(parts.method.as_str(), None);
-        if !span.is_disabled() {
+        if trace::records_fields(span) {
             span.record("otel.name", format!("{} {slug}", parts.method));
         }
         // MCP GET and DELETE carry no body; never forward one.
@@ -427,7 +427,7 @@ fn check_message<'b>(
     let reject = |error: EdgeError| Rejection { error, id: peek.id.map(ToOwned::to_owned) };
     let method = peek.method().unwrap_or("");
     observe.record.set_method(method);
-    if !method.is_empty() && !span.is_disabled() {
+    if !method.is_empty() && trace::records_fields(span) {
         span.record("mcp.method", method);
         span.record("otel.name", format!("{method} {slug}"));
     }

@@ -10,15 +10,17 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
-use futures::{StreamExt as _, TryStreamExt as _};
-use http::header::CONTENT_TYPE;
+use futures::StreamExt as _;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue};
+use http_body_util::BodyExt as _;
 
 use super::headers::{self, MCP_SESSION_ID};
 use super::session::SessionBinder;
 use super::sse::{self, MAX_EVENT_BYTES};
 use super::tools_filter::ToolsListFilter;
 use crate::error::EdgeError;
+use crate::upstream_client::UpstreamResponse;
 
 /// Largest JSON `tools/list` response buffered for filtering.
 const MAX_FILTERED_RESPONSE_BYTES: usize = MAX_EVENT_BYTES;
@@ -28,7 +30,7 @@ const MAX_FILTERED_RESPONSE_BYTES: usize = MAX_EVENT_BYTES;
 /// `read_timeout` bounds buffering a body that must be filtered (a stream is
 /// never timed out).
 pub(super) async fn client_response(
-    mut upstream: reqwest::Response,
+    mut upstream: UpstreamResponse,
     filter: Option<ToolsListFilter>,
     sessions: &SessionBinder<'_>,
     read_timeout: Duration,
@@ -38,6 +40,8 @@ pub(super) async fn client_response(
     // Error bodies are passed on as they are; only a successful list is filtered.
     let filter = filter.filter(|_| status.is_success());
     let is_sse = content_type_is(upstream.headers(), "text/event-stream");
+    // Read before the headers are trimmed: a filtered body loses its length.
+    let declared = filter.as_ref().and_then(|_| content_length(upstream.headers()));
 
     let session = upstream.headers().get(MCP_SESSION_ID).map(|upstream_id| sessions.outbound(upstream_id));
     // The upstream's own header map, trimmed in place: the body's length is known without it.
@@ -52,13 +56,14 @@ pub(super) async fn client_response(
     }
 
     let body = match filter {
-        None => Body::from_stream(upstream.bytes_stream().map_err(reqwest::Error::without_url)),
+        // hyper's body as it is: frames pass through without a stream adapter.
+        None => Body::new(upstream.into_body()),
         Some(filter) if is_sse => {
-            let stream = upstream.bytes_stream().map_err(reqwest::Error::without_url).boxed();
+            let stream = upstream.into_body().into_data_stream().boxed();
             Body::from_stream(sse::filter_tools_list(stream, filter))
         }
         Some(filter) => {
-            let bytes = tokio::time::timeout(read_timeout, read_bounded(upstream))
+            let bytes = tokio::time::timeout(read_timeout, read_bounded(upstream, declared))
                 .await
                 .map_err(|_| EdgeError::UpstreamTimeout)??;
             filtered_json(bytes, &filter)?
@@ -84,16 +89,21 @@ fn filtered_json(bytes: Bytes, filter: &ToolsListFilter) -> Result<Body, EdgeErr
     }
 }
 
+/// The `Content-Length` the upstream declared, if any.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
 /// Buffers an upstream body that must be rewritten, up to a bound.
-async fn read_bounded(response: reqwest::Response) -> Result<Bytes, EdgeError> {
-    if response.content_length().is_some_and(|n| n > MAX_FILTERED_RESPONSE_BYTES as u64) {
+async fn read_bounded(response: UpstreamResponse, declared: Option<u64>) -> Result<Bytes, EdgeError> {
+    if declared.is_some_and(|n| n > MAX_FILTERED_RESPONSE_BYTES as u64) {
         return Err(EdgeError::UpstreamResponseTooLarge);
     }
     let mut buf = BytesMut::new();
-    let mut stream = response.bytes_stream();
+    let mut stream = response.into_body().into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
-            tracing::warn!(error = ?e.without_url(), "reading upstream tools/list response failed");
+            tracing::warn!(error = ?e, "reading upstream tools/list response failed");
             EdgeError::UpstreamFailed
         })?;
         if buf.len() + chunk.len() > MAX_FILTERED_RESPONSE_BYTES {

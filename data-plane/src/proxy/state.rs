@@ -2,15 +2,14 @@
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::audit::AuditQueue;
 use crate::config::{ProxyConfigError, ProxySettings};
 use crate::credentials::CredentialBroker;
-use crate::egress::Egress;
 use crate::identity::IdentityRuntime;
 use crate::limits::RateLimiter;
 use crate::state::EdgeState;
+use crate::upstream_client::UpstreamClient;
 
 /// Everything the request path shares: edge state, one pooled HTTP client, settings.
 #[derive(Debug, Clone)]
@@ -20,7 +19,7 @@ pub struct ProxyState {
 
 pub(super) struct Inner {
     pub(super) edge: Arc<EdgeState>,
-    pub(super) client: Egress,
+    pub(super) client: UpstreamClient,
     pub(super) settings: ProxySettings,
     /// Whether the "no session key" warning has been logged.
     pub(super) warned_no_session_key: AtomicBool,
@@ -46,15 +45,10 @@ impl std::fmt::Debug for Inner {
 }
 
 impl ProxyState {
-    /// Builds the shared upstream client (rustls, pooled, no redirects, no total timeout).
+    /// Builds the shared upstream client (pooled, HTTP/2 by ALPN, no redirects: one would
+    /// re-send the injected credentials somewhere else; no total timeout: streams are long).
     pub fn new(edge: Arc<EdgeState>, settings: ProxySettings) -> Result<Self, ProxyConfigError> {
-        let client = Egress::new(settings.upstream_addresses.clone(), |b| {
-            b.connect_timeout(settings.upstream_connect_timeout)
-                // A redirect would re-send the injected credentials somewhere else.
-                .redirect(reqwest::redirect::Policy::none())
-                .pool_idle_timeout(Duration::from_secs(90))
-        })
-        .map_err(ProxyConfigError::Client)?;
+        let client = UpstreamClient::new(&settings)?;
         let identity =
             IdentityRuntime::new(settings.upstream_addresses.clone(), settings.idp_calls_per_minute)
                 .map_err(ProxyConfigError::Client)?;
@@ -96,6 +90,11 @@ impl ProxyState {
             None => tracing::error!("audit queue set on a shared proxy state; ignored"),
         }
         self
+    }
+
+    /// The upstream client (for the task that reloads its CA bundle).
+    pub fn upstream_client(&self) -> &UpstreamClient {
+        &self.inner.client
     }
 
     /// The edge state (served config).

@@ -15,14 +15,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 use gatehouse_config::grant_identity::GrantIdentity;
 use http::{HeaderMap, Method, StatusCode};
+use http_body_util::Full;
 use tracing::Span;
 
 use super::headers;
 use super::state::Inner;
 use crate::config_view::{ConfigView, UpstreamAuth, UpstreamServer};
 use crate::credentials::{step_up, Credential};
-use crate::egress;
 use crate::error::EdgeError;
+use crate::upstream_client::{SendError, UpstreamResponse};
 
 /// Who is calling, for per-user credentials.
 pub(super) struct CallerRef<'a> {
@@ -70,7 +71,7 @@ pub(super) async fn send(
     request: Outgoing,
     credential: Option<Credential>,
     span: &Span,
-) -> Result<reqwest::Response, EdgeError> {
+) -> Result<UpstreamResponse, EdgeError> {
     let response = match (credential, inner.broker.as_ref()) {
         (Some(credential), Some(broker)) => {
             let retry = Outgoing {
@@ -137,34 +138,28 @@ async fn exchange(
     inner: &Inner,
     server: &UpstreamServer,
     request: Outgoing,
-) -> Result<reqwest::Response, EdgeError> {
+) -> Result<UpstreamResponse, EdgeError> {
     let Outgoing { method, headers, body } = request;
-    let request = inner.client.request(method, server.url.clone()).map_err(|blocked| {
-        tracing::warn!(server = %server.slug, %blocked, "upstream address is not allowed");
-        EdgeError::UpstreamAddressBlocked
-    })?;
-    let mut request = request.headers(headers);
-    if let Some(body) = body {
-        // The original bytes, never re-serialised.
-        request = request.body(body);
-    }
+    // The original bytes, never re-serialised; GET and DELETE send none.
+    let mut request = http::Request::new(Full::new(body.unwrap_or_default()));
+    *request.method_mut() = method;
+    *request.uri_mut() = server.uri.clone();
+    *request.headers_mut() = headers;
     let timeout = inner.settings.upstream_response_timeout;
-    match tokio::time::timeout(timeout, request.send()).await {
+    match tokio::time::timeout(timeout, inner.client.send(request)).await {
         Ok(Ok(response)) => Ok(response),
-        Ok(Err(error)) => {
-            // Never log the URL: it may carry a credential in its query.
-            let error = error.without_url();
-            if egress::is_blocked(&error) {
-                return Err(EdgeError::UpstreamAddressBlocked);
-            }
+        // Errors never carry the URL, which may hold a credential in its query.
+        Ok(Err(SendError::Blocked)) => {
+            tracing::warn!(server = %server.slug, "upstream address is not allowed");
+            Err(EdgeError::UpstreamAddressBlocked)
+        }
+        Ok(Err(SendError::Connect(error))) => {
             tracing::warn!(error = ?error, "upstream request failed");
-            Err(if error.is_connect() {
-                EdgeError::UpstreamUnavailable
-            } else if error.is_timeout() {
-                EdgeError::UpstreamTimeout
-            } else {
-                EdgeError::UpstreamFailed
-            })
+            Err(EdgeError::UpstreamUnavailable)
+        }
+        Ok(Err(SendError::Exchange(error))) => {
+            tracing::warn!(error = ?error, "upstream request failed");
+            Err(EdgeError::UpstreamFailed)
         }
         Err(_) => {
             tracing::warn!(timeout_ms = timeout.as_millis() as u64, "upstream response headers timed out");

@@ -40,6 +40,7 @@ mod tenancy;
 mod tenancy_edge;
 mod token_scopes;
 mod transport_tls;
+mod upstream_http2;
 mod upstream_oauth_cp;
 mod upstream_oauth_edge;
 mod user_deactivation;
