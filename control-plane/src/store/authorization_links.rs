@@ -121,7 +121,9 @@ struct SealedPending {
 }
 
 impl Store {
-    /// Stores a link under the hash of its opaque id.
+    /// Stores a link under the hash of its opaque id. Asked for through the admin
+    /// API (an admin may ask on a bot's behalf), the link is audited with its change:
+    /// who may connect which server, never the link itself.
     pub async fn create_authorization_link(
         &self,
         id_hash: &str,
@@ -129,6 +131,16 @@ impl Store {
         elicitation_id: &str,
         expires_at_ms: i64,
     ) -> Result<(), StoreError> {
+        let txn = self.begin_change().await?;
+        txn.set_audit_change(
+            None,
+            Some(serde_json::json!({
+                "server_id": subject.server_id,
+                "user": subject.identity.subject,
+                "identity_source": subject.identity.source.as_str(),
+                "expires_at_ms": expires_at_ms,
+            })),
+        );
         upstream_authorization_link::Entity::insert(upstream_authorization_link::ActiveModel {
             id_hash: Set(id_hash.to_owned()),
             org_id: Set(subject.org_id.clone()),
@@ -143,9 +155,9 @@ impl Store {
             created_at: Set(now()),
             session_hash: Set(subject.session_hash.clone()),
         })
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&txn)
         .await?;
-        Ok(())
+        txn.commit().await
     }
 
     /// The subject of the link iff it is unused and unexpired, without using it.
@@ -230,9 +242,9 @@ impl Store {
             elicitation_id: Set(subject.elicitation_id.clone()),
             session_hash: Set(subject.session_hash.clone()),
         })
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&txn)
         .await?;
-        Ok(())
+        txn.commit().await
     }
 
     /// Marks the pending authorization used iff it is unused and unexpired;

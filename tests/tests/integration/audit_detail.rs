@@ -346,6 +346,23 @@ async fn audit_detail_every_mutating_route_writes_one_row_with_before_or_after_a
             }),
             Box::new(|_: &Ids| {
                 step(
+                    Method::POST,
+                    "/v1/servers",
+                    "/v1/servers",
+                    Some(json!({"slug": "linear", "name": "Linear",
+                "url": "https://linear.example.com/mcp", "auth_type": "oauth2"})),
+                )
+            }),
+            Box::new(|_: &Ids| {
+                step(
+                    Method::POST,
+                    "/v1/connections",
+                    "/v1/connections",
+                    Some(json!({"server": "linear", "user": "dana"})),
+                )
+            }),
+            Box::new(|_: &Ids| {
+                step(
                     Method::PATCH,
                     "/v1/servers/{slug}",
                     "/v1/servers/github",
