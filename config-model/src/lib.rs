@@ -19,3 +19,4 @@ pub mod rate_limit;
 pub mod scope;
 pub mod state;
 pub mod token_hash;
+pub mod tool_glob;

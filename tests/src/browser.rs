@@ -19,7 +19,10 @@ pub fn web_dir() -> PathBuf {
 
 /// `<target>/console-screenshots`, kept as a CI artifact.
 pub fn screenshot_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").join("console-screenshots")
+    // `CARGO_TARGET_TMPDIR` exists only when integration tests compile, not this library;
+    // the test binary itself runs from `<target>/<profile>/deps/`.
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.ancestors().nth(3).map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir).join("console-screenshots")
 }
 
 /// A running browser scenario.
