@@ -61,7 +61,8 @@ fn char_len(lead: u8) -> usize {
 /// Whether a provisioning's `allow` and `deny` globs let `name` through: `allow`
 /// empty or one of its globs matching, and no `deny` glob matching.
 pub fn rules_allow(allow: &[String], deny: &[String], name: &str) -> bool {
-    (allow.is_empty() || allow.iter().any(|g| glob_match(g, name))) && !deny.iter().any(|g| glob_match(g, name))
+    (allow.is_empty() || allow.iter().any(|g| glob_match(g, name)))
+        && !deny.iter().any(|g| glob_match(g, name))
 }
 
 #[cfg(test)]

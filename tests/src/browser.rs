@@ -22,7 +22,11 @@ pub fn screenshot_dir() -> PathBuf {
     // `CARGO_TARGET_TMPDIR` exists only when integration tests compile, not this library;
     // the test binary itself runs from `<target>/<profile>/deps/`.
     let exe = std::env::current_exe().expect("the test binary's path");
-    exe.ancestors().nth(3).map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir).join("console-screenshots")
+    exe.ancestors()
+        .nth(3)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir)
+        .join("console-screenshots")
 }
 
 /// A running browser scenario.

@@ -218,26 +218,31 @@ impl McpUpstream {
             StreamableHttpService::new(move || Ok(tools.clone()), Default::default(), config);
         let log = requests.clone();
         let required = options.required_header.clone();
-        let guard = axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
-            let log = log.clone();
-            let required = required.clone();
-            async move {
-                let headers = request
-                    .headers()
-                    .iter()
-                    .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-                    .collect::<BTreeMap<_, _>>();
-                let refused = required.as_ref().is_some_and(|(name, value)| headers.get(name) != Some(value));
-                log.0.lock().unwrap().push((request.method().to_string(), headers));
-                if refused {
-                    return axum::response::IntoResponse::into_response((
-                        http::StatusCode::UNAUTHORIZED,
-                        "missing credential",
-                    ));
+        let guard = axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let log = log.clone();
+                let required = required.clone();
+                async move {
+                    let headers = request
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| {
+                            (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())
+                        })
+                        .collect::<BTreeMap<_, _>>();
+                    let refused =
+                        required.as_ref().is_some_and(|(name, value)| headers.get(name) != Some(value));
+                    log.0.lock().unwrap().push((request.method().to_string(), headers));
+                    if refused {
+                        return axum::response::IntoResponse::into_response((
+                            http::StatusCode::UNAUTHORIZED,
+                            "missing credential",
+                        ));
+                    }
+                    next.run(request).await
                 }
-                next.run(request).await
-            }
-        });
+            },
+        );
         let router = axum::Router::new().nest_service("/mcp", service).layer(guard);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -54,11 +54,11 @@ try {
   await page.getByRole('option', { name: 'add', exact: true }).click();
   await tryForm.getByRole('button', { name: 'Run add' }).click();
   await tryForm.getByText('is required').first().waitFor();
-  await tryForm.getByLabel('a', { exact: true }).fill('2');
-  await tryForm.getByLabel('b', { exact: true }).fill('forty');
+  await tryForm.getByRole('textbox', { name: /^a\b/ }).fill('2');
+  await tryForm.getByRole('textbox', { name: /^b\b/ }).fill('forty');
   await tryForm.getByRole('button', { name: 'Run add' }).click();
   await tryForm.getByText('must be a whole number').waitFor();
-  await tryForm.getByLabel('b', { exact: true }).fill('40');
+  await tryForm.getByRole('textbox', { name: /^b\b/ }).fill('40');
   await tryForm.getByRole('button', { name: 'Run add' }).click();
   const result = page.getByRole('region', { name: 'Result' });
   await result.getByText('42', { exact: true }).waitFor();

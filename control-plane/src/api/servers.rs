@@ -222,7 +222,10 @@ pub(crate) async fn list(
         servers.retain(|s| visible.contains(&s.id));
     }
     let page = page.slice(servers, |s| s.slug.clone());
-    Ok(Json(ServerList { servers: with_details(&state, &scope, page.items).await?, next_cursor: page.next_cursor }))
+    Ok(Json(ServerList {
+        servers: with_details(&state, &scope, page.items).await?,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// For a member, the ids of the servers provisioned to their workspaces; `None` for roles that see all.
@@ -256,7 +259,11 @@ pub(crate) async fn get(
 
 /// The views of `servers` with the workspaces each is provisioned to (those the
 /// caller may see) and, for OAuth servers, whether their set-up is complete.
-async fn with_details(state: &ApiState, scope: &OrgScope, servers: Vec<Server>) -> Result<Vec<ServerView>, ApiError> {
+async fn with_details(
+    state: &ApiState,
+    scope: &OrgScope,
+    servers: Vec<Server>,
+) -> Result<Vec<ServerView>, ApiError> {
     let provisions = state.store.org_provisions(&scope.org_id).await?;
     let resolved = if servers.iter().any(|s| is_oauth(&s.auth_type)) {
         state.store.oauth_resolved_server_ids(&scope.org_id).await?
@@ -273,8 +280,13 @@ async fn with_details(state: &ApiState, scope: &OrgScope, servers: Vec<Server>) 
                 .filter(|p| mine.is_none_or(|mine| mine.contains(&p.workspace_id)))
                 .map(|p| p.workspace_slug.clone())
                 .collect();
-            let oauth_setup = is_oauth(&server.auth_type)
-                .then(|| if resolved.contains(&server.id) { "complete" } else { "pending" });
+            let oauth_setup = is_oauth(&server.auth_type).then(|| {
+                if resolved.contains(&server.id) {
+                    "complete"
+                } else {
+                    "pending"
+                }
+            });
             ServerView { workspaces, oauth_setup, ..server.into() }
         })
         .collect())
@@ -286,7 +298,11 @@ fn is_oauth(auth_type: &str) -> bool {
 
 /// The server `slug` of the scope's org, as far as the caller may see it (a
 /// member: only servers provisioned to their workspaces; others are 404).
-pub(super) async fn visible_server(state: &ApiState, scope: &OrgScope, slug: &str) -> Result<Server, ApiError> {
+pub(super) async fn visible_server(
+    state: &ApiState,
+    scope: &OrgScope,
+    slug: &str,
+) -> Result<Server, ApiError> {
     let server = state.store.get_server(&scope.org_id, slug).await?;
     if member_servers(state, scope).await?.is_some_and(|visible| !visible.contains(&server.id)) {
         return Err(ApiError::NotFound("server"));

@@ -102,13 +102,18 @@ pub(crate) async fn call(
     let server = visible_server(&state, &scope, &slug).await?;
     let workspace = state.store.get_workspace(&scope.org_id, &body.workspace).await?;
     if scope.member_workspaces().is_some_and(|mine| !mine.contains(&workspace.id)) {
-        return Err(FieldError::new("workspace", "members may try tools only in a workspace they belong to").into());
+        return Err(
+            FieldError::new("workspace", "members may try tools only in a workspace they belong to").into()
+        );
     }
     let provisions = state.store.workspace_provisions(&scope.org_id, &body.workspace).await?;
     let Some(provision) = provisions.into_iter().find(|p| p.server_id == server.id) else {
         return Err(ApiError::Conflict {
             field: Some("workspace"),
-            message: format!("server {slug} is not provisioned to workspace {}; provision it first", body.workspace),
+            message: format!(
+                "server {slug} is not provisioned to workspace {}; provision it first",
+                body.workspace
+            ),
         });
     };
     if let Some(reason) = refusal(&provision.tools.allow, &provision.tools.deny, &tool) {
@@ -224,7 +229,8 @@ fn edge_url(edge_public_url: &str, org: &str, slug: &str) -> Result<url::Url, Ap
 async fn wait_for_edges(state: &ApiState, version: u64) {
     let deadline = Instant::now() + EDGE_SYNC_TIMEOUT;
     while Instant::now() < deadline {
-        let behind = state.edges.list().into_iter().filter(|e| e.connected).any(|e| e.acked_version < Some(version));
+        let behind =
+            state.edges.list().into_iter().filter(|e| e.connected).any(|e| e.acked_version < Some(version));
         if !behind {
             return;
         }

@@ -32,8 +32,9 @@ pub async fn upstream_headers(
     match server.auth_type.as_str() {
         "headers" => {
             for (name, value) in ctx.store().server_header_values(&server.org_id, &server.id).await? {
-                let name = HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|_| McpError::Protocol(format!("the static header name {name:?} is not valid")))?;
+                let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                    McpError::Protocol(format!("the static header name {name:?} is not valid"))
+                })?;
                 headers.insert_secret(name, &value)?;
             }
         }
@@ -81,9 +82,12 @@ async fn user_grant(
 ) -> Result<SecretString, ToolsError> {
     let store = ctx.store();
     // Grants name people as gateway tokens do: by user id, or by e-mail.
-    let mut grant = store.find_grant(&server.org_id, GrantIdentity::gatehouse(user.user_id.clone()), &server.id).await?;
+    let mut grant =
+        store.find_grant(&server.org_id, GrantIdentity::gatehouse(user.user_id.clone()), &server.id).await?;
     if grant.is_none() && !user.email.is_empty() {
-        grant = store.find_grant(&server.org_id, GrantIdentity::gatehouse(user.email.clone()), &server.id).await?;
+        grant = store
+            .find_grant(&server.org_id, GrantIdentity::gatehouse(user.email.clone()), &server.id)
+            .await?;
     }
     let grant = grant.ok_or(ToolsError::NotConnected { expired: false })?;
     if grant.status != "active" {
@@ -103,7 +107,8 @@ async fn refresh(ctx: &UpstreamOAuth, server: &Server, grant: Grant) -> Result<S
         return Err(ToolsError::NotConnected { expired: true });
     };
     let store = ctx.store();
-    let lease = store.acquire_refresh_lease(&grant.id, grant.version, "control-plane", now_ms(), LEASE_MS).await?;
+    let lease =
+        store.acquire_refresh_lease(&grant.id, grant.version, "control-plane", now_ms(), LEASE_MS).await?;
     if !lease.granted {
         // Someone else refreshed (or is refreshing): use what is current if it is fresh.
         let current = lease.current.ok_or(ToolsError::NotConnected { expired: false })?;
@@ -130,7 +135,10 @@ async fn refresh(ctx: &UpstreamOAuth, server: &Server, grant: Grant) -> Result<S
     };
     let access_expires_at = issued.expires_in.map(|s| now_ms() / 1000 + s).unwrap_or(0);
     let new = NewTokens {
-        tokens: GrantTokens { access_token: issued.access_token.clone(), refresh_token: issued.refresh_token },
+        tokens: GrantTokens {
+            access_token: issued.access_token.clone(),
+            refresh_token: issued.refresh_token,
+        },
         access_expires_at,
         scopes: issued.scope.map(|s| s.split(' ').map(str::to_owned).collect()).unwrap_or(grant.scopes),
     };

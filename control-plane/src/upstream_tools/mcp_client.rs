@@ -92,8 +92,9 @@ impl std::fmt::Debug for InjectedHeaders {
 impl InjectedHeaders {
     /// Adds a secret header (marked sensitive, so HTTP debug output hides it).
     pub fn insert_secret(&mut self, name: HeaderName, value: &secrecy::SecretString) -> Result<(), McpError> {
-        let mut value = HeaderValue::from_str(value.expose_secret())
-            .map_err(|_| McpError::Protocol(format!("the value of header {name} is not a valid header value")))?;
+        let mut value = HeaderValue::from_str(value.expose_secret()).map_err(|_| {
+            McpError::Protocol(format!("the value of header {name} is not a valid header value"))
+        })?;
         value.set_sensitive(true);
         self.0.insert(name, value);
         Ok(())
@@ -127,8 +128,14 @@ pub struct McpSession {
 impl McpSession {
     /// Initializes a session with the server at `url`, sending `injected` with every request.
     pub async fn open(http: McpHttp, url: Url, injected: InjectedHeaders) -> Result<Self, McpError> {
-        let mut session =
-            Self { http, url, injected, session_id: None, protocol_version: PROTOCOL_VERSIONS[0], next_id: 0 };
+        let mut session = Self {
+            http,
+            url,
+            injected,
+            session_id: None,
+            protocol_version: PROTOCOL_VERSIONS[0],
+            next_id: 0,
+        };
         let params = json!({
             "protocolVersion": PROTOCOL_VERSIONS[0],
             "capabilities": {},
@@ -136,12 +143,13 @@ impl McpSession {
         });
         let result = session.request_inner("initialize", params, true).await?;
         let version = result.get("protocolVersion").and_then(Value::as_str).unwrap_or_default();
-        session.protocol_version = PROTOCOL_VERSIONS.iter().copied().find(|v| *v == version).ok_or_else(|| {
-            McpError::Protocol(format!(
-                "it speaks MCP protocol version {version:?}; Gatehouse's own client speaks {}",
-                PROTOCOL_VERSIONS.join(" and ")
-            ))
-        })?;
+        session.protocol_version =
+            PROTOCOL_VERSIONS.iter().copied().find(|v| *v == version).ok_or_else(|| {
+                McpError::Protocol(format!(
+                    "it speaks MCP protocol version {version:?}; Gatehouse's own client speaks {}",
+                    PROTOCOL_VERSIONS.join(" and ")
+                ))
+            })?;
         session.notify("notifications/initialized").await?;
         Ok(session)
     }
@@ -160,7 +168,8 @@ impl McpSession {
                 Some(Value::Array(list)) => tools.extend(list.iter().cloned()),
                 _ => return Err(McpError::Protocol("its tools/list result has no tools array".into())),
             }
-            cursor = page.get("nextCursor").and_then(Value::as_str).filter(|c| !c.is_empty()).map(str::to_owned);
+            cursor =
+                page.get("nextCursor").and_then(Value::as_str).filter(|c| !c.is_empty()).map(str::to_owned);
             if cursor.is_none() {
                 return Ok(tools);
             }
@@ -198,7 +207,12 @@ impl McpSession {
         Ok(())
     }
 
-    async fn request_inner(&mut self, method: &str, params: Value, initialize: bool) -> Result<Value, McpError> {
+    async fn request_inner(
+        &mut self,
+        method: &str,
+        params: Value,
+        initialize: bool,
+    ) -> Result<Value, McpError> {
         self.next_id += 1;
         let id = self.next_id;
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
@@ -214,7 +228,8 @@ impl McpSession {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
-        let message = if sse { self.read_sse(response, id).await? } else { self.read_json(response, id).await? };
+        let message =
+            if sse { self.read_sse(response, id).await? } else { self.read_json(response, id).await? };
         self.outcome(message, 200)
     }
 
@@ -263,8 +278,8 @@ impl McpSession {
                 return Err(too_large());
             }
         }
-        let value: Value = serde_json::from_slice(&body)
-            .map_err(|_| McpError::Protocol("its answer is not JSON".into()))?;
+        let value: Value =
+            serde_json::from_slice(&body).map_err(|_| McpError::Protocol("its answer is not JSON".into()))?;
         // A batch answer is allowed by 2025-03-26; take the one for this request.
         let candidates = match value {
             Value::Array(items) => items,
@@ -329,10 +344,12 @@ impl McpSession {
         if let Some(error) = message.get("error") {
             let code = error.get("code").and_then(Value::as_i64).unwrap_or(0);
             let text = error.get("message").and_then(Value::as_str).unwrap_or("(no message)");
-            let text: String = self.injected.scrub(text).chars().filter(|c| !c.is_control()).take(500).collect();
-            let data = error.get("data").filter(|d| d.to_string().len() <= 4096).map(|d| {
-                serde_json::from_str(&self.injected.scrub(&d.to_string())).unwrap_or(Value::Null)
-            });
+            let text: String =
+                self.injected.scrub(text).chars().filter(|c| !c.is_control()).take(500).collect();
+            let data = error
+                .get("data")
+                .filter(|d| d.to_string().len() <= 4096)
+                .map(|d| serde_json::from_str(&self.injected.scrub(&d.to_string())).unwrap_or(Value::Null));
             return Err(McpError::Rpc { code, message: text, status, data });
         }
         message
@@ -374,9 +391,14 @@ mod tests {
     fn injected_values_are_scrubbed_from_what_a_server_says() {
         let mut injected = InjectedHeaders::default();
         injected
-            .insert_secret(HeaderName::from_static("authorization"), &"Bearer sk-live-123456".to_owned().into())
+            .insert_secret(
+                HeaderName::from_static("authorization"),
+                &"Bearer sk-live-123456".to_owned().into(),
+            )
             .unwrap();
-        injected.insert_secret(HeaderName::from_static("x-api-key"), &"key-abcdef".to_owned().into()).unwrap();
+        injected
+            .insert_secret(HeaderName::from_static("x-api-key"), &"key-abcdef".to_owned().into())
+            .unwrap();
         assert_eq!(
             injected.scrub("bad token sk-live-123456 and key-abcdef"),
             "bad token [redacted] and [redacted]"

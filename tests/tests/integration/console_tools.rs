@@ -39,8 +39,10 @@ async fn console_tools_lists_previews_saves_and_tries_a_tool_in_chromium() {
         .await;
     admin.provision("eng", "tools", &[], &[]).await;
 
-    let mut scenario =
-        BrowserScenario::start("server_tools.mjs", &[("CONSOLE_URL", &cp.api_url), ("ADMIN_TOKEN", &cp.admin_token)]);
+    let mut scenario = BrowserScenario::start(
+        "server_tools.mjs",
+        &[("CONSOLE_URL", &cp.api_url), ("ADMIN_TOKEN", &cp.admin_token)],
+    );
 
     scenario.expect_step("saved").await;
     let (status, provisions) = admin.request(Method::GET, "/v1/workspaces/eng/servers", None).await;

@@ -35,7 +35,11 @@ async fn stack() -> (TestControlPlane, TestEdge) {
 }
 
 fn names(list: &Value) -> Vec<&str> {
-    list.as_array().unwrap().iter().map(|t| t.as_str().unwrap_or_else(|| t["name"].as_str().unwrap())).collect()
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap_or_else(|| t["name"].as_str().unwrap()))
+        .collect()
 }
 
 #[tokio::test]
@@ -122,7 +126,8 @@ async fn server_tools_are_fetched_with_the_injected_header_over_sse_and_json_and
 
 #[tokio::test]
 async fn server_tools_of_a_per_user_oauth_server_without_a_connection_say_how_to_connect() {
-    let cp = TestControlPlane::start_with(TestDb::sqlite().await, |c| c.allow_loopback_upstreams = true).await;
+    let cp =
+        TestControlPlane::start_with(TestDb::sqlite().await, |c| c.allow_loopback_upstreams = true).await;
     let op = TestOidcProvider::start(
         OidcConfig::new()
             .client(
@@ -141,7 +146,9 @@ async fn server_tools_of_a_per_user_oauth_server_without_a_connection_say_how_to
         }))
         .await;
     admin
-        .create_server_json(json!({"slug": "per-user", "url": "http://127.0.0.1:9/mcp", "auth_type": "oauth2"}))
+        .create_server_json(
+            json!({"slug": "per-user", "url": "http://127.0.0.1:9/mcp", "auth_type": "oauth2"}),
+        )
         .await;
 
     // The admin token is no person: it has no connection of its own.
@@ -161,10 +168,14 @@ async fn server_tools_of_a_per_user_oauth_server_without_a_connection_say_how_to
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("you have not connected server per-user"), "{message}");
     assert!(message.contains("POST /v1/servers/per-user/authorization-link"), "{message}");
-    let (status, link) =
-        alice.sso_request(Method::POST, "/v1/servers/per-user/authorization-link", Some(json!({})), Some(&csrf)).await;
+    let (status, link) = alice
+        .sso_request(Method::POST, "/v1/servers/per-user/authorization-link", Some(json!({})), Some(&csrf))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{link}");
-    assert!(link["url"].as_str().unwrap().starts_with(&format!("{}/oauth/upstream/start/", cp.api_url)), "{link}");
+    assert!(
+        link["url"].as_str().unwrap().starts_with(&format!("{}/oauth/upstream/start/", cp.api_url)),
+        "{link}"
+    );
     // Trying a tool needs the same connection.
     admin.create_workspace("eng").await;
     admin.provision("eng", "per-user", &[], &[]).await;
@@ -176,7 +187,11 @@ async fn server_tools_of_a_per_user_oauth_server_without_a_connection_say_how_to
             Some(&csrf),
         )
         .await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("connection_required")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("connection_required")),
+        "{body}"
+    );
     // The admin token gets no link: it is nobody's account.
     let (status, body) =
         admin.request(Method::POST, "/v1/servers/per-user/authorization-link", Some(json!({}))).await;
@@ -238,7 +253,11 @@ async fn try_a_tool_goes_through_the_edge_with_a_token_that_ends_with_the_call()
 
     // A tool the workspace's deny glob refuses is refused before anything is minted or called.
     let (status, body) = admin
-        .request(Method::POST, "/v1/servers/tools/tools/delete_everything/call", Some(json!({"workspace": "eng"})))
+        .request(
+            Method::POST,
+            "/v1/servers/tools/tools/delete_everything/call",
+            Some(json!({"workspace": "eng"})),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("deny glob \"delete_*\""), "{body}");
@@ -247,17 +266,35 @@ async fn try_a_tool_goes_through_the_edge_with_a_token_that_ends_with_the_call()
 
     // A tool error comes back as the tool's result with isError; bad input is a 400 naming the field.
     let (status, body) = admin
-        .request(Method::POST, "/v1/servers/tools/tools/add/call", Some(json!({"workspace": "eng", "arguments": {"a": "x"}})))
+        .request(
+            Method::POST,
+            "/v1/servers/tools/tools/add/call",
+            Some(json!({"workspace": "eng", "arguments": {"a": "x"}})),
+        )
         .await;
-    assert!(status == StatusCode::OK && body["isError"] == true || status == StatusCode::BAD_GATEWAY, "{status} {body}");
-    let (status, body) =
-        admin.request(Method::POST, "/v1/servers/tools/tools/add/call", Some(json!({"workspace": "Not A Slug"}))).await;
-    assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("workspace")), "{body}");
-    let (status, body) =
-        admin.request(Method::POST, "/v1/servers/tools/tools/add/call", Some(json!({"workspace": "ops"}))).await;
+    assert!(
+        status == StatusCode::OK && body["isError"] == true || status == StatusCode::BAD_GATEWAY,
+        "{status} {body}"
+    );
+    let (status, body) = admin
+        .request(Method::POST, "/v1/servers/tools/tools/add/call", Some(json!({"workspace": "Not A Slug"})))
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("workspace")),
+        "{body}"
+    );
+    let (status, body) = admin
+        .request(Method::POST, "/v1/servers/tools/tools/add/call", Some(json!({"workspace": "ops"})))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     admin.create_workspace("ops").await;
-    let (status, body) =
-        admin.request(Method::POST, "/v1/servers/tools/tools/add/call", Some(json!({"workspace": "ops"}))).await;
-    assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::CONFLICT, Some("workspace")), "{body}");
+    let (status, body) = admin
+        .request(Method::POST, "/v1/servers/tools/tools/add/call", Some(json!({"workspace": "ops"})))
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::CONFLICT, Some("workspace")),
+        "{body}"
+    );
 }
