@@ -7,24 +7,13 @@
 //! go to `<target>/console-screenshots/`; no console error on the way.
 
 use gatehouse_tests::browser::BrowserScenario;
-use gatehouse_tests::control_plane::TestControlPlane;
-use gatehouse_tests::db::TestDb;
-use gatehouse_tests::edge::{EdgeCache, TestEdge};
 use gatehouse_tests::upstream::{McpUpstream, SessionMode, UpstreamOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn console_tools_lists_previews_saves_and_tries_a_tool_in_chromium() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let edge_url = format!("http://{}", listener.local_addr().unwrap());
-    let cp = TestControlPlane::start_with(TestDb::sqlite().await, move |c| {
-        c.edge_public_url = edge_url.clone();
-        c.allow_loopback_upstreams = true;
-    })
-    .await;
-    let edge = TestEdge::start_on(listener, &cp.grpc_url, &cp.node_token, EdgeCache::temporary(), &[]).await;
-    edge.wait_ready().await;
+    let (cp, _edge) = gatehouse_tests::control_plane_with_public_edge().await;
     let upstream = McpUpstream::start_with(UpstreamOptions {
         mode: SessionMode::Stateless,
         json_response: false,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use gatehouse_tests::control_plane::TestControlPlane;
 use gatehouse_tests::db::TestDb;
-use gatehouse_tests::edge::{EdgeCache, TestEdge};
+use gatehouse_tests::edge::TestEdge;
 use gatehouse_tests::eventually;
 use gatehouse_tests::oidc::{OidcClient, OidcConfig, OidcUser, TestOidcProvider};
 use gatehouse_tests::upstream::{McpUpstream, SessionMode, UpstreamOptions};
@@ -20,18 +20,8 @@ use serde_json::{json, Value};
 
 const SECRET: &str = "upstream-secret-7f3a91c2";
 
-/// A control plane that may reach loopback upstreams, with an edge at its `edge_public_url`.
 async fn stack() -> (TestControlPlane, TestEdge) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let edge_url = format!("http://{}", listener.local_addr().unwrap());
-    let cp = TestControlPlane::start_with(TestDb::sqlite().await, move |c| {
-        c.edge_public_url = edge_url.clone();
-        c.allow_loopback_upstreams = true;
-    })
-    .await;
-    let edge = TestEdge::start_on(listener, &cp.grpc_url, &cp.node_token, EdgeCache::temporary(), &[]).await;
-    edge.wait_ready().await;
-    (cp, edge)
+    gatehouse_tests::control_plane_with_public_edge().await
 }
 
 fn names(list: &Value) -> Vec<&str> {

@@ -3,11 +3,12 @@
 // as JSON, checked here for syntax and by the API for meaning, with the API's
 // error next to the field.
 
-import { Button, Checkbox, Form, Heading, Label, ListBox, ListBoxItem, Popover, Select, SelectValue } from 'react-aria-components';
+import { Button, Checkbox, Form, Heading } from 'react-aria-components';
 import { useEffect, useState } from 'react';
 import { useNavigate, useParams } from 'react-router';
 import { api, type Schemas } from '../api/client';
 import { ApiFailure, unwrap } from '../api/errors';
+import { Choice } from '../components/Choice';
 import { Field } from '../components/Field';
 import { ErrorNotice, Loading } from '../components/Status';
 import { parseAdvancedConfig, parseHeaderLines } from '../lib/serverForm';
@@ -108,22 +109,7 @@ export function ServerForm() {
           description="Lower-case letters, digits and dashes; part of the server's URL; cannot change." />
         <Field label="Name" name="name" value={name} onChange={setName} error={error} />
         <Field label="Upstream URL" name="url" type="url" value={url} onChange={setUrl} error={error} isRequired />
-        <Select className="field" selectedKey={authType} onSelectionChange={(key) => setAuthType(String(key))}>
-          <Label>Auth type</Label>
-          <Button className="select-button">
-            <SelectValue />
-            <span aria-hidden="true">▾</span>
-          </Button>
-          <Popover className="popover">
-            <ListBox>
-              {AUTH_TYPES.map(([id, label]) => (
-                <ListBoxItem key={id} id={id} className="option">
-                  {label}
-                </ListBoxItem>
-              ))}
-            </ListBox>
-          </Popover>
-        </Select>
+        <Choice label="Auth type" value={authType} options={AUTH_TYPES} onChange={setAuthType} />
         {authType === 'headers' ? (
           <fieldset>
             <legend>Static headers</legend>

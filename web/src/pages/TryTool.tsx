@@ -5,6 +5,7 @@ import { Button, Checkbox, FieldError, Form, Heading, Input, Label, ListBox, Lis
 import { useMemo, useState } from 'react';
 import { api, type Schemas } from '../api/client';
 import { unwrap } from '../api/errors';
+import { Choice } from '../components/Choice';
 import { ErrorNotice } from '../components/Status';
 import { buildArguments, formFields, initialValues, optionLabel, type FieldValue, type FormField } from '../lib/schemaForm';
 
@@ -81,27 +82,6 @@ export function TryTool({ slug, tools }: { slug: string; tools: ServerTools }) {
       <ErrorNotice error={failure} />
       {result ? <ToolResult result={result} /> : null}
     </section>
-  );
-}
-
-function Choice({ label, value, options, onChange }: { label: string; value: string; options: [string, string][]; onChange: (v: string) => void }) {
-  return (
-    <Select className="field" selectedKey={value} onSelectionChange={(key) => onChange(String(key))}>
-      <Label>{label}</Label>
-      <Button className="select-button">
-        <SelectValue />
-        <span aria-hidden="true">▾</span>
-      </Button>
-      <Popover className="popover">
-        <ListBox>
-          {options.map(([id, text]) => (
-            <ListBoxItem key={id} id={id} className="option">
-              {text}
-            </ListBoxItem>
-          ))}
-        </ListBox>
-      </Popover>
-    </Select>
   );
 }
 
