@@ -162,14 +162,16 @@ impl ServerHandler for TestTools {
     }
 }
 
-/// Every HTTP request an upstream received: its method, its JSON-RPC method
-/// (empty for none) and its headers.
+/// Every HTTP request an upstream received: its method and its headers.
 #[derive(Debug, Default, Clone)]
-pub struct RequestLog(Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>);
+pub struct RequestLog(Arc<Mutex<Vec<RecordedRequest>>>);
+
+/// One HTTP request: its method and headers.
+type RecordedRequest = (String, BTreeMap<String, String>);
 
 impl RequestLog {
     /// The HTTP methods and headers of every request, in order.
-    pub fn all(&self) -> Vec<(String, BTreeMap<String, String>)> {
+    pub fn all(&self) -> Vec<RecordedRequest> {
         self.0.lock().unwrap().clone()
     }
 }
