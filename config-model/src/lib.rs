@@ -22,3 +22,4 @@ pub mod rate_limit;
 pub mod scope;
 pub mod state;
 pub mod token_hash;
+pub mod tool_glob;

@@ -23,6 +23,7 @@ pub mod sso;
 pub mod store;
 pub mod tokens;
 pub mod upstream_oauth;
+pub mod upstream_tools;
 pub mod validation;
 
 use std::future::{Future, IntoFuture};
@@ -161,6 +162,7 @@ pub async fn run_with_metrics(
             edges: edges.clone(),
             upstream_oauth: upstream.clone(),
             rate_limit_counters: rate_limit_counters(&config)?,
+            edge_public_url: config.edge_public_url.clone(),
         },
         sso: sso::SsoState { context: sso.clone() },
         oauth_server: oauth_server::AuthServerState { server: oauth_server, sso: sso.clone(), org_id },

@@ -3,65 +3,15 @@
 //! A tool `t` may be listed or called iff (`allow` is empty or an `allow` glob
 //! matches `t`), no `deny` glob matches `t`, and (the token's tool globs are
 //! empty or one matches `t`). Globs: `*` any run, `?` one character,
-//! everything else literal, matched against the whole name.
+//! everything else literal, matched against the whole name
+//! ([`gatehouse_config::tool_glob`], which the control plane's previews use too).
 
 use std::sync::Arc;
 
 use crate::config_view::ToolRules;
 use crate::identity::TokenGrant;
 
-/// Whether `name` matches `pattern` as a whole (`*` any run, `?` one character).
-///
-/// Runs in O(|pattern| · |name|) worst case without allocating: on a mismatch
-/// only the most recent `*` is retried, which is enough because a later `*`
-/// can absorb anything an earlier one could.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let (p, n) = (pattern.as_bytes(), name.as_bytes());
-    let (mut pi, mut ni) = (0, 0);
-    // Position after the last `*` seen, and the name position it currently covers up to.
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        match p.get(pi) {
-            Some(b'*') => {
-                pi += 1;
-                star = Some((pi, ni));
-                continue;
-            }
-            Some(b'?') => {
-                pi += 1;
-                ni += char_len(n[ni]);
-                continue;
-            }
-            Some(&c) if c == n[ni] => {
-                pi += 1;
-                ni += 1;
-                continue;
-            }
-            _ => {}
-        }
-        match star {
-            // Let the last `*` swallow one more character and retry from there.
-            Some((sp, sn)) => {
-                let next = sn + char_len(n[sn]);
-                star = Some((sp, next));
-                pi = sp;
-                ni = next;
-            }
-            None => return false,
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
-}
-
-/// Length of the UTF-8 character starting with byte `lead`.
-fn char_len(lead: u8) -> usize {
-    match lead {
-        0xF0.. => 4,
-        0xE0.. => 3,
-        0xC0.. => 2,
-        _ => 1,
-    }
-}
+pub use gatehouse_config::tool_glob::glob_match;
 
 fn any_match(globs: &[String], name: &str) -> bool {
     globs.iter().any(|g| glob_match(g, name))

@@ -102,3 +102,21 @@ impl TestStack {
         self.edge.wait_for_version(version).await;
     }
 }
+
+/// A control plane on a fresh SQLite database that may reach loopback upstreams, with one
+/// ready edge whose URL is the control plane's `edge_public_url` (what the console's links and
+/// "Try a tool" use).
+pub async fn control_plane_with_public_edge() -> (control_plane::TestControlPlane, edge::TestEdge) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the edge listener");
+    let edge_url = format!("http://{}", listener.local_addr().expect("edge address"));
+    let cp = control_plane::TestControlPlane::start_with(db::TestDb::sqlite().await, move |c| {
+        c.edge_public_url = edge_url.clone();
+        c.allow_loopback_upstreams = true;
+    })
+    .await;
+    let edge =
+        edge::TestEdge::start_on(listener, &cp.grpc_url, &cp.node_token, edge::EdgeCache::temporary(), &[])
+            .await;
+    edge.wait_ready().await;
+    (cp, edge)
+}

@@ -59,13 +59,14 @@ impl TlsMcpUpstream {
         let cancel = CancellationToken::new();
         let versions: Arc<Mutex<Vec<Version>>> = Arc::default();
         let seen = versions.clone();
-        let router =
-            mcp_router(SessionMode::Stateful, calls.clone(), &cancel).layer(axum::middleware::from_fn(
+        let router = mcp_router(SessionMode::Stateful, false, calls.clone(), &cancel).layer(
+            axum::middleware::from_fn(
                 move |request: axum::extract::Request, next: axum::middleware::Next| {
                     seen.lock().unwrap().push(request.version());
                     next.run(request)
                 },
-            ));
+            ),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let stop = cancel.clone();

@@ -162,21 +162,82 @@ impl ServerHandler for TestTools {
     }
 }
 
+/// Every HTTP request an upstream received: its method and its headers.
+#[derive(Debug, Default, Clone)]
+pub struct RequestLog(Arc<Mutex<Vec<RecordedRequest>>>);
+
+/// One HTTP request: its method and headers.
+type RecordedRequest = (String, BTreeMap<String, String>);
+
+impl RequestLog {
+    /// The HTTP methods and headers of every request, in order.
+    pub fn all(&self) -> Vec<RecordedRequest> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// How a test upstream answers: sessions, JSON or SSE, and a header it requires.
+#[derive(Debug, Clone)]
+pub struct UpstreamOptions {
+    /// Sessions or none.
+    pub mode: SessionMode,
+    /// Answer requests with `application/json` instead of an SSE stream (stateless only).
+    pub json_response: bool,
+    /// A header (name, value) every request must carry, else 401.
+    pub required_header: Option<(String, String)>,
+}
+
 /// A running upstream MCP server; stops when dropped.
 pub struct McpUpstream {
     /// The MCP endpoint, `http://127.0.0.1:<port>/mcp`.
     pub url: String,
     /// Every tool call it received.
     pub calls: CallLog,
+    /// Every HTTP request it received.
+    pub requests: RequestLog,
     cancel: CancellationToken,
 }
 
 impl McpUpstream {
     /// Starts a server with the [`TestTools`] on a fresh port.
     pub async fn start(mode: SessionMode) -> Self {
+        Self::start_with(UpstreamOptions { mode, json_response: false, required_header: None }).await
+    }
+
+    /// Starts a server with the [`TestTools`] on a fresh port, answering as `options` say.
+    pub async fn start_with(options: UpstreamOptions) -> Self {
+        let mode = options.mode;
         let calls = CallLog::default();
+        let requests = RequestLog::default();
         let cancel = CancellationToken::new();
-        let router = mcp_router(mode, calls.clone(), &cancel);
+        let log = requests.clone();
+        let required = options.required_header.clone();
+        let guard = axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let log = log.clone();
+                let required = required.clone();
+                async move {
+                    let headers = request
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| {
+                            (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())
+                        })
+                        .collect::<BTreeMap<_, _>>();
+                    let refused =
+                        required.as_ref().is_some_and(|(name, value)| headers.get(name) != Some(value));
+                    log.0.lock().unwrap().push((request.method().to_string(), headers));
+                    if refused {
+                        return axum::response::IntoResponse::into_response((
+                            http::StatusCode::UNAUTHORIZED,
+                            "missing credential",
+                        ));
+                    }
+                    next.run(request).await
+                }
+            },
+        );
+        let router = mcp_router(mode, options.json_response, calls.clone(), &cancel).layer(guard);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         // Without TCP_NODELAY small responses wait on delayed ACKs (~40 ms),
@@ -188,14 +249,21 @@ impl McpUpstream {
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await;
         });
-        Self { url: format!("http://{addr}/mcp"), calls, cancel }
+        Self { url: format!("http://{addr}/mcp"), calls, requests, cancel }
     }
 }
 
-/// The [`TestTools`] as a Streamable HTTP endpoint at `/mcp`, recording calls in `calls`.
-pub fn mcp_router(mode: SessionMode, calls: CallLog, cancel: &CancellationToken) -> axum::Router {
+/// The [`TestTools`] as a Streamable HTTP endpoint at `/mcp`, recording calls in `calls`
+/// (answers as JSON instead of SSE streams when `json_response`).
+pub fn mcp_router(
+    mode: SessionMode,
+    json_response: bool,
+    calls: CallLog,
+    cancel: &CancellationToken,
+) -> axum::Router {
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(mode == SessionMode::Stateful)
+        .with_json_response(json_response)
         .with_sse_keep_alive(None)
         .with_cancellation_token(cancel.child_token());
     let tools = TestTools::new(calls);

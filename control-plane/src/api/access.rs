@@ -67,6 +67,10 @@ pub(crate) const ROUTES: &[RouteAccess] = &[
     route("GET", "/v1/servers/{slug}", OwnRead),
     route("PATCH", "/v1/servers/{slug}", Admin),
     route("DELETE", "/v1/servers/{slug}", Admin),
+    // A server's live tools: whoever may see the server; trying one or connecting
+    // one's own account is using it, which viewers and auditors never do.
+    route("GET", "/v1/servers/{slug}/tools", OwnRead),
+    route("POST", "/v1/servers/{slug}/tools/{tool}/call", OwnWrite),
     // Credentials of callers.
     route("POST", "/v1/auth/tokens", OwnWrite),
     route("GET", "/v1/auth/tokens", OwnRead),

@@ -27,8 +27,10 @@ mod orgs;
 mod provisions;
 mod rate_limit_usage;
 mod rate_limits;
+mod server_tools;
 mod servers;
 mod tokens;
+mod try_tool;
 mod users;
 mod workspaces;
 
@@ -54,6 +56,8 @@ pub(crate) struct ApiState {
     pub upstream_oauth: crate::upstream_oauth::UpstreamOAuth,
     /// The edges' rate-limit counters in Redis (`None`: no `GATEHOUSE_REDIS_URL`).
     pub rate_limit_counters: Option<Arc<crate::rate_limit_counters::RateLimitCounters>>,
+    /// The edges' public base URL ("Try a tool" calls tools through it).
+    pub edge_public_url: String,
 }
 
 /// The admin API's routes with their own state: its resources behind `auth`
@@ -70,6 +74,8 @@ pub(crate) fn routes(state: ApiState, auth: &AdminAuth) -> Router {
         )
         .route("/v1/servers", post(servers::create).get(servers::list))
         .route("/v1/servers/{slug}", get(servers::get).patch(servers::update).delete(servers::delete))
+        .route("/v1/servers/{slug}/tools", get(server_tools::list))
+        .route("/v1/servers/{slug}/tools/{tool}/call", post(try_tool::call))
         .route("/v1/auth/tokens", post(tokens::mint).get(tokens::list))
         .route("/v1/auth/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/v1/auth/tokens/{id}/rotate", post(tokens::rotate))

@@ -15,7 +15,8 @@ use super::openapi_errors::CommonErrors;
 use super::openapi_links::{links_in_org, Links, OperationIds};
 use super::{
     api_keys, audit, certificate_identities, connection_links, connections, edge_tokens, edges, health,
-    org_settings, orgs, provisions, rate_limit_usage, rate_limits, servers, tokens, users, workspaces,
+    org_settings, orgs, provisions, rate_limit_usage, rate_limits, server_tools, servers, tokens, try_tool,
+    users, workspaces,
 };
 use crate::accounts::Access;
 
@@ -30,6 +31,7 @@ use crate::accounts::Access;
         workspaces::create, workspaces::list, workspaces::get, workspaces::delete, workspaces::list_provisions,
         provisions::provision, provisions::unprovision,
         servers::create, servers::list, servers::get, servers::update, servers::delete,
+        server_tools::list, try_tool::call,
         tokens::mint, tokens::list, tokens::revoke, tokens::rotate,
         certificate_identities::register, certificate_identities::list, certificate_identities::get,
         certificate_identities::delete,

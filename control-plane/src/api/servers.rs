@@ -115,6 +115,13 @@ pub struct ServerView {
     pub advanced_config: serde_json::Value,
     /// Provisioned to every new workspace.
     pub auto_provision: bool,
+    /// Slugs of the workspaces it is provisioned to (a member sees only theirs).
+    pub workspaces: Vec<String>,
+    /// For `oauth2` and `client_credentials` servers, whether Gatehouse's OAuth set-up
+    /// (discovery and client registration) is `complete` or still `pending` (retried
+    /// every 30 s and on first use); `null` for other auth types.
+    #[schema(pattern = "^(complete|pending)$")]
+    pub oauth_setup: Option<&'static str>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -137,6 +144,8 @@ impl From<Server> for ServerView {
             headers: s.header_names,
             advanced_config: s.advanced_config,
             auto_provision: s.auto_provision,
+            workspaces: Vec::new(),
+            oauth_setup: None,
             created_at: s.created_at,
             updated_at: s.updated_at,
             warnings: Vec::new(),
@@ -194,7 +203,8 @@ pub(crate) async fn create(
     store_client_secret(&state, &created.value.id, client_secret).await?;
     state.upstream_oauth.server_changed(created.value.clone()).await;
     tracing::info!(version = created.version, "server registered");
-    let view = ServerView { warnings: warnings.texts(), ..created.value.into() };
+    let view = with_details(&state, &scope, vec![created.value]).await?.remove(0);
+    let view = ServerView { warnings: warnings.texts(), ..view };
     Ok((StatusCode::CREATED, warnings.headers(), Json(view)))
 }
 
@@ -213,7 +223,7 @@ pub(crate) async fn list(
     }
     let page = page.slice(servers, |s| s.slug.clone());
     Ok(Json(ServerList {
-        servers: page.items.into_iter().map(Into::into).collect(),
+        servers: with_details(&state, &scope, page.items).await?,
         next_cursor: page.next_cursor,
     }))
 }
@@ -243,11 +253,61 @@ pub(crate) async fn get(
     scope: OrgScope,
     ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<ServerView>, ApiError> {
-    let server = state.store.get_server(&scope.org_id, &slug).await?;
-    if member_servers(&state, &scope).await?.is_some_and(|visible| !visible.contains(&server.id)) {
+    let server = visible_server(&state, &scope, &slug).await?;
+    Ok(Json(with_details(&state, &scope, vec![server]).await?.remove(0)))
+}
+
+/// The views of `servers` with the workspaces each is provisioned to (those the
+/// caller may see) and, for OAuth servers, whether their set-up is complete.
+async fn with_details(
+    state: &ApiState,
+    scope: &OrgScope,
+    servers: Vec<Server>,
+) -> Result<Vec<ServerView>, ApiError> {
+    let provisions = state.store.org_provisions(&scope.org_id).await?;
+    let resolved = if servers.iter().any(|s| is_oauth(&s.auth_type)) {
+        state.store.oauth_resolved_server_ids(&scope.org_id).await?
+    } else {
+        Default::default()
+    };
+    let mine = scope.member_workspaces();
+    Ok(servers
+        .into_iter()
+        .map(|server| {
+            let workspaces = provisions
+                .iter()
+                .filter(|p| p.server_id == server.id)
+                .filter(|p| mine.is_none_or(|mine| mine.contains(&p.workspace_id)))
+                .map(|p| p.workspace_slug.clone())
+                .collect();
+            let oauth_setup = is_oauth(&server.auth_type).then(|| {
+                if resolved.contains(&server.id) {
+                    "complete"
+                } else {
+                    "pending"
+                }
+            });
+            ServerView { workspaces, oauth_setup, ..server.into() }
+        })
+        .collect())
+}
+
+fn is_oauth(auth_type: &str) -> bool {
+    matches!(auth_type, "oauth2" | "client_credentials")
+}
+
+/// The server `slug` of the scope's org, as far as the caller may see it (a
+/// member: only servers provisioned to their workspaces; others are 404).
+pub(super) async fn visible_server(
+    state: &ApiState,
+    scope: &OrgScope,
+    slug: &str,
+) -> Result<Server, ApiError> {
+    let server = state.store.get_server(&scope.org_id, slug).await?;
+    if member_servers(state, scope).await?.is_some_and(|visible| !visible.contains(&server.id)) {
         return Err(ApiError::NotFound("server"));
     }
-    Ok(Json(server.into()))
+    Ok(server)
 }
 
 /// Updates a server; `headers` replaces the whole set.
@@ -296,7 +356,8 @@ pub(crate) async fn update(
     }
     state.upstream_oauth.server_changed(updated.value.clone()).await;
     tracing::info!(version = updated.version, "server updated");
-    let view = ServerView { warnings: warnings.texts(), ..updated.value.into() };
+    let view = with_details(&state, &scope, vec![updated.value]).await?.remove(0);
+    let view = ServerView { warnings: warnings.texts(), ..view };
     Ok((warnings.headers(), Json(view)))
 }
 

@@ -56,6 +56,17 @@ pub enum ApiError {
         /// What conflicts.
         message: String,
     },
+    /// Per-user OAuth and the caller has no usable connection (409 `connection_required`):
+    /// the message says how to connect.
+    #[error("{0}")]
+    ConnectionRequired(String),
+    /// An upstream MCP server, its authorization server or an edge failed (502 `upstream_error`);
+    /// the message names the problem, never a credential.
+    #[error("{0}")]
+    Upstream(String),
+    /// An upstream MCP server or an edge did not answer in time (504 `upstream_timeout`).
+    #[error("{0}")]
+    UpstreamTimeout(String),
     /// A dependency (the database) is down (503).
     #[error("service unavailable")]
     Unavailable,
@@ -97,6 +108,9 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+            ApiError::ConnectionRequired(_) => (StatusCode::CONFLICT, "connection_required"),
+            ApiError::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
+            ApiError::UpstreamTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

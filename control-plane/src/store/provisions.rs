@@ -111,6 +111,13 @@ impl Store {
         list.sort_by(|a, b| a.server_slug.cmp(&b.server_slug));
         Ok(list)
     }
+
+    /// Every provision of the org, by workspace slug then server slug.
+    pub async fn org_provisions(&self, org_id: &str) -> Result<Vec<Provision>, StoreError> {
+        let mut list = load_provisions(&self.db, Some(org_id), None).await?;
+        list.sort_by(|a, b| (&a.workspace_slug, &a.server_slug).cmp(&(&b.workspace_slug, &b.server_slug)));
+        Ok(list)
+    }
 }
 
 /// Provisions of the org (optionally of one workspace), with slugs resolved.

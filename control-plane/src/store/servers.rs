@@ -144,6 +144,48 @@ impl Store {
         Ok(Versioned { value: server_from(row, names)?, version })
     }
 
+    /// The decrypted static headers of the server `server_id` of `org_id`, for the
+    /// control plane's own upstream calls (the console's tool list), which inject
+    /// them exactly as an edge does. Never returned by the API.
+    pub async fn server_header_values(
+        &self,
+        org_id: &str,
+        server_id: &str,
+    ) -> Result<BTreeMap<String, SecretString>, StoreError> {
+        let owned = server::Entity::find_by_id(server_id)
+            .filter(server::Column::OrgId.eq(org_id))
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::NotFound("server"))?;
+        let ids = [owned.id];
+        Ok(decrypted_headers(&self.db, &self.keyring, Some(&ids)).await?.remove(&ids[0]).unwrap_or_default())
+    }
+
+    /// The ids of the org's `oauth2` and `client_credentials` servers whose OAuth
+    /// set-up (discovery, client registration) is resolved and stored.
+    pub async fn oauth_resolved_server_ids(
+        &self,
+        org_id: &str,
+    ) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let rows = server::Entity::find()
+            .filter(server::Column::OrgId.eq(org_id))
+            .filter(server::Column::AuthType.is_in(["oauth2", "client_credentials"]))
+            .all(&self.db)
+            .await?;
+        let keys: BTreeMap<String, String> =
+            rows.into_iter().map(|r| (super::oauth_clients::server_key(&r.id), r.id)).collect();
+        if keys.is_empty() {
+            return Ok(Default::default());
+        }
+        Ok(upstream_oauth_client::Entity::find()
+            .filter(upstream_oauth_client::Column::Key.is_in(keys.keys().cloned()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .filter_map(|r| keys.get(&r.key).cloned())
+            .collect())
+    }
+
     /// Servers of auth type `oauth2` or `client_credentials` whose OAuth client
     /// is not resolved yet (e.g. their authorization server was down).
     pub async fn unresolved_oauth_servers(&self) -> Result<Vec<Server>, StoreError> {

@@ -1070,6 +1070,67 @@ export interface paths {
         patch: operations["servers_update_in_org"];
         trace?: never;
     };
+    "/v1/orgs/{org}/servers/{slug}/authorization-link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Creates a link that connects the signed-in person's own account at a per-user
+         *     OAuth (`oauth2`) server; only a person signed in with SSO has one.
+         * @description Needs the member, admin or owner role (members act only on their own records).
+         */
+        post: operations["servers_authorization_link_authorization_link_in_org"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orgs/{org}/servers/{slug}/tools": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Fetches the server's live tool list from the upstream, as an edge would call it.
+         * @description Needs any role (members see only their own records).
+         */
+        get: operations["servers_tools_list_in_org"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orgs/{org}/servers/{slug}/tools/{tool}/call": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Calls one tool as the caller, through an edge, with a gateway token minted for this call only.
+         * @description Needs the member, admin or owner role (members act only on their own records).
+         */
+        post: operations["servers_tools_call_in_org"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orgs/{org}/sso/providers": {
         parameters: {
             query?: never;
@@ -1420,6 +1481,67 @@ export interface paths {
          * @description Needs the admin or owner role.
          */
         patch: operations["servers_update"];
+        trace?: never;
+    };
+    "/v1/servers/{slug}/authorization-link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Creates a link that connects the signed-in person's own account at a per-user
+         *     OAuth (`oauth2`) server; only a person signed in with SSO has one.
+         * @description Needs the member, admin or owner role (members act only on their own records).
+         */
+        post: operations["servers_authorization_link_authorization_link"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/servers/{slug}/tools": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Fetches the server's live tool list from the upstream, as an edge would call it.
+         * @description Needs any role (members see only their own records).
+         */
+        get: operations["servers_tools_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/servers/{slug}/tools/{tool}/call": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Calls one tool as the caller, through an edge, with a gateway token minted for this call only.
+         * @description Needs the member, admin or owner role (members act only on their own records).
+         */
+        post: operations["servers_tools_call"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/sso/providers": {
@@ -1796,6 +1918,16 @@ export interface components {
              * @description The burst window in seconds, 1-86400.
              */
             auth_failure_burst_window_secs: number;
+        };
+        /** @description A link that connects the signed-in person's upstream account. */
+        AuthorizationLinkView: {
+            /**
+             * Format: date-time
+             * @description When it stops working.
+             */
+            expires_at: string;
+            /** @description Open it in this browser (single use); it leads to the upstream's sign-in. */
+            url: string;
         };
         /** @description A quota of tool calls: `calls` per UTC day or calendar month. */
         BudgetQuota: {
@@ -2575,6 +2707,18 @@ export interface components {
             /** @description Servers by slug. */
             servers: components["schemas"]["ServerView"][];
         };
+        /** @description A server's live tools and what each workspace's provisioning lets through. */
+        ServerTools: {
+            /**
+             * Format: date-time
+             * @description When the list was fetched.
+             */
+            fetched_at: string;
+            /** @description The upstream's tools, as its `tools/list` gave them (every page). */
+            tools: components["schemas"]["Tool"][];
+            /** @description Every workspace the server is provisioned to (a member: only theirs), by slug. */
+            workspaces: components["schemas"]["WorkspaceTools"][];
+        };
         /** @description A registered server. Only header names are shown. */
         ServerView: {
             /** @description Free-form JSON object. */
@@ -2594,6 +2738,12 @@ export interface components {
             id: string;
             /** @description Display name. */
             name: string;
+            /**
+             * @description For `oauth2` and `client_credentials` servers, whether Gatehouse's OAuth set-up
+             *     (discovery and client registration) is `complete` or still `pending` (retried
+             *     every 30 s and on first use); `null` for other auth types.
+             */
+            oauth_setup?: string | null;
             /** @description Slug. */
             slug: string;
             /**
@@ -2608,6 +2758,8 @@ export interface components {
              *     (also sent as `Warning` headers); only in the answer to a create or update.
              */
             warnings?: string[];
+            /** @description Slugs of the workspaces it is provisioned to (a member sees only theirs). */
+            workspaces: string[];
         };
         /** @description Body of `POST /v1/console/session`. */
         SignIn: {
@@ -2719,10 +2871,51 @@ export interface components {
             /** @description Who the token is for. */
             user: string;
         };
+        /** @description One tool as the upstream describes it. */
+        Tool: {
+            /** @description Behaviour hints (`readOnlyHint`, `destructiveHint`, …). */
+            annotations?: Record<string, never> | null;
+            /** @description What it does. */
+            description?: string | null;
+            /** @description JSON Schema of its arguments. */
+            inputSchema: Record<string, never>;
+            /** @description The tool's name. */
+            name: string;
+            /** @description Display title (2025-06-18 and later). */
+            title?: string | null;
+        };
+        /** @description What the tool answered, through the edge. */
+        ToolCallResult: {
+            /** @description The result's content blocks (text, images, resources, …) as the tool sent them. */
+            content: Record<string, never>[];
+            /**
+             * Format: int64
+             * @description How long the call took through the edge, in milliseconds.
+             */
+            duration_ms: number;
+            /** @description Whether the tool reported an error (its content says what). */
+            isError: boolean;
+            /** @description Structured result, when the tool gave one. */
+            structuredContent?: Record<string, never> | null;
+            /** @description Who the call acted as at the edge (the gateway token's `user`). */
+            user: string;
+            /** @description The workspace it ran in. */
+            workspace: string;
+        };
         /** @description Tool globs (`*` any run, `?` one character). */
         ToolsBody: {
             allow?: string[];
             deny?: string[];
+        };
+        /** @description Body of `POST /v1/servers/{slug}/tools/{tool}/call`. */
+        TryTool: {
+            /** @description The tool's arguments (default `{}`). */
+            arguments?: Record<string, never> | null;
+            /**
+             * @description Slug of the workspace to call the tool in: the server must be provisioned
+             *     there and its globs must let the tool through.
+             */
+            workspace: string;
         };
         /** @description Body of `PATCH /v1/orgs/{org}`. */
         UpdateOrg: {
@@ -2885,6 +3078,19 @@ export interface components {
             claim: string;
             /** @description Value to match exactly. */
             value: string;
+            /** @description Workspace slug. */
+            workspace: string;
+        };
+        /** @description Which of the server's tools one workspace's provisioning lets through. */
+        WorkspaceTools: {
+            /** @description The provisioning's allow globs (empty = every tool). */
+            allow: string[];
+            /** @description Tools that pass, in the list's order. */
+            allowed: string[];
+            /** @description Tools that do not. */
+            denied: string[];
+            /** @description Its deny globs. */
+            deny: string[];
             /** @description Workspace slug. */
             workspace: string;
         };
@@ -6618,6 +6824,234 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
         };
     };
+    servers_authorization_link_authorization_link_in_org: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Org slug: act in this org (the platform admin, or a credential of that org) */
+                org: string;
+                /** @description Server slug */
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthorizationLinkView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server does not use per-user OAuth */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server's OAuth set-up could not be resolved */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    servers_tools_list_in_org: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Org slug: act in this org (the platform admin, or a credential of that org) */
+                org: string;
+                /** @description Server slug */
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerTools"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Per-user OAuth and the caller has no connection to the server (`connection_required`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The upstream (or its authorization server) failed; the message names the problem */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The upstream did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    servers_tools_call_in_org: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Org slug: act in this org (the platform admin, or a credential of that org) */
+                org: string;
+                /** @description Server slug */
+                slug: string;
+                /** @description Tool name */
+                tool: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TryTool"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolCallResult"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The workspace's provisioning does not let the tool through */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Per-user OAuth and the caller has no connection (`connection_required`), or the server is not provisioned to the workspace */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description The edge refused the call or the upstream failed; the message is the edge's */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     sso_providers_list_providers_in_org: {
         parameters: {
             query?: {
@@ -7924,6 +8358,228 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+        };
+    };
+    servers_authorization_link_authorization_link: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Server slug */
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthorizationLinkView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server does not use per-user OAuth */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server's OAuth set-up could not be resolved */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    servers_tools_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Server slug */
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerTools"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Per-user OAuth and the caller has no connection to the server (`connection_required`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The upstream (or its authorization server) failed; the message names the problem */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The upstream did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    servers_tools_call: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Server slug */
+                slug: string;
+                /** @description Tool name */
+                tool: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TryTool"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolCallResult"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The workspace's provisioning does not let the tool through */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Per-user OAuth and the caller has no connection (`connection_required`), or the server is not provisioned to the workspace */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description The edge refused the call or the upstream failed; the message is the edge's */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     sso_providers_list_providers: {

@@ -9,7 +9,7 @@ const ANY = '__any';
 export function Choice(props: {
   label: string;
   value: string;
-  options: [id: string, label: string][];
+  options: readonly (readonly [id: string, label: string])[];
   onChange: (value: string) => void;
 }) {
   return (

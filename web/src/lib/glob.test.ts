@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { globMatch, parseGlobs, toolPasses } from './glob';
 
@@ -31,5 +32,23 @@ describe('toolPasses', () => {
 describe('parseGlobs', () => {
   it('splits on commas and lines and drops blanks', () => {
     expect(parseGlobs(' a, b\n\nc ,')).toEqual(['a', 'b', 'c']);
+  });
+});
+
+// The cases the edge's matcher (gatehouse_config::tool_glob) is tested against, so both agree.
+describe('the shared glob cases', () => {
+  const cases = JSON.parse(
+    readFileSync(new URL('../../../config-model/src/tool_glob_cases.json', import.meta.url), 'utf8'),
+  ) as {
+    globs: [string, string, boolean][];
+    rules: { allow: string[]; deny: string[]; tool: string; passes: boolean }[];
+  };
+  it('matches as the edge does', () => {
+    for (const [pattern, name, expected] of cases.globs) {
+      expect([pattern, name, globMatch(pattern, name)]).toEqual([pattern, name, expected]);
+    }
+  });
+  it('judges provisioning as the edge does', () => {
+    for (const c of cases.rules) expect([c.tool, toolPasses(c.tool, c.allow, c.deny)]).toEqual([c.tool, c.passes]);
   });
 });

@@ -9,18 +9,24 @@ import { ErrorNotice, Loading } from '../components/Status';
 import { useLoad } from '../components/useLoad';
 import { serverUrl } from '../lib/clientConfig';
 import { canAdminister, type Role } from '../lib/roles';
+import { ToolList } from './ServerTools';
+import { TryTool } from './TryTool';
 
 export function ServerDetail() {
   const { slug = '' } = useParams();
   const caller = useCaller();
   const server = useLoad(async () => unwrap(await api.GET('/v1/servers/{slug}', { params: { path: { slug } } })), [slug]);
+  const tools = useLoad(async () => unwrap(await api.GET('/v1/servers/{slug}/tools', { params: { path: { slug } } })), [slug]);
+  const role = caller.role as Role;
+  // Trying a tool is using the server: viewers and auditors only read.
+  const mayTry = role === 'member' || canAdminister(role);
   if (!server.data) return server.error ? <ErrorNotice error={server.error} /> : <Loading what="the server" />;
   const s = server.data;
   return (
     <>
       <div className="page-head">
         <Heading level={1}>{s.name}</Heading>
-        {canAdminister(caller.role as Role) ? (
+        {canAdminister(role) ? (
           <Link className="button" to={`/servers/${s.slug}/edit`}>
             Edit server
           </Link>
@@ -41,7 +47,17 @@ export function ServerDetail() {
         <dd>{s.headers.length > 0 ? s.headers.map((h) => `${h}: set`).join(', ') : '—'}</dd>
         <dt>Provisioned to new workspaces</dt>
         <dd>{s.auto_provision ? 'yes' : 'no'}</dd>
+        <dt>Workspaces</dt>
+        <dd>{s.workspaces.length > 0 ? s.workspaces.join(', ') : '—'}</dd>
+        {s.oauth_setup ? (
+          <>
+            <dt>OAuth set-up</dt>
+            <dd>{s.oauth_setup}</dd>
+          </>
+        ) : null}
       </dl>
+      <ToolList slug={s.slug} tools={tools} canEdit={canAdminister(role)} />
+      {mayTry && tools.data ? <TryTool slug={s.slug} tools={tools.data} /> : null}
     </>
   );
 }

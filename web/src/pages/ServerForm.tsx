@@ -109,7 +109,7 @@ export function ServerForm() {
           description="Lower-case letters, digits and dashes; part of the server's URL; cannot change." />
         <Field label="Name" name="name" value={name} onChange={setName} error={error} />
         <Field label="Upstream URL" name="url" type="url" value={url} onChange={setUrl} error={error} isRequired />
-        <Choice label="Auth type" value={authType} onChange={setAuthType} options={AUTH_TYPES.map(([id, label]) => [id, label])} />
+        <Choice label="Auth type" value={authType} options={AUTH_TYPES} onChange={setAuthType} />
         {authType === 'headers' ? (
           <fieldset>
             <legend>Static headers</legend>

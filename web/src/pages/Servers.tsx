@@ -40,19 +40,25 @@ export function Servers() {
               <th scope="col">URL</th>
               <th scope="col">Auth</th>
               <th scope="col">Headers</th>
+              <th scope="col">Workspaces</th>
+              <th scope="col">OAuth set-up</th>
               {admin ? <th scope="col">Actions</th> : null}
             </tr>
           </thead>
           <tbody>
             {items.map((server) => (
               <tr key={server.id}>
-                <td>{server.name}</td>
+                <td>
+                  <Link to={`/servers/${server.slug}`}>{server.name}</Link>
+                </td>
                 <td>
                   <code>{server.slug}</code>
                 </td>
                 <td className="url">{server.url}</td>
                 <td>{server.auth_type}</td>
                 <td>{server.headers.length > 0 ? server.headers.map((h) => `${h}: set`).join(', ') : '—'}</td>
+                <td>{server.workspaces.length > 0 ? server.workspaces.join(', ') : '—'}</td>
+                <td>{server.oauth_setup ?? '—'}</td>
                 {admin ? (
                   <td className="row-actions">
                     <Link className="button small" to={`/servers/${server.slug}/edit`} aria-label={`Edit ${server.slug}`}>
