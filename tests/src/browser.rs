@@ -19,7 +19,11 @@ pub fn web_dir() -> PathBuf {
 
 /// `<target>/console-screenshots`, kept as a CI artifact.
 pub fn screenshot_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").join("console-screenshots")
+    // Cargo sets CARGO_TARGET_TMPDIR only when compiling integration tests, not this library.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("console-screenshots")
 }
 
 /// A running browser scenario.

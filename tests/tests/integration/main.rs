@@ -5,6 +5,7 @@ mod admin_api;
 mod api_contract;
 mod audit;
 mod audit_edge;
+mod audit_export;
 mod config_as_code;
 mod config_stream_cp;
 mod config_stream_edge;
