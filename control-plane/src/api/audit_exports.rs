@@ -91,7 +91,7 @@ pub struct WebhookExportBody {
     pub secret: Option<SecretString>,
     /// Only these kinds (`admin`, `tool_call`, `mcp_request`, `auth_failure`,
     /// `auth_failure_burst`); absent or `null`: every kind.
-    #[schema(nullable, min_items = 1, max_items = 5, value_type = Option<Vec<String>>)]
+    #[schema(schema_with = crate::rest::schemas::nullable_audit_kinds)]
     pub kinds: Option<Vec<String>>,
     /// Whether events are delivered (default `true`).
     #[serde(default = "enabled")]
@@ -203,7 +203,7 @@ impl OtlpExportBody {
             .as_ref()
             .map(|h| {
                 validation::upstream_headers(h)
-                    .map_err(|e| FieldError::new(&format!("otlp.{}", e.field), e.message.clone()))
+                    .map_err(|e| FieldError::new(format!("otlp.{}", e.field), e.message.clone()))
             })
             .transpose()?;
         Ok(ExportSpec {

@@ -82,7 +82,8 @@ impl std::fmt::Debug for ExportCredential {
 pub struct ExportStatus {
     /// When a batch was last acknowledged.
     pub last_success_at: Option<DateTime<Utc>>,
-    /// The last failure (status or connection error), kept until the next success.
+    /// The last failure (an HTTP status or a connection error); compare `last_error_at`
+    /// with `last_success_at` to see whether delivery recovered since.
     pub last_error: Option<String>,
     /// When it failed.
     pub last_error_at: Option<DateTime<Utc>>,
