@@ -29,6 +29,8 @@ use crate::metrics::ControlPlaneMetrics;
 use crate::store::{AuditEvent, ExportDestination, ExportFailure, ExportJob, Store, StoreError};
 use crate::upstream_oauth::ssrf::SsrfPolicy;
 
+/// The `User-Agent` of deliveries.
+const USER_AGENT: &str = concat!("gatehouse/", env!("CARGO_PKG_VERSION"));
 /// Events per delivered batch.
 pub const BATCH_SIZE: u64 = 200;
 /// Batches one destination gets per round, so one busy org cannot hold the others up.
@@ -225,9 +227,10 @@ impl Deliverer {
             url::Url::parse(&job.url).map_err(|_| SendError::Refused("the URL no longer parses".into()))?;
         // Names are checked as they resolve; an address literal is checked here.
         self.policy.check_url(&url).map_err(|e| SendError::Refused(e.to_string()))?;
+        let post = self.client.post(url).header(reqwest::header::USER_AGENT, USER_AGENT);
         let request = match job.destination {
-            ExportDestination::Webhook => webhook::request(&self.client, url, job, events),
-            ExportDestination::Otlp => otlp::request(&self.client, url, job, events),
+            ExportDestination::Webhook => webhook::request(post, job, events),
+            ExportDestination::Otlp => otlp::request(post, job, events),
         }?;
         let response = request.send().await.map_err(|e| SendError::from_transport(&e))?;
         if response.status().is_success() {

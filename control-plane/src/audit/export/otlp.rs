@@ -91,18 +91,14 @@ pub fn logs_request(org_id: &str, events: &[AuditEvent]) -> ExportLogsServiceReq
     }
 }
 
-/// The protobuf request of one batch, with the org's headers.
+/// `post` with one batch as protobuf and the org's headers.
 pub(super) fn request(
-    client: &reqwest::Client,
-    url: url::Url,
+    post: reqwest::RequestBuilder,
     job: &ExportJob,
     events: &[AuditEvent],
 ) -> Result<reqwest::RequestBuilder, SendError> {
     let body = logs_request(&job.org_id, events).encode_to_vec();
-    let mut request = client
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
-        .header(reqwest::header::USER_AGENT, concat!("gatehouse/", env!("CARGO_PKG_VERSION")));
+    let mut request = post.header(reqwest::header::CONTENT_TYPE, "application/x-protobuf");
     if let ExportCredential::Headers(headers) = &job.credential {
         for (name, value) in headers {
             let mut value = reqwest::header::HeaderValue::from_str(value.expose_secret())

@@ -30,10 +30,9 @@ struct Batch<'a> {
     events: &'a [AuditEvent],
 }
 
-/// The signed request of one batch.
+/// `post` with one batch's body and signature.
 pub(super) fn request(
-    client: &reqwest::Client,
-    url: url::Url,
+    post: reqwest::RequestBuilder,
     job: &ExportJob,
     events: &[AuditEvent],
 ) -> Result<reqwest::RequestBuilder, SendError> {
@@ -43,10 +42,8 @@ pub(super) fn request(
     let body = serde_json::to_vec(&Batch { org_id: &job.org_id, events })
         .map_err(|e| SendError::Refused(format!("encoding the batch failed: {e}")))?;
     let signature = signature(secret.expose_secret().as_bytes(), chrono::Utc::now().timestamp(), &body);
-    Ok(client
-        .post(url)
+    Ok(post
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(reqwest::header::USER_AGENT, concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
         .header(SIGNATURE_HEADER, signature)
         .header(DELIVERY_HEADER, delivery_id(job, events))
         .body(body))
