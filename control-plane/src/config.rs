@@ -38,6 +38,9 @@ const VAR_REDIS_URL: &str = "GATEHOUSE_REDIS_URL";
 const VAR_REDIS_KEY_PREFIX: &str = "GATEHOUSE_REDIS_KEY_PREFIX";
 const VAR_SESSION_TTL: &str = "GATEHOUSE_SESSION_TTL_SECS";
 const VAR_SESSION_IDLE_TIMEOUT: &str = "GATEHOUSE_SESSION_IDLE_TIMEOUT_SECS";
+// Audit export delivery.
+const VAR_AUDIT_EXPORT_INTERVAL: &str = "GATEHOUSE_AUDIT_EXPORT_INTERVAL_SECS";
+const VAR_AUDIT_EXPORT_MAX_BACKOFF: &str = "GATEHOUSE_AUDIT_EXPORT_MAX_BACKOFF_SECS";
 /// Edge public base URL used when `GATEHOUSE_EDGE_PUBLIC_URL` is not set.
 pub const DEFAULT_EDGE_PUBLIC_URL: &str = "http://127.0.0.1:8787";
 
@@ -54,6 +57,30 @@ pub struct ConfigError {
 impl ConfigError {
     fn new(var: &'static str, message: impl Into<String>) -> Self {
         Self { var, message: message.into() }
+    }
+}
+
+/// When the audit export deliverer sends and retries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditExportTiming {
+    /// How often each destination's new events are sent (bursts wake it sooner).
+    pub interval: Duration,
+    /// The first retry's delay after a failed batch; doubled per failure, with jitter.
+    pub retry_min: Duration,
+    /// The longest delay between retries.
+    pub retry_max: Duration,
+    /// Timeout of one delivery request.
+    pub request_timeout: Duration,
+}
+
+impl Default for AuditExportTiming {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(5),
+            retry_min: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -106,6 +133,8 @@ pub struct ControlPlaneConfig {
     pub redis_url: Option<SecretString>,
     /// The edges' Redis key prefix (`GATEHOUSE_REDIS_KEY_PREFIX`).
     pub redis_key_prefix: String,
+    /// Audit export delivery (`GATEHOUSE_AUDIT_EXPORT_*`).
+    pub audit_export: AuditExportTiming,
 }
 
 impl ControlPlaneConfig {
@@ -133,6 +162,7 @@ impl ControlPlaneConfig {
             tls: ListenerTlsSettings::default(),
             redis_url: None,
             redis_key_prefix: gatehouse_config::rate_limit::DEFAULT_REDIS_KEY_PREFIX.to_owned(),
+            audit_export: AuditExportTiming::default(),
         }
     }
 
@@ -219,6 +249,12 @@ impl ControlPlaneConfig {
         if let Some(prefix) = get(VAR_REDIS_KEY_PREFIX) {
             config.redis_key_prefix = prefix.to_owned();
         }
+        if let Some(secs) = get(VAR_AUDIT_EXPORT_INTERVAL) {
+            config.audit_export.interval = parse_secs(VAR_AUDIT_EXPORT_INTERVAL, secs, 1, 3600)?;
+        }
+        if let Some(secs) = get(VAR_AUDIT_EXPORT_MAX_BACKOFF) {
+            config.audit_export.retry_max = parse_secs(VAR_AUDIT_EXPORT_MAX_BACKOFF, secs, 1, 86_400)?;
+        }
         config.tls = ListenerTlsSettings::from_env(env).map_err(|e| ConfigError::new(e.setting, e.reason))?;
         config.validate()?;
         Ok(config)
@@ -270,6 +306,16 @@ impl ControlPlaneConfig {
         }
         if self.oauth_registration_burst == 0 {
             return Err(ConfigError::new(VAR_OAUTH_REGISTRATION_BURST, "must be at least 1"));
+        }
+        let export = &self.audit_export;
+        if export.interval.is_zero() || export.retry_min.is_zero() || export.request_timeout.is_zero() {
+            return Err(ConfigError::new("audit_export", "intervals and timeouts must be greater than zero"));
+        }
+        if export.retry_max < export.retry_min {
+            return Err(ConfigError::new(
+                VAR_AUDIT_EXPORT_MAX_BACKOFF,
+                "must be at least the first retry's delay",
+            ));
         }
         if self.version_poll_interval.is_zero() {
             return Err(ConfigError::new("version_poll_interval", "must be greater than zero"));

@@ -136,6 +136,14 @@ pub async fn run_with_metrics(
     let poller = tokio::spawn(publisher.clone().run(config.version_poll_interval, cancel.clone()));
     tokio::spawn(sso::purge_expired(store.clone(), cancel.clone()));
     tokio::spawn(audit::run_retention(store.clone(), cancel.clone()));
+    let egress = upstream_oauth::ssrf::SsrfPolicy { allow_loopback: config.allow_loopback_upstreams };
+    let exporter = tokio::spawn(audit::run_exports(
+        store.clone(),
+        metrics.clone(),
+        config.audit_export,
+        egress,
+        cancel.clone(),
+    ));
 
     let upstream = upstream_oauth::UpstreamOAuth::new(
         store.clone(),
@@ -163,6 +171,7 @@ pub async fn run_with_metrics(
             upstream_oauth: upstream.clone(),
             rate_limit_counters: rate_limit_counters(&config)?,
             edge_public_url: config.edge_public_url.clone(),
+            egress,
         },
         sso: sso::SsoState { context: sso.clone() },
         oauth_server: oauth_server::AuthServerState { server: oauth_server, sso: sso.clone(), org_id },
@@ -243,6 +252,8 @@ pub async fn run_with_metrics(
     },);
     cancel.cancel();
     let _ = poller.await;
+    // The deliverer gives its leases back before the database closes.
+    let _ = exporter.await;
     if let Some(Ok(Err(err))) = match metrics_server {
         Some(task) => Some(task.await),
         None => None,

@@ -25,6 +25,7 @@ mod m20261208_000101_certificate_identity_issuer;
 mod m20261208_000301_audit_events;
 mod m20261208_000401_rate_limits;
 mod m20261208_000601_console_key_sessions;
+mod m20261209_000301_audit_exports;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000401_rate_limits::Migration),
             Box::new(m20261208_000301_audit_events::Migration),
             Box::new(m20261208_000601_console_key_sessions::Migration),
+            Box::new(m20261209_000301_audit_exports::Migration),
         ]
     }
 }

@@ -102,6 +102,8 @@ pub(crate) const ROUTES: &[RouteAccess] = &[
     route("GET", "/v1/usage", Audit),
     route("GET", "/v1/audit-settings", Audit),
     route("PUT", "/v1/audit-settings", Owner),
+    route("GET", "/v1/audit-exports", Audit),
+    route("PUT", "/v1/audit-exports", Owner),
 ];
 
 /// What `method` on the route template `path` needs; `None` for a route not in the table.

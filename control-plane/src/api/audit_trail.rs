@@ -2,6 +2,7 @@
 //! admin request runs with (so each transaction it commits writes its audit row
 //! inside that transaction), and the record of refused admin credentials.
 
+use crate::audit::BurstSource;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request};
@@ -99,7 +100,12 @@ impl AdminAuthFailure {
     }
 
     /// Stores it under the org the path names (else the default org).
-    pub(crate) async fn record(self, store: &Store, prefixed: Option<&str>) {
+    pub(crate) async fn record(
+        self,
+        store: &Store,
+        metrics: &crate::metrics::ControlPlaneMetrics,
+        prefixed: Option<&str>,
+    ) {
         let org = store.org_by_slug(prefixed.unwrap_or(DEFAULT_ORG_SLUG)).await;
         let Ok(Some(org)) = org else { return };
         let event = AuditEvent {
@@ -114,6 +120,6 @@ impl AdminAuthFailure {
             request_id: Some(self.request_id),
             ..AuditEvent::default()
         };
-        crate::audit::record_auth_failures(store, vec![event]).await;
+        crate::audit::record_auth_failures(store, metrics, BurstSource::Admin, vec![event]).await;
     }
 }

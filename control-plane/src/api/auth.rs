@@ -132,7 +132,7 @@ async fn require_access(
     let principal = match authenticate(&auth, request.headers(), request.method(), &path).await {
         Err(AuthError::Api(ApiError::Unauthorized)) => {
             let failure = super::audit_trail::AdminAuthFailure::of(&request, &path, auth.trusted_proxy_hops);
-            failure.record(&auth.store, prefixed.as_deref()).await;
+            failure.record(&auth.store, &auth.metrics, prefixed.as_deref()).await;
             return Err(ApiError::Unauthorized.into());
         }
         other => other?,

@@ -10,6 +10,7 @@
 pub(crate) mod access;
 mod api_keys;
 mod audit;
+mod audit_exports;
 mod audit_trail;
 pub(crate) mod auth;
 mod certificate_identities;
@@ -58,6 +59,8 @@ pub(crate) struct ApiState {
     pub rate_limit_counters: Option<Arc<crate::rate_limit_counters::RateLimitCounters>>,
     /// The edges' public base URL ("Try a tool" calls tools through it).
     pub edge_public_url: String,
+    /// Which addresses admin-set delivery URLs (the audit export's) may name.
+    pub egress: crate::upstream_oauth::ssrf::SsrfPolicy,
 }
 
 /// The admin API's routes with their own state: its resources behind `auth`
@@ -105,7 +108,8 @@ pub(crate) fn routes(state: ApiState, auth: &AdminAuth) -> Router {
         .route("/v1/connections", get(connections::list).post(connection_links::connect))
         .route("/v1/connections/{id}", axum::routing::delete(connections::delete))
         .merge(edge_tokens::routes())
-        .merge(audit::routes());
+        .merge(audit::routes())
+        .merge(audit_exports::routes());
 
     Router::new()
         .route("/healthz", get(health::healthz))

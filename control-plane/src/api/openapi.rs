@@ -14,9 +14,9 @@ use super::access::ROUTES;
 use super::openapi_errors::CommonErrors;
 use super::openapi_links::{links_in_org, Links, OperationIds};
 use super::{
-    api_keys, audit, certificate_identities, connection_links, connections, edge_tokens, edges, health,
-    org_settings, orgs, provisions, rate_limit_usage, rate_limits, server_tools, servers, tokens, try_tool,
-    users, workspaces,
+    api_keys, audit, audit_exports, certificate_identities, connection_links, connections, edge_tokens,
+    edges, health, org_settings, orgs, provisions, rate_limit_usage, rate_limits, server_tools, servers,
+    tokens, try_tool, users, workspaces,
 };
 use crate::accounts::Access;
 
@@ -42,6 +42,7 @@ use crate::accounts::Access;
         users::list, users::deactivate, users::reactivate,
         connections::list, connection_links::connect, connections::delete,
         audit::list, audit::export, audit::usage_report, audit::get_settings, audit::put_settings,
+        audit_exports::get_exports, audit_exports::put_exports,
         sso_api::create_provider, sso_api::list_providers, sso_api::get_provider, sso_api::update_provider,
         sso_api::delete_provider, sso_api::me, sso_api::logout,
         console_session::sign_in, console_session::current, console_session::sign_out,

@@ -1,26 +1,43 @@
 //! Failed-authentication bursts: when one client address fails to authenticate
 //! to an org `auth_failure_burst_threshold` times within the org's window, one
 //! `auth_failure_burst` event is recorded (and logged for alerting); no second
-//! one for that address until the window has passed.
+//! one for that address until the window has passed. Each burst counts in
+//! `gatehouse_auth_failure_bursts_total` and wakes the audit export deliverer, so
+//! a webhook hears of it without waiting for the next delivery tick.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{Duration, Utc};
 
+use crate::metrics::ControlPlaneMetrics;
 use crate::store::{AuditEvent, AuditKind, Store};
 
-/// Bursts recorded by this process since it started.
-static BURSTS: AtomicU64 = AtomicU64::new(0);
+/// Where the failures of a burst happened (the metric's `source` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BurstSource {
+    /// The admin API refused the credentials.
+    Admin,
+    /// An edge refused them.
+    Edge,
+}
 
-/// How many failed-authentication bursts this process has recorded.
-pub fn bursts_recorded() -> u64 {
-    BURSTS.load(Ordering::Relaxed)
+impl BurstSource {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Edge => "edge",
+        }
+    }
 }
 
 /// Stores authentication failures (edge- or API-side), then records a burst for
 /// every (org, address) among them that crossed its org's threshold.
-pub async fn record_auth_failures(store: &Store, events: Vec<AuditEvent>) {
+pub async fn record_auth_failures(
+    store: &Store,
+    metrics: &ControlPlaneMetrics,
+    source: BurstSource,
+    events: Vec<AuditEvent>,
+) {
     let sources: BTreeSet<(String, String)> = events
         .iter()
         .filter(|e| e.kind == AuditKind::AuthFailure.as_str())
@@ -31,22 +48,27 @@ pub async fn record_auth_failures(store: &Store, events: Vec<AuditEvent>) {
         return;
     }
     for (org_id, address) in sources {
-        if let Err(error) = check_burst(store, &org_id, &address).await {
-            tracing::error!(%error, "checking for an authentication failure burst failed");
+        match check_burst(store, &org_id, &address).await {
+            Ok(false) => {}
+            Ok(true) => {
+                metrics.auth_failure_burst(source.label());
+                store.audit_export_wake().notify_one();
+            }
+            Err(error) => tracing::error!(%error, "checking for an authentication failure burst failed"),
         }
     }
 }
 
-async fn check_burst(store: &Store, org_id: &str, address: &str) -> Result<(), crate::store::StoreError> {
+/// Records a burst for the address if it crossed the threshold; returns whether it did.
+async fn check_burst(store: &Store, org_id: &str, address: &str) -> Result<bool, crate::store::StoreError> {
     let settings = store.audit_settings(org_id).await?;
     let since = Utc::now() - Duration::seconds(i64::from(settings.auth_failure_burst_window_secs));
     let failures = store.count_auth_failures_since(org_id, address, since).await?;
     if failures < u64::from(settings.auth_failure_burst_threshold)
         || store.burst_recorded_since(org_id, address, since).await?
     {
-        return Ok(());
+        return Ok(false);
     }
-    BURSTS.fetch_add(1, Ordering::Relaxed);
     tracing::warn!(
         org_id,
         client_address = address,
@@ -68,5 +90,5 @@ async fn check_burst(store: &Store, org_id: &str, address: &str) -> Result<(), c
         ..AuditEvent::default()
     };
     store.insert_edge_audit_events(vec![event]).await?;
-    Ok(())
+    Ok(true)
 }

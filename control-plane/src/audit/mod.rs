@@ -5,10 +5,12 @@
 //! inside each mutation's transaction (`store::audit_events`).
 
 pub mod burst;
+pub mod export;
 pub mod retention;
 pub mod sink;
 pub mod usage;
 
-pub use burst::record_auth_failures;
+pub use burst::{record_auth_failures, BurstSource};
+pub use export::run_exports;
 pub use retention::{enforce_retention, run_retention};
 pub use sink::AuditSinkService;

@@ -136,7 +136,13 @@ impl AuditSinkService {
         })?;
         self.metrics.edge_audit_events_written(stored);
         if !failures.is_empty() {
-            crate::audit::record_auth_failures(&self.store, failures).await;
+            crate::audit::record_auth_failures(
+                &self.store,
+                &self.metrics,
+                crate::audit::BurstSource::Edge,
+                failures,
+            )
+            .await;
         }
         if batch.dropped_total > 0 {
             tracing::warn!(
@@ -203,6 +209,7 @@ fn from_wire(e: pb::AuditEvent, edge: &str) -> Result<AuditEvent, Status> {
     Ok(AuditEvent {
         id: e.id,
         org_id: clip(e.org_id),
+        seq: None,
         kind: kind.as_str().to_owned(),
         occurred_at,
         actor: None,

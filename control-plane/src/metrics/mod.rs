@@ -17,6 +17,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -35,6 +36,13 @@ pub struct AuditSourceLabels {
     pub source: &'static str,
 }
 
+/// An audit export destination: `webhook` or `otlp`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExportLabels {
+    /// `webhook` or `otlp`.
+    pub destination: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiRequestLabels {
     pub route: Arc<str>,
@@ -49,6 +57,10 @@ pub struct ControlPlaneMetrics {
     api_requests: Family<ApiRequestLabels, Counter>,
     publish_duration: Histogram,
     audit_written: Family<AuditSourceLabels, Counter>,
+    bursts: Family<AuditSourceLabels, Counter>,
+    export_delivered: Family<ExportLabels, Counter>,
+    export_failed: Family<ExportLabels, Counter>,
+    export_backlog: Family<ExportLabels, Gauge>,
     scrape: Arc<scrape::ScrapeState>,
     /// Interned `route` label values (the router's templates, a fixed set).
     routes: RwLock<HashMap<Box<str>, Arc<str>>>,
@@ -88,9 +100,44 @@ impl ControlPlaneMetrics {
             "Audit events written to the database (the write rate is its rate())",
             audit_written.clone(),
         );
+        let bursts = Family::<AuditSourceLabels, Counter>::default();
+        registry.register(
+            "auth_failure_bursts",
+            "Failed-authentication bursts recorded (one auth_failure_burst event each), by where the failures happened",
+            bursts.clone(),
+        );
+        let export_delivered = Family::<ExportLabels, Counter>::default();
+        registry.register(
+            "audit_export_delivered",
+            "Audit events acknowledged by an export destination",
+            export_delivered.clone(),
+        );
+        let export_failed = Family::<ExportLabels, Counter>::default();
+        registry.register(
+            "audit_export_failed",
+            "Failed attempts to deliver a batch of audit events to an export destination",
+            export_failed.clone(),
+        );
+        let export_backlog = Family::<ExportLabels, Gauge>::default();
+        registry.register(
+            "audit_export_backlog",
+            "Audit events waiting for the export destinations this replica delivers, as of its last round",
+            export_backlog.clone(),
+        );
         let scrape = Arc::new(scrape::ScrapeState::default());
         registry.register_collector(Box::new(scrape.clone()));
-        Self { registry, api_requests, publish_duration, audit_written, scrape, routes: RwLock::default() }
+        Self {
+            registry,
+            api_requests,
+            publish_duration,
+            audit_written,
+            bursts,
+            export_delivered,
+            export_failed,
+            export_backlog,
+            scrape,
+            routes: RwLock::default(),
+        }
     }
 
     /// One admin API request answered.
@@ -114,6 +161,28 @@ impl ControlPlaneMetrics {
     /// `n` audit events of edges stored.
     pub fn edge_audit_events_written(&self, n: u64) {
         self.audit_written.get_or_create(&AuditSourceLabels { source: "edge" }).inc_by(n);
+    }
+
+    /// One failed-authentication burst recorded; `source` is `admin` or `edge`.
+    pub fn auth_failure_burst(&self, source: &'static str) {
+        self.bursts.get_or_create(&AuditSourceLabels { source }).inc();
+    }
+
+    /// `n` audit events acknowledged by a `destination` (`webhook`, `otlp`).
+    pub fn audit_export_delivered(&self, destination: &'static str, n: u64) {
+        self.export_delivered.get_or_create(&ExportLabels { destination }).inc_by(n);
+    }
+
+    /// One failed delivery attempt to a `destination`.
+    pub fn audit_export_failed(&self, destination: &'static str) {
+        self.export_failed.get_or_create(&ExportLabels { destination }).inc();
+    }
+
+    /// Events waiting for a `destination`'s exports delivered by this replica.
+    pub fn audit_export_backlog(&self, destination: &'static str, backlog: u64) {
+        self.export_backlog
+            .get_or_create(&ExportLabels { destination })
+            .set(i64::try_from(backlog).unwrap_or(i64::MAX));
     }
 
     /// Asks `probe` for the edges this replica knows at each scrape.

@@ -25,6 +25,24 @@ fn array(items: ObjectBuilder, max_items: Option<usize>, nullable: bool) -> Sche
     ArrayBuilder::new().schema_type(kind).items(items).max_items(max_items).into()
 }
 
+/// Audit event kinds to export, or `null` (every kind): 1-5 of `admin`, `tool_call`,
+/// `mcp_request`, `auth_failure`, `auth_failure_burst`.
+pub fn nullable_audit_kinds() -> Schema {
+    let kind = ObjectBuilder::new().schema_type(Type::String).enum_values(Some([
+        "admin",
+        "tool_call",
+        "mcp_request",
+        "auth_failure",
+        "auth_failure_burst",
+    ]));
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(kind)
+        .min_items(Some(1))
+        .max_items(Some(5))
+        .into()
+}
+
 /// Tool globs (at most 256).
 pub fn tool_globs() -> Schema {
     array(string(TOOL_GLOB, 256), Some(256), false)

@@ -102,6 +102,7 @@ pub(super) async fn record_admin(
         detail,
         ..AuditEvent::default()
     };
+    let event = AuditEvent { seq: Some(reserve_seq(conn, &ctx.org_id, 1).await?), ..event };
     audit_event::Entity::insert(to_active(event)).exec_without_returning(conn).await?;
     Ok(Some(ctx))
 }
@@ -158,6 +159,9 @@ pub struct AuditEvent {
     /// The org.
     #[serde(skip)]
     pub org_id: String,
+    /// Per-org storage order (assigned when stored; what export cursors follow).
+    #[serde(skip)]
+    pub seq: Option<i64>,
     /// `admin`, `tool_call`, `mcp_request`, `auth_failure` or `auth_failure_burst`.
     pub kind: String,
     /// When it happened.
@@ -285,13 +289,15 @@ fn to_active(e: AuditEvent) -> audit_event::ActiveModel {
         target: Set(e.target),
         edge: Set(e.edge),
         detail: Set(e.detail.map(|d| d.to_string())),
+        seq: Set(e.seq),
     }
 }
 
-fn from_model(m: audit_event::Model) -> AuditEvent {
+pub(super) fn from_model(m: audit_event::Model) -> AuditEvent {
     AuditEvent {
         id: m.id,
         org_id: m.org_id,
+        seq: m.seq,
         kind: m.kind,
         occurred_at: m.occurred_at,
         actor: m.actor,
@@ -320,13 +326,52 @@ fn from_model(m: audit_event::Model) -> AuditEvent {
     }
 }
 
-/// Inserts `events`, skipping ids already stored; returns how many were new.
+/// Reserves `n` numbers of the org's audit sequence inside `conn`'s transaction and
+/// returns the first. The counter row stays locked until the transaction ends, so an
+/// org's numbers commit in the order they were drawn (see the audit export migration).
+async fn reserve_seq(conn: &impl ConnectionTrait, org_id: &str, n: i64) -> Result<i64, StoreError> {
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => {
+            "INSERT INTO audit_sequences (org_id, last_seq) VALUES ($1, $2) ON CONFLICT (org_id) \
+             DO UPDATE SET last_seq = audit_sequences.last_seq + EXCLUDED.last_seq RETURNING last_seq"
+        }
+        _ => {
+            "INSERT INTO audit_sequences (org_id, last_seq) VALUES (?, ?) ON CONFLICT (org_id) \
+             DO UPDATE SET last_seq = audit_sequences.last_seq + excluded.last_seq RETURNING last_seq"
+        }
+    };
+    let statement = sea_orm::Statement::from_sql_and_values(backend, sql, [org_id.into(), n.into()]);
+    let row = conn
+        .query_one(statement)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("the audit sequence returned no row".into()))?;
+    let last: i64 = row.try_get("", "last_seq")?;
+    Ok(last - n + 1)
+}
+
+/// Inserts `events` (inside `conn`'s transaction, which must be one), numbering them
+/// per org, skipping ids already stored; returns how many were new.
 async fn insert_ignoring_duplicates(
     conn: &impl ConnectionTrait,
-    events: Vec<AuditEvent>,
+    mut events: Vec<AuditEvent>,
 ) -> Result<u64, StoreError> {
     if events.is_empty() {
         return Ok(0);
+    }
+    let mut per_org: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    for e in &events {
+        *per_org.entry(e.org_id.clone()).or_default() += 1;
+    }
+    // Orgs in one order in every transaction, so two writers never wait on each other in a circle.
+    for (org_id, next) in per_org.iter_mut() {
+        *next = reserve_seq(conn, org_id, *next).await?;
+    }
+    for e in &mut events {
+        if let Some(next) = per_org.get_mut(&e.org_id) {
+            e.seq = Some(*next);
+            *next += 1;
+        }
     }
     let inserted = audit_event::Entity::insert_many(events.into_iter().map(to_active))
         .on_conflict(OnConflict::column(audit_event::Column::Id).do_nothing().to_owned())
@@ -349,7 +394,11 @@ impl Store {
     /// an event whose id is already stored is skipped, so a batch sent twice is
     /// stored once. Returns how many were new.
     pub async fn insert_audit_events(&self, events: Vec<AuditEvent>) -> Result<u64, StoreError> {
-        insert_ignoring_duplicates(&self.db, events).await
+        use sea_orm::TransactionTrait;
+        let txn = self.db.begin().await?;
+        let stored = insert_ignoring_duplicates(&txn, events).await?;
+        txn.commit().await?;
+        Ok(stored)
     }
 
     /// Stores events shipped by an edge, skipping those of orgs that do not exist
@@ -520,6 +569,7 @@ impl Store {
         org_id: &str,
     ) -> Result<(), StoreError> {
         audit_event::Entity::delete_many().filter(audit_event::Column::OrgId.eq(org_id)).exec(conn).await?;
+        super::entities::audit_sequence::Entity::delete_by_id(org_id).exec(conn).await?;
         Ok(())
     }
 }

@@ -10,6 +10,10 @@ pub mod model;
 
 mod admin_tokens;
 pub mod audit_events;
+mod audit_exports;
+pub use audit_exports::{
+    ExportCredential, ExportDestination, ExportFailure, ExportJob, ExportSpec, ExportStatus, ExportView,
+};
 mod audit_settings;
 mod audit_views;
 pub use audit_events::{AdminAudit, AuditEvent, AuditFilter, AuditKind};
@@ -132,6 +136,8 @@ pub struct Store {
     db: DatabaseConnection,
     keyring: Keyring,
     commits: Arc<CommitSignal>,
+    /// Wakes this process's audit export deliverer (an event that should not wait for its tick).
+    export_wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Store {
@@ -152,7 +158,7 @@ impl Store {
         });
         let db = Database::connect(options).await?;
         Migrator::up(&db, None).await?;
-        Ok(Self { db, keyring, commits: Arc::default() })
+        Ok(Self { db, keyring, commits: Arc::default(), export_wake: Arc::default() })
     }
 
     /// The keyring secrets are sealed with.
@@ -163,6 +169,12 @@ impl Store {
     /// Commits of this process, for the config publisher to follow.
     pub fn commits(&self) -> &Arc<CommitSignal> {
         &self.commits
+    }
+
+    /// Wakes this process's audit export deliverer (e.g. after a failed-authentication
+    /// burst, which should reach the webhook before the next tick).
+    pub fn audit_export_wake(&self) -> &Arc<tokio::sync::Notify> {
+        &self.export_wake
     }
 
     /// Checks the database answers.

@@ -74,6 +74,12 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
         key_columns: &["state_hash"],
         aad: |k| super::sessions::login_aad(&k[0]),
     },
+    SealedColumn {
+        table: "audit_exports",
+        prefix: "",
+        key_columns: &["org_id", "destination"],
+        aad: |k| super::audit_exports::export_aad(&k[0], &k[1]),
+    },
 ];
 
 impl Store {

@@ -54,6 +54,19 @@ impl SsrfPolicy {
         GuardedClient { policy: *self, inner: self.reqwest_client() }
     }
 
+    /// A client that resolves through the guard, follows no redirect (a POST body
+    /// must not be replayed elsewhere) and ignores proxies: for deliveries to
+    /// admin-set URLs such as the audit export's.
+    pub fn delivery_client(&self, timeout: Duration) -> reqwest::Client {
+        reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver { policy: *self }))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(timeout)
+            .build()
+            .expect("building the delivery http client")
+    }
+
     fn reqwest_client(&self) -> reqwest::Client {
         let policy = *self;
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {

@@ -6,6 +6,7 @@ mod api_contract;
 mod audit;
 mod audit_detail;
 mod audit_edge;
+mod audit_export;
 mod config_as_code;
 mod config_stream_cp;
 mod config_stream_edge;

@@ -126,6 +126,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit-exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Gets the org's audit export destinations and how delivery is going.
+         * @description Needs the auditor, admin or owner role.
+         */
+        get: operations["audit_exports_get_exports"];
+        /**
+         * Replaces the org's audit export destinations (saving resumes a paused one).
+         * @description Needs the owner role.
+         */
+        put: operations["audit_exports_put_exports"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/audit-settings": {
         parameters: {
             query?: never;
@@ -682,6 +706,30 @@ export interface paths {
          */
         get: operations["audit_events_export_in_org"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orgs/{org}/audit-exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Gets the org's audit export destinations and how delivery is going.
+         * @description Needs the auditor, admin or owner role.
+         */
+        get: operations["audit_exports_get_exports_in_org"];
+        /**
+         * Replaces the org's audit export destinations (saving resumes a paused one).
+         * @description Needs the owner role.
+         */
+        put: operations["audit_exports_put_exports_in_org"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1882,6 +1930,16 @@ export interface components {
             /** @description Pass as `cursor` for the next page; absent on the last page. */
             next_cursor?: string | null;
         };
+        /** @description The org's audit export destinations. */
+        AuditExports: {
+            otlp?: null | components["schemas"]["OtlpExportView"];
+            webhook?: null | components["schemas"]["WebhookExportView"];
+        };
+        /** @description Body of `PUT /v1/audit-exports`: both destinations; an absent or `null` one is removed. */
+        AuditExportsBody: {
+            otlp?: null | components["schemas"]["OtlpExportBody"];
+            webhook?: null | components["schemas"]["WebhookExportBody"];
+        };
         /** @description An org's audit settings. */
         AuditSettings: {
             /**
@@ -2375,6 +2433,44 @@ export interface components {
             /** @description Human-readable message. */
             message: string;
         };
+        /** @description How delivery to a destination is going. */
+        ExportStatus: {
+            /**
+             * Format: int32
+             * @description Failed attempts since the last success.
+             */
+            attempts: number;
+            /**
+             * Format: int64
+             * @description Events waiting to be delivered.
+             */
+            backlog: number;
+            /**
+             * @description The last failure (an HTTP status or a connection error); compare `last_error_at`
+             *     with `last_success_at` to see whether delivery recovered since.
+             */
+            last_error?: string | null;
+            /**
+             * Format: date-time
+             * @description When it failed.
+             */
+            last_error_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When a batch was last acknowledged.
+             */
+            last_success_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due after a failure.
+             */
+            next_attempt_at?: string | null;
+            /**
+             * @description Delivery stopped because the destination refused a batch (a 4xx other than 408/429);
+             *     saving the settings again resumes it.
+             */
+            paused: boolean;
+        };
         /** @description Health response. */
         Health: {
             /** @description `ok` when the database answers. */
@@ -2528,6 +2624,32 @@ export interface components {
             name: string;
             /** @description Slug, as in `/v1/orgs/{org}` and `/mcp/{org}/{server}`. */
             slug: string;
+        };
+        /** @description An OTLP logs destination. */
+        OtlpExportBody: {
+            /**
+             * @description Whether events are delivered (default `true`).
+             * @default true
+             */
+            enabled: boolean;
+            /** Format: uri */
+            endpoint: string;
+            headers?: {
+                [key: string]: string;
+            } | null;
+        };
+        /** @description The OTLP logs endpoint as the API shows it. */
+        OtlpExportView: {
+            /** @description Whether events are delivered. */
+            enabled: boolean;
+            /** @description The OTLP/HTTP logs URL (e.g. `https://collector:4318/v1/logs`). */
+            endpoint: string;
+            /** @description Header names; values are write-only (`"set"`). */
+            headers: {
+                [key: string]: components["schemas"]["SetMarker"];
+            };
+            /** @description Delivery status. */
+            status: components["schemas"]["ExportStatus"];
         };
         /** @description What a token may reach. */
         Permissions: {
@@ -2761,6 +2883,11 @@ export interface components {
             /** @description Slugs of the workspaces it is provisioned to (a member sees only theirs). */
             workspaces: string[];
         };
+        /**
+         * @description What a write-only value reads as.
+         * @enum {string}
+         */
+        SetMarker: "set";
         /** @description Body of `POST /v1/console/session`. */
         SignIn: {
             /** @description An org API key (`gak_…`) or the platform admin token; used once, never stored. */
@@ -3064,6 +3191,35 @@ export interface components {
             role: string;
             /** @description `active` or `deactivated`. */
             status: string;
+        };
+        /** @description A webhook destination. */
+        WebhookExportBody: {
+            /**
+             * @description Whether events are delivered (default `true`).
+             * @default true
+             */
+            enabled: boolean;
+            kinds?: ("admin" | "tool_call" | "mcp_request" | "auth_failure" | "auth_failure_burst")[] | null;
+            /**
+             * @description The HMAC-SHA256 signing secret (16-512 characters); required for a new webhook,
+             *     omitted to keep the stored one. Never returned.
+             */
+            secret?: string | null;
+            /** Format: uri */
+            url: string;
+        };
+        /** @description The webhook as the API shows it. */
+        WebhookExportView: {
+            /** @description Whether events are delivered. */
+            enabled: boolean;
+            /** @description Only these kinds (absent: every kind). */
+            kinds?: string[] | null;
+            /** @description The signing secret is write-only: `"set"`. */
+            secret: components["schemas"]["SetMarker"];
+            /** @description Delivery status. */
+            status: components["schemas"]["ExportStatus"];
+            /** @description Where batches are POSTed. */
+            url: string;
         };
         /** @description Workspaces list. */
         WorkspaceList: {
@@ -3558,6 +3714,92 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+        };
+    };
+    audit_exports_get_exports: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditExports"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+        };
+    };
+    audit_exports_put_exports: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AuditExportsBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditExports"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
         };
     };
     audit_settings_get_settings: {
@@ -5387,6 +5629,99 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+        };
+    };
+    audit_exports_get_exports_in_org: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Org slug: act in this org (the platform admin, or a credential of that org) */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditExports"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+        };
+    };
+    audit_exports_put_exports_in_org: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Org slug: act in this org (the platform admin, or a credential of that org) */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AuditExportsBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditExports"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
         };
     };
     audit_settings_get_settings_in_org: {

@@ -36,6 +36,8 @@ pub struct Model {
     /// Kind-specific JSON, as text.
     #[sea_orm(column_type = "Text", nullable)]
     pub detail: Option<String>,
+    /// Per-org storage order, for export (null: stored before export existed).
+    pub seq: Option<i64>,
 }
 
 /// No navigated relations.

@@ -3,6 +3,8 @@
 
 pub mod admin_token;
 pub mod audit_event;
+pub mod audit_export;
+pub mod audit_sequence;
 pub mod audit_setting;
 pub mod certificate_identity;
 pub mod config_outbox;
