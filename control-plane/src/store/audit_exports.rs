@@ -134,6 +134,10 @@ pub struct ExportJob {
     pub attempts: u32,
     /// The webhook secret or the OTLP headers.
     pub credential: ExportCredential,
+    /// When the destination's settings were last saved: a delivery records its outcome
+    /// only while they are unchanged, so a batch read before an owner saved a new URL
+    /// neither moves the cursor of the new settings nor pauses them.
+    pub settings_at: DateTime<Utc>,
 }
 
 /// What a failed delivery attempt leaves behind.
@@ -361,6 +365,7 @@ impl Store {
                 cursor: row.cursor,
                 attempts: u32::try_from(row.attempts).unwrap_or(0),
                 credential,
+                settings_at: row.updated_at,
             });
         }
         Ok(jobs)
@@ -443,6 +448,7 @@ impl Store {
         org_id: &str,
         destination: ExportDestination,
         owner: &str,
+        settings_at: DateTime<Utc>,
         cursor: i64,
     ) -> Result<bool, StoreError> {
         use audit_export::Column as C;
@@ -454,22 +460,25 @@ impl Store {
             .filter(C::OrgId.eq(org_id))
             .filter(C::Destination.eq(destination.as_str()))
             .filter(C::LeaseOwner.eq(owner))
+            .filter(C::UpdatedAt.eq(settings_at))
             .filter(C::Cursor.lt(cursor))
             .exec(&self.db)
             .await?;
         Ok(updated.rows_affected == 1)
     }
 
-    /// Records a failed attempt: the error, and when to retry (or a pause).
+    /// Records a failed attempt: the error, and when to retry (or a pause); false when
+    /// the lease or the settings the attempt used are no longer current.
     pub async fn audit_export_failed(
         &self,
         org_id: &str,
         destination: ExportDestination,
         owner: &str,
+        settings_at: DateTime<Utc>,
         failure: &ExportFailure,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         use audit_export::Column as C;
-        audit_export::Entity::update_many()
+        let updated = audit_export::Entity::update_many()
             .col_expr(C::LastError, Expr::value(Some(failure.error.clone())))
             .col_expr(C::LastErrorAt, Expr::value(Some(now())))
             .col_expr(C::Attempts, Expr::value(i32::try_from(failure.attempts).unwrap_or(i32::MAX)))
@@ -478,8 +487,9 @@ impl Store {
             .filter(C::OrgId.eq(org_id))
             .filter(C::Destination.eq(destination.as_str()))
             .filter(C::LeaseOwner.eq(owner))
+            .filter(C::UpdatedAt.eq(settings_at))
             .exec(&self.db)
             .await?;
-        Ok(())
+        Ok(updated.rows_affected == 1)
     }
 }

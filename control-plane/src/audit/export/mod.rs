@@ -172,10 +172,17 @@ impl Deliverer {
                     self.metrics.audit_export_delivered(label, events.len() as u64);
                     if !self
                         .store
-                        .audit_export_acknowledged(&job.org_id, job.destination, &self.owner, last)
+                        .audit_export_acknowledged(
+                            &job.org_id,
+                            job.destination,
+                            &self.owner,
+                            job.settings_at,
+                            last,
+                        )
                         .await?
                     {
-                        // Another replica took the lease (ours expired): it delivers from here.
+                        // Another replica took the lease (ours expired) and delivers from here, or
+                        // an owner saved new settings meanwhile: the batch goes again to those.
                         return Ok((0, None));
                     }
                     job.cursor = last;
@@ -199,9 +206,20 @@ impl Deliverer {
                         "audit export delivery failed"
                     );
                     let failure = ExportFailure { error: text, attempts, retry_at };
-                    self.store
-                        .audit_export_failed(&job.org_id, job.destination, &self.owner, &failure)
-                        .await?;
+                    if !self
+                        .store
+                        .audit_export_failed(
+                            &job.org_id,
+                            job.destination,
+                            &self.owner,
+                            job.settings_at,
+                            &failure,
+                        )
+                        .await?
+                    {
+                        // The settings this attempt used were replaced: the next round uses the new ones.
+                        return Ok((0, None));
+                    }
                     let left = self.store.export_backlog(&job.org_id, job.cursor, job.kinds.as_ref()).await?;
                     return Ok((left, delay));
                 }
