@@ -16,6 +16,10 @@
 # the workspace, $jwt a JWT that "byo" accepts.
 #
 # EDGE_PREFIX (e.g. a valgrind command line) is put before the edge's command.
+# Governance on the request path: BENCH_EDGE_AUDIT=false turns the edge's audit trail off (it
+# is on by default, as in production); BENCH_RATE_LIMIT=1 adds an org-wide rate limit that
+# matches every request and never refuses one (counted by each edge locally; with
+# BENCH_REDIS_URL the edges share it through that Redis).
 
 bench_need() { command -v "$1" >/dev/null 2>&1 || { [[ -x /usr/sbin/$1 ]] && return; echo "installing $2 from Debian" >&2; apt-get install -y -q "$2" >/dev/null; }; }
 
@@ -98,7 +102,9 @@ bench_start() {
     GATEHOUSE_GRPC_ADDR=127.0.0.1:$grpc_port GATEHOUSE_ALLOW_LOOPBACK_UPSTREAMS=true \
     "$GATEHOUSE_BIN" control-plane >"$work/cp.log" 2>&1 &
   bench_pids+=($!)
-  local edge_env=(GATEHOUSE_CONTROL_PLANE_URL=http://127.0.0.1:$grpc_port GATEHOUSE_ALLOW_LOOPBACK_UPSTREAMS=true)
+  local edge_env=(GATEHOUSE_CONTROL_PLANE_URL=http://127.0.0.1:$grpc_port GATEHOUSE_ALLOW_LOOPBACK_UPSTREAMS=true
+    GATEHOUSE_EDGE_AUDIT="${BENCH_EDGE_AUDIT:-true}")
+  if [[ -n ${BENCH_REDIS_URL:-} ]]; then edge_env+=(GATEHOUSE_REDIS_URL="$BENCH_REDIS_URL"); fi
   # shellcheck disable=SC2086
   env "${edge_env[@]}" GATEHOUSE_EDGE_ADDR=127.0.0.1:$edge_port GATEHOUSE_NODE_ID=bench-edge \
     ${EDGE_PREFIX:-} "$GATEHOUSE_BIN" edge >"$work/edge.log" 2>&1 &
@@ -143,6 +149,9 @@ EOF
   bench_api /v1/workspaces/bench/servers/byo -X PUT -d '{}' >/dev/null
   bench_api /v1/workspaces/bench/servers/listed -X PUT -d '{"tools":{"allow":["echo"]}}' >/dev/null
   token=$(bench_api /v1/auth/tokens -d '{"user":"bench","team":"bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  if [[ ${BENCH_RATE_LIMIT:-0} == 1 ]]; then
+    bench_api /v1/rate-limits -d '{"name":"bench","match":{},"limit":{"requests":1000000000,"per":"second"}}' >/dev/null
+  fi
 
   bench_wait_edge "http://127.0.0.1:$edge_port" "$work/edge.log"
   if [[ ${BENCH_EDGE_TLS:-0} == 1 ]]; then bench_wait_edge "https://127.0.0.1:$edge_tls_port" "$work/edge-tls.log"; fi

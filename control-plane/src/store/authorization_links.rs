@@ -242,9 +242,9 @@ impl Store {
             elicitation_id: Set(subject.elicitation_id.clone()),
             session_hash: Set(subject.session_hash.clone()),
         })
-        .exec_without_returning(&txn)
+        .exec_without_returning(&self.db)
         .await?;
-        txn.commit().await
+        Ok(())
     }
 
     /// Marks the pending authorization used iff it is unused and unexpired;
