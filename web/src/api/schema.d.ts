@@ -1118,27 +1118,6 @@ export interface paths {
         patch: operations["servers_update_in_org"];
         trace?: never;
     };
-    "/v1/orgs/{org}/servers/{slug}/authorization-link": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Creates a link that connects the signed-in person's own account at a per-user
-         *     OAuth (`oauth2`) server; only a person signed in with SSO has one.
-         * @description Needs the member, admin or owner role (members act only on their own records).
-         */
-        post: operations["servers_authorization_link_authorization_link_in_org"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/v1/orgs/{org}/servers/{slug}/tools": {
         parameters: {
             query?: never;
@@ -1529,27 +1508,6 @@ export interface paths {
          * @description Needs the admin or owner role.
          */
         patch: operations["servers_update"];
-        trace?: never;
-    };
-    "/v1/servers/{slug}/authorization-link": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Creates a link that connects the signed-in person's own account at a per-user
-         *     OAuth (`oauth2`) server; only a person signed in with SSO has one.
-         * @description Needs the member, admin or owner role (members act only on their own records).
-         */
-        post: operations["servers_authorization_link_authorization_link"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
         trace?: never;
     };
     "/v1/servers/{slug}/tools": {
@@ -1976,16 +1934,6 @@ export interface components {
              * @description The burst window in seconds, 1-86400.
              */
             auth_failure_burst_window_secs: number;
-        };
-        /** @description A link that connects the signed-in person's upstream account. */
-        AuthorizationLinkView: {
-            /**
-             * Format: date-time
-             * @description When it stops working.
-             */
-            expires_at: string;
-            /** @description Open it in this browser (single use); it leads to the upstream's sign-in. */
-            url: string;
         };
         /** @description A quota of tool calls: `calls` per UTC day or calendar month. */
         BudgetQuota: {
@@ -7159,73 +7107,6 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
         };
     };
-    servers_authorization_link_authorization_link_in_org: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description Org slug: act in this org (the platform admin, or a credential of that org) */
-                org: string;
-                /** @description Server slug */
-                slug: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AuthorizationLinkView"];
-                };
-            };
-            400: components["responses"]["BadRequest"];
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The server does not use per-user OAuth */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The server's OAuth set-up could not be resolved */
-            502: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
     servers_tools_list_in_org: {
         parameters: {
             query?: never;
@@ -8693,71 +8574,6 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-        };
-    };
-    servers_authorization_link_authorization_link: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description Server slug */
-                slug: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AuthorizationLinkView"];
-                };
-            };
-            400: components["responses"]["BadRequest"];
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The server does not use per-user OAuth */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The server's OAuth set-up could not be resolved */
-            502: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
         };
     };
     servers_tools_list: {
