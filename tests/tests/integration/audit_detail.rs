@@ -299,8 +299,13 @@ async fn audit_detail_every_mutating_route_writes_one_row_with_before_or_after_a
         let platform = cp.admin();
         const HEADER_SECRET: &str = "walk-header-secret-8c1d";
         const SSO_SECRET: &str = "walk-sso-secret-2b7e";
-        let mut secrets: Vec<String> =
-            vec![HEADER_SECRET.into(), SSO_SECRET.into(), "walk-sso-secret-rotated".into()];
+        const WEBHOOK_SECRET: &str = "walk-webhook-secret-5f3a9e";
+        let mut secrets: Vec<String> = vec![
+            HEADER_SECRET.into(),
+            SSO_SECRET.into(),
+            "walk-sso-secret-rotated".into(),
+            WEBHOOK_SECRET.into(),
+        ];
 
         // An org of its own, run by its owner key; its rows are read by the platform admin.
         let (status, org) =
@@ -522,6 +527,15 @@ async fn audit_detail_every_mutating_route_writes_one_row_with_before_or_after_a
                     "/v1/audit-settings",
                     Some(json!({"audit_retention_days": 9,
                 "auth_failure_burst_threshold": 5, "auth_failure_burst_window_secs": 60})),
+                )
+            }),
+            Box::new(|_: &Ids| {
+                step(
+                    Method::PUT,
+                    "/v1/audit-exports",
+                    "/v1/audit-exports",
+                    Some(json!({"webhook": {"url": "https://siem.example.com/gatehouse",
+                "secret": WEBHOOK_SECRET, "enabled": false}, "otlp": null})),
                 )
             }),
             Box::new(|ids: &Ids| {
