@@ -72,6 +72,8 @@ pub struct Workspace {
 #[derive(Debug)]
 pub struct Org {
     pub id: String,
+    /// The id again, shared by every audit record of the org without a copy.
+    pub audit_id: Arc<str>,
     pub slug: String,
     /// The slug as a metrics label value, shared so recording a metric never allocates.
     pub metric_label: Arc<str>,
@@ -417,6 +419,7 @@ impl Observer for Indexes {
         if let Some(o) = new {
             let org = Org {
                 id: o.id.clone(),
+                audit_id: Arc::from(o.id.as_str()),
                 slug: o.slug.clone(),
                 metric_label: Arc::from(o.slug.as_str()),
                 external_auth_config: o.external_auth_config.as_ref().and_then(|c| {

@@ -26,7 +26,41 @@ pub struct LimitRule {
     pub period: Period,
     /// Requests let through at once (limits; `amount` when unset).
     pub burst: u64,
+    /// The counter key of a limit shared by every caller, made on first use.
+    pub shared_key: KeyCache,
 }
+
+/// A key made once per rule (and key prefix) rather than formatted on every request.
+/// Not part of the rule's identity: clones start empty and every cache compares equal.
+#[derive(Debug, Default)]
+pub struct KeyCache(std::sync::OnceLock<(Box<str>, Box<str>)>);
+
+impl KeyCache {
+    /// The key for `prefix`, made by `make` the first time; a different prefix (another
+    /// limiter over the same config) gets its own key, made anew.
+    pub fn get_or_make(&self, prefix: &str, make: impl Fn() -> String) -> std::borrow::Cow<'_, str> {
+        let (cached_prefix, key) = self.0.get_or_init(|| (prefix.into(), make().into()));
+        if &**cached_prefix == prefix {
+            std::borrow::Cow::Borrowed(key)
+        } else {
+            std::borrow::Cow::Owned(make())
+        }
+    }
+}
+
+impl Clone for KeyCache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for KeyCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for KeyCache {}
 
 impl LimitRule {
     /// The rule a wire entry describes, or why it is unusable (a newer control plane's kind).
@@ -50,6 +84,7 @@ impl LimitRule {
             amount: r.amount,
             period,
             burst: if r.burst == 0 { r.amount } else { r.burst },
+            shared_key: KeyCache::default(),
         })
     }
 

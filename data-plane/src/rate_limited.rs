@@ -110,6 +110,7 @@ mod tests {
                 amount: 100,
                 period: Period::Minute,
                 burst: 10,
+                shared_key: Default::default(),
             }),
             retry_after_ms: 1_200,
             window_secs: 60,

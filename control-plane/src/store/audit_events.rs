@@ -373,6 +373,9 @@ async fn insert_ignoring_duplicates(
             *next += 1;
         }
     }
+    if conn.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        return insert_rows_in_chunks(conn, events).await;
+    }
     let inserted = audit_event::Entity::insert_many(events.into_iter().map(to_active))
         .on_conflict(OnConflict::column(audit_event::Column::Id).do_nothing().to_owned())
         .do_nothing()
@@ -382,6 +385,67 @@ async fn insert_ignoring_duplicates(
         sea_orm::TryInsertResult::Inserted(n) => n,
         sea_orm::TryInsertResult::Empty | sea_orm::TryInsertResult::Conflicted => 0,
     })
+}
+
+/// Rows per `INSERT` on SQLite: every full chunk uses the same statement text.
+const SQLITE_CHUNK: usize = 32;
+
+/// SQLite: batches are written in chunks of [`SQLITE_CHUNK`] rows with one statement text
+/// made once, so SQLite parses it once per connection (sqlx keeps it prepared) and no query
+/// builder runs per batch; the rest of a batch goes row by row with a second such statement.
+/// One `INSERT` of a whole batch was instead built and parsed anew each time, which was most
+/// of the control plane's cost per edge event.
+async fn insert_rows_in_chunks(
+    conn: &impl ConnectionTrait,
+    events: Vec<AuditEvent>,
+) -> Result<u64, StoreError> {
+    use sea_orm::{ActiveModelTrait as _, IdenStatic as _, Iterable as _};
+    static SQL: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    let (chunk_sql, row_sql) = SQL.get_or_init(|| {
+        let columns: Vec<String> =
+            audit_event::Column::iter().map(|c| format!("\"{}\"", c.as_str())).collect();
+        let row = format!("({})", vec!["?"; columns.len()].join(", "));
+        let insert = |rows: usize| {
+            format!(
+                "INSERT INTO \"audit_events\" ({}) VALUES {} ON CONFLICT (\"id\") DO NOTHING",
+                columns.join(", "),
+                vec![row.as_str(); rows].join(", ")
+            )
+        };
+        (insert(SQLITE_CHUNK), insert(1))
+    });
+    let mut stored = 0;
+    let mut events = events.into_iter().peekable();
+    while events.peek().is_some() {
+        let chunk: Vec<AuditEvent> = events.by_ref().take(SQLITE_CHUNK).collect();
+        let sql = if chunk.len() == SQLITE_CHUNK { chunk_sql } else { row_sql };
+        let rows: Vec<Vec<sea_orm::Value>> = chunk
+            .into_iter()
+            .map(|event| {
+                let row = to_active(event);
+                audit_event::Column::iter()
+                    .map(|c| {
+                        row.get(c)
+                            .into_value()
+                            .ok_or_else(|| StoreError::Corrupt(format!("audit column {} unset", c.as_str())))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<_, _>>()?;
+        if sql == row_sql {
+            for values in rows {
+                let statement =
+                    sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Sqlite, sql.as_str(), values);
+                stored += conn.execute(statement).await?.rows_affected();
+            }
+        } else {
+            let values: Vec<sea_orm::Value> = rows.into_iter().flatten().collect();
+            let statement =
+                sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Sqlite, sql.as_str(), values);
+            stored += conn.execute(statement).await?.rows_affected();
+        }
+    }
+    Ok(stored)
 }
 
 /// The page cursor of an event: its time, then its id (both sort the same way).

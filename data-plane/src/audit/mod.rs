@@ -15,9 +15,14 @@
 pub mod capture;
 mod queue;
 pub mod shipper;
+mod wire;
 
+use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use opentelemetry::trace::TraceId;
 
 pub use queue::AuditQueue;
 
@@ -47,17 +52,20 @@ impl OutcomeKind {
 }
 
 /// What the request path learned about a request, filled in as it is decided.
-/// Empty (and never allocating) when auditing is off.
+/// Empty (and never allocating) when auditing is off; when on, the org and server are
+/// shared with the config and a known method is a constant, so a request costs the copies
+/// of its user, workspace and tool only.
 #[derive(Debug, Default)]
 pub struct RequestFacts {
     enabled: bool,
-    org_id: Option<String>,
+    org_id: Option<Arc<str>>,
     user: Option<String>,
     identity_source: Option<&'static str>,
     workspace: Option<String>,
-    server: Option<String>,
-    method: Option<String>,
+    server: Option<Arc<str>>,
+    method: Option<Cow<'static, str>>,
     tool: Option<String>,
+    trace_id: Option<TraceId>,
     client: Option<IpAddr>,
     request_bytes: u64,
     upstream_status: Option<u16>,
@@ -76,9 +84,9 @@ impl RequestFacts {
     }
 
     /// The org of the request URL, and the caller's address.
-    pub fn target(&mut self, org_id: Option<&str>, client: Option<IpAddr>) {
+    pub fn target(&mut self, org_id: Option<&Arc<str>>, client: Option<IpAddr>) {
         if self.enabled {
-            self.org_id = org_id.map(str::to_owned);
+            self.org_id = org_id.cloned();
             self.client = client;
         }
     }
@@ -91,10 +99,10 @@ impl RequestFacts {
         }
     }
 
-    /// The server and the workspace it is reached through.
-    pub fn route(&mut self, server: &str, workspace: &str) {
+    /// The server (its slug) and the workspace it is reached through.
+    pub fn route(&mut self, server: &Arc<str>, workspace: &str) {
         if self.enabled {
-            self.server = Some(server.to_owned());
+            self.server = Some(Arc::clone(server));
             self.workspace = Some(workspace.to_owned());
         }
     }
@@ -102,9 +110,21 @@ impl RequestFacts {
     /// The JSON-RPC method (or HTTP method of a GET/DELETE) and, for `tools/call`, the tool.
     pub fn message(&mut self, method: &str, tool: Option<&str>) {
         if self.enabled {
-            self.method = Some(method.to_owned());
+            self.method = Some(method_name(method));
             self.tool = tool.map(str::to_owned);
         }
+    }
+
+    /// The request span's trace id, once known.
+    pub fn trace(&mut self, trace_id: Option<TraceId>) {
+        if self.enabled && trace_id.is_some() {
+            self.trace_id = trace_id;
+        }
+    }
+
+    /// Whether the trace id is known (else the outcome's recorder looks it up).
+    pub fn has_trace(&self) -> bool {
+        self.trace_id.is_some()
     }
 
     /// The request body size.
@@ -145,7 +165,7 @@ impl RequestFacts {
         error: Option<&EdgeError>,
         latency_ms: u64,
         response_bytes: Option<u64>,
-        trace_id: Option<String>,
+        trace_id: Option<TraceId>,
     ) -> Option<(RequestOutcome, Option<capture::ResultPlan>)> {
         if !self.enabled {
             return None;
@@ -177,7 +197,7 @@ impl RequestFacts {
             latency_ms,
             request_bytes: self.request_bytes,
             response_bytes,
-            trace_id,
+            trace_id: self.trace_id.or(trace_id),
             session_hash: self.session_hash,
             client: self.client,
             arguments: self.arguments,
@@ -208,6 +228,19 @@ fn identity_source(source: AuthSource) -> &'static str {
     }
 }
 
+/// A method name as recorded: the MCP methods (and the HTTP methods of bodiless requests)
+/// as constants, anything else copied.
+fn method_name(method: &str) -> Cow<'static, str> {
+    match crate::metrics::labels::method_label(method) {
+        known if known == method => Cow::Borrowed(known),
+        _ => match method {
+            "GET" => Cow::Borrowed("GET"),
+            "DELETE" => Cow::Borrowed("DELETE"),
+            other => Cow::Owned(other.to_owned()),
+        },
+    }
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -222,7 +255,7 @@ pub struct RequestOutcome {
     /// What it was.
     pub kind: OutcomeKind,
     /// The org of the request URL.
-    pub org_id: String,
+    pub org_id: Arc<str>,
     /// The caller, once authenticated.
     pub user: Option<String>,
     /// `gatehouse` or `jwt`.
@@ -230,9 +263,9 @@ pub struct RequestOutcome {
     /// The workspace the server was reached through.
     pub workspace: Option<String>,
     /// The server slug.
-    pub server: Option<String>,
+    pub server: Option<Arc<str>>,
     /// The JSON-RPC method.
-    pub method: Option<String>,
+    pub method: Option<Cow<'static, str>>,
     /// The tool of a `tools/call`.
     pub tool: Option<String>,
     /// Whether the request reached the upstream.
@@ -250,7 +283,7 @@ pub struct RequestOutcome {
     /// Response body bytes, when declared.
     pub response_bytes: Option<u64>,
     /// W3C trace id.
-    pub trace_id: Option<String>,
+    pub trace_id: Option<TraceId>,
     /// Shortened SHA-256 of the client's session id.
     pub session_hash: Option<String>,
     /// The caller's address.

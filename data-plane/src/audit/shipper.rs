@@ -1,5 +1,5 @@
 //! Ships buffered audit events to the control plane's `AuditSink`: one stream,
-//! one batch in flight, each batch kept until its ack arrives. When the stream
+//! one batch in flight, each batch kept (encoded, [`super::wire`]) until its ack arrives. When the stream
 //! fails the batch is re-sent on the next stream with the same event ids, which
 //! the control plane stores once; meanwhile new events wait in the bounded
 //! queue. A batch the control plane refuses outright (another org's events, a
@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_proto::audit::v1 as pb;
-use gatehouse_proto::audit::v1::audit_sink_client::AuditSinkClient;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
-use super::{AuditQueue, RequestOutcome};
+use super::wire::{self, EncodedBatch};
+use super::AuditQueue;
 use crate::control_plane::ControlPlaneChannel;
 use crate::metrics::EdgeMetrics;
 
@@ -102,7 +102,7 @@ enum StreamEnd {
 impl Shipper {
     /// Ships events from `queue` until `cancel`.
     pub async fn run(self, queue: Arc<AuditQueue>, channel: ControlPlaneChannel, cancel: CancellationToken) {
-        let mut pending: Option<pb::AuditBatch> = None;
+        let mut pending: Option<EncodedBatch> = None;
         let mut seq = 0u64;
         let mut backoff = self.reconnect_min;
         loop {
@@ -124,15 +124,14 @@ impl Shipper {
         queue: &AuditQueue,
         channel: &ControlPlaneChannel,
         cancel: &CancellationToken,
-        pending: &mut Option<pb::AuditBatch>,
+        pending: &mut Option<EncodedBatch>,
         seq: &mut u64,
     ) -> StreamEnd {
         let (tx, rx) = mpsc::channel(1);
         let mut request = tonic::Request::new(ReceiverStream::new(rx));
         request.metadata_mut().insert("authorization", channel.authorization().clone());
-        let mut client = AuditSinkClient::new(channel.channel());
-        let mut acks = match client.ship(request).await {
-            Ok(response) => response.into_inner(),
+        let mut acks = match ship(channel, request).await {
+            Ok(acks) => acks,
             Err(status) => {
                 tracing::debug!(%status, "audit sink unavailable");
                 return StreamEnd::Failed;
@@ -158,9 +157,10 @@ impl Shipper {
                 let dropped = queue.dropped();
                 let counted = self.drops_counted.swap(dropped, Ordering::Relaxed);
                 self.metrics.audit_events_dropped(dropped.saturating_sub(counted));
-                *pending = Some(encode(*seq, &self.node_id, events, dropped));
+                *pending = Some(wire::encode(*seq, &self.node_id, &events, dropped));
             }
             let Some(batch) = pending.as_ref() else { continue };
+            // Shared bytes: a clone is a reference count.
             if tx.send(batch.clone()).await.is_err() {
                 return StreamEnd::Failed;
             }
@@ -170,7 +170,7 @@ impl Shipper {
             };
             match ack {
                 Ok(Ok(Some(ack))) if ack.seq == batch.seq => {
-                    self.metrics.audit_events_shipped(batch.events.len() as u64);
+                    self.metrics.audit_events_shipped(batch.events as u64);
                     *pending = None;
                 }
                 Ok(Ok(Some(ack))) => {
@@ -184,8 +184,8 @@ impl Shipper {
                 Ok(Err(status))
                     if matches!(status.code(), Code::PermissionDenied | Code::InvalidArgument) =>
                 {
-                    tracing::error!(%status, events = batch.events.len(), "audit sink refused a batch; dropped");
-                    self.metrics.audit_events_dropped(batch.events.len() as u64);
+                    tracing::error!(%status, events = batch.events, "audit sink refused a batch; dropped");
+                    self.metrics.audit_events_dropped(batch.events as u64);
                     *pending = None;
                     return StreamEnd::Failed;
                 }
@@ -199,39 +199,14 @@ impl Shipper {
     }
 }
 
-/// The wire form of a batch; event ids are generated here, once, and re-sent as they are.
-fn encode(seq: u64, node_id: &str, events: Vec<RequestOutcome>, dropped_total: u64) -> pb::AuditBatch {
-    pb::AuditBatch {
-        seq,
-        edge: node_id.to_owned(),
-        events: events.into_iter().map(to_wire).collect(),
-        dropped_total,
-    }
-}
-
-fn to_wire(e: RequestOutcome) -> pb::AuditEvent {
-    pb::AuditEvent {
-        id: uuid::Uuid::now_v7().to_string(),
-        org_id: e.org_id,
-        kind: e.kind.as_str().to_owned(),
-        occurred_at_ms: e.at_ms,
-        user: e.user.unwrap_or_default(),
-        identity_source: e.identity_source.unwrap_or_default().to_owned(),
-        workspace: e.workspace.unwrap_or_default(),
-        server: e.server.unwrap_or_default(),
-        method: e.method.unwrap_or_default(),
-        tool: e.tool.unwrap_or_default(),
-        decision: if e.allowed { "allow" } else { "deny" }.to_owned(),
-        reason: e.reason.unwrap_or_default().to_owned(),
-        jsonrpc_code: e.jsonrpc_code,
-        upstream_status: e.upstream_status.map(u32::from),
-        latency_ms: e.latency_ms,
-        request_bytes: e.request_bytes,
-        response_bytes: e.response_bytes,
-        trace_id: e.trace_id.unwrap_or_default(),
-        session_hash: e.session_hash.unwrap_or_default(),
-        client_address: e.client.map(|ip| ip.to_string()).unwrap_or_default(),
-        arguments: e.arguments,
-        result: e.result,
-    }
+/// Opens the `AuditSink.Ship` stream, sending batches as the bytes [`wire`] encoded.
+async fn ship(
+    channel: &ControlPlaneChannel,
+    request: tonic::Request<ReceiverStream<EncodedBatch>>,
+) -> Result<tonic::codec::Streaming<pb::AuditAck>, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel.channel());
+    grpc.ready().await.map_err(|e| tonic::Status::unavailable(format!("audit sink not ready: {e}")))?;
+    let path = http::uri::PathAndQuery::from_static("/gatehouse.audit.v1.AuditSink/Ship");
+    let codec = tonic_prost::ProstCodec::<EncodedBatch, pb::AuditAck>::default();
+    Ok(grpc.streaming(request, path, codec).await?.into_inner())
 }

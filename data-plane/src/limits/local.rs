@@ -27,12 +27,12 @@ pub(crate) struct LocalCounters {
 impl LocalCounters {
     /// Passes every check or none: `Err((index, wait_ms))` names the check that
     /// refuses with the longest wait, and nothing is counted.
-    pub fn decide(&self, checks: &[Check], now_us: i64) -> Result<(), (usize, u64)> {
+    pub fn decide(&self, checks: &[Check<'_>], now_us: i64) -> Result<(), (usize, u64)> {
         let mut slots = self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut worst: Option<(usize, i64)> = None;
         let mut next = Vec::with_capacity(checks.len());
         for (i, check) in checks.iter().enumerate() {
-            let slot = slots.get(&check.key).filter(|s| s.expires_us > now_us).copied();
+            let slot = slots.get(&*check.key).filter(|s| s.expires_us > now_us).copied();
             let wait = match check.op {
                 Op::Gcra { interval_us, tolerance_us } => {
                     let tat = slot.map_or(now_us, |s| s.value.max(now_us));
@@ -62,7 +62,13 @@ impl LocalCounters {
             slots.retain(|_, s| s.expires_us > now_us);
         }
         for (check, slot) in checks.iter().zip(next) {
-            slots.insert(check.key.clone(), slot);
+            // A counter already kept is updated in place: no key copied.
+            match slots.get_mut(&*check.key) {
+                Some(kept) => *kept = slot,
+                None => {
+                    slots.insert(check.key.clone().into_owned(), slot);
+                }
+            }
         }
         Ok(())
     }
@@ -88,13 +94,15 @@ mod tests {
             amount,
             period,
             burst,
+            shared_key: Default::default(),
         })
     }
 
     #[test]
     fn a_limit_lets_the_burst_through_then_one_per_interval() {
         let counters = LocalCounters::default();
-        let checks = [Check::new("p:", &rule(LimitKind::Limit, 60, Period::Minute, 3), "u", 0)];
+        let limit = rule(LimitKind::Limit, 60, Period::Minute, 3);
+        let checks = [Check::new("p:", &limit, "u", 0)];
         let t0 = 1_000_000_000;
         for _ in 0..3 {
             assert!(counters.decide(&checks, t0).is_ok());

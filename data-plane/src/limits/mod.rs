@@ -185,7 +185,7 @@ impl RateLimiter {
                 self.refused.fetch_add(1, Ordering::Relaxed);
                 let check = &checks[index.min(checks.len() - 1)];
                 RateLimitOutcome::Refused(Refusal {
-                    rule: Arc::clone(&check.rule),
+                    rule: Arc::clone(check.rule),
                     retry_after_ms,
                     window_secs: check.window_secs,
                     tool_call: request.tool.is_some(),
@@ -196,7 +196,7 @@ impl RateLimiter {
     }
 
     /// The counters of every rule that matches `request` (none allocated when none match).
-    fn checks(&self, view: &ConfigView, request: &RequestFacts<'_>, now: Duration) -> Vec<Check> {
+    fn checks<'v>(&self, view: &'v ConfigView, request: &RequestFacts<'_>, now: Duration) -> Vec<Check<'v>> {
         let now_ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
         view.rate_limits()
             .candidates(request.org_id, request.server_slug)
@@ -206,7 +206,7 @@ impl RateLimiter {
     }
 
     /// Redis' decision, or `None` when Redis is absent, known down, or fails now.
-    async fn decide_in_redis(&self, checks: &[Check]) -> Option<Result<(), (usize, u64)>> {
+    async fn decide_in_redis(&self, checks: &[Check<'_>]) -> Option<Result<(), (usize, u64)>> {
         let redis = self.redis.as_ref()?;
         if self.wait_before_retry() {
             return None;

@@ -99,7 +99,7 @@ impl RedisCounters {
     }
 
     /// Passes every check or none: `Err(Some((index, wait_ms)))` names the refusing check.
-    pub async fn decide(&self, checks: &[Check]) -> Result<Result<(), (usize, u64)>, RedisError> {
+    pub async fn decide(&self, checks: &[Check<'_>]) -> Result<Result<(), (usize, u64)>, RedisError> {
         let mut invocation = self.script.prepare_invoke();
         for check in checks {
             invocation.key(&check.key);

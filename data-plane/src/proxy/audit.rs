@@ -10,9 +10,8 @@ use std::time::Instant;
 
 use axum::response::Response;
 use http::header::CONTENT_LENGTH;
-use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::trace::TraceId;
 use tracing::Span;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::state::Inner;
 use crate::audit::capture::ResultTap;
@@ -36,7 +35,9 @@ pub(super) fn record(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    match facts.finish(error, latency_ms, response_bytes, trace_id(span)) {
+    // Usually read on the way to the upstream; a request refused before that looks it up here.
+    let trace_id = if facts.has_trace() { None } else { trace_id(span) };
+    match facts.finish(error, latency_ms, response_bytes, trace_id) {
         Some((outcome, Some(plan))) if response.status().is_success() => {
             let sse = super::response::content_type_is(response.headers(), "text/event-stream");
             let queue = queue.clone();
@@ -51,11 +52,6 @@ pub(super) fn record(
 }
 
 /// The span's W3C trace id, when an OpenTelemetry layer is installed.
-fn trace_id(span: &Span) -> Option<String> {
-    if span.is_disabled() {
-        return None;
-    }
-    let cx = span.context();
-    let ctx = cx.span().span_context().clone();
-    ctx.is_valid().then(|| ctx.trace_id().to_string())
+fn trace_id(span: &Span) -> Option<TraceId> {
+    super::trace::span_context(span).map(|c| c.trace_id())
 }

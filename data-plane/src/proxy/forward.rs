@@ -55,22 +55,26 @@ impl From<EdgeError> for Rejection {
     }
 }
 
+/// The request path's future, on the heap from the start: it is several kilobytes, and
+/// the router's layers move the future they are handed (a copy each) before polling it.
+type Handled = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
 /// Axum handler for every method on `/mcp/{org}/{slug}`.
-pub(super) async fn handle(
+pub(super) fn handle(
     State(state): State<ProxyState>,
     Path((org, slug)): Path<(String, String)>,
     request: Request,
-) -> Response {
-    handle_path(state, McpPath::qualified(&org, &slug), request).await
+) -> Handled {
+    Box::pin(handle_path(state, McpPath::qualified(&org, &slug), request))
 }
 
 /// Axum handler for every method on `/mcp/{slug}`: the default org's servers only.
-pub(super) async fn handle_legacy(
+pub(super) fn handle_legacy(
     State(state): State<ProxyState>,
     Path(slug): Path<String>,
     request: Request,
-) -> Response {
-    handle_path(state, McpPath::legacy(&slug), request).await
+) -> Handled {
+    Box::pin(handle_path(state, McpPath::legacy(&slug), request))
 }
 
 async fn handle_path(state: ProxyState, path: McpPath, request: Request) -> Response {
@@ -226,7 +230,7 @@ async fn forward(
         audiences: auth::Audiences(&audiences),
         client: request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
     };
-    facts.target(target.org.map(|org| org.id.as_str()), target.client);
+    facts.target(org.map(|org| &org.audit_id), target.client);
     let peer = request.extensions().get::<TlsSession>().and_then(|tls| tls.client_certificate.as_ref());
     let caller = match auth::authenticate(view, &inner.identity, request.headers(), peer, &target, now).await
     {
@@ -245,7 +249,7 @@ async fn forward(
     }
     let route = auth::authorize(view, &caller, slug)?;
     record.set_server(&route.server.metric_label);
-    facts.route(slug, &route.workspace_id);
+    facts.route(&route.server.metric_label, &route.workspace_id);
     span.record("workspace", route.workspace_id.as_str());
     span.record("user", caller.user.as_str());
 
@@ -334,10 +338,12 @@ async fn forward(
     let identity = caller.grant_identity();
     let who = upstream::CallerRef { org: &caller.org_id, identity: &identity, session: client_session };
     let credential = upstream::credential(inner, view, &who, server).await.map_err(reject)?;
+    let span_context = trace::span_context(span);
+    facts.trace(span_context.as_ref().map(|c| c.trace_id()));
     let upstream_headers = headers::upstream_request_headers(&UpstreamHeaderSources {
         client: &parts.headers,
         upstream_session,
-        span,
+        trace: span_context.as_ref(),
         view,
         route: &route,
         caller: &caller,

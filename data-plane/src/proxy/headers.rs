@@ -15,7 +15,6 @@
 use gatehouse_config::identity::forward_headers::{is_protected, ForwardHeaders};
 use gatehouse_config::identity::jwt_validation::TokenHeader;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
-use tracing::Span;
 
 use super::trace;
 use crate::auth::Route;
@@ -53,8 +52,8 @@ pub struct UpstreamHeaderSources<'a> {
     pub client: &'a HeaderMap,
     /// The upstream's own `Mcp-Session-Id`, unwrapped from the client's.
     pub upstream_session: Option<HeaderValue>,
-    /// The request span, whose trace context the upstream continues.
-    pub span: &'a Span,
+    /// The request span's trace context, which the upstream continues.
+    pub trace: Option<&'a opentelemetry::trace::SpanContext>,
     /// The request's config.
     pub view: &'a ConfigView,
     /// Where the request goes and in which workspace.
@@ -81,7 +80,9 @@ pub fn upstream_request_headers(sources: &UpstreamHeaderSources<'_>) -> HeaderMa
     if let Some(session) = sources.upstream_session.clone() {
         headers.insert(MCP_SESSION_ID, session);
     }
-    trace::inject_context(sources.span, &mut headers);
+    if let Some(span_context) = sources.trace {
+        trace::inject(span_context, &mut headers);
+    }
     inject_static_headers(&mut headers, &server.headers);
     inject_credential(&mut headers, sources.credential);
     // Identity headers go last and win (docs/edge.md, "Header priority").

@@ -1,19 +1,21 @@
 //! The request span and W3C trace context propagation.
 //!
-//! Uses whatever propagator and tracing-opentelemetry layer the binary
-//! installed; with none installed every call here is a cheap no-op.
+//! Extraction uses whatever propagator the binary installed; injection writes W3C trace
+//! context (the one propagator Gatehouse installs) directly, without the propagator's
+//! string formatting. With no tracing-opentelemetry layer every call here is a cheap no-op.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderValue, Method};
 use opentelemetry::global;
-use opentelemetry::trace::TraceContextExt as _;
-use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags};
+use opentelemetry_http::HeaderExtractor;
 use tracing::field::Empty;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 const TRACEPARENT: &str = "traceparent";
+const TRACESTATE: &str = "tracestate";
 
 /// Whether request spans carry their fields (see [`set_span_fields`]).
 static SPAN_FIELDS: AtomicBool = AtomicBool::new(true);
@@ -72,11 +74,44 @@ pub fn set_remote_parent(span: &Span, headers: &HeaderMap) {
     }
 }
 
+/// The span's OpenTelemetry context, when it has a valid one (an OpenTelemetry layer is
+/// installed). One lookup: read it once per request and pass it on.
+pub fn span_context(span: &Span) -> Option<SpanContext> {
+    if span.is_disabled() {
+        return None;
+    }
+    let cx = span.context();
+    let span_context = cx.span().span_context().clone();
+    span_context.is_valid().then_some(span_context)
+}
+
 /// Writes the span's trace context (`traceparent`, `tracestate`) into upstream headers.
 pub fn inject_context(span: &Span, headers: &mut HeaderMap) {
-    let cx = span.context();
-    if cx.span().span_context().is_valid() {
-        global::get_text_map_propagator(|p| p.inject_context(&cx, &mut HeaderInjector(headers)));
+    if let Some(span_context) = span_context(span) {
+        inject(&span_context, headers);
+    }
+}
+
+/// Writes `span_context` as W3C trace context: `traceparent` always, `tracestate` when the
+/// trace carries one (an empty `tracestate` may be omitted).
+pub fn inject(span_context: &SpanContext, headers: &mut HeaderMap) {
+    // 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>
+    let mut value = [0u8; 55];
+    value[..3].copy_from_slice(b"00-");
+    let flags = [(span_context.trace_flags() & TraceFlags::SAMPLED).to_u8()];
+    let written = hex::encode_to_slice(span_context.trace_id().to_bytes(), &mut value[3..35])
+        .and_then(|()| hex::encode_to_slice(span_context.span_id().to_bytes(), &mut value[36..52]))
+        .and_then(|()| hex::encode_to_slice(flags, &mut value[53..55]));
+    value[35] = b'-';
+    value[52] = b'-';
+    if let (Ok(()), Ok(value)) = (written, HeaderValue::from_bytes(&value)) {
+        headers.insert(TRACEPARENT, value);
+    }
+    let state = span_context.trace_state().header();
+    if !state.is_empty() {
+        if let Ok(value) = HeaderValue::from_str(&state) {
+            headers.insert(TRACESTATE, value);
+        }
     }
 }
 
@@ -170,6 +205,35 @@ mod tests {
         assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{traceparent}");
         for name in ["http.request.method", "org", "server", "user"] {
             assert!(attributes.iter().any(|a| a == name), "{name} in {attributes:?}");
+        }
+    }
+
+    #[test]
+    fn injection_writes_what_the_w3c_propagator_writes() {
+        use opentelemetry::propagation::TextMapPropagator as _;
+        use opentelemetry::trace::{SpanId, TraceId, TraceState};
+        let states = [
+            TraceState::default(),
+            TraceState::from_key_value([("rojo", "00f067aa0ba902b7"), ("congo", "t61rcWkgMzE")]).unwrap(),
+        ];
+        for (flags, state) in [TraceFlags::SAMPLED, TraceFlags::default()].into_iter().zip(states) {
+            let span_context = SpanContext::new(
+                TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+                SpanId::from_hex("b7ad6b7169203331").unwrap(),
+                flags,
+                true,
+                state.clone(),
+            );
+            let mut ours = HeaderMap::new();
+            inject(&span_context, &mut ours);
+            let mut sdk = std::collections::HashMap::new();
+            let cx = opentelemetry::Context::new().with_remote_span_context(span_context.clone());
+            TraceContextPropagator::new().inject_context(&cx, &mut sdk);
+            assert_eq!(ours["traceparent"].to_str().unwrap(), sdk["traceparent"]);
+            match ours.get("tracestate") {
+                Some(value) => assert_eq!(value.to_str().unwrap(), sdk["tracestate"]),
+                None => assert_eq!(sdk["tracestate"], "", "only an empty tracestate is left out"),
+            }
         }
     }
 
