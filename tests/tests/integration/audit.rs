@@ -303,6 +303,69 @@ async fn audit_refused_admin_credentials_are_recorded_and_a_burst_is_flagged_onc
     assert!(!gatehouse_tests::db::dump_text(cp.db()).await.contains(wrong), "never the credential");
 }
 
+/// Edge batches of any size (SQLite writes them in fixed chunks plus single rows) are
+/// stored whole, each id once, every field as sent.
+#[tokio::test]
+async fn audit_edge_batches_of_any_size_are_stored_once_per_id_with_every_field() {
+    for db in TestDb::all().await {
+        let backend = db.backend();
+        let cp = TestControlPlane::start(db).await;
+        let store = cp.store().await;
+        let org = store.org_by_slug("default").await.unwrap().unwrap();
+        let now = Utc::now();
+        let event = |n: i64| AuditEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            org_id: org.id.clone(),
+            kind: AuditKind::ToolCall.as_str().to_owned(),
+            occurred_at: now - ChronoDuration::milliseconds(n),
+            user: Some(format!("user-{n}")),
+            server: Some("github".into()),
+            method: Some("tools/call".into()),
+            tool: Some(format!("tool-{n}")),
+            decision: Some(if n % 2 == 0 { "allow" } else { "deny" }.into()),
+            jsonrpc_code: (n % 2 == 1).then_some(-32000),
+            upstream_status: (n % 2 == 0).then_some(200),
+            latency_ms: Some(n),
+            request_bytes: Some(100 + n),
+            client_address: Some("10.0.0.1".into()),
+            edge: Some("edge-a".into()),
+            ..AuditEvent::default()
+        };
+        let events: Vec<AuditEvent> = (0..70).map(event).collect();
+        assert_eq!(store.insert_edge_audit_events(events[..40].to_vec()).await.unwrap(), 40, "{backend}");
+        // A resend that overlaps what is stored: only the new events count.
+        assert_eq!(store.insert_edge_audit_events(events.clone()).await.unwrap(), 30, "{backend}");
+        assert_eq!(store.insert_edge_audit_events(events[65..].to_vec()).await.unwrap(), 0, "{backend}");
+
+        let (status, body) =
+            cp.admin().request(Method::GET, "/v1/audit-events?kind=tool_call&limit=1000", None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let stored = body["audit_events"].as_array().unwrap();
+        assert_eq!(stored.len(), 70, "{backend}: every event once");
+        for (n, sent) in events.iter().enumerate() {
+            let row =
+                stored.iter().find(|e| e["id"] == sent.id.as_str()).unwrap_or_else(|| panic!("{n} stored"));
+            let n = n as i64;
+            assert_eq!(row["tool"], format!("tool-{n}"), "{backend}");
+            assert_eq!(row["user"], format!("user-{n}"), "{backend}");
+            assert_eq!(row["latency_ms"], n, "{backend}");
+            assert_eq!(row["request_bytes"], 100 + n, "{backend}");
+            assert_eq!(
+                row["jsonrpc_code"],
+                if n % 2 == 1 { json!(-32000) } else { Value::Null },
+                "{backend}"
+            );
+            assert_eq!(
+                row["upstream_status"],
+                if n % 2 == 0 { json!(200) } else { Value::Null },
+                "{backend}"
+            );
+            let at = chrono::DateTime::parse_from_rfc3339(row["occurred_at"].as_str().unwrap()).unwrap();
+            assert_eq!(at.timestamp_millis(), sent.occurred_at.timestamp_millis(), "{backend}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn audit_retention_deletes_events_past_each_orgs_retention() {
     for db in TestDb::all().await {
