@@ -65,8 +65,9 @@ pub(crate) async fn run_audited(
     );
     let mut response = ctx.scope(next.run(request)).await;
     metrics.admin_audit_rows_written(u64::from(ctx.rows()));
-    if response.status().is_success() && ctx.rows() == 0 {
-        // Every mutation is a `WriteTxn`, which writes the row; a success without one is a bug.
+    if response.status().is_success() && ctx.rows() == 0 && ctx.unchanged() == 0 {
+        // Every mutation is a `WriteTxn`, which writes the row when it commits and says so
+        // when it found nothing to change; a success with neither is a bug.
         tracing::error!(action = %ctx.action, "admin mutation succeeded without an audit row");
     }
     if let Ok(value) = HeaderValue::from_str(&request_id) {

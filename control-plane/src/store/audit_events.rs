@@ -44,6 +44,7 @@ pub struct AdminAudit {
     /// The caller's address.
     pub client_address: String,
     rows: AtomicU32,
+    unchanged: AtomicU32,
 }
 
 impl AdminAudit {
@@ -56,7 +57,16 @@ impl AdminAudit {
         request_id: String,
         client_address: String,
     ) -> Arc<Self> {
-        Arc::new(Self { org_id, actor, action, target, request_id, client_address, rows: AtomicU32::new(0) })
+        Arc::new(Self {
+            org_id,
+            actor,
+            action,
+            target,
+            request_id,
+            client_address,
+            rows: AtomicU32::new(0),
+            unchanged: AtomicU32::new(0),
+        })
     }
 
     /// Runs `fut` (the admin handler) with this context: its committed mutations are audited.
@@ -67,6 +77,12 @@ impl AdminAudit {
     /// How many audit rows the request's transactions have committed so far.
     pub fn rows(&self) -> u32 {
         self.rows.load(Ordering::Relaxed)
+    }
+
+    /// Mutations that found nothing to change and committed nothing (no row is written for
+    /// those: nothing happened).
+    pub fn unchanged(&self) -> u32 {
+        self.unchanged.load(Ordering::Relaxed)
     }
 }
 
@@ -108,6 +124,11 @@ pub(super) async fn record_admin(
 }
 
 /// Counts a committed admin row (called after the commit succeeded).
+/// Notes, on the running admin request's context, a mutation that found nothing to change.
+pub(super) fn nothing_changed() {
+    let _ = ADMIN_AUDIT.try_with(|ctx| ctx.unchanged.fetch_add(1, Ordering::Relaxed));
+}
+
 pub(super) fn committed(ctx: Option<Arc<AdminAudit>>) {
     if let Some(ctx) = ctx {
         ctx.rows.fetch_add(1, Ordering::Relaxed);

@@ -142,9 +142,13 @@ impl WriteTxn {
         Ok(())
     }
 
-    /// Rolls back: neither the change nor its version happen.
+    /// Rolls back a mutation that found nothing to change: neither a change nor its version
+    /// happen, and the admin request's audit context learns that committing no row was right.
+    /// (An error rolls back by dropping the transaction, and fails the request.)
     pub(crate) async fn rollback(self) -> Result<(), StoreError> {
-        Ok(self.txn.rollback().await?)
+        self.txn.rollback().await?;
+        audit_events::nothing_changed();
+        Ok(())
     }
 }
 

@@ -366,6 +366,46 @@ async fn audit_edge_batches_of_any_size_are_stored_once_per_id_with_every_field(
     }
 }
 
+/// A mutation that finds nothing to change (the same PATCH twice, revoking a revoked token
+/// or edge token) commits nothing and writes no row, and the audit check does not call that
+/// a missing row; the first, real change writes its row.
+#[tokio::test]
+async fn audit_a_mutation_that_changes_nothing_writes_no_row_and_logs_no_error() {
+    let logs = gatehouse_tests::logs::capture().expect("log capture");
+    for db in TestDb::all().await {
+        let backend = db.backend();
+        let cp = TestControlPlane::start(db).await;
+        let admin = cp.admin();
+        admin.create_workspace("eng").await;
+        admin.create_server("github", "https://mcp.example.com/mcp", &[]).await;
+        let token = admin.mint_token("ann", "eng").await;
+        let (status, edge) =
+            admin.request(Method::POST, "/v1/edges/tokens", Some(json!({"name": "edge-noop"}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{edge}");
+        let edge_path = format!("/v1/edges/tokens/{}", edge["id"].as_str().unwrap());
+        let token_path = format!("/v1/auth/tokens/{}", token.id);
+        let rename = json!({"name": "GitHub tools"});
+        let mut rows = admin_events(&admin, "limit=1000").await.len();
+        for (method, path, body, changes) in [
+            (Method::PATCH, "/v1/servers/github", Some(rename.clone()), true),
+            (Method::PATCH, "/v1/servers/github", Some(rename), false),
+            (Method::DELETE, token_path.as_str(), None, true),
+            (Method::DELETE, token_path.as_str(), None, false),
+            (Method::DELETE, edge_path.as_str(), None, true),
+            (Method::DELETE, edge_path.as_str(), None, false),
+        ] {
+            let (status, answer) = admin.request(method.clone(), path, body).await;
+            assert!(status.is_success(), "{backend}: {method} {path}: {status} {answer}");
+            let now = admin_events(&admin, "limit=1000").await.len();
+            assert_eq!(now, rows + usize::from(changes), "{backend}: {method} {path} (changes: {changes})");
+            rows = now;
+        }
+    }
+    let text = logs.text();
+    assert!(!text.is_empty(), "the capture sees the control plane's logs");
+    assert!(!text.contains("succeeded without an audit row"), "no-op mutations are not reported as bugs");
+}
+
 #[tokio::test]
 async fn audit_retention_deletes_events_past_each_orgs_retention() {
     for db in TestDb::all().await {
