@@ -439,7 +439,7 @@ async fn insert_rows_in_chunks(
     let mut events = events.into_iter().peekable();
     while events.peek().is_some() {
         let chunk: Vec<AuditEvent> = events.by_ref().take(SQLITE_CHUNK).collect();
-        let sql = if chunk.len() == SQLITE_CHUNK { chunk_sql } else { row_sql };
+        let full = chunk.len() == SQLITE_CHUNK;
         let rows: Vec<Vec<sea_orm::Value>> = chunk
             .into_iter()
             .map(|event| {
@@ -453,16 +453,14 @@ async fn insert_rows_in_chunks(
                     .collect::<Result<Vec<_>, _>>()
             })
             .collect::<Result<_, _>>()?;
-        if sql == row_sql {
-            for values in rows {
-                let statement =
-                    sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Sqlite, sql.as_str(), values);
-                stored += conn.execute(statement).await?.rows_affected();
-            }
+        // A full chunk is one statement; the rest of a batch one statement per row.
+        let statements: Vec<(&str, Vec<sea_orm::Value>)> = if full {
+            vec![(chunk_sql.as_str(), rows.concat())]
         } else {
-            let values: Vec<sea_orm::Value> = rows.into_iter().flatten().collect();
-            let statement =
-                sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Sqlite, sql.as_str(), values);
+            rows.into_iter().map(|values| (row_sql.as_str(), values)).collect()
+        };
+        for (sql, values) in statements {
+            let statement = sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Sqlite, sql, values);
             stored += conn.execute(statement).await?.rows_affected();
         }
     }

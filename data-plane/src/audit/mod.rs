@@ -117,7 +117,7 @@ impl RequestFacts {
 
     /// The request span's trace id, once known.
     pub fn trace(&mut self, trace_id: Option<TraceId>) {
-        if self.enabled && trace_id.is_some() {
+        if self.enabled {
             self.trace_id = trace_id;
         }
     }
