@@ -182,9 +182,8 @@ pub async fn authenticate(
     target: &Target<'_>,
     now_unix: i64,
 ) -> Result<Caller, EdgeError> {
-    let validator = target.jwt_validation(view);
     if let Some(cert) = peer {
-        if !presents_credential(validator, headers) {
+        if !presents_credential(target.jwt_validation(view), headers) {
             let Some(org) = target.org else { return Err(EdgeError::CertificateNotMapped) };
             return authenticate_certificate(view, &org.id, cert, now_unix);
         }
@@ -210,12 +209,15 @@ pub async fn authenticate(
             return Ok(caller);
         }
     }
-    let failure = match validator {
+    // Looked up only now: a gateway token's request never needs it.
+    let failure = match target.jwt_validation(view) {
         None => None,
         Some(Err(_)) => Some(IdentityError::Invalid("jwt_validation is misconfigured")),
         Some(Ok(validator)) => match validator.extract(headers) {
             None => None,
-            Some(raw) => match validator.verify(runtime, raw, now_unix, target.client).await {
+            // On the heap: a gateway token's request need not carry room for a JWKS or
+            // introspection call in its future.
+            Some(raw) => match Box::pin(validator.verify(runtime, raw, now_unix, target.client)).await {
                 Ok((claims, source)) => {
                     let org_id = org.id.as_str();
                     let mut caller = validator

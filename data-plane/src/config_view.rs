@@ -16,6 +16,7 @@ use gatehouse_config::token_hash::TokenHash;
 use gatehouse_proto::config::v1 as pb;
 use http::{HeaderName, HeaderValue};
 
+use crate::config_map::Map;
 use crate::identity::caller::TokenGrant;
 use crate::identity::cert_binding::IssuerBinding;
 
@@ -177,8 +178,6 @@ impl std::hash::BuildHasher for TokenHashState {
         TokenHasher::default()
     }
 }
-
-type Map<K, V> = imbl::HashMap<K, V>;
 
 #[derive(Default, Clone)]
 struct Indexes {

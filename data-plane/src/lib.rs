@@ -15,6 +15,7 @@ pub mod auth;
 pub mod config;
 pub mod config_cache;
 pub mod config_client;
+mod config_map;
 pub mod config_view;
 pub mod control_plane;
 pub mod credentials;
@@ -128,9 +129,10 @@ pub async fn run_with_metrics(
         Some(audit) => proxy.with_audit(audit.queue()),
         None => proxy,
     };
-    let app = server::router(state.clone(), proxy::router(proxy))
+    let router = server::router(state.clone(), proxy::router(proxy.clone()))
         .layer(axum::Extension(broker))
         .layer(axum::Extension(limiter));
+    let app = server::EdgeApp::new(router, proxy);
 
     let writer = cache.map(|cache| config_cache::spawn_writer(cache, state.clone(), client.subscribe()));
     let stop_client = CancellationToken::new();

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use gatehouse_config::rate_limit::{LimitKind, Period};
 use gatehouse_proto::config::v1 as pb;
 
+use crate::config_map::Map;
+
 /// One rate limit or budget, compiled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitRule {
@@ -109,7 +111,6 @@ pub struct Refusal {
     pub local: bool,
 }
 
-type Map<K, V> = imbl::HashMap<K, V>;
 type Rules = imbl::OrdMap<String, Arc<LimitRule>>;
 
 /// org id → server slug (`""`: limits naming no server) → rules by id.

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
 use crate::config::EdgeLimits;
+use crate::proxy::ProxyState;
 use crate::state::EdgeState;
 use crate::tls::{EdgeTls, TlsSession};
 
@@ -52,6 +53,62 @@ struct Readiness {
     /// Rate-limit decisions so far (allowed, refused, made by this edge alone, Redis failures).
     #[serde(skip_serializing_if = "Option::is_none")]
     rate_limit_stats: Option<crate::limits::RateLimitStats>,
+}
+
+/// What the edge serves: its router, and the proxy, which answers MCP endpoint requests
+/// without the router ([`crate::proxy::serve_direct`]).
+#[derive(Clone)]
+pub struct EdgeApp {
+    router: Router,
+    proxy: Option<ProxyState>,
+}
+
+impl EdgeApp {
+    /// `router` (which must route MCP endpoints to `proxy` too), with `proxy` serving them directly.
+    pub fn new(router: Router, proxy: ProxyState) -> Self {
+        Self { router, proxy: Some(proxy) }
+    }
+
+    fn call(&self, request: http::Request<Incoming>) -> Routed {
+        let request = request.map(axum::body::Body::new);
+        if let Some(proxy) = &self.proxy {
+            if let Some(path) = crate::proxy::direct_path(request.uri().path()) {
+                return Routed::Direct(crate::proxy::serve_direct(proxy, path, request));
+            }
+        }
+        Routed::Router(Box::new(self.router.clone().oneshot(request)))
+    }
+}
+
+impl From<Router> for EdgeApp {
+    fn from(router: Router) -> Self {
+        Self { router, proxy: None }
+    }
+}
+
+/// A response on its way: from the proxy directly, or from the router.
+enum Routed {
+    Direct(crate::proxy::Handled),
+    Router(Box<tower::util::Oneshot<Router, axum::extract::Request>>),
+}
+
+impl Future for Routed {
+    type Output = axum::response::Response;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        // Both variants are `Unpin` (a box, and the router's boxed future inside a oneshot).
+        match self.get_mut() {
+            Routed::Direct(handled) => handled.as_mut().poll(cx),
+            Routed::Router(routed) => match std::pin::Pin::new(&mut **routed).poll(cx) {
+                std::task::Poll::Ready(Ok(response)) => std::task::Poll::Ready(response),
+                std::task::Poll::Ready(Err(never)) => match never {},
+                std::task::Poll::Pending => std::task::Poll::Pending,
+            },
+        }
+    }
 }
 
 /// `/healthz` and `/readyz`, with every other path going to `proxy`.
@@ -105,7 +162,7 @@ async fn readyz(
 /// upstream) is closed, so shutdown never waits on a client.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: impl Into<EdgeApp>,
     tls: Option<EdgeTls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
@@ -118,16 +175,24 @@ pub async fn serve(
 /// keep-alive pings, and a connection idle for `idle_timeout` is closed.
 pub async fn serve_with_limits(
     listener: TcpListener,
-    app: Router,
+    app: impl Into<EdgeApp>,
     tls: Option<EdgeTls>,
     limits: &EdgeLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) {
+    let app = app.into();
     let drain = CancellationToken::new();
     let mut connections = JoinSet::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let limits = Arc::new(limits.clone());
+    let mut threads = match ConnectionThreads::start(limits.threads) {
+        Ok(threads) => Some(threads),
+        Err(err) => {
+            tracing::warn!(%err, "cannot start the connection threads; serving on the main runtime");
+            None
+        }
+    };
     tokio::pin!(shutdown);
     loop {
         // A free slot first: at the cap nothing is accepted, so the kernel backlog holds the rest.
@@ -140,11 +205,32 @@ pub async fn serve_with_limits(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let conn = serve_connection(stream, peer, app.clone(), tls.clone(), limits.clone(), drain.clone());
-                    connections.spawn(async move {
-                        conn.await;
+                    let (app, tls, limits, drain) = (app.clone(), tls.clone(), limits.clone(), drain.clone());
+                    let runtime = threads.as_mut().map(ConnectionThreads::next);
+                    // Off this runtime's reactor, onto the serving thread's.
+                    let stream = if runtime.is_some() {
+                        stream.into_std().map(Accepted::Moving)
+                    } else {
+                        Ok(Accepted::Here(stream))
+                    };
+                    let stream = match stream {
+                        Ok(stream) => stream,
+                        Err(err) => {
+                            tracing::debug!(%peer, %err, "cannot hand an accepted connection over");
+                            continue;
+                        }
+                    };
+                    let conn = async move {
+                        match stream.into_tokio() {
+                            Ok(stream) => serve_connection(stream, peer, app, tls, limits, drain).await,
+                            Err(err) => tracing::debug!(%peer, %err, "cannot serve an accepted connection"),
+                        }
                         drop(slot);
-                    });
+                    };
+                    match runtime {
+                        Some(runtime) => connections.spawn_on(conn, runtime),
+                        None => connections.spawn(conn),
+                    };
                 }
                 Err(err) => {
                     tracing::warn!(%err, "cannot accept a connection");
@@ -168,12 +254,76 @@ pub async fn serve_with_limits(
         );
         connections.shutdown().await;
     }
+    drop(threads);
+}
+
+/// An accepted connection: still on the accepting runtime, or a plain socket on its way to
+/// a connection thread.
+enum Accepted {
+    Here(TcpStream),
+    Moving(std::net::TcpStream),
+}
+
+impl Accepted {
+    /// The connection on the runtime of the task calling this.
+    fn into_tokio(self) -> std::io::Result<TcpStream> {
+        match self {
+            Accepted::Here(stream) => Ok(stream),
+            Accepted::Moving(stream) => TcpStream::from_std(stream),
+        }
+    }
+}
+
+/// The threads connections are served on (`GATEHOUSE_EDGE_THREADS`), each running a
+/// single-threaded runtime, like nginx's workers. A connection stays on the thread it is
+/// handed to from accept to close, so its request, its upstream exchange and its response are
+/// polled where its sockets are registered: no work stealing, no wake-ups of another thread and
+/// no cross-thread handoffs on the request path. Accepted connections are dealt out in turn.
+/// Background work (the config stream, the audit shipper, token refreshes) stays on the main
+/// runtime; anything a request spawns runs on its connection's thread.
+struct ConnectionThreads {
+    runtimes: Vec<tokio::runtime::Handle>,
+    next: usize,
+    stop: CancellationToken,
+}
+
+impl ConnectionThreads {
+    fn start(count: usize) -> std::io::Result<Self> {
+        let stop = CancellationToken::new();
+        let mut runtimes = Vec::with_capacity(count);
+        for index in 0..count.max(1) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtimes.push(runtime.handle().clone());
+            let stopped = stop.clone().cancelled_owned();
+            let started = std::thread::Builder::new()
+                .name(format!("gatehouse-edge-{index}"))
+                .spawn(move || runtime.block_on(stopped));
+            if let Err(err) = started {
+                stop.cancel();
+                return Err(err);
+            }
+        }
+        Ok(Self { runtimes, next: 0, stop })
+    }
+
+    /// The runtime the next connection goes to.
+    fn next(&mut self) -> &tokio::runtime::Handle {
+        self.next = (self.next + 1) % self.runtimes.len();
+        &self.runtimes[self.next]
+    }
+}
+
+impl Drop for ConnectionThreads {
+    /// Stops the threads; their runtimes drop whatever tasks are left (none after a drain).
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
 }
 
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    app: Router,
+    app: EdgeApp,
     tls: Option<EdgeTls>,
     limits: Arc<EdgeLimits>,
     drain: CancellationToken,
@@ -196,7 +346,7 @@ async fn serve_connection(
 async fn serve_http<I>(
     io: I,
     peer: SocketAddr,
-    app: Router,
+    app: EdgeApp,
     tls: Option<TlsSession>,
     limits: &EdgeLimits,
     drain: CancellationToken,
@@ -214,9 +364,9 @@ async fn serve_http<I>(
         }
         // In flight until the response body is dropped: a long SSE stream is activity.
         let busy = tracker.start();
-        let response = app.clone().oneshot(request);
+        let response = app.call(request);
         async move {
-            let response = response.await?;
+            let response = response.await;
             Ok::<_, std::convert::Infallible>(response.map(|body| {
                 axum::body::Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
                     let _busy = &busy;
@@ -338,6 +488,57 @@ mod tests {
         let (status, body) = get_json(&app, "/readyz").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body, serde_json::json!({ "status": "ready", "config_version": 12, "connected": true }));
+    }
+
+    /// Connections are served on the connection threads, dealt out in turn, each staying on
+    /// its thread for every request it carries.
+    #[tokio::test]
+    async fn connections_are_served_on_the_connection_threads_in_turn() {
+        let app = Router::new()
+            .route("/thread", get(|| async { std::thread::current().name().unwrap_or_default().to_owned() }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let limits = EdgeLimits { threads: 3, ..EdgeLimits::default() };
+        let server = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                serve_with_limits(
+                    listener,
+                    app,
+                    None,
+                    &limits,
+                    stop.cancelled_owned(),
+                    Duration::from_secs(1),
+                )
+                .await
+            }
+        });
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        async fn ask(stream: &mut TcpStream) -> String {
+            stream.write_all(b"GET /thread HTTP/1.1\r\nhost: edge\r\n\r\n").await.unwrap();
+            let mut buf = vec![0u8; 1024];
+            let n = stream.read(&mut buf).await.unwrap();
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            text.rsplit("\r\n").next().unwrap().to_owned()
+        }
+        let mut seen = Vec::new();
+        let mut streams = Vec::new();
+        for _ in 0..6 {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let first = ask(&mut stream).await;
+            assert_eq!(ask(&mut stream).await, first, "a connection stays on its thread");
+            seen.push(first);
+            streams.push(stream);
+        }
+        for name in &seen {
+            assert!(name.starts_with("gatehouse-edge-"), "{seen:?}");
+        }
+        let distinct: std::collections::BTreeSet<_> = seen.iter().collect();
+        assert_eq!(distinct.len(), 3, "dealt out over every thread: {seen:?}");
+        assert_eq!(seen[..3], seen[3..], "in turn: {seen:?}");
+        stop.cancel();
+        server.await.unwrap();
     }
 
     #[tokio::test]

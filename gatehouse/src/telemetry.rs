@@ -78,20 +78,21 @@ impl Drop for TelemetryGuard {
 
 /// Installs the global subscriber, propagator and tracer provider.
 ///
-/// Spans always get real trace ids (so `traceparent` is propagated upstream
-/// even without a collector); they are exported only when an endpoint is set.
+/// Requests always get real trace ids (so `traceparent` is propagated upstream even without a
+/// collector). Exporting, they are the ids of OpenTelemetry spans; not exporting, no
+/// OpenTelemetry layer is installed and the edge makes each request's trace context itself
+/// (`proxy::trace::set_own_context`): the same ids, without building spans nobody reads.
 pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
     let provider = install_tracer_provider(config)?;
-    let tracer = provider.tracer("gatehouse");
+    let exporting = config.otlp_traces_endpoint.is_some();
+    gatehouse_data_plane::proxy::trace::set_own_context(!exporting);
 
     let filter = EnvFilter::try_new(&config.log_filter)
         .with_context(|| format!("invalid RUST_LOG filter {:?}", config.log_filter))?;
     // The edge's request span fields are read by an exporter or by log lines at INFO; with
     // neither they would be built for nothing on every request.
     let logs_read_span_fields = filter.max_level_hint().is_none_or(|level| level >= LevelFilter::INFO);
-    gatehouse_data_plane::proxy::trace::set_span_fields(
-        config.otlp_traces_endpoint.is_some() || logs_read_span_fields,
-    );
+    gatehouse_data_plane::proxy::trace::set_span_fields(exporting || logs_read_span_fields);
     let fmt = match config.log_format {
         // Colour only for a terminal: escape codes would garble files and log shippers.
         LogFormat::Text => {
@@ -99,11 +100,11 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
         }
         LogFormat::Json => tracing_subscriber::fmt::layer().json().flatten_event(true).boxed(),
     };
-    // The OpenTelemetry layer sees spans the log filter drops, so trace context
-    // propagates whatever the log level.
+    // The OpenTelemetry layer sees spans the log filter drops: everything is exported
+    // whatever the log level.
     tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
-        .with(otel_layer(tracer, config.otlp_traces_endpoint.is_some()))
+        .with(exporting.then(|| otel_layer(provider.tracer("gatehouse"))))
         .try_init()
         .context("installing the tracing subscriber")?;
     if let Some(endpoint) = &config.otlp_traces_endpoint {
@@ -112,32 +113,13 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
     Ok(TelemetryGuard { provider })
 }
 
-/// The OpenTelemetry layer. Exporting, it records everything: every span with its
-/// location, thread and timings, and events as span events. Not exporting, the spans
-/// only carry trace context from the client to the upstream, so it keeps only what that
-/// needs: spans at `INFO` and above (the edge's request span), without events, extra
-/// attributes, timings or context activation. Every `tracing` event and library span
-/// below `INFO` then costs nothing unless the log filter wants it.
-pub fn otel_layer<S>(
-    tracer: opentelemetry_sdk::trace::Tracer,
-    exporting: bool,
-) -> Box<dyn Layer<S> + Send + Sync>
+/// The OpenTelemetry layer of an exporting process: every span with its location, thread
+/// and timings, and events as span events.
+pub fn otel_layer<S>(tracer: opentelemetry_sdk::trace::Tracer) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
 {
-    let layer = tracing_opentelemetry::layer().with_tracer(tracer);
-    if exporting {
-        return layer.boxed();
-    }
-    let propagation_only =
-        tracing_subscriber::filter::filter_fn(|meta| meta.is_span() && *meta.level() <= tracing::Level::INFO);
-    layer
-        .with_location(false)
-        .with_threads(false)
-        .with_tracked_inactivity(false)
-        .with_context_activation(false)
-        .with_filter(propagation_only)
-        .boxed()
+    tracing_opentelemetry::layer().with_tracer(tracer).boxed()
 }
 
 /// Installs the W3C trace-context propagator and a global tracer provider
@@ -254,50 +236,54 @@ mod tests {
         }
     }
 
-    /// Runs a request span (with a remote parent, an event and a debug child span) under
-    /// [`otel_layer`]; returns what reached the exporter and the traceparent sent upstream.
+    const INCOMING: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    /// Runs a request (its span with a remote parent, an event and a debug child span) as
+    /// the binary would, exporting or not; returns what reached the exporter and the
+    /// traceparent sent upstream.
     fn record_a_request(exporting: bool) -> (Vec<Finished>, String) {
         use gatehouse_data_plane::proxy::trace;
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         let collected = Collected::default();
         let provider = SdkTracerProvider::builder().with_simple_exporter(collected.clone()).build();
-        let subscriber = tracing_subscriber::registry().with(otel_layer(provider.tracer("t"), exporting));
+        trace::set_own_context(!exporting);
+        let subscriber =
+            tracing_subscriber::registry().with(exporting.then(|| otel_layer(provider.tracer("t"))));
         let traceparent = tracing::subscriber::with_default(subscriber, || {
             let mut incoming = axum::http::HeaderMap::new();
-            incoming.insert(
-                "traceparent",
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
-            );
+            incoming.insert("traceparent", INCOMING.parse().unwrap());
             let span = trace::request_span(&axum::http::Method::POST, "default", "github");
-            trace::set_remote_parent(&span, &incoming);
+            let request_trace = trace::RequestTrace::start(&span, &incoming);
             span.in_scope(|| {
                 tracing::info!("mcp request completed");
                 tracing::debug_span!("library.detail").in_scope(|| {});
             });
             let mut upstream = axum::http::HeaderMap::new();
-            trace::inject_context(&span, &mut upstream);
+            trace::inject(&request_trace.context(&span).expect("a trace context"), &mut upstream);
             upstream["traceparent"].to_str().unwrap().to_owned()
         });
         let spans = collected.0.lock().unwrap().clone();
         (spans, traceparent)
     }
 
-    /// Not exporting, the request span still continues the caller's trace upstream; events
-    /// and spans below INFO are skipped.
+    /// Not exporting, no span is built, and the request still continues the caller's trace
+    /// upstream under a span id of its own.
     #[test]
     fn without_an_exporter_only_trace_context_is_kept() {
         let (spans, traceparent) = record_a_request(false);
         assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{traceparent}");
         assert!(traceparent.ends_with("-01"), "still sampled: {traceparent}");
         assert!(!traceparent.contains("00f067aa0ba902b7"), "the edge's own span is the parent");
-        assert_eq!(spans, [("mcp.request".to_owned(), vec![])]);
+        assert_eq!(spans, []);
     }
 
-    /// Exporting, the slow path applies: events are span events and library spans are kept.
+    /// Exporting, the slow path applies: the request span is exported, its id is the parent
+    /// upstream, events are span events and library spans are kept.
     #[test]
     fn with_an_exporter_everything_is_recorded() {
         let (spans, traceparent) = record_a_request(true);
         assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{traceparent}");
+        assert!(!traceparent.contains("00f067aa0ba902b7"), "the edge's own span is the parent");
         let names: Vec<&str> = spans.iter().map(|(name, _)| name.as_str()).collect();
         assert_eq!(names, ["library.detail", "mcp.request"]);
         assert_eq!(spans[1].1, ["mcp request completed"]);

@@ -8,7 +8,6 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use opentelemetry::trace::TracerProvider as _;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -52,18 +51,16 @@ pub fn capture() -> Option<LogCapture> {
     CAPTURE
         .get_or_init(|| {
             let capture = LogCapture::default();
-            // The same propagation set-up as the binary, so `traceparent` flows upstream.
+            // The same propagation set-up as the binary without an exporter, so `traceparent`
+            // flows upstream: its propagator, no OpenTelemetry layer, contexts the edge makes.
             let config =
                 gatehouse::telemetry::TelemetryConfig::from_env("gatehouse-test", &Default::default())
                     .ok()?;
-            let provider = gatehouse::telemetry::install_tracer_provider(&config).ok()?;
+            gatehouse::telemetry::install_tracer_provider(&config).ok()?;
             let filter = EnvFilter::new("trace,h2=info,hyper=info,hyper_util=info,tower=info,rustls=info");
             let fmt = tracing_subscriber::fmt::layer().with_writer(capture.clone()).with_ansi(false);
-            let installed = tracing_subscriber::registry()
-                .with(fmt.with_filter(filter))
-                .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("gatehouse-test")))
-                .try_init()
-                .is_ok();
+            let installed = tracing_subscriber::registry().with(fmt.with_filter(filter)).try_init().is_ok();
+            gatehouse_data_plane::proxy::trace::set_own_context(installed);
             installed.then_some(capture)
         })
         .clone()

@@ -1,7 +1,8 @@
 //! Limits that keep one client from exhausting the edge: open connections, HTTP/2
 //! streams and idle connections (`GATEHOUSE_EDGE_MAX_CONNECTIONS`,
 //! `GATEHOUSE_EDGE_H2_MAX_STREAMS`, `GATEHOUSE_EDGE_H2_KEEPALIVE_SECS`,
-//! `GATEHOUSE_EDGE_IDLE_TIMEOUT_SECS`). The identity-provider call budget of
+//! `GATEHOUSE_EDGE_IDLE_TIMEOUT_SECS`), and the threads connections are served on
+//! (`GATEHOUSE_EDGE_THREADS`). The identity-provider call budget of
 //! unauthenticated requests is a request-path setting (`proxy.rs`).
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ const MAX_CONNECTIONS: &str = "GATEHOUSE_EDGE_MAX_CONNECTIONS";
 const H2_MAX_STREAMS: &str = "GATEHOUSE_EDGE_H2_MAX_STREAMS";
 const H2_KEEPALIVE_SECS: &str = "GATEHOUSE_EDGE_H2_KEEPALIVE_SECS";
 const IDLE_TIMEOUT_SECS: &str = "GATEHOUSE_EDGE_IDLE_TIMEOUT_SECS";
+const THREADS: &str = "GATEHOUSE_EDGE_THREADS";
 
 /// Connection and request-rate limits of the edge's listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,9 @@ pub struct EdgeLimits {
     /// A connection with no request or response body in flight for this long is
     /// closed, HTTP/1.1 and HTTP/2 alike (default 300 s).
     pub idle_timeout: Duration,
+    /// Threads serving connections, each with a single-threaded runtime of its own that
+    /// serves a connection from accept to close (default one per core).
+    pub threads: usize,
 }
 
 impl Default for EdgeLimits {
@@ -34,6 +39,7 @@ impl Default for EdgeLimits {
             h2_max_concurrent_streams: 100,
             h2_keep_alive: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 }
@@ -73,6 +79,9 @@ impl EdgeLimits {
         if let Some(n) = read(IDLE_TIMEOUT_SECS)? {
             limits.idle_timeout = Duration::from_secs(n);
         }
+        if let Some(n) = read(THREADS)? {
+            limits.threads = usize::try_from(n).map_err(|_| LimitsConfigError { name: THREADS })?;
+        }
         Ok(limits)
     }
 }
@@ -93,6 +102,7 @@ mod tests {
             (H2_MAX_STREAMS, "20"),
             (H2_KEEPALIVE_SECS, "10"),
             (IDLE_TIMEOUT_SECS, "60"),
+            (THREADS, "3"),
         ]))
         .unwrap();
         assert_eq!(
@@ -102,9 +112,10 @@ mod tests {
                 h2_max_concurrent_streams: 20,
                 h2_keep_alive: Duration::from_secs(10),
                 idle_timeout: Duration::from_secs(60),
+                threads: 3,
             }
         );
-        for name in [MAX_CONNECTIONS, H2_MAX_STREAMS, H2_KEEPALIVE_SECS, IDLE_TIMEOUT_SECS] {
+        for name in [MAX_CONNECTIONS, H2_MAX_STREAMS, H2_KEEPALIVE_SECS, IDLE_TIMEOUT_SECS, THREADS] {
             for bad in ["0", "-1", "many"] {
                 assert_eq!(EdgeLimits::from_env(&env(&[(name, bad)])).unwrap_err().name, name);
             }

@@ -211,7 +211,8 @@ impl RateLimiter {
         if self.wait_before_retry() {
             return None;
         }
-        match redis.decide(checks).await {
+        // On the heap: the request path's own future then need not make room for Redis's.
+        match Box::pin(redis.decide(checks)).await {
             Ok(decision) => {
                 self.redis_up();
                 Some(decision)

@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use axum::response::Response;
 use http::header::CONTENT_LENGTH;
-use opentelemetry::trace::TraceId;
 use tracing::Span;
 
 use super::state::Inner;
+use super::trace::RequestTrace;
 use crate::audit::capture::ResultTap;
 use crate::audit::RequestFacts;
 use crate::error::EdgeError;
@@ -26,7 +26,7 @@ pub(super) fn record(
     error: Option<&EdgeError>,
     response: Response,
     started: Instant,
-    span: &Span,
+    trace: (&RequestTrace, &Span),
 ) -> Response {
     let Some(queue) = &inner.audit else { return response };
     let response_bytes = response
@@ -36,7 +36,7 @@ pub(super) fn record(
         .and_then(|v| v.parse::<u64>().ok());
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     // Usually read on the way to the upstream; a request refused before that looks it up here.
-    let trace_id = if facts.has_trace() { None } else { trace_id(span) };
+    let trace_id = if facts.has_trace() { None } else { trace.0.context(trace.1).map(|c| c.trace_id()) };
     match facts.finish(error, latency_ms, response_bytes, trace_id) {
         Some((outcome, Some(plan))) if response.status().is_success() => {
             let sse = super::response::content_type_is(response.headers(), "text/event-stream");
@@ -49,9 +49,4 @@ pub(super) fn record(
         }
         None => response,
     }
-}
-
-/// The span's W3C trace id, when an OpenTelemetry layer is installed.
-fn trace_id(span: &Span) -> Option<TraceId> {
-    super::trace::span_context(span).map(|c| c.trace_id())
 }

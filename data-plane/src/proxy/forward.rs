@@ -57,7 +57,7 @@ impl From<EdgeError> for Rejection {
 
 /// The request path's future, on the heap from the start: it is several kilobytes, and
 /// the router's layers move the future they are handed (a copy each) before polling it.
-type Handled = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+pub type Handled = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
 
 /// Axum handler for every method on `/mcp/{org}/{slug}`.
 pub(super) fn handle(
@@ -77,6 +77,11 @@ pub(super) fn handle_legacy(
     Box::pin(handle_path(state, McpPath::legacy(&slug), request))
 }
 
+/// A request the server hands over directly, its path already parsed (`super::serve_direct`).
+pub(super) fn handle_direct(state: ProxyState, path: McpPath, request: Request) -> Handled {
+    Box::pin(handle_path(state, path, request))
+}
+
 async fn handle_path(state: ProxyState, path: McpPath, request: Request) -> Response {
     let started = Instant::now();
     let http_method = request.method().clone();
@@ -84,7 +89,7 @@ async fn handle_path(state: ProxyState, path: McpPath, request: Request) -> Resp
     // Kept for the 401 challenge, which must name this request's resource metadata URL.
     let origin = prm::RequestOrigin::of(&request);
     let span = trace::request_span(request.method(), path.org_slug(), &path.slug);
-    trace::set_remote_parent(&span, request.headers());
+    let request_trace = trace::RequestTrace::start(&span, request.headers());
     async move {
         let span = Span::current();
         let inner = &state.inner;
@@ -94,14 +99,17 @@ async fn handle_path(state: ProxyState, path: McpPath, request: Request) -> Resp
             // refusal, use this view.
             Ok(()) => {
                 let view = inner.edge.config();
-                forward(inner, &view, &path, request, &origin, &span, &mut record, &mut facts)
+                let trace = (&request_trace, &span);
+                forward(inner, &view, &path, request, &origin, trace, &mut record, &mut facts)
                     .await
                     .map_err(|r| (r, Some(view)))
             }
             Err(error) => Err((error.into(), None)),
         };
         let (response, reason) = match outcome {
-            Ok(response) => (super::audit::record(inner, facts, None, response, started, &span), None),
+            Ok(response) => {
+                (super::audit::record(inner, facts, None, response, started, (&request_trace, &span)), None)
+            }
             Err((Rejection { error, id }, view)) => {
                 let mut response = error.to_response(id.as_deref());
                 if let Some(view) = view {
@@ -109,7 +117,8 @@ async fn handle_path(state: ProxyState, path: McpPath, request: Request) -> Resp
                     prm::challenge(&mut response, &error, &view, configured, &origin, &path);
                     label_server(&mut record, &view, &path);
                 }
-                let response = super::audit::record(inner, facts, Some(&error), response, started, &span);
+                let trace = (&request_trace, &span);
+                let response = super::audit::record(inner, facts, Some(&error), response, started, trace);
                 (response, Some(error.reason()))
             }
         };
@@ -143,12 +152,9 @@ fn accepts_mcp(headers: &HeaderMap, is_post: bool) -> bool {
     for value in headers.get_all(http::header::ACCEPT) {
         let Ok(text) = value.to_str() else { continue };
         for item in text.split(',') {
-            let media = item.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-            match media.as_str() {
-                "application/json" => json = true,
-                "text/event-stream" => sse = true,
-                _ => {}
-            }
+            let media = item.split(';').next().unwrap_or_default().trim();
+            json |= media.eq_ignore_ascii_case("application/json");
+            sse |= media.eq_ignore_ascii_case("text/event-stream");
         }
     }
     if is_post {
@@ -203,7 +209,7 @@ async fn forward(
     path: &McpPath,
     request: Request,
     origin: &prm::RequestOrigin,
-    span: &Span,
+    (request_trace, span): (&trace::RequestTrace, &Span),
     record: &mut RequestRecord,
     facts: &mut AuditFacts,
 ) -> Result<Response, Rejection> {
@@ -338,7 +344,7 @@ async fn forward(
     let identity = caller.grant_identity();
     let who = upstream::CallerRef { org: &caller.org_id, identity: &identity, session: client_session };
     let credential = upstream::credential(inner, view, &who, server).await.map_err(reject)?;
-    let span_context = trace::span_context(span);
+    let span_context = request_trace.context(span);
     facts.trace(span_context.as_ref().map(|c| c.trace_id()));
     let upstream_headers = headers::upstream_request_headers(&UpstreamHeaderSources {
         client: &parts.headers,
@@ -480,4 +486,29 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
 
 fn now_unix() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_must_name_both_media_types_in_any_case_order_or_parameters() {
+        let accepts = |values: &[&str], is_post: bool| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append(http::header::ACCEPT, HeaderValue::from_str(value).unwrap());
+            }
+            accepts_mcp(&headers, is_post)
+        };
+        assert!(accepts(&["application/json, text/event-stream"], true));
+        assert!(accepts(&["Text/Event-Stream;q=0.9 ,APPLICATION/JSON"], true));
+        assert!(accepts(&["application/json", "text/event-stream"], true), "over two headers");
+        assert!(!accepts(&["application/json"], true));
+        assert!(!accepts(&["*/*"], true));
+        assert!(!accepts(&["application/jsonx, text/event-stream"], true));
+        assert!(!accepts(&[], true));
+        assert!(accepts(&["text/event-stream"], false), "a GET needs only the stream");
+        assert!(!accepts(&["application/json"], false));
+    }
 }

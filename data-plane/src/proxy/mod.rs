@@ -30,7 +30,9 @@ mod upstream;
 
 use axum::routing::any;
 use axum::Router;
+use gatehouse_config::mcp_path::McpPath;
 
+pub use forward::Handled;
 #[doc(hidden)]
 pub use sse_notify::splice_everywhere;
 pub use state::ProxyState;
@@ -55,6 +57,50 @@ pub fn router(state: ProxyState) -> Router {
 }
 
 /// A path under `/mcp` that names no server.
+/// Serves `request`, whose path is `path` ([`direct_path`]), without the router.
+pub fn serve_direct(state: &ProxyState, path: McpPath, request: axum::extract::Request) -> Handled {
+    forward::handle_direct(state.clone(), path, request)
+}
+
+/// The MCP endpoint `path` names when the proxy can serve it without the router: a path the
+/// router would hand the proxy verbatim, `/mcp/{slug}` or `/mcp/{org}/{slug}`, each segment
+/// non-empty and with no `%` escape to decode. The router's matching, its percent-decoding
+/// path extractor and its per-request extensions cost more than the rest of a small request's
+/// own work. Every other path (near misses, escaped segments, other routes) is `None` and goes
+/// through the router, which answers it as before.
+pub fn direct_path(path: &str) -> Option<McpPath> {
+    if path.contains('%') {
+        return None;
+    }
+    McpPath::parse(path)
+}
+
 async fn no_such_path() -> axum::response::Response {
     axum::response::IntoResponse::into_response(crate::error::EdgeError::NoSuchPath)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_endpoint_paths_skip_the_router() {
+        assert_eq!(direct_path("/mcp/github"), Some(McpPath::legacy("github")));
+        assert_eq!(direct_path("/mcp/acme/github"), Some(McpPath::qualified("acme", "github")));
+        for routed in [
+            "/mcp",
+            "/mcp/",
+            "/mcp/github/",
+            "/mcp/acme/github/",
+            "/mcp/acme/github/x",
+            "/mcp//github",
+            "/mcp/git%68ub",
+            "/mcp/acme/git%2Fhub",
+            "/healthz",
+            "/readyz",
+            "/.well-known/oauth-protected-resource/mcp/acme/github",
+        ] {
+            assert_eq!(direct_path(routed), None, "{routed} goes through the router");
+        }
+    }
 }

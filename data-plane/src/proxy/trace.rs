@@ -1,14 +1,21 @@
 //! The request span and W3C trace context propagation.
 //!
+//! A request's trace context ([`RequestTrace`]) comes from one of two places. When spans are
+//! exported, from the request span's OpenTelemetry context (the tracing-opentelemetry layer
+//! builds one per span). When nothing exports them, the binary installs no such layer and the
+//! edge makes the context itself ([`set_own_context`]): the caller's trace id and flags, or a
+//! new sampled trace, and a new span id, which is what the SDK's default sampler would have
+//! given, without building a span nobody reads.
+//!
 //! Extraction uses whatever propagator the binary installed; injection writes W3C trace
 //! context (the one propagator Gatehouse installs) directly, without the propagator's
-//! string formatting. With no tracing-opentelemetry layer every call here is a cheap no-op.
+//! string formatting. With neither a layer nor own contexts every call here is a cheap no-op.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::{HeaderMap, HeaderValue, Method};
 use opentelemetry::global;
-use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState};
 use opentelemetry_http::HeaderExtractor;
 use tracing::field::Empty;
 use tracing::Span;
@@ -19,6 +26,72 @@ const TRACESTATE: &str = "tracestate";
 
 /// Whether request spans carry their fields (see [`set_span_fields`]).
 static SPAN_FIELDS: AtomicBool = AtomicBool::new(true);
+/// Whether the edge makes each request's trace context itself (see [`set_own_context`]).
+static OWN_CONTEXT: AtomicBool = AtomicBool::new(false);
+
+/// Says that no OpenTelemetry layer builds spans (nothing exports them), so the edge makes
+/// each request's trace context itself. Set once at start; off by default, where the context
+/// is the request span's.
+pub fn set_own_context(on: bool) {
+    OWN_CONTEXT.store(on, Ordering::Relaxed);
+}
+
+/// A request's W3C trace context: what the upstream's `traceparent` and the audit event's
+/// trace id say.
+#[derive(Debug, Clone)]
+pub enum RequestTrace {
+    /// The request span's OpenTelemetry context, when a layer gives it one.
+    FromSpan,
+    /// Made by the edge ([`set_own_context`]).
+    Own(SpanContext),
+}
+
+impl RequestTrace {
+    /// The trace of a request with `headers`, whose span is `span`. Call before the span is
+    /// entered: an incoming `traceparent` becomes its parent.
+    pub fn start(span: &Span, headers: &HeaderMap) -> Self {
+        if OWN_CONTEXT.load(Ordering::Relaxed) {
+            return Self::Own(own_context(headers));
+        }
+        set_remote_parent(span, headers);
+        Self::FromSpan
+    }
+
+    /// The context to propagate, if there is one (without an OpenTelemetry layer or own
+    /// contexts there is none). One lookup: read it once per request and pass it on.
+    pub fn context(&self, span: &Span) -> Option<SpanContext> {
+        match self {
+            Self::FromSpan => span_context(span),
+            Self::Own(context) => Some(context.clone()),
+        }
+    }
+}
+
+/// A span context of the edge's own: the incoming trace's id, flags and trace state, or a
+/// new sampled trace, under a new span id (as the SDK's parent-based always-on sampler does).
+fn own_context(headers: &HeaderMap) -> SpanContext {
+    let span_id = SpanId::from(nonzero(rand::random::<u64>));
+    if headers.contains_key(TRACEPARENT) {
+        let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+        let parent = parent.span().span_context().clone();
+        if parent.is_valid() {
+            let flags = parent.trace_flags() & TraceFlags::SAMPLED;
+            return SpanContext::new(parent.trace_id(), span_id, flags, false, parent.trace_state().clone());
+        }
+    }
+    let trace_id = TraceId::from(nonzero(rand::random::<u128>));
+    SpanContext::new(trace_id, span_id, TraceFlags::SAMPLED, false, TraceState::NONE)
+}
+
+/// A random id; all-zero ids are invalid in W3C trace context.
+fn nonzero<T: PartialEq + Default>(random: impl Fn() -> T) -> T {
+    loop {
+        let id = random();
+        if id != T::default() {
+            return id;
+        }
+    }
+}
 
 /// Says whether anything reads the request span's fields: an exporter (they become span
 /// attributes) or a log filter at `INFO` (they are printed with each log line of the request).
@@ -235,6 +308,56 @@ mod tests {
                 None => assert_eq!(sdk["tracestate"], "", "only an empty tracestate is left out"),
             }
         }
+    }
+
+    /// Own contexts continue the caller's trace (id, flags and state) under a new span id,
+    /// or start a sampled one; with an invalid `traceparent` a new trace starts.
+    #[test]
+    fn own_contexts_continue_the_callers_trace_or_start_one() {
+        global::set_text_map_propagator(TraceContextPropagator::new());
+        let own = |headers: &[(&str, &str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in headers {
+                map.insert(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+            }
+            let mut upstream = HeaderMap::new();
+            inject(&own_context(&map), &mut upstream);
+            let header = |name: &str| upstream.get(name).map(|v| v.to_str().unwrap().to_owned());
+            (header("traceparent").unwrap(), header("tracestate"))
+        };
+        for flags in ["01", "00"] {
+            let incoming = format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}");
+            let (tp, state) = own(&[("traceparent", &incoming), ("tracestate", "rojo=00f067aa0ba902b7")]);
+            assert!(tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "same trace: {tp}");
+            assert!(tp.ends_with(&format!("-{flags}")), "the caller's sampling decision: {tp}");
+            assert!(!tp.contains("00f067aa0ba902b7"), "a new span id: {tp}");
+            assert_eq!(state.as_deref(), Some("rojo=00f067aa0ba902b7"));
+        }
+        for headers in
+            [&[][..], &[("traceparent", "00-00000000000000000000000000000000-00f067aa0ba902b7-01")]]
+        {
+            let (first, state) = own(headers);
+            let (second, _) = own(headers);
+            assert_eq!(first.len(), 55, "{first}");
+            assert!(first.ends_with("-01"), "a new trace is sampled: {first}");
+            assert_ne!(first[3..35], second[3..35], "each request its own trace id");
+            assert!(!first.contains("00000000000000000000000000000000"), "{first}");
+            assert_eq!(state, None);
+        }
+    }
+
+    /// The mode switch: with own contexts the span is not asked; without, it is.
+    #[test]
+    fn a_request_trace_comes_from_the_span_unless_the_edge_makes_its_own() {
+        let span = request_span(&Method::POST, "default", "github");
+        let headers = HeaderMap::new();
+        let from_span = RequestTrace::start(&span, &headers);
+        assert!(matches!(from_span, RequestTrace::FromSpan));
+        assert!(from_span.context(&span).is_none(), "no layer, no context");
+        set_own_context(true);
+        let own = RequestTrace::start(&span, &headers);
+        set_own_context(false);
+        assert!(own.context(&span).is_some_and(|c| c.is_valid() && c.is_sampled()));
     }
 
     #[test]

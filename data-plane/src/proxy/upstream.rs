@@ -55,8 +55,9 @@ pub(super) async fn credential(
         tracing::warn!("oauth server on an edge without a credential broker");
         return Err(EdgeError::UpstreamAuthUnsupported);
     };
-    broker
-        .upstream_credential(view, caller.org, caller.identity, caller.session, server)
+    // On the heap: requests to servers without brokered credentials need not carry room for
+    // the broker's cache, lease and token endpoint calls in their futures.
+    Box::pin(broker.upstream_credential(view, caller.org, caller.identity, caller.session, server))
         .await
         .map_err(|e| e.into_edge_error(&server.name))
 }
@@ -73,50 +74,10 @@ pub(super) async fn send(
     span: &Span,
 ) -> Result<UpstreamResponse, EdgeError> {
     let response = match (credential, inner.broker.as_ref()) {
+        // On the heap: requests without a brokered credential need not carry room for the
+        // broker's calls in their futures.
         (Some(credential), Some(broker)) => {
-            let retry = Outgoing {
-                method: request.method.clone(),
-                headers: request.headers.clone(),
-                body: request.body.clone(),
-            };
-            let response = exchange(inner, server, request).await?;
-            match response.status() {
-                StatusCode::UNAUTHORIZED => {
-                    tracing::info!(server = %server.slug, "upstream rejected the access token, replacing it and retrying once");
-                    let replacement = broker
-                        .replace_rejected(
-                            view,
-                            caller.org,
-                            caller.identity,
-                            caller.session,
-                            server,
-                            &credential,
-                        )
-                        .await
-                        .map_err(|e| e.into_edge_error(&server.name))?;
-                    let mut retry = retry;
-                    headers::inject_credential(&mut retry.headers, replacement.as_ref());
-                    let response = exchange(inner, server, retry).await?;
-                    if response.status() == StatusCode::UNAUTHORIZED {
-                        tracing::warn!(server = %server.slug, "upstream rejected a fresh access token too");
-                        return Err(EdgeError::UpstreamRejectedCredentials);
-                    }
-                    response
-                }
-                StatusCode::FORBIDDEN => match step_up::insufficient_scope(response.headers()) {
-                    Some(scopes) => {
-                        match broker
-                            .step_up(caller.org, caller.identity, caller.session, server, scopes)
-                            .await
-                        {
-                            Some(err) => return Err(err.into_edge_error(&server.name)),
-                            None => response,
-                        }
-                    }
-                    None => response,
-                },
-                _ => response,
-            }
+            Box::pin(send_brokered(inner, view, caller, server, request, credential, broker)).await?
         }
         _ => exchange(inner, server, request).await?,
     };
@@ -166,4 +127,51 @@ async fn exchange(
             Err(EdgeError::UpstreamTimeout)
         }
     }
+}
+
+/// Sends `request` with a brokered `credential`; an upstream 401 gets one retry with a
+/// replaced token, a 403 asking for more scope starts a step-up.
+async fn send_brokered(
+    inner: &Inner,
+    view: &Arc<ConfigView>,
+    caller: &CallerRef<'_>,
+    server: &Arc<UpstreamServer>,
+    request: Outgoing,
+    credential: Credential,
+    broker: &Arc<crate::credentials::CredentialBroker>,
+) -> Result<UpstreamResponse, EdgeError> {
+    let retry = Outgoing {
+        method: request.method.clone(),
+        headers: request.headers.clone(),
+        body: request.body.clone(),
+    };
+    let response = exchange(inner, server, request).await?;
+    let response = match response.status() {
+        StatusCode::UNAUTHORIZED => {
+            tracing::info!(server = %server.slug, "upstream rejected the access token, replacing it and retrying once");
+            let replacement = broker
+                .replace_rejected(view, caller.org, caller.identity, caller.session, server, &credential)
+                .await
+                .map_err(|e| e.into_edge_error(&server.name))?;
+            let mut retry = retry;
+            headers::inject_credential(&mut retry.headers, replacement.as_ref());
+            let response = exchange(inner, server, retry).await?;
+            if response.status() == StatusCode::UNAUTHORIZED {
+                tracing::warn!(server = %server.slug, "upstream rejected a fresh access token too");
+                return Err(EdgeError::UpstreamRejectedCredentials);
+            }
+            response
+        }
+        StatusCode::FORBIDDEN => match step_up::insufficient_scope(response.headers()) {
+            Some(scopes) => {
+                match broker.step_up(caller.org, caller.identity, caller.session, server, scopes).await {
+                    Some(err) => return Err(err.into_edge_error(&server.name)),
+                    None => response,
+                }
+            }
+            None => response,
+        },
+        _ => response,
+    };
+    Ok(response)
 }

@@ -49,11 +49,22 @@ pub enum SendError {
     Exchange(hyper_util::client::legacy::Error),
 }
 
-/// The pooled upstream client, shared by every request of the edge.
+type PooledClient = Client<GuardedConnector, Full<Bytes>>;
+
+/// The pooled upstream client of the edge. Each thread sends through a pool of its own (see
+/// [`UpstreamClient::send`]); clones share them.
 #[derive(Clone)]
 pub struct UpstreamClient {
-    client: Client<GuardedConnector, Full<Bytes>>,
+    connector: GuardedConnector,
     tls: Arc<Reloading<ClientTls>>,
+    // Alive while any clone is: names this client's pools in each thread's list.
+    alive: Arc<()>,
+}
+
+thread_local! {
+    /// This thread's pool of each live upstream client.
+    static POOLS: std::cell::RefCell<Vec<(std::sync::Weak<()>, PooledClient)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for UpstreamClient {
@@ -78,18 +89,39 @@ impl UpstreamClient {
             tls.clone(),
             settings.upstream_connect_timeout,
         );
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
-        Ok(Self { client, tls })
+        Ok(Self { connector, tls, alive: Arc::new(()) })
+    }
+
+    /// This thread's pool: a connection then lives on the thread of the requests using it
+    /// (an edge serves each connection on one thread), so sending a request and reading its
+    /// answer never wakes another thread. The pools share the connector (address policy,
+    /// TLS) and settings; each keeps its own idle connections.
+    fn request(&self, request: UpstreamRequest) -> hyper_util::client::legacy::ResponseFuture {
+        POOLS.with(|pools| {
+            let mut pools = pools.borrow_mut();
+            let ours = |(alive, _): &&(std::sync::Weak<()>, PooledClient)| {
+                std::ptr::eq(alive.as_ptr(), Arc::as_ptr(&self.alive))
+            };
+            if let Some((_, client)) = pools.iter().find(ours) {
+                return client.request(request);
+            }
+            // A new client here: forget the pools of clients that are gone.
+            pools.retain(|(alive, _)| alive.strong_count() > 0);
+            let client = Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+                .pool_timer(TokioTimer::new())
+                .timer(TokioTimer::new())
+                .build(self.connector.clone());
+            let sent = client.request(request);
+            pools.push((Arc::downgrade(&self.alive), client));
+            sent
+        })
     }
 
     /// Sends `request` and waits for the response head; the body streams afterwards.
     pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, SendError> {
-        self.client.request(request).await.map_err(|error| {
+        self.request(request).await.map_err(|error| {
             if egress::is_blocked(&error) {
                 SendError::Blocked
             } else if error.is_connect() {

@@ -1,7 +1,8 @@
 //! Edge errors that say what to do: an unknown server is named, near-miss
 //! paths under `/mcp` point at the right form, an admin credential presented
 //! at the edge is told apart from an unknown gateway token, and a missing
-//! `Accept` is answered by the edge, not relayed from the upstream.
+//! `Accept` is answered by the edge, not relayed from the upstream, and an escaped path
+//! segment is decoded whichever way the edge routes the request.
 
 use gatehouse_tests::TestStack;
 use reqwest::{Method, StatusCode};
@@ -79,4 +80,25 @@ async fn edge_errors_say_what_to_do() {
         post(&stack, "/mcp/default/tools", Some(&token), Some("text/event-stream;q=0.9, application/json"))
             .await;
     assert_eq!(status, StatusCode::OK, "both named, in any order, with parameters");
+
+    // Plain endpoint paths skip the router; a percent-escaped segment still goes through it
+    // and is decoded, so both spellings reach the same server.
+    for path in
+        ["/mcp/default/tools", "/mcp/default/t%6Fols", "/mcp/tools", "/mcp/t%6fols", "/mcp/%64efault/tools"]
+    {
+        let response = reqwest::Client::new()
+            .post(format!("{}{path}", stack.edge.url))
+            .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}))
+            .bearer_auth(&token)
+            .header("accept", MCP_ACCEPT.unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let text = response.text().await.unwrap();
+        assert!(text.contains("\"tools\"") && text.contains("echo"), "{path}: {text}");
+    }
+    let (status, body) = post(&stack, "/mcp/default/n%6Fpe", Some(&token), MCP_ACCEPT).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"]["message"].as_str().unwrap().contains("\"nope\""), "decoded: {body}");
 }

@@ -786,7 +786,7 @@ async fn stateless_revision_requests_pass_through_untouched() {
 
 #[tokio::test]
 async fn trace_context_reaches_the_upstream() {
-    // The lead's capture installs the binary's propagator and OpenTelemetry layer.
+    // The capture sets up propagation as the binary does without an exporter.
     let logs = gatehouse_tests::logs::capture();
     let gw = Gateway::start().await;
     let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -802,7 +802,7 @@ async fn trace_context_reaches_the_upstream() {
             );
             assert_ne!(tp, incoming, "with the gateway's own span as parent");
         }
-        // Without a layer nothing is injected, and the caller's header is not copied either.
+        // Without that set-up nothing is injected, and the caller's header is not copied either.
         None => assert_eq!(seen.headers.get("traceparent"), None),
     }
     if let Some(logs) = logs {
