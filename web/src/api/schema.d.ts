@@ -7185,7 +7185,7 @@ export interface operations {
                 org: string;
                 /** @description Server slug */
                 slug: string;
-                /** @description Tool name */
+                /** @description Tool name: printable, without whitespace, `*` or `?` */
                 tool: string;
             };
             cookie?: never;
@@ -8650,7 +8650,7 @@ export interface operations {
             path: {
                 /** @description Server slug */
                 slug: string;
-                /** @description Tool name */
+                /** @description Tool name: printable, without whitespace, `*` or `?` */
                 tool: string;
             };
             cookie?: never;
