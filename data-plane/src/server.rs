@@ -515,12 +515,26 @@ mod tests {
             }
         });
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        // The response's body: the serving thread's name.
         async fn ask(stream: &mut TcpStream) -> String {
             stream.write_all(b"GET /thread HTTP/1.1\r\nhost: edge\r\n\r\n").await.unwrap();
-            let mut buf = vec![0u8; 1024];
-            let n = stream.read(&mut buf).await.unwrap();
-            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            text.rsplit("\r\n").next().unwrap().to_owned()
+            let mut response = Vec::new();
+            loop {
+                let mut chunk = [0u8; 1024];
+                let n = stream.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "the connection closed mid-response");
+                response.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&response).into_owned();
+                let Some((head, body)) = text.split_once("\r\n\r\n") else { continue };
+                let length = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length: "))
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .expect("a content-length");
+                if body.len() >= length {
+                    return body[..length].to_owned();
+                }
+            }
         }
         let mut seen = Vec::new();
         let mut streams = Vec::new();
