@@ -220,4 +220,45 @@ mod tests {
         assert_eq!(doc["paths"]["/v1/orgs"]["post"]["x-gatehouse-access"]["access"], "platform");
         assert!(doc["paths"].get("/v1/orgs/{org}/edges").is_none());
     }
+
+    /// The try-a-tool route states its tool name's rule exactly: a name its schema admits is one the
+    /// handler accepts, and the other way round.
+    #[test]
+    fn the_documented_tool_name_is_the_one_accepted() {
+        let doc = document_json();
+        let params = &doc["paths"]["/v1/servers/{slug}/tools/{tool}/call"]["post"]["parameters"];
+        let tool = params.as_array().unwrap().iter().find(|p| p["name"] == "tool").unwrap();
+        let schema = &tool["schema"];
+        let pattern = regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap();
+        let (min, max) = (schema["minLength"].as_u64().unwrap(), schema["maxLength"].as_u64().unwrap());
+        let long = "x".repeat(256);
+        let too_long = "é".repeat(257);
+        let samples = [
+            "echo",
+            "get_weather",
+            "ns.tool-1",
+            "ünïcödé",
+            "日本語",
+            "\u{feff}bom",
+            long.as_str(),
+            too_long.as_str(),
+            "",
+            "two words",
+            "tab\there",
+            "line\n",
+            "nb\u{a0}sp",
+            "ideo\u{3000}space",
+            "ctl\u{85}",
+            "del\u{7f}",
+            "nul\u{0}",
+            "get_*",
+            "what?",
+            "\u{2028}",
+        ];
+        for name in samples {
+            let chars = name.chars().count() as u64;
+            let documented = pattern.is_match(name) && (min..=max).contains(&chars);
+            assert_eq!(documented, super::super::try_tool::tool_name(name).is_ok(), "{name:?}");
+        }
+    }
 }
