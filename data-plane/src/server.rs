@@ -193,6 +193,7 @@ pub async fn serve_with_limits(
             None
         }
     };
+    let main_runtime = tokio::runtime::Handle::current();
     tokio::pin!(shutdown);
     loop {
         // A free slot first: at the cap nothing is accepted, so the kernel backlog holds the rest.
@@ -206,31 +207,25 @@ pub async fn serve_with_limits(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let (app, tls, limits, drain) = (app.clone(), tls.clone(), limits.clone(), drain.clone());
-                    let runtime = threads.as_mut().map(ConnectionThreads::next);
+                    let runtime = threads.as_mut().map_or(&main_runtime, ConnectionThreads::next);
                     // Off this runtime's reactor, onto the serving thread's.
-                    let stream = if runtime.is_some() {
-                        stream.into_std().map(Accepted::Moving)
-                    } else {
-                        Ok(Accepted::Here(stream))
-                    };
-                    let stream = match stream {
+                    let stream = match stream.into_std() {
                         Ok(stream) => stream,
                         Err(err) => {
                             tracing::debug!(%peer, %err, "cannot hand an accepted connection over");
                             continue;
                         }
                     };
-                    let conn = async move {
-                        match stream.into_tokio() {
-                            Ok(stream) => serve_connection(stream, peer, app, tls, limits, drain).await,
-                            Err(err) => tracing::debug!(%peer, %err, "cannot serve an accepted connection"),
-                        }
-                        drop(slot);
-                    };
-                    match runtime {
-                        Some(runtime) => connections.spawn_on(conn, runtime),
-                        None => connections.spawn(conn),
-                    };
+                    connections.spawn_on(
+                        async move {
+                            match TcpStream::from_std(stream) {
+                                Ok(stream) => serve_connection(stream, peer, app, tls, limits, drain).await,
+                                Err(err) => tracing::debug!(%peer, %err, "cannot serve an accepted connection"),
+                            }
+                            drop(slot);
+                        },
+                        runtime,
+                    );
                 }
                 Err(err) => {
                     tracing::warn!(%err, "cannot accept a connection");
@@ -255,23 +250,6 @@ pub async fn serve_with_limits(
         connections.shutdown().await;
     }
     drop(threads);
-}
-
-/// An accepted connection: still on the accepting runtime, or a plain socket on its way to
-/// a connection thread.
-enum Accepted {
-    Here(TcpStream),
-    Moving(std::net::TcpStream),
-}
-
-impl Accepted {
-    /// The connection on the runtime of the task calling this.
-    fn into_tokio(self) -> std::io::Result<TcpStream> {
-        match self {
-            Accepted::Here(stream) => Ok(stream),
-            Accepted::Moving(stream) => TcpStream::from_std(stream),
-        }
-    }
 }
 
 /// The threads connections are served on (`GATEHOUSE_EDGE_THREADS`), each running a

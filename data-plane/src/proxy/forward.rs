@@ -65,7 +65,7 @@ pub(super) fn handle(
     Path((org, slug)): Path<(String, String)>,
     request: Request,
 ) -> Handled {
-    Box::pin(handle_path(state, McpPath::qualified(&org, &slug), request))
+    handled(state, McpPath::qualified(&org, &slug), request)
 }
 
 /// Axum handler for every method on `/mcp/{slug}`: the default org's servers only.
@@ -74,11 +74,12 @@ pub(super) fn handle_legacy(
     Path(slug): Path<String>,
     request: Request,
 ) -> Handled {
-    Box::pin(handle_path(state, McpPath::legacy(&slug), request))
+    handled(state, McpPath::legacy(&slug), request)
 }
 
-/// A request the server hands over directly, its path already parsed (`super::serve_direct`).
-pub(super) fn handle_direct(state: ProxyState, path: McpPath, request: Request) -> Handled {
+/// The request path for `path`, whether the router found it or the server parsed it
+/// (`super::serve_direct`).
+pub(super) fn handled(state: ProxyState, path: McpPath, request: Request) -> Handled {
     Box::pin(handle_path(state, path, request))
 }
 

@@ -56,10 +56,9 @@ pub fn router(state: ProxyState) -> Router {
         .with_state(state)
 }
 
-/// A path under `/mcp` that names no server.
 /// Serves `request`, whose path is `path` ([`direct_path`]), without the router.
 pub fn serve_direct(state: &ProxyState, path: McpPath, request: axum::extract::Request) -> Handled {
-    forward::handle_direct(state.clone(), path, request)
+    forward::handled(state.clone(), path, request)
 }
 
 /// The MCP endpoint `path` names when the proxy can serve it without the router: a path the
@@ -75,6 +74,7 @@ pub fn direct_path(path: &str) -> Option<McpPath> {
     McpPath::parse(path)
 }
 
+/// A path under `/mcp` that names no server.
 async fn no_such_path() -> axum::response::Response {
     axum::response::IntoResponse::into_response(crate::error::EdgeError::NoSuchPath)
 }

@@ -71,13 +71,10 @@ impl RequestTrace {
 /// new sampled trace, under a new span id (as the SDK's parent-based always-on sampler does).
 fn own_context(headers: &HeaderMap) -> SpanContext {
     let span_id = SpanId::from(nonzero(rand::random::<u64>));
-    if headers.contains_key(TRACEPARENT) {
-        let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+    if let Some(parent) = remote_parent(headers) {
         let parent = parent.span().span_context().clone();
-        if parent.is_valid() {
-            let flags = parent.trace_flags() & TraceFlags::SAMPLED;
-            return SpanContext::new(parent.trace_id(), span_id, flags, false, parent.trace_state().clone());
-        }
+        let flags = parent.trace_flags() & TraceFlags::SAMPLED;
+        return SpanContext::new(parent.trace_id(), span_id, flags, false, parent.trace_state().clone());
     }
     let trace_id = TraceId::from(nonzero(rand::random::<u128>));
     SpanContext::new(trace_id, span_id, TraceFlags::SAMPLED, false, TraceState::NONE)
@@ -134,35 +131,33 @@ fn span_of(fields: bool, method: &Method, org: &str, slug: &str) -> Span {
     )
 }
 
-/// Makes an incoming `traceparent` the span's parent. Call before the span is entered.
-pub fn set_remote_parent(span: &Span, headers: &HeaderMap) {
+/// The caller's trace context, when the request carries a valid one.
+fn remote_parent(headers: &HeaderMap) -> Option<opentelemetry::Context> {
     // W3C trace context starts with `traceparent`: without one there is nothing to extract.
     if !headers.contains_key(TRACEPARENT) {
-        return;
+        return None;
     }
     let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
-    if parent.span().span_context().is_valid() {
+    parent.span().span_context().is_valid().then_some(parent)
+}
+
+/// Makes an incoming `traceparent` the span's parent. Call before the span is entered.
+fn set_remote_parent(span: &Span, headers: &HeaderMap) {
+    if let Some(parent) = remote_parent(headers) {
         // Fails only when no OpenTelemetry layer is installed: nothing to link then.
         let _ = span.set_parent(parent);
     }
 }
 
 /// The span's OpenTelemetry context, when it has a valid one (an OpenTelemetry layer is
-/// installed). One lookup: read it once per request and pass it on.
-pub fn span_context(span: &Span) -> Option<SpanContext> {
+/// installed).
+fn span_context(span: &Span) -> Option<SpanContext> {
     if span.is_disabled() {
         return None;
     }
     let cx = span.context();
     let span_context = cx.span().span_context().clone();
     span_context.is_valid().then_some(span_context)
-}
-
-/// Writes the span's trace context (`traceparent`, `tracestate`) into upstream headers.
-pub fn inject_context(span: &Span, headers: &mut HeaderMap) {
-    if let Some(span_context) = span_context(span) {
-        inject(&span_context, headers);
-    }
 }
 
 /// Writes `span_context` as W3C trace context: `traceparent` always, `tracestate` when the
@@ -196,6 +191,16 @@ mod tests {
     use opentelemetry_sdk::trace::SdkTracerProvider;
     use tracing_subscriber::layer::SubscriberExt as _;
 
+    /// The headers a request with `incoming` headers sends upstream, its span being `span`.
+    fn propagate(span: &Span, incoming: &HeaderMap) -> HeaderMap {
+        let request_trace = RequestTrace::start(span, incoming);
+        let mut upstream = HeaderMap::new();
+        if let Some(context) = request_trace.context(span) {
+            inject(&context, &mut upstream);
+        }
+        upstream
+    }
+
     #[test]
     fn incoming_trace_continues_upstream() {
         global::set_text_map_propagator(TraceContextPropagator::new());
@@ -209,9 +214,7 @@ mod tests {
                 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
             );
             let span = request_span(&Method::POST, "default", "github");
-            set_remote_parent(&span, &incoming);
-            let mut upstream = HeaderMap::new();
-            inject_context(&span, &mut upstream);
+            let upstream = propagate(&span, &incoming);
             let tp = upstream["traceparent"].to_str().unwrap();
             assert!(tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "same trace: {tp}");
             assert!(!tp.contains("00f067aa0ba902b7"), "our own span id, not the caller's");
@@ -256,11 +259,9 @@ mod tests {
                 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
             );
             let span = span_of(fields, &Method::POST, "default", "github");
-            set_remote_parent(&span, &incoming);
             assert_eq!(records_fields(&span), fields);
             span.record("user", "alice");
-            let mut upstream = HeaderMap::new();
-            inject_context(&span, &mut upstream);
+            let upstream = propagate(&span, &incoming);
             upstream["traceparent"].to_str().unwrap().to_owned()
         });
         let mut spans = exported.0.lock().unwrap().clone();
@@ -363,8 +364,7 @@ mod tests {
     #[test]
     fn without_a_layer_nothing_is_injected() {
         let span = request_span(&Method::GET, "default", "x");
-        let mut upstream = HeaderMap::new();
-        inject_context(&span, &mut upstream);
+        let upstream = propagate(&span, &HeaderMap::new());
         assert!(upstream.is_empty());
     }
 }

@@ -52,7 +52,7 @@ pub enum SendError {
 type PooledClient = Client<GuardedConnector, Full<Bytes>>;
 
 /// The pooled upstream client of the edge. Each thread sends through a pool of its own (see
-/// [`UpstreamClient::send`]); clones share them.
+/// `UpstreamClient::request`); clones share them.
 #[derive(Clone)]
 pub struct UpstreamClient {
     connector: GuardedConnector,
