@@ -26,7 +26,7 @@ use crate::identity::gatehouse_jwt::looks_like_jwt;
 use crate::identity::{bearer, Caller, IdentityError, IdentityRuntime, TokenGrant};
 
 /// Header carrying a gateway token for clients that can't set `Authorization`.
-pub const X_API_KEY: &str = "x-api-key";
+pub const X_API_KEY: http::HeaderName = http::HeaderName::from_static("x-api-key");
 
 /// The gateway token presented with a request, if any.
 ///

@@ -47,6 +47,8 @@ pub struct UpstreamServer {
     pub url: url::Url,
     /// The same endpoint as the upstream client takes it, parsed once per config version.
     pub uri: http::Uri,
+    /// The `Host` header of requests to it, made once per config version.
+    pub host: HeaderValue,
     pub auth: UpstreamAuth,
     /// Static headers to inject, already validated as HTTP headers.
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -589,6 +591,7 @@ fn server_from_wire(s: &pb::Server) -> Result<UpstreamServer, String> {
         metric_label: Arc::from(s.slug.as_str()),
         name: s.name.clone(),
         url,
+        host: crate::upstream_client::host_header(&uri),
         uri,
         auth,
         headers,

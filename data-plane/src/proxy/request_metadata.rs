@@ -19,11 +19,12 @@
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 
 use crate::error::EdgeError;
 use crate::jsonrpc::Peek;
 
+// As header names are stored: lower case.
 const MCP_METHOD: &str = "mcp-method";
 const MCP_NAME: &str = "mcp-name";
 const MCP_PROTOCOL_VERSION: &str = "mcp-protocol-version";
@@ -39,12 +40,13 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 
 /// Refuses a request whose mirrored headers disagree with its body.
 pub fn validate(headers: &HeaderMap, peek: &Peek<'_>) -> Result<(), EdgeError> {
-    if let Some(value) = single(headers, MCP_METHOD, "Mcp-Method")? {
+    let [method, name, version] = mirrored(headers);
+    if let Some(value) = method.single("Mcp-Method")? {
         if peek.method() != Some(value) {
             return Err(EdgeError::HeaderMismatch { header: "Mcp-Method" });
         }
     }
-    if let Some(value) = single(headers, MCP_NAME, "Mcp-Name")? {
+    if let Some(value) = name.single("Mcp-Name")? {
         let body = match peek.method() {
             Some("tools/call" | "prompts/get") => Some(peek.name()),
             Some("resources/read") => Some(peek.uri()),
@@ -57,7 +59,7 @@ pub fn validate(headers: &HeaderMap, peek: &Peek<'_>) -> Result<(), EdgeError> {
             }
         }
     }
-    if let Some(value) = single(headers, MCP_PROTOCOL_VERSION, "MCP-Protocol-Version")? {
+    if let Some(value) = version.single("MCP-Protocol-Version")? {
         if peek.protocol_version().is_some_and(|body| body != value) {
             return Err(EdgeError::HeaderMismatch { header: "MCP-Protocol-Version" });
         }
@@ -65,18 +67,41 @@ pub fn validate(headers: &HeaderMap, peek: &Peek<'_>) -> Result<(), EdgeError> {
     Ok(())
 }
 
-/// The header's only value; repeated or non-visible-ASCII values are malformed.
-fn single<'h>(
-    headers: &'h HeaderMap,
-    name: &str,
-    spelled: &'static str,
-) -> Result<Option<&'h str>, EdgeError> {
-    let mut values = headers.get_all(name).iter();
-    let Some(first) = values.next() else { return Ok(None) };
-    if values.next().is_some() {
-        return Err(EdgeError::HeaderMismatch { header: spelled });
+/// The values of one mirrored header.
+#[derive(Default, Clone, Copy)]
+struct Values<'h> {
+    first: Option<&'h HeaderValue>,
+    repeated: bool,
+}
+
+impl<'h> Values<'h> {
+    /// The header's only value; repeated or non-visible-ASCII values are malformed.
+    fn single(self, spelled: &'static str) -> Result<Option<&'h str>, EdgeError> {
+        let Some(first) = self.first else { return Ok(None) };
+        if self.repeated {
+            return Err(EdgeError::HeaderMismatch { header: spelled });
+        }
+        first.to_str().map(Some).map_err(|_| EdgeError::HeaderMismatch { header: spelled })
     }
-    first.to_str().map(Some).map_err(|_| EdgeError::HeaderMismatch { header: spelled })
+}
+
+/// `Mcp-Method`, `Mcp-Name` and `MCP-Protocol-Version`, found in one pass over the few
+/// headers a request has: three lookups by name would hash each name on every request,
+/// though most requests carry none of them.
+fn mirrored(headers: &HeaderMap) -> [Values<'_>; 3] {
+    let mut found = [Values::default(); 3];
+    for (name, value) in headers {
+        let slot = match name.as_str() {
+            MCP_METHOD => 0,
+            MCP_NAME => 1,
+            MCP_PROTOCOL_VERSION => 2,
+            _ => continue,
+        };
+        let values = &mut found[slot];
+        values.repeated |= values.first.is_some();
+        values.first.get_or_insert(value);
+    }
+    found
 }
 
 /// Decodes a `=?base64?…?=` value; plain values are returned as they are.
@@ -130,6 +155,29 @@ mod tests {
         refused(&[("mcp-name", "get_weather"), ("mcp-name", "delete_everything")], "Mcp-Name");
         refused(&[("mcp-name", "=?base64?not base64?=")], "Mcp-Name");
         refused(&[("mcp-protocol-version", "2025-11-25")], "MCP-Protocol-Version");
+        // Repeated, even with the same value, and wherever the repeat is.
+        refused(
+            &[("mcp-method", "tools/call"), ("accept", "*/*"), ("Mcp-Method", "tools/call")],
+            "Mcp-Method",
+        );
+        refused(
+            &[("mcp-protocol-version", "2026-07-28"), ("mcp-protocol-version", "2026-07-28")],
+            "MCP-Protocol-Version",
+        );
+        // The first header in the order of the checks is named, whatever order they came in.
+        refused(&[("mcp-name", "other"), ("mcp-method", "tools/list")], "Mcp-Method");
+    }
+
+    #[test]
+    fn other_headers_are_not_mistaken_for_mirrored_ones() {
+        let h = [
+            ("content-type", "application/json"),
+            ("mcp-session-id", "abc"),
+            ("mcp-param-city", "Paris"),
+            ("mcp-methods", "x"),
+            ("x-mcp-name", "delete_everything"),
+        ];
+        check(&h, CALL).unwrap();
     }
 
     #[test]

@@ -22,6 +22,8 @@ use super::tools_filter::ToolsListFilter;
 use crate::error::EdgeError;
 use crate::upstream_client::UpstreamResponse;
 
+const X_ACCEL_BUFFERING: http::HeaderName = http::HeaderName::from_static("x-accel-buffering");
+
 /// Largest JSON `tools/list` response buffered for filtering.
 const MAX_FILTERED_RESPONSE_BYTES: usize = MAX_EVENT_BYTES;
 
@@ -50,9 +52,9 @@ pub(super) async fn client_response(
     if let Some(session) = session {
         response_headers.insert(MCP_SESSION_ID, session);
     }
-    if is_sse && !response_headers.contains_key("x-accel-buffering") {
+    if is_sse && !response_headers.contains_key(&X_ACCEL_BUFFERING) {
         // Tell reverse proxies in front of the edge not to buffer the stream.
-        response_headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        response_headers.insert(X_ACCEL_BUFFERING, HeaderValue::from_static("no"));
     }
 
     let body = match filter {

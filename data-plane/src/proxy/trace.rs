@@ -21,8 +21,9 @@ use tracing::field::Empty;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-const TRACEPARENT: &str = "traceparent";
-const TRACESTATE: &str = "tracestate";
+// Names, not strings: a `&str` lookup or insert parses the name again on every request.
+const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
 
 /// Whether request spans carry their fields (see [`set_span_fields`]).
 static SPAN_FIELDS: AtomicBool = AtomicBool::new(true);

@@ -106,6 +106,10 @@ async fn exchange(
     *request.method_mut() = method;
     *request.uri_mut() = server.uri.clone();
     *request.headers_mut() = headers;
+    if !request.headers().contains_key(http::header::HOST) {
+        // Made with the config: the client would otherwise format it for every request.
+        request.headers_mut().insert(http::header::HOST, server.host.clone());
+    }
     let timeout = inner.settings.upstream_response_timeout;
     match tokio::time::timeout(timeout, inner.client.send(request)).await {
         Ok(Ok(response)) => Ok(response),
