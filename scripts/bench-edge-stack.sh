@@ -15,7 +15,8 @@
 # `echo`) and "byo" (bring-your-own JWT from an inline JWKS). $token is a gateway token of
 # the workspace, $jwt a JWT that "byo" accepts.
 #
-# EDGE_PREFIX (e.g. a valgrind command line) is put before the edge's command.
+# EDGE_PREFIX (e.g. a valgrind command line) is put before the edge's command, CP_PREFIX
+# before the control plane's.
 # Governance on the request path: BENCH_EDGE_AUDIT=false turns the edge's audit trail off (it
 # is on by default, as in production); BENCH_RATE_LIMIT=1 adds an org-wide rate limit that
 # matches every request and never refuses one (counted by each edge locally; with
@@ -100,7 +101,7 @@ bench_start() {
   export RUST_LOG=${BENCH_LOG:-warn}
   GATEHOUSE_DATABASE_URL="sqlite://$work/gatehouse.db?mode=rwc" GATEHOUSE_API_ADDR=127.0.0.1:$api_port \
     GATEHOUSE_GRPC_ADDR=127.0.0.1:$grpc_port GATEHOUSE_ALLOW_LOOPBACK_UPSTREAMS=true \
-    "$GATEHOUSE_BIN" control-plane >"$work/cp.log" 2>&1 &
+    ${CP_PREFIX:-} "$GATEHOUSE_BIN" control-plane >"$work/cp.log" 2>&1 &
   bench_pids+=($!)
   local edge_env=(GATEHOUSE_CONTROL_PLANE_URL=http://127.0.0.1:$grpc_port GATEHOUSE_ALLOW_LOOPBACK_UPSTREAMS=true
     GATEHOUSE_EDGE_AUDIT="${BENCH_EDGE_AUDIT:-true}")

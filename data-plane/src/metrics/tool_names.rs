@@ -18,11 +18,15 @@ pub const MAX_TOOL_LABEL_BYTES: usize = 128;
 /// An (org, server) label pair.
 type ServerKey = (Arc<str>, Arc<str>);
 
+/// Hashed with foldhash: looked up on every `tools/call`, keyed by config names and tool
+/// names whose count per server is capped, so SipHash's flood resistance buys nothing.
+type Hasher = foldhash::fast::RandomState;
+
 /// Tool label values per (org, server) label pair, interned so a repeated name costs a
 /// read lock and a hash lookup, never an allocation.
 #[derive(Debug)]
 pub(super) struct ToolNames {
-    servers: RwLock<HashMap<ServerKey, HashSet<Arc<str>>>>,
+    servers: RwLock<HashMap<ServerKey, HashSet<Arc<str>, Hasher>, Hasher>>,
     other: Arc<str>,
 }
 

@@ -301,7 +301,8 @@ async fn forward(
         server: &route.server.id,
     };
     let sessions = SessionBinder { key, binding };
-    let upstream_session = match parts.headers.get(MCP_SESSION_ID) {
+    let presented_session = parts.headers.get(MCP_SESSION_ID);
+    let upstream_session = match presented_session {
         Some(presented) => Some(sessions.inbound(presented).map_err(|e| {
             tracing::info!(reason = %e, "refusing mcp session id");
             reject(EdgeError::SessionNotFound)
@@ -339,7 +340,7 @@ async fn forward(
     }
     // The upstream credential comes first: fetching it may refuse the request (or ask the
     // user to authorize), and the headers below are built in one step around it.
-    let client_session = parts.headers.get(MCP_SESSION_ID).map(HeaderValue::as_bytes);
+    let client_session = presented_session.map(HeaderValue::as_bytes);
     facts.session(client_session);
     let is_get = parts.method == Method::GET;
     let identity = caller.grant_identity();

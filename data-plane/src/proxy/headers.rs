@@ -209,13 +209,16 @@ pub fn strip_client_response_headers(headers: &mut HeaderMap, body_rewritten: bo
             || (body_rewritten && name == header::CONTENT_LENGTH)
             || connection_named.iter().any(|c| name.as_str().eq_ignore_ascii_case(c))
     };
-    // Names the upstream's `Connection` lists; almost never sent.
+    // Names the upstream's `Connection` lists besides `keep-alive`, which most upstreams send
+    // and which is dropped as hop-by-hop anyway: usually none, so nothing is allocated.
     let connection_named: Vec<String> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|name| name.trim().to_owned())
+        .map(str::trim)
+        .filter(|name| !name.eq_ignore_ascii_case("keep-alive"))
+        .map(str::to_owned)
         .collect();
     if !headers.keys().any(|name| dropped(name, &connection_named)) {
         return;

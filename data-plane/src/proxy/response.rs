@@ -116,13 +116,13 @@ async fn read_bounded(response: UpstreamResponse, declared: Option<u64>) -> Resu
     Ok(buf.freeze())
 }
 
-/// Whether the `Content-Type` (parameters ignored) is `essence`.
+/// Whether the `Content-Type` (parameters ignored) is `essence`. Compared as bytes: asked of
+/// every response.
 pub(super) fn content_type_is(headers: &HeaderMap, essence: &str) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case(essence))
+    let Some(value) = headers.get(CONTENT_TYPE) else { return false };
+    let value = value.as_bytes();
+    let media = value.iter().position(|&b| b == b';').map_or(value, |end| &value[..end]);
+    media.trim_ascii().eq_ignore_ascii_case(essence.as_bytes())
 }
 
 #[cfg(test)]
@@ -136,5 +136,11 @@ mod tests {
         assert!(content_type_is(&h, "text/event-stream"));
         assert!(!content_type_is(&h, "application/json"));
         assert!(!content_type_is(&HeaderMap::new(), "text/event-stream"));
+        h.insert(CONTENT_TYPE, HeaderValue::from_static(" application/json "));
+        assert!(content_type_is(&h, "application/json"));
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/jsonx"));
+        assert!(!content_type_is(&h, "application/json"));
+        h.insert(CONTENT_TYPE, HeaderValue::from_bytes(b"text/event-stream;\xff").unwrap());
+        assert!(content_type_is(&h, "text/event-stream"), "opaque bytes after the essence");
     }
 }

@@ -329,6 +329,19 @@ async fn audit_edge_batches_of_any_size_are_stored_once_per_id_with_every_field(
             request_bytes: Some(100 + n),
             client_address: Some("10.0.0.1".into()),
             edge: Some("edge-a".into()),
+            // Every other column too, each value naming its event, so a value written to
+            // the wrong column or row shows.
+            actor: Some(format!("actor-{n}")),
+            identity_source: Some(format!("source-{n}")),
+            workspace: Some(format!("ws-{n}")),
+            reason: Some(format!("reason-{n}")),
+            response_bytes: Some(200 + n),
+            trace_id: Some(format!("{n:032x}")),
+            session_hash: Some(format!("session-{n}")),
+            request_id: Some(format!("request-{n}")),
+            action: Some(format!("action-{n}")),
+            target: Some(format!("target-{n}")),
+            detail: Some(json!({ "n": n, "text": format!("detail-{n}") })),
             ..AuditEvent::default()
         };
         let events: Vec<AuditEvent> = (0..70).map(event).collect();
@@ -362,6 +375,11 @@ async fn audit_edge_batches_of_any_size_are_stored_once_per_id_with_every_field(
             );
             let at = chrono::DateTime::parse_from_rfc3339(row["occurred_at"].as_str().unwrap()).unwrap();
             assert_eq!(at.timestamp_millis(), sent.occurred_at.timestamp_millis(), "{backend}");
+            // Every field as sent (the time is compared above, to the millisecond).
+            let Value::Object(sent) = serde_json::to_value(sent).unwrap() else { unreachable!() };
+            for (field, value) in sent.iter().filter(|(field, _)| *field != "occurred_at") {
+                assert_eq!(&row[field.as_str()], value, "{backend}: event {n}'s {field}");
+            }
         }
     }
 }
