@@ -65,7 +65,7 @@ struct ThreadPools {
 }
 
 /// The pooled upstream client of the edge. Each thread sends through a pool of its own (see
-/// `UpstreamClient::request`); clones share them.
+/// `UpstreamClient::pools`); clones share them.
 #[derive(Clone)]
 pub struct UpstreamClient {
     connector: GuardedConnector,
