@@ -15,7 +15,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use gatehouse_config::grant_identity::GrantIdentity;
 use http::{HeaderMap, Method, StatusCode};
-use http_body_util::Full;
 use tracing::Span;
 
 use super::headers;
@@ -102,7 +101,7 @@ async fn exchange(
 ) -> Result<UpstreamResponse, EdgeError> {
     let Outgoing { method, headers, body } = request;
     // The original bytes, never re-serialised; GET and DELETE send none.
-    let mut request = http::Request::new(Full::new(body.unwrap_or_default()));
+    let mut request = http::Request::new(body.unwrap_or_default());
     *request.method_mut() = method;
     *request.uri_mut() = server.uri.clone();
     *request.headers_mut() = headers;

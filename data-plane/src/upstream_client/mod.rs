@@ -1,23 +1,31 @@
 //! The proxy's HTTP client to upstream MCP servers, over the guarded connector
-//! ([`connector`]): `http://` upstreams through our own HTTP/1.1 keep-alive pool
-//! ([`plain_pool`]), `https://` ones through hyper-util's pooled client, which speaks HTTP/2
-//! when the upstream picks it by ALPN. Bodies stream both ways (a response body is hyper's
-//! own, handed to the client unbuffered); redirects are never followed (hyper follows none).
+//! ([`connector`]): `http://` upstreams through our own HTTP/1.1 keep-alive connections
+//! ([`plain_pool`], speaking [`wire`] and [`chunked`]), `https://` ones through hyper-util's
+//! pooled client, which speaks HTTP/2 when the upstream picks it by ALPN. Response bodies
+//! stream to the client unbuffered, frame by frame; redirects are never followed.
 //!
 //! The identity-provider and token-endpoint calls keep their reqwest client
 //! ([`crate::egress::Egress`]): they are not on the request path, and need its JSON helpers.
 
+pub(crate) mod chunked;
 mod connector;
 mod io;
 mod plain_pool;
+#[cfg(test)]
+mod plain_tests;
+pub(crate) mod wire;
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use gatehouse_tls::{ClientTls, PemFile, Reloading, TlsError};
 use http::uri::Scheme;
+use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
+use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio_util::sync::CancellationToken;
@@ -27,8 +35,7 @@ use crate::config::ProxySettings;
 use crate::egress;
 use connector::GuardedConnector;
 pub(crate) use plain_pool::host_header;
-use plain_pool::PlainPool;
-pub use plain_pool::UpstreamBody;
+use plain_pool::{PlainBody, PlainPool};
 
 /// How long an unused upstream connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -39,11 +46,55 @@ const POOL_MAX_IDLE_PER_HOST: usize = 256;
 const TLS_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
 
 /// A request to an upstream: its body is the client's bytes as they came (empty for GET/DELETE).
-pub type UpstreamRequest = http::Request<Full<Bytes>>;
+pub type UpstreamRequest = http::Request<Bytes>;
 /// An upstream's response, its body still streaming from the connection.
 pub type UpstreamResponse = http::Response<UpstreamBody>;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An upstream response body, streaming from its connection: read from the socket by the edge
+/// for `http://` upstreams, hyper's for `https://` ones.
+pub struct UpstreamBody(BodyKind);
+
+enum BodyKind {
+    Plain(PlainBody),
+    Pooled(Incoming),
+}
+
+impl UpstreamBody {
+    fn plain(body: PlainBody) -> Self {
+        Self(BodyKind::Plain(body))
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.get_mut().0 {
+            BodyKind::Plain(body) => body.poll_frame(cx),
+            BodyKind::Pooled(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            BodyKind::Plain(body) => body.is_end_stream(),
+            BodyKind::Pooled(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            BodyKind::Plain(body) => body.size_hint(),
+            BodyKind::Pooled(body) => body.size_hint(),
+        }
+    }
+}
 
 /// Why an upstream exchange failed.
 #[derive(Debug)]
@@ -141,9 +192,9 @@ impl UpstreamClient {
             let host = self.pools(|pools| pools.plain.host(authority));
             return plain_pool::send(host, &self.connector, request).await;
         }
-        let sent = self.pools(|pools| pools.tls.request(request));
+        let sent = self.pools(|pools| pools.tls.request(request.map(Full::new)));
         match sent.await {
-            Ok(response) => Ok(response.map(UpstreamBody::unpooled)),
+            Ok(response) => Ok(response.map(|body| UpstreamBody(BodyKind::Pooled(body)))),
             Err(error) if egress::is_blocked(&error) => Err(SendError::Blocked),
             Err(error) if error.is_connect() => Err(SendError::Connect(error.into())),
             Err(error) => Err(SendError::Exchange(error.into())),
@@ -231,7 +282,7 @@ mod tests {
     }
 
     async fn get(client: &UpstreamClient, url: &str) -> UpstreamResponse {
-        let mut request = http::Request::new(Full::new(Bytes::new()));
+        let mut request = http::Request::new(Bytes::new());
         *request.uri_mut() = url.parse().unwrap();
         client.send(request).await.unwrap()
     }
@@ -287,11 +338,11 @@ mod tests {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
         };
-        let mut request = http::Request::new(Full::new(Bytes::new()));
+        let mut request = http::Request::new(Bytes::new());
         *request.uri_mut() = format!("http://127.0.0.1:{port}/mcp").parse().unwrap();
         assert!(matches!(client().send(request).await, Err(SendError::Connect(_))));
         let strict = UpstreamClient::new(&ProxySettings::default()).unwrap();
-        let mut request = http::Request::new(Full::new(Bytes::new()));
+        let mut request = http::Request::new(Bytes::new());
         *request.uri_mut() = format!("http://127.0.0.1:{port}/mcp").parse().unwrap();
         assert!(matches!(strict.send(request).await, Err(SendError::Blocked)));
     }

@@ -1,37 +1,46 @@
 //! Keep-alive HTTP/1.1 connections to `http://` upstreams, one pool per thread and client
 //! (see `UpstreamClient::pools`), each upstream found by its authority.
 //!
-//! The request path takes an idle connection, sends on it, and the connection goes back when
-//! the client has had the whole response body ([`UpstreamBody`]): no task is spawned per
-//! request and no key is hashed more than once, where hyper-util's general pool (kept for
-//! `https://` upstreams, which may speak HTTP/2) spawned a task per request to wait for the
-//! connection and hashed its key with SipHash three times.
+//! The edge speaks HTTP/1.1 on these connections itself ([`super::wire`], [`super::chunked`]):
+//! the request task writes the request head and body in one `writev`, reads the response head,
+//! and the client's response body reads the rest straight from the socket ([`PlainBody`]).
+//! No task runs per connection and no channel sits between the socket and the client, where
+//! hyper's client connection ran as a task of its own that every request and body frame went
+//! through. The connection goes back to its pool once the body has been read to its end.
 //!
 //! As hyper-util does, a request that never left on a reused connection (the upstream had
 //! just closed it) is sent again on another; an idle connection is closed after
 //! [`super::POOL_IDLE_TIMEOUT`], and at most [`super::POOL_MAX_IDLE_PER_HOST`] are kept per
-//! upstream.
+//! upstream. An idle connection the upstream has closed (or written to out of turn) is
+//! noticed when it is next taken: its socket then reports readable.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::uri::{PathAndQuery, Scheme};
-use http::{HeaderValue, Uri};
-use http_body::{Body, Frame, SizeHint};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
+use bytes::{Bytes, BytesMut};
+use http::uri::Scheme;
+use http::{HeaderValue, Method, Uri};
+use http_body::{Frame, SizeHint};
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::TcpStream;
 use tower::Service as _;
 
+use super::chunked::{ChunkedDecoder, Decoded};
 use super::connector::GuardedConnector;
-use super::{SendError, UpstreamRequest, UpstreamResponse, POOL_IDLE_TIMEOUT, POOL_MAX_IDLE_PER_HOST};
+use super::io::UpstreamIo;
+use super::wire::{self, Framing, Parsed};
+use super::{
+    BoxError, SendError, UpstreamRequest, UpstreamResponse, POOL_IDLE_TIMEOUT, POOL_MAX_IDLE_PER_HOST,
+};
 use crate::egress;
 
-type Sender = SendRequest<Full<Bytes>>;
+/// Room made in a connection's read buffer before each read.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// One thread's plain connections of one client, by upstream authority (`host:port`).
 #[derive(Default)]
@@ -60,7 +69,7 @@ pub(super) struct Host {
 }
 
 struct Idle {
-    sender: Sender,
+    conn: Conn,
     since: Instant,
 }
 
@@ -70,36 +79,28 @@ impl Host {
         self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The most recently used connection that can take a request now. Closed ones are
-    /// dropped; one still finishing its last response is left for later.
-    fn checkout(&self) -> Option<Sender> {
+    /// The most recently used connection the upstream has not closed; closed ones are dropped.
+    fn checkout(&self) -> Option<Conn> {
         let mut idle = self.lock();
-        let mut finishing = Vec::new();
-        let found = loop {
-            let Some(entry) = idle.pop_back() else { break None };
-            if entry.sender.is_ready() {
-                break Some(entry.sender);
+        while let Some(entry) = idle.pop_back() {
+            if entry.conn.is_open() {
+                return Some(entry.conn);
             }
-            if !entry.sender.is_closed() {
-                finishing.push(entry);
-            }
-        };
-        for entry in finishing {
-            idle.push_front(entry);
         }
-        found
+        None
     }
 
-    /// Keeps `sender` for the next request, unless it is closed or enough are kept.
-    fn put(&self, sender: Sender) {
-        if sender.is_closed() {
+    /// Keeps `conn` for the next request, unless it holds unread bytes or enough are kept.
+    fn put(&self, conn: Conn) {
+        if !conn.read.is_empty() {
+            // The upstream wrote past its response: the connection's state is unknown.
             return;
         }
         let now = Instant::now();
         let mut idle = self.lock();
         expire(&mut idle, now, POOL_IDLE_TIMEOUT);
         if idle.len() < POOL_MAX_IDLE_PER_HOST {
-            idle.push_back(Idle { sender, since: now });
+            idle.push_back(Idle { conn, since: now });
         }
     }
 
@@ -126,57 +127,120 @@ async fn reap(host: Weak<Host>, timeout: Duration) {
     }
 }
 
+/// One HTTP/1.1 connection to an upstream.
+pub(super) struct Conn {
+    tcp: TcpStream,
+    /// Bytes read and not yet used.
+    read: BytesMut,
+    /// The request head being written (kept for its allocation).
+    write: Vec<u8>,
+}
+
+impl Conn {
+    /// Whether an idle connection can take a request: nothing has arrived on it since its
+    /// last response (an end of stream or stray bytes both rule it out). Makes no system call
+    /// unless the socket has signalled readable since its last read drained it.
+    fn is_open(&self) -> bool {
+        let mut probe = [0u8; 1];
+        matches!(self.tcp.try_read(&mut probe), Err(error) if error.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Writes the request head in `self.write`, then `body`, in as few `writev` calls as the
+    /// socket takes; on failure, also says how many bytes had been written.
+    async fn write_request(&mut self, body: &[u8]) -> Result<(), (usize, io::Error)> {
+        let (mut head, mut body) = (&self.write[..], body);
+        let mut written = 0;
+        while !head.is_empty() || !body.is_empty() {
+            let n = match self.tcp.write_vectored(&[IoSlice::new(head), IoSlice::new(body)]).await {
+                Ok(0) => return Err((written, io::ErrorKind::WriteZero.into())),
+                Ok(n) => n,
+                Err(error) => return Err((written, error)),
+            };
+            written += n;
+            let from_head = n.min(head.len());
+            head = &head[from_head..];
+            body = &body[n - from_head..];
+        }
+        Ok(())
+    }
+
+    /// Reads until the final response head to a `method` request is whole.
+    async fn read_head(&mut self, method: &Method) -> Result<wire::ResponseHead, BoxError> {
+        loop {
+            if !self.read.is_empty() {
+                match wire::parse_response(&mut self.read, method)? {
+                    Parsed::Final(head) => return Ok(head),
+                    Parsed::Interim => continue,
+                    Parsed::Partial => {}
+                }
+            }
+            if std::future::poll_fn(|cx| self.poll_fill(cx)).await? == 0 {
+                return Err("the upstream closed the connection before sending a response".into());
+            }
+        }
+    }
+
+    /// Reads what the socket has into `self.read`; 0 at the end of the stream. A read that
+    /// does not fill the room given tells tokio the socket is drained, so the next
+    /// [`Conn::is_open`] needs no system call.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.read.capacity() - self.read.len() < READ_CHUNK / 4 {
+            self.read.reserve(READ_CHUNK);
+        }
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.tcp), cx, &mut self.read)
+    }
+}
+
 /// Sends `request` (absolute URI, `http://`) on an idle connection to its upstream, or a new
-/// one. The response's body hands the connection back when it ends.
+/// one, and reads the response head. The response's body hands the connection back when it
+/// ends.
 pub(super) async fn send(
     host: Arc<Host>,
     connector: &GuardedConnector,
     request: UpstreamRequest,
 ) -> Result<UpstreamResponse, SendError> {
     let (mut parts, body) = request.into_parts();
-    let target = std::mem::take(&mut parts.uri);
     if !parts.headers.contains_key(http::header::HOST) {
-        parts.headers.insert(http::header::HOST, host_header(&target));
+        parts.headers.insert(http::header::HOST, host_header(&parts.uri));
     }
     // HTTP/1.1 to an origin server: the request line carries only the path and query.
-    parts.uri = origin_form(&target);
-    let mut request = http::Request::from_parts(parts, body);
+    let target = origin_form(&parts.uri);
     loop {
-        let (mut sender, reused) = match host.checkout() {
-            Some(sender) => (sender, true),
-            None => (connect(connector, target.clone()).await?, false),
+        let (mut conn, reused) = match host.checkout() {
+            Some(conn) => (conn, true),
+            None => (connect(connector, &parts.uri).await?, false),
         };
-        match sender.try_send_request(request).await {
-            Ok(response) => {
-                let lease = Some(Lease { host, sender });
-                return Ok(response.map(|body| UpstreamBody { body, lease, ended: false }));
-            }
-            Err(mut error) => match error.take_message() {
-                // Never written: the upstream had closed the idle connection. Again, on another.
-                Some(unsent) if reused => request = unsent,
-                _ => return Err(SendError::Exchange(error.into_error().into())),
-            },
+        conn.write.clear();
+        wire::encode_request(&mut conn.write, &parts.method, &target, &parts.headers, body.len());
+        match conn.write_request(&body).await {
+            Ok(()) => {}
+            // Nothing left: the upstream had closed the idle connection. Again, on another.
+            Err((0, _)) if reused => continue,
+            Err((_, error)) => return Err(SendError::Exchange(error.into())),
         }
+        let head = conn.read_head(&parts.method).await.map_err(SendError::Exchange)?;
+        let mut response = http::Response::new(());
+        *response.status_mut() = head.status;
+        *response.version_mut() = head.version;
+        *response.headers_mut() = head.headers;
+        let body = PlainBody::new(host, conn, head.framing, head.keep_alive);
+        return Ok(response.map(|()| super::UpstreamBody::plain(body)));
     }
 }
 
-/// A new connection to `target`'s upstream, its HTTP/1.1 state machine running as a task.
-async fn connect(connector: &GuardedConnector, target: Uri) -> Result<Sender, SendError> {
-    let io = connector.clone().call(target).await.map_err(|error| {
+/// A new connection to `uri`'s upstream.
+async fn connect(connector: &GuardedConnector, uri: &Uri) -> Result<Conn, SendError> {
+    let io = connector.clone().call(uri.clone()).await.map_err(|error| {
         if egress::is_blocked(&*error) {
             SendError::Blocked
         } else {
             SendError::Connect(error)
         }
     })?;
-    let (sender, connection) =
-        http1::Builder::new().handshake(io).await.map_err(|e| SendError::Connect(e.into()))?;
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(error = ?error, "upstream connection ended");
-        }
-    });
-    Ok(sender)
+    let UpstreamIo::Plain(tcp) = io else {
+        return Err(SendError::Connect("a TLS connection was made for an http:// upstream".into()));
+    };
+    Ok(Conn { tcp: tcp.into_inner(), read: BytesMut::new(), write: Vec::new() })
 }
 
 /// `Host` for `uri`: the host, and the port unless it is the scheme's default.
@@ -196,70 +260,128 @@ pub(crate) fn host_header(uri: &Uri) -> HeaderValue {
 }
 
 /// `uri` as `/path?query` (an empty path is `/`).
-fn origin_form(uri: &Uri) -> Uri {
-    let path = uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
-    let mut parts = http::uri::Parts::default();
-    parts.path_and_query = Some(path);
-    Uri::from_parts(parts).unwrap_or_default()
-}
-
-/// The connection a response arrived on, owed back to its pool.
-struct Lease {
-    host: Arc<Host>,
-    sender: Sender,
-}
-
-/// An upstream response body, streaming from the connection. A body read to its end gives
-/// a pooled connection back to its pool when dropped; one dropped before its end closes it
-/// (the rest of the response is unread on the wire).
-pub struct UpstreamBody {
-    body: Incoming,
-    lease: Option<Lease>,
-    ended: bool,
-}
-
-impl UpstreamBody {
-    /// A body whose connection belongs to another pool (hyper-util's).
-    pub(super) fn unpooled(body: Incoming) -> Self {
-        Self { body, lease: None, ended: false }
+fn origin_form(uri: &Uri) -> Cow<'_, str> {
+    match uri.path_and_query().map(|p| p.as_str()) {
+        Some(target) if target.starts_with('/') => Cow::Borrowed(target),
+        Some(target) if !target.is_empty() => Cow::Owned(format!("/{target}")),
+        _ => Cow::Borrowed("/"),
     }
 }
 
-impl Drop for UpstreamBody {
-    fn drop(&mut self) {
-        if let Some(Lease { host, sender }) = self.lease.take() {
-            if self.ended || self.body.is_end_stream() {
-                host.put(sender);
+/// How much of a plain response body is left to read.
+#[derive(Debug)]
+enum Remaining {
+    /// This many bytes.
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    /// Until the upstream closes.
+    UntilClose,
+    /// Nothing: the body has ended (or failed).
+    Ended,
+}
+
+/// A response body read from a plain connection, frame by frame as the client takes it.
+/// At its end the connection goes back to its pool (if it can carry another request);
+/// dropped before its end, or failed, it closes the connection.
+pub(super) struct PlainBody {
+    /// The connection while the body is read.
+    conn: Option<(Arc<Host>, Conn)>,
+    remaining: Remaining,
+    keep_alive: bool,
+}
+
+impl PlainBody {
+    fn new(host: Arc<Host>, conn: Conn, framing: Framing, keep_alive: bool) -> Self {
+        let remaining = match framing {
+            Framing::Empty => Remaining::Ended,
+            Framing::Length(n) => Remaining::Length(n),
+            Framing::Chunked => Remaining::Chunked(ChunkedDecoder::default()),
+            Framing::UntilClose => Remaining::UntilClose,
+        };
+        let mut body = Self { conn: Some((host, conn)), remaining, keep_alive };
+        if matches!(body.remaining, Remaining::Ended) {
+            body.finish();
+        }
+        body
+    }
+
+    /// The body has been read to its end: the connection goes back to its pool.
+    fn finish(&mut self) {
+        self.remaining = Remaining::Ended;
+        if let Some((host, conn)) = self.conn.take() {
+            if self.keep_alive {
+                host.put(conn);
             }
         }
     }
-}
 
-impl Body for UpstreamBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
+    /// The body cannot go on: the connection is closed.
+    fn fail(&mut self, error: BoxError) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.remaining = Remaining::Ended;
+        self.conn = None;
+        Poll::Ready(Some(Err(error)))
+    }
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
+    pub(super) fn poll_frame(
+        &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = self.get_mut();
-        let frame = std::task::ready!(Pin::new(&mut this.body).poll_frame(cx));
-        match &frame {
-            None => this.ended = true,
-            // The connection is in an unknown state: never reused.
-            Some(Err(_)) => this.lease = None,
-            Some(Ok(_)) => {}
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        loop {
+            let Some((_, conn)) = self.conn.as_mut() else { return Poll::Ready(None) };
+            match &mut self.remaining {
+                Remaining::Ended => return Poll::Ready(None),
+                Remaining::Length(left) => {
+                    if !conn.read.is_empty() {
+                        let take = (*left).min(conn.read.len() as u64);
+                        let data = conn.read.split_to(take as usize).freeze();
+                        *left -= take;
+                        if *left == 0 {
+                            self.finish();
+                        }
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                }
+                Remaining::Chunked(decoder) => match decoder.decode(&mut conn.read) {
+                    Ok(Decoded::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                    Ok(Decoded::Done) => {
+                        self.finish();
+                        return Poll::Ready(None);
+                    }
+                    Ok(Decoded::NeedMore) => {}
+                    Err(error) => return self.fail(error.into()),
+                },
+                Remaining::UntilClose => {
+                    if !conn.read.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(conn.read.split().freeze()))));
+                    }
+                }
+            }
+            match std::task::ready!(conn.poll_fill(cx)) {
+                Ok(0) if matches!(self.remaining, Remaining::UntilClose) => {
+                    self.remaining = Remaining::Ended;
+                    self.conn = None;
+                    return Poll::Ready(None);
+                }
+                Ok(0) => {
+                    return self
+                        .fail("the upstream closed the connection before the response body's end".into())
+                }
+                Ok(_) => {}
+                Err(error) => return self.fail(error.into()),
+            }
         }
-        Poll::Ready(frame)
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.ended || self.body.is_end_stream()
+    pub(super) fn is_end_stream(&self) -> bool {
+        matches!(self.remaining, Remaining::Ended | Remaining::Length(0))
     }
 
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+    pub(super) fn size_hint(&self) -> SizeHint {
+        match self.remaining {
+            Remaining::Ended => SizeHint::with_exact(0),
+            Remaining::Length(n) => SizeHint::with_exact(n),
+            Remaining::Chunked(_) | Remaining::UntilClose => SizeHint::default(),
+        }
     }
 }
 
@@ -280,8 +402,9 @@ mod tests {
 
     #[test]
     fn origin_form_keeps_path_and_query_only() {
-        let origin = |uri: &str| origin_form(&uri.parse().unwrap()).to_string();
+        let origin = |uri: &str| origin_form(&uri.parse().unwrap()).into_owned();
         assert_eq!(origin("http://upstream.test:8080/mcp/x?key=v"), "/mcp/x?key=v");
         assert_eq!(origin("http://upstream.test"), "/");
+        assert_eq!(origin("http://upstream.test?key=v"), "/?key=v");
     }
 }

@@ -1,0 +1,333 @@
+//! HTTP/1.1 message heads on a plain upstream connection (RFC 9112): the request head the
+//! edge writes, and the response head it reads, with how the response's body is framed.
+//!
+//! The response head is parsed with `httparse` and its header values are slices of the bytes
+//! read (no copy per value), as hyper's client did.
+
+use bytes::{BufMut as _, Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+
+/// Most header fields in an upstream's response head (hyper's limit too).
+pub(super) const MAX_HEADERS: usize = 100;
+/// Largest upstream response head.
+pub(super) const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Writes the request head for `method` on `path` (origin form) with `headers` into `out`.
+/// `Content-Length` is the body's own; a `Transfer-Encoding` or `Content-Length` in `headers`
+/// is not written (the body is sent whole, with its length).
+pub(super) fn encode_request(
+    out: &mut Vec<u8>,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body_len: usize,
+) {
+    out.reserve(64 + path.len() + headers.len() * 32);
+    out.put_slice(method.as_str().as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(path.as_bytes());
+    out.put_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+            continue;
+        }
+        out.put_slice(name.as_str().as_bytes());
+        out.put_slice(b": ");
+        out.put_slice(value.as_bytes());
+        out.put_slice(b"\r\n");
+    }
+    // A method that defines a meaning for content states its length even when there is none
+    // (RFC 9110 §8.6); GET, HEAD and DELETE without a body state nothing.
+    if body_len > 0 || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+        out.put_slice(b"content-length: ");
+        out.put_slice(itoa::Buffer::new().format(body_len).as_bytes());
+        out.put_slice(b"\r\n");
+    }
+    out.put_slice(b"\r\n");
+}
+
+/// How a response's body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body: a response to `HEAD`, a 204 or 304, or `Content-Length: 0`.
+    Empty,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// The chunked transfer coding.
+    Chunked,
+    /// Everything until the upstream closes the connection.
+    UntilClose,
+}
+
+/// A final response head.
+#[derive(Debug)]
+pub struct ResponseHead {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub framing: Framing,
+    /// Whether the connection can carry another request after this response's body.
+    pub keep_alive: bool,
+}
+
+/// What is at the front of the read buffer.
+#[derive(Debug)]
+pub enum Parsed {
+    /// Not a whole head yet.
+    Partial,
+    /// An interim (1xx) response, consumed; the final one follows.
+    Interim,
+    Final(ResponseHead),
+}
+
+/// A response head the edge cannot use: the exchange fails and the connection is closed.
+#[derive(Debug, thiserror::Error)]
+pub enum HeadError {
+    #[error("the upstream's response head is not valid HTTP/1.1: {0}")]
+    Malformed(httparse::Error),
+    #[error("the upstream's response head is larger than {MAX_HEAD_BYTES} bytes")]
+    TooLarge,
+    #[error("the upstream's response has an invalid header field")]
+    InvalidHeader,
+    #[error("the upstream's response has an invalid Content-Length")]
+    InvalidContentLength,
+    #[error("the upstream answered 101 Switching Protocols, which the edge does not use")]
+    SwitchingProtocols,
+}
+
+/// Parses the response head at the front of `buf` (the answer to a `method` request),
+/// removing it from `buf` once whole; the body's first bytes stay there.
+pub fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Parsed, HeadError> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut fields);
+    let len = match response.parse(buf) {
+        // The same limit however the head arrived.
+        Ok(httparse::Status::Complete(len)) if len > MAX_HEAD_BYTES => return Err(HeadError::TooLarge),
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD_BYTES => return Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+        Err(error) => return Err(HeadError::Malformed(error)),
+    };
+    let code = response.code.unwrap_or_default();
+    let status = StatusCode::from_u16(code).map_err(|_| HeadError::Malformed(httparse::Error::Status))?;
+    let version = if response.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    // Where each field's name and value lie in the head, to slice them once it is split off.
+    let base = buf.as_ptr() as usize;
+    let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+    let count = response.headers.len();
+    for (span, field) in spans.iter_mut().zip(response.headers.iter()) {
+        let name = field.name.as_ptr() as usize - base;
+        let value = field.value.as_ptr() as usize - base;
+        *span = (name, name + field.name.len(), value, value + field.value.len());
+    }
+    let head: Bytes = buf.split_to(len).freeze();
+    if status.is_informational() {
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(HeadError::SwitchingProtocols);
+        }
+        return Ok(Parsed::Interim);
+    }
+    let mut headers = HeaderMap::with_capacity(count);
+    for &(name_start, name_end, value_start, value_end) in &spans[..count] {
+        let name =
+            HeaderName::from_bytes(&head[name_start..name_end]).map_err(|_| HeadError::InvalidHeader)?;
+        let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
+            .map_err(|_| HeadError::InvalidHeader)?;
+        headers.append(name, value);
+    }
+    let mut keep_alive = version == Version::HTTP_11 && !has_token(&headers, &CONNECTION, "close");
+    let framing = if *method == Method::HEAD
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        Framing::Empty
+    } else if headers.contains_key(TRANSFER_ENCODING) {
+        // A length beside a transfer coding is ignored, and the connection not trusted again.
+        if headers.contains_key(CONTENT_LENGTH) {
+            keep_alive = false;
+        }
+        if last_coding_is_chunked(&headers) {
+            Framing::Chunked
+        } else {
+            Framing::UntilClose
+        }
+    } else if headers.contains_key(CONTENT_LENGTH) {
+        match content_length(&headers).ok_or(HeadError::InvalidContentLength)? {
+            0 => Framing::Empty,
+            n => Framing::Length(n),
+        }
+    } else {
+        Framing::UntilClose
+    };
+    if framing == Framing::UntilClose {
+        keep_alive = false;
+    }
+    Ok(Parsed::Final(ResponseHead { status, version, headers, framing, keep_alive }))
+}
+
+/// The one length all `Content-Length` values state (a list of equal values is one length).
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    let mut length = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        for part in value.as_bytes().split(|&b| b == b',') {
+            let part = part.trim_ascii();
+            if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let n = part.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+            if length.is_some_and(|seen| seen != n) {
+                return None;
+            }
+            length = Some(n);
+        }
+    }
+    length
+}
+
+/// Whether the last transfer coding named is `chunked`.
+fn last_coding_is_chunked(headers: &HeaderMap) -> bool {
+    let Some(last) = headers.get_all(TRANSFER_ENCODING).iter().next_back() else { return false };
+    let coding = last.as_bytes().rsplit(|&b| b == b',').next().unwrap_or_default();
+    coding.trim_ascii().eq_ignore_ascii_case(b"chunked")
+}
+
+/// Whether any `name` field lists `token` (case-insensitive).
+fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|&b| b == b',')
+            .any(|part| part.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(wire: &[u8], method: Method) -> Result<(Parsed, BytesMut), HeadError> {
+        let mut buf = BytesMut::from(wire);
+        parse_response(&mut buf, &method).map(|parsed| (parsed, buf))
+    }
+
+    #[test]
+    fn the_request_head_is_written_with_the_bodys_own_length() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("upstream.test:8080"));
+        headers.append("x-multi", HeaderValue::from_static("a"));
+        headers.append("x-multi", HeaderValue::from_static("b"));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("999"));
+        headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        let mut out = Vec::new();
+        encode_request(&mut out, &Method::POST, "/mcp?x=1", &headers, 12);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "POST /mcp?x=1 HTTP/1.1\r\nhost: upstream.test:8080\r\nx-multi: a\r\nx-multi: b\r\n\
+             content-length: 12\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        encode_request(&mut out, &Method::GET, "/mcp", &HeaderMap::new(), 0);
+        assert_eq!(out, b"GET /mcp HTTP/1.1\r\n\r\n");
+        let mut out = Vec::new();
+        encode_request(&mut out, &Method::POST, "/mcp", &HeaderMap::new(), 0);
+        assert_eq!(out, b"POST /mcp HTTP/1.1\r\ncontent-length: 0\r\n\r\n");
+    }
+
+    #[test]
+    fn a_head_is_parsed_and_its_body_left_in_the_buffer() {
+        let wire =
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\n\
+                     Content-Length: 5\r\n\r\nhello";
+        let (parsed, rest) = parse(wire, Method::POST).unwrap();
+        let Parsed::Final(head) = parsed else { panic!("{parsed:?}") };
+        assert_eq!(head.status, StatusCode::OK);
+        assert_eq!(head.version, Version::HTTP_11);
+        assert_eq!(head.headers["content-type"], "application/json");
+        let cookies: Vec<_> = head.headers.get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"], "repeated fields are kept in order");
+        assert_eq!(head.framing, Framing::Length(5));
+        assert!(head.keep_alive);
+        assert_eq!(&rest[..], b"hello");
+    }
+
+    #[test]
+    fn partial_heads_wait_and_oversized_or_malformed_ones_fail() {
+        let wire = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+        for end in 0..wire.len() {
+            let (parsed, rest) = parse(&wire[..end], Method::POST).unwrap();
+            assert!(matches!(parsed, Parsed::Partial), "{end} bytes");
+            assert_eq!(rest.len(), end, "nothing consumed");
+        }
+        let huge = format!("HTTP/1.1 200 OK\r\nx-big: {}", "a".repeat(MAX_HEAD_BYTES));
+        assert!(matches!(parse(huge.as_bytes(), Method::POST), Err(HeadError::TooLarge)));
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("x-{i}: v\r\n")).collect();
+        let many = format!("HTTP/1.1 200 OK\r\n{many}\r\n");
+        assert!(matches!(parse(many.as_bytes(), Method::POST), Err(HeadError::TooLarge)));
+        assert!(matches!(parse(b"HTTP/1.1 2x0 OK\r\n\r\n", Method::POST), Err(HeadError::Malformed(_))));
+        assert!(matches!(parse(b"SSH-2.0-OpenSSH\r\n\r\n", Method::POST), Err(HeadError::Malformed(_))));
+        assert!(matches!(parse(b"HTTP/1.1 099 X\r\n\r\n", Method::POST), Err(HeadError::Malformed(_))));
+        assert!(matches!(
+            parse(b"HTTP/1.1 101 Switching\r\nUpgrade: h2c\r\n\r\n", Method::POST),
+            Err(HeadError::SwitchingProtocols)
+        ));
+    }
+
+    #[test]
+    fn interim_responses_are_consumed() {
+        let (parsed, rest) =
+            parse(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", Method::POST).unwrap();
+        assert!(matches!(parsed, Parsed::Interim));
+        assert_eq!(&rest[..], b"HTTP/1.1 204 No Content\r\n\r\n");
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        let framing = |wire: &[u8], method: Method| match parse(wire, method).unwrap().0 {
+            Parsed::Final(head) => (head.framing, head.keep_alive),
+            other => panic!("{other:?}"),
+        };
+        use Framing::*;
+        let cases: &[(&[u8], Method, (Framing, bool))] = &[
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", Method::HEAD, (Empty, true)),
+            (b"HTTP/1.1 204 No Content\r\n\r\n", Method::POST, (Empty, true)),
+            (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n", Method::GET, (Empty, true)),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Method::POST, (Empty, true)),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 7, 7\r\ncontent-length: 7\r\n\r\n",
+                Method::POST,
+                (Length(7), true),
+            ),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", Method::POST, (Chunked, true)),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n", Method::POST, (Chunked, true)),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+                Method::POST,
+                (UntilClose, false),
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+                Method::POST,
+                (Chunked, false),
+            ),
+            (b"HTTP/1.1 200 OK\r\n\r\n", Method::POST, (UntilClose, false)),
+            (
+                b"HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\nContent-Length: 1\r\n\r\n",
+                Method::POST,
+                (Length(1), false),
+            ),
+            (b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", Method::POST, (Length(1), false)),
+        ];
+        for (wire, method, expected) in cases {
+            assert_eq!(framing(wire, method.clone()), *expected, "{}", String::from_utf8_lossy(wire));
+        }
+        for bad in ["x", "-1", "1 1", "", "7, 8", "99999999999999999999"] {
+            let wire = format!("HTTP/1.1 200 OK\r\nContent-Length: {bad}\r\n\r\n");
+            assert!(
+                matches!(parse(wire.as_bytes(), Method::POST), Err(HeadError::InvalidContentLength)),
+                "Content-Length: {bad:?}"
+            );
+        }
+    }
+}
