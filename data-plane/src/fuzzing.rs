@@ -7,6 +7,4 @@ pub use crate::policy::glob_match;
 pub use crate::proxy::splice_everywhere as sse_splice_everywhere;
 pub use crate::proxy::sse::{event_data as sse_event_data, SseFramer};
 pub use crate::upstream_client::chunked::{ChunkedDecoder, Decoded as ChunkedDecoded};
-pub use crate::upstream_client::wire::{
-    parse_response as parse_upstream_response, Framing, Parsed as ParsedHead,
-};
+pub use crate::upstream_client::wire::{Framing, Parsed as ParsedHead, ResponseParser};

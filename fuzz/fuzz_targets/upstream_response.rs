@@ -6,7 +6,7 @@
 #![no_main]
 
 use bytes::BytesMut;
-use gatehouse_data_plane::fuzzing::{parse_upstream_response, ChunkedDecoded, ChunkedDecoder, Framing, ParsedHead};
+use gatehouse_data_plane::fuzzing::{ChunkedDecoded, ChunkedDecoder, Framing, ParsedHead, ResponseParser};
 use gatehouse_fuzz::chunks;
 use http::Method;
 use libfuzzer_sys::fuzz_target;
@@ -34,8 +34,9 @@ enum Outcome {
 fn read(pieces: &[&[u8]]) -> Outcome {
     let mut buf = BytesMut::new();
     let mut pieces = pieces.iter();
+    let mut parser = ResponseParser::default();
     let head = loop {
-        match parse_upstream_response(&mut buf, &Method::POST) {
+        match parser.parse(&mut buf, &Method::POST) {
             Ok(ParsedHead::Final(head)) => break head,
             Ok(ParsedHead::Interim) => {}
             Ok(ParsedHead::Partial) => match pieces.next() {

@@ -33,7 +33,7 @@ use tower::Service as _;
 use super::chunked::{ChunkedDecoder, Decoded};
 use super::connector::GuardedConnector;
 use super::io::UpstreamIo;
-use super::wire::{self, Framing, Parsed};
+use super::wire::{self, Framing, Parsed, ResponseParser};
 use super::{
     BoxError, SendError, UpstreamRequest, UpstreamResponse, POOL_IDLE_TIMEOUT, POOL_MAX_IDLE_PER_HOST,
 };
@@ -134,6 +134,7 @@ pub(super) struct Conn {
     read: BytesMut,
     /// The request head being written (kept for its allocation).
     write: Vec<u8>,
+    parser: ResponseParser,
 }
 
 impl Conn {
@@ -168,7 +169,7 @@ impl Conn {
     async fn read_head(&mut self, method: &Method) -> Result<wire::ResponseHead, BoxError> {
         loop {
             if !self.read.is_empty() {
-                match wire::parse_response(&mut self.read, method)? {
+                match self.parser.parse(&mut self.read, method)? {
                     Parsed::Final(head) => return Ok(head),
                     Parsed::Interim => continue,
                     Parsed::Partial => {}
@@ -240,7 +241,12 @@ async fn connect(connector: &GuardedConnector, uri: &Uri) -> Result<Conn, SendEr
     let UpstreamIo::Plain(tcp) = io else {
         return Err(SendError::Connect("a TLS connection was made for an http:// upstream".into()));
     };
-    Ok(Conn { tcp: tcp.into_inner(), read: BytesMut::new(), write: Vec::new() })
+    Ok(Conn {
+        tcp: tcp.into_inner(),
+        read: BytesMut::new(),
+        write: Vec::new(),
+        parser: ResponseParser::default(),
+    })
 }
 
 /// `Host` for `uri`: the host, and the port unless it is the scheme's default.

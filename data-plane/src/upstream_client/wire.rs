@@ -4,6 +4,8 @@
 //! The response head is parsed with `httparse` and its header values are slices of the bytes
 //! read (no copy per value), as hyper's client did.
 
+use std::mem::MaybeUninit;
+
 use bytes::{BufMut as _, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
@@ -96,116 +98,151 @@ pub enum HeadError {
     SwitchingProtocols,
 }
 
-/// Parses the response head at the front of `buf` (the answer to a `method` request),
-/// removing it from `buf` once whole; the body's first bytes stay there.
-pub fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Parsed, HeadError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut fields);
-    let len = match response.parse(buf) {
-        // The same limit however the head arrived.
-        Ok(httparse::Status::Complete(len)) if len > MAX_HEAD_BYTES => return Err(HeadError::TooLarge),
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD_BYTES => return Err(HeadError::TooLarge),
-        Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
-        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
-        Err(error) => return Err(HeadError::Malformed(error)),
-    };
-    let code = response.code.unwrap_or_default();
-    let status = StatusCode::from_u16(code).map_err(|_| HeadError::Malformed(httparse::Error::Status))?;
-    let version = if response.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
-    // Where each field's name and value lie in the head, to slice them once it is split off.
-    let base = buf.as_ptr() as usize;
-    let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
-    let count = response.headers.len();
-    for (span, field) in spans.iter_mut().zip(response.headers.iter()) {
-        let name = field.name.as_ptr() as usize - base;
-        let value = field.value.as_ptr() as usize - base;
-        *span = (name, name + field.name.len(), value, value + field.value.len());
-    }
-    let head: Bytes = buf.split_to(len).freeze();
-    if status.is_informational() {
-        if status == StatusCode::SWITCHING_PROTOCOLS {
-            return Err(HeadError::SwitchingProtocols);
-        }
-        return Ok(Parsed::Interim);
-    }
-    let mut headers = HeaderMap::with_capacity(count);
-    for &(name_start, name_end, value_start, value_end) in &spans[..count] {
-        let name =
-            HeaderName::from_bytes(&head[name_start..name_end]).map_err(|_| HeadError::InvalidHeader)?;
-        let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
-            .map_err(|_| HeadError::InvalidHeader)?;
-        headers.append(name, value);
-    }
-    let mut keep_alive = version == Version::HTTP_11 && !has_token(&headers, &CONNECTION, "close");
-    let framing = if *method == Method::HEAD
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
-        Framing::Empty
-    } else if headers.contains_key(TRANSFER_ENCODING) {
-        // A length beside a transfer coding is ignored, and the connection not trusted again.
-        if headers.contains_key(CONTENT_LENGTH) {
-            keep_alive = false;
-        }
-        if last_coding_is_chunked(&headers) {
-            Framing::Chunked
-        } else {
-            Framing::UntilClose
-        }
-    } else if headers.contains_key(CONTENT_LENGTH) {
-        match content_length(&headers).ok_or(HeadError::InvalidContentLength)? {
-            0 => Framing::Empty,
-            n => Framing::Length(n),
-        }
-    } else {
-        Framing::UntilClose
-    };
-    if framing == Framing::UntilClose {
-        keep_alive = false;
-    }
-    Ok(Parsed::Final(ResponseHead { status, version, headers, framing, keep_alive }))
+/// Where a field's name and value lie in a response head.
+#[derive(Debug, Clone, Copy)]
+struct FieldSpan {
+    name: (usize, usize),
+    value: (usize, usize),
 }
 
-/// The one length all `Content-Length` values state (a list of equal values is one length).
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    let mut length = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|&b| b == b',') {
-            let part = part.trim_ascii();
-            if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
-                return None;
+/// Reads response heads on one connection; keeps its scratch space between responses, so a
+/// head costs no zeroed arrays and no allocation beyond the header map.
+#[derive(Debug, Default)]
+pub struct ResponseParser {
+    spans: Vec<FieldSpan>,
+}
+
+/// What the framing depends on, gathered while the fields are read.
+#[derive(Default)]
+struct FramingFields {
+    /// `Content-Length`: its one value, or `Err` when invalid or values disagree.
+    length: Option<Result<u64, ()>>,
+    transfer_encoding: bool,
+    /// Whether the last transfer coding named is `chunked`.
+    chunked_last: bool,
+    /// `Connection: close`.
+    close: bool,
+}
+
+impl ResponseParser {
+    /// Parses the response head at the front of `buf` (the answer to a `method` request),
+    /// removing it from `buf` once whole; the body's first bytes stay there.
+    pub fn parse(&mut self, buf: &mut BytesMut, method: &Method) -> Result<Parsed, HeadError> {
+        let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut response = httparse::Response::new(&mut []);
+        let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut response,
+            buf,
+            &mut fields,
+        );
+        let len = match parsed {
+            // The same limit however the head arrived.
+            Ok(httparse::Status::Complete(len)) if len > MAX_HEAD_BYTES => return Err(HeadError::TooLarge),
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD_BYTES => return Err(HeadError::TooLarge),
+            Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
+            Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+            Err(error) => return Err(HeadError::Malformed(error)),
+        };
+        let code = response.code.unwrap_or_default();
+        let status = StatusCode::from_u16(code).map_err(|_| HeadError::Malformed(httparse::Error::Status))?;
+        let version = if response.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+        // Where each field lies, to slice it from the head once the head is split off.
+        let base = buf.as_ptr() as usize;
+        self.spans.clear();
+        self.spans.extend(response.headers.iter().map(|field| {
+            let name = field.name.as_ptr() as usize - base;
+            let value = field.value.as_ptr() as usize - base;
+            FieldSpan { name: (name, name + field.name.len()), value: (value, value + field.value.len()) }
+        }));
+        let head: Bytes = buf.split_to(len).freeze();
+        if status.is_informational() {
+            if status == StatusCode::SWITCHING_PROTOCOLS {
+                return Err(HeadError::SwitchingProtocols);
             }
-            let n = part.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
-            if length.is_some_and(|seen| seen != n) {
-                return None;
-            }
-            length = Some(n);
+            return Ok(Parsed::Interim);
+        }
+        let mut headers = HeaderMap::with_capacity(self.spans.len());
+        let mut framing_fields = FramingFields::default();
+        for span in &self.spans {
+            let name = HeaderName::from_bytes(&head[span.name.0..span.name.1])
+                .map_err(|_| HeadError::InvalidHeader)?;
+            let value = HeaderValue::from_maybe_shared(head.slice(span.value.0..span.value.1))
+                .map_err(|_| HeadError::InvalidHeader)?;
+            framing_fields.note(&name, value.as_bytes());
+            headers.append(name, value);
+        }
+        let (framing, framed_keep_alive) = framing_fields.framing(method, status)?;
+        let keep_alive = framed_keep_alive && version == Version::HTTP_11;
+        Ok(Parsed::Final(ResponseHead { status, version, headers, framing, keep_alive }))
+    }
+}
+
+impl FramingFields {
+    fn note(&mut self, name: &HeaderName, value: &[u8]) {
+        if name == CONTENT_LENGTH {
+            self.length = Some(match self.length {
+                Some(Err(())) => Err(()),
+                seen => length_of(value, seen.and_then(Result::ok)),
+            });
+        } else if name == TRANSFER_ENCODING {
+            self.transfer_encoding = true;
+            let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
+            self.chunked_last = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
+        } else if name == CONNECTION {
+            self.close |=
+                value.split(|&b| b == b',').any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"));
         }
     }
-    length
+
+    /// The body's framing (RFC 9112 §6.3) and whether the connection may carry another request.
+    fn framing(&self, method: &Method, status: StatusCode) -> Result<(Framing, bool), HeadError> {
+        let keep_alive = !self.close;
+        if *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+            return Ok((Framing::Empty, keep_alive));
+        }
+        if self.transfer_encoding {
+            // A length beside a transfer coding is ignored, and the connection not trusted again.
+            let keep_alive = keep_alive && self.length.is_none();
+            return Ok(if self.chunked_last {
+                (Framing::Chunked, keep_alive)
+            } else {
+                (Framing::UntilClose, false)
+            });
+        }
+        match self.length {
+            Some(Ok(0)) => Ok((Framing::Empty, keep_alive)),
+            Some(Ok(n)) => Ok((Framing::Length(n), keep_alive)),
+            Some(Err(())) => Err(HeadError::InvalidContentLength),
+            None => Ok((Framing::UntilClose, false)),
+        }
+    }
 }
 
-/// Whether the last transfer coding named is `chunked`.
-fn last_coding_is_chunked(headers: &HeaderMap) -> bool {
-    let Some(last) = headers.get_all(TRANSFER_ENCODING).iter().next_back() else { return false };
-    let coding = last.as_bytes().rsplit(|&b| b == b',').next().unwrap_or_default();
-    coding.trim_ascii().eq_ignore_ascii_case(b"chunked")
-}
-
-/// Whether any `name` field lists `token` (case-insensitive).
-fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    headers.get_all(name).iter().any(|value| {
-        value
-            .as_bytes()
-            .split(|&b| b == b',')
-            .any(|part| part.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-    })
+/// The length one `Content-Length` value states (a list of equal values is one length), which
+/// must agree with `seen`, the length earlier values stated.
+fn length_of(value: &[u8], mut seen: Option<u64>) -> Result<u64, ()> {
+    for part in value.split(|&b| b == b',') {
+        let part = part.trim_ascii();
+        if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
+            return Err(());
+        }
+        let n = part.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+        if seen.is_some_and(|length| length != n) {
+            return Err(());
+        }
+        seen = Some(n);
+    }
+    seen.ok_or(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Parsed, HeadError> {
+        ResponseParser::default().parse(buf, method)
+    }
 
     fn parse(wire: &[u8], method: Method) -> Result<(Parsed, BytesMut), HeadError> {
         let mut buf = BytesMut::from(wire);
