@@ -90,6 +90,8 @@ pub enum HeadError {
     Malformed(httparse::Error),
     #[error("the upstream's response head is larger than {MAX_HEAD_BYTES} bytes")]
     TooLarge,
+    #[error("the upstream's response head has more than {MAX_HEADERS} header fields")]
+    TooManyFields,
     #[error("the upstream's response has an invalid header field")]
     InvalidHeader,
     #[error("the upstream's response has an invalid Content-Length")]
@@ -141,7 +143,7 @@ impl ResponseParser {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD_BYTES => return Err(HeadError::TooLarge),
             Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
-            Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+            Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyFields),
             Err(error) => return Err(HeadError::Malformed(error)),
         };
         let code = response.code.unwrap_or_default();
@@ -301,7 +303,7 @@ mod tests {
         assert!(matches!(parse(huge.as_bytes(), Method::POST), Err(HeadError::TooLarge)));
         let many: String = (0..=MAX_HEADERS).map(|i| format!("x-{i}: v\r\n")).collect();
         let many = format!("HTTP/1.1 200 OK\r\n{many}\r\n");
-        assert!(matches!(parse(many.as_bytes(), Method::POST), Err(HeadError::TooLarge)));
+        assert!(matches!(parse(many.as_bytes(), Method::POST), Err(HeadError::TooManyFields)));
         assert!(matches!(parse(b"HTTP/1.1 2x0 OK\r\n\r\n", Method::POST), Err(HeadError::Malformed(_))));
         assert!(matches!(parse(b"SSH-2.0-OpenSSH\r\n\r\n", Method::POST), Err(HeadError::Malformed(_))));
         assert!(matches!(parse(b"HTTP/1.1 099 X\r\n\r\n", Method::POST), Err(HeadError::Malformed(_))));
