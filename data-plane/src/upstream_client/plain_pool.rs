@@ -379,7 +379,8 @@ impl PlainBody {
     }
 
     pub(super) fn is_end_stream(&self) -> bool {
-        matches!(self.remaining, Remaining::Ended | Remaining::Length(0))
+        // A length read to its end is `Ended` at once (`finish`), and never starts at 0.
+        matches!(self.remaining, Remaining::Ended)
     }
 
     pub(super) fn size_hint(&self) -> SizeHint {
