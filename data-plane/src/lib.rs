@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod policy;
 pub mod proxy;
 pub mod rate_limited;
+mod reusable_sleep;
 pub mod scopes;
 pub mod server;
 pub mod state;

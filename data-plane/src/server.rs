@@ -23,6 +23,7 @@ use tower::ServiceExt as _;
 
 use crate::config::EdgeLimits;
 use crate::proxy::ProxyState;
+use crate::reusable_sleep::ConnectionTimer;
 use crate::state::EdgeState;
 use crate::tls::{EdgeTls, TlsSession};
 
@@ -354,7 +355,8 @@ async fn serve_http<I>(
         }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    // One kept timer per connection for the header-read timeout, re-armed for each request.
+    builder.http1().timer(ConnectionTimer::default()).header_read_timeout(HEADER_READ_TIMEOUT);
     builder
         .http2()
         .timer(TokioTimer::new())

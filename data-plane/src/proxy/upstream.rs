@@ -110,22 +110,22 @@ async fn exchange(
         request.headers_mut().insert(http::header::HOST, server.host.clone());
     }
     let timeout = inner.settings.upstream_response_timeout;
-    match tokio::time::timeout(timeout, inner.client.send(request)).await {
-        Ok(Ok(response)) => Ok(response),
+    match inner.client.send(request, tokio::time::Instant::now() + timeout).await {
+        Ok(response) => Ok(response),
         // Errors never carry the URL, which may hold a credential in its query.
-        Ok(Err(SendError::Blocked)) => {
+        Err(SendError::Blocked) => {
             tracing::warn!(server = %server.slug, "upstream address is not allowed");
             Err(EdgeError::UpstreamAddressBlocked)
         }
-        Ok(Err(SendError::Connect(error))) => {
+        Err(SendError::Connect(error)) => {
             tracing::warn!(error = ?error, "upstream request failed");
             Err(EdgeError::UpstreamUnavailable)
         }
-        Ok(Err(SendError::Exchange(error))) => {
+        Err(SendError::Exchange(error)) => {
             tracing::warn!(error = ?error, "upstream request failed");
             Err(EdgeError::UpstreamFailed)
         }
-        Err(_) => {
+        Err(SendError::TimedOut) => {
             tracing::warn!(timeout_ms = timeout.as_millis() as u64, "upstream response headers timed out");
             Err(EdgeError::UpstreamTimeout)
         }

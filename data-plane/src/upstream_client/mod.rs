@@ -105,6 +105,8 @@ pub enum SendError {
     Connect(BoxError),
     /// The connection failed during the exchange.
     Exchange(BoxError),
+    /// No response head came before the deadline.
+    TimedOut,
 }
 
 /// One thread's pools of one client.
@@ -184,20 +186,25 @@ impl UpstreamClient {
         })
     }
 
-    /// Sends `request` (its URI absolute) and waits for the response head; the body streams
-    /// afterwards.
-    pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, SendError> {
+    /// Sends `request` (its URI absolute) and waits for the response head until `deadline`;
+    /// the body streams afterwards.
+    pub async fn send(
+        &self,
+        request: UpstreamRequest,
+        deadline: tokio::time::Instant,
+    ) -> Result<UpstreamResponse, SendError> {
         if request.uri().scheme() == Some(&Scheme::HTTP) {
             let authority = request.uri().authority().map_or("", |a| a.as_str());
             let host = self.pools(|pools| pools.plain.host(authority));
-            return plain_pool::send(host, &self.connector, request).await;
+            return plain_pool::send(host, &self.connector, request, deadline).await;
         }
         let sent = self.pools(|pools| pools.tls.request(request.map(Full::new)));
-        match sent.await {
-            Ok(response) => Ok(response.map(|body| UpstreamBody(BodyKind::Pooled(body)))),
-            Err(error) if egress::is_blocked(&error) => Err(SendError::Blocked),
-            Err(error) if error.is_connect() => Err(SendError::Connect(error.into())),
-            Err(error) => Err(SendError::Exchange(error.into())),
+        match tokio::time::timeout_at(deadline, sent).await {
+            Ok(Ok(response)) => Ok(response.map(|body| UpstreamBody(BodyKind::Pooled(body)))),
+            Ok(Err(error)) if egress::is_blocked(&error) => Err(SendError::Blocked),
+            Ok(Err(error)) if error.is_connect() => Err(SendError::Connect(error.into())),
+            Ok(Err(error)) => Err(SendError::Exchange(error.into())),
+            Err(_) => Err(SendError::TimedOut),
         }
     }
 
@@ -273,6 +280,11 @@ mod tests {
         (format!("127.0.0.1:{}", addr.port()), seen)
     }
 
+    /// A deadline no test reaches.
+    fn far() -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_secs(30)
+    }
+
     fn client() -> UpstreamClient {
         UpstreamClient::new(&ProxySettings {
             upstream_addresses: AddressPolicy::new(true),
@@ -284,7 +296,7 @@ mod tests {
     async fn get(client: &UpstreamClient, url: &str) -> UpstreamResponse {
         let mut request = http::Request::new(Bytes::new());
         *request.uri_mut() = url.parse().unwrap();
-        client.send(request).await.unwrap()
+        client.send(request, far()).await.unwrap()
     }
 
     async fn read(response: UpstreamResponse) -> Bytes {
@@ -340,10 +352,10 @@ mod tests {
         };
         let mut request = http::Request::new(Bytes::new());
         *request.uri_mut() = format!("http://127.0.0.1:{port}/mcp").parse().unwrap();
-        assert!(matches!(client().send(request).await, Err(SendError::Connect(_))));
+        assert!(matches!(client().send(request, far()).await, Err(SendError::Connect(_))));
         let strict = UpstreamClient::new(&ProxySettings::default()).unwrap();
         let mut request = http::Request::new(Bytes::new());
         *request.uri_mut() = format!("http://127.0.0.1:{port}/mcp").parse().unwrap();
-        assert!(matches!(strict.send(request).await, Err(SendError::Blocked)));
+        assert!(matches!(strict.send(request, far()).await, Err(SendError::Blocked)));
     }
 }

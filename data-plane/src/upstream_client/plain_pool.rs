@@ -38,6 +38,7 @@ use super::{
     BoxError, SendError, UpstreamRequest, UpstreamResponse, POOL_IDLE_TIMEOUT, POOL_MAX_IDLE_PER_HOST,
 };
 use crate::egress;
+use crate::reusable_sleep::{before, ReusableSleep};
 
 /// Room made in a connection's read buffer before each read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -135,6 +136,15 @@ pub(super) struct Conn {
     /// The request head being written (kept for its allocation).
     write: Vec<u8>,
     parser: ResponseParser,
+    /// The response timeout of each exchange on this connection.
+    timer: ReusableSleep,
+}
+
+/// How an exchange failed.
+enum Exchange {
+    /// Before any of the request was written.
+    Unsent(BoxError),
+    Failed(BoxError),
 }
 
 impl Conn {
@@ -163,6 +173,16 @@ impl Conn {
             body = &body[n - from_head..];
         }
         Ok(())
+    }
+
+    /// Writes the request (its head already in `self.write`) and reads the response head.
+    async fn exchange(&mut self, body: &[u8], method: &Method) -> Result<wire::ResponseHead, Exchange> {
+        match self.write_request(body).await {
+            Ok(()) => {}
+            Err((0, error)) => return Err(Exchange::Unsent(error.into())),
+            Err((_, error)) => return Err(Exchange::Failed(error.into())),
+        }
+        self.read_head(method).await.map_err(Exchange::Failed)
     }
 
     /// Reads until the final response head to a `method` request is whole.
@@ -199,6 +219,7 @@ pub(super) async fn send(
     host: Arc<Host>,
     connector: &GuardedConnector,
     request: UpstreamRequest,
+    deadline: tokio::time::Instant,
 ) -> Result<UpstreamResponse, SendError> {
     let (mut parts, body) = request.into_parts();
     if !parts.headers.contains_key(http::header::HOST) {
@@ -209,17 +230,26 @@ pub(super) async fn send(
     loop {
         let (mut conn, reused) = match host.checkout() {
             Some(conn) => (conn, true),
-            None => (connect(connector, &parts.uri).await?, false),
+            None => match tokio::time::timeout_at(deadline, connect(connector, &parts.uri)).await {
+                Ok(conn) => (conn?, false),
+                Err(_) => return Err(SendError::TimedOut),
+            },
         };
         conn.write.clear();
         wire::encode_request(&mut conn.write, &parts.method, &target, &parts.headers, body.len());
-        match conn.write_request(&body).await {
-            Ok(()) => {}
+        // The connection's own timer, armed again: no timer is made per request.
+        let mut timer = std::mem::take(&mut conn.timer);
+        let exchanged = before(timer.arm(deadline), conn.exchange(&body, &parts.method)).await;
+        conn.timer = timer;
+        let head = match exchanged {
+            None => return Err(SendError::TimedOut),
+            Some(Ok(head)) => head,
             // Nothing left: the upstream had closed the idle connection. Again, on another.
-            Err((0, _)) if reused => continue,
-            Err((_, error)) => return Err(SendError::Exchange(error.into())),
-        }
-        let head = conn.read_head(&parts.method).await.map_err(SendError::Exchange)?;
+            Some(Err(Exchange::Unsent(_))) if reused => continue,
+            Some(Err(Exchange::Unsent(error) | Exchange::Failed(error))) => {
+                return Err(SendError::Exchange(error))
+            }
+        };
         let mut response = http::Response::new(());
         *response.status_mut() = head.status;
         *response.version_mut() = head.version;
@@ -246,6 +276,7 @@ async fn connect(connector: &GuardedConnector, uri: &Uri) -> Result<Conn, SendEr
         read: BytesMut::new(),
         write: Vec::new(),
         parser: ResponseParser::default(),
+        timer: ReusableSleep::default(),
     })
 }
 

@@ -133,7 +133,7 @@ async fn try_send(
     let mut request = http::Request::new(body.into());
     *request.method_mut() = method;
     *request.uri_mut() = url.parse().unwrap();
-    client.send(request).await
+    client.send(request, tokio::time::Instant::now() + Duration::from_secs(30)).await
 }
 
 async fn read(response: UpstreamResponse) -> Bytes {
@@ -294,4 +294,40 @@ async fn broken_responses_are_errors_and_their_connections_closed() {
     }
     assert_eq!(read(send(&client, Method::GET, url("/"), Bytes::new()).await).await, "ok");
     assert_eq!(upstream.connections.load(Ordering::SeqCst), 6, "no failed connection is used again");
+}
+
+#[tokio::test]
+async fn each_exchange_gets_the_whole_timeout_on_a_reused_connection_and_a_silent_one_times_out() {
+    let go = Arc::new(Notify::new());
+    let held = go.clone();
+    let upstream = raw_upstream(move |line| {
+        let ok = write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+        if line.starts_with("GET /silent ") {
+            vec![Step::Wait(held.clone()), ok]
+        } else {
+            vec![ok]
+        }
+    })
+    .await;
+    let client = client();
+    let timeout = Duration::from_millis(200);
+    let send = |path: &'static str| {
+        let mut request = http::Request::new(Bytes::new());
+        *request.uri_mut() = format!("http://{}{path}", upstream.authority).parse().unwrap();
+        client.send(request, tokio::time::Instant::now() + timeout)
+    };
+    assert_eq!(read(send("/a").await.unwrap()).await, "ok");
+    // Past the first exchange's deadline: the connection's timer, armed again, must not
+    // count from the first request.
+    tokio::time::sleep(timeout * 2).await;
+    assert_eq!(read(send("/b").await.unwrap()).await, "ok");
+    assert_eq!(upstream.connections.load(Ordering::SeqCst), 1);
+    let started = tokio::time::Instant::now();
+    let silent = send("/silent").await;
+    assert!(matches!(silent, Err(SendError::TimedOut)), "{:?}", silent.map(|r| r.status()));
+    assert!(started.elapsed() >= timeout, "timed out after {:?}", started.elapsed());
+    go.notify_one();
+    // The timed-out connection is not used again.
+    assert_eq!(read(send("/c").await.unwrap()).await, "ok");
+    assert_eq!(upstream.connections.load(Ordering::SeqCst), 2);
 }
