@@ -8,6 +8,7 @@
 //! docs/metrics.md lists every metric.
 
 pub mod labels;
+mod memo;
 mod request;
 mod scrape;
 mod tool_names;
@@ -28,6 +29,9 @@ pub use tool_names::{MAX_TOOL_LABELS_PER_SERVER, MAX_TOOL_LABEL_BYTES};
 
 use labels::{ReasonLabels, RequestLabels, ResultLabels, ServerLabels, ToolLabels};
 use tool_names::ToolNames;
+
+/// The id of the next [`EdgeMetrics`] made.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Buckets of the request and upstream duration histograms, in seconds: 1 ms to 30 s.
 const DURATION_BUCKETS: [f64; 14] =
@@ -72,6 +76,8 @@ pub struct EdgeMetrics {
     tool_names: ToolNames,
     unknown: Arc<str>,
     scrape: Arc<scrape::ScrapeState>,
+    /// Tells this handle's per-thread memo of recorded handles from another's.
+    id: u64,
 }
 
 impl std::fmt::Debug for EdgeMetrics {
@@ -177,6 +183,7 @@ impl EdgeMetrics {
             tool_names: ToolNames::default(),
             unknown: Arc::from(labels::UNKNOWN),
             scrape,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -187,9 +194,17 @@ impl EdgeMetrics {
 
     /// One MCP request answered (its head sent) after `elapsed`.
     pub fn mcp_request(&self, labels: &RequestLabels, elapsed: Duration) {
-        self.requests.get_or_create(labels).inc();
-        let server = ServerLabels { org: labels.org.clone(), server: labels.server.clone() };
-        self.request_duration.get_or_create(&server).observe(elapsed.as_secs_f64());
+        memo::with(self.id, |memo| {
+            let (requests, duration) = memo.request(labels, || {
+                let server = ServerLabels { org: labels.org.clone(), server: labels.server.clone() };
+                (
+                    self.requests.get_or_create(labels).clone(),
+                    self.request_duration.get_or_create(&server).clone(),
+                )
+            });
+            requests.inc();
+            duration.observe(elapsed.as_secs_f64());
+        });
     }
 
     /// The `tool` label of `tool` on `server` of `org` (interned, capped per server).
@@ -199,12 +214,15 @@ impl EdgeMetrics {
 
     /// One `tools/call` decided.
     pub fn tool_call(&self, labels: &ToolLabels) {
-        self.tool_calls.get_or_create(labels).inc();
+        memo::with(self.id, |memo| memo.tool(labels, || self.tool_calls.get_or_create(labels).clone()).inc());
     }
 
     /// The upstream answered (head) after `elapsed`.
     pub fn upstream_request(&self, server: &ServerLabels, elapsed: Duration) {
-        self.upstream_duration.get_or_create(server).observe(elapsed.as_secs_f64());
+        memo::with(self.id, |memo| {
+            memo.upstream(server, || self.upstream_duration.get_or_create(server).clone())
+                .observe(elapsed.as_secs_f64());
+        });
     }
 
     /// A request refused for its credential, with the edge error's reason.
