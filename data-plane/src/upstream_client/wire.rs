@@ -112,6 +112,10 @@ struct FieldSpan {
 #[derive(Debug, Default)]
 pub struct ResponseParser {
     spans: Vec<FieldSpan>,
+    /// The field names of the last response, by position, as received and as parsed: an
+    /// upstream sends the same fields in the same order response after response, and
+    /// comparing the bytes is cheaper than parsing a name again.
+    names: Vec<(Vec<u8>, HeaderName)>,
 }
 
 /// What the framing depends on, gathered while the fields are read.
@@ -166,9 +170,23 @@ impl ResponseParser {
         }
         let mut headers = HeaderMap::with_capacity(self.spans.len());
         let mut framing_fields = FramingFields::default();
-        for span in &self.spans {
-            let name = HeaderName::from_bytes(&head[span.name.0..span.name.1])
-                .map_err(|_| HeadError::InvalidHeader)?;
+        for (at, span) in self.spans.iter().enumerate() {
+            let raw = &head[span.name.0..span.name.1];
+            let name = match self.names.get_mut(at) {
+                Some((seen, name)) if seen[..] == *raw => name.clone(),
+                known => {
+                    let name = HeaderName::from_bytes(raw).map_err(|_| HeadError::InvalidHeader)?;
+                    match known {
+                        Some((seen, kept)) => {
+                            seen.clear();
+                            seen.extend_from_slice(raw);
+                            *kept = name.clone();
+                        }
+                        None => self.names.push((raw.to_vec(), name.clone())),
+                    }
+                    name
+                }
+            };
             let value = HeaderValue::from_maybe_shared(head.slice(span.value.0..span.value.1))
                 .map_err(|_| HeadError::InvalidHeader)?;
             framing_fields.note(&name, value.as_bytes());
@@ -289,6 +307,30 @@ mod tests {
         assert_eq!(head.framing, Framing::Length(5));
         assert!(head.keep_alive);
         assert_eq!(&rest[..], b"hello");
+    }
+
+    #[test]
+    fn one_parser_reads_each_head_as_a_new_one_would_whatever_names_came_before() {
+        let heads: [&[u8]; 6] = [
+            b"HTTP/1.1 200 OK\r\nContent-Type: a\r\nX-Trace: 1\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Type: b\r\nX-Trace: 2\r\nContent-Length: 0\r\n\r\n",
+            // The same names in other case, other names in the same places, fewer, then more.
+            b"HTTP/1.1 200 OK\r\ncontent-type: c\r\nx-trace: 3\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX-Other: d\r\nContent-Type: d\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\nX-Other: e\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX-Other: f\r\nSet-Cookie: 1\r\nSet-Cookie: 2\r\nX-New: f\r\nContent-Length: 0\r\n\r\n",
+        ];
+        let mut kept = ResponseParser::default();
+        for wire in heads {
+            let (Parsed::Final(fresh), _) = parse(wire, Method::GET).unwrap() else { panic!("not final") };
+            let Parsed::Final(again) = kept.parse(&mut BytesMut::from(wire), &Method::GET).unwrap() else {
+                panic!("not final")
+            };
+            assert_eq!(again.headers, fresh.headers, "{}", String::from_utf8_lossy(wire));
+            assert_eq!(again.framing, fresh.framing);
+        }
+        let bad: &[u8] = b"HTTP/1.1 200 OK\r\nX-Other: g\r\nBad Name: g\r\n\r\n";
+        assert!(kept.parse(&mut BytesMut::from(bad), &Method::GET).is_err());
     }
 
     #[test]
