@@ -48,15 +48,19 @@ impl Memo {
     }
 }
 
-/// Runs `f` on this thread's memo for the metrics `owner`.
-pub(super) fn with<R>(owner: u64, f: impl FnOnce(&mut Memo) -> R) -> R {
-    MEMO.with_borrow_mut(|memo| {
-        let memo = match memo {
+/// Runs `f` on this thread's memo for the metrics `owner`; `None` (and `f` not run) when
+/// the memo is out of reach: while the thread is exiting, or from inside `f`.
+pub(super) fn with<R>(owner: u64, f: impl FnOnce(&mut Memo) -> R) -> Option<R> {
+    MEMO.try_with(|memo| {
+        let mut memo = memo.try_borrow_mut().ok()?;
+        let memo = match &mut *memo {
             Some(memo) if memo.owner == owner => memo,
-            _ => memo.insert(Memo::new(owner)),
+            other => other.insert(Memo::new(owner)),
         };
-        f(memo)
+        Some(f(memo))
     })
+    .ok()
+    .flatten()
 }
 
 impl Memo {
@@ -206,6 +210,11 @@ mod tests {
         let series = r#"gatehouse_mcp_requests_total{org="acme",server="github",method="tools/call",decision="allow",status="200"}"#;
         assert_eq!(line(&a, series).as_deref(), Some(&*format!("{series} 3")));
         assert_eq!(line(&b, series).as_deref(), Some(&*format!("{series} 2")));
+    }
+
+    #[test]
+    fn a_memo_out_of_reach_is_no_memo() {
+        assert_eq!(with(7, |_| with(7, |_| ()).is_none()), Some(true), "from inside: none");
     }
 
     #[test]

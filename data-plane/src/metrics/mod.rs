@@ -194,17 +194,20 @@ impl EdgeMetrics {
 
     /// One MCP request answered (its head sent) after `elapsed`.
     pub fn mcp_request(&self, labels: &RequestLabels, elapsed: Duration) {
-        memo::with(self.id, |memo| {
-            let (requests, duration) = memo.request(labels, || {
-                let server = ServerLabels { org: labels.org.clone(), server: labels.server.clone() };
-                (
-                    self.requests.get_or_create(labels).clone(),
-                    self.request_duration.get_or_create(&server).clone(),
-                )
-            });
+        let lookup = || {
+            let server = ServerLabels { org: labels.org.clone(), server: labels.server.clone() };
+            (
+                self.requests.get_or_create(labels).clone(),
+                self.request_duration.get_or_create(&server).clone(),
+            )
+        };
+        let record = |(requests, duration): &(Counter, Histogram)| {
             requests.inc();
             duration.observe(elapsed.as_secs_f64());
-        });
+        };
+        if memo::with(self.id, |memo| record(memo.request(labels, lookup))).is_none() {
+            record(&lookup());
+        }
     }
 
     /// The `tool` label of `tool` on `server` of `org` (interned, capped per server).
@@ -214,15 +217,19 @@ impl EdgeMetrics {
 
     /// One `tools/call` decided.
     pub fn tool_call(&self, labels: &ToolLabels) {
-        memo::with(self.id, |memo| memo.tool(labels, || self.tool_calls.get_or_create(labels).clone()).inc());
+        let lookup = || self.tool_calls.get_or_create(labels).clone();
+        if memo::with(self.id, |memo| memo.tool(labels, lookup).inc()).is_none() {
+            lookup().inc();
+        }
     }
 
     /// The upstream answered (head) after `elapsed`.
     pub fn upstream_request(&self, server: &ServerLabels, elapsed: Duration) {
-        memo::with(self.id, |memo| {
-            memo.upstream(server, || self.upstream_duration.get_or_create(server).clone())
-                .observe(elapsed.as_secs_f64());
-        });
+        let lookup = || self.upstream_duration.get_or_create(server).clone();
+        if memo::with(self.id, |memo| memo.upstream(server, lookup).observe(elapsed.as_secs_f64())).is_none()
+        {
+            lookup().observe(elapsed.as_secs_f64());
+        }
     }
 
     /// A request refused for its credential, with the edge error's reason.
