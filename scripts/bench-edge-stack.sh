@@ -38,15 +38,16 @@ LIST_BODY='{"jsonrpc":"2.0","id":8,"method":"tools/list"}'
 
 bench_cleanup() {
   for pid in "${bench_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for f in "$work"/nginx-*.pid; do [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null || true; done
+  for f in "$work"/nginx-*.pid; do [[ -f $f ]] && kill "$(cat "$f" 2>/dev/null)" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
 
-# nginx instance $1 with the given server blocks ($2) and worker count ($3).
-bench_nginx() {
+# The configuration of nginx instance $1 ($work/nginx-$1.conf) with the given http-level
+# blocks ($2), worker count ($3) and further main-level directives ($4, optional).
+bench_nginx_conf() {
   cat >"$work/nginx-$1.conf" <<EOF
-worker_processes $3;
+worker_processes $3; ${4:-}
 pid $work/nginx-$1.pid;
 error_log $work/nginx-$1-error.log warn;
 events { worker_connections 4096; }
@@ -60,8 +61,16 @@ http {
   $2
 }
 EOF
+}
+
+# nginx instance $1 with the given http-level blocks ($2) and worker count ($3), started.
+bench_nginx() {
+  bench_nginx_conf "$@"
   "$NGINX" -c "$work/nginx-$1.conf" -p "$work"
 }
+
+# The reference proxy's location: every path to the upstream group `mcp`, kept alive.
+BENCH_PROXY_PASS="location / { proxy_pass http://mcp; proxy_http_version 1.1; proxy_set_header Connection \"\"; }"
 
 bench_start() {
   bench_need nginx nginx
@@ -87,7 +96,7 @@ bench_start() {
   bench_nginx upstream "
   server { listen 127.0.0.1:$upstream_port; $answers }
   server { listen 127.0.0.1:$upstream_h2_port http2; $answers }" 1
-  local pass="location / { proxy_pass http://mcp; proxy_http_version 1.1; proxy_set_header Connection \"\"; }"
+  local pass=$BENCH_PROXY_PASS
   bench_nginx proxy "
   upstream mcp { server 127.0.0.1:$upstream_port; keepalive 64; keepalive_requests 100000000; }
   server { listen 127.0.0.1:$proxy_port; $pass }
